@@ -1,0 +1,1 @@
+"""agentOS Jobs: a serverless scheduler for AI agents (Chalice + DynamoDB + SQS)."""

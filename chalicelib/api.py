@@ -1,0 +1,119 @@
+"""The HTTP API blueprint: routes literally under ``/api`` (contract §2).
+
+Each handler parses, calls one service function, and returns.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from . import runtime
+from .auth import api_tokens, check_bearer
+from .config import get_config
+from .http import ANY_CONTENT_TYPE, guarded, next_link, parse_body, query_choice, query_limit, query_uuid
+from .openapi import openapi_document
+
+api = Blueprint(__name__)
+JOB_STATUSES = ("active", "paused", "completed", "failed")
+
+
+def _params() -> dict[str, str]:
+    return dict(api.current_request.query_params or {})
+
+
+def _authorize() -> None:
+    if get_config().security.enabled:
+        check_bearer(api.current_request.headers.get("authorization"), api_tokens())
+
+
+def _body() -> object:
+    return parse_body(api.current_request.raw_body, get_config().limits.maxPayloadBytes)
+
+
+def _path() -> str:
+    # Behind API Gateway the public path carries the stage prefix; locally it is the route.
+    context = api.current_request.context or {}
+    return str(context.get("path") or api.current_request.path)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+@api.route("/api/health", methods=["GET"])
+@guarded
+def health() -> Response:
+    """Liveness: never needs a token."""
+    return _json({"status": "ok"})
+
+
+@api.route("/api/openapi.json", methods=["GET"])
+@guarded
+def openapi() -> Response:
+    """The OpenAPI 3 document of this API."""
+    _authorize()
+    return _json(openapi_document())
+
+
+@api.route("/api/jobs", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def create_job() -> Response:
+    """Create a job."""
+    _authorize()
+    job = runtime.jobs().create(_body())
+    return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
+
+
+@api.route("/api/jobs", methods=["GET"])
+@guarded
+def list_jobs() -> Response:
+    """List jobs, filtered and paged."""
+    _authorize()
+    params = _params()
+    status, agent = query_choice(params, "status", JOB_STATUSES), query_uuid(params, "agentId")
+    jobs, cursor = runtime.jobs().list(status, agent, query_limit(params), params.get("cursor"))
+    return _json(jobs, headers=next_link(_path(), params, cursor))
+
+
+@api.route("/api/jobs/{job_id}", methods=["GET"])
+@guarded
+def get_job(job_id: str) -> Response:
+    """One job."""
+    _authorize()
+    return _json(runtime.jobs().get(job_id))
+
+
+@api.route("/api/jobs/{job_id}", methods=["PATCH"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def update_job(job_id: str) -> Response:
+    """Change any subset of a job's mutable fields."""
+    _authorize()
+    return _json(runtime.jobs().update(job_id, _body()))
+
+
+@api.route("/api/jobs/{job_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def delete_job(job_id: str) -> Response:
+    """Delete a job; nothing of it starts after the 204."""
+    _authorize()
+    runtime.jobs().delete(job_id)
+    return Response(body="", status_code=204)
+
+
+@api.route("/api/jobs/{job_id}/run", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def run_job(job_id: str) -> Response:
+    """Run a job now, outside its schedule."""
+    _authorize()
+    return _json(runtime.jobs().run_now(job_id), 202)
+
+
+@api.route("/api/jobs/{job_id}/runs", methods=["GET"])
+@guarded
+def list_runs(job_id: str) -> Response:
+    """A job's runs, newest first, paged."""
+    _authorize()
+    params = _params()
+    runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
+    return _json(runs, headers=next_link(_path(), params, cursor))

@@ -1,0 +1,59 @@
+"""Bearer-token authentication (contract §1-§2).
+
+Tokens come from ``AGENTOS_API_TOKENS`` (comma-separated) or, on deployed stages,
+from the SSM SecureString parameter named by ``AGENTOS_API_TOKENS_PARAM``, read once
+at cold start. Comparison is constant-time and checks every token, so timing tells
+an attacker neither which token nor how much of one matched.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from functools import lru_cache
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import ConfigError, Unauthorized
+
+log = logging.getLogger("agentos.jobs.auth")
+
+
+def _split(raw: str) -> tuple[bytes, ...]:
+    return tuple(t.strip().encode() for t in raw.split(",") if t.strip())
+
+
+@lru_cache(maxsize=1)
+def api_tokens() -> tuple[bytes, ...]:
+    """The accepted tokens, loaded once per process."""
+    raw = os.environ.get("AGENTOS_API_TOKENS")
+    param = os.environ.get("AGENTOS_API_TOKENS_PARAM")
+    if raw is None and param:
+        try:
+            answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigError(f"cannot read the API token parameter {param}") from exc
+        raw = answer["Parameter"]["Value"]
+    tokens = _split(raw or "")
+    if not tokens:
+        log.warning("security is enabled but no API token is configured: every request is refused")
+    return tokens
+
+
+def reset_tokens() -> None:
+    """Forget the loaded tokens (tests; token rotation happens at cold start on AWS)."""
+    api_tokens.cache_clear()
+
+
+def check_bearer(header: str | None, tokens: tuple[bytes, ...]) -> None:
+    """Raise :class:`Unauthorized` unless ``header`` is ``Bearer <one of tokens>``."""
+    scheme, _, presented = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("Authorization: a bearer token is required", "Authorization")
+    given = presented.strip().encode("utf-8", "surrogateescape")
+    matched = False
+    for token in tokens:  # no early exit: every token is compared every time
+        matched |= hmac.compare_digest(given, token)
+    if not matched:
+        raise Unauthorized("Authorization: the bearer token is not valid", "Authorization")

@@ -1,0 +1,121 @@
+"""``agentos.config.json``: loaded and validated once; a bad file stops start-up.
+
+Every key is optional. Unknown keys are errors too, so that a typo such as
+``"retrypolicy"`` is reported instead of silently ignored.
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "agentos.config.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class RetryPolicy(_Strict):
+    """How often and how far apart a failed attempt is tried again."""
+
+    maxAttempts: int = Field(3, ge=1, le=20)
+    initialDelayMs: int = Field(1000, ge=0, le=86_400_000)
+    maxDelayMs: int = Field(300_000, ge=0, le=86_400_000)
+    multiplier: float = Field(2.0, ge=1.0, le=10.0)
+    jitter: bool = True
+
+    @field_validator("multiplier", mode="before")
+    @classmethod
+    def _int_is_a_number(cls, value: object) -> object:
+        # JSON has one number type: 2 and 2.0 are the same multiplier.
+        return float(value) if type(value) is int else value
+
+
+class Security(_Strict):
+    enabled: bool = False
+
+
+class AgentEndpoint(_Strict):
+    """Where and how an agent receives its occurrences (only from config, never from the API)."""
+
+    url: HttpUrl
+    secretEnv: str | None = Field(None, min_length=1, max_length=128)
+    timeoutMs: int = Field(10_000, ge=100, le=900_000)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url_from_text(cls, value: object) -> object:
+        return HttpUrl(value) if isinstance(value, str) else value
+
+
+class Logs(_Strict):
+    dir: str = Field("logs", min_length=1)
+
+
+class Limits(_Strict):
+    minIntervalMs: int = Field(1000, ge=1, le=86_400_000)
+    maxPayloadBytes: int = Field(65_536, ge=2, le=262_144)
+
+
+class Scheduler(_Strict):
+    """Engine tuning (an agentOS Jobs extension of the contract's keys)."""
+
+    lookaheadSeconds: int = Field(90, ge=61, le=840)
+    dueShards: int = Field(4, ge=1, le=64)
+    runHistoryDays: int = Field(30, ge=1, le=3650)
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    retryPolicy: RetryPolicy | None = None
+    security: Security = Security()
+    agents: dict[str, AgentEndpoint] = {}
+    logs: Logs = Logs()
+    limits: Limits = Limits()
+    scheduler: Scheduler = Scheduler()
+
+    def agent(self, agent_id: str) -> AgentEndpoint | None:
+        """The configured endpoint of ``agent_id``, if any."""
+        return self.agents.get(agent_id)
+
+
+def parse_config(data: object) -> Config:
+    """Validate a decoded config document, naming the first bad key on failure."""
+    if not isinstance(data, dict):
+        raise ConfigError("agentos.config.json: the top level must be a JSON object")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(f"agentos.config.json: {key}: {first['msg']}", key) from exc
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the file at ``path`` (default ``$AGENTOS_CONFIG`` or ./agentos.config.json)."""
+    where = Path(path or os.environ.get("AGENTOS_CONFIG") or DEFAULT_PATH)
+    if not where.exists():
+        return Config()
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: not readable JSON: {exc}") from exc
+    return parse_config(data)
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """The process-wide configuration, loaded on first use."""
+    return load_config()
+
+
+def reset_config() -> None:
+    """Forget the cached configuration (tests, and the local stack's reload)."""
+    get_config.cache_clear()

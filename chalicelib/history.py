@@ -1,0 +1,192 @@
+"""The runs table: one item per occurrence, the arbiter of "exactly once".
+
+Every attempt of an occurrence must first *claim* its run item with a conditional
+write; the condition admits exactly one claimant per attempt, so concurrent ticks,
+SQS redeliveries and retried invocations cannot start an occurrence twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable
+
+from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from .errors import StoreUnavailable
+from .models import JobModel, JobStatus, RunModel, RunStatus, Trigger
+from .store import decode_cursor, encode_cursor, model_connection
+
+RESPONSE_KEEP_CHARS = 1024
+ERROR_KEEP_CHARS = 2048
+
+
+class Claim(str, Enum):
+    """What a claim attempt found."""
+
+    CLAIMED = "claimed"  # this caller owns the attempt: deliver it
+    DUPLICATE = "duplicate"  # another caller owns or finished it: do nothing
+    JOB_GONE = "job_gone"  # the job is deleted, paused or rescheduled: skip it
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """What a queue message says about one attempt of one occurrence."""
+
+    job_id: str
+    run_id: str
+    scheduled_ms: int
+    trigger: Trigger
+    generation: int
+    attempt: int
+
+
+def _claimable(model: type[RunModel], attempt: int, now_ms: int) -> Condition:
+    # A first attempt finds no item (or a queued manual run); a later one finds the
+    # previous attempt given up (retrying / failed and redriven); a crashed claimant's
+    # attempt is taken over once its lease has expired.
+    waiting = model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value, RunStatus.FAILED.value)
+    stale = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & (model.leaseUntil < now_ms)
+    return model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale
+
+
+def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"runs table unavailable while trying to {action}; retry later")
+
+
+class RunStore:
+    """Claims, finishes and lists runs."""
+
+    def __init__(self, model: type[RunModel] = RunModel, jobs: type[JobModel] = JobModel,
+                 ttl_days: int = 30) -> None:
+        self.model = model
+        self.jobs = jobs
+        self.ttl_days = ttl_days
+
+    def _expiry(self, now_ms: int) -> int:
+        return now_ms // 1000 + self.ttl_days * 86_400
+
+    def _job_live(self, occ: Occurrence) -> Condition:
+        if occ.trigger is Trigger.MANUAL:
+            return self.jobs.id.exists()
+        return (self.jobs.status == JobStatus.ACTIVE.value) & (self.jobs.generation == occ.generation)
+
+    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int) -> Claim:
+        """Atomically check the job is still live and take attempt ``occ.attempt``."""
+        run = self.model(occ.job_id, occ.run_id)
+        actions = [
+            self.model.status.set(RunStatus.RUNNING.value), self.model.attempt.set(occ.attempt),
+            self.model.trigger.set(occ.trigger.value), self.model.scheduledAt.set(occ.scheduled_ms),
+            self.model.generation.set(occ.generation), self.model.startedAt.set(now_ms),
+            self.model.leaseUntil.set(now_ms + lease_ms), self.model.expiresAt.set(self._expiry(now_ms)),
+            self.model.finishedAt.remove(), self.model.error.remove(),
+        ]
+        try:
+            with TransactWrite(connection=model_connection(self.model)) as tx:
+                tx.condition_check(self.jobs, occ.job_id, condition=self._job_live(occ))
+                tx.update(run, actions=actions, condition=_claimable(self.model, occ.attempt, now_ms))
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
+                return Claim.DUPLICATE
+            if len(reasons) == 2 and reasons[0] == "ConditionalCheckFailed":
+                return Claim.JOB_GONE
+            raise _unavailable("claim a run", exc) from exc
+        return Claim.CLAIMED
+
+    def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
+        """Record that an occurrence of a deleted/paused/rescheduled job started nothing."""
+        run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
+                         status=RunStatus.SKIPPED.value, attempt=occ.attempt - 1, generation=occ.generation,
+                         finishedAt=now_ms, error=reason, expiresAt=self._expiry(now_ms))
+        waiting = self.model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value)
+        try:
+            run.save(condition=self.model.id.does_not_exist() | waiting)
+            return True
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable("record a skipped run", exc) from exc
+
+    def enqueue_manual(self, occ: Occurrence, now_ms: int) -> RunModel:
+        """Create the ``queued`` run of a manual trigger before its message is sent."""
+        run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
+                         status=RunStatus.QUEUED.value, attempt=0, generation=occ.generation,
+                         expiresAt=self._expiry(now_ms))
+        try:
+            run.save(condition=self.model.id.does_not_exist())
+        except PutError as exc:
+            raise _unavailable("queue a manual run", exc) from exc
+        return run
+
+    def _still_ours(self, occ: Occurrence) -> Condition:
+        return (self.model.status == RunStatus.RUNNING.value) & (self.model.attempt == occ.attempt)
+
+    def retrying(self, occ: Occurrence, error: str) -> None:
+        """Give up this attempt; the next one (same run id) is already scheduled."""
+        actions = [self.model.status.set(RunStatus.RETRYING.value), self.model.error.set(error[:ERROR_KEEP_CHARS]),
+                   self.model.leaseUntil.remove()]
+        try:
+            self.model(occ.job_id, occ.run_id).update(actions=actions, condition=self._still_ours(occ))
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise _unavailable("record a retry", exc) from exc
+
+    def finish(self, occ: Occurrence, status: RunStatus, now_ms: int, error: str | None,
+               response: str | None, job_actions: list[Action], job_condition: Condition | None) -> None:
+        """Record the final outcome on the run and the job's statistics in one write.
+
+        If the job is gone or was rescheduled meanwhile, the run is still recorded.
+        """
+        run = self.model(occ.job_id, occ.run_id)
+        actions = [self.model.status.set(status.value), self.model.finishedAt.set(now_ms),
+                   self.model.leaseUntil.remove()]
+        actions.append(self.model.error.set(error[:ERROR_KEEP_CHARS]) if error else self.model.error.remove())
+        if response is not None:
+            actions.append(self.model.response.set(response[:RESPONSE_KEEP_CHARS]))
+        guard = self.jobs.id.exists() if job_condition is None else self.jobs.id.exists() & job_condition
+        try:
+            with TransactWrite(connection=model_connection(self.model)) as tx:
+                tx.update(run, actions=actions, condition=self._still_ours(occ))
+                tx.update(self.jobs(occ.job_id), actions=job_actions, condition=guard)
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return  # another claimant took over this attempt: its outcome wins
+            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
+                self._finish_run_only(run, actions, occ)
+                return
+            raise _unavailable("record a run outcome", exc) from exc
+
+    def _finish_run_only(self, run: RunModel, actions: list[Action], occ: Occurrence) -> None:
+        try:
+            run.update(actions=actions, condition=self._still_ours(occ))
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise _unavailable("record a run outcome", exc) from exc
+
+    def get(self, job_id: str, run_id: str) -> RunModel | None:
+        """The run, or None."""
+        try:
+            return self.model.get(job_id, run_id, consistent_read=True)
+        except self.model.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise _unavailable("read a run", exc) from exc
+
+    def list(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[RunModel], str | None]:
+        """One page of a job's runs, newest first, and the cursor of the next page."""
+        start = decode_cursor(cursor, ["jobId", "id"])
+        try:
+            pages = self.model.query(job_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+            runs = list(pages)
+        except QueryError as exc:
+            raise _unavailable("list runs", exc) from exc
+        more = len(runs) == limit and pages.last_evaluated_key is not None
+        return runs, encode_cursor(pages.last_evaluated_key) if more else None
+
+    def all(self, job_id: str) -> Iterable[RunModel]:
+        """Every stored run of a job (tests and tools)."""
+        return self.model.query(job_id)

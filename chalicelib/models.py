@@ -1,0 +1,141 @@
+"""PynamoDB models and the enums of job and run states.
+
+The jobs table holds two kinds of item: jobs (``id = job-…``) and name claims
+(``id = name#<name>``), written in one transaction with their job so that names
+stay unique under concurrent creates and renames.
+
+``JobModel.dueShard`` is the partition key of the sparse ``due`` index: only an
+active job that still has an occurrence to dispatch carries it, so the tick queries
+exactly the due jobs. ``nextRunAt`` (epoch ms) is the next occurrence not yet handed
+to SQS. The index projects only what the tick needs to plan occurrences, so that
+recording a run on the job (lastRunAt, runCount…) does not write the index.
+"""
+from __future__ import annotations
+
+import os
+from enum import Enum
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+
+class JobStatus(str, Enum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RunStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Trigger(str, Enum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+
+# Attributes the tick reads from the due index (besides its keys and the table key).
+DUE_PROJECTION = ["status", "schedule", "interval", "timezone", "generation"]
+
+
+def _region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
+def _host() -> str | None:
+    # Only the local stack and tests set this; on AWS botocore picks the endpoint.
+    return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+class DueIndex(GlobalSecondaryIndex["JobModel"]):
+    """Sparse, sharded index of jobs with an occurrence left to dispatch."""
+
+    class Meta:
+        index_name = "due"
+        projection = IncludeProjection(DUE_PROJECTION)
+
+    dueShard = NumberAttribute(hash_key=True)
+    nextRunAt = NumberAttribute(range_key=True)
+
+
+class JobModel(Model):
+    """One scheduled job."""
+
+    class Meta:
+        table_name = os.environ.get("JOBS_TABLE", "agentos-jobs-dev")
+        region = _region()
+        host = _host()
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    agentId = UnicodeAttribute()
+    schedule = UnicodeAttribute(null=True)
+    interval = NumberAttribute(null=True)
+    timezone = UnicodeAttribute(default="UTC")
+    payload = UnicodeAttribute()  # JSON text: keeps numbers and key order exactly as sent
+    retryPolicy = UnicodeAttribute(null=True)  # JSON text of a per-job RetryPolicy
+    callback = UnicodeAttribute(null=True)  # name of a registered in-process callback
+    status = UnicodeAttribute(default=JobStatus.ACTIVE.value)
+    generation = NumberAttribute(default=1)  # bumped when the schedule changes or resumes
+    anchorAt = NumberAttribute(null=True)  # epoch ms of an interval job's first occurrence
+    nextRunAt = NumberAttribute(null=True)
+    dueShard = NumberAttribute(null=True)
+    lastRunAt = NumberAttribute(null=True)
+    lastRunStatus = UnicodeAttribute(null=True)
+    runCount = NumberAttribute(default=0)
+    failureCount = NumberAttribute(default=0)
+    createdAt = NumberAttribute()
+    updatedAt = NumberAttribute()
+
+    due = DueIndex()
+
+
+class NameClaim(Model):
+    """The item that reserves a job name; lives in the jobs table."""
+
+    class Meta:
+        table_name = JobModel.Meta.table_name
+        region = _region()
+        host = _host()
+
+    id = UnicodeAttribute(hash_key=True)  # "name#<name>"
+    jobId = UnicodeAttribute()
+
+
+class RunModel(Model):
+    """One occurrence of a job: every attempt and redelivery shares it."""
+
+    class Meta:
+        table_name = os.environ.get("RUNS_TABLE", "agentos-runs-dev")
+        region = _region()
+        host = _host()
+
+    jobId = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)  # "run-<13-digit ms>-<tag>": sorts by time
+    trigger = UnicodeAttribute()
+    scheduledAt = NumberAttribute()
+    status = UnicodeAttribute()
+    attempt = NumberAttribute(default=0)
+    generation = NumberAttribute(null=True)
+    startedAt = NumberAttribute(null=True)
+    finishedAt = NumberAttribute(null=True)
+    leaseUntil = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    response = UnicodeAttribute(null=True)  # the agent's answer, truncated
+    expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
+
+
+def name_claim_id(name: str) -> str:
+    """The jobs-table key that reserves ``name``."""
+    return f"name#{name}"
+
+
+ALL_MODELS: tuple[type[Model], ...] = (JobModel, RunModel)

@@ -1,0 +1,141 @@
+"""The occurrence queue (SQS) and its dead-letter queue.
+
+A message is one attempt of one occurrence. It is sent to arrive slightly *before*
+its instant (SQS delays have whole-second granularity): the executor claims it and
+holds it until the instant, so an agent sees it on the second.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import StoreUnavailable
+from .history import Occurrence
+from .models import Trigger
+
+MAX_DELAY_S = 900  # SQS's limit on DelaySeconds
+EARLY_MS = 1000  # arrive up to this much before the instant, so the claim is done in time
+BATCH = 10  # SendMessageBatch's limit
+
+
+@dataclass(frozen=True)
+class Message:
+    """An attempt to run, and the earliest instant it may run at."""
+
+    occurrence: Occurrence
+    not_before_ms: int
+
+
+def encode(message: Message) -> str:
+    """The JSON body of a queue message."""
+    occ = message.occurrence
+    return json.dumps({
+        "jobId": occ.job_id, "runId": occ.run_id, "scheduledAt": occ.scheduled_ms,
+        "trigger": occ.trigger.value, "generation": occ.generation, "attempt": occ.attempt,
+        "notBefore": message.not_before_ms,
+    }, separators=(",", ":"))
+
+
+def decode(body: str) -> Message:
+    """Parse a message body; anything malformed raises ValueError."""
+    data = json.loads(body)
+    ints = [data["scheduledAt"], data["generation"], data["attempt"], data["notBefore"]]
+    if not all(type(v) is int for v in ints) or not isinstance(data["jobId"], str) \
+            or not isinstance(data["runId"], str) or data["attempt"] < 1:
+        raise ValueError("malformed occurrence message")
+    occ = Occurrence(job_id=data["jobId"], run_id=data["runId"], scheduled_ms=data["scheduledAt"],
+                     trigger=Trigger(data["trigger"]), generation=data["generation"], attempt=data["attempt"])
+    return Message(occ, data["notBefore"])
+
+
+def delay_seconds(not_before_ms: int, now_ms: int) -> int:
+    """DelaySeconds that makes a message visible up to EARLY_MS before ``not_before_ms``."""
+    seconds = (not_before_ms - now_ms - EARLY_MS) // 1000
+    return int(max(0, min(MAX_DELAY_S, seconds)))
+
+
+class OccurrenceQueue:
+    """Sends occurrence messages to the jobs queue and failures to its DLQ.
+
+    The boto3 client and the queue URLs are resolved once, on first use.
+    """
+
+    def __init__(self, queue_name: str, dlq_name: str,
+                 client_factory: Callable[[], Any] | None = None) -> None:
+        self.queue_name = queue_name
+        self.dlq_name = dlq_name
+        self._factory = client_factory or (lambda: boto3.client("sqs"))
+        self._client: Any = None
+        self._urls: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The SQS client, built on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+    def url(self, name: str) -> str:
+        """The URL of queue ``name`` (looked up once)."""
+        if name not in self._urls:
+            try:
+                self._urls[name] = self.client.get_queue_url(QueueName=name)["QueueUrl"]
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreUnavailable(f"queue {name} unavailable; retry later") from exc
+        return self._urls[name]
+
+    def send(self, messages: Sequence[Message], now_ms: int) -> list[Message]:
+        """Send ``messages`` in batches of ten; return those SQS did not accept."""
+        failed: list[Message] = []
+        for start in range(0, len(messages), BATCH):
+            failed.extend(self._send_batch(messages[start:start + BATCH], now_ms))
+        return failed
+
+    def _send_batch(self, batch: Sequence[Message], now_ms: int) -> list[Message]:
+        entries = [{"Id": str(i), "MessageBody": encode(m),
+                    "DelaySeconds": delay_seconds(m.not_before_ms, now_ms)} for i, m in enumerate(batch)]
+        try:
+            answer = self.client.send_message_batch(QueueUrl=self.url(self.queue_name), Entries=entries)
+        except (ClientError, BotoCoreError, StoreUnavailable):
+            return list(batch)
+        return [batch[int(f["Id"])] for f in answer.get("Failed", [])]
+
+    def send_one(self, message: Message, now_ms: int) -> None:
+        """Send one message or raise :class:`StoreUnavailable`."""
+        if self.send([message], now_ms):
+            raise StoreUnavailable("the jobs queue did not accept the message; retry later")
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """Put the next attempt of a failed occurrence in the DLQ (a redrive runs it once more)."""
+        body = json.loads(encode(message))
+        body["failure"] = reason[:1024]
+        try:
+            self.client.send_message(QueueUrl=self.url(self.dlq_name), MessageBody=json.dumps(body))
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable("the dead-letter queue did not accept the message") from exc
+
+
+def queue_from_env() -> OccurrenceQueue:
+    """The queue pair named by ``JOBS_QUEUE`` / ``JOBS_DLQ``."""
+    name = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
+    return OccurrenceQueue(name, os.environ.get("JOBS_DLQ", f"{name}-dlq"))
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Consecutive lists of at most ``size`` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,147 @@
+"""Request and response models: one source for validation and the OpenAPI document.
+
+Validation is strict: ``1`` is not ``true``, ``"5000"`` is not an interval, unknown
+fields are errors (a typo such as ``"intervall"`` must not be silently ignored).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .config import RetryPolicy
+from .errors import ValidationFailed
+
+# Names are identifiers an operator types and greps for: printable ASCII only, so no
+# control characters, bidi overrides or look-alike Unicode can hide in them.
+NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._:@/+-]{0,126}[A-Za-z0-9._:@/+-])?$"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+MAX_INTERVAL_MS = 315_360_000_000  # ten years
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("description", check_fields=False)
+    @classmethod
+    def _printable(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("must not contain control or bidi-override characters")
+        return value
+
+    @field_validator("agentId", check_fields=False)
+    @classmethod
+    def _canonical_uuid(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else str(uuid.UUID(value))
+
+
+Name = Field(min_length=1, max_length=128, pattern=NAME_PATTERN,
+             description="Unique name: 1-128 printable ASCII characters.")
+Description = Field(None, max_length=1024)
+AgentId = Field(pattern=UUID_PATTERN, description="UUID of the agent that runs the job.")
+ScheduleField = Field(None, min_length=1, max_length=256,
+                      description="5-field cron (or @daily etc.) in `timezone`, or an ISO-8601 date-time for one run.")
+IntervalField = Field(None, ge=1, le=MAX_INTERVAL_MS, description="Milliseconds between runs.")
+TimezoneField = Field(min_length=1, max_length=64, description="IANA timezone name.")
+
+
+class JobCreate(_Body):
+    """Body of ``POST /api/jobs``."""
+
+    name: str = Name
+    description: Optional[str] = Description
+    agentId: str = AgentId
+    schedule: Optional[str] = ScheduleField
+    interval: Optional[int] = IntervalField
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA timezone name.")
+    payload: dict[str, Any] = Field(description="Data passed to the agent's action handler.")
+    retryPolicy: Optional[RetryPolicy] = None
+
+
+class JobPatch(_Body):
+    """Body of ``PATCH /api/jobs/{id}``: any subset of the mutable fields."""
+
+    name: str = Name
+    description: Optional[str] = Description
+    agentId: str = AgentId
+    schedule: Optional[str] = ScheduleField
+    interval: Optional[int] = IntervalField
+    timezone: str = TimezoneField
+    payload: dict[str, Any] = Field(description="Replaces the whole payload.")
+    retryPolicy: Optional[RetryPolicy] = None
+    status: Literal["active", "paused"] = Field(description="Pause or resume the job.")
+
+
+class Job(BaseModel):
+    """A job as the API returns it."""
+
+    id: str = Field(pattern=r"^job-")
+    name: str
+    description: Optional[str]
+    agentId: str
+    schedule: Optional[str]
+    interval: Optional[int]
+    timezone: str
+    payload: dict[str, Any]
+    retryPolicy: Optional[RetryPolicy] = None
+    status: Literal["active", "paused", "completed", "failed"]
+    nextRunAt: Optional[str]
+    lastRunAt: Optional[str]
+    lastRunStatus: Optional[Literal["succeeded", "failed"]]
+    runCount: int
+    failureCount: int
+    createdAt: str
+    updatedAt: str
+
+
+class Run(BaseModel):
+    """One occurrence of a job as the API returns it."""
+
+    id: str
+    jobId: str
+    trigger: Literal["schedule", "manual"]
+    scheduledAt: str
+    status: Literal["queued", "running", "retrying", "succeeded", "failed", "skipped"]
+    attempt: int
+    startedAt: Optional[str]
+    finishedAt: Optional[str]
+    durationMs: Optional[int]
+    error: Optional[str]
+
+
+class Error(BaseModel):
+    """Chalice's error shape."""
+
+    Code: str
+    Message: str
+
+
+_FRIENDLY = {
+    ("name", "string_pattern_mismatch"):
+        "must be printable ASCII (letters, digits, space and ._:@/+-), starting and ending with a letter or digit",
+    ("agentId", "string_pattern_mismatch"): "must be a UUID such as 550e8400-e29b-41d4-a716-446655440000",
+}
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    parts = [str(p) for p in error["loc"]]
+    return ".".join(parts) if parts else "body"
+
+
+def validate(model: type[_Body], data: object) -> _Body:
+    """Validate a decoded JSON body, raising a 400 that names the first bad field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("body", "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _field_of(first)
+        reason = _FRIENDLY.get((field, first["type"])) or first["msg"]
+        reason = "is required" if first["type"] == "missing" else reason
+        if first["type"] == "extra_forbidden":
+            reason = "is not a field of this request"
+        raise ValidationFailed(field, reason) from exc

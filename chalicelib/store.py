@@ -1,0 +1,228 @@
+"""The jobs table: jobs, their unique names, and the sparse due index.
+
+:class:`JobStore` is given its model classes; every DynamoDB error is translated
+here into a :mod:`chalicelib.errors` exception, so callers never see botocore.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from functools import lru_cache
+from typing import Any, Iterator, Sequence
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    GetError,
+    PynamoDBException,
+    QueryError,
+    ScanError,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
+from .models import JobModel, JobStatus, NameClaim, name_claim_id
+
+
+@lru_cache(maxsize=None)
+def connection(region: str, host: str | None) -> Connection:
+    """One low-level PynamoDB connection per endpoint, built on first use (for transactions)."""
+    return Connection(region=region, host=host)
+
+
+def model_connection(model: type) -> Connection:
+    """The transaction connection matching ``model``'s table endpoint."""
+    return connection(model.Meta.region, model.Meta.host)
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """An opaque paging cursor from a DynamoDB LastEvaluatedKey."""
+    if not key:
+        return None
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, expected_keys: Sequence[str]) -> dict[str, Any] | None:
+    """The LastEvaluatedKey inside ``cursor``; a forged or damaged cursor is a 400."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        valid = isinstance(key, dict) and sorted(key) == sorted(expected_keys)
+        valid = valid and all(isinstance(v, dict) and len(v) == 1 for v in key.values())
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise ValidationFailed("cursor", "is not a cursor this API returned")
+    return key
+
+
+def _reasons(exc: TransactWriteError) -> list[str | None]:
+    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
+
+
+def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"jobs table unavailable while trying to {action}; retry later")
+
+
+class JobStore:
+    """Reads and writes job items and their name claims."""
+
+    def __init__(self, model: type[JobModel] = JobModel, claim: type[NameClaim] = NameClaim) -> None:
+        self.model = model
+        self.claim = claim
+
+    def _transaction(self) -> TransactWrite:
+        return TransactWrite(connection=model_connection(self.model))
+
+    def create(self, job: JobModel) -> None:
+        """Store a new job and claim its name in one transaction (409 if the name is taken)."""
+        try:
+            with self._transaction() as tx:
+                tx.save(self.claim(name_claim_id(job.name), jobId=job.id),
+                        condition=self.claim.id.does_not_exist())
+                tx.save(job, condition=self.model.id.does_not_exist())
+        except TransactWriteError as exc:
+            if _reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise DuplicateName(job.name) from exc
+            raise _unavailable("create a job", exc) from exc
+
+    def get(self, job_id: str, consistent: bool = True) -> JobModel:
+        """The job ``job_id`` (404 if absent; name-claim keys are never jobs)."""
+        if not job_id.startswith("job-"):
+            raise JobNotFound(job_id)
+        try:
+            return self.model.get(job_id, consistent_read=consistent)
+        except DoesNotExist as exc:
+            raise JobNotFound(job_id) from exc
+        except GetError as exc:
+            raise _unavailable("read a job", exc) from exc
+
+    def find(self, job_id: str) -> JobModel | None:
+        """The job ``job_id``, or None if it does not exist."""
+        try:
+            return self.get(job_id)
+        except JobNotFound:
+            return None
+
+    def update(self, job: JobModel, actions: list[Action], stamp: int, old_name: str | None = None) -> None:
+        """Apply ``actions`` if nobody changed the job since it was read (optimistic lock).
+
+        A rename moves the name claim in the same transaction, so two renames to
+        one name cannot both succeed.
+        """
+        guard = self.model.updatedAt == stamp
+        try:
+            if old_name is None or old_name == job.name:
+                job.update(actions=actions, condition=guard)
+                return
+            self._rename(job, actions, guard, old_name)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise self._conflict(job.id) from exc
+            raise _unavailable("update a job", exc) from exc
+
+    def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str) -> None:
+        try:
+            with self._transaction() as tx:
+                tx.save(self.claim(name_claim_id(job.name), jobId=job.id),
+                        condition=self.claim.id.does_not_exist())
+                tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
+                tx.update(job, actions=actions, condition=guard)
+        except TransactWriteError as exc:
+            reasons = _reasons(exc)
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise DuplicateName(job.name) from exc
+            if "ConditionalCheckFailed" in reasons:
+                raise self._conflict(job.id) from exc
+            raise _unavailable("rename a job", exc) from exc
+        job.refresh(consistent_read=True)
+
+    def _conflict(self, job_id: str) -> Exception:
+        if self.find(job_id) is None:
+            return JobNotFound(job_id)
+        return ConcurrentUpdate("the job changed while this request ran; retry it")
+
+    def delete(self, job: JobModel) -> None:
+        """Remove the job and free its name in one transaction."""
+        try:
+            with self._transaction() as tx:
+                tx.delete(job, condition=self.model.id.exists())
+                tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in _reasons(exc):
+                raise JobNotFound(job.id) from exc
+            raise _unavailable("delete a job", exc) from exc
+
+    def list(self, status: str | None, agent_id: str | None, limit: int,
+             cursor: str | None) -> tuple[list[JobModel], str | None]:
+        """One page of jobs matching the filters, and the cursor of the next page."""
+        condition = self.model.agentId.exists()  # name claims have no agentId
+        if status is not None:
+            condition &= self.model.status == status
+        if agent_id is not None:
+            condition &= self.model.agentId == agent_id
+        start = decode_cursor(cursor, ["id"])
+        try:
+            pages = self.model.scan(condition, limit=limit, last_evaluated_key=start)
+            jobs = list(pages)
+        except ScanError as exc:
+            raise _unavailable("list jobs", exc) from exc
+        more = len(jobs) == limit and pages.last_evaluated_key is not None
+        return jobs, encode_cursor(pages.last_evaluated_key) if more else None
+
+    def due(self, shard: int, before_ms: int) -> Iterator[JobModel]:
+        """Jobs of ``shard`` whose next undispatched occurrence is before ``before_ms``.
+
+        Reads the due index only: its projection carries what planning needs.
+        """
+        try:
+            yield from self.model.due.query(shard, self.model.nextRunAt < before_ms)
+        except QueryError as exc:
+            raise _unavailable("query due jobs", exc) from exc
+
+    def advance(self, job: JobModel, next_ms: int | None, shard: int | None) -> bool:
+        """Move ``nextRunAt`` past dispatched occurrences; False if the job changed meanwhile.
+
+        The condition makes concurrent ticks safe: only the one that read the same
+        ``nextRunAt`` and ``generation`` wins, and a paused job is never re-armed.
+        """
+        condition = ((self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation)
+                     & (self.model.status == JobStatus.ACTIVE.value))
+        if next_ms is None:
+            actions = [self.model.nextRunAt.remove(), self.model.dueShard.remove()]
+        else:
+            actions = [self.model.nextRunAt.set(next_ms), self.model.dueShard.set(shard)]
+        try:
+            job.update(actions=actions, condition=condition)
+            return True
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable("advance a job", exc) from exc
+
+    def disarm(self, job: JobModel) -> None:
+        """Drop a non-active job from the due index (an operator edited it in the console)."""
+        try:
+            job.update(actions=[self.model.dueShard.remove()],
+                       condition=self.model.status != JobStatus.ACTIVE.value)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise _unavailable("disarm a job", exc) from exc
+
+    def record_outcome(self, job_id: str, actions: list[Action]) -> None:
+        """Apply run statistics to a job that still exists (a deleted job is not recreated)."""
+        try:
+            self.model(job_id).update(actions=actions, condition=self.model.id.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise _unavailable("record a run on its job", exc) from exc
+        except PynamoDBException as exc:
+            raise _unavailable("record a run on its job", exc) from exc

@@ -1,0 +1,79 @@
+"""How jobs and runs look to API callers (contract §2): ISO times ending in ``Z``."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from .clock import from_ms, iso, to_ms
+from .dispatch import schedule_of
+from .models import JobModel, JobStatus, RunModel
+from .schedules import CronSchedule, IntervalSchedule, OnceSchedule
+
+log = logging.getLogger("agentos.jobs.views")
+
+
+def upcoming_ms(job: JobModel, now_ms: int) -> int | None:
+    """The next occurrence a caller can expect, from the schedule (not the dispatch cursor).
+
+    The stored ``nextRunAt`` runs up to the tick's lookahead ahead of the next start,
+    so it is not what a user means by "next run".
+    """
+    if job.status != JobStatus.ACTIVE.value:
+        return None
+    try:
+        schedule = schedule_of(job)
+    except Exception:  # an item edited by hand in the console: show it, don't fail the read
+        log.warning("job %s has an unreadable schedule", job.id)
+        return None
+    if isinstance(schedule, IntervalSchedule):
+        anchor = int(job.anchorAt if job.anchorAt is not None else job.nextRunAt or now_ms)
+        if now_ms <= anchor:
+            return anchor
+        return anchor - (anchor - now_ms) // schedule.interval_ms * schedule.interval_ms
+    if isinstance(schedule, OnceSchedule):
+        return to_ms(schedule.at)
+    assert isinstance(schedule, CronSchedule)
+    following = schedule.next_after(from_ms(now_ms))
+    return None if following is None else to_ms(following)
+
+
+def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
+    """The API representation of a job."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "description": job.description,
+        "agentId": job.agentId,
+        "schedule": job.schedule,
+        "interval": int(job.interval) if job.interval is not None else None,
+        "timezone": job.timezone,
+        "payload": json.loads(job.payload),
+        "retryPolicy": json.loads(job.retryPolicy) if job.retryPolicy else None,
+        "status": job.status,
+        "nextRunAt": iso(upcoming_ms(job, now_ms)),
+        "lastRunAt": iso(job.lastRunAt),
+        "lastRunStatus": job.lastRunStatus,
+        "runCount": int(job.runCount or 0),
+        "failureCount": int(job.failureCount or 0),
+        "createdAt": iso(job.createdAt),
+        "updatedAt": iso(job.updatedAt),
+    }
+
+
+def run_view(run: RunModel) -> dict[str, Any]:
+    """The API representation of a run."""
+    started, finished = run.startedAt, run.finishedAt
+    duration = int(finished - started) if started is not None and finished is not None else None
+    return {
+        "id": run.id,
+        "jobId": run.jobId,
+        "trigger": run.trigger,
+        "scheduledAt": iso(run.scheduledAt),
+        "status": run.status,
+        "attempt": int(run.attempt or 0),
+        "startedAt": iso(started),
+        "finishedAt": iso(finished),
+        "durationMs": duration,
+        "error": run.error,
+    }
