@@ -13,7 +13,7 @@ import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -21,14 +21,13 @@ from .clock import from_ms, to_ms
 from .history import Occurrence
 from .models import JobModel, JobStatus, Trigger
 from .queue import Message, OccurrenceQueue
-from .schedules import IntervalSchedule, OnceSchedule, Schedule, parse_schedule
+from .schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
 from .store import JobStore
 
 log = logging.getLogger("agentos.jobs.dispatch")
 
 MISSED_GRACE_MS = 2_000  # older than this when found = missed during downtime
 MAX_PER_JOB = 1_000  # occurrences of one job sent by one dispatch
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def scheduled_run_id(job_id: str, scheduled_ms: int) -> str:
@@ -49,7 +48,7 @@ def shard_of(job_id: str, shards: int) -> int:
 @lru_cache(maxsize=4096)
 def stored_schedule(schedule: str | None, interval: int | None, tz: str) -> Schedule:
     """The schedule of a stored job (already validated when it was written)."""
-    return parse_schedule(schedule, interval, tz, now=_EPOCH, min_interval_ms=1)
+    return load_schedule(schedule, interval, tz)
 
 
 def schedule_of(job: JobModel) -> Schedule:

@@ -44,10 +44,12 @@ class Occurrence:
 
 
 def _claimable(model: type[RunModel], attempt: int, now_ms: int) -> Condition:
-    # A first attempt finds no item (or a queued manual run); a later one finds the
-    # previous attempt given up (retrying / failed and redriven); a crashed claimant's
-    # attempt is taken over once its lease has expired.
-    waiting = model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value, RunStatus.FAILED.value)
+    # A first attempt finds no item, a queued manual run, or a "skipped" left by a
+    # message of an older schedule of the same instant; a later one finds the previous
+    # attempt given up (retrying / failed and redriven); a crashed claimant's attempt is
+    # taken over once its lease has expired.
+    waiting = model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value, RunStatus.FAILED.value,
+                                 RunStatus.SKIPPED.value)
     stale = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & (model.leaseUntil < now_ms)
     return model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale
 
@@ -101,7 +103,8 @@ class RunStore:
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.SKIPPED.value, attempt=occ.attempt - 1, generation=occ.generation,
                          finishedAt=now_ms, error=reason, expiresAt=self._expiry(now_ms))
-        waiting = self.model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value)
+        waiting = self.model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value) \
+            & (self.model.attempt == occ.attempt - 1)
         try:
             run.save(condition=self.model.id.does_not_exist() | waiting)
             return True
@@ -135,10 +138,11 @@ class RunStore:
                 raise _unavailable("record a retry", exc) from exc
 
     def finish(self, occ: Occurrence, status: RunStatus, now_ms: int, error: str | None,
-               response: str | None, job_actions: list[Action], job_condition: Condition | None) -> None:
+               response: str | None, job_actions: list[Action], job_condition: Condition | None) -> bool:
         """Record the final outcome on the run and the job's statistics in one write.
 
-        If the job is gone or was rescheduled meanwhile, the run is still recorded.
+        If the job is gone or ``job_condition`` fails, the run alone is recorded and
+        False is returned (the caller may then record plain statistics).
         """
         run = self.model(occ.job_id, occ.run_id)
         actions = [self.model.status.set(status.value), self.model.finishedAt.set(now_ms),
@@ -154,11 +158,12 @@ class RunStore:
         except TransactWriteError as exc:
             reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                return  # another claimant took over this attempt: its outcome wins
+                return True  # another claimant took over this attempt: its outcome wins
             if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
                 self._finish_run_only(run, actions, occ)
-                return
+                return False
             raise _unavailable("record a run outcome", exc) from exc
+        return True
 
     def _finish_run_only(self, run: RunModel, actions: list[Action], occ: Occurrence) -> None:
         try:

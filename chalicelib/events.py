@@ -1,0 +1,30 @@
+"""The event blueprint: the minute tick and the SQS executor (Lambda entry points)."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from chalice import Blueprint, Rate
+
+from . import runtime
+from .clock import now_ms
+
+events = Blueprint(__name__)
+log = logging.getLogger("agentos.jobs.events")
+QUEUE_NAME = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
+
+
+@events.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
+def tick(event: Any) -> dict[str, Any]:
+    """Every minute: dispatch every occurrence due before the lookahead horizon."""
+    report = runtime.dispatcher().tick(now_ms())
+    log.info("tick: %s jobs due, %s occurrences sent, %s lost races, %s send failures",
+             report.jobs_seen, report.occurrences, report.lost_races, report.send_failures)
+    return {"jobs": report.jobs_seen, "occurrences": report.occurrences, "errors": report.errors}
+
+
+@events.on_sqs_message(queue=QUEUE_NAME, batch_size=10, name="execute")
+def execute(event: Any) -> dict[str, Any]:
+    """Run each occurrence in the batch; report failed records one by one (partial batch)."""
+    return runtime.executor().handle_batch(event.to_dict().get("Records", []))

@@ -1,0 +1,201 @@
+"""The executor: each SQS message is one attempt of one occurrence.
+
+Per message: read the job, hold until just before the instant, *claim* the attempt
+(a transaction that re-checks the job and admits one claimant), wait for the
+instant, deliver, then record the outcome on the run and the job in one write.
+A failed attempt sends the next one (same run id) *before* giving this one up, and
+the last one goes to the DLQ *before* the run is marked failed, so a crash at any
+line leaves a message that finishes the work.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from enum import Enum
+from typing import Any
+
+from .actions import ActionContext, load_plugins, run_action, run_callback
+from .clock import iso, now_ms
+from .config import Config, RetryPolicy
+from .delivery import Delivery, post_to_agent
+from .dispatch import schedule_of
+from .errors import DeliveryFailed, JobsError
+from .failures import FailureLog
+from .history import Claim, Occurrence, RunStore
+from .models import JobModel, JobStatus, RunStatus, Trigger
+from .queue import Message, OccurrenceQueue, decode
+from .schedules import OnceSchedule
+from .store import JobStore
+
+log = logging.getLogger("agentos.jobs.executor")
+
+HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
+CLAIM_LEAD_MS = 40  # claim just before the instant, so delivery starts on it
+LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
+MAX_RETRY_AFTER_MS = 3_600_000
+
+
+class Outcome(str, Enum):
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DUPLICATE = "duplicate"
+    REQUEUED = "requeued"
+
+
+class Redeliver(JobsError):
+    """Leave the message in the queue: SQS shows it again after its visibility timeout."""
+
+
+def backoff_ms(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> int:
+    """Delay before attempt ``attempt + 1``: exponential, capped, optionally jittered."""
+    delay = min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** (attempt - 1))
+    if policy.jitter:
+        delay = random.uniform(delay / 2, delay)  # "equal jitter": spread, yet still growing
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s * 1000, MAX_RETRY_AFTER_MS))
+    return int(delay)
+
+
+def _sleep_until(epoch_ms: int) -> None:
+    pause = (epoch_ms - now_ms()) / 1000
+    if pause > 0:
+        time.sleep(pause)
+
+
+class Executor:
+    """Runs occurrences handed over by SQS (the Lambda) or by the local queue loop."""
+
+    def __init__(self, config: Config, jobs: JobStore, runs: RunStore, queue: OccurrenceQueue,
+                 failures: FailureLog | None = None) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.runs = runs
+        self.queue = queue
+        self.failures = failures or FailureLog(config.logs.dir)
+        load_plugins()
+
+    def handle_batch(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run every record in parallel; report the ones to retry (SQS partial batch response)."""
+        if not records:
+            return {"batchItemFailures": []}
+        with ThreadPoolExecutor(max_workers=len(records)) as pool:
+            done = list(pool.map(self._record_ok, records))
+        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r, ok in zip(records, done) if not ok]}
+
+    def _record_ok(self, record: dict[str, Any]) -> bool:
+        try:
+            self.run(decode(record["body"]))
+            return True
+        except Exception as exc:  # the message stays queued; SQS retries it, then the DLQ takes it
+            log.warning("record %s not done: %s: %s", record.get("messageId"), type(exc).__name__, exc)
+            return False
+
+    def run(self, message: Message) -> Outcome:
+        """Take one attempt of one occurrence from message to recorded outcome."""
+        occ, wake = message.occurrence, message.not_before_ms
+        if wake - now_ms() > HOLD_MAX_MS:
+            self.queue.send_one(message, now_ms())  # too early (long backoff): back in the queue
+            return Outcome.REQUEUED
+        job = self.jobs.find(occ.job_id)
+        if job is None:
+            return self._skip(occ, "the job was deleted")
+        _sleep_until(wake - CLAIM_LEAD_MS)
+        started = now_ms()
+        claim = self.runs.claim(occ, started, self._lease_ms(job))
+        if claim is Claim.DUPLICATE:
+            return self._duplicate(occ)
+        if claim is Claim.JOB_GONE:
+            return self._skip(occ, self._gone_reason(occ))
+        _sleep_until(wake)
+        return self._attempt(job, message, started)
+
+    def _lease_ms(self, job: JobModel) -> int:
+        endpoint = self.config.agent(job.agentId)
+        return (endpoint.timeoutMs if endpoint else 60_000) + LEASE_SLACK_MS
+
+    def _skip(self, occ: Occurrence, reason: str) -> Outcome:
+        self.runs.skip(occ, now_ms(), reason)
+        log.info("skipped job=%s run=%s: %s", occ.job_id, occ.run_id, reason)
+        return Outcome.SKIPPED
+
+    def _gone_reason(self, occ: Occurrence) -> str:
+        job = self.jobs.find(occ.job_id)
+        if job is None:
+            return "the job was deleted"
+        if job.status != JobStatus.ACTIVE.value:
+            return f"the job is {job.status}"
+        return "the job's schedule changed"
+
+    def _duplicate(self, occ: Occurrence) -> Outcome:
+        # A retry that overtook the end of its previous attempt must not be dropped.
+        run = self.runs.get(occ.job_id, occ.run_id) if occ.attempt > 1 else None
+        if run is not None and run.status == RunStatus.RUNNING.value and run.attempt == occ.attempt - 1:
+            raise Redeliver(f"attempt {occ.attempt - 1} of {occ.run_id} is still finishing")
+        return Outcome.DUPLICATE
+
+    def _attempt(self, job: JobModel, message: Message, started: int) -> Outcome:
+        occ = message.occurrence
+        log.info("run job=%s run=%s attempt=%s late_ms=%s", job.id, occ.run_id, occ.attempt,
+                 max(0, now_ms() - message.not_before_ms))
+        try:
+            response = self.deliver(job, occ)
+        except DeliveryFailed as failure:
+            return self._failed(job, occ, started, failure)
+        self._finish(job, occ, started, RunStatus.SUCCEEDED, None, response)
+        return Outcome.SUCCEEDED
+
+    def deliver(self, job: JobModel, occ: Occurrence) -> str | None:
+        """Hand the occurrence to its callback, its agent's URL, or its payload's action."""
+        payload = json.loads(job.payload)
+        fields = dict(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
+                      scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
+                      trigger=occ.trigger.value, payload=payload)
+        if job.callback:
+            return run_callback(job.callback, ActionContext(**fields))
+        endpoint = self.config.agent(job.agentId)
+        if endpoint is not None:
+            return post_to_agent(Delivery(**fields), endpoint, now_ms() // 1000)
+        return run_action(ActionContext(**fields))
+
+    def _policy(self, job: JobModel) -> RetryPolicy | None:
+        if job.retryPolicy:
+            return RetryPolicy.model_validate_json(job.retryPolicy)
+        return self.config.retryPolicy
+
+    def _failed(self, job: JobModel, occ: Occurrence, started: int, failure: DeliveryFailed) -> Outcome:
+        policy = self._policy(job)
+        following = replace(occ, attempt=occ.attempt + 1)
+        if failure.retryable and policy is not None and occ.attempt < policy.maxAttempts:
+            wait = backoff_ms(policy, occ.attempt, failure.retry_after_s)
+            self.queue.send_one(Message(following, now_ms() + wait), now_ms())
+            self.runs.retrying(occ, failure.message)
+            log.info("retrying job=%s run=%s attempt=%s in %s ms: %s", job.id, occ.run_id, occ.attempt, wait,
+                     failure.message)
+            return Outcome.RETRYING
+        self.queue.dead_letter(Message(following, now_ms()), failure.message)
+        self.failures.write({"jobId": job.id, "jobName": job.name, "runId": occ.run_id, "attempt": occ.attempt,
+                             "scheduledAt": iso(occ.scheduled_ms), "error": failure.message})
+        self._finish(job, occ, started, RunStatus.FAILED, failure.message, None)
+        log.warning("failed job=%s run=%s attempt=%s: %s", job.id, occ.run_id, occ.attempt, failure.message)
+        return Outcome.FAILED
+
+    def _finish(self, job: JobModel, occ: Occurrence, started: int, status: RunStatus,
+                error: str | None, response: str | None) -> None:
+        stats = [JobModel.lastRunAt.set(started), JobModel.lastRunStatus.set(status.value),
+                 JobModel.runCount.add(1)]
+        if status is RunStatus.FAILED:
+            stats.append(JobModel.failureCount.add(1))
+        ending, condition = [], None
+        if occ.trigger is Trigger.SCHEDULE and isinstance(schedule_of(job), OnceSchedule):
+            final = JobStatus.COMPLETED if status is RunStatus.SUCCEEDED else JobStatus.FAILED
+            ending = [JobModel.status.set(final.value), JobModel.dueShard.remove()]
+            condition = JobModel.generation == occ.generation
+        if not self.runs.finish(occ, status, now_ms(), error, response, stats + ending, condition):
+            self.jobs.record_outcome(job.id, stats)
+        log.info("%s job=%s run=%s attempt=%s", status.value, job.id, occ.run_id, occ.attempt)

@@ -1,0 +1,40 @@
+"""The failure log: one JSON line per run that failed its last attempt (contract §4).
+
+Locally the lines go to ``<logs.dir>/failures.jsonl``; in Lambda (read-only disk)
+they go to stdout, which is CloudWatch Logs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "failures.jsonl"
+
+
+class FailureLog:
+    """Appends failure records as JSON lines."""
+
+    def __init__(self, directory: str, in_lambda: bool | None = None) -> None:
+        self.directory = Path(directory)
+        self.in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) if in_lambda is None else in_lambda
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """Where the lines go when not in Lambda."""
+        return self.directory / FILE_NAME
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record (jobId, runId, attempt, error, …)."""
+        line = json.dumps({"event": "run_failed", **record}, separators=(",", ":"), sort_keys=True)
+        if self.in_lambda:
+            print(line, file=sys.stdout, flush=True)
+            return
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")

@@ -1,0 +1,98 @@
+"""The OpenAPI 3.1 document, generated from the same pydantic models that validate requests."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from .schemas import Error, Job, JobCreate, JobPatch, Run
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref("Error"))}
+
+
+ERRORS = {
+    "400": _error("Invalid request: the message names the field."),
+    "401": _error("Security is enabled and the bearer token is missing or wrong."),
+    "413": _error("The body or payload is over limits.maxPayloadBytes."),
+}
+NOT_FOUND = {"404": _error("No job has this id.")}
+LINK = {"Link": {"description": 'Next page: `<url>; rel="next"`', "schema": {"type": "string"}}}
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
+PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]
+
+
+def _ok(status: str, description: str, schema: dict[str, Any] | None, **headers: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer["content"] = _json_content(schema)
+    if headers:
+        answer["headers"] = headers
+    return {status: answer}
+
+
+def _paths() -> dict[str, Any]:
+    jobs_list = {"type": "array", "items": _ref("Job")}
+    filters = [{"name": "status", "in": "query", "schema": {"enum": ["active", "paused", "completed", "failed"]}},
+               {"name": "agentId", "in": "query", "schema": {"type": "string", "format": "uuid"}}]
+    location = {"description": "URL of the new job", "schema": {"type": "string"}}
+    return {
+        "/api/health": {"get": {"operationId": "health", "security": [],
+                                "responses": _ok("200", "Alive", {"type": "object"})}},
+        "/api/openapi.json": {"get": {"operationId": "openapi",
+                                      "responses": {**_ok("200", "This document", {"type": "object"}), **ERRORS}}},
+        "/api/jobs": {
+            "post": {"operationId": "createJob", "requestBody": {"required": True, "content": _json_content(_ref("JobCreate"))},
+                     "responses": {**_ok("201", "Created", _ref("Job"), Location=location),
+                                   **ERRORS, "409": _error("Another job has this name.")}},
+            "get": {"operationId": "listJobs", "parameters": filters + PAGING,
+                    "responses": {**_ok("200", "A page of jobs", jobs_list, **LINK), **ERRORS}},
+        },
+        "/api/jobs/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": {"operationId": "getJob", "responses": {**_ok("200", "The job", _ref("Job")), **ERRORS, **NOT_FOUND}},
+            "patch": {"operationId": "updateJob",
+                      "requestBody": {"required": True, "content": _json_content(_ref("JobPatch"))},
+                      "responses": {**_ok("200", "The changed job", _ref("Job")), **ERRORS, **NOT_FOUND,
+                                    "409": _error("Another job has this name, or the job changed meanwhile.")}},
+            "delete": {"operationId": "deleteJob", "responses": {**_ok("204", "Deleted", None), **ERRORS, **NOT_FOUND}},
+        },
+        "/api/jobs/{job_id}/run": {"parameters": [JOB_ID], "post": {
+            "operationId": "runJob", "responses": {**_ok("202", "Queued", _ref("Run")), **ERRORS, **NOT_FOUND}}},
+        "/api/jobs/{job_id}/runs": {"parameters": [JOB_ID], "get": {
+            "operationId": "listRuns", "parameters": PAGING,
+            "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
+                          **ERRORS, **NOT_FOUND}}},
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI document (built once)."""
+    models = [(m, "validation") for m in (JobCreate, JobPatch)] + [(m, "serialization") for m in (Job, Run, Error)]
+    _, schemas = models_json_schema(models, ref_template=REF)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "agentOS Jobs API", "version": "1.0.0",
+                 "description": "Schedule, manage and monitor background jobs for AI agents."},
+        "servers": [{"url": "http://localhost:3000"}],
+        "components": {"schemas": schemas["$defs"],
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+    }
