@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 _source: Callable[[], float] = time.time
+_sleeper: Callable[[int], None] | None = None
 
 
 def now() -> datetime:
@@ -18,10 +19,22 @@ def now_ms() -> int:
     return int(_source() * 1000)
 
 
-def set_source(source: Callable[[], float] | None) -> None:
-    """Replace the clock with ``source`` (epoch seconds); ``None`` restores real time."""
-    global _source
+def sleep_until(epoch_ms: int) -> None:
+    """Wait until the instant ``epoch_ms`` on this clock (a test clock just moves there)."""
+    if _sleeper is not None:
+        _sleeper(epoch_ms)
+        return
+    pause = (epoch_ms - now_ms()) / 1000
+    if pause > 0:
+        time.sleep(pause)
+
+
+def set_source(source: Callable[[], float] | None, sleeper: Callable[[int], None] | None = None) -> None:
+    """Replace the clock with ``source`` (epoch seconds) and ``sleeper`` (jumps to an epoch-ms
+    instant); ``None`` restores real time."""
+    global _source, _sleeper
     _source = source or time.time
+    _sleeper = sleeper
 
 
 def to_ms(moment: datetime) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from enum import Enum
 from typing import Any
 
 from .actions import ActionContext, load_plugins, run_action, run_callback
+from . import clock
 from .clock import iso, now_ms
 from .config import Config, RetryPolicy
 from .delivery import Delivery, post_to_agent
@@ -62,12 +62,6 @@ def backoff_ms(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -
     return int(delay)
 
 
-def _sleep_until(epoch_ms: int) -> None:
-    pause = (epoch_ms - now_ms()) / 1000
-    if pause > 0:
-        time.sleep(pause)
-
-
 class Executor:
     """Runs occurrences handed over by SQS (the Lambda) or by the local queue loop."""
 
@@ -105,14 +99,14 @@ class Executor:
         job = self.jobs.find(occ.job_id)
         if job is None:
             return self._skip(occ, "the job was deleted")
-        _sleep_until(wake - CLAIM_LEAD_MS)
+        clock.sleep_until(wake - CLAIM_LEAD_MS)
         started = now_ms()
         claim = self.runs.claim(occ, started, self._lease_ms(job))
         if claim is Claim.DUPLICATE:
             return self._duplicate(occ)
         if claim is Claim.JOB_GONE:
             return self._skip(occ, self._gone_reason(occ))
-        _sleep_until(wake)
+        clock.sleep_until(wake)
         return self._attempt(job, message, started)
 
     def _lease_ms(self, job: JobModel) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,6 +35,7 @@ class FakeClock:
 
     def __init__(self, start: float) -> None:
         self.t = start
+        self._lock = threading.Lock()
 
     def __call__(self) -> float:
         return self.t
@@ -41,6 +43,11 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time forward."""
         self.t += seconds
+
+    def sleep_until(self, epoch_ms: int) -> None:
+        """What chalicelib's waits do under this clock: time moves there, nobody waits."""
+        with self._lock:
+            self.t = max(self.t, epoch_ms / 1000)
 
 
 @pytest.fixture
@@ -74,7 +81,7 @@ def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def fake_clock() -> Iterator[FakeClock]:
     """Freeze chalicelib's clock at a known instant (2030-01-01T00:00:00Z)."""
     fake = FakeClock(1_893_456_000.0)
-    clock.set_source(fake)
+    clock.set_source(fake, fake.sleep_until)
     yield fake
     clock.set_source(None)
 
@@ -104,3 +111,40 @@ def call(client: Any, method: str, path: str, body: Any = None, headers: dict[st
     raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
     hdrs = {"Content-Type": "application/json", **(headers or {})}
     return client.http.request(method, path, body=raw if raw is not None else b"", headers=hdrs)
+
+
+@pytest.fixture
+def no_sqs_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every message visible at once (the fake clock, not SQS, then decides "when")."""
+    import chalicelib.queue as queue_module
+
+    monkeypatch.setattr(queue_module, "delay_seconds", lambda not_before_ms, now_ms: 0)
+
+
+def receive_all(queue_url: str, max_rounds: int = 50) -> list[dict[str, Any]]:
+    """Every message visible now on ``queue_url``, as Lambda-style records (not deleted)."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    records: list[dict[str, Any]] = []
+    for _ in range(max_rounds):
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600,
+                                  AttributeNames=["All"]).get("Messages", [])
+        if not got:
+            break
+        records += [{"messageId": m["MessageId"], "body": m["Body"], "receiptHandle": m["ReceiptHandle"]}
+                    for m in got]
+    return records
+
+
+def pump(queue_url: str) -> int:
+    """Run every visible message through the executor like the Lambda would; returns how many ran."""
+    import boto3
+
+    records = receive_all(queue_url)
+    failures = {f["itemIdentifier"] for f in runtime.executor().handle_batch(records)["batchItemFailures"]}
+    sqs = boto3.client("sqs")
+    for record in records:
+        if record["messageId"] not in failures:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+    return len(records)
