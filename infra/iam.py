@@ -1,0 +1,140 @@
+"""Least-privilege IAM policy of each Lambda function, per stage.
+
+Chalice's policy generator only sees boto3 calls in app.py, not PynamoDB's, so the
+policies are written here and saved as ``.chalice/policy-<stage>-<function>.json``
+(``python -m infra.iam`` rewrites them; a test keeps the files in sync). Every
+statement names its actions and its resources; ARNs are built with ``Fn::Sub``,
+which ``chalice package`` copies into the template for CloudFormation to resolve.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .resources import APP_NAME, stage_names
+
+CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
+FUNCTIONS = ("api_handler", "tick", "execute")
+STAGES = ("dev", "prod")
+
+# DynamoDB has no IAM action for TransactWriteItems: each item of a transaction is
+# authorised as its own PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
+_API_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                 "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:Scan"]
+_EXECUTE_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                     "dynamodb:ConditionCheckItem"]
+
+
+def function_name(stage: str, function: str) -> str:
+    """The physical Lambda name (the merge template sets it, so log groups are known)."""
+    base = f"{APP_NAME}-{stage}"
+    return base if function == "api_handler" else f"{base}-{function}"
+
+
+def arn(service: str, resource: str) -> dict[str, str]:
+    """An ARN of this account and region, for CloudFormation to fill in."""
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"}
+
+
+def statement(sid: str, actions: list[str], resources: list[Any], condition: dict | None = None) -> dict:
+    """One Allow statement."""
+    stmt: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+    if condition:
+        stmt["Condition"] = condition
+    return stmt
+
+
+def _logs(stage: str, function: str) -> dict:
+    # The log group itself is a stack resource (with retention), so no CreateLogGroup.
+    group = f"log-group:/aws/lambda/{function_name(stage, function)}"
+    return statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [arn("logs", f"{group}:*")])
+
+
+def _tables(stage: str) -> dict[str, dict]:
+    names = stage_names(stage)
+    return {"jobs": arn("dynamodb", f"table/{names.jobs_table}"),
+            "due": arn("dynamodb", f"table/{names.jobs_table}/index/due"),
+            "runs": arn("dynamodb", f"table/{names.runs_table}")}
+
+
+def _queues(stage: str) -> dict[str, dict]:
+    names = stage_names(stage)
+    return {"queue": arn("sqs", names.queue), "dlq": arn("sqs", names.dlq)}
+
+
+def _api_tokens(stage: str) -> list[dict]:
+    """Read the SecureString token parameter, and decrypt it only through SSM, only for it."""
+    param = stage_names(stage).tokens_param
+    param_arn = arn("ssm", f"parameter{param}")
+    return [
+        statement("ReadApiTokens", ["ssm:GetParameter"], [param_arn]),
+        statement("DecryptApiTokens", ["kms:Decrypt"], [arn("kms", "key/*")], {
+            "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
+                             "kms:EncryptionContext:PARAMETER_ARN": param_arn}}),
+    ]
+
+
+def _api_handler(stage: str) -> list[dict]:
+    t, q = _tables(stage), _queues(stage)
+    return [
+        statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["runs"]]),
+        statement("EnqueueManualRuns", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
+        *_api_tokens(stage),
+    ]
+
+
+def _tick(stage: str) -> list[dict]:
+    t, q = _tables(stage), _queues(stage)
+    return [
+        statement("QueryDueIndex", ["dynamodb:Query"], [t["due"]]),
+        statement("AdvanceJobs", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [t["jobs"]]),
+        statement("EnqueueOccurrences", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
+    ]
+
+
+def _execute(stage: str) -> list[dict]:
+    t, q = _tables(stage), _queues(stage)
+    return [
+        statement("ClaimAndRecordRuns", _EXECUTE_DYNAMODB, [t["jobs"], t["runs"]]),
+        # The SQS event source mapping polls with the function's role.
+        statement("ConsumeOccurrences", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                                         "sqs:ChangeMessageVisibility"], [q["queue"]]),
+        statement("RetryAndDeadLetter", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
+    ]
+
+
+_BUILDERS = {"api_handler": _api_handler, "tick": _tick, "execute": _execute}
+
+
+def policy(stage: str, function: str) -> dict[str, Any]:
+    """The IAM policy document of ``function`` on ``stage``."""
+    return {"Version": "2012-10-17", "Statement": [*_BUILDERS[function](stage), _logs(stage, function)]}
+
+
+def policy_filename(stage: str, function: str) -> str:
+    """The file name, relative to ``.chalice/``, that config.json's ``iam_policy_file`` names."""
+    return f"policy-{stage}-{function}.json"
+
+
+def render(document: dict[str, Any]) -> str:
+    """The exact text saved on disk (stable, so the sync test can compare bytes)."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def write_policies(directory: Path = CHALICE_DIR, stages: tuple[str, ...] = STAGES) -> list[Path]:
+    """Write every stage's and function's policy file; return their paths."""
+    written = []
+    for stage in stages:
+        for function in FUNCTIONS:
+            path = directory / policy_filename(stage, function)
+            path.write_text(render(policy(stage, function)))
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_policies():
+        print(path)
+    sys.exit(0)

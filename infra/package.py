@@ -1,0 +1,183 @@
+"""Build the deployable template of a stage, offline: ``python -m infra.package STAGE``.
+
+Writes ``build/<stage>/sam.json`` and ``build/<stage>/deployment.zip`` with
+``chalice package --merge-template``. Chalice would ``pip download`` the Lambda
+dependencies from PyPI; when this machine's virtualenv already holds wheels that
+run on Lambda (Linux x86_64, the same CPython, manylinux tags Lambda's glibc
+accepts), they are vendored from it instead, so packaging needs no network.
+Otherwise requirements.txt is handed to Chalice as usual (then PyPI is needed).
+Packaging never talks to AWS: the chalice process gets fake credentials.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .merge_template import CHALICE_FUNCTIONS, SQS_EVENT_ID, merge_template
+
+ROOT = Path(__file__).resolve().parent.parent
+# Lambda's python3.10/3.11 run on Amazon Linux 2 (glibc 2.26); 3.12+ on AL2023 (glibc 2.34).
+_GLIBC = {(3, 10): 26, (3, 11): 26}
+_MANYLINUX_ALIASES = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+
+
+def requirement_closure(requirements: Path) -> list[metadata.Distribution]:
+    """The installed distributions ``requirements`` needs, with their dependencies."""
+    pending = [Requirement(line.split("#")[0].strip()) for line in requirements.read_text().splitlines()
+               if line.split("#")[0].strip() and not line.startswith("-")]
+    found: dict[str, metadata.Distribution] = {}
+    while pending:
+        req = pending.pop()
+        key = canonicalize_name(req.name)
+        if key in found or (req.marker and not req.marker.evaluate({"extra": ""})):
+            continue
+        found[key] = metadata.distribution(req.name)  # PackageNotFoundError: not installed
+        pending.extend(Requirement(spec) for spec in found[key].requires or [])
+    return sorted(found.values(), key=lambda d: canonicalize_name(d.metadata["Name"]))
+
+
+def _tag_runs_on_lambda(tag: str) -> bool:
+    """Whether one wheel tag (``py3-none-any``, ``cp311-cp311-manylinux_2_17_x86_64``…) fits Lambda."""
+    python, abi, plat = tag.split("-")
+    if plat == "any":
+        return python.startswith("py3") or python == f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    cp = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    if python != cp or abi not in (cp, "abi3") or not plat.endswith("_x86_64"):
+        return False
+    legacy = _MANYLINUX_ALIASES.get(plat.removesuffix("_x86_64"))
+    match = re.fullmatch(r"manylinux_2_(\d+)_x86_64", plat)
+    minor = legacy if legacy is not None else int(match.group(1)) if match else None
+    return minor is not None and minor <= _GLIBC.get(sys.version_info[:2], 34)
+
+
+def runs_on_lambda(dist: metadata.Distribution) -> bool:
+    """Whether an installed distribution came from a wheel Lambda can load."""
+    wheel = dist.read_text("WHEEL") or ""
+    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+    return any(_tag_runs_on_lambda(tag) for tag in tags)
+
+
+def can_vendor_from_venv(dists: list[metadata.Distribution]) -> bool:
+    """Whether this interpreter's installed wheels can be shipped to Lambda as they are."""
+    same_machine = sys.platform == "linux" and platform.machine() == "x86_64"
+    return same_machine and all(runs_on_lambda(d) for d in dists)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)  # same filesystem: instant, no extra space
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def vendor_distributions(dists: list[metadata.Distribution], vendor: Path) -> int:
+    """Place every file of ``dists`` under ``vendor/`` as pip laid it out; return the count."""
+    count = 0
+    for dist in dists:
+        for file in dist.files or []:
+            relative = Path(str(file))
+            # Skip scripts installed outside site-packages and bytecode Lambda recompiles.
+            if relative.parts[0] == ".." or "__pycache__" in relative.parts or relative.suffix == ".pyc":
+                continue
+            _link_or_copy(Path(str(dist.locate_file(file))), vendor / relative)
+            count += 1
+    return count
+
+
+def stage_project(stage_dir: Path, source: Path = ROOT) -> str:
+    """Copy the app into ``stage_dir`` for Chalice; return how its dependencies get in."""
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "venv")
+    shutil.copytree(source / "chalicelib", stage_dir / "chalicelib", ignore=ignore)
+    shutil.copytree(source / ".chalice", stage_dir / ".chalice", ignore=ignore)
+    shutil.copy2(source / "app.py", stage_dir / "app.py")
+    dists = requirement_closure(source / "requirements.txt")
+    if can_vendor_from_venv(dists):
+        count = vendor_distributions(dists, stage_dir / "vendor")
+        return f"vendored {len(dists)} distributions ({count} files) from {sys.prefix}"
+    shutil.copy2(source / "requirements.txt", stage_dir / "requirements.txt")
+    return "requirements.txt handed to chalice (pip downloads Lambda wheels from PyPI)"
+
+
+def _offline_env() -> dict[str, str]:
+    """The chalice process's environment: a region, fake credentials, no AWS endpoint or profile."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"))}
+    env.update(AWS_ACCESS_KEY_ID="packaging-only", AWS_SECRET_ACCESS_KEY="packaging-only",
+               AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return env
+
+
+def run_chalice(project: Path, stage: str, merge: Path, out: Path) -> None:
+    """``chalice package`` of ``project``; raise with chalice's output when it fails."""
+    chalice = Path(sys.executable).with_name("chalice")
+    command = [str(chalice), "--project-dir", str(project), "package", "--stage", stage,
+               "--merge-template", str(merge), str(out)]
+    done = subprocess.run(command, env=_offline_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"chalice package failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+
+def template_problems(template: dict[str, Any]) -> list[str]:
+    """What the merge got wrong: an override whose Chalice resource was renamed or missing.
+
+    Chalice deep-merges, so overriding a logical id Chalice no longer emits would
+    silently create a resource with no Type, or an SQS event with no queue.
+    """
+    resources = template.get("Resources", {})
+    problems = [f"{rid}: no Type (merge override of a resource Chalice did not generate?)"
+                for rid, res in resources.items() if "Type" not in res]
+    for function, logical in CHALICE_FUNCTIONS.items():
+        if resources.get(logical, {}).get("Type") != "AWS::Serverless::Function":
+            problems.append(f"{logical}: Chalice's function {function} is missing")
+    event = resources.get("Execute", {}).get("Properties", {}).get("Events", {}).get(SQS_EVENT_ID, {})
+    if event.get("Type") != "SQS" or "Queue" not in event.get("Properties", {}):
+        problems.append(f"Execute.Events.{SQS_EVENT_ID}: not Chalice's SQS event source")
+    return problems
+
+
+def package(stage: str, build_dir: Path = ROOT / "build", source: Path = ROOT) -> Path:
+    """Build ``<build_dir>/<stage>/sam.json`` (+ deployment.zip) and return the template's path."""
+    out = build_dir / stage
+    work = build_dir / f".{stage}-src"
+    how = stage_project(work, source)
+    merge = build_dir / f"{stage}-merge-template.json"
+    merge.write_text(json.dumps(merge_template(stage), indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    run_chalice(work, stage, merge, out)
+    template_path = out / "sam.json"
+    problems = template_problems(json.loads(template_path.read_text()))
+    if problems:
+        raise RuntimeError("packaged template is wrong:\n  " + "\n  ".join(problems))
+    print(f"{template_path}: {how}")
+    return template_path
+
+
+def main(argv: list[str]) -> int:
+    """``python -m infra.package [stage] [build_dir]``."""
+    stage = argv[0] if argv else "dev"
+    build_dir = Path(argv[1]) if len(argv) > 1 else ROOT / "build"
+    try:
+        package(stage, build_dir.resolve())
+    except (RuntimeError, ValueError, metadata.PackageNotFoundError) as exc:
+        print(f"package: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
