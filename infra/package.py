@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.tags import Tag, parse_tag
 from packaging.utils import canonicalize_name
 
 from .merge_template import CHALICE_FUNCTIONS, SQS_EVENT_ID, merge_template
@@ -48,15 +49,18 @@ def requirement_closure(requirements: Path) -> list[metadata.Distribution]:
 
 
 def _tag_runs_on_lambda(tag: str) -> bool:
-    """Whether one wheel tag (``py3-none-any``, ``cp311-cp311-manylinux_2_17_x86_64``…) fits Lambda."""
-    python, abi, plat = tag.split("-")
-    if plat == "any":
-        return python.startswith("py3") or python == f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    """Whether a wheel tag (``py3-none-any``, ``cp311-cp311-manylinux_2_17_x86_64``…) fits Lambda."""
+    return any(_one_tag_fits(t) for t in parse_tag(tag))  # expands py2.py3-style compressed tags
+
+
+def _one_tag_fits(tag: Tag) -> bool:
     cp = f"cp{sys.version_info[0]}{sys.version_info[1]}"
-    if python != cp or abi not in (cp, "abi3") or not plat.endswith("_x86_64"):
+    if tag.platform == "any":
+        return tag.interpreter in ("py3", f"py{sys.version_info[0]}{sys.version_info[1]}", cp)
+    if tag.interpreter != cp or tag.abi not in (cp, "abi3") or not tag.platform.endswith("_x86_64"):
         return False
-    legacy = _MANYLINUX_ALIASES.get(plat.removesuffix("_x86_64"))
-    match = re.fullmatch(r"manylinux_2_(\d+)_x86_64", plat)
+    legacy = _MANYLINUX_ALIASES.get(tag.platform.removesuffix("_x86_64"))
+    match = re.fullmatch(r"manylinux_2_(\d+)_x86_64", tag.platform)
     minor = legacy if legacy is not None else int(match.group(1)) if match else None
     return minor is not None and minor <= _GLIBC.get(sys.version_info[:2], 34)
 

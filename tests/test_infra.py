@@ -1,8 +1,13 @@
 """Deployment: the storage template, its deployment into moto, and the packaged app template."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
@@ -10,8 +15,11 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.models import JobModel, NameClaim, RunModel
+from infra import iam
+from infra.package import _tag_runs_on_lambda, package, template_problems
 from infra.provision import provision
-from infra.resources import MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_S, resources_template
+from infra.resources import (DLQ_RETENTION_S, MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_S, resources_template,
+                             stage_names)
 
 _ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
                   "AWS_ENDPOINT_URL_CLOUDFORMATION")
@@ -116,3 +124,220 @@ def test_resources_match_models(stage: str) -> None:
         keys = resources[table]["Properties"]["KeySchema"]
         assert keys[0]["KeyType"] == "HASH"  # CloudFormation rejects RANGE first
         assert resources[table]["Properties"]["DeletionProtectionEnabled"] is (stage == "prod")
+
+
+# --- the packaged template (chalice package --merge-template, offline) ----------------
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = {"APIHandler": "api_handler", "Tick": "tick", "Execute": "execute"}
+STAGES = ("dev", "prod")
+
+
+def _package_once(build_root: Path) -> dict[str, float]:
+    """Package both stages under ``build_root`` unless another xdist worker already did."""
+    done = build_root / "seconds.json"
+    with open(build_root.parent / "infra-package.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits instead of packaging again
+        if not done.exists():
+            seconds = {}
+            for stage in STAGES:
+                started = time.monotonic()
+                package(stage, build_root)
+                seconds[stage] = time.monotonic() - started
+            done.write_text(json.dumps(seconds))
+    return json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def packaged_stages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """``make package``'s work for dev and prod, in a build directory shared by the workers."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker has its own basetemp inside the run's directory: share that.
+    build_root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "infra-build"
+    build_root.mkdir(exist_ok=True)
+    seconds = _package_once(build_root)
+    return {stage: {"stage": stage, "path": build_root / stage / "sam.json", "seconds": seconds[stage],
+                    "template": json.loads((build_root / stage / "sam.json").read_text())}
+            for stage in STAGES}
+
+
+@pytest.fixture(params=STAGES)
+def packaged(request: pytest.FixtureRequest, packaged_stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One stage's packaged template."""
+    return packaged_stages[request.param]
+
+
+def test_cfn_lint_is_clean(packaged_stages: dict[str, dict[str, Any]]) -> None:
+    """cfn-lint (with the SAM transform) reports nothing on either stage's packaged template."""
+    lint = Path(sys.executable).with_name("cfn-lint")
+    paths = [str(p["path"]) for p in packaged_stages.values()]
+    done = subprocess.run([str(lint), *paths], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == ""
+    for stage in packaged_stages.values():
+        assert (stage["path"].parent / "deployment.zip").stat().st_size > 1_000_000
+
+
+def test_tables_are_protected_and_match_models(packaged: dict[str, Any]) -> None:
+    """Both tables: on demand, PITR, SSE, TTL on runs, deletion protection on prod, models' keys."""
+    resources, stage = packaged["template"]["Resources"], packaged["stage"]
+    names = stage_names(stage)
+    for table_id, model, name in (("JobsTable", JobModel, names.jobs_table),
+                                  ("RunsTable", RunModel, names.runs_table)):
+        table = resources[table_id]
+        props = table["Properties"]
+        assert table["Type"] == "AWS::DynamoDB::Table" and props["TableName"] == name
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}
+        assert props["DeletionProtectionEnabled"] is (stage == "prod")
+        assert table["DeletionPolicy"] == ("Retain" if stage == "prod" else "Delete")
+        assert _canonical(_schema_of(table)) == _canonical(_model_schema(model))
+    assert resources["RunsTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_queue_redrives_to_dlq_and_outlasts_the_executor(packaged: dict[str, Any]) -> None:
+    """The queue redrives to the 14-day DLQ; visibility is at least 6x the executor timeout."""
+    resources = packaged["template"]["Resources"]
+    queue, dlq = resources["JobsQueue"]["Properties"], resources["JobsDeadLetterQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 5}
+    assert dlq["MessageRetentionPeriod"] == DLQ_RETENTION_S == 14 * 86400
+    executor_timeout = resources["Execute"]["Properties"]["Timeout"]
+    assert executor_timeout == 90
+    assert queue["VisibilityTimeout"] >= 6 * executor_timeout
+
+
+def test_executor_reports_batch_item_failures(packaged: dict[str, Any]) -> None:
+    """The executor's SQS event source reads our queue and enables partial batch responses."""
+    execute = packaged["template"]["Resources"]["Execute"]
+    event = execute["Properties"]["Events"]["ExecuteSqsEventSource"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["Queue"]["Fn::Sub"].endswith(f":{stage_names(packaged['stage']).queue}")
+    assert "JobsQueue" in execute["DependsOn"]  # the ARN is built from a name: no implicit dependency
+    assert template_problems(packaged["template"]) == []
+
+
+def test_functions_get_their_stage_environment(packaged: dict[str, Any]) -> None:
+    """Every function is named, timed and wired to this stage's tables, queues and token parameter."""
+    resources, stage = packaged["template"]["Resources"], packaged["stage"]
+    names = stage_names(stage)
+    expected = {"JOBS_TABLE": names.jobs_table, "RUNS_TABLE": names.runs_table, "JOBS_QUEUE": names.queue,
+                "JOBS_DLQ": names.dlq, "AGENTOS_API_TOKENS_PARAM": names.tokens_param,
+                "AGENTOS_CONFIG": "chalicelib/agentos.config.json", "AGENTOS_STAGE": stage,
+                "POWERTOOLS_SERVICE_NAME": "agentos-jobs", "POWERTOOLS_METRICS_NAMESPACE": "AgentOSJobs"}
+    timeouts = {"APIHandler": 30, "Tick": 60, "Execute": 90}
+    for logical, function in FUNCTIONS.items():
+        props = resources[logical]["Properties"]
+        assert props["Environment"]["Variables"] == expected
+        assert props["Timeout"] == timeouts[logical]
+        assert props["FunctionName"] == iam.function_name(stage, function)
+        assert resources[f"{logical}LogGroup"]["Properties"]["LogGroupName"] == f"/aws/lambda/{props['FunctionName']}"
+
+
+def _policy_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for rid, res in template["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in res["Properties"].get("Policies", [])]
+            assert not res["Properties"].get("ManagedPolicyArns"), rid
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [res["Properties"]["PolicyDocument"]]
+        else:
+            continue
+        found += [(rid, stmt) for doc in documents for stmt in doc["Statement"]]
+    return found
+
+
+def test_iam_names_every_action_and_resource(packaged: dict[str, Any]) -> None:
+    """No wildcard action anywhere; every resource is an ARN of this stage built with Fn::Sub."""
+    statements = _policy_statements(packaged["template"])
+    assert {rid for rid, _ in statements} == {"ApiHandlerRole", "TickRole", "ExecuteRole"}
+    for rid, stmt in statements:
+        assert stmt["Effect"] == "Allow" and "NotAction" not in stmt and "NotResource" not in stmt
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        for action in actions:
+            assert "*" not in action, (rid, action)
+        for resource in stmt["Resource"]:
+            assert resource != "*" and set(resource) == {"Fn::Sub"}, (rid, resource)
+            assert resource["Fn::Sub"].startswith("arn:${AWS::Partition}:"), (rid, resource)
+
+
+def test_alarms_and_dashboard(packaged: dict[str, Any]) -> None:
+    """Alarms watch the DLQ, executor and tick errors, tick duration, throttles; a dashboard exists."""
+    resources = packaged["template"]["Resources"]
+    alarms = {rid: r["Properties"] for rid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+    def watched(props: dict[str, Any]) -> set[tuple[str, str]]:
+        metrics = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m] or [props]
+        return {(m["MetricName"], json.dumps(m["Dimensions"][0]["Value"])) for m in metrics}
+
+    seen = set().union(*(watched(p) for p in alarms.values()))
+    for needed in [("ApproximateNumberOfMessagesVisible", '{"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}'),
+                   ("Errors", '{"Ref": "Execute"}'), ("Errors", '{"Ref": "Tick"}'),
+                   ("Duration", '{"Ref": "Tick"}'), ("Throttles", '{"Ref": "Execute"}'),
+                   ("Throttles", '{"Ref": "Tick"}'), ("Throttles", '{"Ref": "APIHandler"}'),
+                   ("WriteThrottleEvents", '{"Ref": "JobsTable"}'), ("WriteThrottleEvents", '{"Ref": "RunsTable"}')]:
+        assert needed in seen, needed
+    assert resources["TickDurationAlarm"]["Properties"]["Threshold"] < 60_000
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body.replace("${AWS::Region}", "us-east-1"))["widgets"]
+    assert len(widgets) >= 6 and iam.function_name(packaged["stage"], "execute") in body
+
+
+def test_policy_files_are_generated_from_infra() -> None:
+    """.chalice/policy-*.json are exactly what infra.iam writes (run `python -m infra.iam`)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in iam.STAGES:
+        functions = config["stages"][stage]["lambda_functions"]
+        for function in iam.FUNCTIONS:
+            name = iam.policy_filename(stage, function)
+            assert functions[function]["iam_policy_file"] == name
+            assert (ROOT / ".chalice" / name).read_text() == iam.render(iam.policy(stage, function))
+    assert config["autogen_policy"] is False
+
+
+def test_packaging_is_fast(packaged: dict[str, Any]) -> None:
+    """Vendoring from the virtualenv keeps `make package` to seconds and off the network."""
+    assert packaged["seconds"] < 60
+
+
+@pytest.mark.parametrize("tag, ok", [
+    ("py3-none-any", True), ("py2.py3-none-any", True),
+    (f"cp{sys.version_info[0]}{sys.version_info[1]}-cp{sys.version_info[0]}{sys.version_info[1]}"
+     "-manylinux_2_17_x86_64", True),
+    (f"cp{sys.version_info[0]}{sys.version_info[1]}-abi3-manylinux2014_x86_64", True),
+    (f"cp{sys.version_info[0]}{sys.version_info[1]}-cp{sys.version_info[0]}{sys.version_info[1]}"
+     "-manylinux_2_99_x86_64", False),
+    (f"cp{sys.version_info[0]}{sys.version_info[1]}-cp{sys.version_info[0]}{sys.version_info[1]}"
+     "-macosx_11_0_arm64", False),
+    ("cp39-cp39-manylinux2014_x86_64", False),
+    (f"cp{sys.version_info[0]}{sys.version_info[1]}-cp{sys.version_info[0]}{sys.version_info[1]}"
+     "-manylinux2014_aarch64", False),
+])
+def test_only_lambda_compatible_wheels_are_vendored(tag: str, ok: bool) -> None:
+    """A wheel built for another platform or glibc is never shipped from the virtualenv."""
+    assert _tag_runs_on_lambda(tag) is ok
+
+
+def test_template_problems_catch_a_renamed_chalice_resource() -> None:
+    """If Chalice renamed a function, the deep merge would leave a typeless stub: caught."""
+    template = {"Resources": {"Execute": {"Properties": {"FunctionName": "x"}}}}
+    problems = template_problems(template)
+    assert any("Execute: no Type" in p for p in problems)
+    assert any("ExecuteSqsEventSource" in p for p in problems)
+
+
+def test_chalice_local_keeps_the_contract_defaults() -> None:
+    """`chalice local` applies top- and stage-level variables: those must not move AGENTOS_CONFIG
+    off ./agentos.config.json nor send token lookups to SSM (they are per function instead)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in iam.STAGES:
+        local_env = {**config.get("environment_variables", {}), **config["stages"][stage]["environment_variables"]}
+        assert "AGENTOS_CONFIG" not in local_env and "AGENTOS_API_TOKENS_PARAM" not in local_env
+        assert local_env["JOBS_QUEUE"] == stage_names(stage).queue  # read when chalice imports app.py
