@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from functools import lru_cache
 from typing import Any
 
 import boto3
@@ -29,6 +30,23 @@ def stack_name(stage: str) -> str:
 
 def _region() -> str:
     return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
+def _client(service: str) -> Any:
+    """A boto3 client for the current region, endpoint and credentials.
+
+    Building a client costs ~0.1 s and the suite provisions once per test, so
+    clients are reused while the environment that shapes them stays the same.
+    """
+    env = tuple(os.environ.get(k) for k in (
+        "AWS_ENDPOINT_URL", f"AWS_ENDPOINT_URL_{service.upper()}", "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"))
+    return _cached_client(service, _region(), env)
+
+
+@lru_cache(maxsize=32)
+def _cached_client(service: str, region: str, env: tuple[str | None, ...]) -> Any:
+    return boto3.client(service, region_name=region)
 
 
 def _stack_status(cfn: Any, name: str) -> str | None:
@@ -74,8 +92,7 @@ def _current_template(cfn: Any, name: str) -> dict[str, Any]:
 
 def _deploy_stack(cfn: Any, name: str, body: str) -> None:
     """Create the stack, or update it when its template changed; no-op otherwise."""
-    status = _stack_status(cfn, name)
-    if status is None:
+    if _stack_status(cfn, name) is None:
         cfn.create_stack(StackName=name, TemplateBody=body)
     elif _current_template(cfn, name) == json.loads(body):
         return
@@ -106,12 +123,10 @@ def provision(stage: str = "dev") -> dict[str, str]:
     """
     template = resources_template(stage)
     names = stage_names(stage)
-    region = _region()
-    cfn = boto3.client("cloudformation", region_name=region)
-    _deploy_stack(cfn, stack_name(stage), json.dumps(template, sort_keys=True))
+    _deploy_stack(_client("cloudformation"), stack_name(stage), json.dumps(template, sort_keys=True))
     ttl = template["Resources"]["RunsTable"]["Properties"]["TimeToLiveSpecification"]
-    _ensure_ttl(boto3.client("dynamodb", region_name=region), names.runs_table, ttl["AttributeName"])
-    sqs = boto3.client("sqs", region_name=region)
+    _ensure_ttl(_client("dynamodb"), names.runs_table, ttl["AttributeName"])
+    sqs = _client("sqs")
     return {
         "jobs_table": names.jobs_table,
         "runs_table": names.runs_table,
