@@ -1,0 +1,135 @@
+"""The embedded AWS of the local stack: moto's server on 127.0.0.1, and the environment
+that points boto3 and PynamoDB at it.
+
+Nothing here imports ``chalicelib``: PynamoDB reads the endpoint when the models are
+imported, so :func:`point_aws_at` must run before anything else touches the app.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("agentos.local.aws")
+
+DEFAULT_AWS_PORT = 4566  # LocalStack's customary port: tools and habits already expect it
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SESSION_TOKEN": "testing"}
+# Service-specific endpoints and profiles would send some calls elsewhere (real AWS included).
+_FOREIGN_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
+                "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_ENDPOINT_URL_SSM", "AWS_LAMBDA_FUNCTION_NAME")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True if nothing listens on ``host:port`` and we may bind it."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel says is unused right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def choose_aws_port(requested: int | None, host: str = "127.0.0.1") -> int:
+    """The requested port, else 4566 when free, else any free port (two stacks can coexist)."""
+    if requested:
+        return requested
+    return DEFAULT_AWS_PORT if port_is_free(host, DEFAULT_AWS_PORT) else free_port(host)
+
+
+def point_aws_at(endpoint: str, region: str) -> None:
+    """Send every AWS call of this process (and its children) to ``endpoint`` with fake keys."""
+    for name in _FOREIGN_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_DEFAULT_REGION"] = region
+    os.environ["AWS_REGION"] = region
+
+
+@dataclass
+class EmbeddedAws:
+    """moto's threaded server: every AWS service on one local port, state in this process."""
+
+    host: str
+    port: int
+    _server: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        """The URL to give boto3 as ``AWS_ENDPOINT_URL``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Start serving (returns once the socket listens); OSError if the port is taken."""
+        sharpen_long_polls()
+        server = _guarded_moto_server()(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        if server.bind_error is not None:
+            raise server.bind_error
+        self._server = server
+
+    def stop(self) -> None:
+        """Stop serving; moto's in-memory state dies with the process (snapshots keep it)."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def _guarded_moto_server() -> type:
+    """ThreadedMotoServer whose start() reports a bind failure instead of waiting forever."""
+    from moto.server import ThreadedMotoServer  # heavy import: only when we start
+
+    class GuardedMotoServer(ThreadedMotoServer):
+        bind_error: OSError | None = None
+
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except OSError as exc:  # raised by make_server before the ready event is set
+                self.bind_error = exc
+                self._server_ready_event.set()
+
+    return GuardedMotoServer
+
+
+def sharpen_long_polls() -> bool:
+    """Make a waiting ReceiveMessage see a delayed message the moment it becomes visible.
+
+    moto re-checks a waiting long poll once a second, so a message whose delay ends
+    during the wait is returned up to 1 s late, which SQS does not do and which would
+    eat the engine's whole one-second budget. The patched wait sleeps until the next
+    message's delay or visibility timeout ends instead. Returns False (and changes
+    nothing) if this moto version is shaped differently.
+    """
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Queue
+
+    if not all(hasattr(Queue, name) for name in ("wait_for_messages", "messages")):
+        log.warning("moto's SQS queue has changed shape: long polls keep their 1 s granularity")
+        return False
+
+    def wait_for_messages(self: Any, timeout: float) -> None:
+        with self._messages_lock:
+            now = unix_time_millis()
+            ends = [max(m.visible_at, m.delayed_until) for m in self._messages]
+            soonest = min((end for end in ends if end > now), default=None)
+            if soonest is not None:
+                timeout = min(timeout, (soonest - now) / 1000 + 0.002)
+            self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+
+    Queue.wait_for_messages = wait_for_messages
+    return True
