@@ -1,6 +1,6 @@
 """Bearer-token authentication (contract §1-§2).
 
-Tokens come from ``AGENTOS_API_TOKENS`` (comma-separated) or, on deployed stages,
+Tokens come from ``AGENTOS_API_TOKENS`` (comma-separated) or, in deployed functions,
 from the SSM SecureString parameter named by ``AGENTOS_API_TOKENS_PARAM``, read once
 at cold start. Comparison is constant-time and checks every token, so timing tells
 an attacker neither which token nor how much of one matched.
@@ -29,7 +29,9 @@ def api_tokens() -> tuple[bytes, ...]:
     """The accepted tokens, loaded once per process."""
     raw = os.environ.get("AGENTOS_API_TOKENS")
     param = os.environ.get("AGENTOS_API_TOKENS_PARAM")
-    if raw is None and param:
+    # The parameter is for deployed functions; `chalice local` also sees the stage's
+    # environment, and must not need SSM.
+    if raw is None and param and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         try:
             answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
         except (ClientError, BotoCoreError) as exc:

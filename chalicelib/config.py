@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 from .errors import ConfigError
 
 DEFAULT_PATH = "agentos.config.json"
+# In Lambda only app.py, chalicelib/ and vendor/ are packaged: the deployed file lives here.
+LAMBDA_PATH = "chalicelib/agentos.config.json"
 
 
 class _Strict(BaseModel):
@@ -99,8 +101,10 @@ def parse_config(data: object) -> Config:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read the file at ``path`` (default ``$AGENTOS_CONFIG`` or ./agentos.config.json)."""
-    where = Path(path or os.environ.get("AGENTOS_CONFIG") or DEFAULT_PATH)
+    """Read the file at ``path`` (default ``$AGENTOS_CONFIG``, else ./agentos.config.json;
+    in Lambda, else chalicelib/agentos.config.json)."""
+    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    where = Path(path or os.environ.get("AGENTOS_CONFIG") or (LAMBDA_PATH if in_lambda else DEFAULT_PATH))
     if not where.exists():
         return Config()
     try:

@@ -38,25 +38,34 @@ class _Body(BaseModel):
         return None if value is None else str(uuid.UUID(value))
 
 
-Name = Field(min_length=1, max_length=128, pattern=NAME_PATTERN,
-             description="Unique name: 1-128 printable ASCII characters.")
+def _name(default: Any = ...) -> Any:
+    return Field(default, min_length=1, max_length=128, pattern=NAME_PATTERN,
+                 description="Unique name: 1-128 printable ASCII characters.")
+
+
+def _agent_id(default: Any = ...) -> Any:
+    return Field(default, pattern=UUID_PATTERN, description="UUID of the agent that runs the job.")
+
+
+def _timezone(default: Any) -> Any:
+    return Field(default, min_length=1, max_length=64, description="IANA timezone name.")
+
+
 Description = Field(None, max_length=1024)
-AgentId = Field(pattern=UUID_PATTERN, description="UUID of the agent that runs the job.")
 ScheduleField = Field(None, min_length=1, max_length=256,
                       description="5-field cron (or @daily etc.) in `timezone`, or an ISO-8601 date-time for one run.")
 IntervalField = Field(None, ge=1, le=MAX_INTERVAL_MS, description="Milliseconds between runs.")
-TimezoneField = Field(min_length=1, max_length=64, description="IANA timezone name.")
 
 
 class JobCreate(_Body):
     """Body of ``POST /api/jobs``."""
 
-    name: str = Name
+    name: str = _name()
     description: Optional[str] = Description
-    agentId: str = AgentId
+    agentId: str = _agent_id()
     schedule: Optional[str] = ScheduleField
     interval: Optional[int] = IntervalField
-    timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA timezone name.")
+    timezone: str = _timezone("UTC")
     payload: dict[str, Any] = Field(description="Data passed to the agent's action handler.")
     retryPolicy: Optional[RetryPolicy] = None
 
@@ -64,15 +73,16 @@ class JobCreate(_Body):
 class JobPatch(_Body):
     """Body of ``PATCH /api/jobs/{id}``: any subset of the mutable fields."""
 
-    name: str = Name
+    # Absent fields stay as they are; an explicit null still fails for non-nullable ones.
+    name: str = _name(None)
     description: Optional[str] = Description
-    agentId: str = AgentId
+    agentId: str = _agent_id(None)
     schedule: Optional[str] = ScheduleField
     interval: Optional[int] = IntervalField
-    timezone: str = TimezoneField
-    payload: dict[str, Any] = Field(description="Replaces the whole payload.")
+    timezone: str = _timezone(None)
+    payload: dict[str, Any] = Field(None, description="Replaces the whole payload.")
     retryPolicy: Optional[RetryPolicy] = None
-    status: Literal["active", "paused"] = Field(description="Pause or resume the job.")
+    status: Literal["active", "paused"] = Field(None, description="Pause or resume the job.")
 
 
 class Job(BaseModel):

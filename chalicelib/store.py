@@ -137,8 +137,8 @@ class JobStore:
                 tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
                 tx.update(job, actions=actions, condition=guard)
         except TransactWriteError as exc:
-            reasons = _reasons(exc)
-            if reasons[:1] == ["ConditionalCheckFailed"]:
+            reasons = _reasons(exc)  # PynamoDB sends deletes, then puts, then updates
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
                 raise self._conflict(job.id) from exc
