@@ -1,0 +1,213 @@
+"""End to end: ``python -m scripts.localstack`` in a subprocess, jobs created over HTTP,
+deliveries observed at signed test agents (tests/agent_server.py).
+
+The tick runs at its default 60 s: every occurrence here is on time only thanks to the
+engine's lookahead and immediate enqueue. One stack serves the module; the persistence
+test starts its own, twice.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.e2e_stack import Agent, LocalStack, epoch_of, iso_in, start_agents, write_config
+
+AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual"]
+ON_TIME_S = 1.0  # contract §3: an occurrence starts within one second of its time
+AFTER_ACK_S = 0.3  # a delivery claimed just before a pause/delete commits may land this much later
+
+
+class Stack:
+    """The shared stack and its agents."""
+
+    def __init__(self, stack: LocalStack, agents: dict[str, Agent]) -> None:
+        self.stack = stack
+        self.agents = agents
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One running stack for the module; it must stop cleanly on SIGINT at the end."""
+    home = tmp_path_factory.mktemp("e2e")
+    agents = start_agents(AGENT_NAMES)
+    stack = LocalStack(home / "state", write_config(home, agents), home / "stack.log")
+    try:
+        yield Stack(stack.start(), agents)
+        assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
+        assert not stack.group_alive()
+    finally:
+        stack.kill()
+        for agent in agents.values():
+            agent.server.stop()
+
+
+def job_name(test: str) -> str:
+    """A name unique to this test run (names are unique per stack)."""
+    return f"e2e-{test}-{time.time_ns()}"
+
+
+def lateness(request: Any) -> float:
+    """Seconds between an occurrence's scheduled time and its arrival at the agent."""
+    return request.received_at - epoch_of(request.json()["scheduledAt"])
+
+
+def assert_signed_for(requests: list[Any], job: dict[str, Any]) -> None:
+    """Every request is for ``job``, validly signed, and carries its run id header."""
+    for request in requests:
+        body = request.json()
+        assert request.signature_valid, request.headers
+        assert body["jobId"] == job["id"] and body["agentId"] == job["agentId"]
+        assert request.header("X-AgentOS-Run-Id") == body["runId"]
+
+
+def wait_job(stack: LocalStack, job_id: str, until: Any, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Poll GET /jobs/{id} until ``until(job)`` holds; returns the job."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = stack.call("GET", f"/jobs/{job_id}").json()
+        if until(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def runs_of(stack: LocalStack, job_id: str) -> list[dict[str, Any]]:
+    """GET /jobs/{id}/runs."""
+    answer = stack.call("GET", f"/jobs/{job_id}/runs")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_interval_job_runs_every_two_seconds(shared: Stack) -> None:
+    agent, stack = shared.agents["interval"], shared.stack
+    created = time.monotonic()
+    job = stack.create(name=job_name("interval"), agentId=agent.id, interval=2000, payload={"n": 1})
+    got = agent.wait_for(2, 7.0 - (time.monotonic() - created))[:2]
+    stack.call("DELETE", f"/jobs/{job['id']}")
+    assert_signed_for(got, job)
+    first, second = (epoch_of(r.json()["scheduledAt"]) for r in got)
+    assert second - first == pytest.approx(2.0, abs=0.002)
+    assert first == pytest.approx(epoch_of(job["createdAt"]) + 2.0, abs=0.002)  # one interval after creation
+    assert all(0 <= lateness(r) < ON_TIME_S for r in got), [lateness(r) for r in got]
+
+
+def test_cron_job_runs_on_the_minute(shared: Stack) -> None:
+    agent, stack = shared.agents["cron"], shared.stack
+    if math.ceil(time.time() / 60) * 60 - time.time() < 3:
+        time.sleep(4)  # "created a few seconds before": not in the very last instant
+    minute = math.ceil(time.time() / 60) * 60
+    job = stack.create(name=job_name("cron"), agentId=agent.id, schedule="* * * * *", payload={"cron": True})
+    got = agent.wait_for(1, minute - time.time() + 3.0)
+    stack.call("DELETE", f"/jobs/{job['id']}")
+    assert_signed_for(got, job)
+    assert epoch_of(got[0].json()["scheduledAt"]) == minute
+    assert 0 <= got[0].received_at - minute < ON_TIME_S, got[0].received_at - minute
+    assert len(agent.deliveries()) == 1
+
+
+def test_single_run_job_runs_once_and_completes(shared: Stack) -> None:
+    agent, stack = shared.agents["once"], shared.stack
+    when = iso_in(3)
+    job = stack.create(name=job_name("once"), agentId=agent.id, schedule=when, payload={"once": True})
+    got = agent.wait_for(1, epoch_of(when) - time.time() + 3.0)
+    assert_signed_for(got, job)
+    assert 0 <= lateness(got[0]) < ON_TIME_S
+    done = wait_job(stack, job["id"], lambda j: j["status"] == "completed")
+    assert (done["status"], done["lastRunStatus"], done["runCount"]) == ("completed", "succeeded", 1)
+    time.sleep(1.0)
+    assert len(agent.deliveries()) == 1
+
+
+def test_failed_attempt_is_retried_with_the_same_run_id(shared: Stack) -> None:
+    agent, stack = shared.agents["retry"], shared.stack
+    agent.server.respond_with(503, 200)
+    policy = {"maxAttempts": 3, "initialDelayMs": 1000, "jitter": False}
+    when = iso_in(2)
+    job = stack.create(name=job_name("retry"), agentId=agent.id, schedule=when, payload={"retry": True},
+                       retryPolicy=policy)
+    got = agent.wait_for(2, epoch_of(when) - time.time() + 5.0)
+    assert_signed_for(got, job)
+    bodies = [r.json() for r in got]
+    assert bodies[0]["runId"] == bodies[1]["runId"]
+    assert [b["attempt"] for b in bodies] == [1, 2]
+    assert got[1].received_at - got[0].received_at >= 0.95  # initialDelayMs, no jitter
+    done = wait_job(stack, job["id"], lambda j: j["status"] == "completed")
+    assert (done["status"], done["lastRunStatus"]) == ("completed", "succeeded")
+    [run] = runs_of(stack, job["id"])
+    assert (run["id"], run["status"], run["attempt"]) == (bodies[0]["runId"], "succeeded", 2)
+
+
+def _assert_silent_after(agent: Agent, acked: float, quiet_s: float = 3.0) -> None:
+    time.sleep(quiet_s)
+    late = [(r.json()["scheduledAt"], round(r.received_at - acked, 3)) for r in agent.deliveries()
+            if r.received_at > acked + AFTER_ACK_S]
+    assert not late, f"delivered after the acknowledgement: {late}"
+
+
+def test_paused_job_starts_nothing(shared: Stack) -> None:
+    agent, stack = shared.agents["pause"], shared.stack
+    job = stack.create(name=job_name("pause"), agentId=agent.id, interval=1000, payload={"p": 1})
+    agent.wait_for(1, 4.0)
+    answer = stack.call("PATCH", f"/jobs/{job['id']}", {"status": "paused"})
+    acked = time.time()
+    assert answer.status_code == 200 and answer.json()["status"] == "paused", answer.text
+    _assert_silent_after(agent, acked)
+    stack.call("DELETE", f"/jobs/{job['id']}")
+
+
+def test_deleted_job_starts_nothing(shared: Stack) -> None:
+    agent, stack = shared.agents["delete"], shared.stack
+    job = stack.create(name=job_name("delete"), agentId=agent.id, interval=1000, payload={"d": 1})
+    agent.wait_for(1, 4.0)
+    answer = stack.call("DELETE", f"/jobs/{job['id']}")
+    acked = time.time()
+    assert answer.status_code == 204, answer.text
+    assert stack.call("GET", f"/jobs/{job['id']}").status_code == 404
+    _assert_silent_after(agent, acked)
+
+
+def test_manual_run_is_delivered_once(shared: Stack) -> None:
+    agent, stack = shared.agents["manual"], shared.stack
+    job = stack.create(name=job_name("manual"), agentId=agent.id, schedule="0 0 1 1 *", payload={"m": 1})
+    answer = stack.call("POST", f"/jobs/{job['id']}/run")
+    assert answer.status_code == 202, answer.text
+    run = answer.json()
+    assert (run["trigger"], run["jobId"]) == ("manual", job["id"])
+    got = agent.wait_for(1, 3.0)
+    assert_signed_for(got, job)
+    assert (got[0].json()["runId"], got[0].json()["trigger"], got[0].json()["attempt"]) == (run["id"], "manual", 1)
+    time.sleep(1.0)
+    assert len(agent.deliveries()) == 1
+    finished = [r for r in runs_of(stack, job["id"]) if r["id"] == run["id"]]
+    assert finished and finished[0]["status"] in ("running", "succeeded")
+    stack.call("DELETE", f"/jobs/{job['id']}")
+
+
+def test_jobs_survive_a_restart_and_signals_leave_no_process(tmp_path: Path) -> None:
+    agents = start_agents(["persist"])
+    agent = agents["persist"]
+    stack = LocalStack(tmp_path / "state", write_config(tmp_path, agents), tmp_path / "stack.log")
+    try:
+        stack.start()
+        job = stack.create(name=job_name("persist"), agentId=agent.id, interval=2000, payload={"keep": True})
+        agent.wait_for(1, 4.0)
+        assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
+        assert not stack.group_alive(), "a process of the stack outlived Ctrl-C"
+        assert (tmp_path / "state" / "snapshot.json").exists()
+        before = {r.json()["runId"] for r in agent.deliveries()}
+
+        stack.start()  # same state dir, new process
+        listed = stack.call("GET", "/jobs").json()
+        assert job["id"] in [j["id"] for j in listed]
+        assert before <= {r["id"] for r in runs_of(stack, job["id"])}  # history kept
+        resumed = agent.wait_for(len(before) + 1, 6.0)
+        assert {r.json()["runId"] for r in resumed} - before, "no delivery after the restart"
+        assert stack.stop(signal.SIGTERM) == 0, stack.log_tail()
+        assert not stack.group_alive(), "a process of the stack outlived SIGTERM"
+    finally:
+        stack.kill()
+        agent.server.stop()
