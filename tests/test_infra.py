@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib.config import LAMBDA_PATH
 from chalicelib.models import JobModel, NameClaim, RunModel
 from infra import iam
 from infra.package import _tag_runs_on_lambda, package, template_problems
@@ -226,13 +227,15 @@ def test_functions_get_their_stage_environment(packaged: dict[str, Any]) -> None
     resources, stage = packaged["template"]["Resources"], packaged["stage"]
     names = stage_names(stage)
     expected = {"JOBS_TABLE": names.jobs_table, "RUNS_TABLE": names.runs_table, "JOBS_QUEUE": names.queue,
-                "JOBS_DLQ": names.dlq, "AGENTOS_API_TOKENS_PARAM": names.tokens_param,
-                "AGENTOS_CONFIG": "chalicelib/agentos.config.json", "AGENTOS_STAGE": stage,
+                "JOBS_DLQ": names.dlq, "AGENTOS_API_TOKENS_PARAM": names.tokens_param, "AGENTOS_STAGE": stage,
                 "POWERTOOLS_SERVICE_NAME": "agentos-jobs", "POWERTOOLS_METRICS_NAMESPACE": "AgentOSJobs"}
     timeouts = {"APIHandler": 30, "Tick": 60, "Execute": 90}
     for logical, function in FUNCTIONS.items():
         props = resources[logical]["Properties"]
-        assert props["Environment"]["Variables"] == expected
+        variables = dict(props["Environment"]["Variables"])
+        # Without AGENTOS_CONFIG, chalicelib.config reads the packaged file when in Lambda.
+        assert variables.pop("AGENTOS_CONFIG", LAMBDA_PATH) == "chalicelib/agentos.config.json"
+        assert variables == expected
         assert props["Timeout"] == timeouts[logical]
         assert props["FunctionName"] == iam.function_name(stage, function)
         assert resources[f"{logical}LogGroup"]["Properties"]["LogGroupName"] == f"/aws/lambda/{props['FunctionName']}"
