@@ -1,0 +1,411 @@
+"""When a job's occurrences fall: cron in an IANA timezone, a single ISO instant, or an interval.
+
+This is the only module of agentOS Jobs that imports croniter. croniter does what it is good at,
+expanding an expression and finding the next matching *wall-clock* time, and never sees a
+timezone: its own DST handling fires ``30 1 * * *`` twice on New York's fall-back day. Wall
+times are mapped to real instants here with zoneinfo, under CONTRACT §3 (Vixie-cron rules):
+
+* a cron is *fixed-time* iff neither its minute nor its hour field starts with ``*``. It fires at
+  the first instant whose wall clock reaches each matching wall time: an ambiguous time (fall
+  back) fires once, at its first instant; a time inside a gap (spring forward) fires at the end
+  of the gap; several wall times reaching the same instant fire once.
+* any other cron (*wildcard*) fires at every instant whose wall time matches: an ambiguous time
+  fires twice, a time inside a gap never.
+
+Before croniter sees an expression, :func:`_normalize_field` checks it against a strict grammar,
+so that croniter's extensions and quirks (H/R hashing, 6-7 fields, ``5-5`` meaning "every",
+stepped wrap-around ranges) never reach a job.
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+from abc import ABC, abstractmethod
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from croniter import croniter
+from croniter.croniter import CroniterBadDateError, CroniterError
+
+from chalicelib.errors import InvalidSchedule
+
+UTC = timezone.utc
+MAX_INTERVAL_MS = 315_360_000_000  # ten years
+MAX_SCHEDULE_CHARS = 256
+# Longest DST fall-back in use is 1 h (2 h historically); look this far for one.
+_DST_REACH = timedelta(hours=3)
+_SECOND = timedelta(seconds=1)
+# A fixed naive start for the "can it ever fire" check, so that validation is deterministic.
+_PROBE_START = datetime(2024, 1, 1)
+
+MACROS = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_MONTHS = {n: i + 1 for i, n in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
+_DAYS = {n: i for i, n in enumerate("sun mon tue wed thu fri sat".split())}
+# (name, lowest, highest, names) per field; day-of-week 7 is Sunday, as in Vixie cron.
+_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day-of-month", 1, 31, {}),
+           ("month", 1, 12, _MONTHS), ("day-of-week", 0, 7, _DAYS))
+DOM, DOW = 2, 4
+_ELEMENT = re.compile(r"(\*|[0-9a-z]+)(?:-([0-9a-z]+))?(?:/([0-9]+))?")
+_NTH = re.compile(r"([0-9a-z]+)#([0-9]+)")
+_LAST_DOW = re.compile(r"l([0-9a-z]+)|([0-9a-z]+)l")
+_NEAREST = re.compile(r"([0-9]+)w")
+_TZ_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*")
+
+
+class _BadCron(ValueError):
+    """Why a cron expression is refused (turned into InvalidSchedule by the caller)."""
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is a programming error, not a user one."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"datetime must be timezone-aware: {moment!r}")
+    return moment.astimezone(UTC)
+
+
+class Schedule(ABC):
+    """When a job's occurrences fall; every datetime in and out is aware, results are UTC."""
+
+    kind: str
+
+    @abstractmethod
+    def first_after(self, moment: datetime) -> datetime | None:
+        """First occurrence of a job created, changed or resumed at ``moment``."""
+
+    @abstractmethod
+    def next_after(self, moment: datetime) -> datetime | None:
+        """The occurrence strictly after ``moment`` (usually the previous occurrence)."""
+
+
+class IntervalSchedule(Schedule):
+    """Every ``interval_ms`` milliseconds, anchored on the previous occurrence."""
+
+    kind = "interval"
+
+    def __init__(self, interval_ms: int) -> None:
+        if isinstance(interval_ms, bool) or not isinstance(interval_ms, int) or interval_ms <= 0:
+            raise InvalidSchedule("interval", f"must be a positive integer, got {interval_ms!r}")
+        self.interval_ms = interval_ms
+        self._step = timedelta(milliseconds=interval_ms)
+
+    def first_after(self, moment: datetime) -> datetime | None:
+        """One interval after ``moment``."""
+        return _as_utc(moment) + self._step
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """One interval after ``moment``: a fixed rate when ``moment`` is the previous slot."""
+        return _as_utc(moment) + self._step
+
+    def __repr__(self) -> str:
+        return f"IntervalSchedule({self.interval_ms})"
+
+
+class OnceSchedule(Schedule):
+    """A single run at ``at``."""
+
+    kind = "once"
+
+    def __init__(self, at: datetime) -> None:
+        self.at = _as_utc(at)
+
+    def first_after(self, moment: datetime) -> datetime | None:
+        """``at`` if it is still ahead of ``moment``."""
+        return self.at if self.at > _as_utc(moment) else None
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """``at`` if it is still ahead of ``moment``; a single run has nothing after it."""
+        return None if _as_utc(moment) >= self.at else self.at
+
+    def __repr__(self) -> str:
+        return f"OnceSchedule({self.at.isoformat()})"
+
+
+class CronSchedule(Schedule):
+    """A strict 5-field cron expression (or macro) evaluated in ``zone``."""
+
+    kind = "cron"
+
+    def __init__(self, expression: str, zone: ZoneInfo) -> None:
+        try:
+            fields, for_croniter, day_or = _compile(expression)
+            self._iter = croniter(for_croniter, _PROBE_START, ret_type=datetime, day_or=day_or)
+            self._iter.get_next(datetime)  # raises when no date ever matches
+        except (CroniterError, ValueError, KeyError, TypeError) as exc:
+            # _BadCron explains itself; the grammar should leave croniter nothing else to refuse.
+            reason = exc if isinstance(exc, _BadCron) else (
+                "it never fires" if isinstance(exc, CroniterBadDateError) else "not supported")
+            raise InvalidSchedule(
+                "schedule", f"invalid cron expression {expression!r}: {reason}") from None
+        self.expression = " ".join(fields)
+        self.zone = zone
+        self.fixed_time = not fields[0].startswith("*") and not fields[1].startswith("*")
+        self._lock = threading.Lock()  # a croniter object carries its position
+
+    def first_after(self, moment: datetime) -> datetime | None:
+        """First occurrence strictly after ``moment``."""
+        return self.next_after(moment)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """The occurrence strictly after ``moment`` under the DST rules of the module docstring."""
+        moment = _as_utc(moment)
+        local = moment.astimezone(self.zone)
+        try:
+            if self.fixed_time:
+                return self._next_fixed(moment, local)
+            return self._next_wildcard(moment, local)
+        except (CroniterError, OverflowError):
+            return None  # beyond year 9999 or croniter's 50-year horizon
+
+    def _next_fixed(self, moment: datetime, local: datetime) -> datetime:
+        """Reach the first matching wall time the clock has not yet reached by ``moment``."""
+        reached = local.replace(tzinfo=None)
+        if local.fold:
+            # Clocks were set back less than an hour or two ago: the wall times up to the
+            # moment of the change have been reached (and fired) already.
+            back = local.replace(fold=0).utcoffset() - local.utcoffset()
+            switch = self._transition(moment - back, moment)
+            reached = (switch - _SECOND).astimezone(self.zone).replace(tzinfo=None)
+        wall = self._match_after(reached)
+        first = wall.replace(tzinfo=self.zone).astimezone(UTC)  # fold=0: the earlier instant
+        if first.astimezone(self.zone).replace(tzinfo=None) == wall:
+            return first
+        # In a gap fold=0 reads the wall with the old offset, i.e. after the gap ends.
+        return self._transition(wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC), first)
+
+    def _next_wildcard(self, moment: datetime, local: datetime) -> datetime:
+        """The first instant after ``moment`` whose wall time matches."""
+        best = self._earliest_from(local.replace(tzinfo=None), moment)
+        ahead = moment + _DST_REACH
+        if ahead.astimezone(self.zone).utcoffset() < local.utcoffset():
+            # Clocks go back soon: the wall times from the switch on come round again.
+            switch = self._transition(moment, ahead)
+            again = switch.astimezone(self.zone).replace(tzinfo=None)
+            if again <= local.replace(tzinfo=None):
+                best = min(best, self._earliest_from(again - _SECOND, moment))
+        return best
+
+    def _earliest_from(self, wall: datetime, moment: datetime) -> datetime:
+        """Earliest instant after ``moment`` of the first real matching wall time after ``wall``."""
+        while True:
+            wall = self._match_after(wall)
+            first = wall.replace(tzinfo=self.zone).astimezone(UTC)
+            second = wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC)
+            if first.astimezone(self.zone).replace(tzinfo=None) != wall:
+                # A gap: no instant has this wall time; skip to where the gap ends.
+                switch = self._transition(second, first)
+                wall = switch.astimezone(self.zone).replace(tzinfo=None) - _SECOND
+                continue
+            later = [t for t in (first, second) if t > moment]
+            if later:
+                return min(later)
+
+    def _match_after(self, wall: datetime) -> datetime:
+        """First matching naive wall time strictly after naive ``wall`` (whole minutes)."""
+        with self._lock:
+            return self._iter.get_next(datetime, start_time=wall)
+
+    def _transition(self, low: datetime, high: datetime) -> datetime:
+        """The DST switch in (low, high]: first whole second whose UTC offset differs from low's."""
+        before = low.astimezone(self.zone).utcoffset()
+        lo, hi = math.floor(low.timestamp()), math.ceil(high.timestamp())
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if datetime.fromtimestamp(mid, self.zone).utcoffset() == before:
+                lo = mid
+            else:
+                hi = mid
+        return datetime.fromtimestamp(hi, UTC)
+
+    def __repr__(self) -> str:
+        return f"CronSchedule({self.expression!r}, {self.zone.key!r})"
+
+
+def _compile(expression: str) -> tuple[list[str], str, bool]:
+    """(the 5 fields, the expression croniter gets, whether day fields OR) or :class:`_BadCron`."""
+    text = expression.strip()
+    if text.startswith("@"):
+        if text.lower() not in MACROS:
+            raise _BadCron(f"unknown macro {text!r} (use one of {', '.join(MACROS)})")
+        text = MACROS[text.lower()]
+    fields = text.split()
+    if len(fields) != 5:
+        raise _BadCron(f"a cron expression has exactly 5 fields (minute hour day-of-month "
+                       f"month day-of-week), this one has {len(fields)}")
+    parts = [_normalize_field(i, f.lower()) for i, f in enumerate(fields)]
+    dom_star = fields[DOM].startswith("*") or fields[DOM] == "?"
+    dow_star = fields[DOW].startswith("*") or fields[DOW] == "?"
+    special = parts[DOM][1] or parts[DOW][1]
+    if special and not (fields[DOM] in ("*", "?") or fields[DOW] in ("*", "?")):
+        raise _BadCron("W, # and L-weekday need the other day field to be * or ?")
+    # Vixie cron: when either day field starts with '*' both must match, else either.
+    return fields, " ".join(p[0] for p in parts), not (dom_star or dow_star)
+
+
+def _normalize_field(index: int, text: str) -> tuple[str, bool]:
+    """Check one field; return it in a form croniter reads like Vixie cron, and if it uses W/#/L."""
+    name = _FIELDS[index][0]
+    if text == "?":
+        if index not in (DOM, DOW):
+            raise _BadCron(f"'?' is only allowed in day-of-month and day-of-week, not in {name}")
+        return "*", False
+    elements = text.split(",")
+    plain, specials = [], []
+    for element in elements:
+        special = _special(index, element, len(elements))
+        (specials if special else plain).append(special or _plain(index, element))
+    if index == DOW and plain and specials:
+        raise _BadCron("day-of-week cannot mix # or L entries with plain days")
+    return ",".join(plain + specials), bool(specials) and not all(s == "l" for s in specials)
+
+
+def _special(index: int, element: str, count: int) -> str | None:
+    """``L`` / ``nW`` (day-of-month) and ``d#k`` / ``dL`` (day-of-week) in croniter's spelling."""
+    if index == DOM and element == "l":
+        return "l"
+    if index == DOM and (match := _NEAREST.fullmatch(element)):
+        if count != 1:
+            raise _BadCron("'W' must be the only entry of day-of-month")
+        return f"{_value(index, match.group(1))}w"
+    if index == DOW and (match := _NTH.fullmatch(element)):
+        nth = int(match.group(2))
+        if not 1 <= nth <= 5:
+            raise _BadCron(f"'#{nth}': the week of the month must be 1-5")
+        return f"{_value(index, match.group(1)) % 7}#{nth}"
+    if index == DOW and (match := _LAST_DOW.fullmatch(element)):
+        return f"l{_value(index, match.group(1) or match.group(2)) % 7}"
+    return None
+
+
+def _plain(index: int, element: str) -> str:
+    """``*``, ``a``, ``a-b`` with an optional ``/step``, names turned into numbers."""
+    name = _FIELDS[index][0]
+    match = _ELEMENT.fullmatch(element)
+    if not match:
+        raise _BadCron(f"{name} entry {element!r} is not understood")
+    start, end, step = match.groups()
+    if step is not None and int(step) == 0:
+        raise _BadCron(f"{name} step must be at least 1")
+    suffix = f"/{int(step)}" if step else ""
+    if start == "*":
+        if end is not None:
+            raise _BadCron(f"{name} entry {element!r} is not understood")
+        return "*" + suffix
+    first = _value(index, start)
+    last = None if end is None else _value(index, end)
+    if first == last:
+        return str(first)  # croniter would read 'a-a' as the whole field
+    if index == DOW and first == 7 and (end or step):
+        raise _BadCron("a day-of-week range cannot start at 7; write Sunday as 0")
+    if last is None:
+        return f"{first}{suffix}"
+    if first > last and step:
+        raise _BadCron(f"{name} range {element!r} wraps around and has a step; list it instead")
+    return f"{first}-{last}{suffix}"
+
+
+def _value(index: int, token: str) -> int:
+    """A field value: digits or (month, day-of-week) a three-letter name, in range."""
+    name, low, high, names = _FIELDS[index]
+    if token.isascii() and token.isdigit():
+        value = int(token)
+    elif token in names:
+        value = names[token]
+    else:
+        raise _BadCron(f"{name} value {token!r} is not a number" + (" or name" if names else ""))
+    if not low <= value <= high:
+        raise _BadCron(f"{name} value {value} is outside {low}-{high}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    """The IANA names this machine's tz database holds (read once: ~70 ms)."""
+    return frozenset(available_timezones())
+
+
+def validate_timezone(name: object) -> ZoneInfo:
+    """The ZoneInfo of an IANA timezone name, or InvalidSchedule("timezone", ...)."""
+    if not isinstance(name, str):
+        raise InvalidSchedule("timezone", "must be a string naming an IANA timezone, e.g. \"UTC\"")
+    # 'localtime' is a host file, not a zone; the shape check keeps paths and '..' out.
+    if (not name or len(name) > 64 or name == "localtime" or ".." in name
+            or not _TZ_NAME.fullmatch(name) or name not in _known_zones()):
+        raise InvalidSchedule("timezone", f"unknown IANA timezone {name[:80]!r}")
+    return ZoneInfo(name)
+
+
+def parse_schedule(schedule: object, interval: object, timezone: str, now: datetime,
+                   min_interval_ms: int) -> Schedule:
+    """A request's schedule: cron, ISO instant (must be after ``now``) or interval; else 400."""
+    if schedule is None and interval is None:
+        raise InvalidSchedule("schedule", "exactly one of schedule or interval is required")
+    if schedule is not None and interval is not None:
+        raise InvalidSchedule(
+            "schedule", "exactly one of schedule or interval is required, both were given")
+    zone = validate_timezone(timezone)
+    if interval is not None:
+        return IntervalSchedule(_check_interval(interval, min_interval_ms))
+    return _parse_text(schedule, zone, _as_utc(now))
+
+
+def load_schedule(schedule: str | None, interval: int | None, timezone: str) -> Schedule:
+    """A stored job's schedule, without the request-time checks (past instant, minimum interval)."""
+    zone = validate_timezone(timezone)
+    if interval is not None:
+        return IntervalSchedule(_check_interval(interval, 1))
+    return _parse_text(schedule, zone, None)
+
+
+def _check_interval(interval: object, min_interval_ms: int) -> int:
+    """``interval`` if it is an int of milliseconds within the limits (bool is not an int)."""
+    if isinstance(interval, bool) or not isinstance(interval, int):
+        raise InvalidSchedule("interval", "must be an integer number of milliseconds")
+    if interval < min_interval_ms:
+        raise InvalidSchedule("interval", f"must be at least {min_interval_ms} ms, got {interval}")
+    if interval > MAX_INTERVAL_MS:
+        raise InvalidSchedule("interval", f"must be at most {MAX_INTERVAL_MS} ms (10 years)")
+    return interval
+
+
+def _parse_text(schedule: object, zone: ZoneInfo, now: datetime | None) -> Schedule:
+    """Cron if it looks like cron (``@`` or 3+ fields), else an ISO-8601 instant."""
+    if not isinstance(schedule, str):
+        raise InvalidSchedule("schedule", "must be a string (cron expression or ISO-8601 date-time)")
+    if len(schedule) > MAX_SCHEDULE_CHARS:
+        raise InvalidSchedule("schedule", f"must be at most {MAX_SCHEDULE_CHARS} characters")
+    text = schedule.strip()
+    if text.startswith("@") or len(text.split()) >= 3:
+        return CronSchedule(text, zone)
+    at = _parse_instant(text, zone)
+    if now is not None and at <= now:
+        raise InvalidSchedule("schedule", f"{schedule!r} is in the past")
+    return OnceSchedule(at)
+
+
+def _parse_instant(text: str, zone: ZoneInfo) -> datetime:
+    """An ISO-8601 date-time (``Z`` allowed; no offset = wall time in ``zone``) as UTC."""
+    unparsable = InvalidSchedule(
+        "schedule", f"not a 5-field cron expression or an ISO-8601 date-time: {text[:80]!r}")
+    raw = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise unparsable from None
+    try:
+        if parsed.tzinfo is None:
+            local = parsed.replace(tzinfo=zone)  # fold=0: the first of an ambiguous pair
+            if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed:
+                raise InvalidSchedule(
+                    "schedule", f"{text!r} does not exist in {zone.key} (clocks skip it)")
+            parsed = local
+        # Whole milliseconds: the store keeps epoch milliseconds.
+        at = parsed.astimezone(UTC)
+        return at.replace(microsecond=at.microsecond // 1000 * 1000)
+    except (OverflowError, ValueError):
+        raise unparsable from None
