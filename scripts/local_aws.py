@@ -75,7 +75,7 @@ class EmbeddedAws:
 
     def start(self) -> None:
         """Start serving (returns once the socket listens); OSError if the port is taken."""
-        sharpen_long_polls()
+        tune_moto_sqs()
         server = _guarded_moto_server()(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         if server.bind_error is not None:
@@ -106,30 +106,44 @@ def _guarded_moto_server() -> type:
     return GuardedMotoServer
 
 
-def sharpen_long_polls() -> bool:
-    """Make a waiting ReceiveMessage see a delayed message the moment it becomes visible.
+def tune_moto_sqs() -> bool:
+    """Make moto's SQS keep up with the engine; no change to what the API answers.
 
-    moto re-checks a waiting long poll once a second, so a message whose delay ends
-    during the wait is returned up to 1 s late, which SQS does not do and which would
-    eat the engine's whole one-second budget. The patched wait sleeps until the next
-    message's delay or visibility timeout ends instead. Returns False (and changes
-    nothing) if this moto version is shaped differently.
+    - A waiting ReceiveMessage sees a delayed message the moment it becomes visible.
+      moto re-checks a waiting long poll once a second, so a message whose delay ends
+      during the wait comes up to 1 s late, which SQS does not do and which would eat
+      the engine's whole one-second budget. The wait now ends when the next message's
+      delay or visibility timeout does.
+    - Its clock reads ``time.time()``. moto's builds two datetimes per call (~12 us),
+      and SendMessage computes every queue attribute, i.e. checks every message's
+      visibility: with the engine's 90 s lookahead keeping hundreds of messages
+      queued, each send took tens of milliseconds.
+
+    Returns False (and changes nothing) if this moto version is shaped differently.
     """
-    from moto.core.utils import unix_time_millis
-    from moto.sqs.models import Queue
+    import time as _time
 
-    if not all(hasattr(Queue, name) for name in ("wait_for_messages", "messages")):
-        log.warning("moto's SQS queue has changed shape: long polls keep their 1 s granularity")
+    from moto.sqs import models
+
+    if not all(hasattr(models, name) for name in ("unix_time", "unix_time_millis", "Queue")) \
+            or not hasattr(models.Queue, "wait_for_messages"):
+        log.warning("moto's SQS has changed shape: left as it is (slower, long polls 1 s coarse)")
         return False
-
-    def wait_for_messages(self: Any, timeout: float) -> None:
-        with self._messages_lock:
-            now = unix_time_millis()
-            ends = [max(m.visible_at, m.delayed_until) for m in self._messages]
-            soonest = min((end for end in ends if end > now), default=None)
-            if soonest is not None:
-                timeout = min(timeout, (soonest - now) / 1000 + 0.002)
-            self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
-
-    Queue.wait_for_messages = wait_for_messages
+    slow_time, slow_millis = models.unix_time, models.unix_time_millis
+    models.unix_time = lambda dt=None: _time.time() if dt is None else slow_time(dt)
+    models.unix_time_millis = lambda dt=None: _time.time() * 1000.0 if dt is None else slow_millis(dt)
+    models.Queue.wait_for_messages = _wait_for_next_visible
     return True
+
+
+def _wait_for_next_visible(self: Any, timeout: float) -> None:
+    """moto Queue.wait_for_messages, waking when the next message becomes visible."""
+    import time as _time
+
+    with self._messages_lock:
+        now = _time.time() * 1000.0
+        ends = [max(m.visible_at, m.delayed_until) for m in self._messages]
+        soonest = min((end for end in ends if end > now), default=None)
+        if soonest is not None:
+            timeout = min(timeout, (soonest - now) / 1000 + 0.002)
+        self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
