@@ -1,0 +1,69 @@
+"""Gather the parts' JSON into ``bench/results.json``, with the issue's keys and targets."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def tick_block(inproc: dict[str, Any]) -> dict[str, Any]:
+    """``tick.*``: the complete ticks at the largest N, engine and Scan reference."""
+    curve = inproc["tick_curve"]
+    point = curve["tick"]
+    engine, naive = point["engine"], point["naive"]
+    occurrences = max(engine["occurrences"], 1)
+    return {
+        "jobs_total": point["jobs_total"], "table_items": point["table_items"], "due": point["due"],
+        "shards": curve["shards"], "occurrences": engine["occurrences"],
+        "items_read": engine["items_read"], "api_calls": engine["calls"],
+        "api_calls_total": sum(engine["calls"].values()), "dynamodb_calls": engine["dynamodb_calls"],
+        "sends": engine["sends"], "wall_s": engine["wall_s"],
+        "items_read_per_occurrence": engine["items_read_per_occurrence"],
+        "dynamodb_calls_per_occurrence": engine["dynamodb_calls_per_occurrence"],
+        "advances_per_occurrence": round(engine["calls"].get("dynamodb.UpdateItem", 0) / occurrences, 4),
+        "sends_per_occurrence": engine["sends_per_occurrence"],
+        "scan_items_read": naive["items_read"], "scan_api_calls": naive["calls"], "scan_wall_s": naive["wall_s"],
+        "scan_to_index_items_ratio": point["scan_to_index_items_ratio"],
+        "engine": engine, "naive": naive, "find_curve": curve["find_curve"], "seeding": curve["seeding"],
+    }
+
+
+def lateness_blocks(lateness: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``lateness_ms`` (load (a)) and ``lateness`` (every load)."""
+    loads = lateness["loads"]
+    headline = {k: loads["a"]["lateness_ms"][k] for k in ("p50", "p95", "p99", "max")}
+    return headline, {"pollers": lateness["pollers"], "tick_period_s": lateness["tick_period_s"], **loads}
+
+
+def _target(name: str, value: float, limit: float, op: str, note: str = "") -> dict[str, Any]:
+    """One target row: ``op`` is ``<=`` or ``<``."""
+    ok = value <= limit if op == "<=" else value < limit
+    return {"name": name, "value": value, "target": f"{op} {limit:g}", "pass": bool(ok), "note": note}
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with its measured value and pass/fail."""
+    tick, late, cold = results["tick"], results["lateness"], results["cold_start"]
+    return [
+        _target(f"items read per due occurrence (N = {tick['jobs_total']:,})", tick["items_read_per_occurrence"],
+                1.05, "<="),
+        _target("SQS send calls per occurrence (tick)", tick["sends_per_occurrence"], 0.11, "<="),
+        _target("lateness p99, load (a) 50 in one second (ms)", late["a"]["lateness_ms"]["p99"], 1000, "<"),
+        _target("lateness p99, load (b) 20/s steady (ms)", late["b"]["lateness_ms"]["p99"], 1000, "<"),
+        _target("executor DynamoDB calls per successful occurrence", results["executor"]["calls_success"], 3, "<="),
+        _target("tick DynamoDB calls per occurrence (all calls)", tick["dynamodb_calls_per_occurrence"], 1, "<=",
+                f"1 advance per job + {tick['shards']} shard queries per tick"),
+        _target("tick DynamoDB writes per occurrence (advances only)", tick["advances_per_occurrence"], 1, "<="),
+        _target("import app / import boto3", cold["ratio"], 1.5, "<="),
+    ]
+
+
+def assemble(parts: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """The whole results document."""
+    inproc, lateness, cold = parts["inproc"], parts["lateness"], parts["cold_start"]
+    headline, loads = lateness_blocks(lateness)
+    results: dict[str, Any] = {
+        "meta": {**meta, "provision_s": inproc["provision_s"]},
+        "tick": tick_block(inproc), "lateness_ms": headline, "lateness": loads,
+        "executor": inproc["executor"], "cold_start": cold,
+    }
+    results["targets"] = targets(results)
+    return results

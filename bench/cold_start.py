@@ -1,0 +1,133 @@
+"""Cold start: ``import app`` against ``import boto3``, and the size of the packaged zip.
+
+``python -m bench.cold_start [--quick]`` prints one JSON document on stdout. Each
+import is timed inside a fresh interpreter (``time.perf_counter`` around the import
+statement), alternating the two modules; the medians are compared. ``-X importtime``
+then says where ``import app`` spends its time, by top-level package (self time).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .env import ROOT, quick
+from .stats import median
+
+PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+ZIP_PATH = ROOT / "build" / "dev" / "deployment.zip"
+
+
+def _env() -> dict[str, str]:
+    """What a Lambda has: a region, no endpoint, the packaged config path unset."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "AGENTOS_"))}
+    env.update({"AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "0"})
+    return env
+
+
+def time_import(module: str) -> tuple[float, float]:
+    """(import seconds, whole process seconds) of ``import module`` in a fresh interpreter."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1]), time.perf_counter() - started
+
+
+def import_times(reps: int) -> dict[str, Any]:
+    """Medians over ``reps`` alternating runs (one warm-up run each first: .pyc files, disk cache)."""
+    for module in ("boto3", "app"):
+        time_import(module)
+    runs: dict[str, list[tuple[float, float]]] = {"app": [], "boto3": []}
+    for _ in range(reps):
+        for module in runs:
+            runs[module].append(time_import(module))
+    app_s = median([r[0] for r in runs["app"]])
+    boto3_s = median([r[0] for r in runs["boto3"]])
+    return {"reps": reps, "app_s": round(app_s, 3), "boto3_s": round(boto3_s, 3),
+            "ratio": round(app_s / boto3_s, 2),
+            "app_process_s": round(median([r[1] for r in runs["app"]]), 3),
+            "boto3_process_s": round(median([r[1] for r in runs["boto3"]]), 3),
+            "app_runs_s": [round(r[0], 3) for r in runs["app"]],
+            "boto3_runs_s": [round(r[0], 3) for r in runs["boto3"]]}
+
+
+def import_breakdown(top: int = 10) -> dict[str, float]:
+    """Self import time of ``import app`` by top-level package, in ms, largest first."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, check=True)
+    totals: Counter = Counter()
+    for line in out.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        totals[parts[2].strip().split(".")[0]] += int(parts[0]) / 1000
+    return {name: round(ms, 1) for name, ms in totals.most_common(top)}
+
+
+def _has_package_target() -> bool:
+    """Whether the Makefile has a ``package`` target (another engineer's)."""
+    makefile = ROOT / "Makefile"
+    return makefile.exists() and any(line.startswith("package:") for line in makefile.read_text().splitlines())
+
+
+def _chalice_package(out_dir: Path) -> Path:
+    """``chalice package --stage dev`` into ``out_dir``; the zip it wrote."""
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run([str(chalice), "package", "--stage", "dev", str(out_dir)], cwd=ROOT, env=_env(),
+                   capture_output=True, text=True, check=True, timeout=600)
+    return out_dir / "deployment.zip"
+
+
+def zip_figures(path: Path, how: str) -> dict[str, Any]:
+    """Size of the zip and what fills it (compressed KiB by top-level entry)."""
+    sizes: Counter = Counter()
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            sizes[info.filename.split("/")[0].split("-")[0]] += info.compress_size
+    total = path.stat().st_size
+    sdk = sizes["botocore"] + sizes["boto3"] + sizes["s3transfer"]
+    return {"how": how, "bytes": total, "mib": round(total / 2**20, 2),
+            "sdk_share": round(sdk / max(total, 1), 3),
+            "largest_kib": {k: round(v / 1024) for k, v in sizes.most_common(8)}}
+
+
+def package_size() -> dict[str, Any]:
+    """The deployment zip: ``build/dev/deployment.zip`` if ``make package`` made one, else
+    ``chalice package`` into a temporary directory."""
+    if ZIP_PATH.exists():
+        how = "build/dev/deployment.zip (make package)" if _has_package_target() else "build/dev/deployment.zip"
+        return zip_figures(ZIP_PATH, how)
+    with tempfile.TemporaryDirectory(prefix="agentos-bench-pkg-") as tmp:
+        started = time.perf_counter()
+        path = _chalice_package(Path(tmp))
+        figures = zip_figures(path, "chalice package --stage dev (tmp dir)")
+        figures["package_s"] = round(time.perf_counter() - started, 1)
+        return figures
+
+
+def run(is_quick: bool) -> dict[str, Any]:
+    """Import times, their breakdown and the package size."""
+    result = import_times(5 if is_quick else 15)
+    result["app_breakdown_ms"] = import_breakdown()
+    try:
+        result["package"] = package_size()
+    except (subprocess.SubprocessError, OSError) as exc:
+        result["package"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    return result
+
+
+def main() -> int:
+    """Entry point: JSON on stdout."""
+    json.dump(run(quick()), sys.stdout, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Executor cost: DynamoDB and SQS calls per occurrence on each path, against the design minimum.
+
+Runs inside ``moto.mock_aws`` with a real HTTP test agent. Each path is run on
+``REPEAT`` fresh occurrences and the counts divided by ``REPEAT`` (they are exact).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from chalicelib import runtime
+from chalicelib.dispatch import scheduled_run_id
+from chalicelib.history import Occurrence
+from chalicelib.models import JobStatus, Trigger
+from chalicelib.queue import Message, encode
+
+from . import seed
+from .counting import COUNTER
+
+REPEAT = 5
+# The least a path can cost: a claim transaction whose ConditionCheck also checks the job,
+# then one write of the outcome (which may update run and job together).
+DESIGN_MINIMUM = {"success": 2, "retry_scheduled": 2, "retry_then_success": 2, "last_attempt_failed": 2,
+                  "skip_deleted": 2, "skip_paused": 2, "duplicate_delivery": 1}
+
+
+def _message(jid: str, attempt: int = 1, scheduled_ms: int | None = None) -> Message:
+    """The queue message of attempt ``attempt`` of a job's occurrence, runnable now."""
+    at = scheduled_ms or int(time.time() * 1000)
+    occ = Occurrence(job_id=jid, run_id=scheduled_run_id(jid, at), scheduled_ms=at,
+                     trigger=Trigger.SCHEDULE, generation=1, attempt=attempt)
+    return Message(occ, at)
+
+
+def _record(message: Message, n: int) -> dict[str, Any]:
+    """A Lambda-style SQS record."""
+    return {"messageId": f"m-{n}", "body": encode(message)}
+
+
+def _jobs(tag: int, status: str = JobStatus.ACTIVE.value) -> list[str]:
+    """``REPEAT`` fresh jobs (with name claims) and their ids."""
+    jobs = [seed.make_job(seed.job_id(tag, i), int(time.time() * 1000) + 3_600_000, 4, status=status)
+            for i in range(REPEAT)]
+    seed.write(jobs)
+    return [job.id for job in jobs]
+
+
+def _count(messages: list[Message]) -> dict[str, Any]:
+    """Run each message through ``handle_batch`` alone; counts per message."""
+    executor = runtime.executor()
+    with COUNTER.measure() as tally:
+        failures = [executor.handle_batch([_record(m, i)])["batchItemFailures"] for i, m in enumerate(messages)]
+    per = {k: round(v / len(messages), 3) for k, v in sorted(tally.calls.items())}
+    return {"calls": per, "dynamodb": round(tally.service_calls("dynamodb") / len(messages), 3),
+            "sqs": round(tally.service_calls("sqs") / len(messages), 3),
+            "batch_item_failures": sum(len(f) for f in failures)}
+
+
+def _scenarios(agent: Any) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Each path: prepare its jobs and agent answers, then count the executor's calls."""
+    def answer(status: int) -> None:
+        agent.respond_with(status)
+
+    def success() -> dict[str, Any]:
+        answer(200)
+        return _count([_message(j) for j in _jobs(0x10)])
+
+    def deleted() -> dict[str, Any]:
+        return _count([_message(seed.job_id(0x20, i)) for i in range(REPEAT)])
+
+    def paused() -> dict[str, Any]:
+        return _count([_message(j) for j in _jobs(0x21, JobStatus.PAUSED.value)])
+
+    def retry(attempt: int, status: int, tag: int) -> dict[str, Any]:
+        jobs, at = _jobs(tag), int(time.time() * 1000)
+        if attempt > 1:  # the previous attempt ran and gave up: the run item says "retrying"
+            answer(503)
+            _count([_message(j, attempt - 1, at) for j in jobs])
+        answer(status)
+        return _count([_message(j, attempt, at) for j in jobs])
+
+    def duplicate() -> dict[str, Any]:  # SQS delivers a finished occurrence again
+        answer(200)
+        jobs, at = _jobs(0x30), int(time.time() * 1000)
+        _count([_message(j, 1, at) for j in jobs])
+        return _count([_message(j, 1, at) for j in jobs])
+
+    return {
+        "success": success,
+        "retry_scheduled": lambda: retry(1, 503, 0x11),
+        "retry_then_success": lambda: retry(2, 200, 0x12),
+        "last_attempt_failed": lambda: retry(3, 503, 0x13),
+        "skip_deleted": deleted,
+        "skip_paused": paused,
+        "duplicate_delivery": duplicate,
+    }
+
+
+def measure(agent: Any) -> dict[str, Any]:
+    """Counts of every path, with the design minimum and the gap to it."""
+    paths: dict[str, Any] = {}
+    for name, run in _scenarios(agent).items():
+        figures = run()
+        figures["design_minimum_dynamodb"] = DESIGN_MINIMUM[name]
+        figures["over_minimum"] = round(figures["dynamodb"] - DESIGN_MINIMUM[name], 3)
+        paths[name] = figures
+    agent.respond_with(200)
+    return {"repeat": REPEAT, "paths": paths, "calls_success": paths["success"]["dynamodb"],
+            "sqs_calls_success": paths["success"]["sqs"]}

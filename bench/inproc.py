@@ -1,0 +1,72 @@
+"""Bench part run in process against ``moto.mock_aws``: tick efficiency and executor cost.
+
+``python -m bench.inproc [--quick]`` prints one JSON document on stdout.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import env
+
+QUICK_SIZES = [1_000, 5_000, 10_000]
+FULL_SIZES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000]
+DUE = 500
+RETRY_POLICY = {"maxAttempts": 3, "initialDelayMs": 1000, "jitter": False}  # the executor paths need one
+
+
+def _provision() -> tuple[dict[str, str], float]:
+    """The dev stage's tables and queues, deployed into in-process moto from infra/."""
+    from infra.provision import provision
+
+    started = time.perf_counter()
+    return provision("dev"), time.perf_counter() - started
+
+
+def run(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Both measurements inside one ``mock_aws`` (the agent is a real local HTTP server)."""
+    from tests.agent_server import AgentServer
+
+    with AgentServer() as agent:
+        config = env.write_config(workdir / "agentos.config.json", agent.url, workdir / "logs",
+                                  retryPolicy=RETRY_POLICY)
+        env.prepare(config_path=config)
+        from moto import mock_aws
+
+        from .counting import COUNTER
+
+        COUNTER.install()
+        with mock_aws():
+            return _measure(quick, agent)
+
+
+def _measure(quick: bool, agent: Any) -> dict[str, Any]:
+    """Provision, then the tick curve, then the executor paths."""
+    from . import executor_cost, tick
+
+    created, provision_s = _provision()
+    executor = executor_cost.measure(agent)  # first: moto's transactions slow down as tables fill
+    sizes = QUICK_SIZES if quick else FULL_SIZES
+    started = time.perf_counter()
+    curve = tick.curve(sizes, DUE)
+    curve_s = time.perf_counter() - started
+    return {"provision_s": round(provision_s, 2), "tick_curve": curve, "tick_curve_s": round(curve_s, 1),
+            "executor": executor}
+
+
+def main() -> int:
+    """Entry point: JSON on stdout, logs on stderr."""
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)  # failures are the point of some paths
+    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
+        result = run(env.quick(), Path(tmp))
+    json.dump(result, sys.stdout, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

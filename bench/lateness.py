@@ -1,0 +1,224 @@
+"""Dispatch lateness on the local stack: when does an agent see each occurrence start?
+
+``python -m bench.lateness [--quick]`` prints one JSON document on stdout.
+
+The stack is the one ``make run`` builds, assembled from its own parts
+(:mod:`scripts.local_aws`, :mod:`scripts.local_workers`): moto's threaded server on
+127.0.0.1 with sharpened SQS long polls, the app's ``tick`` function every 60 s (first
+one at once), and SQS pollers calling the app's ``execute`` function. Jobs are seeded
+straight into the jobs table, armed a few seconds ahead, so that the *tick* (not the
+API's immediate enqueue) dispatches them. Lateness is the test agent's receive time
+minus the ``scheduledAt`` in the body it received.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from . import env
+from .stats import summary
+
+POLLERS = 8
+TICK_PERIOD_S = 60.0
+QUIET_LOGGERS = ("werkzeug", "botocore", "urllib3", "pynamodb", "moto", "agentos")
+SETTLE_S = 1.0  # no DynamoDB call for this long: the executor has written every outcome
+
+
+@dataclass(frozen=True)
+class Load:
+    """``per_second`` occurrences due at each of ``seconds`` consecutive whole seconds."""
+
+    name: str
+    tag: int
+    per_second: int
+    seconds: int
+    description: str
+    moto_as_is: bool = False  # True: without bench.moto_patch (whole-table transaction copies)
+
+    @property
+    def occurrences(self) -> int:
+        """How many occurrences the load has."""
+        return self.per_second * self.seconds
+
+    def times(self, start_ms: int) -> list[int]:
+        """The scheduled instants, from the whole second ``start_ms`` on."""
+        return [start_ms + k * 1000 for k in range(self.seconds) for _ in range(self.per_second)]
+
+
+def loads(quick: bool) -> list[Load]:
+    """Loads (a), (b) and (c) of the issue."""
+    steady = 10 if quick else 30
+    return [Load("a_moto_as_is", 0xA0, 50, 1, "load (a) on moto as `make run` has it", moto_as_is=True),
+            Load("a", 0xA1, 50, 1, "50 jobs due in the same second"),
+            Load("b", 0xB1, 20, steady, f"a steady 20 occurrences/s for {steady} s"),
+            Load("c", 0xC1, 200, 1, "200 jobs due in the same second")]
+
+
+def iso_ms(text: str) -> float:
+    """Epoch ms of an ISO-8601 ``...Z`` instant."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step_s)
+    return True
+
+
+class Stack:
+    """Embedded AWS + test agent + executor pollers, all in this process."""
+
+    def __init__(self, workdir: Path, pollers: int) -> None:
+        from scripts.local_aws import EmbeddedAws, free_port
+        from tests.agent_server import AgentServer
+
+        self.aws = EmbeddedAws("127.0.0.1", free_port())
+        self.aws.start()
+        self.agent = AgentServer().__enter__()
+        config = env.write_config(workdir / "agentos.config.json", self.agent.url, workdir / "logs")
+        env.prepare(endpoint=self.aws.endpoint, config_path=config)
+        from .counting import COUNTER
+
+        self.counter = COUNTER.install()
+        self.stop = threading.Event()
+        self.tick_seconds: list[float] = []
+        self._start_pollers(pollers)
+
+    def _start_pollers(self, count: int) -> None:
+        """Provision the stage, then start ``count`` SQS pollers on the app's execute function."""
+        from chalicelib import events
+        from infra.provision import provision
+        from infra.resources import QUEUE_VISIBILITY_S
+        from scripts.local_workers import Gate, QueuePoller
+
+        self.resources = provision("dev")
+        self.events = events
+        for i in range(count):
+            QueuePoller(f"executor-{i + 1}", events.execute, self.resources["queue_url"], QUEUE_VISIBILITY_S,
+                        Gate(), self.stop).start()
+
+    def start_ticker(self) -> threading.Event:
+        """The tick function now and every 60 s until the returned event is set."""
+        from scripts.local_workers import Ticker
+
+        def timed_tick(event: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return self.events.tick(event, context)
+            finally:
+                self.tick_seconds.append(time.perf_counter() - started)
+
+        stop = threading.Event()
+        Ticker(timed_tick, TICK_PERIOD_S, "us-east-1", stop).start()
+        return stop
+
+    def received(self, job_ids: set[str]) -> list[Any]:
+        """The agent's requests for ``job_ids`` so far."""
+        return [r for r in list(self.agent.requests) if r.json().get("jobId") in job_ids]
+
+    def settle(self) -> None:
+        """Wait until DynamoDB has been quiet for SETTLE_S (every outcome written)."""
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < SETTLE_S:
+            now = self.counter.snapshot().service_calls("dynamodb")
+            if now != last:
+                last, quiet_since = now, time.monotonic()
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        """Stop the pollers (they die with the process), the agent and the server."""
+        logging.disable(logging.CRITICAL)  # pollers in a long poll would log the server's going
+        self.stop.set()
+        self.agent.stop()
+        self.aws.stop()
+
+
+def _seed_load(load: Load, lead_ms: int) -> tuple[list[int], set[str]]:
+    """Single-run jobs at the load's instants, ``lead_ms`` ahead (rounded up to a whole second)."""
+    from chalicelib import runtime
+
+    from . import seed
+
+    now = int(time.time() * 1000)
+    start = math.ceil((now + lead_ms) / 1000) * 1000
+    times = load.times(start)
+    shards = runtime.dispatcher().shards
+    jobs = [seed.make_job(seed.job_id(load.tag, i), t, shards, created_ms=now, once=True)
+            for i, t in enumerate(times)]
+    seed.write(jobs)
+    return times, {job.id for job in jobs}
+
+
+def run_load(stack: Stack, load: Load) -> dict[str, Any]:
+    """Seed, tick, wait for every delivery and outcome; lateness and call counts."""
+    from . import moto_patch
+
+    moto_patch.apply(not load.moto_as_is)
+    lead_ms = 3000 + 30 * load.occurrences  # the tick must be done (sent and advanced) before the first instant
+    times, ids = _seed_load(load, lead_ms)
+    ticks_before = len(stack.tick_seconds)
+    with stack.counter.measure() as tally:
+        started = time.perf_counter()
+        ticker = stack.start_ticker()
+        timeout = (times[-1] - time.time() * 1000) / 1000 + 30 + load.occurrences * 0.05
+        wait_until(lambda: len(stack.received(ids)) >= len(ids), timeout)
+        stack.settle()
+        ticker.set()
+        busy_s = time.perf_counter() - started
+    late = [r.received_at * 1000 - iso_ms(r.json()["scheduledAt"]) for r in stack.received(ids)]
+    return _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
+
+
+def _load_figures(load: Load, tally: Any, late: list[float], busy_s: float, ticks: list[float],
+                  lead_ms: int) -> dict[str, Any]:
+    """The JSON block of one load."""
+    n = max(load.occurrences, 1)
+    return {
+        "description": load.description, "moto_as_is": load.moto_as_is,
+        "occurrences": load.occurrences, "delivered": len(late),
+        "lateness_ms": summary(late), "over_1s": sum(1 for v in late if v >= 1000),
+        "lateness_ms_sorted": sorted(round(v, 1) for v in late),
+        "tick_s": [round(t, 2) for t in ticks], "lead_ms": lead_ms, "window_s": round(busy_s, 1),
+        "calls": dict(sorted(tally.calls.items())), "mean_ms": tally.as_dict()["mean_ms"],
+        "dynamodb_calls_per_occurrence": round(tally.service_calls("dynamodb") / n, 2),
+        "sqs_calls_per_occurrence": round(tally.service_calls("sqs") / n, 2), "retries": tally.retries,
+    }
+
+
+def run(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Every load, one after the other, on one stack."""
+    stack = Stack(workdir, POLLERS)
+    try:
+        results = {load.name: run_load(stack, load) for load in loads(quick)}
+    finally:
+        stack.close()
+    return {"pollers": POLLERS, "tick_period_s": TICK_PERIOD_S, "loads": results}
+
+
+def main() -> int:
+    """Entry point: JSON on stdout, logs on stderr."""
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
+        result = run(env.quick(), Path(tmp))
+    json.dump(result, sys.stdout, indent=1)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
