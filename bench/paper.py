@@ -1,0 +1,149 @@
+"""The "At AWS scale, on paper" section: capacity and cost from the measured call counts.
+
+Every price is a published us-east-1 on-demand *list* price as we know it; check the
+pricing pages before quoting (they change, and free tiers are ignored here).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+PRICE = {  # USD, us-east-1, on-demand list prices: check before quoting
+    "ddb_write_per_m": 0.625,  # per million write request units (on-demand, since Nov 2024)
+    "ddb_read_per_m": 0.125,  # per million read request units
+    "sqs_per_m": 0.40,  # per million standard-queue requests (64 KB chunks)
+    "lambda_req_per_m": 0.20,  # per million invocations
+    "lambda_gb_s": 0.0000166667,  # per GB-second, x86
+    "eventbridge_scheduler_per_m": 1.00,  # per million scheduled invocations
+}
+JOBS, DUE_PER_MIN, BURST = 1_000_000, 10_000, 100_000
+PARTITION_WCU = 1_000  # writes/s one partition key value takes
+INDEX_ENTRY_KB = 0.2  # a due-index entry: keys + status, schedule, interval, timezone, generation
+LAMBDA_GB = 0.5  # the execute function's lambda_memory_size (512 MB)
+HOLD_S, DELIVERY_S = 1.0, 0.2  # a message arrives up to 1 s early and is held; the agent answers in ~0.2 s
+# Units per successful occurrence, items <= 1 KB: advancing nextRunAt changes the index's sort
+# key (1 table write + 2 index writes: delete and put); a transaction bills 2 units per item,
+# its ConditionCheck included; the executor's GetItem is strongly consistent (1 read unit).
+WRITE_UNITS = {"tick advance (UpdateItem + due-index delete/put)": 3,
+               "claim (TransactWriteItems: ConditionCheck job + Update run)": 4,
+               "outcome (TransactWriteItems: Update run + Update job stats)": 4}
+READ_UNITS = {"executor GetItem of the job (consistent)": 1.0,
+              "tick Query, per occurrence (0.2 KB entry, eventually consistent)": INDEX_ENTRY_KB / 4 * 0.5}
+
+
+def per_million(results: dict[str, Any], batch: int) -> dict[str, float]:
+    """USD per million successful occurrences, by service, for Lambda batches of ``batch``."""
+    tick = results["tick"]
+    sqs_requests = tick["sends_per_occurrence"] + 2 / batch  # send; receive + delete batch per Lambda batch
+    gb_s = LAMBDA_GB * (HOLD_S + DELIVERY_S + 0.05) / batch  # a batch runs its records in parallel
+    costs = {
+        "DynamoDB writes": sum(WRITE_UNITS.values()) * PRICE["ddb_write_per_m"],
+        "DynamoDB reads": sum(READ_UNITS.values()) * PRICE["ddb_read_per_m"],
+        "SQS": sqs_requests * PRICE["sqs_per_m"],
+        "Lambda (executor)": PRICE["lambda_req_per_m"] / batch + gb_s * 1e6 * PRICE["lambda_gb_s"],
+    }
+    costs["total"] = sum(costs.values())
+    return {k: round(v, 2) for k, v in costs.items()}
+
+
+def shards_needed(writes: float, window_s: float) -> int:
+    """Due-index shards that keep each shard's index writes under PARTITION_WCU/s."""
+    return math.ceil(2 * writes / window_s / PARTITION_WCU)
+
+
+def capacity_rows() -> list[tuple[str, str, str]]:
+    """(quantity, steady 10k/min, 100k burst) rows."""
+    steady_s = DUE_PER_MIN / 60
+    executor_wcu = sum(list(WRITE_UNITS.values())[1:])
+    return [
+        ("due-index entries read per tick", f"{DUE_PER_MIN:,} ({DUE_PER_MIN * INDEX_ENTRY_KB / 4 * 0.5:,.0f} RRU)",
+         f"{BURST:,} ({BURST * INDEX_ENTRY_KB / 4 * 0.5:,.0f} RRU)"),
+        ("tick writes (advances)", f"{steady_s:,.0f}/s: {steady_s * 3:,.0f} WRU/s",
+         f"{BURST:,} in ≤ 30 s: {BURST * 3 / 30:,.0f} WRU/s"),
+        ("index writes per shard, 4 shards", f"{2 * steady_s / 4:,.0f}/s", f"{2 * BURST / 30 / 4:,.0f}/s (limit ~1,000)"),
+        ("SQS SendMessageBatch", f"{DUE_PER_MIN // 10:,}/min", f"{BURST // 10:,} in the tick"),
+        ("executor DynamoDB", f"{steady_s:,.0f} RRU/s + {steady_s * executor_wcu:,.0f} WRU/s",
+         f"{BURST:,} RRU + {BURST * executor_wcu:,} WRU within the burst's drain time"),
+        ("executor Lambda concurrency (batches of 10)",
+         f"~{steady_s / 10 * (HOLD_S + DELIVERY_S + 0.05):,.0f}",
+         f"{BURST // 10:,} to start all in one second (account default: 1,000)"),
+    ]
+
+
+def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cost_table(results: dict[str, Any]) -> str:
+    """USD per million occurrences by service, batches of 10 and of 1, next to EventBridge Scheduler."""
+    ten, one = per_million(results, 10), per_million(results, 1)
+    rows = [(name, f"${ten[name]:.2f}", f"${one[name]:.2f}") for name in ten]
+    rows.append(("EventBridge Scheduler (trigger only, no run history)", f"${PRICE['eventbridge_scheduler_per_m']:.2f}",
+                 f"${PRICE['eventbridge_scheduler_per_m']:.2f}"))
+    return _table(["per million successful occurrences", "Lambda batches of 10", "batches of 1 (quiet hours)"], rows)
+
+
+def section(results: dict[str, Any]) -> str:
+    """The markdown of the section."""
+    units = _table(["step", "write units"], [(k, v) for k, v in WRITE_UNITS.items()])
+    reads = _table(["step", "read units"], [(k, f"{v:g}") for k, v in READ_UNITS.items()])
+    burst30, burst60 = shards_needed(BURST, 30), shards_needed(BURST, 60)
+    ten = per_million(results, 10)
+    monthly = DUE_PER_MIN * 60 * 24 * 30
+    return f"""## At AWS scale, on paper
+
+{JOBS:,} jobs; {DUE_PER_MIN:,} occurrences due every minute ({DUE_PER_MIN / 60:,.0f}/s, {monthly / 1e6:,.0f} M a
+month); and a burst of {BURST:,} jobs at the top of the hour. The call counts are the measured ones
+above; the units per call follow DynamoDB's billing rules for items of at most 1 KB (a job with a
+large payload costs ⌈size / 1 KB⌉ units per write of the job item instead of 1).
+Prices are **us-east-1 on-demand list prices as published when this was written: check them**
+(free tiers ignored).
+
+{units}
+
+{reads}
+
+Capacity:
+
+{_table(["", f"steady: {DUE_PER_MIN:,} due per minute", f"burst: {BURST:,} at hh:00"], capacity_rows())}
+
+**Due-index shards.** Each advance writes the index twice (its sort key `nextRunAt` moves), all on
+the job's shard: one partition key value, ~{PARTITION_WCU:,} writes/s. The steady load needs one shard.
+The burst is advanced by the tick that sees it (lookahead 90 s, so 30–90 s before hh:00): advancing
+{BURST:,} jobs in 60 s needs ≥ {burst60} shards, in 30 s ≥ {burst30}. The default of 4 is at its limit
+for a 60-s advance and throttles in a 30-s one (and index throttling back-pressures the table's own
+writes). **Use `scheduler.dueShards = 16`** for a 100k burst (≈ {2 * BURST / 30 / 16:,.0f} index
+writes/s per shard at 30 s, headroom for API writes and hash skew). Note that the tick queries the
+shards with at most 8 threads and each shard's advances are sequential: at ~5–10 ms per
+UpdateItem on AWS, 100k advances take 60–125 s on 8 threads, more than the tick function's
+60-s timeout; see the findings.
+
+**Lambda.** The steady load keeps ~{DUE_PER_MIN / 60 / 10 * (HOLD_S + DELIVERY_S + 0.05):,.0f} executor
+invocations busy (batches of 10, each held ≤ 1 s before its instant). A same-second burst of
+{BURST:,} would need {BURST // 10:,} concurrent invocations to start every occurrence within its second;
+the account default is 1,000 and Lambda's SQS event source scales up gradually (AWS documents up to
+300 more concurrent invocations per minute for standard queues: check), so such a burst drains
+over tens of seconds unless concurrency is reserved ahead or the burst is spread over the minute.
+DynamoDB on-demand absorbs up to twice a table's previous peak at once; a burst of
+{BURST * 8:,} write units within ~15 s is far above a 10k/min table's peak, so pre-warm the
+tables (warm throughput) or provision capacity for the hour mark.
+
+**Cost per million successful occurrences** (executor at 512 MB, held {HOLD_S:g} s + {DELIVERY_S:g} s agent
+time per batch; SQS: the tick's sends, one receive and one delete batch per Lambda batch; the tick
+function adds ≈ $0.02 per million: a 10–20-s run at 512 MB per 10,000 occurrences):
+
+{_cost_table(results)}
+
+At {monthly / 1e6:,.0f} M occurrences a month that is ≈ ${ten['total'] * monthly / 1e6:,.0f} against
+≈ ${PRICE['eventbridge_scheduler_per_m'] * monthly / 1e6:,.0f} for EventBridge Scheduler's invocations
+alone (which would still need a function to deliver, and keep no run history). Most of our price
+is DynamoDB writes, {sum(WRITE_UNITS.values())} units per occurrence, 8 of them in the two
+transactions (2 units per item). Levers, cheapest first: a 128-MB executor (the hold is idle time:
+¼ of the Lambda line); a claim written as one conditional UpdateItem of the run (1 unit) with the
+job's liveness taken from the GetItem the executor already makes, and the outcome as two plain
+writes (2 units): 6 units, ≈ ${6 * PRICE['ddb_write_per_m']:.2f} of writes per million; keeping per-job
+run statistics off the job item (derive them from the runs table) saves one more.
+"""
