@@ -58,6 +58,26 @@ def import_times(reps: int) -> dict[str, Any]:
             "boto3_runs_s": [round(r[0], 3) for r in runs["boto3"]]}
 
 
+LAYERS = ("boto3", "pynamodb.models", "pydantic", "croniter", "chalice", "chalicelib.config", "chalicelib.schedules",
+          "chalicelib.schemas", "chalicelib.runtime", "app")
+LAYER_PROBE = """import time
+marks = [time.perf_counter()]
+for name in {layers!r}:
+    __import__(name)
+    marks.append(time.perf_counter())
+print(' '.join(str(b - a) for a, b in zip(marks, marks[1:])))"""
+
+
+def import_layers(reps: int) -> dict[str, float]:
+    """What each layer adds on top of the previous ones, in that order (median ms of ``reps``)."""
+    runs: list[list[float]] = []
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", LAYER_PROBE.format(layers=LAYERS)], cwd=ROOT, env=_env(),
+                             capture_output=True, text=True, check=True)
+        runs.append([float(x) for x in out.stdout.split()])
+    return {name: round(1000 * median([r[i] for r in runs]), 1) for i, name in enumerate(LAYERS)}
+
+
 def import_breakdown(top: int = 10) -> dict[str, float]:
     """Self import time of ``import app`` by top-level package, in ms, largest first."""
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT, env=_env(),
@@ -116,6 +136,7 @@ def run(is_quick: bool) -> dict[str, Any]:
     """Import times, their breakdown and the package size."""
     result = import_times(5 if is_quick else 15)
     result["app_breakdown_ms"] = import_breakdown()
+    result["app_layers_ms"] = import_layers(3 if is_quick else 9)
     try:
         result["package"] = package_size()
     except (subprocess.SubprocessError, OSError) as exc:

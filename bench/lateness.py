@@ -78,6 +78,19 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 
     return True
 
 
+class ClaimLog(logging.Handler):
+    """Collects the executor's ``run job=… late_ms=…`` lines: how late each attempt started
+    *after its claim*, before the HTTP call (so lateness splits into claim and delivery)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.late_ms: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("run job=") and isinstance(record.args, tuple) and len(record.args) == 4:
+            self.late_ms[str(record.args[0])] = float(record.args[3])
+
+
 class Stack:
     """Embedded AWS + test agent + executor pollers, all in this process."""
 
@@ -93,6 +106,11 @@ class Stack:
         from .counting import COUNTER
 
         self.counter = COUNTER.install()
+        self.claims = ClaimLog()
+        executor_log = logging.getLogger("agentos.jobs.executor")
+        executor_log.addHandler(self.claims)
+        executor_log.setLevel(logging.INFO)
+        executor_log.propagate = False
         self.stop = threading.Event()
         self.tick_seconds: list[float] = []
         self._start_pollers(pollers)
@@ -179,7 +197,9 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
         ticker.set()
         busy_s = time.perf_counter() - started
     late = [r.received_at * 1000 - iso_ms(r.json()["scheduledAt"]) for r in stack.received(ids)]
-    return _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
+    figures = _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
+    figures["claimed_late_ms"] = summary([v for k, v in stack.claims.late_ms.items() if k in ids])
+    return figures
 
 
 def _load_figures(load: Load, tally: Any, late: list[float], busy_s: float, ticks: list[float],

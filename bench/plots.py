@@ -42,7 +42,7 @@ def lateness_cdf(results: dict[str, Any], path: Path) -> Path:
     axis.set(xscale="log", xlabel="lateness seen by the agent (ms, log)", ylabel="share of occurrences",
              title="Dispatch lateness on the local stack (moto server)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=7, loc="lower right")
+    axis.legend(fontsize=7, loc="upper left")
     return _save(fig, path)
 
 
