@@ -57,3 +57,8 @@ deploy: package
 		--no-fail-on-empty-changeset $(if $(ALARM_EMAIL),--parameter-overrides AlarmEmail=$(ALARM_EMAIL))
 	@aws cloudformation describe-stacks --stack-name agentos-jobs-$(STAGE) \
 		--query 'Stacks[0].Outputs[?OutputKey==`EndpointURL` || OutputKey==`DashboardUrl`]' --output table
+
+.PHONY: bench
+bench: $(STAMP)
+	@$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	@$(PY) -m bench.run
