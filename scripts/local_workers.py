@@ -104,6 +104,12 @@ class Gate:
             self._busy -= 1
             self._cond.notify_all()
 
+    @property
+    def busy(self) -> int:
+        """Batches in progress now."""
+        with self._cond:
+            return self._busy
+
     def close(self, timeout_s: float) -> int:
         """Admit no more batches; wait up to ``timeout_s`` for running ones; return how many remain."""
         with self._cond:

@@ -222,6 +222,8 @@ class Stack:
         self.stop.set()
         if self.api is not None:
             self.api.stop()
+        if self.gate is not None and self.gate.busy:
+            log.info("waiting up to %g s for %d batch(es) of runs in progress", DRAIN_TIMEOUT_S, self.gate.busy)
         busy = self.gate.close(DRAIN_TIMEOUT_S) if self.gate is not None else 0
         if busy:
             log.warning("%d batch(es) still running after %g s: they will be redelivered after a restart",

@@ -211,3 +211,30 @@ def test_jobs_survive_a_restart_and_signals_leave_no_process(tmp_path: Path) -> 
     finally:
         stack.kill()
         agent.server.stop()
+
+
+def test_restore_rearms_jobs_at_their_first_undelivered_occurrence() -> None:
+    """Unit check of the snapshot rule behind the restart test: queued first attempts are
+    folded into ``nextRunAt`` (the engine re-dispatches them), the rest is re-sent."""
+    from chalicelib.history import Occurrence
+    from chalicelib.models import Trigger
+    from chalicelib.queue import Message, encode
+    from scripts.snapshot import first_queued_occurrences, rewind_jobs
+
+    def body(job: str, at: int, trigger: Trigger = Trigger.SCHEDULE, attempt: int = 1, generation: int = 1) -> str:
+        occ = Occurrence(job, f"run-{at}", at, trigger, generation, attempt)
+        return encode(Message(occ, at))
+
+    bodies = [body("job-a", 3000), body("job-a", 1000), body("job-a", 2000, attempt=2),
+              body("job-b", 500, Trigger.MANUAL), body("job-c", 100, generation=1), "not json"]
+    earliest, resend = first_queued_occurrences(bodies)
+    assert earliest == {("job-a", 1): 1000, ("job-c", 1): 100}
+    assert len(resend) == 3  # the retry, the manual run and the unknown body
+    items = [
+        {"id": {"S": "job-a"}, "status": {"S": "active"}, "generation": {"N": "1"}, "nextRunAt": {"N": "5000"}},
+        {"id": {"S": "job-c"}, "status": {"S": "active"}, "generation": {"N": "2"}, "nextRunAt": {"N": "9000"}},
+        {"id": {"S": "name#x"}},
+    ]
+    assert rewind_jobs(items, earliest, shards=4) == 1
+    assert items[0]["nextRunAt"] == {"N": "1000"} and "dueShard" in items[0]
+    assert items[1]["nextRunAt"] == {"N": "9000"}  # its schedule changed since: old occurrences are dropped
