@@ -1,0 +1,358 @@
+"""Fault injection at every I/O boundary of the tick, the executor and the API.
+
+Faults are injected *below* PynamoDB and the SQS wrapper, in botocore's
+``BaseClient._make_api_call``, so every layer above sees exactly what AWS would hand
+it after botocore's own retries gave up:
+
+* ``throttle``: the call never reaches AWS (``ProvisionedThroughputExceededException`` for
+  DynamoDB, ``ThrottlingException`` for SQS);
+* ``lost``: the call reaches AWS and commits, then its answer is lost (a 500 / timeout);
+* ``crash``: the call commits, then the process dies (a Lambda timeout or OOM): the
+  surrounding code's generic handlers see a :class:`Crash`, nothing after it runs;
+* ``partial``: SQS accepts only every other entry of a ``SendMessageBatch``.
+
+After the fault, recovery is what production does: the next minute tick, and SQS showing
+every message that was not deleted again after the queue's visibility timeout (540 s,
+longer than every lease), which :func:`drain` models by advancing the fake clock.
+
+Each test then audits: every expected occurrence started (lost = 0), none succeeded
+twice (twice = 0; the one documented exception: an outcome that could not be recorded
+after the agent did the work is delivered again with the *same* run id, at most twice),
+and the job's counters, status and due-index entry are consistent.
+Each test appends its figures to ``.local/reliability/results.jsonl`` for docs/reliability.md.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from chalicelib import runtime
+from chalicelib.clock import now_ms
+from chalicelib.dispatch import scheduled_run_id
+from chalicelib.models import JobModel, RunModel
+from chalicelib.queue import EARLY_MS
+from conftest import AGENT_ID, FakeClock, Recorder, call, receive_all, record_job
+from infra.resources import QUEUE_VISIBILITY_S
+
+ROOT = Path(__file__).resolve().parent.parent
+LEDGER = ROOT / ".local" / "reliability" / "results.jsonl"
+T0 = 1_893_456_000_000  # 2030-01-01T00:00:00Z, the fake clock's start
+AT_0005 = T0 + 300_000  # first occurrence of the daily "5 0 * * *" jobs below
+RETRY = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 4000, "multiplier": 2, "jitter": False}
+
+
+# --- the injector ---------------------------------------------------------------------------
+
+class Crash(Exception):
+    """The process dies here: only generic ``except Exception`` handlers still run."""
+
+
+def _names(params: dict[str, Any]) -> set[str]:
+    return set(params.get("ExpressionAttributeNames", {}).values())
+
+
+def _table(params: dict[str, Any]) -> str:
+    return str(params.get("TableName", ""))
+
+
+def is_claim(params: dict[str, Any]) -> bool:
+    """The executor's claim: a ConditionCheck on the job and an Update of the run."""
+    return any("ConditionCheck" in item for item in params.get("TransactItems", []))
+
+
+def is_finish(params: dict[str, Any]) -> bool:
+    """The outcome write: an Update of the run and an Update of the job."""
+    items = params.get("TransactItems", [])
+    return len(items) == 2 and all("Update" in item for item in items)
+
+
+def is_advance(params: dict[str, Any]) -> bool:
+    """The tick's conditional move of ``nextRunAt`` (no ``updatedAt``: not an API write)."""
+    return "runs" not in _table(params) and {"nextRunAt", "generation"} <= _names(params) \
+        and "updatedAt" not in _names(params)
+
+
+def is_api_update(params: dict[str, Any]) -> bool:
+    """A PATCH's optimistic-lock write."""
+    return "updatedAt" in _names(params)
+
+
+def on_runs_table(params: dict[str, Any]) -> bool:
+    """A single-item write to the runs table (``retrying``, ``queued``…)."""
+    return "runs" in _table(params)
+
+
+WRITES = frozenset({("dynamodb", op) for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")}
+                  | {("sqs", op) for op in ("SendMessage", "SendMessageBatch")})
+READS = frozenset({("dynamodb", "GetItem"), ("dynamodb", "Query")})
+
+
+@dataclass
+class Fault:
+    """One planned failure: the ``skip + 1``-th call to one of ``targets`` that ``match`` accepts."""
+
+    targets: frozenset[tuple[str, str]]
+    kind: str = "throttle"  # throttle | lost | crash | partial
+    times: int = 1
+    match: Callable[[dict[str, Any]], bool] = lambda params: True
+    skip: int = 0
+    fired: int = 0
+
+    def error(self, service: str, operation: str) -> Exception:
+        """What the caller sees when this fault fires."""
+        if self.kind == "crash":
+            return Crash(f"process died after {operation}")
+        code = {"dynamodb": "ProvisionedThroughputExceededException", "sqs": "ThrottlingException"}[service]
+        if self.kind == "lost":
+            code = "InternalServerError" if service == "dynamodb" else "ServiceUnavailable"
+        return ClientError({"Error": {"Code": code, "Message": f"injected {self.kind}"}}, operation)
+
+
+class Injector:
+    """Replaces botocore's ``_make_api_call`` for the duration of a test; logs every call."""
+
+    def __init__(self, original: Callable[..., Any]) -> None:
+        self.original = original
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def add(self, service: str, operation: str, **options: Any) -> Fault:
+        """Plan a fault on one operation; ``fault.fired`` later tells whether it happened."""
+        return self.add_any(frozenset({(service, operation)}), **options)
+
+    def add_any(self, targets: frozenset[tuple[str, str]], **options: Any) -> Fault:
+        """Plan a fault on any of several operations (e.g. "the 3rd write")."""
+        fault = Fault(targets, **options)
+        self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Stop injecting: AWS is healthy again."""
+        self.faults.clear()
+
+    def _take(self, call: tuple[str, str], params: dict[str, Any], kinds: tuple[str, ...]) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if call not in fault.targets or fault.kind not in kinds or fault.fired >= fault.times \
+                        or not fault.match(params):
+                    continue
+                if fault.skip:
+                    fault.skip -= 1
+                    continue
+                fault.fired += 1
+                return fault
+        return None
+
+    def __call__(self, client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        call = (client.meta.service_model.service_name, operation)
+        with self._lock:
+            self.log.append(call)
+        fault = self._take(call, params, ("throttle", "partial"))
+        if fault is not None and fault.kind == "throttle":
+            raise fault.error(*call)
+        if fault is not None:  # partial: SQS refuses every other entry
+            return self._partial(client, operation, params)
+        answer = self.original(client, operation, params)
+        fault = self._take(call, params, ("lost", "crash"))
+        if fault is not None:
+            raise fault.error(*call)
+        return answer
+
+    def _partial(self, client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        entries = params["Entries"]
+        answer = self.original(client, operation, {**params, "Entries": entries[::2]})
+        refused = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "injected"}
+                   for e in entries[1::2]]
+        return {**answer, "Failed": answer.get("Failed", []) + refused}
+
+    def count(self, calls: frozenset[tuple[str, str]]) -> int:
+        """How many calls so far were among ``calls``."""
+        return sum(1 for c in self.log if c in calls)
+
+
+@pytest.fixture
+def faults(monkeypatch: pytest.MonkeyPatch) -> Injector:
+    """The fault injector, active for this test."""
+    injector = Injector(BaseClient._make_api_call)
+    monkeypatch.setattr(BaseClient, "_make_api_call",
+                        lambda client, operation, params: injector(client, operation, params))
+    return injector
+
+
+# --- recovery and audit -------------------------------------------------------------------------
+
+def drain(queue_url: str, clock: FakeClock, rounds: int = 12) -> int:
+    """Run the queue empty as Lambda and SQS would; returns how many records failed on the way.
+
+    A failed record stays in flight; SQS shows it again after the visibility timeout,
+    which is modelled by advancing the clock that long and making it visible now.
+    """
+    sqs, failures = boto3.client("sqs"), 0
+    for _ in range(rounds):
+        records = receive_all(queue_url)
+        if not records:
+            return failures
+        # SQS's DelaySeconds (disabled in tests) would not show a message before this.
+        earliest = min(json.loads(r["body"])["notBefore"] for r in records) - EARLY_MS
+        clock.t = max(clock.t, earliest / 1000)
+        failed = {f["itemIdentifier"] for f in runtime.executor().handle_batch(records)["batchItemFailures"]}
+        for record in records:
+            if record["messageId"] in failed:
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"],
+                                              VisibilityTimeout=0)
+            else:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+        if failed:
+            failures += len(failed)
+            clock.advance(QUEUE_VISIBILITY_S)
+    raise AssertionError(f"queue not empty after {rounds} rounds")
+
+
+def ledger(suite: str, case: str, **figures: Any) -> None:
+    """Append one test's figures to .local/reliability/results.jsonl (read by docs/reliability.md)."""
+    LEDGER.parent.mkdir(parents=True, exist_ok=True)
+    with LEDGER.open("a", encoding="utf-8") as out:
+        fcntl.flock(out, fcntl.LOCK_EX)
+        out.write(json.dumps({"suite": suite, "case": case, **figures}, sort_keys=True) + "\n")
+
+
+def audit(request: pytest.FixtureRequest, recorder: Recorder, expected: list[str], failed_starts: int = 0,
+          boundary: bool = False) -> None:
+    """Every expected run id started and succeeded once (at most twice, same id, at the boundary).
+
+    ``failed_starts`` counts starts the test made fail on purpose (attempts that are retried).
+    """
+    starts = Counter(recorder.runs())
+    lost = [r for r in expected if starts[r] == 0]
+    extra = sum(starts.values()) - len(expected) - failed_starts
+    ledger("faults", request.node.name, occurrences=len(expected), lost=len(lost),
+           twice=0 if boundary else max(0, extra), boundary_twice=max(0, extra) if boundary else 0)
+    assert not lost, f"lost: {lost}"
+    assert set(starts) <= set(expected), f"unexpected runs: {set(starts) - set(expected)}"
+    if boundary:
+        assert 0 <= extra <= len(expected), f"more than twice: {starts}"
+    else:
+        assert extra == 0, f"started twice: {starts}"
+
+
+def assert_job(job_id: str, succeeded: int, failed: int = 0, status: str = "active") -> None:
+    """The job's counters match its finished runs, no run is left in flight, and it is armed iff active."""
+    job = JobModel.get(job_id, consistent_read=True)
+    finals = Counter(r.status for r in RunModel.query(job_id, consistent_read=True))
+    assert (int(job.runCount), int(job.failureCount)) == (succeeded + failed, failed), job.attribute_values
+    assert (finals["succeeded"], finals["failed"]) == (succeeded, failed), finals
+    assert not {"running", "retrying", "queued"} & set(finals), finals
+    assert job.lastRunStatus == ("succeeded" if succeeded else "failed" if failed else None)
+    assert job.status == status
+    armed = job.dueShard is not None and job.nextRunAt is not None and int(job.nextRunAt) > now_ms()
+    assert armed == (status == "active"), (job.dueShard, job.nextRunAt, now_ms())
+
+
+def daily(name: str = "daily", **overrides: Any) -> dict[str, Any]:
+    """A job due at 00:05 every day, created at 00:00 (the tick sends it at 00:04)."""
+    return runtime.jobs().create(record_job(name=name, schedule="5 0 * * *", **overrides))
+
+
+def tick_at(clock: FakeClock, epoch_ms: int) -> Any:
+    """Move the clock to ``epoch_ms`` (never back) and run one tick."""
+    clock.t = max(clock.t, epoch_ms / 1000)
+    return runtime.dispatcher().tick(now_ms())
+
+
+def queue_url(engine: dict[str, Any]) -> str:
+    """The jobs queue of this test's moto."""
+    return str(engine["queue_url"])
+
+
+# --- 1. every write and every read of one job's whole life ---------------------------------------
+#
+# The life: POST a daily job due in 60 s (stored, then enqueued at once: it is inside the
+# lookahead), its first attempt fails retryably, the retry succeeds. The job stays active,
+# so only the run item's claim, not the job's status, can stop a second start. In order, its AWS writes are: create
+# (TransactWriteItems), enqueue (SendMessageBatch), advance (UpdateItem), claim attempt 1
+# (TransactWriteItems), send attempt 2 (SendMessageBatch), mark retrying (UpdateItem),
+# claim attempt 2 (TransactWriteItems), record the outcome (TransactWriteItems).
+
+LIFE_WRITES = 8
+LIFE_READS = 2  # the executor reads the job once per attempt (GetItem)
+FIRST_AT = T0 + 60_000  # 00:01
+
+
+def create_as_a_client_would(body: dict[str, Any]) -> str:
+    """POST until it succeeds; a retry that finds the name taken means the first POST landed."""
+    from chalicelib.errors import JobsError
+
+    for _ in range(3):
+        try:
+            return str(runtime.jobs().create(body)["id"])
+        except (JobsError, Crash):
+            found = [j.id for j in JobModel.scan(JobModel.name == body["name"])]
+            if found:
+                return found[0]
+    raise AssertionError("create never succeeded")
+
+
+def live_once_job(engine: dict[str, Any]) -> str:
+    """The life above, up to an empty queue; returns the job id."""
+    engine["recorder"].failures_left["life"] = 1
+    body = record_job(name="life", schedule="1 0 * * *", retryPolicy=RETRY)
+    job_id = create_as_a_client_would(body)
+    drain(queue_url(engine), engine["clock"])
+    return job_id
+
+
+def recover(engine: dict[str, Any]) -> None:
+    """What production does next: the minute tick, then the queue run empty."""
+    tick_at(engine["clock"], now_ms() + 60_000)
+    drain(queue_url(engine), engine["clock"])
+
+
+def test_the_life_has_the_writes_and_reads_the_sweep_expects(engine: dict[str, Any], faults: Injector,
+                                                             request: pytest.FixtureRequest) -> None:
+    # Given no fault, When the job lives its life
+    job_id = live_once_job(engine)
+    # Then the sweeps below cover each of its writes and reads
+    assert faults.count(WRITES) == LIFE_WRITES, [c for c in faults.log if c in WRITES]
+    assert faults.count(READS) == LIFE_READS, [c for c in faults.log if c in READS]
+    audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)], failed_starts=1)
+    assert_job(job_id, succeeded=1)
+
+
+@pytest.mark.parametrize("kind", ["throttle", "lost", "crash"])
+@pytest.mark.parametrize("nth", range(1, LIFE_WRITES + 1))
+def test_a_fault_at_any_write_loses_nothing_and_runs_nothing_twice(
+        engine: dict[str, Any], faults: Injector, request: pytest.FixtureRequest, nth: int, kind: str) -> None:
+    # Given the nth write of the job's life fails (before reaching AWS, or after committing)
+    fault = faults.add_any(WRITES, kind=kind, skip=nth - 1)
+    # When the job lives its life, then production recovers as it would
+    job_id = live_once_job(engine)
+    assert fault.fired == 1
+    faults.clear()
+    recover(engine)
+    # Then its one occurrence succeeded exactly once, except that an outcome write that never
+    # reached AWS after the agent did the work re-delivers the same run id (docs/reliability.md)
+    boundary = nth == LIFE_WRITES and kind == "throttle"
+    audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)], failed_starts=1, boundary=boundary)
+    assert_job(job_id, succeeded=1)
+
+
+@pytest.mark.parametrize("nth", range(1, LIFE_READS + 1))
+def test_a_throttled_read_loses_nothing(engine: dict[str, Any], faults: Injector, request: pytest.FixtureRequest,
+                                        nth: int) -> None:
+    fault = faults.add_any(READS, skip=nth - 1)
+    job_id = live_once_job(engine)
+    assert fault.fired == 1
+    recover(engine)
+    audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)], failed_starts=1)
+    assert_job(job_id, succeeded=1)
