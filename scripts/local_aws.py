@@ -99,8 +99,8 @@ def _guarded_moto_server() -> type:
         def _server_entry(self) -> None:
             try:
                 super()._server_entry()
-            except OSError as exc:  # raised by make_server before the ready event is set
-                self.bind_error = exc
+            except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
+                self.bind_error = OSError(f"cannot listen on {self._ip_address}:{self._port}: {exc!r}")
                 self._server_ready_event.set()
 
     return GuardedMotoServer
