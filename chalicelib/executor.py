@@ -34,7 +34,8 @@ from .store import JobStore
 log = logging.getLogger("agentos.jobs.executor")
 
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
-CLAIM_LEAD_MS = 40  # claim just before the instant, so delivery starts on it
+CLAIM_LEAD_MS = 60  # claim and read the job just before the instant, so delivery starts on it
+ACTION_TIMEOUT_MS = 60_000  # what an in-process action is assumed to need at most
 LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
 MAX_RETRY_AFTER_MS = 3_600_000
 
@@ -96,22 +97,26 @@ class Executor:
         if wake - now_ms() > HOLD_MAX_MS:
             self.queue.send_one(message, now_ms())  # too early (long backoff): back in the queue
             return Outcome.REQUEUED
-        job = self.jobs.find(occ.job_id)
-        if job is None:
-            return self._skip(occ, "the job was deleted")
+        # Claim first, just before the instant: a duplicate then costs one write and no read.
         clock.sleep_until(wake - CLAIM_LEAD_MS)
         started = now_ms()
-        claim = self.runs.claim(occ, started, self._lease_ms(job))
+        claim = self.runs.claim(occ, started, self.lease_ms)
         if claim is Claim.DUPLICATE:
             return self._duplicate(occ)
         if claim is Claim.JOB_GONE:
             return self._skip(occ, self._gone_reason(occ))
+        job = self.jobs.find(occ.job_id)
+        if job is None:  # deleted between the claim and this read: it started nothing
+            self.runs.finish(occ, RunStatus.SKIPPED, now_ms(), "the job was deleted", None, [], None)
+            return Outcome.SKIPPED
         clock.sleep_until(wake)
         return self._attempt(job, message, started)
 
-    def _lease_ms(self, job: JobModel) -> int:
-        endpoint = self.config.agent(job.agentId)
-        return (endpoint.timeoutMs if endpoint else 60_000) + LEASE_SLACK_MS
+    @property
+    def lease_ms(self) -> int:
+        """How long a claim is honoured before another claimant may take the attempt over."""
+        slowest = max((a.timeoutMs for a in self.config.agents.values()), default=0)
+        return max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)

@@ -73,7 +73,10 @@ class RunStore:
     def _job_live(self, occ: Occurrence) -> Condition:
         if occ.trigger is Trigger.MANUAL:
             return self.jobs.id.exists()
-        return (self.jobs.status == JobStatus.ACTIVE.value) & (self.jobs.generation == occ.generation)
+        # A single-run job that failed is "failed", yet its occurrence redriven from the
+        # DLQ must still run once more: same generation means same occurrence.
+        live = self.jobs.status.is_in(JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+        return live & (self.jobs.generation == occ.generation)
 
     def claim(self, occ: Occurrence, now_ms: int, lease_ms: int) -> Claim:
         """Atomically check the job is still live and take attempt ``occ.attempt``."""
@@ -150,6 +153,9 @@ class RunStore:
         actions.append(self.model.error.set(error[:ERROR_KEEP_CHARS]) if error else self.model.error.remove())
         if response is not None:
             actions.append(self.model.response.set(response[:RESPONSE_KEEP_CHARS]))
+        if not job_actions:
+            self._finish_run_only(run, actions, occ)
+            return False
         guard = self.jobs.id.exists() if job_condition is None else self.jobs.id.exists() & job_condition
         try:
             with TransactWrite(connection=model_connection(self.model)) as tx:

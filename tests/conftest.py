@@ -25,6 +25,9 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib import clock, runtime  # noqa: E402
+from devtools import moto_atomic  # noqa: E402
+
+moto_atomic.install()  # moto's conditional writes race under threads; DynamoDB's don't
 from chalicelib.auth import reset_tokens  # noqa: E402
 
 AGENT_ID = "550e8400-e29b-41d4-a716-446655440000"
@@ -142,9 +145,63 @@ def pump(queue_url: str) -> int:
     import boto3
 
     records = receive_all(queue_url)
-    failures = {f["itemIdentifier"] for f in runtime.executor().handle_batch(records)["batchItemFailures"]}
     sqs = boto3.client("sqs")
-    for record in records:
-        if record["messageId"] not in failures:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+    for start in range(0, len(records), 10):  # Lambda's batch size
+        batch = records[start:start + 10]
+        failures = {f["itemIdentifier"] for f in runtime.executor().handle_batch(batch)["batchItemFailures"]}
+        for record in batch:
+            if record["messageId"] not in failures:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
     return len(records)
+
+
+class Recorder:
+    """An in-process action that records every start (run id, attempt, clock time)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, float]] = []
+        self.failures_left: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, ctx: Any) -> str:
+        from chalicelib.errors import DeliveryFailed
+
+        with self._lock:
+            self.calls.append((ctx.run_id, ctx.attempt, clock.now().timestamp()))
+            left = self.failures_left.get(ctx.job_name, 0)
+            if left:
+                self.failures_left[ctx.job_name] = left - 1
+                raise DeliveryFailed("agent answered 503", retryable=True)
+        return "recorded"
+
+    def runs(self) -> list[str]:
+        """Run ids in start order."""
+        return [run_id for run_id, _, _ in self.calls]
+
+
+_RECORDER = Recorder()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    """A fresh Recorder behind the in-process action "RECORD"."""
+    from chalicelib import actions
+
+    global _RECORDER
+    if "RECORD" not in actions._ACTIONS:
+        actions.action("RECORD")(lambda ctx: _RECORDER(ctx))
+    _RECORDER = Recorder()
+    yield _RECORDER
+
+
+@pytest.fixture
+def engine(aws: dict[str, str], configure: Any, fake_clock: FakeClock, no_sqs_delay: None,
+           recorder: Recorder) -> dict[str, Any]:
+    """moto AWS, a default config, a frozen clock, immediate SQS visibility and a recorder."""
+    configure({})
+    return {**aws, "clock": fake_clock, "recorder": recorder}
+
+
+def record_job(**overrides: Any) -> dict[str, Any]:
+    """A create body whose occurrences the Recorder sees."""
+    return job_body(**{"payload": {"action": "RECORD"}, **overrides})

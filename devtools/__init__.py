@@ -1,0 +1,1 @@
+"""Development-only helpers (never packaged into the Lambdas)."""

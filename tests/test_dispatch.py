@@ -1,0 +1,158 @@
+"""The tick and the immediate enqueue (contract §3), against moto SQS and DynamoDB."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import runtime
+from chalicelib.clock import now_ms
+from chalicelib.dispatch import plan, scheduled_run_id, shard_of
+from chalicelib.models import JobModel
+from conftest import pump, receive_all, record_job
+
+
+def create(**overrides: Any) -> dict[str, Any]:
+    return runtime.jobs().create(record_job(**overrides))
+
+
+def queued_bodies(queue_url: str) -> list[dict[str, Any]]:
+    return [json.loads(r["body"]) for r in receive_all(queue_url)]
+
+
+def test_created_job_due_in_5_s_is_enqueued_before_any_tick(engine: dict[str, Any]) -> None:
+    # Given a job whose first occurrence is 5 s away
+    job = create(name="soon", schedule=None, interval=5_000)
+    # Then its occurrences are already in SQS, without any tick
+    bodies = queued_bodies(engine["queue_url"])
+    assert bodies[0]["scheduledAt"] == now_ms() + 5_000
+    assert bodies[0]["runId"] == scheduled_run_id(job["id"], now_ms() + 5_000)
+    assert {b["jobId"] for b in bodies} == {job["id"]}
+
+
+def test_far_job_waits_for_the_tick(engine: dict[str, Any]) -> None:
+    create(name="later", schedule="5 0 * * *")  # 00:05, the clock is at 00:00
+    assert queued_bodies(engine["queue_url"]) == []
+    engine["clock"].advance(240)
+    report = runtime.dispatcher().tick(now_ms())
+    assert (report.jobs_seen, report.occurrences, report.advanced) == (1, 1, 1)
+    assert [b["scheduledAt"] for b in queued_bodies(engine["queue_url"])] == [1_893_456_300_000]
+
+
+def test_tick_reads_only_due_jobs(engine: dict[str, Any]) -> None:
+    for i in range(30):
+        create(name=f"far{i}", schedule="0 12 * * *")
+    create(name="near", schedule="3 0 * * *")
+    engine["clock"].advance(120)
+    report = runtime.dispatcher().tick(now_ms())
+    assert report.jobs_seen == 1 and report.occurrences == 1
+
+
+def test_interval_job_gets_every_occurrence_in_the_window(engine: dict[str, Any]) -> None:
+    job = create(name="fast", schedule=None, interval=10_000)
+    times = [b["scheduledAt"] for b in queued_bodies(engine["queue_url"])]
+    start = now_ms()
+    assert sorted(times) == [start + 10_000 * k for k in range(1, 9)]  # lookahead 90 s
+    assert JobModel.get(job["id"]).nextRunAt == start + 90_000
+
+
+def test_eight_parallel_ticks_start_each_of_500_occurrences_once(engine: dict[str, Any]) -> None:
+    # Given 50 interval jobs whose next 10 occurrences each enter the window together
+    for i in range(50):
+        create(name=f"job{i}", schedule=None, interval=9_000)
+    boto3.client("sqs").purge_queue(QueueUrl=engine["queue_url"])  # only the ticks below send
+    for job in JobModel.scan(JobModel.agentId.exists()):
+        job.update(actions=[JobModel.nextRunAt.set(now_ms() + 9_000)])
+    engine["clock"].advance(1)
+    # When 8 ticks run at once
+    barrier = threading.Barrier(8)
+    reports = []
+
+    def tick() -> None:
+        barrier.wait()
+        reports.append(runtime.dispatcher().tick(now_ms()))
+
+    threads = [threading.Thread(target=tick) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then each job was advanced by exactly one tick, and every occurrence starts exactly once
+    assert sum(r.advanced for r in reports) == 50
+    engine["clock"].advance(200)
+    while pump(engine["queue_url"]):
+        pass
+    counts = Counter(engine["recorder"].runs())
+    assert len(counts) == 500 and set(counts.values()) == {1}
+
+
+def test_downtime_runs_once_then_resumes_cadence(engine: dict[str, Any]) -> None:
+    job = create(name="hourly", schedule="0 * * * *")
+    engine["clock"].advance(5 * 3600 + 600)  # 05:10, five occurrences missed
+    runtime.dispatcher().tick(now_ms())
+    times = sorted(b["scheduledAt"] for b in queued_bodies(engine["queue_url"]))
+    assert times == [1_893_459_600_000]  # the first one missed, once; 06:00 is beyond the window
+    assert JobModel.get(job["id"]).nextRunAt == 1_893_477_600_000  # 06:00
+
+
+def test_interval_after_downtime_keeps_its_anchor() -> None:
+    job = JobModel("job-x", interval=60_000, schedule=None, timezone="UTC", nextRunAt=1_000_000, generation=1)
+    due, upcoming = plan(job, now_ms=1_000_000 + 10 * 60_000 + 5_000, horizon_ms=1_000_000 + 10 * 60_000 + 95_000)
+    assert due == [1_000_000, 1_000_000 + 11 * 60_000]
+    assert upcoming == 1_000_000 + 12 * 60_000
+
+
+def test_paused_job_left_in_index_is_disarmed_not_dispatched(engine: dict[str, Any]) -> None:
+    job = create(name="edited", schedule="5 0 * * *")
+    JobModel(job["id"]).update(actions=[JobModel.status.set("paused")])  # console edit, dueShard kept
+    engine["clock"].advance(240)
+    report = runtime.dispatcher().tick(now_ms())
+    assert report.disarmed == 1 and report.occurrences == 0
+    assert JobModel.get(job["id"]).dueShard is None
+
+
+def test_single_run_job_is_dispatched_once(engine: dict[str, Any]) -> None:
+    job = create(name="once", schedule="2030-01-01T00:00:30Z")
+    bodies = queued_bodies(engine["queue_url"])
+    assert [b["scheduledAt"] for b in bodies] == [1_893_456_030_000]
+    assert JobModel.get(job["id"]).dueShard is None
+    engine["clock"].advance(40)
+    assert runtime.dispatcher().tick(now_ms()).jobs_seen == 0
+
+
+@pytest.mark.parametrize("shards", [1, 4, 16])
+def test_shards_spread_jobs(shards: int) -> None:
+    spread = Counter(shard_of(f"job-{i:016x}", shards) for i in range(2000))
+    assert set(spread) == set(range(shards))
+    assert max(spread.values()) < 2 * 2000 / shards
+
+
+def test_crash_between_send_and_advance_loses_nothing(engine: dict[str, Any]) -> None:
+    job = create(name="crashy", schedule="5 0 * * *")
+    engine["clock"].advance(240)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime.job_store(), "advance", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+        report = runtime.dispatcher().tick(now_ms())  # sent, then died before advancing
+    assert report.errors and report.advanced == 0
+    runtime.dispatcher().tick(now_ms())  # sends the same occurrence again and advances
+    engine["clock"].advance(100)
+    while pump(engine["queue_url"]):
+        pass
+    assert engine["recorder"].runs() == [scheduled_run_id(job["id"], 1_893_456_300_000)]
+
+
+def test_send_failure_keeps_the_job_for_the_next_tick(engine: dict[str, Any]) -> None:
+    job = create(name="unsent", schedule="5 0 * * *")
+    engine["clock"].advance(240)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime.queue(), "send", lambda messages, now: list(messages))  # SQS refuses all
+        report = runtime.dispatcher().tick(now_ms())
+    assert report.send_failures == 1 and report.advanced == 0
+    assert runtime.dispatcher().tick(now_ms()).occurrences == 1
+    engine["clock"].advance(100)
+    pump(engine["queue_url"])
+    assert engine["recorder"].runs() == [scheduled_run_id(job["id"], 1_893_456_300_000)]

@@ -1,0 +1,198 @@
+"""The executor: claim, hold, deliver, retry, dead-letter (contract §3-§4), on moto."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import pytest
+
+from agent_server import AgentServer
+from chalicelib import runtime
+from chalicelib.clock import now_ms
+from chalicelib.executor import Outcome, backoff_ms
+from chalicelib.config import RetryPolicy
+from chalicelib.models import JobModel, RunModel
+from chalicelib.history import Occurrence
+from chalicelib.models import Trigger
+from chalicelib.queue import Message, decode
+from conftest import AGENT_ID, job_body, pump, receive_all, record_job
+
+NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
+
+
+def create(**overrides: Any) -> dict[str, Any]:
+    return runtime.jobs().create(record_job(**overrides))
+
+
+def run_all(engine: dict[str, Any], seconds: float = 0) -> None:
+    engine["clock"].advance(seconds)
+    while pump(engine["queue_url"]):
+        pass
+
+
+def runs_of(job_id: str) -> list[RunModel]:
+    return list(RunModel.query(job_id))
+
+
+def test_occurrence_runs_and_is_recorded_on_run_and_job(engine: dict[str, Any]) -> None:
+    job = create(name="once", schedule="2030-01-01T00:00:30Z")
+    run_all(engine, 31)
+    [run] = runs_of(job["id"])
+    assert (run.status, run.attempt, run.trigger, run.scheduledAt) == ("succeeded", 1, "schedule", 1_893_456_030_000)
+    stored = JobModel.get(job["id"])
+    assert (stored.status, stored.runCount, stored.lastRunStatus, stored.dueShard) == ("completed", 1, "succeeded", None)
+    assert engine["recorder"].runs() == [run.id]
+
+
+def test_executor_holds_an_early_message_until_its_instant(engine: dict[str, Any]) -> None:
+    create(name="early", schedule="2030-01-01T00:00:03Z")
+    pump(engine["queue_url"])  # the clock is at 00:00:00: the executor waits 3 s (on the fake clock)
+    [(_, _, started)] = engine["recorder"].calls
+    assert started == 1_893_456_003.0
+
+
+def test_duplicated_sqs_message_reaches_the_agent_once(engine: dict[str, Any]) -> None:
+    create(name="dup", schedule="2030-01-01T00:00:10Z")
+    [record] = receive_all(engine["queue_url"])
+    sqs = boto3.client("sqs")
+    for _ in range(3):  # SQS at-least-once: the same body arrives again
+        sqs.send_message(QueueUrl=engine["queue_url"], MessageBody=record["body"])
+    sqs.change_message_visibility(QueueUrl=engine["queue_url"], ReceiptHandle=record["receiptHandle"],
+                                  VisibilityTimeout=0)
+    run_all(engine, 11)
+    assert len(engine["recorder"].calls) == 1
+
+
+def test_retries_keep_the_run_id_and_back_off(engine: dict[str, Any]) -> None:
+    # Given an agent that fails twice, then succeeds
+    job = create(name="flaky", schedule="2030-01-01T00:00:10Z", retryPolicy=NO_JITTER)
+    engine["recorder"].failures_left["flaky"] = 2
+    # When the executor runs whatever is due, letting time pass
+    for _ in range(6):
+        run_all(engine, 5)
+    # Then three attempts of one run id, 1 s then 2 s apart, and the run succeeded
+    calls = engine["recorder"].calls
+    assert [c[1] for c in calls] == [1, 2, 3] and len({c[0] for c in calls}) == 1
+    assert [calls[1][2] - calls[0][2] >= 1.0, calls[2][2] - calls[1][2] >= 2.0] == [True, True]
+    [run] = runs_of(job["id"])
+    assert (run.status, run.attempt, run.error) == ("succeeded", 3, None)
+    assert JobModel.get(job["id"]).runCount == 1
+
+
+def test_exhausted_retries_end_in_the_dlq_failed_and_logged(engine: dict[str, Any], configure: Any) -> None:
+    path = configure({"retryPolicy": {**NO_JITTER, "maxAttempts": 2}})
+    job = create(name="doomed", schedule="2030-01-01T00:00:10Z")
+    engine["recorder"].failures_left["doomed"] = 99
+    for _ in range(5):
+        run_all(engine, 5)
+    [run] = runs_of(job["id"])
+    assert (run.status, run.attempt, run.error) == ("failed", 2, "agent answered 503")
+    stored = JobModel.get(job["id"])
+    assert (stored.status, stored.failureCount, stored.lastRunStatus) == ("failed", 1, "failed")
+    dead = [json.loads(r["body"]) for r in receive_all(engine["dlq_url"])]
+    assert [(d["runId"], d["attempt"], d["failure"]) for d in dead] == [(run.id, 3, "agent answered 503")]
+    [line] = (path.parent / "logs" / "failures.jsonl").read_text().splitlines()
+    assert {k: json.loads(line)[k] for k in ("jobId", "runId", "attempt", "error")} == {
+        "jobId": job["id"], "runId": run.id, "attempt": 2, "error": "agent answered 503"}
+
+
+def test_dlq_redrive_runs_the_failed_occurrence_once_more(engine: dict[str, Any], configure: Any) -> None:
+    configure({"retryPolicy": {**NO_JITTER, "maxAttempts": 1}})
+    job = create(name="redriven", schedule="2030-01-01T00:00:10Z")
+    engine["recorder"].failures_left["redriven"] = 1
+    run_all(engine, 11)
+    [dead] = receive_all(engine["dlq_url"])
+    sqs = boto3.client("sqs")
+    for _ in range(2):  # a redrive, delivered twice by SQS
+        sqs.send_message(QueueUrl=engine["queue_url"], MessageBody=dead["body"])
+    run_all(engine, 1)
+    [run] = runs_of(job["id"])
+    assert (run.status, run.attempt) == ("succeeded", 2)
+    assert Counter(engine["recorder"].runs()) == {run.id: 2}
+
+
+def test_non_retryable_failure_is_not_retried(engine: dict[str, Any]) -> None:
+    job = runtime.jobs().create(job_body(name="unknown", schedule="2030-01-01T00:00:10Z",
+                                         payload={"action": "NO_SUCH_ACTION"}, retryPolicy=NO_JITTER))
+    run_all(engine, 11)
+    [run] = runs_of(job["id"])
+    assert run.status == "failed" and run.attempt == 1 and "NO_SUCH_ACTION" in run.error
+
+
+def queued_count(queue_url: str) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize("change", ["delete", "pause", "reschedule"])
+def test_deleted_paused_and_rescheduled_jobs_start_nothing(engine: dict[str, Any], change: str) -> None:
+    # Given a job whose next occurrences are already in SQS
+    job = create(name=f"gone-{change}", schedule=None, interval=5_000)
+    assert queued_count(engine["queue_url"]) > 0
+    # When it is deleted, paused or moved to another schedule
+    if change == "delete":
+        runtime.jobs().delete(job["id"])
+    else:
+        runtime.jobs().update(job["id"], {"status": "paused"} if change == "pause" else {"schedule": "0 12 * * *"})
+    # Then none of the queued occurrences starts, and each is recorded as skipped
+    run_all(engine, 100)
+    assert engine["recorder"].calls == []
+    assert {r.status for r in runs_of(job["id"])} == {"skipped"}
+
+
+def test_manual_run_runs_once(engine: dict[str, Any]) -> None:
+    job = create(name="manual", schedule="0 12 * * *")
+    run = runtime.jobs().run_now(job["id"])
+    run_all(engine)
+    assert engine["recorder"].runs() == [run["id"]]
+    [stored] = runs_of(job["id"])
+    assert (stored.status, stored.trigger) == ("succeeded", "manual")
+
+
+def test_requeues_a_message_far_ahead(engine: dict[str, Any]) -> None:
+    job = create(name="far", schedule="0 12 * * *")
+    at = now_ms() + 600_000
+    message = Message(Occurrence(job["id"], "run-x", at, Trigger.SCHEDULE, 1, 1), at)
+    assert runtime.executor().run(message) is Outcome.REQUEUED
+    assert [decode(r["body"]).occurrence.run_id for r in receive_all(engine["queue_url"])] == ["run-x"]
+    assert engine["recorder"].calls == []
+
+
+def test_bad_record_fails_alone(engine: dict[str, Any]) -> None:
+    create(name="good", schedule="2030-01-01T00:00:01Z")
+    [good] = receive_all(engine["queue_url"])
+    engine["clock"].advance(2)
+    result = runtime.executor().handle_batch([{"messageId": "bad", "body": "{not json"}, good])
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert len(engine["recorder"].calls) == 1
+
+
+def test_backoff_grows_and_honours_retry_after() -> None:
+    policy = RetryPolicy(**NO_JITTER)
+    assert [backoff_ms(policy, n, None) for n in (1, 2, 3, 10)] == [1000, 2000, 4000, 60_000]
+    assert backoff_ms(policy, 1, 30) == 30_000
+    jittered = RetryPolicy(**{**NO_JITTER, "jitter": True})
+    assert all(500 <= backoff_ms(jittered, 1, None) <= 1000 for _ in range(50))
+
+
+def test_http_agent_receives_the_contract_body_signed(aws: dict[str, Any], configure: Any,
+                                                      no_sqs_delay: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_SECRET", "top-secret-value")
+    with AgentServer(secret=b"top-secret-value") as agent:
+        configure({"agents": {AGENT_ID: {"url": agent.url, "secretEnv": "AGENT_SECRET", "timeoutMs": 2000}}})
+        at = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0)
+        job = runtime.jobs().create(job_body(name="http", schedule=at.isoformat()))
+        pump(aws["queue_url"])
+        [request] = agent.wait_for(1)
+    assert request.signature_valid
+    body = request.json()
+    assert set(body) == {"jobId", "jobName", "runId", "agentId", "scheduledAt", "attempt", "trigger", "payload"}
+    assert (body["jobId"], body["jobName"], body["agentId"], body["attempt"], body["trigger"]) == (
+        job["id"], "http", AGENT_ID, 1, "schedule")
+    assert body["scheduledAt"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert request.header("X-AgentOS-Run-Id") == body["runId"]
+    assert body["payload"] == job["payload"]
+    assert 0 <= request.received_at - at.timestamp() < 1.0  # on the second
