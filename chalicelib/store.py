@@ -210,9 +210,11 @@ class JobStore:
 
     def disarm(self, job: JobModel) -> None:
         """Drop a non-active job from the due index (an operator edited it in the console)."""
+        # id.exists(): on a missing item "status <> active" is true, so without it an
+        # UpdateItem racing a DELETE would recreate the deleted job as a bare {id} item.
         try:
             job.update(actions=[self.model.dueShard.remove()],
-                       condition=self.model.status != JobStatus.ACTIVE.value)
+                       condition=self.model.id.exists() & (self.model.status != JobStatus.ACTIVE.value))
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise _unavailable("disarm a job", exc) from exc
