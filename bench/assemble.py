@@ -30,7 +30,8 @@ def lateness_blocks(lateness: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     """``lateness_ms`` (load (a)) and ``lateness`` (every load)."""
     loads = lateness["loads"]
     headline = {k: loads["a"]["lateness_ms"][k] for k in ("p50", "p95", "p99", "max")}
-    return headline, {"pollers": lateness["pollers"], "tick_period_s": lateness["tick_period_s"], **loads}
+    return headline, {"pollers": lateness["pollers"], "tick_period_s": lateness["tick_period_s"],
+                      "capacity_per_s": lateness["capacity_per_s"], **loads}
 
 
 def _target(name: str, value: float, limit: float, op: str, note: str = "") -> dict[str, Any]:

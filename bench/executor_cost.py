@@ -37,10 +37,10 @@ def _record(message: Message, n: int) -> dict[str, Any]:
     return {"messageId": f"m-{n}", "body": encode(message)}
 
 
-def _jobs(tag: int, status: str = JobStatus.ACTIVE.value) -> list[str]:
-    """``REPEAT`` fresh jobs (with name claims) and their ids."""
+def _jobs(tag: int, status: str = JobStatus.ACTIVE.value, count: int = REPEAT) -> list[str]:
+    """``count`` fresh jobs (with name claims) and their ids."""
     jobs = [seed.make_job(seed.job_id(tag, i), int(time.time() * 1000) + 3_600_000, 4, status=status)
-            for i in range(REPEAT)]
+            for i in range(count)]
     seed.write(jobs)
     return [job.id for job in jobs]
 
@@ -96,6 +96,56 @@ def _scenarios(agent: Any) -> dict[str, Callable[[], dict[str, Any]]]:
     }
 
 
+def _batch(tag: int) -> tuple[float, int, int]:
+    """Ten fresh occurrences in one ``handle_batch`` (ten threads): (seconds, clients built, failures)."""
+    records = [_record(_message(j), i) for i, j in enumerate(_jobs(tag, count=10))]
+    before = len(COUNTER._clients)
+    started = time.perf_counter()
+    failures = runtime.executor().handle_batch(records)["batchItemFailures"]
+    return time.perf_counter() - started, len(COUNTER._clients) - before, len(failures)
+
+
+def cold_batch() -> dict[str, Any]:
+    """A batch of ten on fresh connections (a new Lambda container), then the same warm.
+
+    PynamoDB builds a connection's botocore client on first use without a lock, so every
+    thread that gets there first builds its own: the count of clients built tells.
+    """
+    from chalicelib import store
+    from chalicelib.models import JobModel, RunModel
+
+    from . import moto_patch
+
+    moto_patch.apply(True)  # concurrent transactions crash moto's whole-table copy in process
+    store.connection.cache_clear()
+    JobModel._connection = None
+    RunModel._connection = None
+    cold_s, cold_clients, cold_failed = _batch(0x40)
+    warm_s, warm_clients, warm_failed = _batch(0x41)
+    moto_patch.apply(False)
+    return {"records": 10, "cold_s": round(cold_s, 3), "cold_clients_built": cold_clients,
+            "cold_failed": cold_failed, "warm_s": round(warm_s, 3), "warm_clients_built": warm_clients,
+            "warm_failed": warm_failed}
+
+
+def transaction_ms(tag: int, table_items: int, claims: int = 2) -> dict[str, Any]:
+    """Mean ms of one claim (TransactWriteItems) now, with moto as is and with item-level backup."""
+    from . import moto_patch
+
+    figures: dict[str, Any] = {"table_items": table_items}
+    jid, at = _jobs(tag, count=1)[0], int(time.time() * 1000)
+    runtime.run_store().claim(_message(jid, 1, at - 1).occurrence, at, 60_000)  # builds the client
+    for name, patched in (("as_is", False), ("item_level", True)):
+        moto_patch.apply(patched)
+        with COUNTER.measure() as tally:
+            for n in range(claims):
+                occ = _message(jid, 1, at + n + (1000 if patched else 0)).occurrence
+                runtime.run_store().claim(occ, at, 60_000)
+        figures[name] = round(tally.mean_ms("dynamodb.TransactWriteItems"), 1)
+    moto_patch.apply(False)
+    return figures
+
+
 def measure(agent: Any) -> dict[str, Any]:
     """Counts of every path, with the design minimum and the gap to it."""
     paths: dict[str, Any] = {}
@@ -106,4 +156,12 @@ def measure(agent: Any) -> dict[str, Any]:
         paths[name] = figures
     agent.respond_with(200)
     return {"repeat": REPEAT, "paths": paths, "calls_success": paths["success"]["dynamodb"],
-            "sqs_calls_success": paths["success"]["sqs"]}
+            "sqs_calls_success": paths["success"]["sqs"], "cold_batch": cold_batch(),
+            "transaction_ms": {"small": transaction_ms(0x50, table_items())}}
+
+
+def table_items() -> int:
+    """Items in the jobs and runs tables now (moto's transaction copies both)."""
+    from chalicelib.models import JobModel, RunModel
+
+    return sum(int(model.describe_table()["ItemCount"]) for model in (JobModel, RunModel))

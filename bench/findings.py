@@ -11,41 +11,55 @@ def _late(results: dict[str, Any], load: str, key: str = "p99") -> str:
 
 def lateness_finding(results: dict[str, Any]) -> str:
     """Why same-second bursts miss 1 s on the local stack, and the engine change that helps."""
-    a = results["lateness"]["a"]
-    claimed = a.get("claimed_late_ms", {})
+    late = results["lateness"]
+    a = late["a"]
+    claimed, arrived = a.get("claimed_late_ms", {}), a.get("arrived_ms", {})
+    tx = late["capacity_per_s"]["before"]["TransactWriteItems"]
     return f"""1. **Lateness (engine): the claim sits on the critical path.** Load (a) p99 is {_late(results, 'a')}
-   (load (b) {_late(results, 'b')}, load (c) {_late(results, 'c')}); the executor's own log says the
-   attempts of load (a) *started after their claim* {claimed.get('p50', 0):,.0f} ms (median) /
-   {claimed.get('p99', 0):,.0f} ms (p99) after the instant, so nearly all the lateness is queueing for
-   DynamoDB, not the HTTP call. Cause: `Executor.run` holds a message until 40 ms before its
-   instant (`CLAIM_LEAD_MS`) and only then claims it (a TransactWriteItems), so all the claims
-   of a burst, and the outcome writes of the first deliveries, queue at the instant on a server
-   that answers ~110 calls/s: the n-th occurrence waits for ~2n calls. Fix
-   (`chalicelib/executor.py`): claim as soon as the message arrives (it arrives up to
-   `EARLY_MS` = 1 s early) and hold *after* the claim, as MEASURED.md suggests; then only the
-   HTTP POST happens at the instant and a 50-burst's claims have a second to drain. The price:
-   a pause in the last second before an instant no longer stops that occurrence (the claim
-   already checked the job). On AWS the same change removes a DynamoDB round trip (~10 ms) from
-   every start."""
+   (load (b) {_late(results, 'b')}, load (c) {_late(results, 'c')}). Its messages arrived on time (median
+   {arrived.get('p50', 0):,.0f} ms, i.e. before the instant), but the attempts *started after their claim*
+   {claimed.get('p50', 0):,.0f} ms (median) / {claimed.get('p99', 0):,.0f} ms (p99) after the instant (the executor's own
+   `late_ms`): the lateness is queueing for DynamoDB, not delivery. Cause: `Executor.run` holds a
+   message until 40 ms before its instant (`CLAIM_LEAD_MS`) and only then claims it, so a burst's
+   claims (and the outcome writes of its first deliveries) all queue at the instant, on a stack
+   that completes ~{tx:g} TransactWriteItems a second. Fix (`chalicelib/executor.py`): claim as soon
+   as the message arrives (up to `EARLY_MS` = 1 s early) and hold *after* the claim, as
+   MEASURED.md suggests; then only the HTTP POST happens at the instant and the claims have the
+   early second to drain (50 claims at {tx:g}/s: {50 / max(tx, 1):.1f} s, so a 50-burst fits once
+   transactions run at 50/s or more). The price: a pause in the last second before an instant no
+   longer stops that occurrence. On AWS the change takes a DynamoDB round trip off every start.
+2. **Executor (engine): the first batch of a new process builds one AWS client per thread.**
+   PynamoDB builds a connection's botocore client lazily and without a lock
+   (`Connection.client`), and `chalicelib.store.connection()` hands out a connection whose client
+   does not exist yet. A batch of {results['executor']['cold_batch']['records']} on fresh connections built
+   **{results['executor']['cold_batch']['cold_clients_built']} clients** (2 are needed) and took {results['executor']['cold_batch']['cold_s']:.2f} s against
+   {results['executor']['cold_batch']['warm_s']:.2f} s warm (in-process moto); each client costs a botocore session and its
+   service model, under the GIL. Every cold executor container on Lambda pays this on its first
+   batch, and so does the local stack's first burst. Fix (`chalicelib/store.py`, `chalicelib/runtime.py`): build the clients once, under a
+   lock, when the connection is created (touch `connection.client` in `store.connection()` and
+   `Model._get_connection().connection.client` for each model in `runtime.executor()`). The
+   lateness loads warm the clients first, so they show a warm container."""
 
 
 def moto_findings(results: dict[str, Any]) -> str:
     """The moto artifacts that the local stack inherits."""
     as_is = results["lateness"].get("a_moto_as_is", {})
     tx = as_is.get("mean_ms", {}).get("dynamodb.TransactWriteItems", 0)
-    return f"""2. **Local stack (moto): every transaction deep-copies the tables it touches.** moto 5.2.5's
-   `transact_write_items` backs up each table it names with `copy.deepcopy` before running:
-   ~0.3 ms per item already stored (measured in process: 60 ms per TransactWriteItems with 100
-   items, 1.5 s with 10,000). Both executor transactions touch the jobs *and* runs tables, so
-   `make run` gets slower with every job and every run kept (load (a) as is: p99
-   {_late(results, 'a_moto_as_is')}, mean TransactWriteItems {tx:,.0f} ms). Concurrent transactions
-   also crash the copy ("dictionary changed size during iteration", HTTP 500, retried by botocore:
-   {as_is.get('retries', 0)} retries in that load), and a cancelled transaction restores the whole
-   table copy, which silently undoes writes other requests made meanwhile: a lost-update hazard
-   for the claims of a busy local stack. Fix (`scripts/local_aws.py`, beside
-   `sharpen_long_polls`): back up only the items the transaction names, as `bench/moto_patch.py`
-   does for these measurements.
-3. **Local stack (moto): SendMessage walks the whole queue.** In process, a SendMessageBatch takes
+    cost = results["executor"].get("transaction_ms", {})
+    rows = "; ".join(f"{v['table_items']:,} items: {v['as_is']:,.0f} ms as is, {v['item_level']:,.0f} ms with item-level backup"
+                     for v in cost.values())
+    return f"""3. **Local stack (moto): every transaction deep-copies the tables it touches.** moto 5.2.5's
+   `transact_write_items` backs up each table it names with `copy.deepcopy` before running, so a
+   claim costs time in proportion to what the jobs and runs tables hold (in process, per
+   TransactWriteItems: {rows}). `make run` gets slower with every job and every run kept (load (a)
+   as is: p99 {_late(results, 'a_moto_as_is')}, mean TransactWriteItems {tx:,.0f} ms). Concurrent transactions also
+   crash the copy ("dictionary changed size during iteration": HTTP 500, retried by botocore,
+   {as_is.get('retries', 0)} retries in that load; in process the exception reaches the caller), and a
+   cancelled transaction restores the whole table copy, silently undoing writes that other
+   requests made meanwhile: a lost-update hazard for a busy local stack's claims. Fix
+   (`scripts/local_aws.py`, beside `sharpen_long_polls`): back up only the items the transaction
+   names, as `bench/moto_patch.py` does for these measurements.
+4. **Local stack (moto): SendMessage walks the whole queue.** In process, a SendMessageBatch takes
    ~40 ms on an empty queue and ~0.9 s with 530 delayed messages queued (moto checks every queued
    message's visibility on each send), so a tick's sends slow down as the queue fills: the bench
    empties the queue between its ticks. `make run` queues 90 s of occurrences per job at every tick
@@ -56,7 +70,7 @@ def moto_findings(results: dict[str, Any]) -> str:
 def executor_findings(results: dict[str, Any]) -> str:
     """Calls over the design minimum."""
     paths = results["executor"]["paths"]
-    return f"""4. **Executor: one GetItem over the minimum; a paused job's skip reads it twice.** Success costs
+    return f"""5. **Executor: one GetItem over the minimum; a paused job's skip reads it twice.** Success costs
    {paths['success']['dynamodb']:g} DynamoDB calls (target ≤ 3: pass; minimum 2): the GetItem of the job before the
    claim (the delivery needs its payload, agent and retry policy). Skipping an occurrence of a
    paused job costs {paths['skip_paused']['dynamodb']:g}: GetItem, a claim that fails, a *second* GetItem (`_gone_reason`)
@@ -70,16 +84,16 @@ def executor_findings(results: dict[str, Any]) -> str:
 def tick_findings(results: dict[str, Any]) -> str:
     """Send batching per shard; calls per occurrence; the 100k burst on AWS."""
     t = results["tick"]
-    return f"""5. **Tick: batches of ten are formed per shard.** {t['occurrences']} occurrences took {t['sends']}
+    return f"""6. **Tick: batches of ten are formed per shard.** {t['occurrences']} occurrences took {t['sends']}
    SendMessageBatch calls, not {-(-t['occurrences'] // 10)}: each shard's `dispatch` sends its own partial batch, so a
    tick costs up to `dueShards − 1` extra sends (within the 0.11 target at D = {t['due']}; at D = 20 on
    4 shards it is 4 sends instead of 2, see `tests/test_bench_smoke.py`). Fix
    (`chalicelib/dispatch.py`), if it matters: plan all shards, then send in one pass.
-6. **Tick: {t['dynamodb_calls_per_occurrence']:g} DynamoDB calls per occurrence** ({t['occurrences']} conditional advances + {t['shards']} shard
+7. **Tick: {t['dynamodb_calls_per_occurrence']:g} DynamoDB calls per occurrence** ({t['occurrences']} conditional advances + {t['shards']} shard
    queries). The literal "≤ 1" misses by the per-tick queries (1 + {t['shards']}/D); the per-occurrence work is
    exactly one write. An interval job with several occurrences inside the lookahead is advanced
    once for all of them, so real mixes do better.
-7. **Tick at AWS scale: a 100k top-of-the-hour burst does not fit one tick invocation.** The tick
+8. **Tick at AWS scale: a 100k top-of-the-hour burst does not fit one tick invocation.** The tick
    queries at most 8 shards in parallel (`min(shards, 8)` threads) and advances each shard's jobs
    one UpdateItem after another; at 5–10 ms per call, 100,000 advances take 60–125 s on 8
    threads, beyond the tick function's 60-s timeout, and 4 shards put ~830 index writes/s on
@@ -97,7 +111,7 @@ def cold_findings(results: dict[str, Any]) -> str:
     sdk = layers.get("boto3", 0)
     extra = sum(v for k, v in layers.items() if k != "boto3")
     pyd = layers.get("pydantic", 0) + layers.get("chalicelib.config", 0)
-    return f"""8. **Cold start: `import app` is {c['ratio']:g}× `import boto3`** (target ≤ 1.5; medians of {c['reps']} runs on a
+    return f"""9. **Cold start: `import app` is {c['ratio']:g}× `import boto3`** (target ≤ 1.5; medians of {c['reps']} runs on a
    shared machine: the ratio moves by ±0.3 between runs). `import app` needs boto3 anyway
    (`chalicelib.queue`, PynamoDB), {sdk:,.0f} ms in the layered run; everything else adds
    {extra:,.0f} ms, of which **pydantic is {pyd:,.0f} ms** (its import, then building the first models in
@@ -107,7 +121,7 @@ def cold_findings(results: dict[str, Any]) -> str:
    `agentos.config.json` (a dozen keys) with a small stdlib validator instead of pydantic models,
    and import the API's pydantic schemas (`chalicelib.schemas`) inside the routes that use them;
    without pydantic at import the ratio falls to about 1 + {(extra - pyd) / max(sdk, 1):.2f}.
-9. **Package: {pkg.get('mib', '?')} MiB, {share} of it boto3/botocore/s3transfer**, which Lambda's Python
+10. **Package: {pkg.get('mib', '?')} MiB, {share} of it boto3/botocore/s3transfer**, which Lambda's Python
    runtime already provides. `requirements.txt` pins boto3 and botocore, so `chalice package`
    ships them. Fix: move them to `requirements-dev.txt` (or accept the runtime's version), which
    shrinks the zip roughly fourfold and its upload and cold-start unzip with it."""

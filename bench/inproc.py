@@ -55,6 +55,7 @@ def _measure(quick: bool, agent: Any) -> dict[str, Any]:
     started = time.perf_counter()
     curve = tick.curve(sizes, DUE)
     curve_s = time.perf_counter() - started
+    executor["transaction_ms"]["large"] = executor_cost.transaction_ms(0x51, executor_cost.table_items())
     return {"provision_s": round(provision_s, 2), "tick_curve": curve, "tick_curve_s": round(curve_s, 1),
             "executor": executor}
 

@@ -124,9 +124,35 @@ class Stack:
 
         self.resources = provision("dev")
         self.events = events
+        self._warm_clients()
+        self.arrivals: dict[str, float] = {}  # job id -> ms between the message's arrival and its instant
+
+        def execute(event: dict[str, Any], context: Any) -> Any:
+            now = time.time() * 1000
+            for record in event.get("Records", []):
+                body = json.loads(record["body"])
+                self.arrivals[body["jobId"]] = now - body["notBefore"]
+            return events.execute(event, context)
+
         for i in range(count):
-            QueuePoller(f"executor-{i + 1}", events.execute, self.resources["queue_url"], QUEUE_VISIBILITY_S,
+            QueuePoller(f"executor-{i + 1}", execute, self.resources["queue_url"], QUEUE_VISIBILITY_S,
                         Gate(), self.stop).start()
+
+    def _warm_clients(self) -> None:
+        """Build every client before the loads, as a warm Lambda container has them.
+
+        PynamoDB builds a connection's botocore client lazily and without a lock, so the first
+        burst of a fresh process builds one client per thread (see the findings): a cold-start
+        cost measured separately by ``bench.executor_cost.cold_batch``, kept out of these loads.
+        """
+        from chalicelib import runtime
+        from chalicelib.models import JobModel, RunModel
+        from chalicelib.store import model_connection
+
+        runtime.executor()
+        for model in (JobModel, RunModel):
+            assert model._get_connection().connection.client is not None
+            assert model_connection(model).client is not None
 
     def start_ticker(self) -> threading.Event:
         """The tick function now and every 60 s until the returned event is set."""
@@ -164,6 +190,44 @@ class Stack:
         self.aws.stop()
 
 
+def _hammer(call: Callable[[int, int], Any], seconds: float, threads: int) -> float:
+    """Calls per second that ``threads`` threads get through ``call(thread, n)`` in ``seconds``."""
+    done, stop = [0] * threads, time.monotonic() + seconds
+
+    def loop(slot: int) -> None:
+        while time.monotonic() < stop:
+            call(slot, done[slot])
+            done[slot] += 1
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return round(sum(done) / seconds, 1)
+
+
+def calibrate(seconds: float = 2.0, threads: int = 8) -> dict[str, float]:
+    """What the stack answers per second now: GetItem, and claims (TransactWriteItems)."""
+    from chalicelib import runtime
+    from chalicelib.history import Occurrence
+    from chalicelib.models import Trigger
+
+    from . import moto_patch, seed
+
+    moto_patch.apply(True)
+    store, runs = runtime.job_store(), runtime.run_store()
+    jid, now = seed.job_id(0xCA, int(time.time())), int(time.time() * 1000)
+    seed.write([seed.make_job(jid, now + 3_600_000, 4)])
+    store.find(jid)  # clients and connections first
+
+    def claim(slot: int, n: int) -> None:
+        runs.claim(Occurrence(jid, f"run-cal-{now}-{slot}-{n}", now, Trigger.SCHEDULE, 1, 1), now, 60_000)
+
+    return {"GetItem": _hammer(lambda slot, n: store.find(jid), seconds, threads),
+            "TransactWriteItems": _hammer(claim, seconds, threads)}
+
+
 def _seed_load(load: Load, lead_ms: int) -> tuple[list[int], set[str]]:
     """Single-run jobs at the load's instants, ``lead_ms`` ahead (rounded up to a whole second)."""
     from chalicelib import runtime
@@ -199,6 +263,7 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     late = [r.received_at * 1000 - iso_ms(r.json()["scheduledAt"]) for r in stack.received(ids)]
     figures = _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
     figures["claimed_late_ms"] = summary([v for k, v in stack.claims.late_ms.items() if k in ids])
+    figures["arrived_ms"] = summary([v for k, v in stack.arrivals.items() if k in ids])  # < 0: early
     return figures
 
 
@@ -222,10 +287,13 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
     """Every load, one after the other, on one stack."""
     stack = Stack(workdir, POLLERS)
     try:
+        capacity = calibrate()
         results = {load.name: run_load(stack, load) for load in loads(quick)}
+        capacity_after = calibrate()
     finally:
         stack.close()
-    return {"pollers": POLLERS, "tick_period_s": TICK_PERIOD_S, "loads": results}
+    return {"pollers": POLLERS, "tick_period_s": TICK_PERIOD_S, "loads": results,
+            "capacity_per_s": {"before": capacity, "after": capacity_after}}
 
 
 def main() -> int:
