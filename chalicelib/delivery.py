@@ -144,7 +144,10 @@ def post_to_agent(delivery: Delivery, endpoint: AgentEndpoint, now_s: int) -> st
     try:
         with _OPENER.open(request, timeout=endpoint.timeoutMs / 1000) as response:
             try:
-                return _read_text(response, response.headers)
+                text = _read_text(response, response.headers)
+                for secret_text in redact:  # the answer is stored on the run: keep secrets out
+                    text = text.replace(secret_text, "[redacted]")
+                return text
             except (OSError, http.client.HTTPException):
                 # The agent already answered 2xx: the attempt succeeded even if its
                 # answer text is cut short, and retrying would deliver the run twice.

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from . import runtime
+from . import runtime, telemetry
 from .clock import now_ms
 
 events = Blueprint(__name__)
@@ -18,13 +18,25 @@ QUEUE_NAME = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
 @events.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: Any) -> dict[str, Any]:
     """Every minute: dispatch every occurrence due before the lookahead horizon."""
-    report = runtime.dispatcher().tick(now_ms())
-    log.info("tick: %s jobs due, %s occurrences sent, %s lost races, %s send failures",
-             report.jobs_seen, report.occurrences, report.lost_races, report.send_failures)
-    return {"jobs": report.jobs_seen, "occurrences": report.occurrences, "errors": report.errors}
+    telemetry.configure_logging()
+    flags, started = telemetry.invocation_started(), now_ms()
+    try:
+        report = runtime.dispatcher().tick(started)
+        telemetry.count("OccurrencesDispatched", report.occurrences)
+        telemetry.milliseconds("TickDurationMs", now_ms() - started)
+        log.info("tick: %s jobs due, %s occurrences sent, %s lost races, %s send failures",
+                 report.jobs_seen, report.occurrences, report.lost_races, report.send_failures, extra=flags)
+        return {"jobs": report.jobs_seen, "occurrences": report.occurrences, "errors": report.errors}
+    finally:
+        telemetry.flush()
 
 
 @events.on_sqs_message(queue=QUEUE_NAME, batch_size=10, name="execute")
 def execute(event: Any) -> dict[str, Any]:
     """Run each occurrence in the batch; report failed records one by one (partial batch)."""
-    return runtime.executor().handle_batch(event.to_dict().get("Records", []))
+    telemetry.configure_logging()
+    telemetry.invocation_started()
+    try:
+        return runtime.executor().handle_batch(event.to_dict().get("Records", []))
+    finally:
+        telemetry.flush()

@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Any
 
 from .actions import ActionContext, load_plugins, run_action, run_callback
-from . import clock
+from . import clock, telemetry
 from .clock import iso, now_ms
 from .config import Config, RetryPolicy
 from .delivery import Delivery, post_to_agent
@@ -51,6 +51,11 @@ class Outcome(str, Enum):
 
 class Redeliver(JobsError):
     """Leave the message in the queue: SQS shows it again after its visibility timeout."""
+
+
+def _keys(job: JobModel, occ: Occurrence) -> dict[str, Any]:
+    # Structured-log keys: CloudWatch Logs Insights filters on these.
+    return {"jobId": job.id, "runId": occ.run_id, "agentId": job.agentId, "attempt": occ.attempt}
 
 
 def backoff_ms(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> int:
@@ -120,7 +125,9 @@ class Executor:
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)
-        log.info("skipped job=%s run=%s: %s", occ.job_id, occ.run_id, reason)
+        telemetry.count("RunsSkipped")
+        log.info("skipped job=%s run=%s: %s", occ.job_id, occ.run_id, reason,
+                 extra={"jobId": occ.job_id, "runId": occ.run_id})
         return Outcome.SKIPPED
 
     def _gone_reason(self, occ: Occurrence) -> str:
@@ -140,13 +147,16 @@ class Executor:
 
     def _attempt(self, job: JobModel, message: Message, started: int) -> Outcome:
         occ = message.occurrence
-        log.info("run job=%s run=%s attempt=%s late_ms=%s", job.id, occ.run_id, occ.attempt,
-                 max(0, now_ms() - message.not_before_ms))
+        late = max(0, now_ms() - message.not_before_ms)
+        telemetry.milliseconds("DispatchLatenessMs", late)
+        log.info("start job=%s run=%s attempt=%s late_ms=%s", job.id, occ.run_id, occ.attempt, late,
+                 extra=_keys(job, occ))
         try:
             response = self.deliver(job, occ)
         except DeliveryFailed as failure:
             return self._failed(job, occ, started, failure)
         self._finish(job, occ, started, RunStatus.SUCCEEDED, None, response)
+        telemetry.count("RunsSucceeded")
         return Outcome.SUCCEEDED
 
     def deliver(self, job: JobModel, occ: Occurrence) -> str | None:
@@ -174,14 +184,17 @@ class Executor:
             wait = backoff_ms(policy, occ.attempt, failure.retry_after_s)
             self.queue.send_one(Message(following, now_ms() + wait), now_ms())
             self.runs.retrying(occ, failure.message)
+            telemetry.count("RunsRetried")
             log.info("retrying job=%s run=%s attempt=%s in %s ms: %s", job.id, occ.run_id, occ.attempt, wait,
-                     failure.message)
+                     failure.message, extra=_keys(job, occ))
             return Outcome.RETRYING
         self.queue.dead_letter(Message(following, now_ms()), failure.message)
         self.failures.write({"jobId": job.id, "jobName": job.name, "runId": occ.run_id, "attempt": occ.attempt,
                              "scheduledAt": iso(occ.scheduled_ms), "error": failure.message})
         self._finish(job, occ, started, RunStatus.FAILED, failure.message, None)
-        log.warning("failed job=%s run=%s attempt=%s: %s", job.id, occ.run_id, occ.attempt, failure.message)
+        telemetry.count("RunsFailed")
+        log.warning("failed job=%s run=%s attempt=%s: %s", job.id, occ.run_id, occ.attempt, failure.message,
+                    extra=_keys(job, occ))
         return Outcome.FAILED
 
     def _finish(self, job: JobModel, occ: Occurrence, started: int, status: RunStatus,
@@ -197,4 +210,5 @@ class Executor:
             condition = JobModel.generation == occ.generation
         if not self.runs.finish(occ, status, now_ms(), error, response, stats + ending, condition):
             self.jobs.record_outcome(job.id, stats)
-        log.info("%s job=%s run=%s attempt=%s", status.value, job.id, occ.run_id, occ.attempt)
+        log.info("%s job=%s run=%s attempt=%s", status.value, job.id, occ.run_id, occ.attempt,
+                 extra=_keys(job, occ))

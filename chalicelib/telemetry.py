@@ -1,0 +1,112 @@
+"""Structured logs and EMF metrics.
+
+In Lambda, log records of ``agentos.jobs*`` become JSON lines (aws-lambda-powertools'
+formatter) carrying ``jobId``/``runId``/``agentId`` from ``extra=`` and a
+``cold_start`` flag, and metrics are flushed as CloudWatch EMF at the end of each
+invocation. Locally the same calls produce readable lines and no EMF. Every record
+passes a scrubber that blanks configured secrets, as defence in depth.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import Any, Iterable
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentOSJobs")
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "agentos-jobs")
+ROOT_LOGGER = "agentos.jobs"
+_lock = threading.Lock()
+_metrics: Any = None
+_cold_start = True
+
+
+def in_lambda() -> bool:
+    """True inside an AWS Lambda function."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+class SecretScrubber(logging.Filter):
+    """Replaces every known secret value in a log record's text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub the rendered message (and its arguments) in place; never drops a record."""
+        if self.secrets:
+            text = record.getMessage()
+            for secret in self.secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, None
+        return True
+
+
+def known_secrets() -> list[str]:
+    """The API tokens and every agent secret named by the config."""
+    from .config import get_config
+
+    tokens = [t.strip() for t in os.environ.get("AGENTOS_API_TOKENS", "").split(",")]
+    agents = [os.environ.get(a.secretEnv or "", "") for a in get_config().agents.values() if a.secretEnv]
+    return [s for s in tokens + agents if s]
+
+
+def configure_logging() -> None:
+    """Install the Lambda JSON formatter (in Lambda) and the secret scrubber (everywhere)."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    if any(isinstance(f, SecretScrubber) for f in logger.filters):
+        return
+    logger.addFilter(SecretScrubber(known_secrets()))
+    if in_lambda():
+        from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
+        logger.addHandler(handler)
+        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+        logger.propagate = False
+
+
+def _emf() -> Any:
+    global _metrics
+    if _metrics is None:
+        from aws_lambda_powertools import Metrics
+
+        _metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+    return _metrics
+
+
+def count(name: str, value: float = 1) -> None:
+    """Add to a Count metric (EMF in Lambda; nothing locally)."""
+    _add(name, "Count", value)
+
+
+def milliseconds(name: str, value: float) -> None:
+    """Record a Milliseconds metric."""
+    _add(name, "Milliseconds", value)
+
+
+def _add(name: str, unit: str, value: float) -> None:
+    if not in_lambda():
+        return
+    with _lock:  # the executor records from several threads
+        _emf().add_metric(name=name, unit=unit, value=value)
+
+
+def invocation_started() -> dict[str, Any]:
+    """Mark an invocation; returns the ``cold_start`` flag to log with it."""
+    global _cold_start
+    with _lock:
+        cold, _cold_start = _cold_start, False
+    if cold:
+        count("ColdStart")
+    return {"cold_start": cold}
+
+
+def flush() -> None:
+    """Emit the metrics of this invocation as one EMF document."""
+    if in_lambda() and _metrics is not None:
+        with _lock:
+            _metrics.flush_metrics()

@@ -1,0 +1,77 @@
+"""Structured logs, EMF metrics and secret hygiene of the Lambda entry points."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+import pytest
+
+from agent_server import AgentServer
+from chalicelib import runtime, telemetry
+from conftest import AGENT_ID, call, job_body, receive_all
+
+SECRET, TOKEN = "agent-secret-0123456789", "api-token-9876543210"
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pretend to be the deployed function; restore the logger and metrics afterwards."""
+    logger = logging.getLogger(telemetry.ROOT_LOGGER)
+    saved = (list(logger.handlers), list(logger.filters), logger.level, logger.propagate)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentos-jobs-dev-execute")
+    monkeypatch.setattr(telemetry, "_metrics", None)
+    yield
+    logger.handlers, logger.filters, logger.level, logger.propagate = saved[0], saved[1], saved[2], saved[3]
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in text.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+def test_scrubber_blanks_secrets() -> None:
+    record = logging.LogRecord("agentos.jobs", logging.INFO, __file__, 1, "token %s in %s", (TOKEN, "x"), None)
+    telemetry.SecretScrubber([TOKEN]).filter(record)
+    assert record.getMessage() == "token *** in x"
+
+
+def test_lambda_logs_are_json_with_keys_metrics_are_emf_and_no_secret_leaks(
+        client: Any, configure: Any, no_sqs_delay: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], lambda_env: None) -> None:
+    monkeypatch.setenv("AGENT_SECRET", SECRET)
+    monkeypatch.setenv("AGENTOS_API_TOKENS", TOKEN)
+    with AgentServer(secret=SECRET.encode()) as agent:
+        agent.respond_with(200, body=f"echo {SECRET}".encode())
+        configure({"security": {"enabled": True},
+                   "agents": {AGENT_ID: {"url": agent.url, "secretEnv": "AGENT_SECRET", "timeoutMs": 2000}}})
+        at = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0)
+        created = call(client, "POST", "/api/jobs", job_body(schedule=at.isoformat()),
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+        assert created.status_code == 201
+        denied = call(client, "GET", "/api/jobs", headers={"Authorization": f"Bearer {TOKEN}x"})
+        assert denied.status_code == 401
+        bodies = [r["body"] for r in receive_all(runtime.queue().url(runtime.queue().queue_name))]
+        event = client.events.generate_sqs_event(queue_name="agentos-jobs-dev", message_bodies=bodies)
+        result = client.lambda_.invoke("execute", event)
+        assert result.payload == {"batchItemFailures": []}
+        agent.wait_for(1)
+        client.lambda_.invoke("tick", client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    out = capsys.readouterr()
+    records = json_lines(out.out)
+    starts = [r for r in records if str(r.get("message", "")).startswith("start job=")]
+    assert starts and {"jobId", "runId", "agentId", "cold_start"} <= set(starts[0]) | {"cold_start"}
+    assert starts[0]["service"] == "agentos-jobs" and starts[0]["agentId"] == AGENT_ID
+    emf = [r for r in records if "_aws" in r]
+    names = {m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"RunsSucceeded", "DispatchLatenessMs", "OccurrencesDispatched", "TickDurationMs", "ColdStart"} <= names
+    everything = out.out + out.err + created.body.decode() + denied.body.decode()
+    everything += json.dumps([r.to_simple_dict() for r in runtime.run_store().all(json.loads(created.body)["id"])])
+    assert SECRET not in everything and TOKEN not in everything
