@@ -1,0 +1,392 @@
+"""Races: parallel ticks and executors against concurrent PATCH (pause, reschedule) and DELETE.
+
+Threads call the service layer (``runtime.jobs()``) directly: Chalice's test client swaps
+``os.environ`` per request and is not thread-safe.
+
+moto's DynamoDB has no locking: a conditional write is a check and a write that another
+thread can interleave, which real DynamoDB never allows for one item. The
+``atomic_dynamodb`` fixture makes each DynamoDB call atomic (one at a time), which is
+faithful: every race in this code is *between* calls, and those stay free to interleave.
+
+What is checked, with real time stamps (``time.monotonic_ns``) on both sides:
+* every occurrence starts at most once;
+* a claim that *began* after a pause or a delete *returned* never wins (so nothing
+  starts after the 200/204, apart from a delivery whose claim committed before it);
+* after a schedule change returned, no claim of an older generation wins;
+* a deleted job's item never reappears, a paused job is never re-armed.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import pytest
+from botocore.client import BaseClient
+
+from chalicelib import runtime
+from chalicelib.clock import from_ms, now_ms
+from chalicelib.dispatch import scheduled_run_id
+from chalicelib.history import Claim, Occurrence, RunStore
+from chalicelib.models import JobModel, NameClaim, RunModel
+from conftest import pump, record_job
+from test_faults import drain, ledger
+
+T0 = 1_893_456_000_000  # the fake clock's start, 2030-01-01T00:00:00Z
+AT_0005 = T0 + 300_000
+TICK_AT = AT_0005 - 2_000  # inside the executor's hold window: no re-queue spinning
+
+
+@dataclass(frozen=True)
+class ClaimSeen:
+    """One call of RunStore.claim: what it was for, when it began, what it found."""
+
+    job_id: str
+    run_id: str
+    generation: int
+    began_ns: int
+    result: Claim
+
+
+@dataclass(frozen=True)
+class Change:
+    """One API change and the instant it returned to its caller."""
+
+    job_id: str
+    kind: str  # pause | reschedule | delete
+    old_generation: int
+    returned_ns: int
+    new_at: int | None = None  # a reschedule's single run (epoch ms)
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each DynamoDB call is atomic, as on AWS (moto's conditional writes are not)."""
+    lock = threading.Lock()
+    original = BaseClient._make_api_call
+
+    def serialized(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name != "dynamodb":
+            return original(client, operation, params)
+        with lock:
+            return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", serialized)
+
+
+@pytest.fixture
+def claims(monkeypatch: pytest.MonkeyPatch) -> list[ClaimSeen]:
+    """Every claim made during the test, time-stamped when it began."""
+    seen: list[ClaimSeen] = []
+    original = RunStore.claim
+
+    def traced(self: RunStore, occ: Occurrence, now: int, lease_ms: int) -> Claim:
+        began = time.monotonic_ns()
+        result = original(self, occ, now, lease_ms)
+        seen.append(ClaimSeen(occ.job_id, occ.run_id, occ.generation, began, result))
+        return result
+
+    monkeypatch.setattr(RunStore, "claim", traced)
+    return seen
+
+
+def run_threads(targets: list[Callable[[], None]]) -> None:
+    """Start every target behind one barrier, join them all, re-raise the first error."""
+    barrier, errors = threading.Barrier(len(targets)), []
+
+    def wrapped(target: Callable[[], None]) -> None:
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrapped, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+
+
+def change_jobs(kind: str, job_ids: list[str], changes: list[Change]) -> Callable[[], None]:
+    """A thread body applying one kind of API change to each job, stamping when each returned."""
+    def body() -> None:
+        service = runtime.jobs()
+        for job_id in job_ids:
+            generation = int(JobModel.get(job_id, consistent_read=True).generation)
+            new_at = (now_ms() // 1000 + 3) * 1000  # a single run 2-3 s ahead
+            if kind == "pause":
+                service.update(job_id, {"status": "paused"})
+            elif kind == "reschedule":
+                service.update(job_id, {"schedule": from_ms(new_at).strftime("%Y-%m-%dT%H:%M:%SZ")})
+            else:
+                service.delete(job_id)
+            changes.append(Change(job_id, kind, generation, time.monotonic_ns(),
+                                  new_at if kind == "reschedule" else None))
+    return body
+
+
+def ticking(times: int) -> Callable[[], None]:
+    """A thread body running ``times`` minute ticks back to back."""
+    def body() -> None:
+        for _ in range(times):
+            runtime.dispatcher().tick(now_ms())
+    return body
+
+
+def executing(queue_url: str, stop: threading.Event) -> Callable[[], None]:
+    """A thread body that runs the queue like a Lambda poller until ``stop``."""
+    def body() -> None:
+        while not stop.is_set():
+            if not pump(queue_url):
+                time.sleep(0.01)
+    return body
+
+
+def late_wins(claims: list[ClaimSeen], changes: list[Change]) -> list[tuple[Change, ClaimSeen]]:
+    """Claims that began after a change returned and still won, though the change forbids them."""
+    found = []
+    for change in changes:
+        for claim in claims:
+            stale = change.kind != "reschedule" or claim.generation <= change.old_generation
+            if claim.job_id == change.job_id and claim.result is Claim.CLAIMED \
+                    and claim.began_ns > change.returned_ns and stale:
+                found.append((change, claim))
+    return found
+
+
+def in_flight(claims: list[ClaimSeen], changes: list[Change]) -> int:
+    """Occurrences claimed before their job's pause/delete/reschedule returned (they may still start)."""
+    return sum(1 for change in changes for claim in claims
+               if claim.job_id == change.job_id and claim.result is Claim.CLAIMED
+               and claim.began_ns < change.returned_ns and claim.generation <= change.old_generation)
+
+
+# --- everything at once ---------------------------------------------------------------------------
+
+GROUPS = {"pause": 4, "reschedule": 4, "delete": 4, "untouched": 4}
+
+
+def create_groups() -> dict[str, list[str]]:
+    """Daily 00:05 jobs, in the groups above."""
+    service, groups = runtime.jobs(), {}
+    for kind, count in GROUPS.items():
+        groups[kind] = [service.create(record_job(name=f"{kind}{i}", schedule="5 0 * * *"))["id"]
+                        for i in range(count)]
+    return groups
+
+
+def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes: list[Change]) -> None:
+    """3 tickers, 2 executors and 3 API callers released together at 00:04:58."""
+    engine["clock"].t = TICK_AT / 1000
+    stop = threading.Event()
+    executors = [threading.Thread(target=executing(engine["queue_url"], stop)) for _ in range(2)]
+    for thread in executors:
+        thread.start()
+    try:
+        run_threads([ticking(2) for _ in range(3)]
+                    + [change_jobs(kind, groups[kind], changes) for kind in ("pause", "reschedule", "delete")])
+    finally:
+        stop.set()
+        for thread in executors:
+            thread.join(60)
+    runtime.dispatcher().tick(now_ms())
+    drain(engine["queue_url"], engine["clock"])
+
+
+def test_parallel_ticks_and_executors_with_pause_reschedule_delete(
+        engine: dict[str, Any], atomic_dynamodb: None, claims: list[ClaimSeen], request: pytest.FixtureRequest) -> None:
+    # Given 16 daily jobs due at 00:05
+    groups, changes = create_groups(), []
+    # When ticks, executors and API changes race from 00:04:58
+    run_everything(engine, groups, changes)
+    starts = Counter(engine["recorder"].runs())
+    # Then no occurrence started twice, and no claim begun after a change returned won
+    wins = late_wins(claims, changes)
+    must_run = [scheduled_run_id(j, AT_0005) for j in groups["untouched"]] \
+        + [scheduled_run_id(c.job_id, c.new_at) for c in changes if c.new_at is not None]
+    lost = [r for r in must_run if starts[r] == 0]
+    twice = [r for r, n in starts.items() if n > 1]
+    ledger("races", request.node.name, occurrences=len(must_run), lost=len(lost), twice=len(twice),
+           late_wins=len(wins), in_flight=in_flight(claims, changes), claims=len(claims))
+    assert not twice and not lost and not wins, (twice, lost, wins)
+    assert_final_state(groups)
+
+
+def assert_final_state(groups: dict[str, list[str]]) -> None:
+    """Deleted jobs stay gone (item and name), paused ones stay disarmed, the rest are armed."""
+    for job_id in groups["delete"]:
+        assert JobModel.count(job_id) == 0
+    names = {c.id for c in NameClaim.scan(NameClaim.id.startswith("name#"))}
+    assert not {n for n in names if n.startswith("name#delete")}
+    for job_id in groups["pause"]:
+        job = JobModel.get(job_id)
+        assert (job.status, job.dueShard) == ("paused", None)
+    for job_id in groups["reschedule"]:
+        assert JobModel.get(job_id).status == "completed"
+    for job_id in groups["untouched"]:
+        job = JobModel.get(job_id)
+        assert (job.status, int(job.runCount)) == ("active", 1) and job.dueShard is not None
+
+
+# --- one interleaving at a time ------------------------------------------------------------------
+
+def daily(name: str = "daily") -> str:
+    """A job due at 00:05 every day."""
+    return str(runtime.jobs().create(record_job(name=name, schedule="5 0 * * *"))["id"])
+
+
+def after_due_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+    """Run ``action`` once, right after the tick has read the due index and before it writes."""
+    store, original, done = runtime.job_store(), runtime.job_store().due, []
+
+    def due(shard: int, before_ms: int) -> Iterator[JobModel]:
+        found = list(original(shard, before_ms))
+        if found and not done:
+            done.append(True)
+            action()
+        return iter(found)
+
+    monkeypatch.setattr(store, "due", due)
+
+
+def tick_and_drain(engine: dict[str, Any], at_ms: int) -> None:
+    """One tick at ``at_ms``, then the queue run empty."""
+    engine["clock"].t = max(engine["clock"].t, at_ms / 1000)
+    runtime.dispatcher().tick(now_ms())
+    drain(engine["queue_url"], engine["clock"])
+
+
+def console_pause(job_id: str) -> None:
+    """What an operator's edit in the DynamoDB console does: status only, due entry kept."""
+    JobModel(job_id).update(actions=[JobModel.status.set("paused")])
+
+
+@pytest.mark.parametrize("paused_in_console", [False, True])
+def test_delete_between_tick_read_and_write_does_not_resurrect(
+        engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest, paused_in_console: bool) -> None:
+    # Given the tick has read a due job (active, or paused in the console) from the index
+    job_id = daily()
+    if paused_in_console:
+        console_pause(job_id)
+    after_due_read(monkeypatch, lambda: runtime.jobs().delete(job_id))
+    # When the job is deleted before the tick writes (advance, or disarm)
+    tick_and_drain(engine, TICK_AT)
+    # Then no job item reappears and nothing started
+    assert JobModel.count(job_id) == 0, JobModel.get(job_id).attribute_values
+    assert engine["recorder"].runs() == []
+    ledger("races", request.node.name, occurrences=0, lost=0, twice=0, late_wins=0)
+
+
+def test_pause_between_tick_read_and_advance_keeps_it_disarmed(
+        engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    job_id = daily()
+    after_due_read(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}))
+    tick_and_drain(engine, TICK_AT)
+    job = JobModel.get(job_id)
+    assert (job.status, job.dueShard) == ("paused", None)  # the tick's advance did not re-arm it
+    assert engine["recorder"].runs() == []  # its occurrence, sent after the pause, was skipped
+    ledger("races", request.node.name, occurrences=0, lost=0, twice=0, late_wins=0)
+
+
+def test_reschedule_between_tick_read_and_send_drops_the_old_occurrence(
+        engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    # Given the tick read a 00:05 job, then the job was moved to 00:10 before the tick sent 00:05
+    job_id = daily()
+    after_due_read(monkeypatch, lambda: runtime.jobs().update(job_id, {"schedule": "10 0 * * *"}))
+    tick_and_drain(engine, TICK_AT)
+    tick_and_drain(engine, T0 + 598_000)
+    # Then only the new schedule's occurrence ran, once
+    expected = [scheduled_run_id(job_id, T0 + 600_000)]
+    assert engine["recorder"].runs() == expected
+    assert RunModel.get(job_id, scheduled_run_id(job_id, AT_0005)).status == "skipped"
+    ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+
+
+def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None], after_commit: bool) -> None:
+    """Run ``action`` once, just before the executor's claim is sent, or just after it committed."""
+    original, done = RunStore.claim, []
+
+    def claim(self: RunStore, occ: Occurrence, now: int, lease_ms: int) -> Claim:
+        if not after_commit and not done:
+            done.append(True)
+            action()
+        result = original(self, occ, now, lease_ms)
+        if after_commit and not done:
+            done.append(True)
+            action()
+        return result
+
+    monkeypatch.setattr(RunStore, "claim", claim)
+
+
+@pytest.mark.parametrize("after_commit", [False, True])
+def test_pause_racing_the_claim(engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
+                                request: pytest.FixtureRequest, after_commit: bool) -> None:
+    # Given the 00:05 occurrence is queued, and a pause returns just before / just after its claim
+    job_id = daily()
+    during_claim(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}), after_commit)
+    tick_and_drain(engine, TICK_AT)
+    # Then a claim after the pause skips; a claim that committed first still delivers (the
+    # documented in-flight boundary: the pause cannot recall it)
+    started = engine["recorder"].runs()
+    assert started == ([scheduled_run_id(job_id, AT_0005)] if after_commit else [])
+    # And nothing more starts, tomorrow included
+    tick_and_drain(engine, AT_0005 + 86_400_000 - 2_000)
+    assert engine["recorder"].runs() == started
+    job = JobModel.get(job_id)
+    assert (job.status, job.dueShard, int(job.runCount)) == ("paused", None, len(started))
+    ledger("races", request.node.name, occurrences=len(started), lost=0, twice=0, late_wins=0,
+           in_flight=len(started))
+
+
+def test_resume_does_not_replay_the_paused_period(engine: dict[str, Any], atomic_dynamodb: None,
+                                                  request: pytest.FixtureRequest) -> None:
+    # Given the 00:05 occurrence was queued, then the job was paused from 00:04:58 to 00:06
+    job_id = daily()
+    engine["clock"].t = TICK_AT / 1000
+    runtime.dispatcher().tick(now_ms())
+    runtime.jobs().update(job_id, {"status": "paused"})
+    engine["clock"].t = (AT_0005 + 60_000) / 1000
+    runtime.jobs().update(job_id, {"status": "active"})
+    # When the queue drains, and the next day comes
+    drain(engine["queue_url"], engine["clock"])
+    assert engine["recorder"].runs() == []
+    tick_and_drain(engine, AT_0005 + 86_400_000 - 2_000)
+    # Then only the first occurrence after the resume ran
+    assert engine["recorder"].runs() == [scheduled_run_id(job_id, AT_0005 + 86_400_000)]
+    ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+
+
+def test_concurrent_reschedules_leave_one_schedule_running_once(
+        engine: dict[str, Any], atomic_dynamodb: None, request: pytest.FixtureRequest) -> None:
+    from chalicelib.errors import ConcurrentUpdate
+
+    # Given six PATCHes racing to move one job to six different single runs
+    job_id, outcomes = daily(), {}
+    targets = {k: f"2030-01-01T00:00:{10 * k:02d}Z" for k in range(1, 6)}
+
+    def move(k: int) -> Callable[[], None]:
+        def body() -> None:
+            try:
+                runtime.jobs().update(job_id, {"schedule": targets[k]})
+                outcomes[k] = "ok"
+            except ConcurrentUpdate:
+                outcomes[k] = "409"
+        return body
+
+    run_threads([move(k) for k in targets])
+    # When every queued occurrence is run
+    drain(engine["queue_url"], engine["clock"])
+    # Then only the schedule stored last ran, once, and each PATCH either won or got a 409
+    final = JobModel.get(job_id).schedule
+    assert "ok" in outcomes.values() and set(outcomes.values()) <= {"ok", "409"}
+    at = T0 + 10_000 * next(k for k, t in targets.items() if t == final)
+    assert engine["recorder"].runs() == [scheduled_run_id(job_id, at)]
+    ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
