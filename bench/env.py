@@ -47,3 +47,20 @@ def write_config(path: Path, agent_url: str | None, logs_dir: Path, **extra: Any
 def quick() -> bool:
     """True in quick mode (``BENCH_QUICK=1`` or ``--quick``)."""
     return os.environ.get("BENCH_QUICK", "") not in ("", "0") or "--quick" in sys.argv
+
+
+def tune_moto() -> list[str]:
+    """Apply the local stack's own moto adjustments (``devtools``, ``scripts.local_aws``) in this
+    process, so in-process figures come from the same moto the tests and ``make run`` use.
+
+    Each is optional: a missing or renamed one is skipped and left out of the returned names.
+    """
+    applied = []
+    for module, function in (("devtools.moto_atomic", "install"), ("devtools.moto_speed", "install"),
+                             ("scripts.local_aws", "tune_moto_sqs")):
+        try:
+            getattr(__import__(module, fromlist=[function]), function)()
+            applied.append(f"{module}.{function}")
+        except (ImportError, AttributeError):
+            continue
+    return applied

@@ -11,34 +11,36 @@ def _late(results: dict[str, Any], load: str, key: str = "p99") -> str:
 
 def lateness_finding(results: dict[str, Any]) -> str:
     """Why same-second bursts miss 1 s on the local stack, and the engine change that helps."""
-    late = results["lateness"]
+    late, ex = results["lateness"], results["executor"]
     a = late["a"]
     claimed, arrived = a.get("claimed_late_ms", {}), a.get("arrived_ms", {})
     tx = late["capacity_per_s"]["before"]["TransactWriteItems"]
-    return f"""1. **Lateness (engine): the claim sits on the critical path.** Load (a) p99 is {_late(results, 'a')}
-   (load (b) {_late(results, 'b')}, load (c) {_late(results, 'c')}). Its messages arrived on time (median
-   {arrived.get('p50', 0):,.0f} ms, i.e. before the instant), but the attempts *started after their claim*
+    return f"""1. **Lateness (engine): the DynamoDB calls sit on the critical path.** Load (a) p99 is
+   {_late(results, 'a')} (load (b) {_late(results, 'b')}, load (c) {_late(results, 'c')}). Its messages arrived on time
+   (median {arrived.get('p50', 0):,.0f} ms, negative = before the instant), but the attempts *started*
    {claimed.get('p50', 0):,.0f} ms (median) / {claimed.get('p99', 0):,.0f} ms (p99) after the instant (the executor's own
-   `late_ms`): the lateness is queueing for DynamoDB, not delivery. Cause: `Executor.run` holds a
-   message until 40 ms before its instant (`CLAIM_LEAD_MS`) and only then claims it, so a burst's
-   claims (and the outcome writes of its first deliveries) all queue at the instant, on a stack
-   that completes ~{tx:g} TransactWriteItems a second. Fix (`chalicelib/executor.py`): claim as soon
-   as the message arrives (up to `EARLY_MS` = 1 s early) and hold *after* the claim, as
-   MEASURED.md suggests; then only the HTTP POST happens at the instant and the claims have the
-   early second to drain (50 claims at {tx:g}/s: {50 / max(tx, 1):.1f} s, so a 50-burst fits once
-   transactions run at 50/s or more). The price: a pause in the last second before an instant no
-   longer stops that occurrence. On AWS the change takes a DynamoDB round trip off every start.
+   `late_ms`, logged after the claim and the read of the job, before the HTTP call): the
+   lateness is queueing for DynamoDB, not delivery. Cause: `Executor.run` holds each message until
+   {ex['claim_lead_ms']} ms before its instant (`CLAIM_LEAD_MS`) and only then claims it (TransactWriteItems)
+   and reads the job (GetItem), so every claim and read of a burst, and the outcome writes of its
+   first deliveries, queue at the instant on a stack that completes ~{tx:g} TransactWriteItems a
+   second. Fix (`chalicelib/executor.py`): claim and read as soon as the message arrives (up to
+   `EARLY_MS` = {ex['early_ms']} ms early) and hold *after* them, as MEASURED.md suggests; then only the
+   HTTP POST happens at the instant and the calls have the early second to drain (50 claims at
+   {tx:g}/s take {50 / max(tx, 1):.1f} s, so a 50-burst fits once the stack does ≥ 50 a second). The price: a
+   pause in the last second before an instant no longer stops that occurrence. On AWS the change
+   takes two DynamoDB round trips off every start.
 2. **Executor (engine): the first batch of a new process builds one AWS client per thread.**
    PynamoDB builds a connection's botocore client lazily and without a lock
-   (`Connection.client`), and `chalicelib.store.connection()` hands out a connection whose client
-   does not exist yet. A batch of {results['executor']['cold_batch']['records']} on fresh connections built
-   **{results['executor']['cold_batch']['cold_clients_built']} clients** (2 are needed) and took {results['executor']['cold_batch']['cold_s']:.2f} s against
-   {results['executor']['cold_batch']['warm_s']:.2f} s warm (in-process moto); each client costs a botocore session and its
-   service model, under the GIL. Every cold executor container on Lambda pays this on its first
-   batch, and so does the local stack's first burst. Fix (`chalicelib/store.py`, `chalicelib/runtime.py`): build the clients once, under a
-   lock, when the connection is created (touch `connection.client` in `store.connection()` and
-   `Model._get_connection().connection.client` for each model in `runtime.executor()`). The
-   lateness loads warm the clients first, so they show a warm container."""
+   (`Connection.client`), and `chalicelib.store.connection()` hands out connections whose client
+   does not exist yet. A batch of {ex['cold_batch']['records']} on fresh connections built
+   **{ex['cold_batch']['cold_clients_built']} clients** (2 are needed) and took {ex['cold_batch']['cold_s']:.2f} s against {ex['cold_batch']['warm_s']:.2f} s
+   warm (in-process moto); each client costs a botocore session and service model, under the GIL.
+   Every cold executor container on Lambda pays this on its first batch, and so does the local
+   stack's first burst. Fix (`chalicelib/store.py`, `chalicelib/runtime.py`): build the clients
+   once, under a lock, when the connections are made (touch `connection.client` in
+   `store.connection()`, and `Model._get_connection().connection.client` for each model when
+   `runtime.executor()` is built). The lateness loads warm the clients first (a warm container)."""
 
 
 def moto_findings(results: dict[str, Any]) -> str:
@@ -46,39 +48,37 @@ def moto_findings(results: dict[str, Any]) -> str:
     as_is = results["lateness"].get("a_moto_as_is", {})
     tx = as_is.get("mean_ms", {}).get("dynamodb.TransactWriteItems", 0)
     cost = results["executor"].get("transaction_ms", {})
-    rows = "; ".join(f"{v['table_items']:,} items: {v['as_is']:,.0f} ms as is, {v['item_level']:,.0f} ms with item-level backup"
-                     for v in cost.values())
+    rows = "; ".join(f"{v['table_items']:,} items: {v['as_is']:,.0f} ms as is, {v['item_level']:,.0f} ms with "
+                     "item-level backup" for v in cost.values())
     return f"""3. **Local stack (moto): every transaction deep-copies the tables it touches.** moto 5.2.5's
    `transact_write_items` backs up each table it names with `copy.deepcopy` before running, so a
-   claim costs time in proportion to what the jobs and runs tables hold (in process, per
-   TransactWriteItems: {rows}). `make run` gets slower with every job and every run kept (load (a)
-   as is: p99 {_late(results, 'a_moto_as_is')}, mean TransactWriteItems {tx:,.0f} ms). Concurrent transactions also
-   crash the copy ("dictionary changed size during iteration": HTTP 500, retried by botocore,
-   {as_is.get('retries', 0)} retries in that load; in process the exception reaches the caller), and a
-   cancelled transaction restores the whole table copy, silently undoing writes that other
-   requests made meanwhile: a lost-update hazard for a busy local stack's claims. Fix
-   (`scripts/local_aws.py`, beside `sharpen_long_polls`): back up only the items the transaction
-   names, as `bench/moto_patch.py` does for these measurements.
-4. **Local stack (moto): SendMessage walks the whole queue.** In process, a SendMessageBatch takes
-   ~40 ms on an empty queue and ~0.9 s with 530 delayed messages queued (moto checks every queued
-   message's visibility on each send), so a tick's sends slow down as the queue fills: the bench
-   empties the queue between its ticks. `make run` queues 90 s of occurrences per job at every tick
-   (90 messages per 1-s interval job), so its ticks slow down with such jobs. A GSI Query scans
-   the whole table in moto too (section 1): the tick's wall time locally is O(N)."""
+   claim or outcome write costs time in proportion to everything the jobs and runs tables hold
+   (in process, per TransactWriteItems: {rows}). `make run` slows down with every job and every run
+   it keeps, and since `devtools/moto_atomic.py` serializes moto's DynamoDB (rightly: it makes
+   conditional writes linearizable and stops the copy from racing), each copy now also holds up
+   every other DynamoDB call. Load (a) on the stack as is: p99 {_late(results, 'a_moto_as_is')}, mean
+   TransactWriteItems {tx:,.0f} ms. Fix (`scripts/local_aws.py` or `devtools/`): back up only the
+   items the transaction names, as `bench/moto_patch.py` does for the other loads.
+4. **Local stack (moto): SendMessage and a GSI Query walk everything.** moto computes every queue
+   attribute on each SendMessage (O(messages queued); `scripts/local_aws.tune_moto_sqs` makes each
+   step cheap, the walk remains) and answers a GSI Query by scanning the whole table (section 1),
+   so a local tick's wall time grows with N and with the queue even though its reads do not.
+   The bench empties the in-process queue between its ticks."""
 
 
 def executor_findings(results: dict[str, Any]) -> str:
-    """Calls over the design minimum."""
+    """Calls over the design minimum, path by path."""
     paths = results["executor"]["paths"]
-    return f"""5. **Executor: one GetItem over the minimum; a paused job's skip reads it twice.** Success costs
-   {paths['success']['dynamodb']:g} DynamoDB calls (target ≤ 3: pass; minimum 2): the GetItem of the job before the
-   claim (the delivery needs its payload, agent and retry policy). Skipping an occurrence of a
-   paused job costs {paths['skip_paused']['dynamodb']:g}: GetItem, a claim that fails, a *second* GetItem (`_gone_reason`)
-   and the skip record, although the first read already showed the job paused. Fix
-   (`chalicelib/executor.py`): when the job read before the claim is not active, or its
-   generation differs from the message's, record the skip at once (2 calls) and pass that job to
-   `_gone_reason` instead of reading it again. A redelivered, finished occurrence costs
-   {paths['duplicate_delivery']['dynamodb']:g} (GetItem + refused claim); 1 would do if the claim came first."""
+    over = [f"{name} {p['dynamodb']:g} (minimum {p['design_minimum_dynamodb']}: "
+            + ", ".join(f"{k.split('.')[1]} {v:g}" for k, v in p["calls"].items() if k.startswith("dynamodb")) + ")"
+            for name, p in paths.items() if p["over_minimum"] > 0]
+    listed = "; ".join(over) or "none"
+    return f"""5. **Executor: calls over the design minimum.** Success costs {paths['success']['dynamodb']:g} DynamoDB calls
+   (target ≤ 3: {'pass' if paths['success']['dynamodb'] <= 3 else 'miss'}; minimum 2). Paths above their minimum: {listed}. The
+   GetItem of the job is the one extra read: the message carries neither payload nor agent, and
+   carrying them would deliver a payload edited after the tick. On a skip, the second read
+   (`_gone_reason`) only words the skip record: a fixed reason ("the job was deleted, paused or
+   rescheduled") would save it."""
 
 
 def tick_findings(results: dict[str, Any]) -> str:

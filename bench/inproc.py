@@ -41,8 +41,9 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
         from .counting import COUNTER
 
         COUNTER.install()
+        tuned = env.tune_moto()
         with mock_aws():
-            return _measure(quick, agent)
+            return {**_measure(quick, agent), "moto_adjustments": tuned}
 
 
 def _measure(quick: bool, agent: Any) -> dict[str, Any]:

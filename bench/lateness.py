@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 import tempfile
 import threading
@@ -79,16 +80,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 
 
 
 class ClaimLog(logging.Handler):
-    """Collects the executor's ``run job=… late_ms=…`` lines: how late each attempt started
-    *after its claim*, before the HTTP call (so lateness splits into claim and delivery)."""
+    """Collects the executor's ``… job=<id> … late_ms=<n>`` lines: how late each attempt started,
+    after its claim and its read of the job and before the HTTP call (so lateness splits into
+    DynamoDB and delivery)."""
+
+    PATTERN = re.compile(r"\bjob=(\S+) .*\blate_ms=(\d+)")
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.late_ms: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("run job=") and isinstance(record.args, tuple) and len(record.args) == 4:
-            self.late_ms[str(record.args[0])] = float(record.args[3])
+        found = self.PATTERN.search(record.getMessage())
+        if found:
+            self.late_ms[found.group(1)] = float(found.group(2))
 
 
 class Stack:

@@ -103,7 +103,7 @@ def lateness_section(results: dict[str, Any]) -> str:
     late = results["lateness"]
     rows = []
     for name, b in late.items():
-        if not isinstance(b, dict):
+        if not isinstance(b, dict) or "lateness_ms" not in b:
             continue
         s = b["lateness_ms"]
         tx = b["mean_ms"].get("dynamodb.TransactWriteItems", 0)
@@ -153,9 +153,9 @@ transaction backup): **{before['GetItem']:g} GetItem/s and {before['TransactWrit
 calls on an idle machine; this one was shared). That is {1000 * per_occ:.0f} ms of server time per
 occurrence, so load (a) needs {drain_a:.1f} s of it, load (c) {drain_c:.1f} s, and load (b) asks for
 {demand_b:.0%} of the server's time: {'more than it has, so its queue grows for as long as the load lasts' if demand_b >= 1 else 'below saturation, but bursty arrivals still queue'}.
-The executor claims each occurrence 40 ms *before* its instant, so a burst's claims and its
-first outcome writes all queue at the instant; the mean TransactWriteItems time above is that
-queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
+The executor claims each occurrence (and then reads its job) {results['executor']['claim_lead_ms']} ms *before* its
+instant, so a burst's claims, reads and first outcome writes all queue at the instant; the mean
+TransactWriteItems time above is that queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
 """
 
 
