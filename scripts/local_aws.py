@@ -75,6 +75,10 @@ class EmbeddedAws:
 
     def start(self) -> None:
         """Start serving (returns once the socket listens); OSError if the port is taken."""
+        from devtools import moto_atomic, moto_speed
+
+        moto_atomic.install()  # DynamoDB conditional writes must have one winner, as on AWS
+        moto_speed.install()  # ReceiveMessage without its O(queue) retention check
         tune_moto_sqs()
         server = _guarded_moto_server()(ip_address=self.host, port=self.port, verbose=False)
         server.start()
