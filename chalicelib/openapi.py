@@ -37,6 +37,18 @@ PAGING = [
 ]
 
 
+# A job answer links to the operations on that job (clients and stateful fuzzers follow them).
+JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+             for name, operation in [("GetJob", "getJob"), ("UpdateJob", "updateJob"), ("DeleteJob", "deleteJob"),
+                                     ("RunJob", "runJob"), ("ListRuns", "listRuns")]}
+
+
+def _linked(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` (one status -> response) with the job links added."""
+    ((status, response),) = answer.items()
+    return {status: {**response, "links": JOB_LINKS}}
+
+
 def _ok(status: str, description: str, schema: dict[str, Any] | None, **headers: Any) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description}
     if schema is not None:
@@ -58,7 +70,7 @@ def _paths() -> dict[str, Any]:
                                       "responses": {**_ok("200", "This document", {"type": "object"}), **ERRORS}}},
         "/api/jobs": {
             "post": {"operationId": "createJob", "requestBody": {"required": True, "content": _json_content(_ref("JobCreate"))},
-                     "responses": {**_ok("201", "Created", _ref("Job"), Location=location),
+                     "responses": {**_linked(_ok("201", "Created", _ref("Job"), Location=location)),
                                    **ERRORS, "409": _error("Another job has this name.")}},
             "get": {"operationId": "listJobs", "parameters": filters + PAGING,
                     "responses": {**_ok("200", "A page of jobs", jobs_list, **LINK), **ERRORS}},
@@ -68,7 +80,7 @@ def _paths() -> dict[str, Any]:
             "get": {"operationId": "getJob", "responses": {**_ok("200", "The job", _ref("Job")), **ERRORS, **NOT_FOUND}},
             "patch": {"operationId": "updateJob",
                       "requestBody": {"required": True, "content": _json_content(_ref("JobPatch"))},
-                      "responses": {**_ok("200", "The changed job", _ref("Job")), **ERRORS, **NOT_FOUND,
+                      "responses": {**_linked(_ok("200", "The changed job", _ref("Job"))), **ERRORS, **NOT_FOUND,
                                     "409": _error("Another job has this name, or the job changed meanwhile.")}},
             "delete": {"operationId": "deleteJob", "responses": {**_ok("204", "Deleted", None), **ERRORS, **NOT_FOUND}},
         },
@@ -81,11 +93,20 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    # A PATCH field that is absent stays unchanged: pydantic's "default": null is no default
+    # there, and is invalid for the non-nullable ones (name, agentId, timezone, payload, status).
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI document (built once)."""
     models = [(m, "validation") for m in (JobCreate, JobPatch)] + [(m, "serialization") for m in (Job, Run, Error)]
     _, schemas = models_json_schema(models, ref_template=REF)
+    _drop_null_defaults(schemas["$defs"]["JobPatch"])
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentOS Jobs API", "version": "1.0.0",
