@@ -63,12 +63,6 @@ class Tally:
                 "mean_ms": {k: round(self.mean_ms(k), 1) for k in sorted(self.calls)}}
 
 
-def _start_clock(context: Any = None, **_: Any) -> None:
-    """botocore's ``before-call`` event: note when the call started (in its own request context)."""
-    if context is not None:
-        context[_CLOCK_KEY] = time.perf_counter()
-
-
 class CallCounter:
     """Process-wide counter fed by an ``after-call`` hook on every new botocore client."""
 
@@ -77,6 +71,7 @@ class CallCounter:
         self._lock = threading.Lock()
         self._original: Any = None
         self._clients: list[Any] = []
+        self.in_flight: Counter = Counter()  # calls started and not yet answered, by service
 
     def install(self) -> "CallCounter":
         """Hook every botocore client created from now on (and, via :meth:`attach`, older ones)."""
@@ -95,8 +90,9 @@ class CallCounter:
     def attach(self, client: Any) -> Any:
         """Hook one existing client (idempotent: each hook has its own unique id, which botocore
         keys on whatever the event)."""
-        client.meta.events.register("before-call", _start_clock, unique_id=_HOOK_ID + "-before")
+        client.meta.events.register("before-call", self.on_before_call, unique_id=_HOOK_ID + "-before")
         client.meta.events.register("after-call", self.on_after_call, unique_id=_HOOK_ID + "-after")
+        client.meta.events.register("after-call-error", self.on_call_error, unique_id=_HOOK_ID + "-error")
         self._clients.append(client)
         return client
 
@@ -108,7 +104,20 @@ class CallCounter:
         for client in self._clients:
             client.meta.events.unregister("before-call", unique_id=_HOOK_ID + "-before")
             client.meta.events.unregister("after-call", unique_id=_HOOK_ID + "-after")
+            client.meta.events.unregister("after-call-error", unique_id=_HOOK_ID + "-error")
         self._clients.clear()
+
+    def on_before_call(self, model: Any = None, context: Any = None, **_: Any) -> None:
+        """botocore's ``before-call`` event: note when the call started (in its request context)."""
+        if context is not None:
+            context[_CLOCK_KEY] = time.perf_counter()
+        with self._lock:
+            self.in_flight[model.service_model.endpoint_prefix] += 1
+
+    def on_call_error(self, model: Any = None, **_: Any) -> None:
+        """botocore's ``after-call-error`` event: a call that ended without an answer."""
+        with self._lock:
+            self.in_flight[model.service_model.endpoint_prefix] -= 1
 
     def on_after_call(self, http_response: Any = None, parsed: Any = None, model: Any = None,
                       context: Any = None, **_: Any) -> None:
@@ -119,6 +128,7 @@ class CallCounter:
         started = (context or {}).get(_CLOCK_KEY)
         retried = ((parsed or {}).get("ResponseMetadata") or {}).get("RetryAttempts", 0)
         with self._lock:
+            self.in_flight[model.service_model.endpoint_prefix] -= 1
             self.total.retries += int(retried or 0)
             if started is not None:
                 self.total.seconds[name] += time.perf_counter() - started

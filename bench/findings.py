@@ -50,14 +50,15 @@ def moto_findings(results: dict[str, Any]) -> str:
     cost = results["executor"].get("transaction_ms", {})
     rows = "; ".join(f"{v['table_items']:,} items: {v['as_is']:,.0f} ms as is, {v['item_level']:,.0f} ms with "
                      "item-level backup" for v in cost.values())
+    as_is_text = (f" Load (a) on the stack as is: p99 {_late(results, 'a_moto_as_is')}, mean TransactWriteItems "
+                  f"{tx:,.0f} ms." if as_is else "")
     return f"""3. **Local stack (moto): every transaction deep-copies the tables it touches.** moto 5.2.5's
    `transact_write_items` backs up each table it names with `copy.deepcopy` before running, so a
    claim or outcome write costs time in proportion to everything the jobs and runs tables hold
    (in process, per TransactWriteItems: {rows}). `make run` slows down with every job and every run
    it keeps, and since `devtools/moto_atomic.py` serializes moto's DynamoDB (rightly: it makes
    conditional writes linearizable and stops the copy from racing), each copy now also holds up
-   every other DynamoDB call. Load (a) on the stack as is: p99 {_late(results, 'a_moto_as_is')}, mean
-   TransactWriteItems {tx:,.0f} ms. Fix (`scripts/local_aws.py` or `devtools/`): back up only the
+   every other DynamoDB call.{as_is_text} Fix (`scripts/local_aws.py` or `devtools/`): back up only the
    items the transaction names, as `bench/moto_patch.py` does for the other loads.
 4. **Local stack (moto): SendMessage and a GSI Query walk everything.** moto computes every queue
    attribute on each SendMessage (O(messages queued); `scripts/local_aws.tune_moto_sqs` makes each
@@ -76,7 +77,7 @@ def executor_findings(results: dict[str, Any]) -> str:
     return f"""5. **Executor: calls over the design minimum.** Success costs {paths['success']['dynamodb']:g} DynamoDB calls
    (target ≤ 3: {'pass' if paths['success']['dynamodb'] <= 3 else 'miss'}; minimum 2). Paths above their minimum: {listed}. The
    GetItem of the job is the one extra read: the message carries neither payload nor agent, and
-   carrying them would deliver a payload edited after the tick. On a skip, the second read
+   carrying them would deliver a payload edited after the tick. On a skip, the read of the job
    (`_gone_reason`) only words the skip record: a fixed reason ("the job was deleted, paused or
    rescheduled") would save it."""
 
@@ -112,7 +113,7 @@ def cold_findings(results: dict[str, Any]) -> str:
     extra = sum(v for k, v in layers.items() if k != "boto3")
     pyd = layers.get("pydantic", 0) + layers.get("chalicelib.config", 0)
     return f"""9. **Cold start: `import app` is {c['ratio']:g}× `import boto3`** (target ≤ 1.5; medians of {c['reps']} runs on a
-   shared machine: the ratio moves by ±0.3 between runs). `import app` needs boto3 anyway
+   shared machine: the ratio moved between 1.7 and 2.6 across this session's runs). `import app` needs boto3 anyway
    (`chalicelib.queue`, PynamoDB), {sdk:,.0f} ms in the layered run; everything else adds
    {extra:,.0f} ms, of which **pydantic is {pyd:,.0f} ms** (its import, then building the first models in
    `chalicelib.config`, where pydantic pulls in the rest of itself), PynamoDB

@@ -130,9 +130,10 @@ received. The stack is the `make run` one assembled from its parts (`scripts/loc
 `tick` function every {late['tick_period_s']:g} s (the first at once), {late['pollers']} SQS pollers calling the
 app's `execute` function, and a real HTTP agent. Each load's single-run jobs are written straight
 into the table a few seconds ahead of their instant, so the tick (not the API's immediate
-enqueue) dispatches them. Every row but the first runs with `bench/moto_patch.py`, which makes
-moto's TransactWriteItems back up only the items it names instead of deep-copying every table
-it touches; the first row is load (a) on moto as `make run` has it.
+enqueue) dispatches them. The executor's AWS clients are built before the loads (a warm
+container). The loads run with `bench/moto_patch.py`, which makes moto's TransactWriteItems back
+up only the items it names instead of deep-copying every table it touches (finding 3); the full
+run adds load (a) on moto as `make run` has it ("a_moto_as_is").
 
 {_table(header, rows)}
 
