@@ -117,14 +117,19 @@ class RunStore:
             raise _unavailable("record a skipped run", exc) from exc
 
     def enqueue_manual(self, occ: Occurrence, now_ms: int) -> RunModel:
-        """Create the ``queued`` run of a manual trigger before its message is sent."""
+        """Create the ``queued`` run of a manual trigger (its message is already sent)."""
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.QUEUED.value, attempt=0, generation=occ.generation,
                          expiresAt=self._expiry(now_ms))
         try:
             run.save(condition=self.model.id.does_not_exist())
         except PutError as exc:
-            raise _unavailable("queue a manual run", exc) from exc
+            # A fast executor may have claimed the message first: its run item is the answer.
+            taken = self.get(occ.job_id, occ.run_id) \
+                if exc.cause_response_code == "ConditionalCheckFailedException" else None
+            if taken is None:
+                raise _unavailable("queue a manual run", exc) from exc
+            return taken
         return run
 
     def _still_ours(self, occ: Occurrence) -> Condition:
