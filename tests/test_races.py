@@ -390,3 +390,23 @@ def test_concurrent_reschedules_leave_one_schedule_running_once(
     at = T0 + 10_000 * next(k for k, t in targets.items() if t == final)
     assert engine["recorder"].runs() == [scheduled_run_id(job_id, at)]
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+
+
+def test_manual_run_taken_by_a_fast_executor_before_it_is_recorded(
+        engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    # Given an executor so fast that it runs a manual run's message before POST /run records it
+    job_id, queue = daily(), runtime.queue()
+    original = queue.send_one
+
+    def send_then_run(message: Any, now: int) -> None:
+        original(message, now)
+        pump(engine["queue_url"])
+
+    monkeypatch.setattr(queue, "send_one", send_then_run)
+    # When the run is triggered, Then the caller gets the run (not a 503) and it ran once
+    run = runtime.jobs().run_now(job_id)
+    assert engine["recorder"].runs() == [run["id"]]
+    assert run["trigger"] == "manual" and run["status"] in ("running", "succeeded")
+    assert [r.id for r in RunModel.query(job_id)] == [run["id"]]
+    ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
