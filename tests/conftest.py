@@ -25,9 +25,10 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib import clock, runtime  # noqa: E402
-from devtools import moto_atomic  # noqa: E402
+from devtools import moto_atomic, moto_speed  # noqa: E402
 
 moto_atomic.install()  # moto's conditional writes race under threads; DynamoDB's don't
+moto_speed.install()  # moto's ReceiveMessage is quadratic in the queue length
 from chalicelib.auth import reset_tokens  # noqa: E402
 
 AGENT_ID = "550e8400-e29b-41d4-a716-446655440000"
