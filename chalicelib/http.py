@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from functools import wraps
 from typing import Any, Callable
@@ -24,6 +25,14 @@ MAX_DEPTH = 64
 
 def _reject_constant(name: str) -> None:
     raise ValidationFailed("body", f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 overflows to inf: stored and echoed it would be "Infinity", which is not JSON.
+    value = float(text)
+    if math.isinf(value):
+        raise ValidationFailed("body", f"the number {text[:32]} is too large for a JSON number")
+    return value
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -49,7 +58,7 @@ def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
     if len(raw) > max_payload_bytes + BODY_OVERHEAD_BYTES:
         raise PayloadTooLarge(f"body: {len(raw)} bytes is too large", "body")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float,
                           object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, RecursionError, ValueError) as exc:
         if isinstance(exc, ValidationFailed):
