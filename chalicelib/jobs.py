@@ -48,6 +48,10 @@ class JobService:
     def _payload_text(self, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         limit = self.config.limits.maxPayloadBytes
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # "\ud800" escapes decode to lone surrogates: not storable text
+            raise ValidationFailed("payload", "contains an unpaired UTF-16 surrogate (\\ud800-\\udfff)") from None
         if len(text.encode()) > limit:
             raise PayloadTooLarge(f"payload: {len(text.encode())} bytes is over the limit of {limit} bytes", "payload")
         return text
