@@ -198,7 +198,9 @@ one warm-up each (median):
 {_table(["", "import (s)", "whole process (s)"], [("import app", c["app_s"], c["app_process_s"]),
                                                    ("import boto3", c["boto3_s"], c["boto3_process_s"])])}
 
-Ratio **{c['ratio']:g}** (target ≤ 1.5). What each layer adds on top of the ones before it, in one
+Ratio of the medians **{c['ratio']:g}** (target ≤ 1.5); ratio of the fastest runs {c.get('ratio_of_fastest', 0):g}
+(the least disturbed by other work on the machine). Runs (s): app {', '.join(f'{v:g}' for v in c['app_runs_s'])};
+boto3 {', '.join(f'{v:g}' for v in c['boto3_runs_s'])}. What each layer adds on top of the ones before it, in one
 fresh interpreter (median ms): {layers}. Self time by top-level package (`-X importtime`, which
 inflates every figure), ms: {breakdown}.
 
