@@ -1,0 +1,324 @@
+"""Fuzzing: schemathesis against the running local stack, and a catalogue of hostile bodies.
+
+1. ``python -m scripts.localstack`` runs in a subprocess on free ports (as ``make run``,
+   with bearer security on). Schemathesis loads ``/api/openapi.json`` from it and sends
+   generated requests, valid (positive) and invalid (negative), to every operation, then
+   walks the document's links (create -> read/patch/run/runs/delete) as a state machine.
+   Checks: no 5xx, status codes, content types, headers and bodies as documented, and
+   invalid requests rejected. Everything runs in one test so that one stack serves it
+   whatever the xdist distribution.
+2. Hostile bodies through Chalice's test client: each must get a 4xx with a JSON
+   ``{Code, Message}`` naming the field, and change nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+from hypothesis import HealthCheck, Phase, given, settings
+
+from conftest import call, job_body
+from test_faults import ledger
+
+TOKEN = "fuzz-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+POSITIVE_EXAMPLES = 45  # per operation
+NEGATIVE_EXAMPLES = 35  # per operation that takes input
+STATEFUL_RUNS = 12  # state machine runs of up to 6 linked calls
+MIN_CASES = 500
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The local stack with security on; stopped with SIGINT at the end."""
+    from tests.e2e_stack import LocalStack
+
+    home = tmp_path_factory.mktemp("fuzz")
+    config = home / "agentos.config.json"
+    config.write_text(json.dumps({"security": {"enabled": True}, "logs": {"dir": str(home / "logs")}}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AGENTOS_API_TOKENS", TOKEN)
+        running = LocalStack(home / "state", config, home / "stack.log").start()
+    try:
+        yield running
+        assert running.stop(signal.SIGINT) == 0, running.log_tail()
+    finally:
+        running.kill()
+
+
+@dataclass
+class Tally:
+    """What the fuzzer sent and what went wrong."""
+
+    cases: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def count(self, status: int) -> None:
+        self.cases += 1
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+
+def checks(negative: bool) -> list[Callable[..., Any]]:
+    """The schemathesis checks: no 5xx, everything as documented, invalid input rejected."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance, negative_data_rejection, response_headers_conformance,
+        response_schema_conformance, status_code_conformance)
+
+    chosen = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_headers_conformance, response_schema_conformance]
+    return chosen + ([negative_data_rejection] if negative else [])
+
+
+# Generated cron strings and zone names are nearly never valid: a share of the generated
+# create/patch bodies get one of these timings, so that jobs exist and answers carry them.
+VALID_TIMINGS: list[dict[str, Any]] = [
+    {"schedule": "0 */4 * * *"}, {"schedule": "@daily", "timezone": "Europe/Paris"},
+    {"interval": 3_600_000}, {"schedule": "2031-06-01T12:00:00Z"},
+    {"schedule": "30 1 * * 1-5", "timezone": "America/New_York"},
+]
+
+
+def with_timing(case: Any, timing: dict[str, Any] | None) -> Any:
+    """``case`` with its body's schedule/interval/timezone replaced by ``timing`` (if any)."""
+    if timing is not None and isinstance(case.body, dict):
+        for key in ("schedule", "interval", "timezone"):
+            case.body.pop(key, None)
+        case.body.update(timing)
+    return case
+
+
+def strategy_for(operation: Any, negative: bool, job_ids: list[str]) -> Any:
+    """Cases for ``operation``: generated, plus (positive) valid timings and existing job ids."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
+    options = [operation.as_strategy(generation_mode=mode)]
+    if "{job_id}" in operation.path:
+        options += [operation.as_strategy(generation_mode=mode, path_parameters={"job_id": i}) for i in job_ids]
+    cases = st.one_of(options)
+    if negative or operation.method.upper() not in ("POST", "PATCH"):
+        return cases
+    return st.builds(with_timing, cases, st.sampled_from([None, *VALID_TIMINGS, *VALID_TIMINGS]))
+
+
+def fuzz_operation(operation: Any, negative: bool, examples: int, base_url: str, tally: Tally,
+                   job_ids: list[str]) -> None:
+    """Send ``examples`` generated requests to one operation and check every answer."""
+    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy_for(operation, negative, job_ids))
+    def run(case: Any) -> None:
+        response = case.call(base_url=base_url, headers=AUTH, timeout=15)
+        tally.count(response.status_code)
+        try:
+            case.validate_response(response, checks=checks(negative), headers=AUTH)
+        except BaseExceptionGroup as failure:  # schemathesis' FailureGroup: collected, reported at the end
+            mode = "negative" if negative else "positive"
+            tally.failures.append(f"{operation.label} ({mode}): {failure}"[:3000])
+
+    run()
+
+
+def takes_input(operation: Any) -> bool:
+    """True if the operation has parameters or a body (else no negative case exists)."""
+    definition = operation.definition.raw
+    return bool(definition.get("parameters") or definition.get("requestBody") or operation.path_parameters)
+
+
+def stateful_run(schema: Any, base_url: str, tally: Tally) -> None:
+    """Follow the document's links (create -> get/patch/run/runs/delete) as a state machine."""
+    base = schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": base_url, "headers": AUTH, "timeout": 15}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            tally.count(response.status_code)
+            try:
+                case.validate_response(response, checks=checks(False), headers=AUTH)
+            except BaseExceptionGroup as failure:
+                tally.failures.append(f"stateful {case.operation.label}: {failure}"[:3000])
+
+    Machine.run(settings=settings(max_examples=STATEFUL_RUNS, stateful_step_count=6, deadline=None,
+                                  database=None, suppress_health_check=list(HealthCheck)))
+
+
+def seed_jobs(stack: Any, count: int = 4) -> list[str]:
+    """A few real jobs, so that the {job_id} operations reach more than their 404."""
+    ids = []
+    for i in range(count):
+        answer = requests.post(f"{stack.base}/jobs", json=job_body(name=f"fuzz-seed-{i}"), headers=AUTH, timeout=15)
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+    return ids
+
+
+def test_schemathesis_on_the_local_stack(stack: Any, request: pytest.FixtureRequest) -> None:
+    import schemathesis
+    from schemathesis.config import SchemathesisConfig
+
+    from chalicelib.openapi import openapi_document
+
+    # Given the OpenAPI document served by the running stack (schemathesis skips the document's
+    # own operation), and a few jobs
+    # The token is sent with every case; schemathesis does not mutate it (401s are test_security's)
+    config = SchemathesisConfig.from_dict({"generation": {"with-security-parameters": False}})
+    schema = schemathesis.openapi.from_url(f"{stack.base}/openapi.json", headers=AUTH, config=config)
+    base_url, job_ids = f"http://localhost:{stack.port}", seed_jobs(stack)
+    tally, operations = Tally(), [result.ok() for result in schema.get_all_operations()]
+    operations.sort(key=lambda o: o.method.upper() == "DELETE")  # keep the seeded jobs for the others
+    # When every operation gets generated valid and invalid requests, then linked sequences
+    for operation in operations:
+        fuzz_operation(operation, False, POSITIVE_EXAMPLES, base_url, tally, job_ids)
+        if takes_input(operation):
+            fuzz_operation(operation, True, NEGATIVE_EXAMPLES, base_url, tally, job_ids)
+    stateless = tally.cases
+    stateful_run(schema, base_url, tally)
+    # Then no answer was a 5xx or differed from the document
+    ledger("fuzz", request.node.name, operations=len(operations), cases=tally.cases, stateless=stateless,
+           stateful=tally.cases - stateless, failures=len(tally.failures), statuses=tally.by_status)
+    assert not tally.failures, "\n\n".join(tally.failures[:40])
+    documented = {f"{m.upper()} {p}" for p, ops in openapi_document()["paths"].items() for m in ops if m != "parameters"}
+    assert {o.label for o in operations} == documented - {"GET /api/openapi.json"}
+    assert stateless >= MIN_CASES and not [s for s in tally.by_status if s >= 500], tally
+
+
+def test_openapi_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    from chalicelib.openapi import openapi_document
+
+    validate(openapi_document())
+
+
+# --- 2. hostile bodies ---------------------------------------------------------------------------------
+
+MB10 = 10 * 1024 * 1024
+NESTED = {"a": 1}
+for _ in range(100):
+    NESTED = {"a": NESTED}
+
+
+def raw(text: str) -> bytes:
+    return text.encode()
+
+
+def body_with(**fields: Any) -> bytes:
+    """A valid create body with ``fields`` replaced (``...`` removes one), as JSON bytes."""
+    return json.dumps(job_body(**fields)).encode()
+
+
+# (case id, body bytes, expected status, field the message must name)
+HOSTILE: list[tuple[str, bytes, int, str]] = [
+    ("10MB-string", b'{"name":"' + b"x" * MB10 + b'"}', 413, "body"),
+    ("10MB-payload", body_with(payload={"blob": "y" * MB10}), 413, "body"),
+    ("deep-payload", body_with(payload=NESTED), 400, "body"),
+    ("deep-arrays", b"[" * 30_000 + b"]" * 30_000, 400, "body"),
+    ("NaN", raw('{"name": NaN}'), 400, "body"),
+    ("Infinity-interval", body_with(schedule=None)[:-1] + b', "interval": Infinity}', 400, "body"),
+    ("-Infinity", raw('{"payload": {"x": -Infinity}}'), 400, "body"),
+    ("1e400-interval", body_with(schedule=None)[:-1] + b', "interval": 1e400}', 400, "body"),
+    ("1e400-in-payload", body_with(payload={"x": 1})[:-3] + b'1e400}}', 400, "body"),
+    ("10**400-interval", body_with(schedule=None, interval=10 ** 400), 400, "interval"),
+    ("2**64-interval", body_with(schedule=None, interval=2 ** 64), 400, "interval"),
+    ("-1-interval", body_with(schedule=None, interval=-1), 400, "interval"),
+    ("10**30-maxAttempts", body_with(retryPolicy={"maxAttempts": 10 ** 30}), 400, "retryPolicy.maxAttempts"),
+    ("5000-digit-number", body_with(payload={"x": 1})[:-3] + b"9" * 5000 + b"}}", 400, "body"),
+    ("duplicate-key", raw('{"name": "a", "name": "b"}'), 400, "name"),
+    ("duplicate-nested-key", body_with(payload={"x": 1})[:-2] + b', "x": 2}}', 400, "x"),
+    ("NUL-in-name", body_with(name="bad\x00name"), 400, "name"),
+    ("ESC-in-name", body_with(name="\x1b[31mred"), 400, "name"),
+    ("RTL-override-name", body_with(name="invoice\u202egpj.exe"), 400, "name"),
+    ("zero-width-name", body_with(name="a\u200bb"), 400, "name"),
+    ("emoji-name", body_with(name="rocket \U0001f680"), 400, "name"),
+    ("RTL-description", body_with(description="safe\u202etxt.exe"), 400, "description"),
+    ("lone-surrogate-payload", body_with(payload={"x": 1})[:-3] + b'"\\ud800"}}', 400, "payload"),
+    ("lone-surrogate-key", body_with(payload={"x": 1})[:-9] + b'{"\\udfff": 1}}', 400, "payload"),
+    ("invalid-utf8", b'{"name": "\xff\xfe"}', 400, "body"),
+    ("overlong-utf8", b'{"name": "\xc0\xaf"}', 400, "body"),
+    ("utf8-bom", b"\xef\xbb\xbf" + body_with(), 400, "body"),
+    ("utf16", json.dumps(job_body()).encode("utf-16"), 400, "body"),
+    ("empty", b"", 400, "body"),
+    ("whitespace", b"  \n\t ", 400, "body"),
+    ("null", b"null", 400, "body"),
+    ("array", b"[" + body_with() + b"]", 400, "body"),
+    ("string", b'"job"', 400, "body"),
+    ("number", b"42", 400, "body"),
+    ("true", b"true", 400, "body"),
+    ("truncated", body_with()[:-5], 400, "body"),
+    ("trailing-garbage", body_with() + b"}", 400, "body"),
+    ("unknown-field", body_with(intervall=60000), 400, "intervall"),
+    ("proto-field", body_with(__proto__={"admin": True}), 400, "__proto__"),
+    ("callbackUrl-field", body_with(callbackUrl="http://evil.example/"), 400, "callbackUrl"),
+    ("url-field", body_with(url="http://evil.example/"), 400, "url"),
+    ("both-timings", body_with(interval=60000), 400, "schedule"),
+    ("schedule-10k", body_with(schedule="*" * 10_000), 400, "schedule"),
+    ("timezone-10k", body_with(timezone="A" * 10_000), 400, "timezone"),
+    ("timezone-path", body_with(timezone="../../../../etc/localtime"), 400, "timezone"),
+    ("name-129", body_with(name="n" * 129), 400, "name"),
+]
+WRONG_TYPES = {
+    "name": [5, True, None, [], {}], "description": [5, [], {}], "agentId": [5, None, [], "x" * 37],
+    "schedule": [5, True, [], {"cron": "@daily"}], "timezone": [5, None, []],
+    "payload": ["x", 5, [], None, True], "retryPolicy": ["x", 5, [], {"maxAttempts": "3"}, {"jitter": "yes"}],
+}
+HOSTILE += [(f"{field}={json.dumps(value)[:12]}", body_with(**{field: value}), 400, field)
+            for field, values in WRONG_TYPES.items() for value in values]
+HOSTILE += [(f"interval={json.dumps(v)}", body_with(schedule=None, interval=v), 400, "interval")
+            for v in ["60000", 60000.5, True, [60000], {"ms": 1}]]
+
+
+def rejection_problem(response: Any, status: int, field: str) -> str | None:
+    """Why ``response`` is not the expected clean rejection, or None if it is."""
+    if response.status_code != status:
+        return f"status {response.status_code}, not {status}: {response.body[:200]!r}"
+    try:
+        error = json.loads(response.body)
+    except ValueError:
+        return f"not JSON: {response.body[:200]!r}"
+    if not isinstance(error, dict) or set(error) != {"Code", "Message"}:
+        return f"not {{Code, Message}}: {error!r}"[:300]
+    if field not in error["Message"] or "Traceback" in error["Message"]:
+        return f"message does not name {field!r}: {error['Message'][:200]!r}"
+    return None
+
+
+def snapshot(client: Any) -> Any:
+    """Every job as the API shows it (what a rejected request must leave unchanged)."""
+    return json.loads(call(client, "GET", "/api/jobs?limit=1000").body)
+
+
+def send_catalogue(client: Any, method: str, path: str) -> list[str]:
+    """Send every hostile body; return what went wrong (wrong answer, or state changed)."""
+    problems, before = [], snapshot(client)
+    for case_id, body, status, field in HOSTILE:
+        problem = rejection_problem(call(client, method, path, body), status, field)
+        if problem is None and snapshot(client) != before:
+            problem = "the request changed the jobs"
+        if problem:
+            problems.append(f"{case_id}: {problem}")
+    return problems
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_hostile_bodies_get_a_clean_4xx_and_change_nothing(client: Any, fake_clock: Any, method: str,
+                                                          request: pytest.FixtureRequest) -> None:
+    # Given one existing job
+    created = call(client, "POST", "/api/jobs", job_body(name="victim"))
+    assert created.status_code == 201, created.body
+    path = "/api/jobs" if method == "POST" else f"/api/jobs/{json.loads(created.body)['id']}"
+    # When every hostile body is sent (to create a job, or to change the existing one)
+    problems = send_catalogue(client, method, path)
+    # Then each got its 4xx naming the field, and the job list is exactly as before
+    ledger("fuzz", request.node.name, cases=len(HOSTILE), failures=len(problems))
+    assert not problems, "\n".join(problems)
