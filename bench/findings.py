@@ -49,7 +49,7 @@ def moto_findings(results: dict[str, Any]) -> str:
     tx = as_is.get("mean_ms", {}).get("dynamodb.TransactWriteItems", 0)
     cost = results["executor"].get("transaction_ms", {})
     rows = "; ".join(f"{v['table_items']:,} items: {v['as_is']:,.0f} ms as is, {v['item_level']:,.0f} ms with "
-                     "item-level backup" for v in cost.values())
+                     "item-level backup" for v in cost.values() if v.get("as_is") is not None)
     as_is_text = (f" Load (a) on the stack as is: p99 {_late(results, 'a_moto_as_is')}, mean TransactWriteItems "
                   f"{tx:,.0f} ms." if as_is else "")
     return f"""3. **Local stack (moto): every transaction deep-copies the tables it touches.** moto 5.2.5's
