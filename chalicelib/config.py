@@ -48,7 +48,10 @@ class AgentEndpoint(_Strict):
 
     url: HttpUrl
     secretEnv: str | None = Field(None, min_length=1, max_length=128)
-    timeoutMs: int = Field(10_000, ge=100, le=900_000)
+    # Bounded so a delivery fits the executor Lambda (90 s) and its claim lease (timeout + 30 s)
+    # stays shorter than the queue's visibility timeout (540 s): a redelivered message then
+    # always finds an expired lease, and a crashed attempt is taken over.
+    timeoutMs: int = Field(10_000, ge=100, le=60_000)
 
     @field_validator("url", mode="before")
     @classmethod

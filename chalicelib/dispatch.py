@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Iterable, Sequence
 
 from .clock import from_ms, to_ms
+from .errors import StoreUnavailable
 from .history import Occurrence
 from .models import JobModel, JobStatus, Trigger
 from .queue import Message, OccurrenceQueue
@@ -26,7 +27,7 @@ from .store import JobStore
 
 log = logging.getLogger("agentos.jobs.dispatch")
 
-MISSED_GRACE_MS = 2_000  # older than this when found = missed during downtime
+MISSED_GRACE_MS = 0  # an occurrence already past when the tick finds it was missed (downtime)
 MAX_PER_JOB = 1_000  # occurrences of one job sent by one dispatch
 
 
@@ -158,22 +159,28 @@ class Dispatcher:
 
     def _advance(self, job: JobModel, upcoming: int | None, report: DispatchReport) -> None:
         shard = shard_of(job.id, self.shards) if upcoming is not None else None
-        if self.store.advance(job, upcoming, shard):
+        try:
+            advanced = self.store.advance(job, upcoming, shard)
+        except StoreUnavailable:  # sent but not advanced: the next tick re-sends, run ids dedupe
+            report.errors.append(f"advance {job.id}: store unavailable")
+            return
+        if advanced:
             report.advanced += 1
         else:
             report.lost_races += 1  # another tick, or an API change, got there first
 
     def tick(self, now_ms: int) -> DispatchReport:
-        """One minute tick: query every due shard in parallel and dispatch what it finds."""
-        report = DispatchReport()
+        """One minute tick: query every due shard in parallel, then dispatch what they found
+        together (so SendMessageBatch fills up across shards)."""
         with ThreadPoolExecutor(max_workers=min(self.shards, 8)) as pool:
-            for part in pool.map(lambda s: self._tick_shard(s, now_ms), range(self.shards)):
-                report.add(part)
+            found = list(pool.map(lambda s: self._due_in_shard(s, now_ms), range(self.shards)))
+        report = self.dispatch([job for jobs, _ in found for job in jobs], now_ms)
+        report.errors.extend(error for _, error in found if error)
         return report
 
-    def _tick_shard(self, shard: int, now_ms: int) -> DispatchReport:
+    def _due_in_shard(self, shard: int, now_ms: int) -> tuple[list[JobModel], str | None]:
         try:
-            return self.dispatch(self.store.due(shard, now_ms + self.lookahead_ms), now_ms)
+            return list(self.store.due(shard, now_ms + self.lookahead_ms)), None
         except Exception as exc:  # one shard's failure must not stop the others
             log.exception("tick: shard %s failed", shard)
-            return DispatchReport(errors=[f"shard {shard}: {type(exc).__name__}"])
+            return [], f"shard {shard}: {type(exc).__name__}"

@@ -23,10 +23,10 @@ from .clock import iso, now_ms
 from .config import Config, RetryPolicy
 from .delivery import Delivery, post_to_agent
 from .dispatch import schedule_of
-from .errors import DeliveryFailed, JobsError
+from .errors import DeliveryFailed
 from .failures import FailureLog
-from .history import Claim, Occurrence, RunStore
-from .models import JobModel, JobStatus, RunStatus, Trigger
+from .history import Claim, Occurrence, Prior, RunStore
+from .models import JobModel, JobStatus, RunModel, RunStatus, Trigger
 from .queue import Message, OccurrenceQueue, decode
 from .schedules import OnceSchedule
 from .store import JobStore
@@ -49,8 +49,14 @@ class Outcome(str, Enum):
     REQUEUED = "requeued"
 
 
-class Redeliver(JobsError):
-    """Leave the message in the queue: SQS shows it again after its visibility timeout."""
+def warm_clients(queue: OccurrenceQueue) -> None:
+    """Build the AWS clients once, before threads race to build one each on a cold start."""
+    from .store import model_connection
+
+    for model in (JobModel, RunModel):
+        _ = model._get_connection().connection.client
+        _ = model_connection(model).client
+    _ = queue.client
 
 
 def _keys(job: JobModel, occ: Occurrence) -> dict[str, Any]:
@@ -79,6 +85,7 @@ class Executor:
         self.queue = queue
         self.failures = failures or FailureLog(config.logs.dir)
         load_plugins()
+        warm_clients(queue)
 
     def handle_batch(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Run every record in parallel; report the ones to retry (SQS partial batch response)."""
@@ -102,26 +109,26 @@ class Executor:
         if wake - now_ms() > HOLD_MAX_MS:
             self.queue.send_one(message, now_ms())  # too early (long backoff): back in the queue
             return Outcome.REQUEUED
-        # Claim first, just before the instant: a duplicate then costs one write and no read.
-        clock.sleep_until(wake - CLAIM_LEAD_MS)
-        started = now_ms()
-        claim = self.runs.claim(occ, started, self.lease_ms)
+        # Claim on arrival (SQS brings the message up to a second early), then hold until
+        # the instant: a burst's claims and reads are done before it, not queued behind it.
+        claimed_at = now_ms()
+        claim, prior = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake))
         if claim is Claim.DUPLICATE:
-            return self._duplicate(occ)
+            return self._duplicate(occ, prior)
         if claim is Claim.JOB_GONE:
-            return self._skip(occ, self._gone_reason(occ))
+            return self._skip(occ, "the job was deleted, paused or rescheduled")
         job = self.jobs.find(occ.job_id)
         if job is None:  # deleted between the claim and this read: it started nothing
             self.runs.finish(occ, RunStatus.SKIPPED, now_ms(), "the job was deleted", None, [], None)
             return Outcome.SKIPPED
         clock.sleep_until(wake)
-        return self._attempt(job, message, started)
+        return self._attempt(job, message, max(claimed_at, wake))
 
     @property
     def lease_ms(self) -> int:
         """How long a claim is honoured before another claimant may take the attempt over."""
         slowest = max((a.timeoutMs for a in self.config.agents.values()), default=0)
-        return max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
+        return HOLD_MAX_MS + max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)
@@ -130,19 +137,13 @@ class Executor:
                  extra={"jobId": occ.job_id, "runId": occ.run_id})
         return Outcome.SKIPPED
 
-    def _gone_reason(self, occ: Occurrence) -> str:
-        job = self.jobs.find(occ.job_id)
-        if job is None:
-            return "the job was deleted"
-        if job.status != JobStatus.ACTIVE.value:
-            return f"the job is {job.status}"
-        return "the job's schedule changed"
-
-    def _duplicate(self, occ: Occurrence) -> Outcome:
-        # A retry that overtook the end of its previous attempt must not be dropped.
-        run = self.runs.get(occ.job_id, occ.run_id) if occ.attempt > 1 else None
-        if run is not None and run.status == RunStatus.RUNNING.value and run.attempt == occ.attempt - 1:
-            raise Redeliver(f"attempt {occ.attempt - 1} of {occ.run_id} is still finishing")
+    def _duplicate(self, occ: Occurrence, prior: Prior | None) -> Outcome:
+        # This attempt was already given up ("retrying" is written before the next attempt
+        # is sent): if we died in between, the next attempt was never sent. Send it now;
+        # if it was sent, the copy loses its claim.
+        if prior is not None and prior.status == RunStatus.RETRYING.value and prior.attempt == occ.attempt:
+            self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), now_ms()), now_ms())
+            return Outcome.REQUEUED
         return Outcome.DUPLICATE
 
     def _attempt(self, job: JobModel, message: Message, started: int) -> Outcome:
@@ -182,8 +183,10 @@ class Executor:
         following = replace(occ, attempt=occ.attempt + 1)
         if failure.retryable and policy is not None and occ.attempt < policy.maxAttempts:
             wait = backoff_ms(policy, occ.attempt, failure.retry_after_s)
-            self.queue.send_one(Message(following, now_ms() + wait), now_ms())
+            # Give this attempt up first, then send the next: the next one can then never
+            # find this one still running (a fast retry would lose its claim).
             self.runs.retrying(occ, failure.message)
+            self.queue.send_one(Message(following, now_ms() + wait), now_ms())
             telemetry.count("RunsRetried")
             log.info("retrying job=%s run=%s attempt=%s in %s ms: %s", job.id, occ.run_id, occ.attempt, wait,
                      failure.message, extra=_keys(job, occ))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable
+from typing import Any, Iterable
 
 from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -41,6 +41,22 @@ class Occurrence:
     trigger: Trigger
     generation: int
     attempt: int
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The state a claim found on its run item when it lost."""
+
+    status: str | None
+    attempt: int
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any] | None) -> "Prior | None":
+        """Decode a DynamoDB-JSON item (None when there was none)."""
+        if not raw:
+            return None
+        status = raw.get("status", {}).get("S")
+        return cls(status=status, attempt=int(raw.get("attempt", {}).get("N", "0")))
 
 
 def _claimable(model: type[RunModel], attempt: int, now_ms: int) -> Condition:
@@ -78,28 +94,34 @@ class RunStore:
         live = self.jobs.status.is_in(JobStatus.ACTIVE.value, JobStatus.FAILED.value)
         return live & (self.jobs.generation == occ.generation)
 
-    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int) -> Claim:
-        """Atomically check the job is still live and take attempt ``occ.attempt``."""
+    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int) -> tuple[Claim, Prior | None]:
+        """Atomically check the job is still live and take attempt ``occ.attempt``.
+
+        On a duplicate, also returns what the run item held (read in the same call,
+        through ReturnValuesOnConditionCheckFailure), so no extra read is needed.
+        """
         run = self.model(occ.job_id, occ.run_id)
         actions = [
             self.model.status.set(RunStatus.RUNNING.value), self.model.attempt.set(occ.attempt),
             self.model.trigger.set(occ.trigger.value), self.model.scheduledAt.set(occ.scheduled_ms),
-            self.model.generation.set(occ.generation), self.model.startedAt.set(now_ms),
+            self.model.generation.set(occ.generation), self.model.startedAt.set(started_ms),
             self.model.leaseUntil.set(now_ms + lease_ms), self.model.expiresAt.set(self._expiry(now_ms)),
             self.model.finishedAt.remove(), self.model.error.remove(),
         ]
         try:
             with TransactWrite(connection=model_connection(self.model)) as tx:
                 tx.condition_check(self.jobs, occ.job_id, condition=self._job_live(occ))
-                tx.update(run, actions=actions, condition=_claimable(self.model, occ.attempt, now_ms))
+                tx.update(run, actions=actions, condition=_claimable(self.model, occ.attempt, now_ms),
+                          return_values="ALL_OLD")
         except TransactWriteError as exc:
-            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
-            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
-                return Claim.DUPLICATE
-            if len(reasons) == 2 and reasons[0] == "ConditionalCheckFailed":
-                return Claim.JOB_GONE
+            reasons = exc.cancellation_reasons or []
+            codes = [r.code if r else None for r in reasons]
+            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+                return Claim.DUPLICATE, Prior.from_raw(reasons[1].raw_item if reasons[1] else None)
+            if len(codes) == 2 and codes[0] == "ConditionalCheckFailed":
+                return Claim.JOB_GONE, None
             raise _unavailable("claim a run", exc) from exc
-        return Claim.CLAIMED
+        return Claim.CLAIMED, None
 
     def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
         """Record that an occurrence of a deleted/paused/rescheduled job started nothing."""

@@ -141,8 +141,13 @@ def receive_all(queue_url: str, max_rounds: int = 50) -> list[dict[str, Any]]:
     return records
 
 
-def pump(queue_url: str) -> int:
-    """Run every visible message through the executor like the Lambda would; returns how many ran."""
+def pump(queue_url: str, delete: bool = True) -> int:
+    """Run every visible message through the executor like the Lambda would; returns how many ran.
+
+    ``delete=False`` leaves handled messages in flight (invisible for 600 s) instead of
+    deleting them: moto's DeleteMessage walks the whole queue, which makes a test with
+    thousands of duplicates quadratic.
+    """
     import boto3
 
     records = receive_all(queue_url)
@@ -151,7 +156,7 @@ def pump(queue_url: str) -> int:
         batch = records[start:start + 10]
         failures = {f["itemIdentifier"] for f in runtime.executor().handle_batch(batch)["batchItemFailures"]}
         for record in batch:
-            if record["messageId"] not in failures:
+            if delete and record["messageId"] not in failures:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
     return len(records)
 
