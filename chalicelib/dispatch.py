@@ -137,7 +137,12 @@ class Dispatcher:
                 self.store.disarm(job)  # e.g. paused in the console without removing dueShard
                 report.disarmed += 1
                 continue
-            times, upcoming = plan(job, now_ms, now_ms + self.lookahead_ms)
+            try:
+                times, upcoming = plan(job, now_ms, now_ms + self.lookahead_ms)
+            except Exception as exc:  # one unreadable item (a console edit) must not stop the others
+                log.exception("dispatch: cannot plan %s", job.id)
+                report.errors.append(f"plan {job.id}: {type(exc).__name__}")
+                continue
             planned.append((job, [self._message(job, t) for t in times], upcoming))
         failed = self._send([m for _, msgs, _ in planned for m in msgs], now_ms, report)
         for job, messages, upcoming in planned:
@@ -174,7 +179,11 @@ class Dispatcher:
         together (so SendMessageBatch fills up across shards)."""
         with ThreadPoolExecutor(max_workers=min(self.shards, 8)) as pool:
             found = list(pool.map(lambda s: self._due_in_shard(s, now_ms), range(self.shards)))
-        report = self.dispatch([job for jobs, _ in found for job in jobs], now_ms)
+        try:
+            report = self.dispatch([job for jobs, _ in found for job in jobs], now_ms)
+        except Exception as exc:  # whatever was sent but not advanced is re-sent next minute
+            log.exception("tick: dispatch failed")
+            report = DispatchReport(errors=[f"dispatch: {type(exc).__name__}"])
         report.errors.extend(error for _, error in found if error)
         return report
 
