@@ -82,10 +82,10 @@ def claims(monkeypatch: pytest.MonkeyPatch) -> list[ClaimSeen]:
     seen: list[ClaimSeen] = []
     original = RunStore.claim
 
-    def traced(self: RunStore, occ: Occurrence, now: int, lease_ms: int) -> Claim:
+    def traced(self: RunStore, occ: Occurrence, *args: Any) -> Any:
         began = time.monotonic_ns()
-        result = original(self, occ, now, lease_ms)
-        seen.append(ClaimSeen(occ.job_id, occ.run_id, occ.generation, began, result))
+        result = original(self, occ, *args)
+        seen.append(ClaimSeen(occ.job_id, occ.run_id, occ.generation, began, result[0]))
         return result
 
     monkeypatch.setattr(RunStore, "claim", traced)
@@ -313,11 +313,11 @@ def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None], af
     """Run ``action`` once, just before the executor's claim is sent, or just after it committed."""
     original, done = RunStore.claim, []
 
-    def claim(self: RunStore, occ: Occurrence, now: int, lease_ms: int) -> Claim:
+    def claim(self: RunStore, occ: Occurrence, *args: Any) -> Any:
         if not after_commit and not done:
             done.append(True)
             action()
-        result = original(self, occ, now, lease_ms)
+        result = original(self, occ, *args)
         if after_commit and not done:
             done.append(True)
             action()
