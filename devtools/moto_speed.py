@@ -4,6 +4,8 @@
   computing *all* queue attributes, including counts that walk every message, so
   receiving from a queue of n messages costs O(n) per message. The replacement
   reads the one attribute it needs.
+* SQS clock: moto's ``unix_time()`` builds two datetimes per reading (~12 us) and
+  SendMessage reads it for every queued message; ``time.time()`` gives the same value.
 * DynamoDB TransactWriteItems: moto deep-copies every table a transaction touches,
   to roll back on failure, so each claim cost O(runs in the table) and the suite and
   the local stack slowed down as history grew. The replacement backs up only the
@@ -64,19 +66,25 @@ def install() -> None:
     """Patch moto's retention check and transaction backup (idempotent)."""
     global _installed
     import moto.dynamodb.models as dynamodb_models
-    from moto.core.utils import unix_time
     from moto.dynamodb.models.table import Table
     from moto.sqs.models import SQSBackend
 
     if _installed:
         return
+    import time
+
+    import moto.sqs.models as sqs_models
+
+    slow_time, slow_millis = sqs_models.unix_time, sqs_models.unix_time_millis
+    sqs_models.unix_time = lambda dt=None: time.time() if dt is None else slow_time(dt)
+    sqs_models.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_millis(dt)
     dynamodb_models.copy = _TablesNotCopied(Table)  # type: ignore[assignment]
     backend = dynamodb_models.DynamoDBBackend
     backend.transact_write_items = _backed_up_transaction(backend.transact_write_items)
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
         retention = int(self.get_queue(queue_name).message_retention_period)
-        return retention + message.sent_timestamp / 1000 > unix_time()
+        return retention + message.sent_timestamp / 1000 > time.time()
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
     _installed = True
