@@ -34,7 +34,6 @@ from .store import JobStore
 log = logging.getLogger("agentos.jobs.executor")
 
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
-CLAIM_LEAD_MS = 60  # claim and read the job just before the instant, so delivery starts on it
 ACTION_TIMEOUT_MS = 60_000  # what an in-process action is assumed to need at most
 LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
 MAX_RETRY_AFTER_MS = 3_600_000
