@@ -26,6 +26,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from .actions import ActionContext
 from .config import AgentEndpoint
 from .errors import DeliveryFailed
 
@@ -39,17 +40,9 @@ _ERROR_SNIPPET_CHARS = 200
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """One attempt of one occurrence, as the agent receives it."""
-
-    job_id: str
-    job_name: str
-    run_id: str
-    agent_id: str
-    scheduled_at: str
-    attempt: int
-    trigger: str
-    payload: dict
+class Delivery(ActionContext):
+    """One attempt of one occurrence, as the agent receives it (the same facts an in-process
+    action gets, plus their wire form)."""
 
     def body(self) -> bytes:
         """The compact JSON request body (the exact bytes that are signed)."""

@@ -17,7 +17,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
-from .actions import ActionContext, load_plugins, run_action, run_callback
+from .actions import load_plugins, run_action, run_callback
 from . import clock, telemetry
 from .clock import iso, now_ms
 from .config import Config, RetryPolicy
@@ -165,12 +165,13 @@ class Executor:
         fields = dict(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
                       scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
                       trigger=occ.trigger.value, payload=payload)
+        delivery = Delivery(**fields)
         if job.callback:
-            return run_callback(job.callback, ActionContext(**fields))
+            return run_callback(job.callback, delivery)
         endpoint = self.config.agent(job.agentId)
         if endpoint is not None:
-            return post_to_agent(Delivery(**fields), endpoint, now_ms() // 1000)
-        return run_action(ActionContext(**fields))
+            return post_to_agent(delivery, endpoint, now_ms() // 1000)
+        return run_action(delivery)
 
     def _policy(self, job: JobModel) -> RetryPolicy | None:
         if job.retryPolicy:
