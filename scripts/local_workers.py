@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -41,7 +42,7 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
             "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region}
 
 
-class Loop:
+class Loop(ABC):
     """A named daemon thread repeating ``step`` until the shared stop event is set."""
 
     def __init__(self, name: str, stop: threading.Event) -> None:
@@ -60,9 +61,9 @@ class Loop:
                 log.exception("%s: round failed", self.thread.name)
                 self.stop.wait(1.0)
 
+    @abstractmethod
     def step(self) -> None:
         """One round of work (subclasses)."""
-        raise NotImplementedError
 
 
 class Ticker(Loop):
