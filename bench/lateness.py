@@ -43,7 +43,6 @@ class Load:
     per_second: int
     seconds: int
     description: str
-    moto_as_is: bool = False  # True: without bench.moto_patch (whole-table transaction copies)
 
     @property
     def occurrences(self) -> int:
@@ -56,11 +55,9 @@ class Load:
 
 
 def loads(quick: bool) -> list[Load]:
-    """Loads (a), (b) and (c) of the issue; the full run also runs (a) on moto as is."""
+    """Loads (a), (b) and (c) of the issue (the full run holds load (b) for longer)."""
     steady = 10 if quick else 30
-    as_is = [] if quick else [Load("a_moto_as_is", 0xA0, 50, 1, "load (a) on moto as `make run` has it",
-                                   moto_as_is=True)]
-    return as_is + [
+    return [
             Load("a", 0xA1, 50, 1, "50 jobs due in the same second"),
             Load("b", 0xB1, 20, steady, f"a steady 20 occurrences/s for {steady} s"),
             Load("c", 0xC1, 200, 1, "200 jobs due in the same second")]
@@ -146,20 +143,12 @@ class Stack:
                         Gate(), self.stop).start()
 
     def _warm_clients(self) -> None:
-        """Build every client before the loads, as a warm Lambda container has them.
-
-        PynamoDB builds a connection's botocore client lazily and without a lock, so the first
-        burst of a fresh process builds one client per thread (see the findings): a cold-start
-        cost measured separately by ``bench.executor_cost.cold_batch``, kept out of these loads.
-        """
+        """Build the executor before the loads, as a warm Lambda container has it (building it
+        builds its AWS clients, ``chalicelib.executor.warm_clients``); the cold batch is measured
+        separately by ``bench.executor_cost.cold_batch``."""
         from chalicelib import runtime
-        from chalicelib.models import JobModel, RunModel
-        from chalicelib.store import model_connection
 
         runtime.executor()
-        for model in (JobModel, RunModel):
-            assert model._get_connection().connection.client is not None
-            assert model_connection(model).client is not None
 
     def start_ticker(self) -> threading.Event:
         """The tick function now and every 60 s until the returned event is set."""
@@ -221,16 +210,15 @@ def calibrate(seconds: float = 2.0, threads: int = 8) -> dict[str, float]:
     from chalicelib.history import Occurrence
     from chalicelib.models import Trigger
 
-    from . import moto_patch, seed
+    from . import seed
 
-    moto_patch.apply(True)
     store, runs = runtime.job_store(), runtime.run_store()
     jid, now = seed.job_id(0xCA, int(time.time())), int(time.time() * 1000)
     seed.write([seed.make_job(jid, now + 3_600_000, 4)])
     store.find(jid)  # clients and connections first
 
     def claim(slot: int, n: int) -> None:
-        runs.claim(Occurrence(jid, f"run-cal-{now}-{slot}-{n}", now, Trigger.SCHEDULE, 1, 1), now, 60_000)
+        runs.claim(Occurrence(jid, f"run-cal-{now}-{slot}-{n}", now, Trigger.SCHEDULE, 1, 1), now, 60_000, now)
 
     return {"GetItem": _hammer(lambda slot, n: store.find(jid), seconds, threads),
             "TransactWriteItems": _hammer(claim, seconds, threads)}
@@ -254,9 +242,6 @@ def _seed_load(load: Load, lead_ms: int) -> tuple[list[int], set[str]]:
 
 def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     """Seed, tick, wait for every delivery and outcome; lateness and call counts."""
-    from . import moto_patch
-
-    moto_patch.apply(not load.moto_as_is)
     lead_ms = 3000 + 30 * load.occurrences  # the tick must be done (sent and advanced) before the first instant
     times, ids = _seed_load(load, lead_ms)
     ticks_before = len(stack.tick_seconds)
@@ -280,7 +265,7 @@ def _load_figures(load: Load, tally: Any, late: list[float], busy_s: float, tick
     """The JSON block of one load."""
     n = max(load.occurrences, 1)
     return {
-        "description": load.description, "moto_as_is": load.moto_as_is,
+        "description": load.description,
         "occurrences": load.occurrences, "delivered": len(late),
         "lateness_ms": summary(late), "over_1s": sum(1 for v in late if v >= 1000),
         "lateness_ms_sorted": sorted(round(v, 1) for v in late),

@@ -41,7 +41,8 @@ shared the machine: wall times are noisy, counts are not).
 **Counts** (items read, API calls per operation, per occurrence) are exact and deterministic: they
 come from botocore `after-call` hooks on every client the app builds (`bench/counting.py`), PynamoDB's
 included. **Wall times** are moto's, on this machine: moto is not DynamoDB (a GSI query scans the
-whole table, a transaction copies whole tables), so they show the shape of the local stack, not AWS.
+whole table, and its one process answers a fixed number of calls a second whatever the threads), so
+they show the shape of the local stack, not AWS.
 """
 
 
@@ -133,22 +134,25 @@ received. The stack is the `make run` one assembled from its parts (`scripts/loc
 app's `execute` function, and a real HTTP agent. Each load's single-run jobs are written straight
 into the table a few seconds ahead of their instant, so the tick (not the API's immediate
 enqueue) dispatches them. The executor's AWS clients are built before the loads (a warm
-container). The loads run with `bench/moto_patch.py`, which makes moto's TransactWriteItems back
-up only the items it names instead of deep-copying every table it touches (finding 3); the full
-run adds load (a) on moto as `make run` has it ("a_moto_as_is").
+container). moto runs as `make run` has it: `devtools/moto_atomic.py` (DynamoDB serialized, so
+conditional writes have one winner), `devtools/moto_speed.py` (transactions back up only the items
+they name, finding 3) and `scripts/local_aws.tune_moto_sqs`.
 
 {_table(header, rows)}
 
 ![lateness CDF](img/bench_lateness_cdf.png)
 
-"Claimed late" is when the executor's attempt started, after its claim and before the HTTP call
-(its own `late_ms` log line): the difference to the agent's figure is the delivery itself.
+"Claimed late" is when the executor's attempt started, after its claim, its read of the job and
+its hold until the instant, before the HTTP call (its own `late_ms` log line): the difference to
+the agent's figure is the delivery itself.
 
 "Arrived" says messages reach the executor on time (p50 {_ms(late['a'].get('arrived_ms', {}).get('p50', 0))} ms for
-load (a): negative is early), so the lateness is made after arrival.
+load (a): negative is early), so load (a)'s lateness is made after arrival. Loads (b) and (c)
+outrun the server (below), and then the messages themselves come late: the pollers are busy with
+held batches whose calls queue on it.
 
 What bounds it: every occurrence costs {late['a']['dynamodb_calls_per_occurrence']:g} DynamoDB calls on this stack (the
-tick's advance, made well before the instant, then the executor's GetItem, claim and outcome:
+tick's advance, made well before the instant, then the executor's claim, GetItem and outcome:
 two of them TransactWriteItems), and the stack's one process answers a fixed number of calls per
 second whatever the number of threads. Measured just before the loads (8 threads for 2 s, item-level
 transaction backup): **{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s**
@@ -156,9 +160,11 @@ transaction backup): **{before['GetItem']:g} GetItem/s and {before['TransactWrit
 calls on an idle machine; this one was shared). That is {1000 * per_occ:.0f} ms of server time per
 occurrence, so load (a) needs {drain_a:.1f} s of it, load (c) {drain_c:.1f} s, and load (b) asks for
 {demand_b:.0%} of the server's time: {'more than it has, so its queue grows for as long as the load lasts' if demand_b >= 1 else 'below saturation, but bursty arrivals still queue'}.
-The executor claims each occurrence (and then reads its job) {results['executor']['claim_lead_ms']} ms *before* its
-instant, so a burst's claims, reads and first outcome writes all queue at the instant; the mean
-TransactWriteItems time above is that queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
+The executor claims each occurrence and reads its job as soon as the message arrives (up to
+`EARLY_MS` = {results['executor']['early_ms']} ms before the instant), then holds until the instant: a burst's claims
+and reads drain in that early window, and what the server cannot fit in it, with the outcome
+writes of the first deliveries, queues past the instant; the mean TransactWriteItems time above
+is that queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
 """
 
 
