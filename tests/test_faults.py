@@ -70,12 +70,6 @@ def is_claim(params: dict[str, Any]) -> bool:
     return any("ConditionCheck" in item for item in params.get("TransactItems", []))
 
 
-def is_finish(params: dict[str, Any]) -> bool:
-    """The outcome write: an Update of the run and an Update of the job."""
-    items = params.get("TransactItems", [])
-    return len(items) == 2 and all("Update" in item for item in items)
-
-
 def is_advance(params: dict[str, Any]) -> bool:
     """The tick's conditional move of ``nextRunAt`` (no ``updatedAt``: not an API write)."""
     return "runs" not in _table(params) and {"nextRunAt", "generation"} <= _names(params) \
@@ -85,11 +79,6 @@ def is_advance(params: dict[str, Any]) -> bool:
 def is_api_update(params: dict[str, Any]) -> bool:
     """A PATCH's optimistic-lock write."""
     return "updatedAt" in _names(params)
-
-
-def on_runs_table(params: dict[str, Any]) -> bool:
-    """A single-item write to the runs table (``retrying``, ``queued``…)."""
-    return "runs" in _table(params)
 
 
 WRITES = frozenset({("dynamodb", op) for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")}
@@ -660,18 +649,31 @@ def test_agent_that_never_answers_ends_failed_in_the_dlq(engine: dict[str, Any],
     assert_job(job_id, succeeded=0, failed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="known: an agent timeoutMs over ~510 s makes the claim's lease outlive "
-                                       "the queue's 540 s visibility timeout (docs/reliability.md, Boundaries)")
-def test_claimant_crash_with_a_lease_longer_than_the_visibility_timeout_loses_nothing(
-        engine: dict[str, Any], configure: Any, faults: Injector) -> None:
+def test_every_lease_ends_before_sqs_shows_the_message_again(engine: dict[str, Any], configure: Any) -> None:
+    # Given the slowest agent the config accepts (a slower one is refused at start-up)
+    from chalicelib.config import get_config
+    from chalicelib.errors import ConfigError
+
+    configure({"agents": {AGENT_ID: {"url": "http://127.0.0.1:9/", "timeoutMs": 60_001}}})
+    with pytest.raises(ConfigError, match="timeoutMs"):
+        get_config()
+    configure({"agents": {AGENT_ID: {"url": "http://127.0.0.1:9/", "timeoutMs": 60_000}}})
+    # Then a dead claimant's lease has expired when its message comes back
+    assert runtime.executor().lease_ms < QUEUE_VISIBILITY_S * 1000
+
+
+def test_claimant_crash_with_the_slowest_agent_loses_nothing(engine: dict[str, Any], configure: Any,
+                                                             faults: Injector, request: pytest.FixtureRequest) -> None:
     from agent_server import AgentServer
 
     with AgentServer() as agent:
-        # Given an agent allowed 10 minutes (config accepts up to 15), and a claimant that dies
+        # Given an agent allowed the longest timeout, and a claimant that dies right after claiming
         job_id = agent_job(engine, configure, agent.url)
-        configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 600_000}}})
+        configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 60_000}}})
         faults.add("dynamodb", "TransactWriteItems", kind="crash", match=is_claim)
         # When SQS shows the message again after its visibility timeout
         drain(queue_url(engine), engine["clock"])
-        # Then the occurrence is still delivered (today: the live lease makes it a "duplicate")
-        assert len(agent.requests) == 1, scheduled_run_id(job_id, AT_0005)
+        # Then the occurrence is delivered, once
+        assert [r.header("X-AgentOS-Run-Id") for r in agent.requests] == [scheduled_run_id(job_id, AT_0005)]
+    ledger("faults", request.node.name, occurrences=1, lost=0, twice=0, boundary_twice=0)
+    assert_job(job_id, succeeded=1)

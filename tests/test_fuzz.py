@@ -13,10 +13,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest

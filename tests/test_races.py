@@ -108,7 +108,7 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         thread.start()
     for thread in threads:
         thread.join(120)
-    assert not errors, errors
+    assert not errors and not any(t.is_alive() for t in threads), errors
 
 
 def change_jobs(kind: str, job_ids: list[str], changes: list[Change]) -> Callable[[], None]:
@@ -137,12 +137,15 @@ def ticking(times: int) -> Callable[[], None]:
     return body
 
 
-def executing(queue_url: str, stop: threading.Event) -> Callable[[], None]:
-    """A thread body that runs the queue like a Lambda poller until ``stop``."""
+def executing(queue_url: str, stop: threading.Event, errors: list[BaseException]) -> Callable[[], None]:
+    """A thread body that runs the queue like a Lambda poller until ``stop`` (errors are kept)."""
     def body() -> None:
-        while not stop.is_set():
-            if not pump(queue_url):
-                time.sleep(0.01)
+        try:
+            while not stop.is_set():
+                if not pump(queue_url):
+                    time.sleep(0.01)
+        except BaseException as exc:  # noqa: BLE001 - asserted by run_everything
+            errors.append(exc)
     return body
 
 
@@ -182,8 +185,8 @@ def create_groups() -> dict[str, list[str]]:
 def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes: list[Change]) -> None:
     """3 tickers, 2 executors and 3 API callers released together at 00:04:58."""
     engine["clock"].t = TICK_AT / 1000
-    stop = threading.Event()
-    executors = [threading.Thread(target=executing(engine["queue_url"], stop)) for _ in range(2)]
+    stop, errors = threading.Event(), []
+    executors = [threading.Thread(target=executing(engine["queue_url"], stop, errors)) for _ in range(2)]
     for thread in executors:
         thread.start()
     try:
@@ -192,7 +195,8 @@ def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes
     finally:
         stop.set()
         for thread in executors:
-            thread.join(60)
+            thread.join(120)
+    assert not errors and not any(t.is_alive() for t in executors), errors
     runtime.dispatcher().tick(now_ms())
     drain(engine["queue_url"], engine["clock"])
 
