@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 from .clock import from_ms, to_ms
 from .errors import StoreUnavailable
@@ -26,6 +26,8 @@ from .schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
 from .store import JobStore
 
 log = logging.getLogger("agentos.jobs.dispatch")
+T = TypeVar("T")
+R = TypeVar("R")
 
 MISSED_GRACE_MS = 0  # an occurrence already past when the tick finds it was missed (downtime)
 MAX_PER_JOB = 1_000  # occurrences of one job sent by one dispatch
@@ -94,6 +96,17 @@ def plan(job: JobModel, now_ms: int, horizon_ms: int) -> tuple[list[int], int | 
     return due, upcoming
 
 
+PARALLEL_CALLS = 8  # concurrent SQS sends / DynamoDB advances in one dispatch
+
+
+def _in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``work`` over ``items`` on a small thread pool (I/O bound: a burst must fit one tick)."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_CALLS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
 @dataclass
 class DispatchReport:
     """What one dispatch did (logged by the tick, counted by the benchmarks)."""
@@ -105,6 +118,13 @@ class DispatchReport:
     send_failures: int = 0
     disarmed: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        """Count one job's advance outcome ("advanced", "lost_races" or an error text)."""
+        if outcome in ("advanced", "lost_races"):
+            setattr(self, outcome, getattr(self, outcome) + 1)
+        else:
+            self.errors.append(outcome)
 
     def add(self, other: "DispatchReport") -> None:
         """Fold another report into this one."""
@@ -145,10 +165,11 @@ class Dispatcher:
                 continue
             planned.append((job, [self._message(job, t) for t in times], upcoming))
         failed = self._send([m for _, msgs, _ in planned for m in msgs], now_ms, report)
-        for job, messages, upcoming in planned:
-            if any(m.occurrence.run_id in failed for m in messages):
-                continue  # not advanced: the next tick sends them again
-            self._advance(job, upcoming, report)
+        # Not advanced when a message was refused: the next tick sends them again.
+        ready = [(job, upcoming) for job, msgs, upcoming in planned
+                 if not any(m.occurrence.run_id in failed for m in msgs)]
+        for outcome in _in_parallel(lambda item: self._advance(*item), ready):
+            report.count(outcome)
         return report
 
     def _message(self, job: JobModel, scheduled_ms: int) -> Message:
@@ -162,17 +183,14 @@ class Dispatcher:
         report.send_failures += len(failed)
         return {m.occurrence.run_id for m in failed}
 
-    def _advance(self, job: JobModel, upcoming: int | None, report: DispatchReport) -> None:
+    def _advance(self, job: JobModel, upcoming: int | None) -> str:
         shard = shard_of(job.id, self.shards) if upcoming is not None else None
         try:
             advanced = self.store.advance(job, upcoming, shard)
         except StoreUnavailable:  # sent but not advanced: the next tick re-sends, run ids dedupe
-            report.errors.append(f"advance {job.id}: store unavailable")
-            return
-        if advanced:
-            report.advanced += 1
-        else:
-            report.lost_races += 1  # another tick, or an API change, got there first
+            return f"advance {job.id}: store unavailable"
+        # A lost race: another tick, or an API change, got there first.
+        return "advanced" if advanced else "lost_races"
 
     def tick(self, now_ms: int) -> DispatchReport:
         """One minute tick: query every due shard in parallel, then dispatch what they found

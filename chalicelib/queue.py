@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +23,7 @@ from .models import Trigger
 MAX_DELAY_S = 900  # SQS's limit on DelaySeconds
 EARLY_MS = 1000  # arrive up to this much before the instant, so the claim is done in time
 BATCH = 10  # SendMessageBatch's limit
+PARALLEL_SENDS = 8  # batches in flight at once: a burst's sends must fit one tick
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,12 @@ class OccurrenceQueue:
 
     def send(self, messages: Sequence[Message], now_ms: int) -> list[Message]:
         """Send ``messages`` in batches of ten; return those SQS did not accept."""
-        failed: list[Message] = []
-        for start in range(0, len(messages), BATCH):
-            failed.extend(self._send_batch(messages[start:start + BATCH], now_ms))
-        return failed
+        batches = [messages[start:start + BATCH] for start in range(0, len(messages), BATCH)]
+        if len(batches) <= 1:
+            return [m for batch in batches for m in self._send_batch(batch, now_ms)]
+        _ = self.url(self.queue_name)  # resolved once, before the threads
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_SENDS, len(batches))) as pool:
+            return [m for refused in pool.map(lambda b: self._send_batch(b, now_ms), batches) for m in refused]
 
     def _send_batch(self, batch: Sequence[Message], now_ms: int) -> list[Message]:
         entries = [{"Id": str(i), "MessageBody": encode(m),
@@ -128,14 +132,3 @@ def queue_from_env() -> OccurrenceQueue:
     name = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
     return OccurrenceQueue(name, os.environ.get("JOBS_DLQ", f"{name}-dlq"))
 
-
-def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    """Consecutive lists of at most ``size`` items."""
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
