@@ -116,10 +116,10 @@ The burst is advanced by the tick that sees it (lookahead 90 s, so 30–90 s bef
 {BURST:,} jobs in 60 s needs ≥ {burst60} shards, in 30 s ≥ {burst30}. The default of 4 is at its limit
 for a 60-s advance and throttles in a 30-s one (and index throttling back-pressures the table's own
 writes). **Use `scheduler.dueShards = 16`** for a 100k burst (≈ {2 * BURST / 30 / 16:,.0f} index
-writes/s per shard at 30 s, headroom for API writes and hash skew). Note that the tick queries the
-shards in parallel but then sends and advances everything in one thread: at ~10–20 ms per
-SendMessageBatch and ~5–10 ms per UpdateItem on AWS, the steady 10,000 a minute take 60–120 s
-and 100k advances 10–20 minutes, more than the tick function's 60-s timeout; see finding 9.
+writes/s per shard at 30 s, headroom for API writes and hash skew). The tick queries the shards in
+parallel, then sends and advances on 8 threads each: at ~10–20 ms per SendMessageBatch and
+~5–10 ms per UpdateItem on AWS, the steady 10,000 a minute take ≈ 10–15 s, and 100k advances
+≈ 100–120 s, more than the tick function's 60-s timeout; see finding 9.
 
 **Lambda.** The steady load keeps ~{DUE_PER_MIN / 60 / 10 * (HOLD_S + DELIVERY_S + 0.05):,.0f} executor
 invocations busy (batches of 10, each held ≤ 1 s before its instant). A same-second burst of
@@ -133,8 +133,8 @@ tables (warm throughput) or provision capacity for the hour mark.
 
 **Cost per million successful occurrences** (executor at 512 MB, held {HOLD_S:g} s + {DELIVERY_S:g} s agent
 time per batch; SQS: the tick's sends, one receive and one delete batch per Lambda batch; the tick
-function adds ≈ $0.02 per million once its sends and advances run in parallel, a 10–20-s run at
-512 MB per 10,000 occurrences, and $0.05–0.10 while they run in one thread, finding 9):
+function adds ≈ $0.02 per million now that its sends and advances run in parallel, a 10–20-s run at
+512 MB per 10,000 occurrences, finding 9):
 
 {_cost_table(results)}
 
