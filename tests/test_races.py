@@ -115,9 +115,11 @@ def change_jobs(kind: str, job_ids: list[str], changes: list[Change]) -> Callabl
     """A thread body applying one kind of API change to each job, stamping when each returned."""
     def body() -> None:
         service = runtime.jobs()
-        for job_id in job_ids:
+        for k, job_id in enumerate(job_ids):
             generation = int(JobModel.get(job_id, consistent_read=True).generation)
-            new_at = (now_ms() // 1000 + 3) * 1000  # a single run 2-3 s ahead
+            # A single run 2-3 s ahead, later than every earlier one: an executor holding an
+            # earlier one moves the fake clock to it, which must not put this one in the past.
+            new_at = (now_ms() // 1000 + 3 + k) * 1000
             if kind == "pause":
                 service.update(job_id, {"status": "paused"})
             elif kind == "reschedule":
