@@ -117,9 +117,9 @@ def change_jobs(kind: str, job_ids: list[str], changes: list[Change]) -> Callabl
         service = runtime.jobs()
         for k, job_id in enumerate(job_ids):
             generation = int(JobModel.get(job_id, consistent_read=True).generation)
-            # A single run 2-3 s ahead, later than every earlier one: an executor holding an
+            # A single run 1-5 s ahead, later than every earlier one: an executor holding an
             # earlier one moves the fake clock to it, which must not put this one in the past.
-            new_at = (now_ms() // 1000 + 3 + k) * 1000
+            new_at = (now_ms() // 1000 + 2 + k) * 1000
             if kind == "pause":
                 service.update(job_id, {"status": "paused"})
             elif kind == "reschedule":
