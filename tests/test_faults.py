@@ -270,11 +270,11 @@ def queue_url(engine: dict[str, Any]) -> str:
 # lookahead), its first attempt fails retryably, the retry succeeds. The job stays active,
 # so only the run item's claim, not the job's status, can stop a second start. In order, its AWS writes are: create
 # (TransactWriteItems), enqueue (SendMessageBatch), advance (UpdateItem), claim attempt 1
-# (TransactWriteItems), send attempt 2 (SendMessageBatch), mark retrying (UpdateItem),
+# (TransactWriteItems), mark it retrying (UpdateItem), send attempt 2 (SendMessageBatch),
 # claim attempt 2 (TransactWriteItems), record the outcome (TransactWriteItems).
 
 LIFE_WRITES = 8
-LIFE_READS = 2  # the executor reads the job once per attempt (GetItem)
+LIFE_READS = 2  # the executor reads the job once per attempt, after its claim (GetItem)
 FIRST_AT = T0 + 60_000  # 00:01
 
 
