@@ -11,7 +11,8 @@ from chalice import Blueprint, Response
 from . import runtime
 from .auth import api_tokens, check_bearer
 from .config import get_config
-from .http import ANY_CONTENT_TYPE, guarded, next_link, parse_body, query_choice, query_limit, query_uuid
+from .http import (ANY_CONTENT_TYPE, check_query, guarded, next_link, parse_body, query_choice, query_limit,
+                   query_uuid)
 from .openapi import openapi_document
 
 api = Blueprint(__name__)
@@ -71,6 +72,7 @@ def list_jobs() -> Response:
     """List jobs, filtered and paged."""
     _authorize()
     params = _params()
+    check_query(params, ("status", "agentId", "limit", "cursor"))
     status, agent = query_choice(params, "status", JOB_STATUSES), query_uuid(params, "agentId")
     jobs, cursor = runtime.jobs().list(status, agent, query_limit(params), params.get("cursor"))
     return _json(jobs, headers=next_link(_path(), params, cursor))
@@ -115,5 +117,6 @@ def list_runs(job_id: str) -> Response:
     """A job's runs, newest first, paged."""
     _authorize()
     params = _params()
+    check_query(params, ("limit", "cursor"))
     runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
     return _json(runs, headers=next_link(_path(), params, cursor))

@@ -58,6 +58,16 @@ def warm_clients(queue: OccurrenceQueue) -> None:
     _ = queue.client
 
 
+def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
+    # The same rule as the claim's ConditionCheck (history.RunStore._job_live), on the item read.
+    if job is None:
+        return False
+    if occ.trigger is Trigger.MANUAL:
+        return True
+    live = job.status in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+    return live and int(job.generation) == occ.generation
+
+
 def _keys(job: JobModel, occ: Occurrence) -> dict[str, Any]:
     # Structured-log keys: CloudWatch Logs Insights filters on these.
     return {"jobId": job.id, "runId": occ.run_id, "agentId": job.agentId, "attempt": occ.attempt}
@@ -116,11 +126,16 @@ class Executor:
             return self._duplicate(occ, prior)
         if claim is Claim.JOB_GONE:
             return self._skip(occ, "the job was deleted, paused or rescheduled")
-        job = self.jobs.find(occ.job_id)
-        if job is None:  # deleted between the claim and this read: it started nothing
-            self.runs.finish(occ, RunStatus.SKIPPED, now_ms(), "the job was deleted", None, [], None)
-            return Outcome.SKIPPED
         clock.sleep_until(wake)
+        # The one read of the job happens at the instant, after the hold: a delete, pause or
+        # reschedule that returned during the hold still stops this occurrence.
+        job = self.jobs.find(occ.job_id)
+        if not _still_live(job, occ):
+            self.runs.finish(occ, RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled",
+                             None, [], None)
+            telemetry.count("RunsSkipped")
+            return Outcome.SKIPPED
+        assert job is not None
         return self._attempt(job, message, max(claimed_at, wake))
 
     @property

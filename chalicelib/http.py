@@ -69,6 +69,13 @@ def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
     return data
 
 
+def check_query(params: dict[str, str], allowed: tuple[str, ...]) -> None:
+    """Refuse unknown query parameters: a typo such as ``?staus=`` must not list everything."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValidationFailed(unknown[0], f"is not a query parameter of this route (use {', '.join(allowed)})")
+
+
 def query_limit(params: dict[str, str], default: int = 100, maximum: int = 1000) -> int:
     """The ``limit`` query parameter (1..maximum)."""
     raw = params.get("limit")
@@ -117,6 +124,8 @@ def guarded(view: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return view(*args, **kwargs)
         except JobsError as error:
+            if error.status >= 500:  # storage trouble: the caller retries, the operator must see it
+                log.warning("%s answered %s: %s", view.__name__, error.status, error.message)
             return error_response(error)
         except Exception:  # never a stack trace to the caller; the log has it
             log.exception("unhandled error in %s", view.__name__)

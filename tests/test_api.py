@@ -318,3 +318,9 @@ def test_token_accepted_and_health_is_open(secured: Any) -> None:
     ok = call(secured, "POST", "/api/jobs", job_body(), headers={"Authorization": "Bearer other-token"})
     assert ok.status_code == 201
     assert call(secured, "GET", "/api/jobs", headers={"Authorization": "bearer s3cret"}).status_code == 200
+
+
+def test_unknown_query_parameters_are_400(client: Any) -> None:
+    assert_error(call(client, "GET", "/api/jobs?staus=paused"), 400, "staus")
+    job = create(client)
+    assert_error(call(client, "GET", f"/api/jobs/{job['id']}/runs?status=failed"), 400, "status")

@@ -196,3 +196,28 @@ def test_http_agent_receives_the_contract_body_signed(aws: dict[str, Any], confi
     assert request.header("X-AgentOS-Run-Id") == body["runId"]
     assert body["payload"] == job["payload"]
     assert 0 <= request.received_at - at.timestamp() < 1.0  # on the second
+
+
+@pytest.mark.parametrize("change", ["delete", "pause"])
+def test_change_during_the_hold_stops_the_occurrence(engine: dict[str, Any], change: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an occurrence already claimed, held until its instant
+    job = create(name=f"held-{change}", schedule="2030-01-01T00:00:03Z")
+    from chalicelib import clock as clock_module
+
+    original = clock_module.sleep_until
+
+    def change_during_hold(epoch_ms: int) -> None:
+        # When the job is deleted or paused while the executor holds the message
+        if change == "delete":
+            runtime.jobs().delete(job["id"])
+        else:
+            runtime.jobs().update(job["id"], {"status": "paused"})
+        original(epoch_ms)
+
+    monkeypatch.setattr(clock_module, "sleep_until", change_during_hold)
+    pump(engine["queue_url"])
+    # Then nothing starts after the change returned, and the run says why
+    assert engine["recorder"].calls == []
+    [run] = runs_of(job["id"])
+    assert run.status == "skipped"
