@@ -42,11 +42,12 @@ def lateness_finding(results: dict[str, Any]) -> str:
    Load (a) p99 is {_late(results, 'a')} (was {BEFORE['lateness_p99_a']:,} ms), load (b) {_late(results, 'b')}
    (was {BEFORE['lateness_p99_b']:,} ms), load (c) {_late(results, 'c')} (was {BEFORE['lateness_p99_c']:,} ms). `Executor.run`
    now claims (TransactWriteItems) as soon as SQS hands the message over, up to `EARLY_MS` =
-   {ex['early_ms']} ms before the instant, reads the job (GetItem), and only then holds until the
-   instant, so only the HTTP call and the outcome write are left for after it. Load (a)'s messages
+   {ex['early_ms']} ms before the instant, holds until the instant, and then reads the job (one
+   strongly consistent GetItem, so a pause or delete during the hold still stops it): only that
+   read, the HTTP call and the outcome write are left for after the instant. Load (a)'s messages
    arrived at a median of {arrived.get('p50', 0):,.0f} ms (negative = early) and its attempts started
    {claimed.get('p50', 0):,.0f} ms (median) / {claimed.get('p99', 0):,.0f} ms (p99) after their instant (the executor's own
-   `late_ms`, logged after claim, read and hold, before the HTTP call). What bounds it: the embedded
+   `late_ms`, logged after claim, hold and read, before the HTTP call). What bounds it: the embedded
    moto server answers a fixed number of calls per second whatever the thread count
    (`devtools/moto_atomic.py` serializes its DynamoDB, rightly), here ~{tx:g} TransactWriteItems/s and
    ~{get:g} GetItem/s, so a 50-burst's claims and reads need ≈ {burst_s:.1f} s of server time, which
@@ -122,7 +123,7 @@ def tick_findings(results: dict[str, Any]) -> str:
    queries). The literal "≤ 1" misses by the per-tick queries (1 + shards/D = 1 + {t['shards']}/{t['due']}); the
    per-occurrence work is exactly one write. An interval job with several occurrences inside the
    lookahead is advanced once for all of them, so real mixes do better.
-9. **Tick at AWS scale (engine, fixed after this run): sends and advances run on a thread pool.**
+9. **Tick at AWS scale (engine, fixed): sends and advances run on a thread pool.**
    The single-pass dispatch (finding 5) fixed the batching but had moved all sends and all advances
    into one loop (≈ 60–120 s for the steady 10,000 a minute on AWS, at ~10–20 ms per
    SendMessageBatch and ~5–10 ms per UpdateItem). `Dispatcher.dispatch` now keeps the one plan and
@@ -131,8 +132,7 @@ def tick_findings(results: dict[str, Any]) -> str:
    100k burst, still beyond the tick function's 60-s timeout. Nothing is lost when a tick times out
    (the sends come first; the next tick re-sends what was not advanced and the run ids dedupe
    them), but for such bursts raise the tick's timeout and `dueShards` to 16 (index writes per
-   shard partition, "At AWS scale"), or spread the burst over the minute. The counts above do not
-   change with the threads; the wall times of this run are from the single-threaded loop."""
+   shard partition, "At AWS scale"), or spread the burst over the minute."""
 
 
 def cold_findings(results: dict[str, Any]) -> str:
