@@ -1,4 +1,8 @@
-"""The event blueprint: the minute tick and the SQS executor (Lambda entry points)."""
+"""The event blueprint: the minute tick and the SQS executor (Lambda entry points).
+
+Registering them is cheap; each loads its engine (:func:`.runtime.dispatcher`,
+:func:`.runtime.executor`) on its first invocation, and the API function never does.
+"""
 from __future__ import annotations
 
 import logging

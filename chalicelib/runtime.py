@@ -1,19 +1,23 @@
 """Wiring: the process-wide services, each built once, lazily, from config and env.
 
-Lambda cold starts import this cheaply; nothing talks to AWS until first use.
+This is the lazy facade the Lambda handlers call. Importing it is cheap: each builder
+imports its implementation (pydantic, PynamoDB, croniter, boto3 come with it) on first
+use, so every function pays only for what it runs. Nothing talks to AWS until first use.
 """
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from .config import get_config, reset_config
-from .dispatch import Dispatcher
-from .history import RunStore
-from .jobs import JobService
-from .queue import OccurrenceQueue, queue_from_env
-from .store import JobStore
+if TYPE_CHECKING:  # for the annotations only: importing them is what this module defers
+    from .config import Config
+    from .dispatch import Dispatcher
+    from .executor import Executor
+    from .history import RunStore
+    from .jobs import JobService
+    from .queue import OccurrenceQueue
+    from .store import JobStore
 
 T = TypeVar("T")
 _cache: dict[str, Any] = {}
@@ -27,41 +31,60 @@ def _once(key: str, build: Callable[[], T]) -> T:
         return _cache[key]
 
 
+def config() -> Config:
+    """The validated ``agentos.config.json`` (pydantic is imported on first use)."""
+    from .config import get_config
+
+    return get_config()
+
+
 def job_store() -> JobStore:
     """The jobs table wrapper."""
+    from .store import JobStore
+
     return _once("jobs", JobStore)
 
 
 def run_store() -> RunStore:
     """The runs table wrapper (history TTL from config)."""
-    return _once("runs", lambda: RunStore(ttl_days=get_config().scheduler.runHistoryDays))
+    from .history import RunStore
+
+    return _once("runs", lambda: RunStore(ttl_days=config().scheduler.runHistoryDays))
 
 
 def queue() -> OccurrenceQueue:
     """The occurrence queue and its DLQ."""
+    from .queue import queue_from_env
+
     return _once("queue", queue_from_env)
 
 
 def dispatcher() -> Dispatcher:
     """The dispatcher shared by the tick and the API."""
-    cfg = get_config().scheduler
+    from .dispatch import Dispatcher
+
+    cfg = config().scheduler
     return _once("dispatcher", lambda: Dispatcher(job_store(), queue(), cfg.dueShards, cfg.lookaheadSeconds * 1000))
 
 
 def jobs() -> JobService:
     """The job service behind the API routes and the Python job manager."""
-    return _once("service", lambda: JobService(get_config(), job_store(), run_store(), queue(), dispatcher()))
+    from .jobs import JobService
+
+    return _once("service", lambda: JobService(config(), job_store(), run_store(), queue(), dispatcher()))
 
 
-def executor() -> Any:
+def executor() -> Executor:
     """The executor behind the SQS handler and the local stack's queue loop."""
-    from .executor import Executor  # imported lazily: the API Lambda never needs it
+    from .executor import Executor
 
-    return _once("executor", lambda: Executor(get_config(), job_store(), run_store(), queue()))
+    return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue()))
 
 
 def reset() -> None:
     """Drop every cached service and the config (tests, and the local stack's restarts)."""
+    from .config import reset_config
+
     with _lock:
         _cache.clear()
     reset_config()
