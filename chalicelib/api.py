@@ -1,6 +1,8 @@
 """The HTTP API blueprint: routes literally under ``/api`` (contract §2).
 
-Each handler parses, calls one service function, and returns.
+Each handler parses, calls one service function, and returns. Importing this module only
+registers the routes: the service, the config and the OpenAPI models are loaded through
+:mod:`.runtime` and :mod:`.openapi` on the first request that needs them.
 """
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from chalice import Blueprint, Response
 
 from . import runtime
 from .auth import api_tokens, check_bearer
-from .config import get_config
 from .http import (ANY_CONTENT_TYPE, check_query, guarded, next_link, parse_body, query_choice, query_limit,
                    query_uuid)
 from .openapi import openapi_document
@@ -24,12 +25,12 @@ def _params() -> dict[str, str]:
 
 
 def _authorize() -> None:
-    if get_config().security.enabled:
+    if runtime.config().security.enabled:
         check_bearer(api.current_request.headers.get("authorization"), api_tokens())
 
 
 def _body() -> object:
-    return parse_body(api.current_request.raw_body, get_config().limits.maxPayloadBytes)
+    return parse_body(api.current_request.raw_body, runtime.config().limits.maxPayloadBytes)
 
 
 def _path() -> str:

@@ -12,9 +12,6 @@ import logging
 import os
 from functools import lru_cache
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .errors import ConfigError, Unauthorized
 
 log = logging.getLogger("agentos.jobs.auth")
@@ -32,15 +29,25 @@ def api_tokens() -> tuple[bytes, ...]:
     # The parameter is for deployed functions; `chalice local` also sees the stage's
     # environment, and must not need SSM.
     if raw is None and param and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        try:
-            answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
-        except (ClientError, BotoCoreError) as exc:
-            raise ConfigError(f"cannot read the API token parameter {param}") from exc
-        raw = answer["Parameter"]["Value"]
+        raw = _parameter_value(param)
     tokens = _split(raw or "")
     if not tokens:
         log.warning("security is enabled but no API token is configured: every request is refused")
     return tokens
+
+
+def _parameter_value(param: str) -> str:
+    """The decrypted SSM parameter ``param``."""
+    # boto3 is imported here, not with the routes: only a deployed function with a token
+    # parameter needs it, once per process.
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigError(f"cannot read the API token parameter {param}") from exc
+    return str(answer["Parameter"]["Value"])
 
 
 def reset_tokens() -> None:

@@ -1,12 +1,11 @@
-"""The OpenAPI 3.1 document, generated from the same pydantic models that validate requests."""
+"""The OpenAPI 3.1 document, generated from the same pydantic models that validate requests.
+
+The models (and pydantic) are imported when the document is first built, not with the routes.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-
-from pydantic.json_schema import models_json_schema
-
-from .schemas import Error, Job, JobCreate, JobPatch, Run
 
 REF = "#/components/schemas/{model}"
 
@@ -104,6 +103,10 @@ def _drop_null_defaults(schema: dict[str, Any]) -> None:
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI document (built once)."""
+    from pydantic.json_schema import models_json_schema  # deferred: only this route needs pydantic here
+
+    from .schemas import Error, Job, JobCreate, JobPatch, Run
+
     models = [(m, "validation") for m in (JobCreate, JobPatch)] + [(m, "serialization") for m in (Job, Run, Error)]
     _, schemas = models_json_schema(models, ref_template=REF)
     _drop_null_defaults(schemas["$defs"]["JobPatch"])
