@@ -4,6 +4,11 @@
 import is timed inside a fresh interpreter (``time.perf_counter`` around the import
 statement), alternating the two modules; the medians are compared. ``-X importtime``
 then says where ``import app`` spends its time, by top-level package (self time).
+
+``import app`` only registers routes and handlers; each function loads its engine on
+its first invocation. That cost is measured too (``first_call_s``): in a fresh
+interpreter, ``import app`` and then what the API, the tick and the executor load and
+build before their first AWS request (no network: Lambda-like env, fake credentials).
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import time
 import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .env import ROOT, quick
 from .stats import median
@@ -59,8 +64,9 @@ def import_times(reps: int) -> dict[str, Any]:
             "boto3_runs_s": [round(r[0], 3) for r in runs["boto3"]]}
 
 
-LAYERS = ("boto3", "pynamodb.models", "pydantic", "croniter", "chalice", "chalicelib.config", "chalicelib.schedules",
-          "chalicelib.schemas", "chalicelib.runtime", "app")
+# ``chalice`` and ``app`` first: what ``import app`` costs; then what the first calls add on top.
+LAYERS = ("chalice", "app", "boto3", "pynamodb.models", "pydantic", "croniter", "chalicelib.config",
+          "chalicelib.schedules", "chalicelib.schemas", "chalicelib.runtime", "chalicelib.jobs", "chalicelib.executor")
 LAYER_PROBE = """import time
 marks = [time.perf_counter()]
 for name in {layers!r}:
@@ -77,6 +83,70 @@ def import_layers(reps: int) -> dict[str, float]:
                              capture_output=True, text=True, check=True)
         runs.append([float(x) for x in out.stdout.split()])
     return {name: round(1000 * median([r[i] for r in runs]), 1) for i, name in enumerate(LAYERS)}
+
+
+# What each function runs before its first AWS request: the handler's preamble and the
+# runtime builders, then the clients its first requests use (built offline).
+API_CLIENTS = ("from chalicelib.models import JobModel, RunModel; from chalicelib.store import model_connection; "
+               "JobModel._get_connection().connection.client; model_connection(JobModel).client; "
+               "RunModel._get_connection().connection.client; runtime.queue().client")
+TICK_CLIENTS = ("from chalicelib.models import JobModel; "
+                "JobModel._get_connection().connection.client; runtime.queue().client")
+PREAMBLE = "telemetry.configure_logging(); telemetry.invocation_started()"
+FIRST_CALLS = {
+    "api": ("runtime.config(); runtime.jobs()", API_CLIENTS),  # _authorize reads the config
+    "tick": (f"{PREAMBLE}; runtime.dispatcher()", TICK_CLIENTS),
+    "execute": (f"{PREAMBLE}; runtime.executor()", "pass"),  # Executor() builds its clients (warm_clients)
+}
+FIRST_CALL_PROBE = """import time
+t0 = time.perf_counter()
+import app
+t1 = time.perf_counter()
+from chalicelib import runtime, telemetry
+{load}
+t2 = time.perf_counter()
+{clients}
+t3 = time.perf_counter()
+print("first-call", t1 - t0, t2 - t1, t3 - t2)"""
+
+
+def _lambda_env(function: str) -> dict[str, str]:
+    """:func:`_env` as a deployed function sees it: its name set, credentials in the environment
+    (fake: nothing is sent), and no instance-metadata lookup."""
+    return {**_env(), "AWS_LAMBDA_FUNCTION_NAME": f"agentos-jobs-dev-{function}", "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def time_first_call(function: str) -> tuple[float, float, float]:
+    """(import app, load, clients) seconds of ``function``'s first invocation in a fresh interpreter."""
+    load, clients = FIRST_CALLS[function]
+    out = subprocess.run([sys.executable, "-c", FIRST_CALL_PROBE.format(load=load, clients=clients)], cwd=ROOT,
+                         env=_lambda_env(function), capture_output=True, text=True, check=True)
+    # The Lambda log formatter may print to stdout too: the figures are on the marked line.
+    line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("first-call "))
+    app_s, load_s, clients_s = (float(x) for x in line.split()[1:])
+    return app_s, load_s, clients_s
+
+
+def _medians(runs: dict[str, list[Any]], pick: Callable[[Any], float], scale: int = 1) -> dict[str, float]:
+    """The median of ``pick(run)`` by function, times ``scale``."""
+    return {f: round(scale * median([pick(r) for r in rs]), 3 if scale == 1 else 1) for f, rs in runs.items()}
+
+
+def first_call_times(reps: int) -> dict[str, Any]:
+    """Medians over ``reps`` runs per function (after one warm-up each): what its first call adds to
+    ``import app`` (``first_call_s``), that split into imports/builders and AWS clients, and
+    ``import app`` plus the first call (``first_invocation_s``)."""
+    for function in FIRST_CALLS:
+        time_first_call(function)
+    runs: dict[str, list[tuple[float, float, float]]] = {f: [] for f in FIRST_CALLS}
+    for _ in range(reps):
+        for function in FIRST_CALLS:
+            runs[function].append(time_first_call(function))
+    load, clients = _medians(runs, lambda r: r[1], 1000), _medians(runs, lambda r: r[2], 1000)
+    return {"first_call_s": _medians(runs, lambda r: r[1] + r[2]),
+            "first_call_parts_ms": {f: {"load": load[f], "clients": clients[f]} for f in runs},
+            "first_invocation_s": _medians(runs, sum)}
 
 
 def import_breakdown(top: int = 10) -> dict[str, float]:
@@ -145,8 +215,9 @@ def package_size() -> dict[str, Any]:
 
 
 def run(is_quick: bool) -> dict[str, Any]:
-    """Import times, their breakdown and the package size."""
+    """Import times, their breakdown, the first-call cost of each function and the package size."""
     result = import_times(7 if is_quick else 15)
+    result.update(first_call_times(3 if is_quick else 7))
     result["app_breakdown_ms"] = import_breakdown()
     result["app_layers_ms"] = import_layers(3 if is_quick else 9)
     try:
