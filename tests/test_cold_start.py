@@ -1,0 +1,60 @@
+"""Cold start: ``import app`` registers routes and handlers only; each function loads its engine
+on its first call (issue #7). Every check runs in a fresh interpreter: this process has long
+imported everything.
+
+Nothing here measures time (``make bench`` does); the first-call probes of
+``bench.cold_start`` are run once to show they still load what each function needs.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench import cold_start
+
+HEAVY = ("pydantic", "pydantic_core", "pynamodb", "croniter", "boto3", "botocore", "aws_lambda_powertools")
+LOADED = "import json, sys; {code}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})))"
+
+
+def _loaded(code: str, roots: tuple[str, ...], env: dict[str, str] | None = None) -> set[str]:
+    """The modules under ``roots`` that a fresh interpreter has after running ``code``."""
+    out = subprocess.run([sys.executable, "-c", LOADED.format(code=code, roots=roots)], cwd=cold_start.ROOT,
+                         env=env or cold_start._env(), capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_import_app_loads_no_engine() -> None:
+    loaded = _loaded("import app", HEAVY + ("chalicelib",))
+    assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+    # Only the registration layer: no config, schemas, store, schedules or executor.
+    assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.clock", "chalicelib.errors",
+                      "chalicelib.events", "chalicelib.http", "chalicelib.openapi", "chalicelib.runtime",
+                      "chalicelib.telemetry"}
+
+
+def test_the_routes_and_handlers_are_all_registered() -> None:
+    code = ("import app; a = app.app; print(json.dumps([sorted((p, sorted(m)) for p, m in a.routes.items()), "
+            "sorted(a.handler_map)]))")
+    out = subprocess.run([sys.executable, "-c", f"import json; {code}"], cwd=cold_start.ROOT, env=cold_start._env(),
+                         capture_output=True, text=True, check=True)
+    routes, handlers = json.loads(out.stdout)
+    assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
+                      ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
+                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]]]
+    assert {"execute", "tick"} <= set(handlers)
+
+
+@pytest.mark.parametrize("function, needs, never", [
+    ("api", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "pynamodb", "croniter"}, {"chalicelib.executor"}),
+    ("tick", {"chalicelib.dispatch", "pynamodb", "croniter", "aws_lambda_powertools"}, {"chalicelib.schemas"}),
+    ("execute", {"chalicelib.executor", "chalicelib.delivery", "pynamodb", "aws_lambda_powertools"}, set()),
+])
+def test_first_call_probe_loads_what_the_function_needs(function: str, needs: set[str], never: set[str]) -> None:
+    load, clients = cold_start.FIRST_CALLS[function]
+    code = f"import app; from chalicelib import runtime, telemetry; {load}; {clients}"
+    loaded = _loaded(code, HEAVY + ("chalicelib",), cold_start._lambda_env(function))
+    assert needs <= loaded | {m.split(".")[0] for m in loaded}
+    assert not never & loaded
