@@ -11,7 +11,20 @@
   the local stack slowed down as history grew. The replacement backs up only the
   items the transaction names and restores those on failure.
 
-Behaviour is unchanged; both are measured hot spots (py-spy) of the scheduler's tests.
+* DynamoDB expressions: moto re-parses every update expression twice per call (once to
+  validate the request, once to apply it) and re-lexes every condition expression, a
+  third of a claim's cost. Both depend on the expression string alone (moto's
+  validator deep-copies the tree before substituting values), so they are remembered
+  per string. Its validator then walks the tree ten times, asking ``isinstance`` of
+  abstract classes at every node (half of an update's time); the answers depend on
+  the node's class alone, so they are remembered per class.
+* Server routing: moto's server finds each request's service by listing its own
+  package directory (~150 ``isdir`` calls) and trying every service's URL regexes,
+  under one global lock, for every request: a fifth of the server's time under load
+  (py-spy). The answer depends only on the host name, so it is remembered per host.
+
+Behaviour is unchanged; all are measured hot spots (py-spy) of the scheduler's tests
+and of the local stack.
 """
 from __future__ import annotations
 
@@ -62,8 +75,81 @@ def _backed_up_transaction(original: Any) -> Any:
     return transact_write_items
 
 
+def _remembered_routing() -> None:
+    """Memoize the server's host -> service lookup (a pure function of the host name)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in known:
+            known[host] = original(self, host)
+        return known[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _remembered_expressions() -> None:
+    """Memoize moto's parse of update expressions and lexing of condition expressions."""
+    from collections import deque
+    from functools import lru_cache
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    parse = lru_cache(maxsize=512)(UpdateExpressionParser.make.__func__)
+    UpdateExpressionParser.make = classmethod(parse)  # type: ignore[method-assign,assignment]
+    lex = lru_cache(maxsize=512)(lambda parser_type, expression: tuple(
+        parser_type(expression, None, None)._lex_condition_expression_uncached()))
+    ConditionExpressionParser._lex_condition_expression_uncached = \
+        ConditionExpressionParser._lex_condition_expression  # type: ignore[attr-defined]
+    ConditionExpressionParser._lex_condition_expression = \
+        lambda self: deque(lex(type(self), self.condition_expression))  # type: ignore[method-assign]
+
+
+def _typed_traversal() -> None:
+    """moto's DepthFirstTraverser, with its per-node isinstance checks remembered per class."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    original = DepthFirstTraverser.traverse_node_recursively
+    is_node: dict[type, bool] = {}
+    handler_key: dict[tuple[type, type], Any] = {}
+
+    def key_for(traverser: Any, node_type: type) -> Any:
+        found = handler_key.get((type(traverser), node_type), handler_key)
+        if found is handler_key:  # first time: the first map key the class is a subclass of, as process() picks
+            found = next((k for k in traverser._processing_map() if issubclass(node_type, k)), None)
+            handler_key[(type(traverser), node_type)] = found
+        return found
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if type(self).process is not DepthFirstTraverser.process:
+            return original(self, node, child_id)
+        node_type = type(node)
+        if node_type not in is_node:
+            is_node[node_type] = issubclass(node_type, Node)
+        if not is_node[node_type]:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        key = key_for(self, node_type)
+        if key is not None:
+            node = self._processing_map()[key](node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
+
+
 def install() -> None:
-    """Patch moto's retention check and transaction backup (idempotent)."""
+    """Patch moto's retention check, transaction backup, expression parsing and server routing
+    (idempotent)."""
     global _installed
     import moto.dynamodb.models as dynamodb_models
     from moto.dynamodb.models.table import Table
@@ -87,4 +173,7 @@ def install() -> None:
         return retention + message.sent_timestamp / 1000 > time.time()
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    _remembered_routing()
+    _remembered_expressions()
+    _typed_traversal()
     _installed = True
