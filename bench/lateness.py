@@ -124,7 +124,7 @@ class Stack:
         from chalicelib import events
         from infra.provision import provision
         from infra.resources import QUEUE_VISIBILITY_S
-        from scripts.local_workers import Gate, QueuePoller
+        from scripts.local_workers import CONCURRENCY, Gate, QueuePoller
 
         self.resources = provision("dev")
         self.events = events
@@ -138,9 +138,10 @@ class Stack:
                 self.arrivals[body["jobId"]] = now - body["notBefore"]
             return events.execute(event, context)
 
+        slots, gate = threading.Semaphore(CONCURRENCY), Gate()
         for i in range(count):
             QueuePoller(f"executor-{i + 1}", execute, self.resources["queue_url"], QUEUE_VISIBILITY_S,
-                        Gate(), self.stop).start()
+                        gate, self.stop, slots).start()
 
     def _warm_clients(self) -> None:
         """Build the executor before the loads, as a warm Lambda container has it (building it

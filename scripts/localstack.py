@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from scripts.local_aws import EmbeddedAws, choose_aws_port, point_aws_at, port_is_free
+from scripts.local_workers import CONCURRENCY
 
 log = logging.getLogger("agentos.local")
 
@@ -48,6 +49,7 @@ class Options:
     tick_seconds: float
     snapshot_seconds: float
     pollers: int
+    concurrency: int
     region: str
 
 
@@ -62,10 +64,12 @@ def parse_args(argv: list[str] | None) -> Options:
                         help="tick period; keep 60 (as deployed) outside tests of the tick itself")
     parser.add_argument("--snapshot-seconds", type=float, default=30.0, help="periodic snapshot period (30)")
     parser.add_argument("--pollers", type=int, default=4, help="SQS poller threads (4)")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY,
+                        help=f"batches executing at once, like a function's concurrency ({CONCURRENCY})")
     args = parser.parse_args(argv)
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
     return Options(args.port, args.host, args.aws_port, args.state_dir, args.tick_seconds,
-                   args.snapshot_seconds, max(1, args.pollers), region)
+                   args.snapshot_seconds, max(1, args.pollers), max(1, args.concurrency), region)
 
 
 def configure_logging(stream: TextIO = sys.stdout) -> None:
@@ -209,14 +213,16 @@ class Stack:
         from scripts.local_workers import Gate, QueuePoller, Snapshotter, Ticker
 
         self.gate = Gate()
+        slots = threading.Semaphore(self.opts.concurrency)
         loops = [QueuePoller(f"executor-{i + 1}", events.execute, self.resources.queue_url, QUEUE_VISIBILITY_S,
-                             self.gate, self.stop) for i in range(self.opts.pollers)]
+                             self.gate, self.stop, slots) for i in range(self.opts.pollers)]
         loops.append(Ticker(events.tick, self.opts.tick_seconds, self.opts.region, self.stop))
         loops.append(Snapshotter(self.save, self.opts.snapshot_seconds, self.stop))
         for loop in loops:
             loop.start()
-        log.info("executor: %d SQS pollers; tick every %g s (first one now); snapshot every %g s",
-                 self.opts.pollers, self.opts.tick_seconds, self.opts.snapshot_seconds)
+        log.info("executor: %d SQS pollers, up to %d batches at once; tick every %g s (first one now); "
+                 "snapshot every %g s", self.opts.pollers, self.opts.concurrency, self.opts.tick_seconds,
+                 self.opts.snapshot_seconds)
 
     def _start_api(self) -> None:
         from app import app
