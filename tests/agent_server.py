@@ -87,7 +87,7 @@ class AgentServer:
         self._script: list[Response] = [Response()]
         self._lock = threading.Condition()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _BurstServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll interval keeps stop() (and so every test's teardown) fast.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
@@ -146,6 +146,13 @@ class AgentServer:
             self.requests.append(request)
             self._lock.notify_all()
             return self._script.pop(0) if len(self._script) > 1 else self._script[0]
+
+
+class _BurstServer(ThreadingHTTPServer):
+    # http.server listens with a backlog of 5: the 6th of a burst of simultaneous
+    # deliveries had its SYN dropped and retried by the kernel a second later, which
+    # showed up as a second of lateness that no real agent server would add.
+    request_queue_size = 128
 
 
 def _handler_for(agent: AgentServer) -> type[BaseHTTPRequestHandler]:
