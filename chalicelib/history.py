@@ -100,19 +100,16 @@ class RunStore:
         On a duplicate, also returns what the run item held (read in the same call,
         through ReturnValuesOnConditionCheckFailure), so no extra read is needed.
         """
-        run = self.model(occ.job_id, occ.run_id)
-        actions = [
-            self.model.status.set(RunStatus.RUNNING.value), self.model.attempt.set(occ.attempt),
-            self.model.trigger.set(occ.trigger.value), self.model.scheduledAt.set(occ.scheduled_ms),
-            self.model.generation.set(occ.generation), self.model.startedAt.set(started_ms),
-            self.model.leaseUntil.set(now_ms + lease_ms), self.model.expiresAt.set(self._expiry(now_ms)),
-            self.model.finishedAt.remove(), self.model.error.remove(),
-        ]
+        # The claimant owns the attempt, so the run item is written whole (a Put, not an
+        # Update): nothing of an earlier attempt's item survives but what is rewritten here
+        # (an earlier attempt's error, end and answer are not this attempt's).
+        run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
+                         status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
+                         startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         try:
             with TransactWrite(connection=model_connection(self.model)) as tx:
                 tx.condition_check(self.jobs, occ.job_id, condition=self._job_live(occ))
-                tx.update(run, actions=actions, condition=_claimable(self.model, occ.attempt, now_ms),
-                          return_values="ALL_OLD")
+                tx.save(run, condition=_claimable(self.model, occ.attempt, now_ms), return_values="ALL_OLD")
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             codes = [r.code if r else None for r in reasons]
