@@ -74,6 +74,7 @@ class Scheduler(_Strict):
     lookaheadSeconds: int = Field(90, ge=61, le=840)
     dueShards: int = Field(4, ge=1, le=64)
     runHistoryDays: int = Field(30, ge=1, le=3650)
+    advanceBatch: int = Field(25, ge=1, le=100)  # jobs per DynamoDB write in the tick's advance
 
 
 class Config(_Strict):

@@ -64,7 +64,8 @@ def dispatcher() -> Dispatcher:
     from .dispatch import Dispatcher
 
     cfg = config().scheduler
-    return _once("dispatcher", lambda: Dispatcher(job_store(), queue(), cfg.dueShards, cfg.lookaheadSeconds * 1000))
+    return _once("dispatcher", lambda: Dispatcher(job_store(), queue(), cfg.dueShards, cfg.lookaheadSeconds * 1000,
+                                                  cfg.advanceBatch))
 
 
 def jobs() -> JobService:

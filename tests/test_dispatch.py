@@ -8,11 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 
 from chalicelib import runtime
 from chalicelib.clock import now_ms
 from chalicelib.dispatch import plan, scheduled_run_id, shard_of
 from chalicelib.models import JobModel
+from chalicelib.store import Advance
 from conftest import pump, receive_all, record_job
 
 
@@ -28,7 +30,7 @@ def test_created_job_due_in_5_s_is_enqueued_before_any_tick(engine: dict[str, An
     # Given a job whose first occurrence is 5 s away
     job = create(name="soon", schedule=None, interval=5_000)
     # Then its occurrences are already in SQS, without any tick
-    bodies = queued_bodies(engine["queue_url"])
+    bodies = sorted(queued_bodies(engine["queue_url"]), key=lambda b: b["scheduledAt"])  # batches go in parallel
     assert bodies[0]["scheduledAt"] == now_ms() + 5_000
     assert bodies[0]["runId"] == scheduled_run_id(job["id"], now_ms() + 5_000)
     assert {b["jobId"] for b in bodies} == {job["id"]}
@@ -143,6 +145,40 @@ def test_crash_between_send_and_advance_loses_nothing(engine: dict[str, Any]) ->
     while pump(engine["queue_url"]):
         pass
     assert engine["recorder"].runs() == [scheduled_run_id(job["id"], 1_893_456_300_000)]
+
+
+def test_batched_advance_skips_a_job_changed_since_the_read(engine: dict[str, Any]) -> None:
+    # Given three jobs read by a tick, one of which an API change moves on before the write
+    read = [JobModel.get(create(name=f"batch{i}", schedule="5 0 * * *")["id"]) for i in range(3)]
+    runtime.jobs().update(read[1].id, {"schedule": "7 0 * * *"})
+    changed = JobModel.get(read[1].id)
+    # When the three advances go in one batch
+    won = runtime.job_store().advance([Advance(job, 1_893_456_900_000, 0) for job in read])
+    # Then the other two moved, and the changed job is exactly as the change left it
+    assert won == [True, False, True]
+    after = [JobModel.get(job.id) for job in read]
+    assert [a.nextRunAt for a in (after[0], after[2])] == [1_893_456_900_000] * 2
+    assert after[1].attribute_values == changed.attribute_values
+
+
+def test_a_tick_advances_due_jobs_in_batches(engine: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 60 jobs due at 00:05 and the default batch of 25 jobs per write
+    for i in range(60):
+        create(name=f"many{i}", schedule="5 0 * * *")
+    engine["clock"].advance(240)
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls[operation] += 1
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    # When the tick dispatches them
+    report = runtime.dispatcher().tick(now_ms())
+    # Then 3 transactions advanced all 60 (and no job was written one by one)
+    assert (report.occurrences, report.advanced) == (60, 60)
+    assert (calls["TransactWriteItems"], calls["UpdateItem"]) == (3, 0)
 
 
 def test_send_failure_keeps_the_job_for_the_next_tick(engine: dict[str, Any]) -> None:

@@ -71,7 +71,10 @@ def is_claim(params: dict[str, Any]) -> bool:
 
 
 def is_advance(params: dict[str, Any]) -> bool:
-    """The tick's conditional move of ``nextRunAt`` (no ``updatedAt``: not an API write)."""
+    """The tick's conditional move of ``nextRunAt`` (no ``updatedAt``: not an API write), one
+    job's UpdateItem or a batch's TransactWriteItems."""
+    if "TransactItems" in params:
+        return any(is_advance(item.get("Update", {})) for item in params["TransactItems"])
     return "runs" not in _table(params) and {"nextRunAt", "generation"} <= _names(params) \
         and "updatedAt" not in _names(params)
 
@@ -91,7 +94,7 @@ class Fault:
     """One planned failure: the ``skip + 1``-th call to one of ``targets`` that ``match`` accepts."""
 
     targets: frozenset[tuple[str, str]]
-    kind: str = "throttle"  # throttle | lost | crash | partial
+    kind: str = "throttle"  # throttle | lost | crash | partial | conflict
     times: int = 1
     match: Callable[[dict[str, Any]], bool] = lambda params: True
     skip: int = 0
@@ -147,9 +150,11 @@ class Injector:
         call = (client.meta.service_model.service_name, operation)
         with self._lock:
             self.log.append(call)
-        fault = self._take(call, params, ("throttle", "partial"))
+        fault = self._take(call, params, ("throttle", "partial", "conflict"))
         if fault is not None and fault.kind == "throttle":
             raise fault.error(*call)
+        if fault is not None and fault.kind == "conflict":
+            raise self._conflict(operation, params)
         if fault is not None:  # partial: SQS refuses every other entry
             return self._partial(client, operation, params)
         answer = self.original(client, operation, params)
@@ -157,6 +162,14 @@ class Injector:
         if fault is not None:
             raise fault.error(*call)
         return answer
+
+    @staticmethod
+    def _conflict(operation: str, params: dict[str, Any]) -> ClientError:
+        """A transaction cancelled because its first item was in another write's transaction."""
+        others = [{"Code": "None"}] * (len(params.get("TransactItems", [])) - 1)
+        reasons = [{"Code": "TransactionConflict", "Message": "injected"}] + others
+        return ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "injected conflict"},
+                            "CancellationReasons": reasons}, operation)
 
     def _partial(self, client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         entries = params["Entries"]
@@ -350,23 +363,26 @@ def test_a_throttled_read_loses_nothing(engine: dict[str, Any], faults: Injector
 # --- 2. the minute tick ---------------------------------------------------------------------------
 
 TICK_FAULTS = [
-    ("dynamodb", "Query", "throttle", None),  # the due index cannot be read
-    ("sqs", "SendMessageBatch", "throttle", None),  # SQS refuses the batch
-    ("sqs", "SendMessageBatch", "lost", None),  # SQS took it, the tick thinks it did not
-    ("sqs", "SendMessageBatch", "crash", None),  # sent, then the tick dies before advancing
-    ("dynamodb", "UpdateItem", "throttle", is_advance),  # sent, the advance is refused
-    ("dynamodb", "UpdateItem", "lost", is_advance),
-    ("dynamodb", "UpdateItem", "crash", is_advance),
+    ("dynamodb", "Query", "throttle", None, 3),  # the due index cannot be read
+    ("sqs", "SendMessageBatch", "throttle", None, 3),  # SQS refuses the batch
+    ("sqs", "SendMessageBatch", "lost", None, 3),  # SQS took it, the tick thinks it did not
+    ("sqs", "SendMessageBatch", "crash", None, 3),  # sent, then the tick dies before advancing
+    ("dynamodb", "TransactWriteItems", "throttle", is_advance, 3),  # sent, the batched advance is refused
+    ("dynamodb", "TransactWriteItems", "lost", is_advance, 3),
+    ("dynamodb", "TransactWriteItems", "crash", is_advance, 3),
+    ("dynamodb", "UpdateItem", "throttle", is_advance, 1),  # one due job: its own UpdateItem
+    ("dynamodb", "UpdateItem", "lost", is_advance, 1),
+    ("dynamodb", "UpdateItem", "crash", is_advance, 1),
 ]
 
 
-@pytest.mark.parametrize("service, operation, kind, match", TICK_FAULTS,
-                         ids=[f"{s}.{o}-{k}" for s, o, k, _ in TICK_FAULTS])
+@pytest.mark.parametrize("service, operation, kind, match, count", TICK_FAULTS,
+                         ids=[f"{s}.{o}-{k}-{n}" for s, o, k, _, n in TICK_FAULTS])
 def test_tick_fault_then_next_tick_loses_nothing(engine: dict[str, Any], faults: Injector,
                                                  request: pytest.FixtureRequest, service: str, operation: str,
-                                                 kind: str, match: Any) -> None:
-    # Given three daily jobs at 00:05 (spread over the due shards) and a faulty 00:04 tick
-    jobs = [daily(f"daily{i}")["id"] for i in range(3)]
+                                                 kind: str, match: Any, count: int) -> None:
+    # Given daily jobs at 00:05 (spread over the due shards) and a faulty 00:04 tick
+    jobs = [daily(f"daily{i}")["id"] for i in range(count)]
     fault = faults.add(service, operation, kind=kind, times=99, **({"match": match} if match else {}))
     tick_at(engine["clock"], AT_0005 - 60_000)
     assert fault.fired
@@ -378,6 +394,19 @@ def test_tick_fault_then_next_tick_loses_nothing(engine: dict[str, Any], faults:
     audit(request, engine["recorder"], [scheduled_run_id(j, AT_0005) for j in jobs])
     for job_id in jobs:
         assert_job(job_id, succeeded=1)
+
+
+def test_batched_advance_in_conflict_is_written_again(engine: dict[str, Any], faults: Injector,
+                                                     request: pytest.FixtureRequest) -> None:
+    # Given three daily jobs at 00:05 whose batched advance first meets another write's transaction
+    jobs = [daily(f"daily{i}")["id"] for i in range(3)]
+    fault = faults.add("dynamodb", "TransactWriteItems", kind="conflict", match=is_advance)
+    # When the 00:04 tick dispatches them
+    report = tick_at(engine["clock"], AT_0005 - 60_000)
+    # Then the batch was written again at once: all three advanced, nothing left to re-send
+    assert fault.fired == 1 and (report.advanced, report.lost_races, report.errors) == (3, 0, [])
+    drain(queue_url(engine), engine["clock"])
+    audit(request, engine["recorder"], [scheduled_run_id(j, AT_0005) for j in jobs])
 
 
 def test_partial_batch_failure_resends_and_dedupes(engine: dict[str, Any], faults: Injector,
