@@ -24,9 +24,12 @@ HOLD_S, DELIVERY_S = 1.0, 0.2  # a message arrives up to 1 s early and is held; 
 # Units per successful occurrence, items <= 1 KB: advancing nextRunAt changes the index's sort
 # key (1 table write + 2 index writes: delete and put); a transaction bills 2 units per item,
 # its ConditionCheck included; the executor's GetItem is strongly consistent (1 read unit).
-WRITE_UNITS = {"tick advance (UpdateItem + due-index delete/put)": 3,
-               "claim (TransactWriteItems: ConditionCheck job + Update run)": 4,
+# The tick advances 25 jobs per TransactWriteItems (scheduler.advanceBatch): 2 units for the
+# table write; with advanceBatch = 1 it is a plain UpdateItem, 1 unit.
+WRITE_UNITS = {"tick advance (batched TransactWriteItems + due-index delete/put)": 4,
+               "claim (TransactWriteItems: ConditionCheck job + Put run)": 4,
                "outcome (TransactWriteItems: Update run + Update job stats)": 4}
+ADVANCE_BATCH, ADVANCE_TX_MS = 25, (15, 30)  # jobs per advance call; ms per 25-item transaction on AWS
 READ_UNITS = {"executor GetItem of the job (consistent)": 1.0,
               "tick Query, per occurrence (0.2 KB entry, eventually consistent)": INDEX_ENTRY_KB / 4 * 0.5}
 
@@ -58,8 +61,8 @@ def capacity_rows() -> list[tuple[str, str, str]]:
     return [
         ("due-index entries read per tick", f"{DUE_PER_MIN:,} ({DUE_PER_MIN * INDEX_ENTRY_KB / 4 * 0.5:,.0f} RRU)",
          f"{BURST:,} ({BURST * INDEX_ENTRY_KB / 4 * 0.5:,.0f} RRU)"),
-        ("tick writes (advances)", f"{steady_s:,.0f}/s: {steady_s * 3:,.0f} WRU/s",
-         f"{BURST:,} in ≤ 30 s: {BURST * 3 / 30:,.0f} WRU/s"),
+        ("tick writes (advances, 25 per call)", f"{steady_s:,.0f}/s: {steady_s * 4:,.0f} WRU/s",
+         f"{BURST:,} in ≤ 30 s: {BURST * 4 / 30:,.0f} WRU/s"),
         ("index writes per shard, 4 shards", f"{2 * steady_s / 4:,.0f}/s", f"{2 * BURST / 30 / 4:,.0f}/s (limit ~1,000)"),
         ("SQS SendMessageBatch", f"{DUE_PER_MIN // 10:,}/min", f"{BURST // 10:,} in the tick"),
         ("executor DynamoDB", f"{steady_s:,.0f} RRU/s + {steady_s * executor_wcu:,.0f} WRU/s",
@@ -117,9 +120,11 @@ The burst is advanced by the tick that sees it (lookahead 90 s, so 30–90 s bef
 for a 60-s advance and throttles in a 30-s one (and index throttling back-pressures the table's own
 writes). **Use `scheduler.dueShards = 16`** for a 100k burst (≈ {2 * BURST / 30 / 16:,.0f} index
 writes/s per shard at 30 s, headroom for API writes and hash skew). The tick queries the shards in
-parallel, then sends and advances on 8 threads each: at ~10–20 ms per SendMessageBatch and
-~5–10 ms per UpdateItem on AWS, the steady 10,000 a minute take ≈ 10–15 s, and 100k advances
-≈ 100–120 s, more than the tick function's 60-s timeout; see finding 9.
+parallel, then sends and advances on 8 threads each, {ADVANCE_BATCH} jobs per advance call: at ~10–20 ms
+per SendMessageBatch and ~{ADVANCE_TX_MS[0]}–{ADVANCE_TX_MS[1]} ms per {ADVANCE_BATCH}-job transaction on AWS, the steady 10,000 a
+minute take ≈ {DUE_PER_MIN / 10 / 8 * 0.015:.0f}–{DUE_PER_MIN / 10 / 8 * 0.02 + DUE_PER_MIN / ADVANCE_BATCH / 8 * ADVANCE_TX_MS[1] / 1000:.0f} s, and the 100k burst ≈ {BURST / 10 / 8 * 0.015 + BURST / ADVANCE_BATCH / 8 * ADVANCE_TX_MS[0] / 1000:.0f}–{BURST / 10 / 8 * 0.02 + BURST / ADVANCE_BATCH / 8 * ADVANCE_TX_MS[1] / 1000:.0f} s,
+inside the tick function's 60-s timeout (one UpdateItem per job, `advanceBatch = 1`, would take
+≈ 100–120 s for the burst); see finding 9.
 
 **Lambda.** The steady load keeps ~{DUE_PER_MIN / 60 / 10 * (HOLD_S + DELIVERY_S + 0.05):,.0f} executor
 invocations busy (batches of 10, each held ≤ 1 s before its instant). A same-second burst of
@@ -141,10 +146,11 @@ function adds ≈ $0.02 per million now that its sends and advances run in paral
 At {monthly / 1e6:,.0f} M occurrences a month that is ≈ ${ten['total'] * monthly / 1e6:,.0f} against
 ≈ ${PRICE['eventbridge_scheduler_per_m'] * monthly / 1e6:,.0f} for EventBridge Scheduler's invocations
 alone (which would still need a function to deliver, and keep no run history). Most of our price
-is DynamoDB writes, {sum(WRITE_UNITS.values())} units per occurrence, 8 of them in the two
-transactions (2 units per item). Levers, cheapest first: a 128-MB executor (the hold is idle time:
-¼ of the Lambda line); a claim written as one conditional UpdateItem of the run (1 unit) with the
-job's liveness taken from the GetItem the executor already makes, and the outcome as two plain
-writes (2 units): 6 units, ≈ ${6 * PRICE['ddb_write_per_m']:.2f} of writes per million; keeping per-job
-run statistics off the job item (derive them from the runs table) saves one more.
+is DynamoDB writes, {sum(WRITE_UNITS.values())} units per occurrence, 10 of them in transactions (2 units
+per item). Levers, cheapest first: a 128-MB executor (the hold is idle time: ¼ of the Lambda line);
+`scheduler.advanceBatch = 1` (one unit less per occurrence, for ~25× the tick's calls); a claim
+written as one conditional write of the run (1 unit) with the job's liveness taken from the
+GetItem the executor already makes, and the outcome as two plain writes (2 units): with both,
+6 units, ≈ ${6 * PRICE['ddb_write_per_m']:.2f} of writes per million; keeping per-job run statistics off the job item
+(derive them from the runs table) saves one more.
 """

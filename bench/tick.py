@@ -110,4 +110,5 @@ def curve(sizes: list[int], due: int) -> dict[str, Any]:
         seeded = size
         points.append(find_point(size, now_ms))
     return {"shards": dispatcher.shards, "lookahead_ms": dispatcher.lookahead_ms, "due": due,
+            "advance_batch": dispatcher.advance_batch,
             "find_curve": points, "seeding": seeding, "tick": full_point(seeded, due, now_ms)}

@@ -47,11 +47,12 @@ def test_the_tick_reads_one_index_entry_per_due_occurrence(aws: dict[str, str]) 
     assert report.occurrences == DUE and report.advanced == DUE and not report.errors
     assert tally.items_read == DUE
     assert tally.calls["dynamodb.Query"] == dispatcher.shards
-    assert tally.calls["dynamodb.UpdateItem"] == DUE
+    # All 20 advances in one transaction (scheduler.advanceBatch = 25): no UpdateItem per job.
+    assert tally.calls["dynamodb.TransactWriteItems"] == math.ceil(DUE / dispatcher.advance_batch) == 1
     # The shards are read in parallel, then sent together in full batches of ten.
     assert tally.calls["sqs.SendMessageBatch"] == math.ceil(DUE / 10)
     assert len(per_shard) > 1  # the due jobs really are spread over several shards
-    assert set(tally.calls) == {"dynamodb.Query", "dynamodb.UpdateItem", "sqs.SendMessageBatch"}
+    assert set(tally.calls) == {"dynamodb.Query", "dynamodb.TransactWriteItems", "sqs.SendMessageBatch"}
 
 
 def test_the_scan_reference_reads_the_whole_table(aws: dict[str, str]) -> None:
