@@ -50,14 +50,14 @@ def quick() -> bool:
 
 
 def tune_moto() -> list[str]:
-    """Apply the local stack's own moto adjustments (``devtools``, ``scripts.local_aws``) in this
+    """Apply the local stack's own moto adjustments (``devtools``, ``scripts.aws_server``) in this
     process, so in-process figures come from the same moto the tests and ``make run`` use.
 
     Each is optional: a missing or renamed one is skipped and left out of the returned names.
     """
     applied = []
     for module, function in (("devtools.moto_atomic", "install"), ("devtools.moto_speed", "install"),
-                             ("scripts.local_aws", "tune_moto_sqs")):
+                             ("scripts.aws_server", "tune_moto_sqs")):
         try:
             getattr(__import__(module, fromlist=[function]), function)()
             applied.append(f"{module}.{function}")

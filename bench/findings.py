@@ -96,7 +96,7 @@ def moto_findings(results: dict[str, Any]) -> str:
     return """6. **Local stack (moto): a GSI Query and SendMessage still walk everything.** moto answers a GSI
    Query by scanning the whole table (section 1), so a local tick's wall time grows with N even
    though the items it reads (and would bill on AWS) do not; and SendMessage computes every queue
-   attribute, visiting every queued message (`scripts/local_aws.tune_moto_sqs` makes each visit
+   attribute, visiting every queued message (`scripts/aws_server.tune_moto_sqs` makes each visit
    cheap, the walk remains). The bench empties the in-process queue between its ticks."""
 
 

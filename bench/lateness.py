@@ -3,8 +3,8 @@
 ``python -m bench.lateness [--quick]`` prints one JSON document on stdout.
 
 The stack is the one ``make run`` builds, assembled from its own parts
-(:mod:`scripts.local_aws`, :mod:`scripts.local_workers`): moto's threaded server on
-127.0.0.1 with sharpened SQS long polls, the app's ``tick`` function every 60 s (first
+(:mod:`scripts.local_aws`, :mod:`scripts.local_workers`): moto's threaded server in its
+own process on 127.0.0.1 with sharpened SQS long polls, the app's ``tick`` function every 60 s (first
 one at once), and SQS pollers calling the app's ``execute`` function. Jobs are seeded
 straight into the jobs table, armed a few seconds ahead, so that the *tick* (not the
 API's immediate enqueue) dispatches them. Lateness is the test agent's receive time
@@ -96,7 +96,7 @@ class ClaimLog(logging.Handler):
 
 
 class Stack:
-    """Embedded AWS + test agent + executor pollers, all in this process."""
+    """Embedded AWS (a child process, as in `make run`) + test agent + executor pollers (this process)."""
 
     def __init__(self, workdir: Path, pollers: int) -> None:
         from scripts.local_aws import EmbeddedAws, free_port

@@ -129,14 +129,16 @@ def lateness_section(results: dict[str, Any]) -> str:
 
 Start time (the test agent's receive time, `tests/agent_server.py`) minus the `scheduledAt` it
 received. The stack is the `make run` one assembled from its parts (`scripts/local_aws.py`,
-`scripts/local_workers.py`): moto's server on 127.0.0.1 with sharpened long polls, the app's
+`scripts/local_workers.py`): moto's server on 127.0.0.1 in its own process (`scripts/aws_server.py`)
+with sharpened long polls, the app's
 `tick` function every {late['tick_period_s']:g} s (the first at once), {late['pollers']} SQS pollers calling the
 app's `execute` function, and a real HTTP agent. Each load's single-run jobs are written straight
 into the table a few seconds ahead of their instant, so the tick (not the API's immediate
 enqueue) dispatches them. The executor's AWS clients are built before the loads (a warm
 container). moto runs as `make run` has it: `devtools/moto_atomic.py` (DynamoDB serialized, so
 conditional writes have one winner), `devtools/moto_speed.py` (transactions back up only the items
-they name, finding 3) and `scripts/local_aws.tune_moto_sqs`.
+they name, finding 3; keep-alive, routing and expression caches, finding 1) and
+`scripts/aws_server.tune_moto_sqs`.
 
 {_table(header, rows)}
 

@@ -1,5 +1,5 @@
-"""The embedded AWS of the local stack: moto's server on 127.0.0.1, and the environment
-that points boto3 and PynamoDB at it.
+"""The embedded AWS of the local stack: moto's server on 127.0.0.1 (in a child process,
+:mod:`scripts.aws_server`), and the environment that points boto3 and PynamoDB at it.
 
 Nothing here imports ``chalicelib``: PynamoDB reads the endpoint when the models are
 imported, so :func:`point_aws_at` must run before anything else touches the app.
@@ -7,14 +7,24 @@ imported, so :func:`point_aws_at` must run before anything else touches the app.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
+import select
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from urllib.parse import urlencode
+from urllib.request import urlopen
+
+from scripts.aws_server import PEEK_PATH
 
 log = logging.getLogger("agentos.local.aws")
 
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 60.0  # moto's imports alone take seconds on a busy 2-core machine
 DEFAULT_AWS_PORT = 4566  # LocalStack's customary port: tools and habits already expect it
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing"}
@@ -62,11 +72,12 @@ def point_aws_at(endpoint: str, region: str) -> None:
 
 @dataclass
 class EmbeddedAws:
-    """moto's threaded server: every AWS service on one local port, state in this process."""
+    """moto's threaded server, every AWS service on one local port, in a child process of its
+    own (``python -m scripts.aws_server``): a core for moto, and one for the rest of the stack."""
 
     host: str
     port: int
-    _server: Any = None
+    _child: subprocess.Popen[str] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -74,91 +85,34 @@ class EmbeddedAws:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        """Start serving (returns once the socket listens); OSError if the port is taken."""
-        from devtools import moto_atomic, moto_speed
-
-        moto_atomic.install()  # DynamoDB conditional writes must have one winner, as on AWS
-        moto_speed.install()  # ReceiveMessage without its O(queue) retention check
-        tune_moto_sqs()
-        server = _guarded_moto_server()(ip_address=self.host, port=self.port, verbose=False)
-        server.start()
-        if server.bind_error is not None:
-            raise server.bind_error
-        self._server = server
+        """Start serving (returns once the socket listens); OSError if it cannot."""
+        command = [sys.executable, "-m", "scripts.aws_server", "--host", self.host, "--port", str(self.port)]
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        first = _first_line(child, READY_TIMEOUT_S)
+        if first != "ready":
+            child.kill()
+            child.wait()
+            raise OSError(first.removeprefix("error ") or f"the embedded AWS exited ({child.returncode})")
+        self._child = child
 
     def stop(self) -> None:
-        """Stop serving; moto's in-memory state dies with the process (snapshots keep it)."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Stop serving; moto's in-memory state dies with the child (snapshots keep it)."""
+        if self._child is not None:
+            self._child.kill()  # it ignores SIGINT/SIGTERM, so a Ctrl-C cannot kill it before the snapshot
+            self._child.wait()
+            self._child = None
 
 
-def _guarded_moto_server() -> type:
-    """ThreadedMotoServer whose start() reports a bind failure instead of waiting forever."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from moto.server import ThreadedMotoServer  # heavy import: only when we start
-    from werkzeug.serving import make_server
-
-    class KeepAliveHandler(MotoRequestHandler):
-        # werkzeug's default HTTP/1.0 closes the connection after every answer, so each
-        # AWS call paid a TCP handshake and a new server thread (~1/3 of a GetItem here).
-        protocol_version = "HTTP/1.1"
-
-    class GuardedMotoServer(ThreadedMotoServer):
-        bind_error: OSError | None = None
-
-        def _server_entry(self) -> None:
-            try:
-                app = DomainDispatcherApplication(create_backend_app)
-                self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)
-            except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
-                self.bind_error = OSError(f"cannot listen on {self._ip_address}:{self._port}: {exc!r}")
-                self._server_ready_event.set()
-                return
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return GuardedMotoServer
+def queue_bodies(endpoint: str, queue_url: str, region: str) -> list[str]:
+    """The bodies of every message in a queue of the embedded AWS at ``endpoint``, visible,
+    delayed or in flight, untouched (its peek route: SQS has no API for that)."""
+    query = urlencode({"QueueUrl": queue_url, "Region": region})
+    with urlopen(f"{endpoint}{PEEK_PATH}?{query}", timeout=30) as answer:  # noqa: S310 (127.0.0.1 only)
+        return list(json.load(answer)["bodies"])
 
 
-def tune_moto_sqs() -> bool:
-    """Make moto's SQS keep up with the engine; no change to what the API answers.
-
-    - A waiting ReceiveMessage sees a delayed message the moment it becomes visible.
-      moto re-checks a waiting long poll once a second, so a message whose delay ends
-      during the wait comes up to 1 s late, which SQS does not do and which would eat
-      the engine's whole one-second budget. The wait now ends when the next message's
-      delay or visibility timeout does.
-    - Its clock reads ``time.time()``. moto's builds two datetimes per call (~12 us),
-      and SendMessage computes every queue attribute, i.e. checks every message's
-      visibility: with the engine's 90 s lookahead keeping hundreds of messages
-      queued, each send took tens of milliseconds.
-
-    Returns False (and changes nothing) if this moto version is shaped differently.
-    """
-    import time as _time
-
-    from moto.sqs import models
-
-    if not all(hasattr(models, name) for name in ("unix_time", "unix_time_millis", "Queue")) \
-            or not hasattr(models.Queue, "wait_for_messages"):
-        log.warning("moto's SQS has changed shape: left as it is (slower, long polls 1 s coarse)")
-        return False
-    slow_time, slow_millis = models.unix_time, models.unix_time_millis
-    models.unix_time = lambda dt=None: _time.time() if dt is None else slow_time(dt)
-    models.unix_time_millis = lambda dt=None: _time.time() * 1000.0 if dt is None else slow_millis(dt)
-    models.Queue.wait_for_messages = _wait_for_next_visible
-    return True
-
-
-def _wait_for_next_visible(self: Any, timeout: float) -> None:
-    """moto Queue.wait_for_messages, waking when the next message becomes visible."""
-    import time as _time
-
-    with self._messages_lock:
-        now = _time.time() * 1000.0
-        ends = [max(m.visible_at, m.delayed_until) for m in self._messages]
-        soonest = min((end for end in ends if end > now), default=None)
-        if soonest is not None:
-            timeout = min(timeout, (soonest - now) / 1000 + 0.002)
-        self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+def _first_line(child: subprocess.Popen[str], timeout_s: float) -> str:
+    """The child's first line on stdout ("" if it exits or stays silent for ``timeout_s``)."""
+    assert child.stdout is not None
+    ready, _, _ = select.select([child.stdout], [], [], timeout_s)
+    return child.stdout.readline().strip() if ready else ""

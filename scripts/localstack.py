@@ -1,11 +1,13 @@
-"""``make run``: the whole agentOS Jobs system in one process, on an embedded AWS.
+"""``make run``: the whole agentOS Jobs system on one machine, on an embedded AWS.
 
     python -m scripts.localstack --port 3000 [--aws-port N] [--state-dir .local] [--tick-seconds 60]
 
-One process, threads only (so Ctrl-C cannot leave an orphan behind):
+This process, and one child for the embedded AWS (it dies with this process, so Ctrl-C
+cannot leave an orphan behind):
 
-- moto's server on 127.0.0.1 (DynamoDB, SQS, CloudFormation), provisioned by
-  ``infra.provision`` from the very template the deployment uses;
+- moto's server on 127.0.0.1 (DynamoDB, SQS, CloudFormation) in its own process
+  (``scripts.aws_server``: a core for moto), provisioned by ``infra.provision`` from the
+  very template the deployment uses;
 - the API on ``http://localhost:PORT/api``, served by ``chalice local``'s server;
 - the tick function every 60 s (first one at start-up), as EventBridge would call it;
 - a few SQS pollers calling the execute function, as Lambda's event source would;

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import urlparse
 
 import boto3
 
@@ -83,12 +82,10 @@ def scan_table(table: str) -> list[dict[str, Any]]:
 
 def queue_bodies(queue_url: str) -> list[str]:
     """The bodies of every message in the queue, visible, delayed or in flight, untouched."""
-    from moto.sqs.models import sqs_backends
+    from scripts.local_aws import queue_bodies as peek
 
-    account, name = urlparse(queue_url).path.strip("/").split("/")[-2:]
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    queue = sqs_backends[account][region].get_queue(name)
-    return [message.body for message in list(queue._messages)]  # copy: pollers mutate it
+    return peek(os.environ["AWS_ENDPOINT_URL"], queue_url, region)
 
 
 def capture(res: Resources) -> Snapshot:
