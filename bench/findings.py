@@ -9,6 +9,9 @@ from typing import Any
 BEFORE = {"lateness_p99_a": 5_377, "lateness_p99_b": 13_470, "lateness_p99_c": 16_929,
           "cold_clients": 10, "cold_s": 5.31, "warm_s": 0.91, "tx_ms_20k_as_is": 3_967,
           "tx_items_20k": 20_162, "skip_calls": 3, "sends_500": 51}
+# The report before the second round of fixes (commit b795804, quick run).
+ROUND1 = {"p99_a": 862, "p99_b": 6_632, "p99_c": 12_330, "arrived_b_p99": 3_806, "arrived_c_p99": 8_805,
+          "get_per_s": 92.5, "tx_per_s": 35.5, "tick_calls": 1.008, "import_ratio": 1.83, "import_app_s": 0.505}
 
 
 def _late(results: dict[str, Any], load: str, key: str = "p99") -> str:
@@ -22,42 +25,43 @@ def _passes(results: dict[str, Any], load: str) -> bool:
 
 
 def lateness_finding(results: dict[str, Any]) -> str:
-    """Lateness on the local stack: what the claim-on-arrival change did, and what bounds it now."""
-    late, ex = results["lateness"], results["executor"]
-    a = late["a"]
-    claimed, arrived = a.get("claimed_late_ms", {}), a.get("arrived_ms", {})
-    tx = late["capacity_per_s"]["before"]["TransactWriteItems"]
-    get = late["capacity_per_s"]["before"]["GetItem"]
+    """Lateness on the local stack: the second round of fixes, and what bounds it now."""
+    late = results["lateness"]
+    cap = late["capacity_per_s"]["before"]
     ok_a, ok_b = _passes(results, "a"), _passes(results, "b")
-    verdict = ("both now meet the 1-s target" if ok_a and ok_b else
-               "load (a) now meets the target, load (b) does not" if ok_a else
-               "load (b) now meets the target, load (a) does not" if ok_b else "both still miss the 1-s target")
-    # Server time one burst needs before its instant: a claim and a GetItem per occurrence.
-    burst_s = 50 / max(tx, 1) + 50 / max(get, 1)
-    window_s = max(ex["early_ms"], -arrived.get("p50", 0)) / 1000  # DelaySeconds is whole seconds
-    fits = burst_s <= window_s
-    per_occ = 2 / max(tx, 1) + 1 / max(get, 1)  # two transactions and a GetItem per occurrence
-    b_arrived = late["b"].get("arrived_ms", {})
-    return f"""1. **Lateness on the local stack: claims now happen on arrival (fixed in the engine); {verdict}.**
-   Load (a) p99 is {_late(results, 'a')} (was {BEFORE['lateness_p99_a']:,} ms), load (b) {_late(results, 'b')}
-   (was {BEFORE['lateness_p99_b']:,} ms), load (c) {_late(results, 'c')} (was {BEFORE['lateness_p99_c']:,} ms). `Executor.run`
-   now claims (TransactWriteItems) as soon as SQS hands the message over, up to `EARLY_MS` =
-   {ex['early_ms']} ms before the instant, holds until the instant, and then reads the job (one
-   strongly consistent GetItem, so a pause or delete during the hold still stops it): only that
-   read, the HTTP call and the outcome write are left for after the instant. Load (a)'s messages
-   arrived at a median of {arrived.get('p50', 0):,.0f} ms (negative = early) and its attempts started
-   {claimed.get('p50', 0):,.0f} ms (median) / {claimed.get('p99', 0):,.0f} ms (p99) after their instant (the executor's own
-   `late_ms`, logged after claim, hold and read, before the HTTP call). What bounds it: the embedded
-   moto server answers a fixed number of calls per second whatever the thread count
-   (`devtools/moto_atomic.py` serializes its DynamoDB, rightly), here ~{tx:g} TransactWriteItems/s and
-   ~{get:g} GetItem/s, so a 50-burst's claims and reads need ≈ {burst_s:.1f} s of server time, which
-   {'fits in' if fits else 'does not fit in'} the {window_s:.1f} s by which its messages arrived early (`EARLY_MS`, rounded by SQS's
-   whole-second `DelaySeconds`){'' if fits else ': the last claims, and the outcome writes of the first deliveries, queue past the instant'}.
-   Load (b) asks for 20 × {1000 * per_occ:.0f} ms = {20 * per_occ:.0%} of the server's time each second, so its queue grows
-   for as long as it lasts: its messages themselves reach the executor late (arrived p50
-   {b_arrived.get('p50', 0):,.0f} ms, p99 {b_arrived.get('p99', 0):,.0f} ms), the pollers being busy with held batches whose calls wait on the
-   server. On AWS, DynamoDB calls run in parallel and this bound is moto's, not the engine's; the
-   engine's own share is its 4 DynamoDB calls per occurrence (the tick's advance and the executor's three, finding 7)."""
+    verdict = ("both meet the 1-s target" if ok_a and ok_b else
+               "load (a) meets the 1-s target, load (b) does not" if ok_a else
+               "load (b) meets the 1-s target, load (a) does not" if ok_b else "both miss the 1-s target")
+    per_occ = 2 / max(cap["TransactWriteItems"], 1) + 1 / max(cap["GetItem"], 1)
+    arrived_max = {k: late[k]["arrived_ms"]["max"] for k in "abc" if late.get(k, {}).get("arrived_ms", {}).get("n")}
+    return f"""1. **Lateness on the local stack: {verdict}** (p99 (a) {_late(results, 'a')}, was {ROUND1['p99_a']:,} ms;
+   (b) {_late(results, 'b')}, was {ROUND1['p99_b']:,} ms; (c) {_late(results, 'c')}, was {ROUND1['p99_c']:,} ms, no target). Five causes,
+   each found with py-spy or the arrival/claim split above, and fixed:
+   - *The test agent dropped connections.* `http.server` listens with a backlog of 5; in a
+     burst the 6th SYN was dropped and retried by the kernel a second later: 7 of load (a)'s 50
+     deliveries were exactly ~1 s later than the rest. `tests/agent_server.py` now listens with 128.
+   - *The local executor waited for its held batches.* Each of the 8 pollers received a batch and
+     ran it to the end (held until the instant, then delivered) before receiving again, so
+     messages that became visible meanwhile waited: load (b)'s arrived up to {ROUND1['arrived_b_p99']:,} ms
+     late, (c)'s {ROUND1['arrived_c_p99']:,} ms. Pollers now hand each batch to its own invocation thread (up to
+     32, `scripts/local_workers.CONCURRENCY`), as Lambda's event source does: the latest messages
+     now arrive {', '.join(f'({k}) {v:,.0f} ms' for k, v in arrived_max.items())} from their instant (negative: early).
+   - *moto's server spent most of a call outside DynamoDB.* Per call it opened a TCP connection
+     and a thread (werkzeug's HTTP/1.0), listed its package directory and tried every service's URL
+     regexes under one lock to route the request, re-parsed the update expression twice, re-lexed
+     the condition, and asked `isinstance` of abstract classes at every node of ten tree walks.
+     `scripts/aws_server.py` keeps connections alive and `devtools/moto_speed.py` remembers the
+     rest per host, per expression string and per node class (answers unchanged).
+   - *The claim was an update.* It is now a Put of the whole run item (same condition, same
+     item; nothing of an earlier attempt survives that the Update kept but the agent's last
+     answer): moto validates no update expression, 10 → 4 ms of CPU per claim in process.
+   - *moto shared one interpreter lock with the stack.* The embedded AWS now runs in a child
+     process (`scripts/aws_server.py`, dying with its parent), as in `make run`.
+   Together: {cap['GetItem']:g} GetItem/s and {cap['TransactWriteItems']:g} TransactWriteItems/s (were {ROUND1['get_per_s']:g} and {ROUND1['tx_per_s']:g}),
+   {1000 * per_occ:.0f} ms of server time per occurrence. What bounds it now: load (c) needs
+   {200 * per_occ:.1f} s of server time around one instant, and its messages arrive at most ~1.5 s early;
+   the reads at the instant queue (section 2). On AWS, calls run in parallel and this bound is
+   moto's, not the engine's: the engine's share is its ~3 DynamoDB calls per occurrence (finding 7)."""
 
 
 def fixed_findings(results: dict[str, Any]) -> str:
@@ -119,54 +123,54 @@ def executor_findings(results: dict[str, Any]) -> str:
 def tick_findings(results: dict[str, Any]) -> str:
     """Calls per occurrence; the tick at AWS scale."""
     t = results["tick"]
-    return f"""8. **Tick: {t['dynamodb_calls_per_occurrence']:g} DynamoDB calls per occurrence** ({t['occurrences']} conditional advances + {t['shards']} shard
-   queries). The literal "≤ 1" misses by the per-tick queries (1 + shards/D = 1 + {t['shards']}/{t['due']}); the
-   per-occurrence work is exactly one write. An interval job with several occurrences inside the
-   lookahead is advanced once for all of them, so real mixes do better.
-9. **Tick at AWS scale (engine, fixed): sends and advances run on a thread pool.**
-   The single-pass dispatch (finding 5) fixed the batching but had moved all sends and all advances
-   into one loop (≈ 60–120 s for the steady 10,000 a minute on AWS, at ~10–20 ms per
-   SendMessageBatch and ~5–10 ms per UpdateItem). `Dispatcher.dispatch` now keeps the one plan and
-   runs the batches (`queue.PARALLEL_SENDS` = 8) and the conditional advances
-   (`dispatch.PARALLEL_CALLS` = 8) on thread pools: ≈ 10–15 s for 10,000, and ≈ 100–120 s for a
-   100k burst, still beyond the tick function's 60-s timeout. Nothing is lost when a tick times out
-   (the sends come first; the next tick re-sends what was not advanced and the run ids dedupe
-   them), but for such bursts raise the tick's timeout and `dueShards` to 16 (index writes per
-   shard partition, "At AWS scale"), or spread the burst over the minute."""
+    batch = t.get("advance_batch") or 25
+    writes = t["api_calls"].get("dynamodb.TransactWriteItems", 0) + t["api_calls"].get("dynamodb.UpdateItem", 0)
+    return f"""8. **Tick: {t['dynamodb_calls_per_occurrence']:g} DynamoDB calls per occurrence** (was {ROUND1['tick_calls']:g}: one UpdateItem per job + {t['shards']} shard
+   queries, which missed the literal ≤ 1 by the queries). `JobStore.advance` now moves up to
+   `scheduler.advanceBatch` = {batch} jobs per TransactWriteItems, each with its own condition: {t['occurrences']} occurrences took
+   {writes} writes and {t['shards']} queries. A job changed since the tick read it fails its condition, drops out
+   of the batch and the rest is written again (a lost race, as before); a transaction conflict
+   with another write is written again at once, twice at most, then left to the next tick, which
+   re-sends and dedupes (`tests/test_dispatch.py`, `tests/test_faults.py`). The price: a
+   transactional write bills 2 units per job instead of 1 (+1 of ~12 units per occurrence, "At
+   AWS scale"); `scheduler.advanceBatch = 1` keeps one plain conditional UpdateItem per job.
+9. **Tick at AWS scale: sends and batched advances on thread pools.** The sends
+   (`queue.PARALLEL_SENDS` = 8) and the advance batches (`dispatch.PARALLEL_CALLS` = 8) run on
+   thread pools: ≈ 2–4 s for the steady 10,000 a minute and ≈ 25–40 s for a 100k burst on AWS,
+   inside the tick function's 60-s timeout (one UpdateItem per job took ≈ 100–120 s for the
+   burst). Nothing is lost when a tick times out (the sends come first; the next tick re-sends
+   what was not advanced and the run ids dedupe them); for such bursts use `dueShards` = 16
+   (index writes per shard partition, "At AWS scale")."""
 
 
 def cold_findings(results: dict[str, Any]) -> str:
-    """Import time and package size."""
+    """Import time, each function's first call, and package size."""
     c = results["cold_start"]
     pkg = c.get("package", {})
     share = f"{pkg['sdk_share']:.0%}" if "sdk_share" in pkg else "most"
-    layers = c.get("app_layers_ms", {})
-    sdk = layers.get("boto3", 0)
-    extra = sum(v for k, v in layers.items() if k != "boto3")
-    pyd = layers.get("pydantic", 0) + layers.get("chalicelib.config", 0) + layers.get("chalicelib.schemas", 0)
+    first = c.get("first_call_s", {})
     verdict = "meets" if c["ratio"] <= 1.5 else "misses"
-    return f"""10. **Cold start: `import app` is {c['ratio']:g}× `import boto3`**, which {verdict} the 1.5 target in this run
-   (medians of {c['reps']} runs; fastest runs: {c.get('ratio_of_fastest', 0):g}×). On this shared machine the ratio moves
-   from run to run; the layered run of section 4 (one process importing each layer in turn) puts it
-   at {1 + extra / max(sdk, 1):.2f}×, a steadier figure. `import app` needs boto3 anyway (`chalicelib.queue`,
-   PynamoDB), {sdk:,.0f} ms in the layered run; everything else adds {extra:,.0f} ms, of which **pydantic is
-   {pyd:,.0f} ms** (its import, then building the models of `chalicelib.config`, where pydantic pulls in
-   the rest of itself, and of `chalicelib.schemas`), PynamoDB {layers.get('pynamodb.models', 0):,.0f} ms, croniter
-   {layers.get('croniter', 0):,.0f} ms, chalice {layers.get('chalice', 0):,.0f} ms. Every function (API, tick, execute) imports the
-   whole `app.py`, so each pays it. Fix: validate `agentos.config.json` (a dozen keys) with a small
-   stdlib validator instead of pydantic models, and import the API's pydantic schemas
-   (`chalicelib.schemas`) inside the routes that use them; without pydantic at import the ratio
-   falls to about {1 + (extra - pyd) / max(sdk, 1):.2f}.
+    calls = ", ".join(f"{name} {s:.2f} s" for name, s in first.items()) or "n/a"
+    return f"""10. **Cold start: `import app` is {c['ratio']:g}× `import boto3`** ({c['app_s']:.3f} s against {c['boto3_s']:.3f} s), which
+   {verdict} the 1.5 target (was {ROUND1['import_ratio']:g}×, {ROUND1['import_app_s']:.3f} s: pydantic's models, PynamoDB, croniter and
+   boto3 were all imported by every function at `import app`). `app.py` now loads only Chalice and
+   the route and handler registrations; `chalicelib.runtime` is a lazy facade, and each function
+   loads what it needs on its first call (`tests/test_cold_start.py` checks that `import app`
+   loads no pydantic, PynamoDB, croniter or boto3, that the API never loads the executor and the
+   tick never loads the API's schemas). The cost moves, it does not vanish: each function's first
+   call adds, after `import app`, {calls} (imports, config and its AWS clients; section 4's
+   `first_call_s`), which Lambda bills in the first invocation rather than in the init phase.
 11. **Package: {pkg.get('mib', '?')} MiB, {share} of it boto3/botocore/s3transfer**, which Lambda's Python
    runtime already provides. `requirements.txt` pins boto3 and botocore, so `chalice package`
-   ships them. Fix: move them to `requirements-dev.txt` (or accept the runtime's version), which
-   shrinks the zip roughly fourfold and its upload and cold-start unzip with it."""
+   ships them. Fix (not applied: it trades a pinned SDK for the runtime's): move them to
+   `requirements-dev.txt`, which shrinks the zip roughly fourfold and its upload and cold-start
+   unzip with it."""
 
 
 def section(results: dict[str, Any]) -> str:
     """The findings section."""
     parts = [lateness_finding(results), fixed_findings(results), moto_findings(results),
              executor_findings(results), tick_findings(results), cold_findings(results)]
-    return ("## Findings\n\nEach with its figure, its cause and a suggested fix (none applied by the bench). "
-            "Findings 2–5 were misses of the previous report that the engine and `devtools/` have fixed "
-            "since; they stay listed, with the figures before and after.\n\n" + "\n".join(parts) + "\n")
+    return ("## Findings\n\nEach with its figure, its cause and its fix. Findings 1–5 and 8–10 were misses "
+            "of earlier reports that the engine, the local stack and `devtools/` have fixed since; they stay "
+            "listed, with the figures before and after.\n\n" + "\n".join(parts) + "\n")

@@ -148,26 +148,39 @@ they name, finding 3; keep-alive, routing and expression caches, finding 1) and
 its hold until the instant, before the HTTP call (its own `late_ms` log line): the difference to
 the agent's figure is the delivery itself.
 
-"Arrived" says messages reach the executor on time (p50 {_ms(late['a'].get('arrived_ms', {}).get('p50', 0))} ms for
-load (a): negative is early), so load (a)'s lateness is made after arrival. Loads (b) and (c)
-outrun the server (below), and then the messages themselves come late: the pollers are busy with
-held batches whose calls queue on it.
+{_arrivals(late)}
 
 What bounds it: every occurrence costs {late['a']['dynamodb_calls_per_occurrence']:g} DynamoDB calls on this stack (the
-tick's advance, made well before the instant, then the executor's claim, GetItem and outcome:
-two of them TransactWriteItems), and the stack's one process answers a fixed number of calls per
-second whatever the number of threads. Measured just before the loads (8 threads for 2 s, item-level
-transaction backup): **{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s**
-(after them: {after['GetItem']:g} and {after['TransactWriteItems']:g}; MEASURED.md says ~110 calls/s for simple
-calls on an idle machine; this one was shared). That is {1000 * per_occ:.0f} ms of server time per
-occurrence, so load (a) needs {drain_a:.1f} s of it, load (c) {drain_c:.1f} s, and load (b) asks for
-{demand_b:.0%} of the server's time: {'more than it has, so its queue grows for as long as the load lasts' if demand_b >= 1 else 'below saturation, but bursty arrivals still queue'}.
-The executor claims each occurrence and reads its job as soon as the message arrives (up to
-`EARLY_MS` = {results['executor']['early_ms']} ms before the instant), then holds until the instant: a burst's claims
-and reads drain in that early window, and what the server cannot fit in it, with the outcome
-writes of the first deliveries, queues past the instant; the mean TransactWriteItems time above
-is that queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
+tick's advance, batched and made well before the instant, then the executor's claim, GetItem and
+outcome: two of them TransactWriteItems), and the embedded AWS's one process answers a fixed number
+of calls per second whatever the number of threads (its DynamoDB is serialized so that conditional
+writes have one winner). Measured just before the loads (8 threads for 2 s):
+**{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s** (after them: {after['GetItem']:g} and
+{after['TransactWriteItems']:g}; MEASURED.md says ~110 calls/s for simple calls on an idle machine before the tuning of
+finding 1). That is {1000 * per_occ:.0f} ms of server time per occurrence, so load (a) needs {drain_a:.1f} s of it,
+load (c) {drain_c:.1f} s, and load (b) asks for {demand_b:.0%} of the server's time: {'more than it has, so its queue grows for as long as the load lasts' if demand_b >= 1 else 'below saturation, but bursty arrivals still queue'}.
+The executor claims each occurrence as soon as its message arrives (up to `EARLY_MS` =
+{results['executor']['early_ms']} ms before the instant, more with SQS's whole-second delays), holds until the instant, then
+reads the job (so a pause or delete that returned during the hold still stops it) and delivers:
+a burst's claims drain in the early window, and its reads at the instant queue behind each other
+and behind the outcome writes of the first deliveries; the mean TransactWriteItems time above is
+that queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
 """
+
+
+def _arrivals(late: dict[str, Any]) -> str:
+    """Did the messages reach the executor before their instant, load by load?"""
+    latest = {name: b["arrived_ms"]["max"] for name, b in late.items()
+              if isinstance(b, dict) and b.get("arrived_ms", {}).get("n")}
+    on_time = [name for name, ms in latest.items() if ms <= 0]
+    late_ones = [f"({name}) {ms:,.0f} ms" for name, ms in latest.items() if ms > 0]
+    text = (f"\"Arrived\" is when the message reached the executor, minus its instant (negative is early): "
+            f"every message of load{'s' if len(on_time) > 1 else ''} {', '.join(f'({n})' for n in on_time) or 'none'} arrived before its instant, so "
+            "their lateness is made after arrival, by the calls at the instant.")
+    if late_ones:
+        text += (f" The latest messages of {', '.join(late_ones)} came after it: every invocation slot was busy "
+                 "with held batches whose calls queue on the server.")
+    return text
 
 
 def executor_section(results: dict[str, Any]) -> str:
@@ -214,8 +227,25 @@ boto3 {', '.join(f'{v:g}' for v in c['boto3_runs_s'])}. What each layer adds on 
 fresh interpreter (median ms): {layers}. Self time by top-level package (`-X importtime`, which
 inflates every figure), ms: {breakdown}.
 
+{_first_calls(c)}
+
 {package}
 """
+
+
+def _first_calls(c: dict[str, Any]) -> str:
+    """What each function's first call adds after ``import app`` (the cost that lazy loading moved)."""
+    first, parts, whole = c.get("first_call_s"), c.get("first_call_parts_ms", {}), c.get("first_invocation_s", {})
+    if not first:
+        return ""
+    rows = [(name, f"{seconds:.3f}", f"{parts.get(name, {}).get('load', 0):,.0f}",
+             f"{parts.get(name, {}).get('clients', 0):,.0f}", f"{whole.get(name, 0):.3f}")
+            for name, seconds in first.items()]
+    return ("`import app` loads only Chalice and the registrations; each function loads its engine on its "
+            "first call. What that first call adds, in a fresh interpreter after `import app` (no network: "
+            "imports, the config, the builders and their AWS clients), median:\n\n"
+            + _table(["function", "first call (s)", "loading (ms)", "AWS clients (ms)",
+                      "import app + first call (s)"], rows))
 
 
 def render(results: dict[str, Any]) -> str:
