@@ -35,8 +35,9 @@ def lateness_finding(results: dict[str, Any]) -> str:
     per_occ = 2 / max(cap["TransactWriteItems"], 1) + 1 / max(cap["GetItem"], 1)
     arrived_max = {k: late[k]["arrived_ms"]["max"] for k in "abc" if late.get(k, {}).get("arrived_ms", {}).get("n")}
     return f"""1. **Lateness on the local stack: {verdict}** (p99 (a) {_late(results, 'a')}, was {ROUND1['p99_a']:,} ms;
-   (b) {_late(results, 'b')}, was {ROUND1['p99_b']:,} ms; (c) {_late(results, 'c')}, was {ROUND1['p99_c']:,} ms, no target). Five causes,
-   each found with py-spy or the arrival/claim split above, and fixed:
+   (b) {_late(results, 'b')}, was {ROUND1['p99_b']:,} ms; (c) {_late(results, 'c')}, was {ROUND1['p99_c']:,} ms, no target; "was": the quick
+   run at commit b795804, load (b) held 10 s). Five causes, each found with py-spy or the
+   arrival/claim split above, and fixed:
    - *The test agent dropped connections.* `http.server` listens with a backlog of 5; in a
      burst the 6th SYN was dropped and retried by the kernel a second later: 7 of load (a)'s 50
      deliveries were exactly ~1 s later than the rest. `tests/agent_server.py` now listens with 128.
