@@ -1,13 +1,13 @@
 """The embedded AWS's own process: moto's threaded server, tuned, on 127.0.0.1.
 
-    python -m scripts.aws_server --port 4566 [--host 127.0.0.1]
+    python -m scripts.aws_server --port 4566 [--host 127.0.0.1] [--child]
 
 :class:`scripts.local_aws.EmbeddedAws` starts this as a child process, so moto gets a
 core of its own instead of sharing one interpreter lock with the API, the tick and the
 executor (measured on the lateness benchmark: a 50-occurrence burst's p99 went from
-~970 ms to ~540 ms). The child prints ``ready`` (or ``error <why>``) on stdout once,
-ignores the terminal's signals (its parent takes the final snapshot through it first,
-then kills it) and dies with its parent.
+~970 ms to ~540 ms). The child prints ``ready`` (or ``error <why>``) on stdout once.
+With ``--child`` it ignores the terminal's signals (its parent takes the final snapshot
+through it first, then kills it) and dies with its parent; without, Ctrl-C stops it.
 
 Besides the AWS APIs it answers ``GET /_agentos/queue-bodies?QueueUrl=…&Region=…``: the
 bodies of every message of a queue, visible, delayed or in flight, untouched. SQS has no
@@ -164,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.aws_server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--child", action="store_true", help="started by the local stack: live and die with it")
     args = parser.parse_args(argv)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)  # the parent saves through us first, then kills us
-    die_with_parent()
+    if args.child:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # the parent saves through us first, then kills us
+        die_with_parent()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for name in ("werkzeug", "moto", "botocore"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -177,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error {exc}", flush=True)
         return 1
     print("ready", flush=True)
-    threading.Event().wait()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

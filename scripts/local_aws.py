@@ -86,7 +86,7 @@ class EmbeddedAws:
 
     def start(self) -> None:
         """Start serving (returns once the socket listens); OSError if it cannot."""
-        command = [sys.executable, "-m", "scripts.aws_server", "--host", self.host, "--port", str(self.port)]
+        command = [sys.executable, "-m", "scripts.aws_server", "--host", self.host, "--port", str(self.port), "--child"]
         child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         first = _first_line(child, READY_TIMEOUT_S)
         if first != "ready":
