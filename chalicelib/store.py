@@ -211,8 +211,8 @@ class JobStore:
         100 moves go in one TransactWriteItems; a move whose condition fails is dropped
         and the others are written again. One move is a plain UpdateItem (half the cost).
         """
-        if len(moves) == 1:
-            return [self._advance_one(moves[0])]
+        if len(moves) <= 1:
+            return [self._advance_one(move) for move in moves]
         won, pending = [True] * len(moves), list(range(len(moves)))
         for _ in range(ADVANCE_TRIES):
             try:
