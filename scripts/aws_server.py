@@ -41,22 +41,16 @@ def tune_moto_sqs() -> bool:
       during the wait comes up to 1 s late, which SQS does not do and which would eat
       the engine's whole one-second budget. The wait now ends when the next message's
       delay or visibility timeout does.
-    - Its clock reads ``time.time()``. moto's builds two datetimes per call (~12 us),
-      and SendMessage computes every queue attribute, i.e. checks every message's
-      visibility: with the engine's 90 s lookahead keeping hundreds of messages
-      queued, each send took tens of milliseconds.
+
+    (moto's SQS clock is made cheap by ``devtools.moto_speed``, installed before this.)
 
     Returns False (and changes nothing) if this moto version is shaped differently.
     """
     from moto.sqs import models
 
-    if not all(hasattr(models, name) for name in ("unix_time", "unix_time_millis", "Queue")) \
-            or not hasattr(models.Queue, "wait_for_messages"):
-        log.warning("moto's SQS has changed shape: left as it is (slower, long polls 1 s coarse)")
+    if not hasattr(models, "Queue") or not hasattr(models.Queue, "wait_for_messages"):
+        log.warning("moto's SQS has changed shape: left as it is (long polls 1 s coarse)")
         return False
-    slow_time, slow_millis = models.unix_time, models.unix_time_millis
-    models.unix_time = lambda dt=None: time.time() if dt is None else slow_time(dt)
-    models.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_millis(dt)
     models.Queue.wait_for_messages = _wait_for_next_visible
     return True
 
