@@ -13,7 +13,8 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1", "JOBS_TABLE": "agentos-jobs-dev", "RUNS_TABLE": "agentos-runs-dev",
     "JOBS_QUEUE": "agentos-jobs-dev", "JOBS_DLQ": "agentos-jobs-dev-dlq",
-    "AGENTOS_CONFIG": "/nonexistent/agentos.config.json",
+    "AGENTOS_CONFIG": "/nonexistent/agentos.config.json", "AGENTOS_CALLBACK_SECRET": "test-callback-secret",
+    "AGENTOS_PUBLIC_URL": "http://localhost:3000",
 })
 for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AGENTOS_API_TOKENS",
               "AGENTOS_API_TOKENS_PARAM", "AWS_PROFILE"):

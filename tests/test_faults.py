@@ -66,8 +66,8 @@ def _table(params: dict[str, Any]) -> str:
 
 
 def is_claim(params: dict[str, Any]) -> bool:
-    """The executor's claim: a ConditionCheck on the job and an Update of the run."""
-    return any("ConditionCheck" in item for item in params.get("TransactItems", []))
+    """The executor's claim: a Put of the run and an Update of the job (its overlap slot)."""
+    return any("runs" in item.get("Put", {}).get("TableName", "") for item in params.get("TransactItems", []))
 
 
 def is_advance(params: dict[str, Any]) -> bool:
