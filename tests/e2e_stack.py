@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from tests.agent_server import AgentServer, RecordedRequest, unused_port
+from devtools.agent_server import AgentServer, RecordedRequest, unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ENV = "E2E_AGENT_SECRET"

@@ -15,6 +15,8 @@ import pytest
 
 from bench import cold_start
 
+pytestmark = pytest.mark.slow  # every check starts a fresh interpreter
+
 HEAVY = ("pydantic", "pydantic_core", "pynamodb", "croniter", "boto3", "botocore", "aws_lambda_powertools")
 LOADED = "import json, sys; {code}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})))"
 

@@ -1,5 +1,5 @@
 """End to end: ``python -m scripts.localstack`` in a subprocess, jobs created over HTTP,
-deliveries observed at signed test agents (tests/agent_server.py).
+deliveries observed at signed test agents (devtools/agent_server.py).
 
 The tick runs at its default 60 s: every occurrence here is on time only thanks to the
 engine's lookahead and immediate enqueue. One stack serves the module; the persistence
@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import pytest
 
 from tests.e2e_stack import Agent, LocalStack, epoch_of, iso_in, start_agents, write_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual", "accepted", "silent"]
 ON_TIME_S = 1.0  # contract §3: an occurrence starts within one second of its time

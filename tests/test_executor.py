@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from agent_server import AgentServer
+from devtools.agent_server import AgentServer
 from chalicelib import runtime
 from chalicelib.clock import now_ms
 from chalicelib.executor import Outcome, backoff_ms

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from agent_server import AgentServer
+from devtools.agent_server import AgentServer
 from chalicelib import callbacks, clock, runtime
 from chalicelib.clock import now_ms
 from chalicelib.models import JobModel, RunModel
