@@ -81,7 +81,8 @@ def query_limit(params: dict[str, str], default: int = 100, maximum: int = 1000)
     raw = params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isdigit() alone accepts "²" and "٣", which int() then refuses: ASCII digits only.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise ValidationFailed("limit", f"must be an integer from 1 to {maximum}")
     return int(raw)
 

@@ -180,6 +180,7 @@ def test_list_filters_and_pages(client: Any) -> None:
 
 
 @pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"),
+                                          ("limit=%C2%B2", "limit"), ("limit=%D9%A3", "limit"),
                                           ("status=running", "status"), ("agentId=nope", "agentId"),
                                           ("cursor=garbage", "cursor")])
 def test_list_rejects_bad_queries(client: Any, query: str, field: str) -> None:
@@ -324,3 +325,11 @@ def test_unknown_query_parameters_are_400(client: Any) -> None:
     assert_error(call(client, "GET", "/api/jobs?staus=paused"), 400, "staus")
     job = create(client)
     assert_error(call(client, "GET", f"/api/jobs/{job['id']}/runs?status=failed"), 400, "status")
+
+
+def test_cron_that_only_matches_in_dst_gaps_is_a_400(client: Any, fake_clock: Any) -> None:
+    """Issue 11 item 8: it used to walk to year 9999 and answer 500 after ~1.4 s of CPU."""
+    bad = {"schedule": "*/30 2 * 3 0#2", "timezone": "America/New_York"}
+    assert_error(call(client, "POST", "/api/jobs", job_body(**bad)), 400, "schedule")
+    job = create(client)
+    assert_error(call(client, "PATCH", f"/api/jobs/{job['id']}", bad), 400, "schedule")
