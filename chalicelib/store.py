@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
@@ -26,11 +27,17 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from . import clock
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
 
 
 ADVANCE_TRIES = 3  # a batch whose jobs keep colliding with other writes is left to the next tick
+# A create, rename or delete cancelled by TransactionConflict (another transaction held one of
+# its items) wrote nothing, so it is written again after a short jittered pause; botocore does
+# not retry it. After this many tries the caller gets a 409 to retry, not a 503.
+TRANSACTION_TRIES = 4
+CONFLICT_BACKOFF_MS = 20  # the first pause is up to this, doubling each try
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,16 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
     return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
+def _conflicted(exc: TransactWriteError) -> bool:
+    """Cancelled only because another transaction held an item (no condition failed)."""
+    reasons = _reasons(exc)
+    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+
+
+def _busy() -> ConcurrentUpdate:
+    return ConcurrentUpdate("the job is being changed by another request; retry it")
+
+
 def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"jobs table unavailable while trying to {action}; retry later")
 
@@ -93,20 +110,31 @@ class JobStore:
         self.model = model
         self.claim = claim
 
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=model_connection(self.model))
+    def _transact(self, write: Callable[[TransactWrite], None]) -> None:
+        """Run ``write`` in one transaction, again after a TransactionConflict (up to
+        TRANSACTION_TRIES); the last TransactWriteError is raised for the caller to classify."""
+        for attempt in range(TRANSACTION_TRIES):
+            try:
+                with TransactWrite(connection=model_connection(self.model)) as tx:
+                    write(tx)
+                return
+            except TransactWriteError as exc:
+                if not _conflicted(exc) or attempt == TRANSACTION_TRIES - 1:
+                    raise
+            # Jittered so that two requests that collided do not collide again in step.
+            clock.sleep_until(clock.now_ms() + random.randint(1, CONFLICT_BACKOFF_MS << attempt))
 
     def create(self, job: JobModel) -> None:
         """Store a new job and claim its name in one transaction (409 if the name is taken)."""
+        def write(tx: TransactWrite) -> None:
+            tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
+            tx.save(job, condition=self.model.id.does_not_exist())
         try:
-            with self._transaction() as tx:
-                tx.save(self.claim(name_claim_id(job.name), jobId=job.id),
-                        condition=self.claim.id.does_not_exist())
-                tx.save(job, condition=self.model.id.does_not_exist())
+            self._transact(write)
         except TransactWriteError as exc:
             if _reasons(exc)[:1] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
-            raise _unavailable("create a job", exc) from exc
+            raise (_busy() if _conflicted(exc) else _unavailable("create a job", exc)) from exc
 
     def get(self, job_id: str, consistent: bool = True) -> JobModel:
         """The job ``job_id`` (404 if absent; name-claim keys are never jobs)."""
@@ -144,19 +172,19 @@ class JobStore:
             raise _unavailable("update a job", exc) from exc
 
     def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str) -> None:
+        def write(tx: TransactWrite) -> None:
+            tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
+            tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
+            tx.update(job, actions=actions, condition=guard)
         try:
-            with self._transaction() as tx:
-                tx.save(self.claim(name_claim_id(job.name), jobId=job.id),
-                        condition=self.claim.id.does_not_exist())
-                tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
-                tx.update(job, actions=actions, condition=guard)
+            self._transact(write)
         except TransactWriteError as exc:
             reasons = _reasons(exc)  # PynamoDB sends deletes, then puts, then updates
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
                 raise self._conflict(job.id) from exc
-            raise _unavailable("rename a job", exc) from exc
+            raise (_busy() if _conflicted(exc) else _unavailable("rename a job", exc)) from exc
         job.refresh(consistent_read=True)
 
     def _conflict(self, job_id: str) -> Exception:
@@ -165,15 +193,18 @@ class JobStore:
         return ConcurrentUpdate("the job changed while this request ran; retry it")
 
     def delete(self, job: JobModel) -> None:
-        """Remove the job and free its name in one transaction."""
+        """Remove the job and free its name in one transaction (409 if it was renamed meanwhile)."""
+        def write(tx: TransactWrite) -> None:
+            tx.delete(job, condition=self.model.id.exists())
+            tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
         try:
-            with self._transaction() as tx:
-                tx.delete(job, condition=self.model.id.exists())
-                tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
+            self._transact(write)
         except TransactWriteError as exc:
             if "ConditionalCheckFailed" in _reasons(exc):
-                raise JobNotFound(job.id) from exc
-            raise _unavailable("delete a job", exc) from exc
+                # The job is gone (404), or a rename moved its name claim after it was read:
+                # it still exists, so the caller is told to retry, never that it is absent.
+                raise self._conflict(job.id) from exc
+            raise (_busy() if _conflicted(exc) else _unavailable("delete a job", exc)) from exc
 
     def list(self, status: str | None, agent_id: str | None, limit: int,
              cursor: str | None) -> tuple[list[JobModel], str | None]:
