@@ -25,15 +25,21 @@ def _split(raw: str) -> tuple[bytes, ...]:
 def api_tokens() -> tuple[bytes, ...]:
     """The accepted tokens, loaded once per process."""
     raw = os.environ.get("AGENTOS_API_TOKENS")
-    param = os.environ.get("AGENTOS_API_TOKENS_PARAM")
     # The parameter is for deployed functions; `chalice local` also sees the stage's
     # environment, and must not need SSM.
-    if raw is None and param and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        raw = _parameter_value(param)
+    if raw is None and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raw = _parameter_value(tokens_parameter())
     tokens = _split(raw or "")
     if not tokens:
         log.warning("security is enabled but no API token is configured: every request is refused")
     return tokens
+
+
+def tokens_parameter() -> str:
+    """The SSM parameter holding a deployed stage's tokens: ``/agentos-jobs/<stage>/api-tokens``
+    (``AGENTOS_API_TOKENS_PARAM`` overrides it; the packaged template sets it to the same name)."""
+    stage = os.environ.get("AGENTOS_STAGE", "dev")
+    return os.environ.get("AGENTOS_API_TOKENS_PARAM") or f"/agentos-jobs/{stage}/api-tokens"
 
 
 def _parameter_value(param: str) -> str:

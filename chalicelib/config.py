@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 from .errors import ConfigError
 
 DEFAULT_PATH = "agentos.config.json"
-# In Lambda only app.py, chalicelib/ and vendor/ are packaged: the deployed file lives here.
+# In Lambda only app.py, chalicelib/ and vendor/ are packaged: `make package` writes the
+# stage's config (deploy/agentos.<stage>.json) here, relative to the artifact's root.
 LAMBDA_PATH = "chalicelib/agentos.config.json"
+PACKAGED_PATH = Path(__file__).resolve().parent / "agentos.config.json"
 
 
 class _Strict(BaseModel):
@@ -40,6 +42,8 @@ class RetryPolicy(_Strict):
 
 
 class Security(_Strict):
+    # Off for a local run (the contract's default); a deployed function defaults it to on
+    # (see deployed_defaults): only an explicit ``"enabled": false`` opens a deployed API.
     enabled: bool = False
 
 
@@ -104,18 +108,29 @@ def parse_config(data: object) -> Config:
         raise ConfigError(f"agentos.config.json: {key}: {first['msg']}", key) from exc
 
 
+def deployed_defaults(data: object) -> object:
+    """``data`` with ``security.enabled`` true unless it says otherwise: a deployed API is
+    secure by default, and only an explicit ``false`` in the stage's file opts out."""
+    if not isinstance(data, dict):
+        return data
+    security = data.get("security", {})
+    if isinstance(security, dict) and "enabled" not in security:
+        return {**data, "security": {**security, "enabled": True}}
+    return data
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the file at ``path`` (default ``$AGENTOS_CONFIG``, else ./agentos.config.json;
-    in Lambda, else chalicelib/agentos.config.json)."""
+    in Lambda, else the packaged chalicelib/agentos.config.json, with security on by default)."""
     in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    where = Path(path or os.environ.get("AGENTOS_CONFIG") or (LAMBDA_PATH if in_lambda else DEFAULT_PATH))
-    if not where.exists():
-        return Config()
-    try:
-        data = json.loads(where.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{where}: not readable JSON: {exc}") from exc
-    return parse_config(data)
+    where = Path(path or os.environ.get("AGENTOS_CONFIG") or (PACKAGED_PATH if in_lambda else DEFAULT_PATH))
+    data: object = {}
+    if where.exists():
+        try:
+            data = json.loads(where.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: not readable JSON: {exc}") from exc
+    return parse_config(deployed_defaults(data) if in_lambda else data)
 
 
 @lru_cache(maxsize=1)
