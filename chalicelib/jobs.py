@@ -83,6 +83,8 @@ class JobService:
         job.nextRunAt = to_ms(first) if first is not None else None
         job.anchorAt = job.nextRunAt if isinstance(schedule, IntervalSchedule) else None
         active = job.status == JobStatus.ACTIVE.value and job.nextRunAt is not None
+        if active:
+            self.dispatcher.record_span()  # a tick with a lower count must still look in this shard
         job.dueShard = shard_of(job.id, self.dispatcher.shards) if active else None
 
     def _enqueue_if_close(self, job: JobModel, now: int) -> None:

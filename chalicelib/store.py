@@ -38,6 +38,12 @@ ADVANCE_TRIES = 3  # a batch whose jobs keep colliding with other writes is left
 # not retry it. After this many tries the caller gets a 409 to retry, not a 503.
 TRANSACTION_TRIES = 4
 CONFLICT_BACKOFF_MS = 20  # the first pause is up to this, doubling each try
+# The highest due-shard count any tick or API process armed jobs with is recorded in one item of
+# the due index (partition -1, its count as the sort key), so that a tick configured with fewer
+# shards still queries every shard a job may sit in. Nothing recorded: the config's default.
+SHARD_SPAN_ID = "meta#dueShards"
+SHARD_SPAN_PARTITION = -1
+UNRECORDED_SHARD_SPAN = 4  # config.Scheduler.dueShards' default (tests/test_config.py checks)
 
 
 @dataclass(frozen=True)
@@ -232,6 +238,26 @@ class JobStore:
             yield from self.model.due.query(shard, self.model.nextRunAt < before_ms)
         except QueryError as exc:
             raise _unavailable("query due jobs", exc) from exc
+
+    def shard_span(self) -> int:
+        """How many due shards may hold jobs: the highest count recorded, or the default."""
+        try:
+            for item in self.model.due.query(SHARD_SPAN_PARTITION, limit=1, scan_index_forward=False):
+                return int(item.nextRunAt)
+        except QueryError as exc:
+            raise _unavailable("read the due-shard count", exc) from exc
+        return UNRECORDED_SHARD_SPAN
+
+    def record_shard_span(self, shards: int) -> None:
+        """Raise the recorded due-shard count to ``shards`` (it is never lowered by this)."""
+        span = self.model.nextRunAt
+        try:
+            self.model(SHARD_SPAN_ID).update(
+                actions=[self.model.dueShard.set(SHARD_SPAN_PARTITION), span.set(shards)],
+                condition=span.does_not_exist() | (span < shards))
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":  # already as high
+                raise _unavailable("record the due-shard count", exc) from exc
 
     def advance(self, moves: Sequence[Advance]) -> list[bool]:
         """Move each job's ``nextRunAt`` past its dispatched occurrences, all in one write;

@@ -25,3 +25,11 @@ def test_security_is_on_in_lambda_unless_the_file_says_false(
     assert load_config(path).security.enabled is local
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentos-jobs-dev")
     assert load_config(path).security.enabled is deployed
+
+
+def test_the_unrecorded_due_shard_span_is_the_default_count() -> None:
+    """A stage that never recorded a count armed its jobs with the default one (store.shard_span)."""
+    from chalicelib.config import Scheduler
+    from chalicelib.store import UNRECORDED_SHARD_SPAN
+
+    assert Scheduler().dueShards == UNRECORDED_SHARD_SPAN
