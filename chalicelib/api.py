@@ -12,8 +12,8 @@ from chalice import Blueprint, Response
 
 from . import runtime
 from .auth import api_tokens, check_bearer
-from .http import (ANY_CONTENT_TYPE, check_query, guarded, next_link, parse_body, query_choice, query_limit,
-                   query_uuid)
+from .http import (ANY_CONTENT_TYPE, check_query, guarded, json_text, next_link, parse_body, query_choice,
+                   query_limit, query_uuid)
 from .openapi import openapi_document
 
 api = Blueprint(__name__)
@@ -40,7 +40,8 @@ def _path() -> str:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+    return Response(body=json_text(body), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})  # JSON is UTF-8 (RFC 8259)
 
 
 @api.route("/api/health", methods=["GET"])

@@ -69,6 +69,12 @@ def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
     return data
 
 
+def json_text(body: Any) -> str:
+    """A response body as compact JSON text with non-ASCII kept as is: the response is sent as
+    UTF-8, so an emoji costs its 4 bytes, not a 12-byte ``\\ud83d\\ude00`` escape pair."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 def check_query(params: dict[str, str], allowed: tuple[str, ...]) -> None:
     """Refuse unknown query parameters: a typo such as ``?staus=`` must not list everything."""
     unknown = sorted(set(params) - set(allowed))

@@ -19,7 +19,6 @@ from pynamodb.exceptions import (
     GetError,
     PynamoDBException,
     QueryError,
-    ScanError,
     TransactWriteError,
     UpdateError,
 )
@@ -29,6 +28,7 @@ from pynamodb.transactions import TransactWrite
 
 from . import clock
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
+from .listing import JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
 
 
@@ -132,6 +132,8 @@ class JobStore:
 
     def create(self, job: JobModel) -> None:
         """Store a new job and claim its name in one transaction (409 if the name is taken)."""
+        job.listKey = list_key(job.agentId, job.id)
+
         def write(tx: TransactWrite) -> None:
             tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
             tx.save(job, condition=self.model.id.does_not_exist())
@@ -212,22 +214,9 @@ class JobStore:
                 raise self._conflict(job.id) from exc
             raise (_busy() if _conflicted(exc) else _unavailable("delete a job", exc)) from exc
 
-    def list(self, status: str | None, agent_id: str | None, limit: int,
-             cursor: str | None) -> tuple[list[JobModel], str | None]:
-        """One page of jobs matching the filters, and the cursor of the next page."""
-        condition = self.model.agentId.exists()  # name claims have no agentId
-        if status is not None:
-            condition &= self.model.status == status
-        if agent_id is not None:
-            condition &= self.model.agentId == agent_id
-        start = decode_cursor(cursor, ["id"])
-        try:
-            pages = self.model.scan(condition, limit=limit, last_evaluated_key=start)
-            jobs = list(pages)
-        except ScanError as exc:
-            raise _unavailable("list jobs", exc) from exc
-        more = len(jobs) == limit and pages.last_evaluated_key is not None
-        return jobs, encode_cursor(pages.last_evaluated_key) if more else None
+    def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None) -> ListPage:
+        """One page of jobs matching the filters, read through the list index (O(page))."""
+        return JobLister(self.model).page(status, agent_id, limit, cursor)
 
     def due(self, shard: int, before_ms: int) -> Iterator[JobModel]:
         """Jobs of ``shard`` whose next undispatched occurrence is before ``before_ms``.

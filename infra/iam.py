@@ -21,8 +21,8 @@ STAGES = ("dev", "prod")
 
 # DynamoDB has no IAM action for TransactWriteItems: each item of a transaction is
 # authorised as its own PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
-_API_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                 "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:Scan"]
+_API_DYNAMODB = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                 "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:Scan"]
 _EXECUTE_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                      "dynamodb:ConditionCheckItem"]
 
@@ -56,6 +56,7 @@ def _tables(stage: str) -> dict[str, dict]:
     names = stage_names(stage)
     return {"jobs": arn("dynamodb", f"table/{names.jobs_table}"),
             "due": arn("dynamodb", f"table/{names.jobs_table}/index/due"),
+            "list": arn("dynamodb", f"table/{names.jobs_table}/index/list"),
             "runs": arn("dynamodb", f"table/{names.runs_table}")}
 
 
@@ -79,7 +80,7 @@ def _api_tokens(stage: str) -> list[dict]:
 def _api_handler(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
-        statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["runs"]]),
+        statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["list"], t["runs"]]),
         statement("EnqueueManualRuns", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
         *_api_tokens(stage),
     ]

@@ -84,3 +84,57 @@ def test_delete_racing_a_rename_is_a_409_and_the_job_survives(engine: dict[str, 
     assert service.get(job["id"])["name"] == "after"
     service.delete(job["id"])  # the retry the 409 asks for succeeds
     assert _names() == set()
+
+
+# --- listing costs O(page) (issue 11, item 5) -------------------------------------------------
+
+OTHER_AGENT = "123e4567-e89b-12d3-a456-426614174000"
+
+
+def _population(count: int = 90) -> dict[str, set[str]]:
+    """``count`` jobs: every third paused, agents alternating; their ids by filter."""
+    from conftest import AGENT_ID
+
+    service, ids = runtime.jobs(), {"all": set(), "paused": set(), "other": set(), "other-paused": set()}
+    for i in range(count):
+        agent = OTHER_AGENT if i % 2 else AGENT_ID
+        job = service.create(job_body(name=f"job{i}", agentId=agent))
+        if i % 3 == 0:
+            service.update(job["id"], {"status": "paused"})
+        for key, hit in (("all", True), ("paused", i % 3 == 0), ("other", i % 2),
+                         ("other-paused", i % 2 and i % 3 == 0)):
+            if hit:
+                ids[key].add(job["id"])
+    return ids
+
+
+@pytest.mark.parametrize("filters, expected", [({}, "all"), ({"status": "paused"}, "paused"),
+                                               ({"agent_id": OTHER_AGENT}, "other"),
+                                               ({"status": "paused", "agent_id": OTHER_AGENT}, "other-paused")])
+def test_every_list_page_reads_about_its_own_size(aws: dict[str, str], fake_clock: Any, configure: Any,
+                                                   filters: dict[str, str], expected: str) -> None:
+    """Items read per page (index entries + jobs fetched) stay within 2 x limit (+1 per status
+    partition crossed), whatever the filters; every job is listed exactly once."""
+    from bench.counting import CallCounter, attach_models
+
+    configure({})
+    population = _population()
+    counter = CallCounter().install()
+    try:
+        attach_models(counter, JobModel)
+        for limit in (1, 7):
+            seen, cursor, pages = [], None, 0
+            while True:
+                with counter.measure() as tally:
+                    jobs, cursor = runtime.jobs().list(filters.get("status"), filters.get("agent_id"), limit, cursor)
+                pages += 1
+                assert len(jobs) <= limit
+                assert tally.items_read <= 2 * limit + 4, (limit, pages, dict(tally.calls), tally.items_read)
+                assert tally.service_calls("dynamodb") <= 6, dict(tally.calls)
+                seen += [j["id"] for j in jobs]
+                if cursor is None:
+                    break
+            assert sorted(seen) == sorted(population[expected])
+            assert pages <= len(population[expected]) // limit + 5
+    finally:
+        counter.uninstall()
