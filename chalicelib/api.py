@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from . import runtime
+from . import runtime, telemetry
 from .auth import api_tokens, check_bearer
 from .http import (ANY_CONTENT_TYPE, check_query, guarded, json_text, next_link, parse_body, query_choice,
                    query_limit, query_uuid)
@@ -25,6 +25,7 @@ def _params() -> dict[str, str]:
 
 
 def _authorize() -> None:
+    telemetry.configure_logging()  # the scrubber, before anything of this request is logged
     if runtime.config().security.enabled:
         check_bearer(api.current_request.headers.get("authorization"), api_tokens())
 

@@ -12,7 +12,7 @@ import logging
 import os
 from functools import lru_cache
 
-from .errors import ConfigError, Unauthorized
+from .errors import Unauthorized
 
 log = logging.getLogger("agentos.jobs.auth")
 
@@ -43,17 +43,13 @@ def tokens_parameter() -> str:
 
 
 def _parameter_value(param: str) -> str:
-    """The decrypted SSM parameter ``param``."""
-    # boto3 is imported here, not with the routes: only a deployed function with a token
-    # parameter needs it, once per process.
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    """The decrypted SSM parameter ``param``; its tokens go to the log scrubber at once."""
+    from .parameters import read_parameter
+    from .telemetry import register_secret
 
-    try:
-        answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
-    except (ClientError, BotoCoreError) as exc:
-        raise ConfigError(f"cannot read the API token parameter {param}") from exc
-    return str(answer["Parameter"]["Value"])
+    raw = read_parameter(param)
+    register_secret(*(t.strip() for t in raw.split(",")))
+    return raw
 
 
 def reset_tokens() -> None:

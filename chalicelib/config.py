@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -52,6 +52,9 @@ class AgentEndpoint(_Strict):
 
     url: HttpUrl
     secretEnv: str | None = Field(None, min_length=1, max_length=128)
+    # An SSM SecureString parameter holding the secret (deployed stages: under
+    # /agentos-jobs/<stage>/agents/, which the executor may read); read once, on first use.
+    secretParam: str | None = Field(None, min_length=2, max_length=2048, pattern=r"^/[A-Za-z0-9_.\-/]+$")
     # Bounded so a delivery fits the executor Lambda (90 s) and its claim lease (timeout + 30 s)
     # stays shorter than the queue's visibility timeout (540 s): a redelivered message then
     # always finds an expired lease, and a crashed attempt is taken over.
@@ -61,6 +64,12 @@ class AgentEndpoint(_Strict):
     @classmethod
     def _url_from_text(cls, value: object) -> object:
         return HttpUrl(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> "AgentEndpoint":
+        if self.secretEnv and self.secretParam:
+            raise ValueError("give secretEnv or secretParam, not both")
+        return self
 
 
 class Logs(_Strict):

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from chalice import Response
 
-from .errors import JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
+from .errors import ConfigError, JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
 
 log = logging.getLogger("agentos.jobs.http")
 ANY_CONTENT_TYPE = ["*/*"]
@@ -130,15 +130,22 @@ def guarded(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
+        except ConfigError as error:  # names files and SSM parameters: for the operator only
+            log.error("%s: configuration error: %s", view.__name__, error.message)
+            return _internal_error()
         except JobsError as error:
             if error.status >= 500:  # storage trouble: the caller retries, the operator must see it
                 log.warning("%s answered %s: %s", view.__name__, error.status, error.message)
             return error_response(error)
         except Exception:  # never a stack trace to the caller; the log has it
             log.exception("unhandled error in %s", view.__name__)
-            body = {"Code": "InternalError", "Message": "internal error; it has been logged"}
-            return Response(body=body, status_code=500, headers={"Content-Type": "application/json"})
+            return _internal_error()
     return wrapper
+
+
+def _internal_error() -> Response:
+    body = {"Code": "InternalError", "Message": "internal error; it has been logged"}
+    return Response(body=body, status_code=500, headers={"Content-Type": "application/json"})
 
 
 def next_link(path: str, params: dict[str, str], cursor: str | None) -> dict[str, str]:

@@ -77,6 +77,22 @@ def _api_tokens(stage: str) -> list[dict]:
     ]
 
 
+def agent_secrets_prefix(stage: str) -> str:
+    """Where a stage's agents' ``secretParam`` parameters must live (the executor reads only these)."""
+    return f"/{APP_NAME}/{stage}/agents/"
+
+
+def _agent_secrets(stage: str) -> list[dict]:
+    """Read and decrypt (through SSM only) the agents' secret parameters of this stage."""
+    param_arn = arn("ssm", f"parameter{agent_secrets_prefix(stage)}*")
+    return [
+        statement("ReadAgentSecrets", ["ssm:GetParameter"], [param_arn]),
+        statement("DecryptAgentSecrets", ["kms:Decrypt"], [arn("kms", "key/*")], {
+            "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}},
+            "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": param_arn}}),
+    ]
+
+
 def _api_handler(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
@@ -103,6 +119,7 @@ def _execute(stage: str) -> list[dict]:
         statement("ConsumeOccurrences", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                          "sqs:ChangeMessageVisibility"], [q["queue"]]),
         statement("RetryAndDeadLetter", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
+        *_agent_secrets(stage),
     ]
 
 

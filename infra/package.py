@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 from chalicelib.config import LAMBDA_PATH, deployed_defaults, parse_config
 from chalicelib.errors import ConfigError
 
+from .iam import agent_secrets_prefix
 from .merge_template import CHALICE_FUNCTIONS, SQS_EVENT_ID, merge_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,9 +137,13 @@ def stage_config(stage: str, source: Path = ROOT) -> dict[str, Any]:
         raise ValueError(f"{path}: not readable JSON: {exc}") from exc
     data = deployed_defaults(data)
     try:
-        parse_config(data)
+        config = parse_config(data)
     except ConfigError as exc:
         raise ValueError(f"{path}: {exc.message}") from exc
+    prefix = agent_secrets_prefix(stage)
+    for agent_id, agent in config.agents.items():
+        if agent.secretParam and not agent.secretParam.startswith(prefix):  # IAM lets the executor read only these
+            raise ValueError(f"{path}: agents.{agent_id}.secretParam must start with {prefix}")
     return data  # type: ignore[return-value]
 
 

@@ -415,3 +415,21 @@ def test_a_stage_opts_out_of_authentication_only_explicitly_and_loudly(
     path.write_text(json.dumps({"security": {"enabeld": True}}))
     with pytest.raises(ValueError, match="security.enabeld"):
         stage_config("qa", tmp_path)
+
+
+def test_an_agent_secret_parameter_must_be_one_the_executor_may_read(tmp_path: Path) -> None:
+    """secretParam outside /agentos-jobs/<stage>/agents/ would fail at the first delivery: refused
+    when packaging; inside it, the executor's policy allows reading and decrypting it."""
+    from infra.package import stage_config, stage_config_path
+
+    path = stage_config_path("qa", tmp_path)
+    path.parent.mkdir()
+    agent = {"url": "https://agent.example/jobs", "secretParam": "/elsewhere/secret"}
+    path.write_text(json.dumps({"agents": {"550e8400-e29b-41d4-a716-446655440000": agent}}))
+    with pytest.raises(ValueError, match="/agentos-jobs/qa/agents/"):
+        stage_config("qa", tmp_path)
+    agent["secretParam"] = "/agentos-jobs/qa/agents/a1"
+    path.write_text(json.dumps({"agents": {"550e8400-e29b-41d4-a716-446655440000": agent}}))
+    assert stage_config("qa", tmp_path)["agents"]
+    statements = {s["Sid"]: s for s in iam.policy("qa", "execute")["Statement"]}
+    assert statements["ReadAgentSecrets"]["Resource"][0]["Fn::Sub"].endswith(":parameter/agentos-jobs/qa/agents/*")
