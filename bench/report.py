@@ -101,6 +101,29 @@ into in-process moto: {seeding}.
 """
 
 
+def listing_section(results: dict[str, Any]) -> str:
+    """Items read per page of the job list, by filter, at each measured table size."""
+    points = results.get("listing") or []
+    if not points:
+        return ""
+    rows = [(f"{p['jobs_total']:,}", f"{p['table_items']:,}", f["filter"],
+             " / ".join(str(page["items_read"]) for page in f["limit_100"]),
+             " / ".join(str(page["jobs"]) for page in f["limit_100"]),
+             f["max_dynamodb_calls_per_page_100"], f["limit_1"]["items_read"])
+            for p in points for f in p["filters"]]
+    return f"""## 1b. Job list: items read per page, O(page)
+
+`GET /api/jobs` reads one status partition after another of the keys-only `list` index (sorted by
+agent, then id), then fetches the page's jobs with BatchGetItem; items read = index entries +
+jobs fetched. The first three pages at the default limit of 100, and one page at limit 1, on the
+tick bench's table (one job in twenty paused, one agent). A Scan-based list reads up to the whole
+table for a page whose filter matches few jobs (the `status=failed` row: the table size).
+
+{_table(["jobs (N)", "table items", "filter", "items read, pages 1/2/3 (limit 100)", "jobs returned",
+         "max DynamoDB calls / page", "items read (limit 1)"], rows)}
+"""
+
+
 def lateness_section(results: dict[str, Any]) -> str:
     """Per-load lateness and what bounds it."""
     late = results["lateness"]
@@ -250,7 +273,8 @@ def _first_calls(c: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     """The whole document."""
-    sections = [header(results), targets_section(results), tick_section(results), lateness_section(results),
+    sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
+                lateness_section(results),
                 executor_section(results), cold_section(results), paper.section(results),
                 findings.section(results)]
     return "\n".join(sections)
