@@ -121,3 +121,13 @@ def list_runs(job_id: str) -> Response:
     check_query(params, ("limit", "cursor"))
     runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
     return _json(runs, headers=next_link(_path(), params, cursor))
+
+
+@api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def preview_schedule() -> Response:
+    """The next start times of a schedule or interval (contract §8)."""
+    _authorize()
+    from .preview import preview  # pydantic and croniter: loaded by the routes that need them
+
+    return _json(preview(_body(), runtime.config().limits.minIntervalMs))

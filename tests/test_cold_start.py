@@ -43,7 +43,8 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     routes, handlers = json.loads(out.stdout)
     assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
-                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]]]
+                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]],
+                      ["/api/schedules/preview", ["POST"]]]
     assert {"execute", "tick"} <= set(handlers)
 
 
