@@ -32,7 +32,7 @@ def test_import_app_loads_no_engine() -> None:
     # Only the registration layer: no config, schemas, store, schedules or executor.
     assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.clock", "chalicelib.errors",
                       "chalicelib.events", "chalicelib.http", "chalicelib.openapi", "chalicelib.runtime",
-                      "chalicelib.telemetry"}
+                      "chalicelib.telemetry", "chalicelib.webconsole"}
 
 
 def test_the_routes_and_handlers_are_all_registered() -> None:
@@ -44,7 +44,8 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
                       ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]],
-                      ["/api/schedules/preview", ["POST"]]]
+                      ["/api/schedules/preview", ["POST"]], ["/console", ["GET"]], ["/console/app.css", ["GET"]],
+                      ["/console/app.js", ["GET"]]]
     assert {"execute", "tick"} <= set(handlers)
 
 
