@@ -221,3 +221,23 @@ def test_typescript_kit_end_to_end(kit_stack: dict[str, Any]) -> None:
                              "AGENTOS_E2E_AGENT_ID": kit_stack["ids"]["ts"],
                              "AGENTOS_E2E_AGENT_PORT": str(kit_stack["ts_port"]), "AGENTOS_E2E_SECRET": SECRET})
     assert "# skipped 0" in report and "# fail 0" in report, report[-3000:]
+
+
+def readme_agents() -> dict[str, str]:
+    """The code blocks of the README's "Write an agent" section, by language."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Write an agent", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"```(python|js)\n(.*?)```", section, flags=re.S))
+
+
+def test_readme_agents_are_short_and_valid() -> None:
+    agents = readme_agents()
+    assert set(agents) == {"python", "js"}
+    assert all(len(code.strip().splitlines()) <= 30 for code in agents.values())
+    compile(agents["python"], "README python agent", "exec")
+    if node_missing() is None:
+        checked = subprocess.run(["node", "--check", "--input-type=module"], input=agents["js"], text=True,
+                                 capture_output=True)
+        assert checked.returncode == 0, checked.stderr

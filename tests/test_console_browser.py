@@ -134,6 +134,10 @@ def unique(label: str) -> str:
 
 def test_page_asks_for_a_token_keeps_it_for_the_tab_and_lists_jobs(console: Console) -> None:
     job = console.create(name=unique("listed"), agentId=console.agents["work"].id, schedule="0 0 1 1 *")
+    paused = console.create(name="weekly-digest", agentId=console.agents["work"].id, schedule="0 9 * * 1",
+                            timezone="Europe/Paris")
+    console.api("PATCH", f"/jobs/{paused['id']}", {"status": "paused"})
+    console.create(name="reflect-hourly", agentId=console.agents["work"].id, interval=3_600_000)
     console.open("/", token=None)
     dialog = console.wait(lambda: console.by_id("token-dialog").get_attribute("open") is not None and
                           console.by_id("token-dialog"), what="the token dialog")
@@ -193,7 +197,7 @@ def test_create_through_the_form_and_watch_runs_appear_in_place(console: Console
     console.wait(lambda: console.heading() == name, what="the job page")
     job = [j for j in console.api("GET", "/jobs?limit=1000").json() if j["name"] == name][0]
     assert (job["interval"], job["payload"]) == (2000, {"topic": "weather"})
-    assert len(console.css("ol.upcoming li")) == 5
+    console.wait(lambda: len(console.css("ol.upcoming li")) == 5, what="the job's next five start times")
     rows = console.wait(lambda: [r for r in console.run_rows() if r["Status"] == "succeeded"], what="a run")
     first = console.css("main table.grid tbody tr")[-1]
     key = first.get_attribute("data-key")
@@ -275,11 +279,12 @@ def test_narrow_screen_keyboard_and_labels(console: Console) -> None:
         console.shot("console-narrow.png")
         console.open("/")
         console.wait(lambda: console.heading() == "Jobs")
-        body = console.css("body")[0]
-        for _ in range(12):  # Tab from the start of the page to the "New job" link, then Enter
+        # The view's heading has the focus; Shift+Tab walks back into the navigation.
+        for _ in range(6):
             if console.driver.switch_to.active_element.get_attribute("id") == "nav-new":
                 break
-            body.send_keys(Keys.TAB) if _ == 0 else console.driver.switch_to.active_element.send_keys(Keys.TAB)
+            console.driver.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+        assert console.driver.switch_to.active_element.get_attribute("id") == "nav-new"
         console.driver.switch_to.active_element.send_keys(Keys.ENTER)
         console.wait(lambda: console.heading() == "New job", what="the form, reached by keyboard")
         unlabeled = console.driver.execute_script(
