@@ -209,6 +209,27 @@ def test_create_through_the_form_and_watch_runs_appear_in_place(console: Console
     console.api("DELETE", f"/jobs/{job['id']}")
 
 
+def test_edit_through_the_form_sends_only_what_changed(console: Console) -> None:
+    job = console.create(name=unique("edit"), agentId=console.agents["work"].id, schedule="0 0 1 1 *",
+                         payload={"keep": [1, 2]}, description="before")
+    console.open(f"/jobs/{job['id']}/edit")
+    console.wait(lambda: console.heading() == f"Edit {job['name']}")
+    assert console.by_id("f-schedule").get_attribute("value") == "0 0 1 1 *"
+    console.type("f-schedule", "*/5 * * * *")
+    console.type("f-timezone", "Mars/Phobos")
+    console.by_id("save-job").click()
+    error = console.wait(lambda: console.by_id("f-timezone-error").text, what="the timezone's error")
+    assert error == "timezone: unknown IANA timezone 'Mars/Phobos'"
+    assert console.api("GET", f"/jobs/{job['id']}").json()["schedule"] == "0 0 1 1 *"  # nothing changed
+    console.type("f-timezone", "Asia/Tokyo")
+    console.by_id("f-description").clear()
+    console.by_id("save-job").click()
+    console.wait(lambda: console.heading() == job["name"], what="the job page after saving")
+    saved = console.api("GET", f"/jobs/{job['id']}").json()
+    assert (saved["schedule"], saved["timezone"], saved["description"], saved["payload"]) == \
+        ("*/5 * * * *", "Asia/Tokyo", None, {"keep": [1, 2]})
+
+
 def test_pause_and_resume(console: Console) -> None:
     job = console.create(name=unique("pause"), agentId=console.agents["work"].id, interval=60_000)
     console.open(f"/jobs/{job['id']}")
@@ -308,3 +329,26 @@ def test_cancel_an_accepted_run(console: Console) -> None:
     console.wait(lambda: [r for r in console.run_rows() if "cancel" in r["Status"]], what="the cancelled run")
     run = console.api("GET", f"/jobs/{job['id']}/runs").json()[0]
     assert run["cancelRequested"] is True or run["status"] == "cancelled"
+
+
+def test_with_security_off_no_token_is_asked(tmp_path: Path) -> None:
+    agents = start_agents(["open"])
+    stack = LocalStack(tmp_path / "state", write_config(tmp_path, agents), tmp_path / "stack.log")
+    driver = None
+    try:
+        stack.start()
+        job = stack.create(name=unique("open"), agentId=agents["open"].id, schedule="0 0 1 1 *", payload={})
+        driver = browser.start(tmp_path / "profile")
+        console = Console(stack, agents, driver, tmp_path)
+        console.open(f"/jobs/{job['id']}", token=None)
+        console.wait(lambda: console.heading() == job["name"], what="the job page")
+        console.by_id("run-now").click()
+        console.wait(lambda: [r for r in console.run_rows() if r["Trigger"] == "manual"], what="the manual run")
+        assert console.by_id("token-dialog").get_attribute("open") is None
+        assert not console.by_id("forget-token").is_displayed()
+        assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
+    finally:
+        if driver is not None:
+            driver.quit()
+        stack.kill()
+        agents["open"].server.stop()
