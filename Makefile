@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 3000
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test bench install clean
+.PHONY: run test lint bench install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@echo "==> installing into $(VENV) (first run only)"
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@$(PY) -m pytest -n 2 -q
+
+# Tool settings live in pyproject.toml (ruff: pyflakes, pycodestyle, isort, pyupgrade, bugbear;
+# mypy: strict on chalicelib/). Both run; the target fails if either finds something.
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .; r=$$?; $(VENV)/bin/mypy; m=$$?; test $$r -eq 0 -a $$m -eq 0
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis

@@ -14,7 +14,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Mapping, TextIO
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
 
 from .client import ApiError, Client, Unreachable
 from .tables import JOB_COLUMNS, RUN_COLUMNS, block, table

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 MAX_CELL = 60
@@ -23,7 +24,8 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[
     """Rows under a header, columns padded to their widest cell."""
     cells = [[title for title, _ in columns]] + [[clean(get(row)) for _, get in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in cells)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+                     for line in cells)
 
 
 def block(item: dict[str, Any]) -> str:

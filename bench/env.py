@@ -50,17 +50,8 @@ def quick() -> bool:
 
 
 def tune_moto() -> list[str]:
-    """Apply the local stack's own moto adjustments (``devtools``, ``scripts.aws_server``) in this
-    process, so in-process figures come from the same moto the tests and ``make run`` use.
+    """Patch moto in this process as the tests and ``make run`` have it (``devtools.moto_patches``),
+    so in-process figures come from the same moto; returns the patches' names."""
+    from devtools import moto_patches
 
-    Each is optional: a missing or renamed one is skipped and left out of the returned names.
-    """
-    applied = []
-    for module, function in (("devtools.moto_atomic", "install"), ("devtools.moto_speed", "install"),
-                             ("scripts.aws_server", "tune_moto_sqs")):
-        try:
-            getattr(__import__(module, fromlist=[function]), function)()
-            applied.append(f"{module}.{function}")
-        except (ImportError, AttributeError):
-            continue
-    return applied
+    return moto_patches.install()

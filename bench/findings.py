@@ -40,7 +40,7 @@ def lateness_finding(results: dict[str, Any]) -> str:
    arrival/claim split above, and fixed:
    - *The test agent dropped connections.* `http.server` listens with a backlog of 5; in a
      burst the 6th SYN was dropped and retried by the kernel a second later: 7 of load (a)'s 50
-     deliveries were exactly ~1 s later than the rest. `tests/agent_server.py` now listens with 128.
+     deliveries were exactly ~1 s later than the rest. `devtools/agent_server.py` now listens with 128.
    - *The local executor waited for its held batches.* Each of the 8 pollers received a batch and
      ran it to the end (held until the instant, then delivered) before receiving again, so
      messages that became visible meanwhile waited: load (b)'s arrived up to {ROUND1['arrived_b_p99']:,} ms
@@ -51,7 +51,7 @@ def lateness_finding(results: dict[str, Any]) -> str:
      and a thread (werkzeug's HTTP/1.0), listed its package directory and tried every service's URL
      regexes under one lock to route the request, re-parsed the update expression twice, re-lexed
      the condition, and asked `isinstance` of abstract classes at every node of ten tree walks.
-     `scripts/aws_server.py` keeps connections alive and `devtools/moto_speed.py` remembers the
+     `devtools/moto_speed.py` keeps connections alive and remembers the
      rest per host, per expression string and per node class (answers unchanged).
    - *The claim was an update.* It is now a Put of the whole run item (same condition, same
      item; nothing of an earlier attempt survives that the Update kept but the agent's last
@@ -101,7 +101,7 @@ def moto_findings(results: dict[str, Any]) -> str:
     return """6. **Local stack (moto): a GSI Query and SendMessage still walk everything.** moto answers a GSI
    Query by scanning the whole table (section 1), so a local tick's wall time grows with N even
    though the items it reads (and would bill on AWS) do not; and SendMessage computes every queue
-   attribute, visiting every queued message (`scripts/aws_server.tune_moto_sqs` makes each visit
+   attribute, visiting every queued message (`devtools/moto_speed.py` makes each visit
    cheap, the walk remains). The bench empties the in-process queue between its ticks."""
 
 

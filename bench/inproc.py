@@ -30,7 +30,7 @@ def _provision() -> tuple[dict[str, str], float]:
 
 def run(quick: bool, workdir: Path) -> dict[str, Any]:
     """Both measurements inside one ``mock_aws`` (the agent is a real local HTTP server)."""
-    from tests.agent_server import AgentServer
+    from devtools.agent_server import AgentServer
 
     with AgentServer() as agent:
         config = env.write_config(workdir / "agentos.config.json", agent.url, workdir / "logs",

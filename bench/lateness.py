@@ -100,7 +100,7 @@ class Stack:
 
     def __init__(self, workdir: Path, pollers: int) -> None:
         from scripts.local_aws import EmbeddedAws, free_port
-        from tests.agent_server import AgentServer
+        from devtools.agent_server import AgentServer
 
         self.aws = EmbeddedAws("127.0.0.1", free_port())
         self.aws.start()

@@ -127,7 +127,7 @@ def lateness_section(results: dict[str, Any]) -> str:
               "arrived p50 / max ms", "claimed late p50 / p99 ms", "DynamoDB calls / occ.", "mean TransactWriteItems ms", "tick s", "retries"]
     return f"""## 2. Dispatch lateness on the local stack
 
-Start time (the test agent's receive time, `tests/agent_server.py`) minus the `scheduledAt` it
+Start time (the test agent's receive time, `devtools/agent_server.py`) minus the `scheduledAt` it
 received. The stack is the `make run` one assembled from its parts (`scripts/local_aws.py`,
 `scripts/local_workers.py`): moto's server on 127.0.0.1 in its own process (`scripts/aws_server.py`)
 with sharpened long polls, the app's
@@ -135,10 +135,10 @@ with sharpened long polls, the app's
 app's `execute` function, and a real HTTP agent. Each load's single-run jobs are written straight
 into the table a few seconds ahead of their instant, so the tick (not the API's immediate
 enqueue) dispatches them. The executor's AWS clients are built before the loads (a warm
-container). moto runs as `make run` has it: `devtools/moto_atomic.py` (DynamoDB serialized, so
-conditional writes have one winner), `devtools/moto_speed.py` (transactions back up only the items
-they name, finding 3; keep-alive, routing and expression caches, finding 1) and
-`scripts/aws_server.tune_moto_sqs`.
+container). moto runs as `make run` has it, patched by `devtools/moto_patches.py`: DynamoDB
+serialized (conditional writes have one winner), long polls that wake when a message becomes
+visible, and `devtools/moto_speed.py` (transactions back up only the items they name, finding 3;
+keep-alive, routing and expression caches, finding 1).
 
 {_table(header, rows)}
 

@@ -117,30 +117,33 @@ def callback_name(fn: Callable[..., Any]) -> str:
         raise ValueError(f"{_reference(fn)} is not a registered callback (decorate it with @callback)") from None
 
 
-def run_action(ctx: ActionContext) -> str | None:
+def run_action(ctx: ActionContext, timeout_s: float | None = None) -> object:
     """Run the handler registered for ``ctx.payload["action"]``; unknown -> UnknownAction."""
     name = ctx.payload.get("action") if isinstance(ctx.payload, dict) else None
     entry = _ACTIONS.get(name) if isinstance(name, str) else None
     if entry is None:
         raise UnknownAction(name)
-    return _invoke("action", name, entry, ctx)
+    return _invoke("action", name, entry, ctx, timeout_s)
 
 
-def run_callback(name: str, ctx: ActionContext) -> str | None:
+def run_callback(name: str, ctx: ActionContext, timeout_s: float | None = None) -> object:
     """Run the callback registered under ``name``; unknown -> non-retryable DeliveryFailed."""
     entry = _CALLBACKS.get(name) if isinstance(name, str) else None
     if entry is None:
         # Typically a deployment that no longer imports (or renamed) the callback's module.
         raise DeliveryFailed(f"no registered callback {name!r}", retryable=False)
-    return _invoke("callback", name, entry, ctx)
+    return _invoke("callback", name, entry, ctx, timeout_s)
 
 
-def _invoke(kind: str, name: str, entry: _Entry, ctx: ActionContext) -> str | None:
-    """Call a handler and turn its result or exception into the executor's terms."""
-    try:
+def _invoke(kind: str, name: str, entry: _Entry, ctx: ActionContext, timeout_s: float | None) -> object:
+    """Call a handler within ``timeout_s`` and turn its result or exception into the executor's terms."""
+    def call() -> object:
         result = entry.fn(ctx) if entry.takes_context else entry.fn()
         if inspect.iscoroutine(result):  # async handlers run to completion here
             result = asyncio.run(result)
+        return result
+    try:
+        return call() if timeout_s is None else _within(call, timeout_s, f"{kind} {name}")
     except DeliveryFailed:
         raise  # the handler chose its own classification
     except Exception as exc:
@@ -148,7 +151,27 @@ def _invoke(kind: str, name: str, entry: _Entry, ctx: ActionContext) -> str | No
         log.exception("%s %s raised (run %s, attempt %s)", kind, name, ctx.run_id, ctx.attempt)
         text = " ".join(str(exc).split())[:_MAX_ERROR_CHARS]
         raise DeliveryFailed(f"{kind} {name} raised {type(exc).__name__}: {text}", retryable=True) from exc
-    return result_text(result)
+
+
+def _within(call: Callable[[], object], timeout_s: float, what: str) -> object:
+    # Python cannot stop a thread: a handler past its deadline is abandoned (it runs on as a
+    # daemon thread, its result ignored) and the attempt fails as timed out, so the deadline
+    # bounds the attempt, and with it the claim's lease, whatever the handler does.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+    worker = threading.Thread(target=target, name=f"agentos-{what}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, timeout_s))
+    if worker.is_alive():
+        raise DeliveryFailed(f"{what} timed out after {int(timeout_s * 1000)} ms", retryable=True)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def result_text(result: object) -> str | None:

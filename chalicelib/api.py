@@ -10,8 +10,10 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from . import runtime
+from . import callbacks, runtime
 from .auth import api_tokens, check_bearer
+from .clock import now_ms
+from .errors import Unauthorized
 from .http import (ANY_CONTENT_TYPE, check_query, guarded, next_link, parse_body, query_choice, query_limit,
                    query_uuid)
 from .openapi import openapi_document
@@ -121,6 +123,57 @@ def list_runs(job_id: str) -> Response:
     check_query(params, ("limit", "cursor"))
     runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
     return _json(runs, headers=next_link(_path(), params, cursor))
+
+
+def _report_attempt(run_id: str) -> int | None:
+    """Who may report on ``run_id``: its attempt's callback token (the attempt it opens), or an
+    API token (None: the current attempt). A callback token of another run is a 401."""
+    header = api.current_request.headers.get("authorization") or ""
+    scheme, _, presented = header.strip().partition(" ")
+    if scheme.lower() == "bearer" and callbacks.looks_like_token(presented.strip()):
+        claim = callbacks.verify(presented.strip(), run_id, now_ms())
+        if claim is None:
+            raise Unauthorized("Authorization: the callback token is not valid for this run", "Authorization")
+        return claim.attempt
+    _authorize()
+    return None
+
+
+def _optional_body() -> object:
+    raw = api.current_request.raw_body
+    return None if not raw or not raw.strip() else _body()
+
+
+@api.route("/api/runs/{run_id}", methods=["GET"])
+@guarded
+def get_run(run_id: str) -> Response:
+    """One run, whatever its job."""
+    _authorize()
+    return _json(runtime.run_service().get(run_id))
+
+
+@api.route("/api/runs/{run_id}/heartbeat", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def heartbeat_run(run_id: str) -> Response:
+    """An accepted attempt is alive (and how far it got); the answer says if it should stop."""
+    attempt = _report_attempt(run_id)
+    return _json(runtime.run_service().heartbeat(run_id, _optional_body(), attempt))
+
+
+@api.route("/api/runs/{run_id}/complete", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def complete_run(run_id: str) -> Response:
+    """An accepted attempt's outcome, reported by its agent."""
+    attempt = _report_attempt(run_id)
+    return _json(runtime.run_service().complete(run_id, _body(), attempt))
+
+
+@api.route("/api/runs/{run_id}/cancel", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def cancel_run(run_id: str) -> Response:
+    """Stop a run: nothing further of it starts after the 202."""
+    _authorize()
+    return _json(runtime.run_service().cancel(run_id), 202)
 
 
 @api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)

@@ -1,6 +1,6 @@
 """HTTP delivery of one occurrence to its agent, signed with HMAC-SHA256.
 
-Only the standard library is used (``urllib``) so the executor Lambda stays small.
+Only the standard library is used (``http.client``) so the executor Lambda stays small.
 The request body is the compact JSON of :class:`Delivery`; when the agent has a
 secret, ``X-AgentOS-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
 lets it check both origin and freshness (see :func:`verify`).
@@ -17,15 +17,17 @@ import hmac
 import http.client
 import json
 import os
-import urllib.error
-import urllib.request
+import socket
+import threading
 from dataclasses import dataclass
 from datetime import timezone
 from decimal import Decimal
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+from . import clock
 from .actions import ActionContext
 from .config import AgentEndpoint
 from .errors import DeliveryFailed
@@ -34,15 +36,19 @@ SIGNATURE_HEADER = "X-AgentOS-Signature"
 RUN_ID_HEADER = "X-AgentOS-Run-Id"
 USER_AGENT = "agentOS-Jobs/1.0"
 MAX_TEXT_CHARS = 1024
-# Enough bytes for MAX_TEXT_CHARS of UTF-8; a huge response is never read whole.
-_MAX_READ_BYTES = 4 * MAX_TEXT_CHARS
+_KEEP_BYTES = 32 * 1024  # an answer up to this size is kept whole as the run's output
+_COUNT_BYTES_MAX = 16 * 1024 * 1024  # past this a huge answer is not even counted to its end
 _ERROR_SNIPPET_CHARS = 200
 
 
 @dataclass(frozen=True)
 class Delivery(ActionContext):
     """One attempt of one occurrence, as the agent receives it (the same facts an in-process
-    action gets, plus their wire form)."""
+    action gets, plus their wire form and where to report a long run)."""
+
+    callback_url: str | None = None
+    callback_token: str | None = None
+    timeout_at: str | None = None
 
     def body(self) -> bytes:
         """The compact JSON request body (the exact bytes that are signed)."""
@@ -56,7 +62,25 @@ class Delivery(ActionContext):
             "trigger": self.trigger,
             "payload": self.payload,
         }
+        if self.callback_url is not None:
+            document.update(callbackUrl=self.callback_url, callbackToken=self.callback_token,
+                            timeoutAt=self.timeout_at)
         return json.dumps(document, separators=(",", ":"), default=_json_default).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class AgentAnswer:
+    """A 2xx answer: accepted (202) or done, with its body as text (<= 1024 chars) and as JSON."""
+
+    status: int
+    text: str
+    document: Any = None  # the decoded JSON object or array, if the body was one
+    size: int = 0  # bytes of the whole body
+
+    @property
+    def accepted(self) -> bool:
+        """True if the agent took the work and reports its outcome later."""
+        return self.status == 202
 
 
 def _json_default(value: object) -> object:
@@ -107,51 +131,118 @@ def _parse_signature(header: str) -> tuple[int | None, list[str]]:
     return timestamp, candidates
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Turns every 3xx into an HTTPError instead of following it (to any host)."""
+def post_to_agent(delivery: Delivery, endpoint: AgentEndpoint, now_s: int,
+                  deadline_ms: int | None = None) -> AgentAnswer:
+    """POST ``delivery`` to ``endpoint`` and return its 2xx answer.
 
-    def redirect_request(  # type: ignore[override]
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Message, newurl: str
-    ) -> None:
-        """Refuse the redirect; urllib then raises HTTPError with the 3xx status."""
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect())
-
-
-def post_to_agent(delivery: Delivery, endpoint: AgentEndpoint, now_s: int) -> str:
-    """POST ``delivery`` to ``endpoint``; return the agent's answer text (≤ 1024 chars).
-
-    Raises :class:`DeliveryFailed` with ``retryable`` and ``retry_after_s`` set as the
-    contract classifies the outcome. Messages never contain the secret or the signature.
+    The whole exchange (connect, send, headers, body) ends by ``endpoint.timeoutMs`` (or
+    ``deadline_ms``, if sooner): a watchdog shuts the socket down, so an agent that trickles
+    a byte a second cannot hold the attempt open. Raises :class:`DeliveryFailed` with
+    ``retryable`` and ``retry_after_s`` set as the contract classifies the outcome. Messages
+    never contain the secret or the signature. Redirects are never followed.
     """
     body = delivery.body()
     headers = {"Content-Type": "application/json", RUN_ID_HEADER: delivery.run_id, "User-Agent": USER_AGENT}
     secret = _secret_of(endpoint)
-    redact: list[str] = []
+    redact: list[str] = [delivery.callback_token] if delivery.callback_token else []
     if secret is not None:
         headers[SIGNATURE_HEADER] = sign(secret.encode("utf-8"), now_s, body)
-        redact = [headers[SIGNATURE_HEADER], headers[SIGNATURE_HEADER].split("v1=", 1)[1], secret]
-    request = urllib.request.Request(str(endpoint.url), data=body, headers=headers, method="POST")
+        redact += [headers[SIGNATURE_HEADER], headers[SIGNATURE_HEADER].split("v1=", 1)[1], secret]
+    budget_s = endpoint.timeoutMs / 1000
+    if deadline_ms is not None:
+        budget_s = max(0.001, min(budget_s, (deadline_ms - clock.now_ms()) / 1000))
+    exchange = _Exchange(str(endpoint.url), budget_s)
     try:
-        with _OPENER.open(request, timeout=endpoint.timeoutMs / 1000) as response:
+        status, answer_headers, raw, size = exchange.post(body, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _transport_failure(exc, endpoint, exchange.aborted) from exc
+    text = _scrub(_decode(raw, answer_headers)[:MAX_TEXT_CHARS], redact)
+    if not 200 <= status < 300:
+        raise _status_failure(status, answer_headers, text, now_s)
+    return AgentAnswer(status, text, _document(raw, size, redact), size)
+
+
+class _Exchange:
+    """One HTTP POST whose total duration is bounded by a watchdog."""
+
+    def __init__(self, url: str, budget_s: float) -> None:
+        self.parts = urlsplit(url)
+        self.budget_s = budget_s
+        self.aborted = False
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _abort(self) -> None:
+        # shutdown() wakes a thread blocked in recv()/send() on the socket; close() would not.
+        self.aborted = True
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is not None:
             try:
-                text = _read_text(response, response.headers)
-                for secret_text in redact:  # the answer is stored on the run: keep secrets out
-                    text = text.replace(secret_text, "[redacted]")
-                return text
-            except (OSError, http.client.HTTPException):
-                # The agent already answered 2xx: the attempt succeeded even if its
-                # answer text is cut short, and retrying would deliver the run twice.
-                return ""
-    except urllib.error.HTTPError as exc:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, Message, bytes, int]:
+        """Send and read the answer: status, headers, the first bytes of the body, its size."""
+        kind = http.client.HTTPSConnection if self.parts.scheme == "https" else http.client.HTTPConnection
+        self._conn = kind(self.parts.hostname or "", self.parts.port, timeout=self.budget_s)
+        path = (self.parts.path or "/") + (f"?{self.parts.query}" if self.parts.query else "")
+        watchdog = threading.Timer(self.budget_s, self._abort)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            raise _status_failure(exc.code, exc.headers, exc, now_s, redact) from None
+            self._conn.request("POST", path, body=body, headers=headers)
+            response = self._conn.getresponse()
+            if self.aborted:  # the status line and headers were cut off by the deadline
+                raise TimeoutError("deadline passed")
+            raw, size = _read_capped(response)
+            return response.status, response.headers, raw, size
+        except (OSError, http.client.HTTPException):
+            if self.aborted:
+                raise TimeoutError("deadline passed") from None
+            raise
         finally:
-            exc.close()
-    except (OSError, http.client.HTTPException) as exc:  # URLError and TimeoutError are OSErrors
-        raise _transport_failure(exc, endpoint) from exc
+            watchdog.cancel()
+            self._conn.close()
+
+
+def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, int]:
+    """The body's first OUTPUT_MAX_BYTES + 1 bytes, and its whole size (counted, up to a cap)."""
+    kept = response.read(_KEEP_BYTES + 1)
+    size = len(kept)
+    try:
+        while size < _COUNT_BYTES_MAX:
+            chunk = response.read(65_536)
+            if not chunk:
+                break
+            size += len(chunk)
+    except (OSError, http.client.HTTPException):
+        pass  # the answer's status is known; a body cut short only loses its tail
+    return kept, size
+
+
+def _decode(raw: bytes, headers: Message | None) -> str:
+    charset = (headers.get_content_charset() if headers is not None else None) or "utf-8"
+    try:
+        return raw.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name from the agent
+        return raw.decode("utf-8", errors="replace")
+
+
+def _scrub(text: str, redact: list[str]) -> str:
+    for secret_text in redact:  # the answer is stored on the run: keep secrets out
+        text = text.replace(secret_text, "[redacted]")
+    return text
+
+
+def _document(raw: bytes, size: int, redact: list[str]) -> Any:
+    """The answer body as JSON (object or array), the truncation marker if too big, else None."""
+    if size > _KEEP_BYTES:
+        return {"truncated": True, "bytes": size} if raw[:1] in (b"{", b"[") else None
+    try:
+        document = json.loads(_scrub(raw.decode("utf-8"), redact))
+    except ValueError:
+        return None
+    return document if isinstance(document, (dict, list)) else None
 
 
 def _secret_of(endpoint: AgentEndpoint) -> str | None:
@@ -166,30 +257,11 @@ def _secret_of(endpoint: AgentEndpoint) -> str | None:
     return value
 
 
-def _read_text(stream: Any, headers: Message | None) -> str:
-    """At most MAX_TEXT_CHARS of a response body, decoded leniently."""
-    raw = stream.read(_MAX_READ_BYTES) if stream is not None else b""
-    charset = (headers.get_content_charset() if headers is not None else None) or "utf-8"
-    try:
-        text = raw.decode(charset, errors="replace")
-    except LookupError:  # an unknown charset name from the agent
-        text = raw.decode("utf-8", errors="replace")
-    return text[:MAX_TEXT_CHARS]
-
-
-def _status_failure(
-    status: int, headers: Message | None, stream: Any, now_s: int, redact: list[str]
-) -> DeliveryFailed:
+def _status_failure(status: int, headers: Message | None, text: str, now_s: int) -> DeliveryFailed:
     """The DeliveryFailed for a non-2xx answer, classified by status."""
     if 300 <= status < 400:
         return DeliveryFailed(f"agent answered {status} (redirects are not followed)", retryable=False)
-    try:
-        snippet = _read_text(stream, headers)
-    except (OSError, http.client.HTTPException):
-        snippet = ""
-    for text in redact:  # an agent that echoes its request must not leak it into run errors
-        snippet = snippet.replace(text, "[redacted]")
-    snippet = " ".join(snippet.split())[:_ERROR_SNIPPET_CHARS]
+    snippet = " ".join(text.split())[:_ERROR_SNIPPET_CHARS]
     message = f"agent answered {status}" + (f": {snippet}" if snippet else "")
     if status in (408, 429) or 500 <= status < 600:
         retry_after = parse_retry_after(headers.get("Retry-After") if headers else None, now_s)
@@ -197,12 +269,11 @@ def _status_failure(
     return DeliveryFailed(message, retryable=False)
 
 
-def _transport_failure(exc: BaseException, endpoint: AgentEndpoint) -> DeliveryFailed:
+def _transport_failure(exc: BaseException, endpoint: AgentEndpoint, aborted: bool) -> DeliveryFailed:
     """The retryable DeliveryFailed for a timeout or a connection problem."""
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, TimeoutError):
+    if aborted or isinstance(exc, TimeoutError):
         return DeliveryFailed(f"agent timed out after {endpoint.timeoutMs} ms", retryable=True)
-    detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return DeliveryFailed(f"agent unreachable: {detail}", retryable=True)
 
 

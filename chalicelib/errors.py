@@ -62,6 +62,24 @@ class JobNotFound(JobsError):
         self.job_id = job_id
 
 
+class RunNotFound(JobsError):
+    """No run has this id (404)."""
+
+    status = 404
+    code = "NotFoundError"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} not found", "runId")
+        self.run_id = run_id
+
+
+class RunConflict(JobsError):
+    """The run or attempt a request addresses has already ended, or is busy (409)."""
+
+    status = 409
+    code = "ConflictError"
+
+
 class DuplicateName(JobsError):
     """Another job already has this name (409)."""
 

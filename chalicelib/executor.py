@@ -1,51 +1,47 @@
-"""The executor: each SQS message is one attempt of one occurrence.
+"""The executor: each SQS message is one attempt of one occurrence, or one deadline check.
 
-Per message: read the job, hold until just before the instant, *claim* the attempt
-(a transaction that re-checks the job and admits one claimant), wait for the
-instant, deliver, then record the outcome on the run and the job in one write.
-A failed attempt sends the next one (same run id) *before* giving this one up, and
-the last one goes to the DLQ *before* the run is marked failed, so a crash at any
-line leaves a message that finishes the work.
+Per attempt message: *claim* on arrival (SQS brings it up to a second early) with one
+transaction that re-checks the job is live, takes the job's overlap slot and takes the
+attempt; hold until the instant; read the job (a delete, pause or reschedule during the
+hold still stops it); deliver; then end the attempt through :mod:`.outcomes` (one write for
+the run, the job's counters and its slot). An agent that answers 202 *accepted* the work:
+the run stays ``running``, the message is done, and a *check* message sent for the
+attempt's deadline (re-sent past SQS's 15-minute delay limit, and again after each
+heartbeat) times it out unless it reported.
+
+A claim that finds another run in progress records ``skipped`` (overlap ``skip``) or waits
+(overlap ``queue``: the finishing run hands it the slot and sends it). Order of effects,
+so that a crash at any line leaves a message that finishes the work: "retrying" is written
+before the next attempt is sent; the dead letter is sent before the run is marked failed.
 """
 from __future__ import annotations
 
 import json
 import logging
-import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from enum import Enum
 from typing import Any
 
+from . import callbacks, clock, telemetry
 from .actions import load_plugins, run_action, run_callback
-from . import clock, telemetry
 from .clock import iso, now_ms
-from .config import Config, RetryPolicy
-from .delivery import Delivery, post_to_agent
-from .dispatch import schedule_of
+from .config import Config
+from .delivery import AgentAnswer, Delivery, post_to_agent
 from .errors import DeliveryFailed
 from .failures import FailureLog
-from .history import Claim, Occurrence, Prior, RunStore
-from .models import JobModel, JobStatus, RunModel, RunStatus, Trigger
-from .queue import Message, OccurrenceQueue, decode
-from .schedules import OnceSchedule
+from .history import Claim, Occurrence, Prior, RunStore, Slot
+from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
+from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
+from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
+from .queue import Kind, Message, OccurrenceQueue, decode
 from .store import JobStore
+from .views import DEFAULT_TIMEOUT_MS
 
+__all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
 log = logging.getLogger("agentos.jobs.executor")
 
-HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
-ACTION_TIMEOUT_MS = 60_000  # what an in-process action is assumed to need at most
-LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
-MAX_RETRY_AFTER_MS = 3_600_000
-
-
-class Outcome(str, Enum):
-    SUCCEEDED = "succeeded"
-    RETRYING = "retrying"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    DUPLICATE = "duplicate"
-    REQUEUED = "requeued"
+CLAIM_ROUNDS = 3  # a queued occurrence that keeps finding the slot changed claims again
+TAKEOVER_RETRY_MS = 1_000  # how soon a newer generation looks again at an older one's hold
 
 
 def warm_clients(queue: OccurrenceQueue) -> None:
@@ -59,7 +55,7 @@ def warm_clients(queue: OccurrenceQueue) -> None:
 
 
 def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
-    # The same rule as the claim's ConditionCheck (history.RunStore._job_live), on the item read.
+    # The same rule as the claim's condition (history.RunStore._job_live), on the item read.
     if job is None:
         return False
     if occ.trigger is Trigger.MANUAL:
@@ -68,19 +64,17 @@ def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
     return live and int(job.generation) == occ.generation
 
 
-def _keys(job: JobModel, occ: Occurrence) -> dict[str, Any]:
-    # Structured-log keys: CloudWatch Logs Insights filters on these.
-    return {"jobId": job.id, "runId": occ.run_id, "agentId": job.agentId, "attempt": occ.attempt}
+def timeout_ms(job: JobModel) -> int:
+    """The job's ``timeoutMs`` (the longest one attempt may take)."""
+    return int(job.timeoutMs) if job.timeoutMs is not None else DEFAULT_TIMEOUT_MS
 
 
-def backoff_ms(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> int:
-    """Delay before attempt ``attempt + 1``: exponential, capped, optionally jittered."""
-    delay = min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** (attempt - 1))
-    if policy.jitter:
-        delay = random.uniform(delay / 2, delay)  # "equal jitter": spread, yet still growing
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s * 1000, MAX_RETRY_AFTER_MS))
-    return int(delay)
+def attempt_deadline(run: RunModel) -> int:
+    """When an accepted attempt times out: its timeout, or its heartbeat deadline if sooner."""
+    deadline = int(run.timeoutAt)
+    if run.heartbeatTimeoutMs:
+        deadline = min(deadline, int(run.heartbeatAt or run.acceptedAt) + int(run.heartbeatTimeoutMs))
+    return deadline
 
 
 class Executor:
@@ -92,7 +86,9 @@ class Executor:
         self.jobs = jobs
         self.runs = runs
         self.queue = queue
-        self.failures = failures or FailureLog(config.logs.dir)
+        self.progress = RunProgress(runs.model, runs.jobs, self.lease_ms)
+        self.outcomes = Outcomes(config, jobs, self.progress, queue, failures)
+        self.failures = self.outcomes.failures
         load_plugins()
         warm_clients(queue)
 
@@ -113,36 +109,48 @@ class Executor:
             return False
 
     def run(self, message: Message) -> Outcome:
-        """Take one attempt of one occurrence from message to recorded outcome."""
-        occ, wake = message.occurrence, message.not_before_ms
-        if wake - now_ms() > HOLD_MAX_MS:
-            self.queue.send_one(message, now_ms())  # too early (long backoff): back in the queue
+        """Take one message from arrival to recorded outcome."""
+        if message.not_before_ms - now_ms() > HOLD_MAX_MS:
+            self.queue.send_one(message, now_ms())  # too early (long backoff, a far deadline): back in the queue
             return Outcome.REQUEUED
-        # Claim on arrival (SQS brings the message up to a second early), then hold until
-        # the instant: a burst's claims and reads are done before it, not queued behind it.
-        claimed_at = now_ms()
-        claim, prior = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake))
-        if claim is Claim.DUPLICATE:
-            return self._duplicate(occ, prior)
-        if claim is Claim.JOB_GONE:
-            return self._skip(occ, "the job was deleted, paused or rescheduled")
-        clock.sleep_until(wake)
-        # The one read of the job happens at the instant, after the hold: a delete, pause or
-        # reschedule that returned during the hold still stops this occurrence.
-        job = self.jobs.find(occ.job_id)
-        if not _still_live(job, occ):
-            self.runs.finish(occ, RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled",
-                             None, [], None)
-            telemetry.count("RunsSkipped")
-            return Outcome.SKIPPED
-        assert job is not None
-        return self._attempt(job, message, max(claimed_at, wake))
+        if message.kind is Kind.CHECK:
+            return self._check(message.occurrence, message.not_before_ms)
+        return self._claim_and_run(message)
 
     @property
     def lease_ms(self) -> int:
         """How long a claim is honoured before another claimant may take the attempt over."""
-        slowest = max((a.timeoutMs for a in self.config.agents.values()), default=0)
-        return HOLD_MAX_MS + max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
+        return claim_lease_ms(self.config)
+
+    def _claim_and_run(self, message: Message) -> Outcome:
+        occ, wake = message.occurrence, message.not_before_ms
+        for _ in range(CLAIM_ROUNDS):
+            claimed_at = now_ms()
+            claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake))
+            if claim is Claim.DUPLICATE:
+                return self._duplicate(occ, prior)
+            if claim is Claim.JOB_GONE:
+                return self._skip(occ, "the job was deleted, paused or rescheduled")
+            if claim is Claim.CLAIMED:
+                return self._hold_and_run(message, max(claimed_at, wake))
+            assert slot is not None
+            outcome = self._busy(occ, slot)
+            if outcome is not None:
+                return outcome
+        return self._skip(occ, "overlap: the job's run in progress kept changing")
+
+    def _hold_and_run(self, message: Message, started: int) -> Outcome:
+        occ = message.occurrence
+        clock.sleep_until(message.not_before_ms)
+        # The one read of the job happens at the instant, after the hold: a delete, pause or
+        # reschedule that returned during the hold still stops this occurrence.
+        job = self.jobs.find(occ.job_id)
+        if not _still_live(job, occ):
+            self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled"))
+            telemetry.count("RunsSkipped")
+            return Outcome.SKIPPED
+        assert job is not None
+        return self._attempt(job, message, started)
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)
@@ -151,12 +159,36 @@ class Executor:
                  extra={"jobId": occ.job_id, "runId": occ.run_id})
         return Outcome.SKIPPED
 
+    def _busy(self, occ: Occurrence, slot: Slot) -> Outcome | None:
+        """Another run holds the slot: skip, or wait for it (None: the slot changed, claim again)."""
+        busy = f"overlap: run {slot.active_run} is in progress"
+        if slot.overlap != Overlap.QUEUE.value:
+            return self._skip(occ, busy)
+        if slot.waiting is not None and slot.waiting != occ.to_json():
+            return self._skip(occ, f"{busy} and another occurrence already waits for it")
+        if not self.runs.wait(occ, slot, now_ms()):
+            return None
+        # The finishing run hands this one the slot and sends it; should that send be lost,
+        # this copy comes back when the holder's bound passes and claims the slot then.
+        self.queue.send_one(Message(occ, max(int(slot.active_until or 0), now_ms())), now_ms())
+        telemetry.count("RunsQueued")
+        return Outcome.WAITING
+
     def _duplicate(self, occ: Occurrence, prior: Prior | None) -> Outcome:
+        if prior is None:
+            return Outcome.DUPLICATE
+        now = now_ms()
         # This attempt was already given up ("retrying" is written before the next attempt
-        # is sent): if we died in between, the next attempt was never sent. Send it now;
-        # if it was sent, the copy loses its claim.
-        if prior is not None and prior.status == RunStatus.RETRYING.value and prior.attempt == occ.attempt:
-            self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), now_ms()), now_ms())
+        # is sent): if we died in between, the next attempt was never sent. Send it now, for
+        # the time it was due; if it was sent, the copy loses its claim.
+        if prior.status == RunStatus.RETRYING.value and prior.attempt == occ.attempt:
+            self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), prior.retry_at_ms or now), now)
+            return Outcome.REQUEUED
+        # An older generation holds the instant: it either ran it (then this copy ends here)
+        # or will skip it at the instant; look again shortly after.
+        old = prior.generation is not None and prior.generation < occ.generation
+        if old and prior.status == RunStatus.RUNNING.value and now < (prior.started_ms or 0) + HOLD_MAX_MS:
+            self.queue.send_one(Message(occ, now + TAKEOVER_RETRY_MS), now)
             return Outcome.REQUEUED
         return Outcome.DUPLICATE
 
@@ -165,68 +197,101 @@ class Executor:
         late = max(0, now_ms() - message.not_before_ms)
         telemetry.milliseconds("DispatchLatenessMs", late)
         log.info("start job=%s run=%s attempt=%s late_ms=%s", job.id, occ.run_id, occ.attempt, late,
-                 extra=_keys(job, occ))
+                 extra=keys(job, occ))
+        deadline = started + timeout_ms(job)
         try:
-            response = self.deliver(job, occ)
+            answer = self.deliver(job, occ, deadline)
         except DeliveryFailed as failure:
-            return self._failed(job, occ, started, failure)
-        self._finish(job, occ, started, RunStatus.SUCCEEDED, None, response)
-        telemetry.count("RunsSucceeded")
-        return Outcome.SUCCEEDED
+            return self.outcomes.failed(job, occ, started, failure.message, failure.retryable, failure.retry_after_s)
+        if isinstance(answer, AgentAnswer) and answer.accepted:
+            return self._accepted(job, occ, deadline)
+        output, usage, text = _result(answer)
+        return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text)
 
-    def deliver(self, job: JobModel, occ: Occurrence) -> str | None:
+    def deliver(self, job: JobModel, occ: Occurrence, deadline_ms: int) -> AgentAnswer | object:
         """Hand the occurrence to its callback, its agent's URL, or its payload's action."""
         payload = json.loads(job.payload)
-        fields = dict(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
-                      scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
-                      trigger=occ.trigger.value, payload=payload)
-        delivery = Delivery(**fields)
+        delivery = Delivery(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
+                            scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
+                            trigger=occ.trigger.value, payload=payload,
+                            callback_url=callbacks.callback_url(occ.run_id),
+                            callback_token=callbacks.mint(occ.run_id, occ.attempt, deadline_ms),
+                            timeout_at=iso(deadline_ms))
+        remaining_s = max(0.001, (min(deadline_ms, now_ms() + ACTION_TIMEOUT_MS) - now_ms()) / 1000)
         if job.callback:
-            return run_callback(job.callback, delivery)
+            return run_callback(job.callback, delivery, remaining_s)
         endpoint = self.config.agent(job.agentId)
-        if endpoint is not None:
-            return post_to_agent(delivery, endpoint, now_ms() // 1000)
-        return run_action(delivery)
+        if endpoint is not None and endpoint.url is not None:
+            return post_to_agent(delivery, endpoint, now_ms() // 1000, deadline_ms)
+        return run_action(delivery, remaining_s)
 
-    def _policy(self, job: JobModel) -> RetryPolicy | None:
-        if job.retryPolicy:
-            return RetryPolicy.model_validate_json(job.retryPolicy)
-        return self.config.retryPolicy
+    def _accepted(self, job: JobModel, occ: Occurrence, deadline: int) -> Outcome:
+        heartbeat_ms = int(job.heartbeatTimeoutMs) if job.heartbeatTimeoutMs else None
+        now = now_ms()
+        if not self.progress.accept(occ, now, deadline, heartbeat_ms, LEASE_SLACK_MS + HOLD_MAX_MS):
+            return Outcome.DUPLICATE
+        first_check = min(deadline, now + heartbeat_ms) if heartbeat_ms else deadline
+        # If this send is lost, the attempt's own message (not yet deleted) comes back and
+        # sends the check (see _duplicate): an accepted run is never left unwatched.
+        self.queue.send_one(Message(occ, first_check, Kind.CHECK), now)
+        telemetry.count("RunsAccepted")
+        log.info("accepted job=%s run=%s attempt=%s until %s", job.id, occ.run_id, occ.attempt, iso(deadline),
+                 extra=keys(job, occ))
+        return Outcome.ACCEPTED
 
-    def _failed(self, job: JobModel, occ: Occurrence, started: int, failure: DeliveryFailed) -> Outcome:
-        policy = self._policy(job)
-        following = replace(occ, attempt=occ.attempt + 1)
-        if failure.retryable and policy is not None and occ.attempt < policy.maxAttempts:
-            wait = backoff_ms(policy, occ.attempt, failure.retry_after_s)
-            # Give this attempt up first, then send the next: the next one can then never
-            # find this one still running (a fast retry would lose its claim).
-            self.runs.retrying(occ, failure.message)
-            self.queue.send_one(Message(following, now_ms() + wait), now_ms())
-            telemetry.count("RunsRetried")
-            log.info("retrying job=%s run=%s attempt=%s in %s ms: %s", job.id, occ.run_id, occ.attempt, wait,
-                     failure.message, extra=_keys(job, occ))
-            return Outcome.RETRYING
-        self.queue.dead_letter(Message(following, now_ms()), failure.message)
-        self.failures.write({"jobId": job.id, "jobName": job.name, "runId": occ.run_id, "attempt": occ.attempt,
-                             "scheduledAt": iso(occ.scheduled_ms), "error": failure.message})
-        self._finish(job, occ, started, RunStatus.FAILED, failure.message, None)
-        telemetry.count("RunsFailed")
-        log.warning("failed job=%s run=%s attempt=%s: %s", job.id, occ.run_id, occ.attempt, failure.message,
-                    extra=_keys(job, occ))
-        return Outcome.FAILED
+    def _check(self, occ: Occurrence, due: int) -> Outcome:
+        """An accepted attempt's deadline: time it out, or look again at its new deadline."""
+        clock.sleep_until(due)
+        run = self.runs.get(occ.job_id, occ.run_id)
+        if run is None or run.status != RunStatus.RUNNING.value or int(run.attempt) != occ.attempt \
+                or run.acceptedAt is None:
+            return Outcome.CHECKED  # it reported, was taken over, or ended otherwise
+        deadline = attempt_deadline(run)
+        if now_ms() < deadline:  # a heartbeat moved it
+            self.queue.send_one(Message(occ, deadline, Kind.CHECK), now_ms())
+            return Outcome.CHECKED
+        outcome = self._time_out(occ, run, deadline)
+        if outcome is Outcome.DUPLICATE:  # a heartbeat or a report landed meanwhile: look again
+            return self._check(occ, now_ms())
+        return outcome
 
-    def _finish(self, job: JobModel, occ: Occurrence, started: int, status: RunStatus,
-                error: str | None, response: str | None) -> None:
-        stats = [JobModel.lastRunAt.set(started), JobModel.lastRunStatus.set(status.value),
-                 JobModel.runCount.add(1)]
-        if status is RunStatus.FAILED:
-            stats.append(JobModel.failureCount.add(1))
-        ending, condition = [], None
-        if occ.trigger is Trigger.SCHEDULE and isinstance(schedule_of(job), OnceSchedule):
-            final = JobStatus.COMPLETED if status is RunStatus.SUCCEEDED else JobStatus.FAILED
-            ending = [JobModel.status.set(final.value), JobModel.dueShard.remove()]
-            condition = JobModel.generation == occ.generation
-        if not self.runs.finish(occ, status, now_ms(), error, response, stats + ending, condition):
-            self.jobs.record_outcome(job.id, stats)
-        log.info("%s job=%s run=%s attempt=%s", status.value, job.id, occ.run_id, occ.attempt,
-                 extra=_keys(job, occ))
+    def _time_out(self, occ: Occurrence, run: RunModel, deadline: int) -> Outcome:
+        silent = run.heartbeatTimeoutMs and deadline < int(run.timeoutAt)
+        error = (f"timed out: no heartbeat for {int(run.heartbeatTimeoutMs)} ms" if silent
+                 else f"timed out: no outcome by {iso(int(run.timeoutAt))}")
+        # The write holds only if nothing changed since this read (a heartbeat renews heartbeatAt).
+        extra = self.runs.model.heartbeatAt == run.heartbeatAt
+        job = self.jobs.find(occ.job_id)
+        started = int(run.startedAt or deadline)
+        telemetry.count("RunsTimedOut")
+        if job is None:
+            finished = self.progress.finish(occ, Ending(RunStatus.FAILED, now_ms(), error), extra)
+            return Outcome.FAILED if finished.recorded is Recorded.DONE else Outcome.DUPLICATE
+        if run.cancelRequested:
+            return self.outcomes.cancelled(job, occ, started, f"cancelled; {error}", extra=extra)
+        return self.outcomes.failed(job, occ, started, error, retryable=True, extra=extra)
+
+
+def _result(answer: AgentAnswer | object) -> tuple[str | None, str | None, str | None]:
+    """The run's output, usage and answer text from a 2xx answer or an action's return value."""
+    if isinstance(answer, AgentAnswer):
+        document = answer.document
+        text = answer.text if document is None else None
+    else:
+        document, text = answer, None
+        try:
+            json.dumps(document)
+        except (TypeError, ValueError):  # not JSON: kept as text only
+            document, text = None, str(answer)[:1024]
+    usage = document.get("usage") if isinstance(document, dict) else None
+    return output_text(document), usage_text(usage), text
+
+
+def usage_text(usage: object) -> str | None:
+    """The ``usage`` object as stored: only its known, non-negative numeric fields."""
+    if not isinstance(usage, dict):
+        return None
+    kept = {k: usage[k] for k in ("inputTokens", "outputTokens", "costUsd")
+            if isinstance(usage.get(k), (int, float)) and not isinstance(usage.get(k), bool) and usage[k] >= 0}
+    return json.dumps(kept, separators=(",", ":")) if kept else None
+

@@ -6,6 +6,8 @@ SQS redeliveries and retried invocations cannot start an occurrence twice.
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterable
@@ -15,8 +17,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from . import dynamo
 from .errors import StoreUnavailable
-from .models import JobModel, JobStatus, RunModel, RunStatus, Trigger
+from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .store import decode_cursor, encode_cursor, model_connection
 
 RESPONSE_KEEP_CHARS = 1024
@@ -29,6 +32,7 @@ class Claim(str, Enum):
     CLAIMED = "claimed"  # this caller owns the attempt: deliver it
     DUPLICATE = "duplicate"  # another caller owns or finished it: do nothing
     JOB_GONE = "job_gone"  # the job is deleted, paused or rescheduled: skip it
+    BUSY = "busy"  # another run of the job is in progress (overlap skip/queue)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,25 @@ class Occurrence:
     generation: int
     attempt: int
 
+    def to_json(self) -> str:
+        """Compact, deterministic JSON (kept on the job while the occurrence waits)."""
+        return json.dumps({"jobId": self.job_id, "runId": self.run_id, "scheduledAt": self.scheduled_ms,
+                           "trigger": self.trigger.value, "generation": self.generation, "attempt": self.attempt},
+                          separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Occurrence":
+        """The inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        return cls(data["jobId"], data["runId"], int(data["scheduledAt"]), Trigger(data["trigger"]),
+                   int(data["generation"]), int(data["attempt"]))
+
+    @classmethod
+    def of_run(cls, run: RunModel) -> "Occurrence":
+        """The current attempt of a stored run."""
+        return cls(run.jobId, run.id, int(run.scheduledAt), Trigger(run.trigger), int(run.generation or 1),
+                   int(run.attempt or 0))
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -49,25 +72,61 @@ class Prior:
 
     status: str | None
     attempt: int
+    generation: int | None = None
+    started_ms: int | None = None
+    retry_at_ms: int | None = None
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any] | None) -> "Prior | None":
         """Decode a DynamoDB-JSON item (None when there was none)."""
         if not raw:
             return None
-        status = raw.get("status", {}).get("S")
-        return cls(status=status, attempt=int(raw.get("attempt", {}).get("N", "0")))
+        return cls(status=dynamo.text(raw, "status"), attempt=dynamo.number(raw, "attempt") or 0,
+                   generation=dynamo.number(raw, "generation"), started_ms=dynamo.number(raw, "startedAt"),
+                   retry_at_ms=dynamo.number(raw, "retryAt"))
 
 
-def _claimable(model: type[RunModel], attempt: int, now_ms: int) -> Condition:
-    # A first attempt finds no item, a queued manual run, or a "skipped" left by a
-    # message of an older schedule of the same instant; a later one finds the previous
+@dataclass(frozen=True)
+class Slot:
+    """The job's overlap slot as a claim that lost to it found it."""
+
+    active_run: str | None
+    active_until: int | None
+    waiting: str | None  # JSON of the waiting Occurrence
+    overlap: str
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> "Slot":
+        """Decode the job item a cancelled claim returned."""
+        return cls(dynamo.text(raw, "activeRun"), dynamo.number(raw, "activeUntil"), dynamo.text(raw, "waitingRun"),
+                   dynamo.text(raw, "overlap") or Overlap.SKIP.value)
+
+
+def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int) -> Condition:
+    # A first attempt finds no item, a queued manual (or waiting) run, or a "skipped" left by
+    # a message of an older schedule of the same instant; a later one finds the previous
     # attempt given up (retrying / failed and redriven); a crashed claimant's attempt is
-    # taken over once its lease has expired.
+    # taken over once its lease has expired (never an accepted one: its agent is working).
+    attempt = occ.attempt
     waiting = model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value, RunStatus.FAILED.value,
                                  RunStatus.SKIPPED.value)
-    stale = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & (model.leaseUntil < now_ms)
-    return model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale
+    stale = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & (model.leaseUntil < now_ms) \
+        & model.acceptedAt.does_not_exist()
+    # A newer generation (the job was resumed or rescheduled onto the same instant) takes over
+    # what an older one skipped, or still holds before the instant (it has not read the job yet,
+    # and will find the new generation when it does).
+    held = (model.status == RunStatus.RUNNING.value) & (model.startedAt > now_ms)
+    newer = (model.generation < occ.generation) & ((model.status == RunStatus.SKIPPED.value) | held)
+    return model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale | newer
+
+
+_RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")
+
+
+def job_of_run(run_id: str) -> str | None:
+    """The job id inside a run id (``run-<ms>-<job hex>[-m<tag>]``), or None if it is not one."""
+    match = _RUN_ID.match(run_id)
+    return f"job-{match.group(1)}" if match else None
 
 
 def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
@@ -94,31 +153,77 @@ class RunStore:
         live = self.jobs.status.is_in(JobStatus.ACTIVE.value, JobStatus.FAILED.value)
         return live & (self.jobs.generation == occ.generation)
 
-    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int) -> tuple[Claim, Prior | None]:
-        """Atomically check the job is still live and take attempt ``occ.attempt``.
+    def _slot_free(self, run_id: str, now_ms: int) -> Condition:
+        # The overlap decision, inside the claim's own write: free when the job allows
+        # overlap, nothing is in progress, this run holds the slot (a retry, a takeover, a
+        # promoted waiter), or the holder's bound has passed (it crashed out of the system).
+        jobs = self.jobs
+        return (jobs.overlap == Overlap.ALLOW.value) | jobs.activeRun.does_not_exist() \
+            | (jobs.activeRun == run_id) | (jobs.activeUntil < now_ms)
 
-        On a duplicate, also returns what the run item held (read in the same call,
-        through ReturnValuesOnConditionCheckFailure), so no extra read is needed.
+    def _job_is_live(self, raw: dict[str, Any] | None, occ: Occurrence) -> bool:
+        if not raw:
+            return False
+        if occ.trigger is Trigger.MANUAL:
+            return True
+        live = dynamo.text(raw, "status") in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+        return live and dynamo.number(raw, "generation") == occ.generation
+
+    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int,
+              started_ms: int) -> tuple[Claim, Prior | None, Slot | None]:
+        """Atomically check the job is live and its overlap slot free, take the slot, and take
+        attempt ``occ.attempt`` of the run (one transaction: job Update + run Put).
+
+        A lost claim also returns what it lost to (the run item, or the job's slot), read in the
+        same call through ReturnValuesOnConditionCheckFailure, so no extra read is needed.
         """
         # The claimant owns the attempt, so the run item is written whole (a Put, not an
-        # Update): nothing of an earlier attempt's item survives but what is rewritten here
-        # (an earlier attempt's error, end and answer are not this attempt's).
+        # Update): nothing of an earlier attempt's item survives but what is rewritten here.
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
-        try:
+        slot = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
+
+        def write() -> None:
             with TransactWrite(connection=model_connection(self.model)) as tx:
-                tx.condition_check(self.jobs, occ.job_id, condition=self._job_live(occ))
-                tx.save(run, condition=_claimable(self.model, occ.attempt, now_ms), return_values="ALL_OLD")
+                tx.update(self.jobs(occ.job_id), actions=slot,
+                          condition=self._job_live(occ) & self._slot_free(occ.run_id, now_ms), return_values="ALL_OLD")
+                tx.save(run, condition=_claimable(self.model, occ, now_ms), return_values="ALL_OLD")
+        try:
+            dynamo.retry_conflicts(write)
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            codes = [r.code if r else None for r in reasons]
-            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
-                return Claim.DUPLICATE, Prior.from_raw(reasons[1].raw_item if reasons[1] else None)
-            if len(codes) == 2 and codes[0] == "ConditionalCheckFailed":
-                return Claim.JOB_GONE, None
+            found = dynamo.reasons(exc)  # PynamoDB sends the Put first, then the Update
+            if len(found) == 2 and found[0].code == dynamo.CONDITION_FAILED:
+                return Claim.DUPLICATE, Prior.from_raw(found[0].item), None
+            if len(found) == 2 and found[1].code == dynamo.CONDITION_FAILED:
+                if not self._job_is_live(found[1].item, occ):
+                    return Claim.JOB_GONE, None, None
+                return Claim.BUSY, None, Slot.from_raw(found[1].item or {})
             raise _unavailable("claim a run", exc) from exc
-        return Claim.CLAIMED, None
+        return Claim.CLAIMED, None, None
+
+    def wait(self, occ: Occurrence, slot: Slot, now_ms: int) -> bool:
+        """Make ``occ`` the one occurrence waiting for the run in progress (overlap ``queue``):
+        the job remembers it and its run is ``queued``. False if the slot changed meanwhile
+        (the caller claims again) or another occurrence already waits."""
+        job_guard = (self.jobs.activeRun == slot.active_run) & (
+            self.jobs.waitingRun.does_not_exist() | (self.jobs.waitingRun == occ.to_json()))
+        run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
+                         status=RunStatus.QUEUED.value, attempt=occ.attempt - 1, generation=occ.generation,
+                         expiresAt=self._expiry(now_ms))
+        run_guard = self.model.id.does_not_exist() | (self.model.status == RunStatus.QUEUED.value)
+
+        def write() -> None:
+            with TransactWrite(connection=model_connection(self.model)) as tx:
+                tx.update(self.jobs(occ.job_id), actions=[self.jobs.waitingRun.set(occ.to_json())], condition=job_guard)
+                tx.save(run, condition=run_guard)
+        try:
+            dynamo.retry_conflicts(write)
+            return True
+        except TransactWriteError as exc:
+            if dynamo.CONDITION_FAILED in dynamo.codes(exc):
+                return False
+            raise _unavailable("queue a waiting run", exc) from exc
 
     def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
         """Record that an occurrence of a deleted/paused/rescheduled job started nothing."""
@@ -151,57 +256,6 @@ class RunStore:
             return taken
         return run
 
-    def _still_ours(self, occ: Occurrence) -> Condition:
-        return (self.model.status == RunStatus.RUNNING.value) & (self.model.attempt == occ.attempt)
-
-    def retrying(self, occ: Occurrence, error: str) -> None:
-        """Give up this attempt; the next one (same run id) is already scheduled."""
-        actions = [self.model.status.set(RunStatus.RETRYING.value), self.model.error.set(error[:ERROR_KEEP_CHARS]),
-                   self.model.leaseUntil.remove()]
-        try:
-            self.model(occ.job_id, occ.run_id).update(actions=actions, condition=self._still_ours(occ))
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise _unavailable("record a retry", exc) from exc
-
-    def finish(self, occ: Occurrence, status: RunStatus, now_ms: int, error: str | None,
-               response: str | None, job_actions: list[Action], job_condition: Condition | None) -> bool:
-        """Record the final outcome on the run and the job's statistics in one write.
-
-        If the job is gone or ``job_condition`` fails, the run alone is recorded and
-        False is returned (the caller may then record plain statistics).
-        """
-        run = self.model(occ.job_id, occ.run_id)
-        actions = [self.model.status.set(status.value), self.model.finishedAt.set(now_ms),
-                   self.model.leaseUntil.remove()]
-        actions.append(self.model.error.set(error[:ERROR_KEEP_CHARS]) if error else self.model.error.remove())
-        if response is not None:
-            actions.append(self.model.response.set(response[:RESPONSE_KEEP_CHARS]))
-        if not job_actions:
-            self._finish_run_only(run, actions, occ)
-            return False
-        guard = self.jobs.id.exists() if job_condition is None else self.jobs.id.exists() & job_condition
-        try:
-            with TransactWrite(connection=model_connection(self.model)) as tx:
-                tx.update(run, actions=actions, condition=self._still_ours(occ))
-                tx.update(self.jobs(occ.job_id), actions=job_actions, condition=guard)
-        except TransactWriteError as exc:
-            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                return True  # another claimant took over this attempt: its outcome wins
-            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
-                self._finish_run_only(run, actions, occ)
-                return False
-            raise _unavailable("record a run outcome", exc) from exc
-        return True
-
-    def _finish_run_only(self, run: RunModel, actions: list[Action], occ: Occurrence) -> None:
-        try:
-            run.update(actions=actions, condition=self._still_ours(occ))
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise _unavailable("record a run outcome", exc) from exc
-
     def get(self, job_id: str, run_id: str) -> RunModel | None:
         """The run, or None."""
         try:
@@ -210,6 +264,11 @@ class RunStore:
             return None
         except PynamoDBException as exc:
             raise _unavailable("read a run", exc) from exc
+
+    def find(self, run_id: str) -> RunModel | None:
+        """The run ``run_id`` wherever its job is (the job id is part of every run id), or None."""
+        job_id = job_of_run(run_id)
+        return self.get(job_id, run_id) if job_id is not None else None
 
     def list(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[RunModel], str | None]:
         """One page of a job's runs, newest first, and the cursor of the next page."""

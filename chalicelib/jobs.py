@@ -16,9 +16,9 @@ from pynamodb.expressions.update import Action
 from .clock import now_ms as clock_now_ms, from_ms, to_ms
 from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
-from .errors import JobsError, PayloadTooLarge, ValidationFailed
+from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
 from .history import Occurrence, RunStore
-from .models import JobModel, JobStatus, Trigger
+from .models import JobModel, JobStatus, Overlap, Trigger
 from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from .schemas import JobCreate, JobPatch, validate
@@ -72,6 +72,7 @@ class JobService:
             payload=self._payload_text(spec.payload), callback=callback,
             retryPolicy=spec.retryPolicy.model_dump_json() if spec.retryPolicy else None,
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
+            timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
             createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
@@ -123,7 +124,10 @@ class JobService:
 
     def _field_changes(self, patch: JobPatch) -> dict[str, Any]:
         given = patch.model_fields_set
-        changes: dict[str, Any] = {k: getattr(patch, k) for k in ("name", "description", "agentId") if k in given}
+        plain = ("name", "description", "agentId", "timeoutMs", "heartbeatTimeoutMs", "overlap")
+        changes: dict[str, Any] = {k: getattr(patch, k) for k in plain if k in given}
+        if "overlap" in given and patch.overlap is None:
+            raise ValidationFailed("overlap", "must be one of skip, queue, allow")
         if "payload" in given:
             changes["payload"] = self._payload_text(patch.payload)
         if "retryPolicy" in given:
@@ -158,9 +162,15 @@ class JobService:
         self.store.delete(self.store.get(job_id))
 
     def run_now(self, job_id: str) -> dict[str, Any]:
-        """Start a manual run outside the schedule; returns the queued run."""
+        """Start a manual run outside the schedule; returns the queued run.
+
+        On a busy ``skip`` job this answers 409 naming the run in progress (the claim still
+        decides atomically: a run that slips past this check is recorded ``skipped``)."""
         job = self.store.get(job_id)
         now = clock_now_ms()
+        busy = job.activeRun is not None and int(job.activeUntil or 0) >= now
+        if busy and (job.overlap or Overlap.SKIP.value) == Overlap.SKIP.value:
+            raise RunConflict(f"run {job.activeRun} of this job is in progress (overlap: skip)", "overlap")
         occ = Occurrence(job_id=job.id, run_id=manual_run_id(job.id, now), scheduled_ms=now,
                          trigger=Trigger.MANUAL, generation=int(job.generation), attempt=1)
         # Send first, then record "queued": if the record fails the run still happens.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -34,6 +34,21 @@ class RunStatus(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+# A run is "in progress" (it holds the job's overlap slot) while its status is one of these.
+IN_PROGRESS = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.RETRYING.value)
+# A run in one of these has ended: nothing of it starts again.
+ENDED = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.SKIPPED.value, RunStatus.CANCELLED.value)
+
+
+class Overlap(str, Enum):
+    """What an occurrence does while an earlier run of its job is in progress."""
+
+    SKIP = "skip"
+    QUEUE = "queue"
+    ALLOW = "allow"
 
 
 class Trigger(str, Enum):
@@ -92,6 +107,15 @@ class JobModel(Model):
     lastRunStatus = UnicodeAttribute(null=True)
     runCount = NumberAttribute(default=0)
     failureCount = NumberAttribute(default=0)
+    timeoutMs = NumberAttribute(null=True)  # null: the default (DEFAULT_TIMEOUT_MS)
+    heartbeatTimeoutMs = NumberAttribute(null=True)
+    overlap = UnicodeAttribute(null=True)  # an Overlap value; null: skip
+    # The overlap slot: the run in progress (skip/queue) and the one occurrence waiting
+    # for it (queue; JSON of its Occurrence). Written only by conditional writes that also
+    # claim or finish a run, so the overlap decision is atomic with the claim.
+    activeRun = UnicodeAttribute(null=True)
+    activeUntil = NumberAttribute(null=True)  # after this the holder is presumed lost (crashed out)
+    waitingRun = UnicodeAttribute(null=True)
     createdAt = NumberAttribute()
     updatedAt = NumberAttribute()
 
@@ -129,7 +153,17 @@ class RunModel(Model):
     finishedAt = NumberAttribute(null=True)
     leaseUntil = NumberAttribute(null=True)
     error = UnicodeAttribute(null=True)
-    response = UnicodeAttribute(null=True)  # the agent's answer, truncated
+    response = UnicodeAttribute(null=True)  # the agent's answer, truncated (non-JSON answers)
+    output = UnicodeAttribute(null=True)  # JSON text of the run's output (<= 32 KiB or a marker)
+    usage = UnicodeAttribute(null=True)  # JSON text of {"inputTokens", "outputTokens", "costUsd"}
+    progress = UnicodeAttribute(null=True)  # JSON text of the last heartbeat's progress
+    timeoutAt = NumberAttribute(null=True)  # this attempt's deadline (startedAt + job timeoutMs)
+    heartbeatTimeoutMs = NumberAttribute(null=True)  # copied from the job at the claim
+    heartbeatAt = NumberAttribute(null=True)
+    acceptedAt = NumberAttribute(null=True)  # set when the agent answered 202 for this attempt
+    cancelRequested = BooleanAttribute(null=True)
+    retryAt = NumberAttribute(null=True)  # when the next attempt is due (a "retrying" run)
+    reportDigest = UnicodeAttribute(null=True)  # SHA-256 of the completion report (repeats are no-ops)
     expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
 
 

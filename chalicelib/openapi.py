@@ -87,7 +87,8 @@ def _paths() -> dict[str, Any]:
             "delete": {"operationId": "deleteJob", "responses": {**_ok("204", "Deleted", None), **ERRORS, **NOT_FOUND}},
         },
         "/api/jobs/{job_id}/run": {"parameters": [JOB_ID], "post": {
-            "operationId": "runJob", "responses": {**_ok("202", "Queued", _ref("Run")), **ERRORS, **NOT_FOUND}}},
+            "operationId": "runJob", "responses": {**_ok("202", "Queued", _ref("Run")), **ERRORS, **NOT_FOUND,
+                                                   "409": _error("A run is in progress (overlap: skip).")}}},
         "/api/jobs/{job_id}/runs": {"parameters": [JOB_ID], "get": {
             "operationId": "listRuns", "parameters": PAGING,
             "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
@@ -97,6 +98,33 @@ def _paths() -> dict[str, Any]:
             "requestBody": {"required": True, "content": _json_content(_ref("SchedulePreview"))},
             "responses": {**_ok("200", "The next start times of a job with this timing, created now",
                                 PREVIEW_ANSWER), **ERRORS}}},
+        **_run_paths(),
+    }
+
+
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
+RUN_NOT_FOUND = {"404": _error("No run has this id.")}
+ENDED = {"409": _error("The attempt (or run) this request addresses has already ended.")}
+
+
+def _run_paths() -> dict[str, Any]:
+    run = _ref("Run")
+    report = "Bearer: an API token, or the attempt's callbackToken from its delivery."
+    return {
+        "/api/runs/{run_id}": {"parameters": [RUN_ID], "get": {
+            "operationId": "getRun", "responses": {**_ok("200", "The run", run), **ERRORS, **RUN_NOT_FOUND}}},
+        "/api/runs/{run_id}/heartbeat": {"parameters": [RUN_ID], "post": {
+            "operationId": "heartbeatRun", "description": report,
+            "requestBody": {"required": False, "content": _json_content(_ref("HeartbeatBody"))},
+            "responses": {**_ok("200", "The run (see cancelRequested)", run), **ERRORS, **RUN_NOT_FOUND, **ENDED}}},
+        "/api/runs/{run_id}/complete": {"parameters": [RUN_ID], "post": {
+            "operationId": "completeRun", "description": report,
+            "requestBody": {"required": True, "content": _json_content(_ref("CompleteBody"))},
+            "responses": {**_ok("200", "The run", run), **ERRORS, **RUN_NOT_FOUND, **ENDED}}},
+        "/api/runs/{run_id}/cancel": {"parameters": [RUN_ID], "post": {
+            "operationId": "cancelRun",
+            "responses": {**_ok("202", "The run: cancelled, or cancelRequested", run), **ERRORS, **RUN_NOT_FOUND,
+                          **ENDED}}},
     }
 
 
@@ -114,9 +142,10 @@ def openapi_document() -> dict[str, Any]:
     from pydantic.json_schema import models_json_schema  # deferred: only this route needs pydantic here
 
     from .preview import SchedulePreview
-    from .schemas import Error, Job, JobCreate, JobPatch, Run
+    from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobPatch, Run
 
-    models = [(m, "validation") for m in (JobCreate, JobPatch, SchedulePreview)] + [(m, "serialization") for m in (Job, Run, Error)]
+    bodies = (JobCreate, JobPatch, HeartbeatBody, CompleteBody, SchedulePreview)
+    models = [(m, "validation") for m in bodies] + [(m, "serialization") for m in (Job, Run, Error)]
     _, schemas = models_json_schema(models, ref_template=REF)
     _drop_null_defaults(schemas["$defs"]["JobPatch"])
     return {

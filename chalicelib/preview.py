@@ -7,11 +7,12 @@ refuses, with the same 400 message. The console's form calls it while the user t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import Field
 
-from .clock import iso, now as clock_now, to_ms
+from .clock import iso, to_ms
+from .clock import now as clock_now
 from .schedules import Schedule, parse_schedule, validate_timezone
 from .schemas import IntervalField, ScheduleField, _Body, _timezone, validate
 
@@ -22,8 +23,8 @@ DEFAULT_COUNT = 5
 class SchedulePreview(_Body):
     """Body of ``POST /api/schedules/preview``: a job's timing fields and how many times to list."""
 
-    schedule: Optional[str] = ScheduleField
-    interval: Optional[int] = IntervalField
+    schedule: str | None = ScheduleField
+    interval: int | None = IntervalField
     timezone: str = _timezone("UTC")
     count: int = Field(DEFAULT_COUNT, ge=1, le=MAX_COUNT, description="How many start times to list (1-50).")
 

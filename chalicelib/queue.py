@@ -11,6 +11,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable, Sequence
 
 import boto3
@@ -26,12 +27,20 @@ BATCH = 10  # SendMessageBatch's limit
 PARALLEL_SENDS = 8  # batches in flight at once: a burst's sends must fit one tick
 
 
+class Kind(str, Enum):
+    """What a message asks the executor to do with its occurrence."""
+
+    ATTEMPT = "attempt"  # claim and deliver this attempt
+    CHECK = "check"  # an accepted attempt's deadline: time it out unless it reported or heartbeated
+
+
 @dataclass(frozen=True)
 class Message:
-    """An attempt to run, and the earliest instant it may run at."""
+    """An attempt to run (or to check), and the earliest instant it may run at."""
 
     occurrence: Occurrence
     not_before_ms: int
+    kind: Kind = Kind.ATTEMPT
 
 
 def encode(message: Message) -> str:
@@ -40,7 +49,7 @@ def encode(message: Message) -> str:
     return json.dumps({
         "jobId": occ.job_id, "runId": occ.run_id, "scheduledAt": occ.scheduled_ms,
         "trigger": occ.trigger.value, "generation": occ.generation, "attempt": occ.attempt,
-        "notBefore": message.not_before_ms,
+        "notBefore": message.not_before_ms, **({"kind": message.kind.value} if message.kind is not Kind.ATTEMPT else {}),
     }, separators=(",", ":"))
 
 
@@ -53,7 +62,7 @@ def decode(body: str) -> Message:
         raise ValueError("malformed occurrence message")
     occ = Occurrence(job_id=data["jobId"], run_id=data["runId"], scheduled_ms=data["scheduledAt"],
                      trigger=Trigger(data["trigger"]), generation=data["generation"], attempt=data["attempt"])
-    return Message(occ, data["notBefore"])
+    return Message(occ, data["notBefore"], Kind(data.get("kind", Kind.ATTEMPT.value)))
 
 
 def delay_seconds(not_before_ms: int, now_ms: int) -> int:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # for the annotations only: importing them is what this modul
     from .history import RunStore
     from .jobs import JobService
     from .queue import OccurrenceQueue
+    from .reports import RunService
     from .store import JobStore
 
 T = TypeVar("T")
@@ -73,6 +74,19 @@ def jobs() -> JobService:
     from .jobs import JobService
 
     return _once("service", lambda: JobService(config(), job_store(), run_store(), queue(), dispatcher()))
+
+
+def run_service() -> RunService:
+    """The run routes' service: reads, agents' reports and cancels."""
+    from .outcomes import Outcomes
+    from .progress import RunProgress, claim_lease_ms
+    from .reports import RunService
+
+    def build() -> RunService:
+        runs = run_store()
+        progress = RunProgress(runs.model, runs.jobs, claim_lease_ms(config()))
+        return RunService(job_store(), runs, progress, Outcomes(config(), job_store(), progress, queue()))
+    return _once("runs_service", build)
 
 
 def executor() -> Executor:

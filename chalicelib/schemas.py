@@ -57,6 +57,13 @@ ScheduleField = Field(None, min_length=1, max_length=256,
 IntervalField = Field(None, ge=1, le=MAX_INTERVAL_MS, description="Milliseconds between runs.")
 
 
+TimeoutField = Field(None, ge=1_000, le=86_400_000,
+                     description="The longest one attempt may take, from its start to its outcome (default 900000).")
+HeartbeatField = Field(None, ge=1_000, le=86_400_000,
+                       description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
+OverlapPolicy = Literal["skip", "queue", "allow"]
+
+
 class JobCreate(_Body):
     """Body of ``POST /api/jobs``."""
 
@@ -68,6 +75,9 @@ class JobCreate(_Body):
     timezone: str = _timezone("UTC")
     payload: dict[str, Any] = Field(description="Data passed to the agent's action handler.")
     retryPolicy: Optional[RetryPolicy] = None
+    timeoutMs: Optional[int] = TimeoutField
+    heartbeatTimeoutMs: Optional[int] = HeartbeatField
+    overlap: OverlapPolicy = Field("skip", description="What an occurrence does while a run is in progress.")
 
 
 class JobPatch(_Body):
@@ -82,6 +92,9 @@ class JobPatch(_Body):
     timezone: str = _timezone(None)
     payload: dict[str, Any] = Field(None, description="Replaces the whole payload.")
     retryPolicy: Optional[RetryPolicy] = None
+    timeoutMs: Optional[int] = TimeoutField
+    heartbeatTimeoutMs: Optional[int] = HeartbeatField
+    overlap: OverlapPolicy = Field(None, description="What an occurrence does while a run is in progress.")
     status: Literal["active", "paused"] = Field(None, description="Pause or resume the job.")
 
 
@@ -103,6 +116,9 @@ class Job(BaseModel):
     lastRunStatus: Optional[Literal["succeeded", "failed"]]
     runCount: int
     failureCount: int
+    timeoutMs: int
+    heartbeatTimeoutMs: Optional[int]
+    overlap: OverlapPolicy
     createdAt: str
     updatedAt: str
 
@@ -114,12 +130,51 @@ class Run(BaseModel):
     jobId: str
     trigger: Literal["schedule", "manual"]
     scheduledAt: str
-    status: Literal["queued", "running", "retrying", "succeeded", "failed", "skipped"]
+    status: Literal["queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]
     attempt: int
     startedAt: Optional[str]
     finishedAt: Optional[str]
     durationMs: Optional[int]
     error: Optional[str]
+    output: Any = None
+    usage: Optional["Usage"] = None
+    progress: Any = None
+    timeoutAt: Optional[str] = None
+    heartbeatAt: Optional[str] = None
+    cancelRequested: bool = False
+
+
+class Usage(_Body):
+    """What a run consumed, as its agent reports it."""
+
+    inputTokens: Optional[int] = Field(None, ge=0, le=10**12)
+    outputTokens: Optional[int] = Field(None, ge=0, le=10**12)
+    costUsd: Optional[float] = Field(None, ge=0, le=10**9)
+
+    @field_validator("costUsd", mode="before")
+    @classmethod
+    def _int_is_a_number(cls, value: object) -> object:
+        # JSON has one number type: 2 and 2.0 are the same cost.
+        return float(value) if type(value) is int else value
+
+
+Run.model_rebuild()  # Run names Usage, defined after it
+
+
+class HeartbeatBody(_Body):
+    """Body of ``POST /api/runs/{runId}/heartbeat`` (optional)."""
+
+    progress: Any = Field(None, description="Any JSON (at most 4 KiB): what the run has done so far.")
+
+
+class CompleteBody(_Body):
+    """Body of ``POST /api/runs/{runId}/complete``."""
+
+    status: Literal["succeeded", "failed", "cancelled"]
+    output: Any = Field(None, description="Any JSON (at most 32 KiB): what the run produced.")
+    error: Optional[str] = Field(None, max_length=2048)
+    usage: Optional[Usage] = None
+    retryable: bool = Field(True, description="A failed run is retried by its policy unless this is false.")
 
 
 class Error(BaseModel):

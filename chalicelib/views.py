@@ -7,9 +7,10 @@ from typing import Any
 
 from .clock import from_ms, iso, to_ms
 from .dispatch import schedule_of
-from .models import JobModel, JobStatus, RunModel
+from .models import JobModel, JobStatus, Overlap, RunModel
 from .schedules import CronSchedule, IntervalSchedule, OnceSchedule
 
+DEFAULT_TIMEOUT_MS = 900_000  # a job's timeoutMs when unset (also the executor's)
 log = logging.getLogger("agentos.jobs.views")
 
 
@@ -56,6 +57,9 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "lastRunStatus": job.lastRunStatus,
         "runCount": int(job.runCount or 0),
         "failureCount": int(job.failureCount or 0),
+        "timeoutMs": int(job.timeoutMs) if job.timeoutMs is not None else DEFAULT_TIMEOUT_MS,
+        "heartbeatTimeoutMs": int(job.heartbeatTimeoutMs) if job.heartbeatTimeoutMs is not None else None,
+        "overlap": job.overlap or Overlap.SKIP.value,
         "createdAt": iso(job.createdAt),
         "updatedAt": iso(job.updatedAt),
     }
@@ -76,4 +80,14 @@ def run_view(run: RunModel) -> dict[str, Any]:
         "finishedAt": iso(finished),
         "durationMs": duration,
         "error": run.error,
+        "output": _json(run.output),
+        "usage": _json(run.usage),
+        "progress": _json(run.progress),
+        "timeoutAt": iso(run.timeoutAt),
+        "heartbeatAt": iso(run.heartbeatAt),
+        "cancelRequested": bool(run.cancelRequested),
     }
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None

@@ -8,7 +8,7 @@ style (no inline script, no eval), so even a markup bug could not run injected c
 from __future__ import annotations
 
 import html
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from chalice import Blueprint, Response
@@ -28,7 +28,7 @@ SECURITY_HEADERS = {
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset_text(name: str) -> str:
     """The text of one console file (read once per process)."""
     return (FILES / name).read_text(encoding="utf-8")

@@ -6,6 +6,8 @@ in 4 of 20 trials). Real DynamoDB never does that, and the scheduler's
 exactly-once guarantee rests on it. Serializing moto's DynamoDB actions (one at a
 time, as the ~110 calls/s of the moto server already are in practice) makes the
 local stack and the tests behave like the real service.
+
+Installed by :func:`devtools.moto_patches.install` (never directly: it checks moto's version).
 """
 from __future__ import annotations
 
@@ -14,16 +16,12 @@ import threading
 from typing import Any
 
 _LOCK = threading.RLock()
-_installed = False
 
 
-def install() -> None:
-    """Serialize every moto DynamoDB action (idempotent)."""
-    global _installed
+def patch() -> None:
+    """Serialize every moto DynamoDB action (once: :mod:`devtools.moto_patches` sees to it)."""
     from moto.dynamodb.responses import DynamoHandler
 
-    if _installed:
-        return
     original = DynamoHandler.call_action
 
     @functools.wraps(original)
@@ -31,5 +29,4 @@ def install() -> None:
         with _LOCK:
             return original(self)
 
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    _installed = True
+    DynamoHandler.call_action = call_action

@@ -1,37 +1,38 @@
-"""Remove two costs of moto that grow with the data, not with the request.
+"""moto's measured hot spots (py-spy, on the scheduler's tests and the local stack), made cheap.
 
-* SQS ReceiveMessage: moto 5.2 checks each candidate message's retention by
-  computing *all* queue attributes, including counts that walk every message, so
-  receiving from a queue of n messages costs O(n) per message. The replacement
-  reads the one attribute it needs.
+Every patch changes how fast moto answers, never what it answers; ``AGENTOS_MOTO_SPEED=0``
+leaves them all out (:mod:`devtools.moto_patches`, which alone calls :func:`patch`).
+
+* SQS ReceiveMessage: moto 5.2 checks each candidate message's retention by computing
+  *all* queue attributes, including counts that walk every message, so receiving from a
+  queue of n messages costs O(n) per message. The replacement reads the one attribute it
+  needs.
 * SQS clock: moto's ``unix_time()`` builds two datetimes per reading (~12 us) and
   SendMessage reads it for every queued message; ``time.time()`` gives the same value.
-* DynamoDB TransactWriteItems: moto deep-copies every table a transaction touches,
-  to roll back on failure, so each claim cost O(runs in the table) and the suite and
-  the local stack slowed down as history grew. The replacement backs up only the
-  items the transaction names and restores those on failure.
-
+* DynamoDB TransactWriteItems: moto deep-copies every table a transaction touches, to
+  roll back on failure, so each claim cost O(runs in the table) and the suite and the
+  local stack slowed down as history grew. The replacement backs up only the items the
+  transaction names and restores those on failure.
 * DynamoDB expressions: moto re-parses every update expression twice per call (once to
   validate the request, once to apply it) and re-lexes every condition expression, a
-  third of a claim's cost. Both depend on the expression string alone (moto's
-  validator deep-copies the tree before substituting values), so they are remembered
-  per string. Its validator then walks the tree ten times, asking ``isinstance`` of
-  abstract classes at every node (half of an update's time); the answers depend on
-  the node's class alone, so they are remembered per class.
-* Server routing: moto's server finds each request's service by listing its own
-  package directory (~150 ``isdir`` calls) and trying every service's URL regexes,
-  under one global lock, for every request: a fifth of the server's time under load
-  (py-spy). The answer depends only on the host name, so it is remembered per host.
-
-Behaviour is unchanged; all are measured hot spots (py-spy) of the scheduler's tests
-and of the local stack.
+  third of a claim's cost. Both depend on the expression string alone (moto's validator
+  deep-copies the tree before substituting values), so they are remembered per string.
+* DynamoDB expression validation: the validator walks the tree ten times, asking
+  ``isinstance`` of abstract classes at every node (half of an update's time); the answers
+  depend on the node's class alone, so they are remembered per class.
+* Server routing: moto's server finds each request's service by listing its own package
+  directory (~150 ``isdir`` calls) and trying every service's URL regexes, under one
+  global lock, for every request: a fifth of the server's time under load. The answer
+  depends only on the host name, so it is remembered per host.
+* Server connections: werkzeug's default HTTP/1.0 closes the connection after every
+  answer, so each AWS call paid a TCP handshake and a new server thread (~1/3 of a
+  GetItem on the local stack); moto's request handler now speaks HTTP/1.1 (keep-alive).
 """
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
-
-_installed = False
 
 
 class _TablesNotCopied:
@@ -87,7 +88,7 @@ def _remembered_routing() -> None:
             known[host] = original(self, host)
         return known[host]
 
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
 
 
 def _remembered_expressions() -> None:
@@ -98,14 +99,14 @@ def _remembered_expressions() -> None:
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
-    parse = lru_cache(maxsize=512)(UpdateExpressionParser.make.__func__)
-    UpdateExpressionParser.make = classmethod(parse)  # type: ignore[method-assign,assignment]
-    lex = lru_cache(maxsize=512)(lambda parser_type, expression: tuple(
+    parse: Any = lru_cache(maxsize=512)(UpdateExpressionParser.make.__func__)
+    UpdateExpressionParser.make = classmethod(parse)
+    lex: Any = lru_cache(maxsize=512)(lambda parser_type, expression: tuple(
         parser_type(expression, None, None)._lex_condition_expression_uncached()))
     ConditionExpressionParser._lex_condition_expression_uncached = \
-        ConditionExpressionParser._lex_condition_expression  # type: ignore[attr-defined]
+        ConditionExpressionParser._lex_condition_expression
     ConditionExpressionParser._lex_condition_expression = \
-        lambda self: deque(lex(type(self), self.condition_expression))  # type: ignore[method-assign]
+        lambda self: deque(lex(type(self), self.condition_expression))
 
 
 def _typed_traversal() -> None:
@@ -144,36 +145,52 @@ def _typed_traversal() -> None:
                 parent_node.children[child_id] = node
         return node
 
-    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
 
 
-def install() -> None:
-    """Patch moto's retention check, transaction backup, expression parsing and server routing
-    (idempotent)."""
-    global _installed
-    import moto.dynamodb.models as dynamodb_models
-    from moto.dynamodb.models.table import Table
-    from moto.sqs.models import SQSBackend
+def _keep_alive() -> None:
+    """moto's server keeps each client connection open between calls (HTTP/1.1)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    if _installed:
-        return
-    import time
+    MotoRequestHandler.protocol_version = "HTTP/1.1"
 
+
+def _cheap_sqs_clock() -> None:
+    """moto's SQS reads ``time.time()`` for "now" instead of building two datetimes."""
     import moto.sqs.models as sqs_models
 
     slow_time, slow_millis = sqs_models.unix_time, sqs_models.unix_time_millis
     sqs_models.unix_time = lambda dt=None: time.time() if dt is None else slow_time(dt)
     sqs_models.unix_time_millis = lambda dt=None: time.time() * 1000.0 if dt is None else slow_millis(dt)
-    dynamodb_models.copy = _TablesNotCopied(Table)  # type: ignore[assignment]
-    backend = dynamodb_models.DynamoDBBackend
-    backend.transact_write_items = _backed_up_transaction(backend.transact_write_items)
+
+
+def _one_attribute_retention() -> None:
+    """moto's retention check reads the queue's retention period alone."""
+    from moto.sqs.models import SQSBackend
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
         retention = int(self.get_queue(queue_name).message_retention_period)
-        return retention + message.sent_timestamp / 1000 > time.time()
+        return bool(retention + message.sent_timestamp / 1000 > time.time())
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
-    _remembered_routing()
+
+
+def _item_backed_transactions() -> None:
+    """TransactWriteItems backs up the items it names, not every table it touches."""
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models.table import Table
+
+    dynamodb_models.copy = _TablesNotCopied(Table)
+    backend = dynamodb_models.DynamoDBBackend
+    backend.transact_write_items = _backed_up_transaction(backend.transact_write_items)
+
+
+def patch() -> None:
+    """Apply every patch above (once: :mod:`devtools.moto_patches` sees to it)."""
+    _cheap_sqs_clock()
+    _one_attribute_retention()
+    _item_backed_transactions()
     _remembered_expressions()
     _typed_traversal()
-    _installed = True
+    _remembered_routing()
+    _keep_alive()

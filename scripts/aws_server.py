@@ -33,39 +33,6 @@ PEEK_PATH = "/_agentos/queue-bodies"
 _PR_SET_PDEATHSIG = 1
 
 
-def tune_moto_sqs() -> bool:
-    """Make moto's SQS keep up with the engine; no change to what the API answers.
-
-    - A waiting ReceiveMessage sees a delayed message the moment it becomes visible.
-      moto re-checks a waiting long poll once a second, so a message whose delay ends
-      during the wait comes up to 1 s late, which SQS does not do and which would eat
-      the engine's whole one-second budget. The wait now ends when the next message's
-      delay or visibility timeout does.
-
-    (moto's SQS clock is made cheap by ``devtools.moto_speed``, installed before this.)
-
-    Returns False (and changes nothing) if this moto version is shaped differently.
-    """
-    from moto.sqs import models
-
-    if not hasattr(models, "Queue") or not hasattr(models.Queue, "wait_for_messages"):
-        log.warning("moto's SQS has changed shape: left as it is (long polls 1 s coarse)")
-        return False
-    models.Queue.wait_for_messages = _wait_for_next_visible
-    return True
-
-
-def _wait_for_next_visible(self: Any, timeout: float) -> None:
-    """moto Queue.wait_for_messages, waking when the next message becomes visible."""
-    with self._messages_lock:
-        now = time.time() * 1000.0
-        ends = [max(m.visible_at, m.delayed_until) for m in self._messages]
-        soonest = min((end for end in ends if end > now), default=None)
-        if soonest is not None:
-            timeout = min(timeout, (soonest - now) / 1000 + 0.002)
-        self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
-
-
 def queue_bodies(queue_url: str, region: str) -> list[str]:
     """The bodies of every message in a queue of this process's moto, untouched."""
     from moto.sqs.models import sqs_backends
@@ -94,16 +61,10 @@ def with_peek(app: Callable[..., Any]) -> Callable[..., Iterable[bytes]]:
 
 
 def guarded_moto_server() -> type:
-    """ThreadedMotoServer on keep-alive connections, with the peek route, reporting a bind
-    failure instead of waiting forever."""
+    """ThreadedMotoServer with the peek route, reporting a bind failure instead of waiting forever."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from moto.server import ThreadedMotoServer  # heavy import: only when we start
     from werkzeug.serving import make_server
-
-    class KeepAliveHandler(MotoRequestHandler):
-        # werkzeug's default HTTP/1.0 closes the connection after every answer, so each
-        # AWS call paid a TCP handshake and a new server thread (~1/3 of a GetItem here).
-        protocol_version = "HTTP/1.1"
 
     class GuardedMotoServer(ThreadedMotoServer):
         bind_error: OSError | None = None
@@ -111,7 +72,7 @@ def guarded_moto_server() -> type:
         def _server_entry(self) -> None:
             try:
                 app = with_peek(DomainDispatcherApplication(create_backend_app))
-                self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)
+                self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
                 self.bind_error = OSError(f"cannot listen on {self._ip_address}:{self._port}: {exc!r}")
                 self._server_ready_event.set()
@@ -123,12 +84,11 @@ def guarded_moto_server() -> type:
 
 
 def start_server(host: str, port: int) -> Any:
-    """moto's server, tuned, listening on ``host:port`` in this process; OSError if it cannot."""
-    from devtools import moto_atomic, moto_speed
+    """moto's server, patched (devtools.moto_patches), listening on ``host:port`` in this process;
+    OSError if it cannot."""
+    from devtools import moto_patches
 
-    moto_atomic.install()  # DynamoDB conditional writes must have one winner, as on AWS
-    moto_speed.install()  # measured hot spots of moto (see its docstring)
-    tune_moto_sqs()
+    moto_patches.install()  # one winner per conditional write, prompt long polls; speed unless AGENTOS_MOTO_SPEED=0
     server = guarded_moto_server()(ip_address=host, port=port, verbose=False)
     server.start()
     if server.bind_error is not None:

@@ -179,6 +179,12 @@ class Stack:
         port = choose_aws_port(self.opts.aws_port)
         point_aws_at(f"http://127.0.0.1:{port}", self.opts.region)  # before chalicelib is imported
         stage_environment("dev")
+        # Deliveries carry a callback URL on this API; the callback secret is kept in the state dir.
+        os.environ.setdefault("AGENTOS_PUBLIC_URL", f"http://localhost:{self.opts.port}")
+        if not os.environ.get("AGENTOS_CALLBACK_SECRET"):
+            from chalicelib import callbacks
+
+            callbacks.LOCAL_SECRET_FILE = Path(self.opts.state_dir) / "callback-secret"
         check_config()
         log.info("starting embedded AWS on 127.0.0.1:%s", port)
         self.aws = EmbeddedAws("127.0.0.1", port)

@@ -13,7 +13,8 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1", "JOBS_TABLE": "agentos-jobs-dev", "RUNS_TABLE": "agentos-runs-dev",
     "JOBS_QUEUE": "agentos-jobs-dev", "JOBS_DLQ": "agentos-jobs-dev-dlq",
-    "AGENTOS_CONFIG": "/nonexistent/agentos.config.json",
+    "AGENTOS_CONFIG": "/nonexistent/agentos.config.json", "AGENTOS_CALLBACK_SECRET": "test-callback-secret",
+    "AGENTOS_PUBLIC_URL": "http://localhost:3000",
 })
 for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AGENTOS_API_TOKENS",
               "AGENTOS_API_TOKENS_PARAM", "AWS_PROFILE"):
@@ -25,33 +26,13 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from chalicelib import clock, runtime  # noqa: E402
-from devtools import moto_atomic, moto_speed  # noqa: E402
+from devtools import moto_patches  # noqa: E402
+from devtools.fake_clock import FakeClock  # noqa: E402
 
-moto_atomic.install()  # moto's conditional writes race under threads; DynamoDB's don't
-moto_speed.install()  # moto's ReceiveMessage is quadratic in the queue length
+moto_patches.install()  # conditional writes with one winner, as on AWS; AGENTOS_MOTO_SPEED=0: no speed patches
 from chalicelib.auth import reset_tokens  # noqa: E402
 
 AGENT_ID = "550e8400-e29b-41d4-a716-446655440000"
-
-
-class FakeClock:
-    """A settable clock for chalicelib.clock (epoch seconds)."""
-
-    def __init__(self, start: float) -> None:
-        self.t = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward."""
-        self.t += seconds
-
-    def sleep_until(self, epoch_ms: int) -> None:
-        """What chalicelib's waits do under this clock: time moves there, nobody waits."""
-        with self._lock:
-            self.t = max(self.t, epoch_ms / 1000)
 
 
 @pytest.fixture

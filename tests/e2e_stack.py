@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from tests.agent_server import AgentServer, RecordedRequest, unused_port
+from devtools.agent_server import AgentServer, RecordedRequest, unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ENV = "E2E_AGENT_SECRET"
@@ -97,8 +97,9 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         """Start the process and wait until GET /api/health answers."""
+        # AGENTOS_PUBLIC_URL: the stack's own address in callback URLs (conftest sets one for in-process tests).
         env = {**os.environ, "AGENTOS_CONFIG": str(self.config), SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1",
-               **self.env}
+               "AGENTOS_PUBLIC_URL": f"http://localhost:{self.port}", **self.env}
         command = [sys.executable, "-m", "scripts.localstack", "--port", str(self.port),
                    "--aws-port", str(self.aws_port), "--state-dir", str(self.state_dir)]
         with self.log_path.open("ab") as log:

@@ -15,6 +15,8 @@ import pytest
 
 from bench import cold_start
 
+pytestmark = pytest.mark.slow  # every check starts a fresh interpreter
+
 HEAVY = ("pydantic", "pydantic_core", "pynamodb", "croniter", "boto3", "botocore", "aws_lambda_powertools")
 LOADED = "import json, sys; {code}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})))"
 
@@ -32,7 +34,7 @@ def test_import_app_loads_no_engine() -> None:
     # Only the registration layer: no config, schemas, store, schedules or executor.
     assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.clock", "chalicelib.errors",
                       "chalicelib.events", "chalicelib.http", "chalicelib.openapi", "chalicelib.runtime",
-                      "chalicelib.telemetry", "chalicelib.webconsole"}
+                      "chalicelib.telemetry", "chalicelib.webconsole", "chalicelib.callbacks"}
 
 
 def test_the_routes_and_handlers_are_all_registered() -> None:
@@ -44,6 +46,8 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
                       ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]],
+                      ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
+                      ["/api/runs/{run_id}/complete", ["POST"]], ["/api/runs/{run_id}/heartbeat", ["POST"]],
                       ["/api/schedules/preview", ["POST"]], ["/console", ["GET"]], ["/console/app.css", ["GET"]],
                       ["/console/app.js", ["GET"]]]
     assert {"execute", "tick"} <= set(handlers)

@@ -10,7 +10,7 @@ from email.utils import formatdate
 
 import pytest
 
-from agent_server import AgentServer, check_signature, unused_port
+from devtools.agent_server import AgentServer, check_signature, unused_port
 from chalicelib.config import AgentEndpoint
 from chalicelib.delivery import Delivery, parse_retry_after, post_to_agent, sign, verify
 from chalicelib.errors import DeliveryFailed
@@ -113,7 +113,8 @@ def test_verify_accepts_any_matching_v1_during_rotation() -> None:
 
 def test_200_returns_text_and_sends_contract_headers(agent: AgentServer) -> None:
     agent.respond_with(200, body="accepted")
-    assert post_to_agent(DELIVERY, endpoint(agent.url), now()) == "accepted"
+    answer = post_to_agent(DELIVERY, endpoint(agent.url), now())
+    assert (answer.status, answer.text, answer.document, answer.accepted) == (200, "accepted", None, False)
     (request,) = agent.requests
     assert request.method == "POST" and request.path == "/jobs"
     assert request.header("Content-Type") == "application/json"
@@ -124,9 +125,52 @@ def test_200_returns_text_and_sends_contract_headers(agent: AgentServer) -> None
 
 def test_any_2xx_succeeds_and_long_answers_are_truncated(agent: AgentServer) -> None:
     agent.respond_with(204, body=b"")
-    assert post_to_agent(DELIVERY, endpoint(agent.url), now()) == ""
+    assert post_to_agent(DELIVERY, endpoint(agent.url), now()).text == ""
     agent.respond_with(202, body="x" * 5000)
-    assert post_to_agent(DELIVERY, endpoint(agent.url), now()) == "x" * 1024
+    answer = post_to_agent(DELIVERY, endpoint(agent.url), now())
+    assert (answer.text, answer.accepted, answer.size) == ("x" * 1024, True, 5000)
+
+
+def test_a_json_answer_is_kept_whole_up_to_32_kib_then_marked_truncated(agent: AgentServer) -> None:
+    agent.respond_with(200, body=json.dumps({"summary": "ok", "usage": {"inputTokens": 5}}))
+    assert post_to_agent(DELIVERY, endpoint(agent.url), now()).document == {"summary": "ok",
+                                                                             "usage": {"inputTokens": 5}}
+    big = json.dumps({"blob": "y" * 40_000})
+    agent.respond_with(200, body=big)
+    assert post_to_agent(DELIVERY, endpoint(agent.url), now()).document == {"truncated": True, "bytes": len(big)}
+
+
+def test_timeout_is_a_total_deadline_not_a_per_read_timeout() -> None:
+    # Given an agent that answers a status line, then trickles a header byte every 0.2 s
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65_536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"X")
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+    threading.Thread(target=trickle, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/jobs"
+    # When the delivery's timeout is 1 s
+    started = time.monotonic()
+    error = fail(DELIVERY, AgentEndpoint(url=url, timeoutMs=1000))
+    elapsed = time.monotonic() - started
+    stop.set()
+    listener.close()
+    # Then it ends as a retryable timeout near 1 s, although every read got a byte in time
+    assert error.retryable and "timed out after 1000 ms" in error.message
+    assert elapsed < 2.5
 
 
 def test_signed_delivery_verifies_at_the_agent(signed_agent: AgentServer) -> None:

@@ -1,5 +1,5 @@
 """End to end: ``python -m scripts.localstack`` in a subprocess, jobs created over HTTP,
-deliveries observed at signed test agents (tests/agent_server.py).
+deliveries observed at signed test agents (devtools/agent_server.py).
 
 The tick runs at its default 60 s: every occurrence here is on time only thanks to the
 engine's lookahead and immediate enqueue. One stack serves the module; the persistence
@@ -17,7 +17,9 @@ import pytest
 
 from tests.e2e_stack import Agent, LocalStack, epoch_of, iso_in, start_agents, write_config
 
-AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual"]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual", "accepted", "silent"]
 ON_TIME_S = 1.0  # contract §3: an occurrence starts within one second of its time
 STARTED_BEFORE_ACK_S = 0.1  # an occurrence this close after the 200/204 may have been claimed before it
 
@@ -187,6 +189,51 @@ def test_manual_run_is_delivered_once(shared: Stack) -> None:
     finished = [r for r in runs_of(stack, job["id"]) if r["id"] == run["id"]]
     assert finished and finished[0]["status"] in ("running", "succeeded")
     stack.call("DELETE", f"/jobs/{job['id']}")
+
+
+def wait_run(stack: LocalStack, run_id: str, until: Any, timeout_s: float = 8.0) -> dict[str, Any]:
+    """Poll GET /runs/{id} until ``until(run)`` holds; returns the run."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = stack.call("GET", f"/runs/{run_id}").json()
+        if until(run) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
+
+
+def test_an_accepted_run_heartbeats_and_completes_through_its_callback_url(shared: Stack) -> None:
+    import requests
+
+    agent, stack = shared.agents["accepted"], shared.stack
+    agent.server.respond_with(202, body="on it")
+    job = stack.create(name=job_name("accepted"), agentId=agent.id, schedule=iso_in(3), payload={"long": True},
+                       heartbeatTimeoutMs=5000)
+    [request] = agent.wait_for(1, 6.0)
+    sent = request.json()
+    assert sent["callbackUrl"] == f"{stack.base}/runs/{sent['runId']}" and sent["timeoutAt"]
+    auth = {"Authorization": f"Bearer {sent['callbackToken']}"}
+    beat = requests.post(f"{sent['callbackUrl']}/heartbeat", json={"progress": {"pct": 50}}, headers=auth, timeout=5)
+    assert beat.status_code == 200 and beat.json()["progress"] == {"pct": 50}, beat.text
+    done = requests.post(f"{sent['callbackUrl']}/complete", headers=auth, timeout=5,
+                         json={"status": "succeeded", "output": {"summary": "ok"}, "usage": {"costUsd": 0.01}})
+    assert done.status_code == 200, done.text
+    run = stack.call("GET", f"/runs/{sent['runId']}").json()
+    assert (run["status"], run["output"], run["usage"]) == ("succeeded", {"summary": "ok"}, {"costUsd": 0.01})
+    assert stack.call("GET", f"/jobs/{job['id']}").json()["status"] == "completed"
+
+
+def test_a_silent_accepted_run_times_out_and_is_retried(shared: Stack) -> None:
+    agent, stack = shared.agents["silent"], shared.stack
+    agent.server.respond_with(202)
+    retry = {"maxAttempts": 2, "initialDelayMs": 0, "maxDelayMs": 0, "multiplier": 1, "jitter": False}
+    stack.create(name=job_name("silent"), agentId=agent.id, schedule=iso_in(2), payload={},
+                 timeoutMs=2000, retryPolicy=retry)
+    first, second = agent.wait_for(2, 12.0)[:2]
+    assert first.json()["runId"] == second.json()["runId"] and second.json()["attempt"] == 2
+    timed_out_at = epoch_of(first.json()["timeoutAt"])
+    assert second.received_at - timed_out_at < 5.0  # noticed within 5 s of the deadline
+    run = wait_run(stack, first.json()["runId"], lambda r: r["status"] == "failed", 12.0)
+    assert run["status"] == "failed" and "timed out" in run["error"]
 
 
 def test_jobs_survive_a_restart_and_signals_leave_no_process(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from agent_server import AgentServer
+from devtools.agent_server import AgentServer
 from chalicelib import runtime
 from chalicelib.clock import now_ms
 from chalicelib.executor import Outcome, backoff_ms
@@ -189,7 +189,9 @@ def test_http_agent_receives_the_contract_body_signed(aws: dict[str, Any], confi
         [request] = agent.wait_for(1)
     assert request.signature_valid
     body = request.json()
-    assert set(body) == {"jobId", "jobName", "runId", "agentId", "scheduledAt", "attempt", "trigger", "payload"}
+    assert set(body) == {"jobId", "jobName", "runId", "agentId", "scheduledAt", "attempt", "trigger", "payload",
+                         "callbackUrl", "callbackToken", "timeoutAt"}
+    assert body["callbackUrl"].endswith(f"/api/runs/{body['runId']}")
     assert (body["jobId"], body["jobName"], body["agentId"], body["attempt"], body["trigger"]) == (
         job["id"], "http", AGENT_ID, 1, "schedule")
     assert body["scheduledAt"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -221,3 +223,83 @@ def test_change_during_the_hold_stops_the_occurrence(engine: dict[str, Any], cha
     assert engine["recorder"].calls == []
     [run] = runs_of(job["id"])
     assert run.status == "skipped"
+
+
+def test_pause_then_resume_during_the_hold_still_runs_the_occurrence_once(
+        engine: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a cron job whose 00:01 occurrence is claimed and held by an executor
+    job = create(name="resumed-in-hold", schedule="1 0 * * *", retryPolicy=NO_JITTER)
+    engine["clock"].advance(59.5)
+    from chalicelib import clock as clock_module
+
+    original, resumed = clock_module.sleep_until, []
+
+    def pause_and_resume_during_hold(epoch_ms: int) -> None:
+        # When the job is paused and resumed while the message is held (same instant, new generation)
+        if not resumed:
+            resumed.append(True)
+            runtime.jobs().update(job["id"], {"status": "paused"})
+            engine["clock"].advance(0.1)
+            runtime.jobs().update(job["id"], {"status": "active"})
+        original(epoch_ms)
+
+    monkeypatch.setattr(clock_module, "sleep_until", pause_and_resume_during_hold)
+    run_all(engine, 0)
+    monkeypatch.setattr(clock_module, "sleep_until", original)
+    run_all(engine, 2)
+    # Then the occurrence of the new generation runs, once (it was lost before: issue 11, item 2)
+    assert len(engine["recorder"].calls) == 1
+    assert [r.status for r in runs_of(job["id"])] == ["succeeded"]
+
+
+def conflict_once(monkeypatch: pytest.MonkeyPatch, operation: str, nth: int = 1) -> list[int]:
+    """Make the nth TransactWriteItems call cancel with TransactionConflict (before reaching moto)."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    original, seen = BaseClient._make_api_call, [0]
+
+    def api_call(client: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == operation:
+            seen[0] += 1
+            if seen[0] == nth:
+                items = params.get("TransactItems", [])
+                error = {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                         "CancellationReasons": [{"Code": "TransactionConflict"} for _ in items]}
+                raise ClientError(error, name)
+        return original(client, name, params)
+    monkeypatch.setattr(BaseClient, "_make_api_call", api_call)
+    return seen
+
+
+@pytest.mark.parametrize("nth, which", [(1, "claim"), (2, "outcome")])
+def test_a_transaction_conflict_is_retried_not_treated_as_an_outage(
+        engine: dict[str, Any], monkeypatch: pytest.MonkeyPatch, nth: int, which: str) -> None:
+    # Given the claim (1st transaction) or the outcome write (2nd) is cancelled by a conflict once
+    job = create(name=f"conflict-{which}", schedule="2030-01-01T00:00:10Z")
+    seen = conflict_once(monkeypatch, "TransactWriteItems", nth)
+    # When the occurrence runs
+    run_all(engine, 11)
+    # Then it ran on time, once, and its outcome is recorded (no 9-minute redelivery, no second start)
+    assert len(engine["recorder"].calls) == 1 and engine["recorder"].calls[0][2] == 1_893_456_011.0  # when pumped
+    [run] = runs_of(job["id"])
+    assert run.status == "succeeded" and seen[0] >= nth + 1
+
+
+def test_a_duplicate_of_a_given_up_attempt_resends_the_next_one_at_its_backoff(engine: dict[str, Any]) -> None:
+    # Given an attempt that failed and was given up with a 600 s backoff
+    job = create(name="dup-backoff", schedule="2030-01-01T00:00:10Z",
+                 retryPolicy={**NO_JITTER, "initialDelayMs": 600_000, "maxDelayMs": 600_000})
+    engine["recorder"].failures_left["dup-backoff"] = 1
+    engine["clock"].advance(11)
+    [first] = receive_all(engine["queue_url"])
+    runtime.executor().run(decode(first["body"]))
+    [run] = runs_of(job["id"])
+    assert run.status == "retrying"
+    # When SQS delivers the first attempt's message again
+    before = {r["messageId"] for r in receive_all(engine["queue_url"])}
+    runtime.executor().run(decode(first["body"]))
+    # Then the next attempt it re-sends is due at the backoff, not at once (issue 11, item 7)
+    resent = [decode(r["body"]) for r in receive_all(engine["queue_url"]) if r["messageId"] not in before]
+    assert [m.occurrence.attempt for m in resent] == [2]
+    assert resent[0].not_before_ms == int(run.retryAt) >= now_ms() + 599_000

@@ -66,8 +66,8 @@ def _table(params: dict[str, Any]) -> str:
 
 
 def is_claim(params: dict[str, Any]) -> bool:
-    """The executor's claim: a ConditionCheck on the job and an Update of the run."""
-    return any("ConditionCheck" in item for item in params.get("TransactItems", []))
+    """The executor's claim: a Put of the run and an Update of the job (its overlap slot)."""
+    return any("runs" in item.get("Put", {}).get("TableName", "") for item in params.get("TransactItems", []))
 
 
 def is_advance(params: dict[str, Any]) -> bool:
@@ -646,7 +646,7 @@ def agent_job(engine: dict[str, Any], configure: Any, url: str, max_attempts: in
 
 def test_agent_timeout_is_retried_with_the_same_run_id(engine: dict[str, Any], configure: Any,
                                                       request: pytest.FixtureRequest) -> None:
-    from agent_server import AgentServer, Response
+    from devtools.agent_server import AgentServer, Response
 
     with AgentServer() as agent:
         # Given an agent whose first answer comes 2.5 s after the 1 s timeout
@@ -664,7 +664,7 @@ def test_agent_timeout_is_retried_with_the_same_run_id(engine: dict[str, Any], c
 
 def test_agent_that_never_answers_ends_failed_in_the_dlq(engine: dict[str, Any], configure: Any, tmp_path: Path,
                                                         request: pytest.FixtureRequest) -> None:
-    from agent_server import AgentServer
+    from devtools.agent_server import AgentServer
 
     with AgentServer() as agent:
         agent.respond_with(200, delay_s=5)
@@ -693,7 +693,7 @@ def test_every_lease_ends_before_sqs_shows_the_message_again(engine: dict[str, A
 
 def test_claimant_crash_with_the_slowest_agent_loses_nothing(engine: dict[str, Any], configure: Any,
                                                              faults: Injector, request: pytest.FixtureRequest) -> None:
-    from agent_server import AgentServer
+    from devtools.agent_server import AgentServer
 
     with AgentServer() as agent:
         # Given an agent allowed the longest timeout, and a claimant that dies right after claiming

@@ -31,6 +31,8 @@ NEGATIVE_EXAMPLES = 35  # per operation that takes input
 STATEFUL_RUNS = 12  # state machine runs of up to 6 linked calls
 MIN_CASES = 500
 
+pytestmark = pytest.mark.fuzz
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
@@ -189,6 +191,8 @@ def seed_jobs(stack: Any, count: int = 4) -> list[str]:
     return ids
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_schemathesis_on_the_local_stack(stack: Any, request: pytest.FixtureRequest) -> None:
     import schemathesis
     from schemathesis.config import SchemathesisConfig

@@ -168,6 +168,7 @@ def packaged(request: pytest.FixtureRequest, packaged_stages: dict[str, dict[str
     return packaged_stages[request.param]
 
 
+@pytest.mark.slow
 def test_cfn_lint_is_clean(packaged_stages: dict[str, dict[str, Any]]) -> None:
     """cfn-lint (with the SAM transform) reports nothing on either stage's packaged template."""
     lint = Path(sys.executable).with_name("cfn-lint")

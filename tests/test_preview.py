@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import call, job_body
 
-from conftest import FakeClock, call, job_body
+from devtools.fake_clock import FakeClock
 
 
 def preview(client: Any, body: Any, headers: dict[str, str] | None = None) -> Any:
@@ -23,7 +24,7 @@ def next_of(client: Any, **body: Any) -> list[str]:
 
 
 def set_clock(clock: FakeClock, iso: str) -> None:
-    clock.t = datetime.fromisoformat(iso).replace(tzinfo=timezone.utc).timestamp()
+    clock.t = datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
 
 
 def test_cron_lists_five_times_by_default(client: Any, fake_clock: FakeClock) -> None:

@@ -203,6 +203,7 @@ def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes
     drain(engine["queue_url"], engine["clock"])
 
 
+@pytest.mark.slow
 def test_parallel_ticks_and_executors_with_pause_reschedule_delete(
         engine: dict[str, Any], atomic_dynamodb: None, claims: list[ClaimSeen], request: pytest.FixtureRequest) -> None:
     # Given 16 daily jobs due at 00:05

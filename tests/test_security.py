@@ -185,7 +185,7 @@ def test_no_token_in_any_response_or_log_line(secured: Any, monkeypatch: pytest.
 def signed_stack(aws: dict[str, str], configure: Any, no_sqs_delay: None, tmp_path: Any,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto, real time, and a signing test agent configured for AGENT_ID (no retries)."""
-    from agent_server import AgentServer
+    from devtools.agent_server import AgentServer
 
     monkeypatch.setenv("AGENT_HMAC_SECRET", AGENT_SECRET)
     with AgentServer(secret=AGENT_SECRET.encode()) as agent:
@@ -212,7 +212,7 @@ def everything_stored(aws: dict[str, str], tmp_path: Any) -> list[str]:
 
 def test_agent_secret_never_leaks(signed_stack: Any, aws: dict[str, str], tmp_path: Any,
                                   caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest) -> None:
-    from agent_server import Response
+    from devtools.agent_server import Response
 
     caplog.set_level(logging.DEBUG)
     # Given an agent that echoes the secret it knows, on success and on failure
@@ -239,7 +239,7 @@ URL_KEYS = ("url", "callbackUrl", "callback_url", "agentUrl", "webhook", "endpoi
 @pytest.mark.parametrize("configured", [True, False])
 def test_urls_in_the_payload_are_never_called(aws: dict[str, str], configure: Any, no_sqs_delay: None,
                                               request: pytest.FixtureRequest, configured: bool) -> None:
-    from agent_server import AgentServer
+    from devtools.agent_server import AgentServer
 
     with AgentServer() as agent, AgentServer() as canary:
         # Given a job whose payload names a second server under every usual key
@@ -264,7 +264,7 @@ def test_api_never_accepts_a_url_or_callback_field(client: Any, field: str) -> N
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_redirects_to_another_server_are_not_followed(aws: dict[str, str], configure: Any, no_sqs_delay: None,
                                                       request: pytest.FixtureRequest, status: int) -> None:
-    from agent_server import AgentServer
+    from devtools.agent_server import AgentServer
 
     with AgentServer() as agent, AgentServer() as elsewhere:
         # Given an agent that redirects to another server, and retries allowed
@@ -286,7 +286,7 @@ def test_redirects_to_another_server_are_not_followed(aws: dict[str, str], confi
 
 def test_signature_verifies_only_inside_the_replay_window(signed_stack: Any, aws: dict[str, str],
                                                           request: pytest.FixtureRequest) -> None:
-    from agent_server import check_signature
+    from devtools.agent_server import check_signature
 
     # Given one real signed delivery, as the agent received it
     job = runtime.jobs().create(job_body(name="replayed"))

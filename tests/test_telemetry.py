@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from agent_server import AgentServer
+from devtools.agent_server import AgentServer
 from chalicelib import runtime, telemetry
 from conftest import AGENT_ID, call, job_body, receive_all
 

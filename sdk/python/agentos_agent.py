@@ -23,8 +23,9 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["AgentOSError", "Delivery", "SignatureError", "receive", "sign", "verify_signature",
            "SIGNATURE_HEADER", "TOLERANCE_S"]
@@ -110,7 +111,7 @@ class Delivery:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def parse(cls, body: bytes | str | Mapping[str, Any]) -> "Delivery":
+    def parse(cls, body: bytes | str | Mapping[str, Any]) -> Delivery:
         """A delivery from its JSON body; ValueError names a missing or mistyped field."""
         data = dict(body) if isinstance(body, Mapping) else json.loads(_as_bytes(body).decode("utf-8"))
         if not isinstance(data, dict):

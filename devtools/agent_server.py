@@ -1,4 +1,4 @@
-"""A scriptable test agent: a threaded HTTP server on 127.0.0.1 that records what it receives.
+"""A scriptable test agent (tests and bench): a threaded HTTP server on 127.0.0.1 that records what it receives.
 
 Usage::
 
@@ -74,7 +74,7 @@ def unused_port() -> int:
     """A local port nothing listens on (for connection-refused tests)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 class AgentServer:
@@ -161,10 +161,10 @@ def _handler_for(agent: AgentServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        def do_POST(self) -> None:
             self._handle()
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._handle()
 
         def _handle(self) -> None:
@@ -194,7 +194,7 @@ def _handler_for(agent: AgentServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test): nothing to answer
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
 
     return Handler

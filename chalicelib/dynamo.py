@@ -1,0 +1,77 @@
+"""DynamoDB plumbing shared by the stores: cancellation reasons and conflict retries.
+
+A transaction that DynamoDB cancels with ``TransactionConflict`` wrote nothing: another
+transaction was touching one of its items at that moment. botocore does not retry it, and it
+is not an outage: jobs that run every second conflict in normal operation (every claim writes
+the job item that every finish updates). Writes whose conditions make them idempotent are
+simply tried again after a short jittered pause.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from pynamodb.exceptions import TransactWriteError
+
+T = TypeVar("T")
+CONFLICT = "TransactionConflict"
+CONDITION_FAILED = "ConditionalCheckFailed"
+CONFLICT_TRIES = 5
+_BASE_PAUSE_S = 0.01
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One item's cancellation reason: its code and, when asked for, the item as it was."""
+
+    code: str | None
+    item: dict[str, Any] | None
+
+
+def reasons(exc: TransactWriteError) -> list[Reason]:
+    """The per-item cancellation reasons of a failed transaction (in request order)."""
+    return [Reason(r.code if r else None, (r.raw_item if r else None) or None)
+            for r in (exc.cancellation_reasons or [])]
+
+
+def codes(exc: TransactWriteError) -> list[str | None]:
+    """Only the codes of :func:`reasons`."""
+    return [r.code for r in reasons(exc)]
+
+
+def is_conflict(exc: TransactWriteError) -> bool:
+    """True if the transaction lost only to concurrent writes (no condition failed)."""
+    found = codes(exc)
+    return CONFLICT in found and CONDITION_FAILED not in found
+
+
+def retry_conflicts(write: Callable[[], T], tries: int = CONFLICT_TRIES,
+                    pause: Callable[[float], None] = time.sleep) -> T:
+    """Run ``write``; while it is cancelled by a TransactionConflict only, wait a jittered,
+    doubling pause (10 ms, 20 ms, ...) and run it again. The last failure is raised."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except TransactWriteError as exc:
+            if not is_conflict(exc) or attempt == tries - 1:
+                raise
+            pause(random.uniform(0.5, 1.0) * _BASE_PAUSE_S * 2 ** attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def number(item: dict[str, Any] | None, name: str) -> int | None:
+    """An integer attribute of a DynamoDB-JSON item, or None."""
+    value = (item or {}).get(name, {}).get("N")
+    return int(value) if value is not None else None
+
+
+def text(item: dict[str, Any] | None, name: str) -> str | None:
+    """A string attribute of a DynamoDB-JSON item, or None."""
+    return (item or {}).get(name, {}).get("S")
+
+
+def flag(item: dict[str, Any] | None, name: str) -> bool:
+    """A boolean attribute of a DynamoDB-JSON item (absent = False)."""
+    return bool((item or {}).get(name, {}).get("BOOL", False))

@@ -1,0 +1,187 @@
+"""How an attempt ends, wherever its outcome comes from: the agent's HTTP answer (executor),
+its later report (``POST /api/runs/{id}/complete``), or its deadline (the timeout check).
+
+One place decides retry or not, sends the next attempt or the dead letter, records the run,
+the job's counters and its overlap slot, and starts the occurrence that waited for the slot.
+Order of effects, so that dying at any line loses nothing: "retrying" is written before the
+next attempt is sent (a redelivered message re-sends it), the dead letter before "failed".
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+from dataclasses import replace
+from enum import Enum
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+
+from . import telemetry
+from .clock import iso, now_ms
+from .config import Config, RetryPolicy
+from .dispatch import schedule_of
+from .errors import JobsError
+from .failures import FailureLog
+from .history import Occurrence
+from .models import JobModel, JobStatus, RunStatus, Trigger
+from .progress import Ending, Recorded, RunProgress
+from .queue import Message, OccurrenceQueue
+from .schedules import OnceSchedule
+from .store import JobStore
+
+log = logging.getLogger("agentos.jobs.outcomes")
+MAX_RETRY_AFTER_MS = 3_600_000
+OUTPUT_MAX_BYTES = 32 * 1024
+
+
+class Outcome(str, Enum):
+    """What handling one message (or one report) came to."""
+
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    ACCEPTED = "accepted"  # the agent answered 202: it reports later
+    WAITING = "waiting"  # overlap "queue": it starts when the run in progress ends
+    DUPLICATE = "duplicate"
+    REQUEUED = "requeued"
+    CHECKED = "checked"  # a deadline check found the attempt alive or already ended
+
+
+def backoff_ms(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> int:
+    """Delay before attempt ``attempt + 1``: exponential, capped, optionally jittered."""
+    delay = min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** (attempt - 1))
+    if policy.jitter:
+        delay = random.uniform(delay / 2, delay)  # "equal jitter": spread, yet still growing
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s * 1000, MAX_RETRY_AFTER_MS))
+    return int(delay)
+
+
+def output_text(value: Any) -> str | None:
+    """A run's ``output`` as stored: compact JSON, or the truncation marker past 32 KiB."""
+    if value is None:
+        return None
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode())
+    if size > OUTPUT_MAX_BYTES:
+        return json.dumps({"truncated": True, "bytes": size})
+    return text
+
+
+def keys(job: JobModel, occ: Occurrence) -> dict[str, Any]:
+    """Structured-log keys: CloudWatch Logs Insights filters on these."""
+    return {"jobId": job.id, "runId": occ.run_id, "agentId": job.agentId, "attempt": occ.attempt}
+
+
+class Outcomes:
+    """Ends attempts: success, failure (retried or final) and cancellation."""
+
+    def __init__(self, config: Config, jobs: JobStore, progress: RunProgress, queue: OccurrenceQueue,
+                 failures: FailureLog | None = None) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.progress = progress
+        self.queue = queue
+        self.failures = failures or FailureLog(config.logs.dir)
+        self.digest: str | None = None
+
+    def with_digest(self, digest: str) -> "Outcomes":
+        """These outcomes, stamping the completion report's digest on what they write."""
+        stamped = copy.copy(self)
+        stamped.digest = digest
+        return stamped
+
+    def orphan(self, occ: Occurrence, status: str, error: str | None, output: str | None,
+               usage: str | None) -> Outcome:
+        """Record the outcome of a run whose job was deleted while it ran (no retry, no counters)."""
+        ending = Ending(RunStatus(status), now_ms(), error=error, output=output, usage=usage, digest=self.digest)
+        finished = self.progress.finish(occ, ending)
+        return Outcome.DUPLICATE if finished.recorded is Recorded.LOST else Outcome(status)
+
+    def policy(self, job: JobModel) -> RetryPolicy | None:
+        """The job's retry policy, else the config's, else None (no retry)."""
+        if job.retryPolicy:
+            return RetryPolicy.model_validate_json(job.retryPolicy)
+        return self.config.retryPolicy
+
+    def succeeded(self, job: JobModel, occ: Occurrence, started: int, output: str | None = None,
+                  usage: str | None = None, response: str | None = None, extra: Condition | None = None) -> Outcome:
+        """Record a succeeded attempt (a run asked to stop ends ``cancelled`` instead)."""
+        ending = Ending(RunStatus.SUCCEEDED, now_ms(), output=output, usage=usage, response=response,
+                        digest=self.digest)
+        return self._finish(job, occ, started, ending, extra)
+
+    def cancelled(self, job: JobModel, occ: Occurrence, started: int, error: str | None = None,
+                  output: str | None = None, usage: str | None = None, extra: Condition | None = None) -> Outcome:
+        """Record a run that ended because it was cancelled."""
+        ending = Ending(RunStatus.CANCELLED, now_ms(), error=error or "cancelled", output=output, usage=usage,
+                        digest=self.digest)
+        return self._finish(job, occ, started, ending, extra)
+
+    def failed(self, job: JobModel, occ: Occurrence, started: int, error: str, retryable: bool,
+               retry_after_s: float | None = None, extra: Condition | None = None,
+               output: str | None = None, usage: str | None = None) -> Outcome:
+        """A failed attempt: retried by the policy, else the run fails (dead letter, failure log)."""
+        policy = self.policy(job)
+        if retryable and policy is not None and occ.attempt < policy.maxAttempts:
+            return self._retry(job, occ, started, error, backoff_ms(policy, occ.attempt, retry_after_s), extra)
+        following = replace(occ, attempt=occ.attempt + 1)
+        self.queue.dead_letter(Message(following, now_ms()), error)
+        self.failures.write({"jobId": job.id, "jobName": job.name, "runId": occ.run_id, "attempt": occ.attempt,
+                             "scheduledAt": iso(occ.scheduled_ms), "error": error})
+        ending = Ending(RunStatus.FAILED, now_ms(), error=error, output=output, usage=usage, digest=self.digest)
+        return self._finish(job, occ, started, ending, extra)
+
+    def _retry(self, job: JobModel, occ: Occurrence, started: int, error: str, wait: int,
+               extra: Condition | None) -> Outcome:
+        retry_at = now_ms() + wait
+        # Give this attempt up first, then send the next: the next one can then never find
+        # this one still running (a fast retry would lose its claim).
+        # The claim held the slot for a lease from about ``started`` (an accepted run: until its
+        # deadline); a retry due before that needs no extra write.
+        recorded = self.progress.retrying(occ, error, retry_at, extra, self.digest,
+                                          slot_until=started - 1_000 + self.progress.lease_ms)
+        if recorded is Recorded.CANCELLED:
+            return self.cancelled(job, occ, started, f"cancelled after: {error}")
+        if recorded is Recorded.LOST:
+            return Outcome.DUPLICATE
+        self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), retry_at), now_ms())
+        telemetry.count("RunsRetried")
+        log.info("retrying job=%s run=%s attempt=%s in %s ms: %s", job.id, occ.run_id, occ.attempt, wait, error,
+                 extra=keys(job, occ))
+        return Outcome.RETRYING
+
+    def _finish(self, job: JobModel, occ: Occurrence, started: int, ending: Ending,
+                extra: Condition | None) -> Outcome:
+        ending.stats = [JobModel.lastRunAt.set(started), JobModel.lastRunStatus.set(ending.status.value),
+                        JobModel.runCount.add(1)]
+        if ending.status is RunStatus.FAILED:
+            ending.stats.append(JobModel.failureCount.add(1))
+        if occ.trigger is Trigger.SCHEDULE and isinstance(schedule_of(job), OnceSchedule) \
+                and ending.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            final = JobStatus.COMPLETED if ending.status is RunStatus.SUCCEEDED else JobStatus.FAILED
+            ending.closing = [JobModel.status.set(final.value), JobModel.dueShard.remove()]
+        finished = self.progress.finish(occ, ending, extra)
+        if finished.recorded is Recorded.LOST:
+            return Outcome.DUPLICATE  # another claimant took over this attempt: its outcome wins
+        if finished.promoted is not None:
+            self._start_waiting(finished.promoted)
+        status = RunStatus.CANCELLED if finished.recorded is Recorded.CANCELLED else ending.status
+        telemetry.count({RunStatus.SUCCEEDED: "RunsSucceeded", RunStatus.FAILED: "RunsFailed"}.get(
+            status, "RunsCancelled"))
+        log.log(logging.WARNING if status is RunStatus.FAILED else logging.INFO, "%s job=%s run=%s attempt=%s%s",
+                status.value, job.id, occ.run_id, occ.attempt, f": {ending.error}" if ending.error else "",
+                extra=keys(job, occ))
+        return Outcome(status.value)
+
+    def _start_waiting(self, waiting: Occurrence) -> None:
+        # The slot is already the waiting run's: if this send is lost, the message it re-sent
+        # for the slot's bound starts it then.
+        try:
+            self.queue.send_one(Message(waiting, now_ms()), now_ms())
+        except JobsError:
+            log.warning("could not start waiting run %s now; it starts at the slot's bound", waiting.run_id)

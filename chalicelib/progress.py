@@ -1,0 +1,294 @@
+"""Writes to a run after its claim: accepted, heartbeat, cancel request, retrying, finished.
+
+Every write is conditional on the attempt still being the caller's (status ``running``, same
+attempt, same generation), so a late or repeated report, a takeover and a timeout can never
+both record an outcome. The final write also frees the job's overlap slot, or hands it to the
+occurrence waiting for it, in the same transaction that records the outcome.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from . import dynamo
+from .config import Config
+from .errors import StoreUnavailable
+from .history import Occurrence
+from .models import JobModel, RunModel, RunStatus
+from .store import model_connection
+
+ERROR_KEEP_CHARS = 2048
+RESPONSE_KEEP_CHARS = 1024
+FINISH_TRIES = 4  # each try learns what the job held from the last one's cancellation
+HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
+ACTION_TIMEOUT_MS = 60_000  # the longest an in-process action may run in one attempt
+LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
+
+
+def claim_lease_ms(config: Config) -> int:
+    """How long a claim is honoured before another claimant may take the attempt over: the
+    hold, plus the longest synchronous delivery (an agent's HTTP wait or an action), plus slack.
+    Every such wait is a total deadline, so a live claimant always finishes inside its lease."""
+    slowest = max((a.timeoutMs for a in config.agents.values()), default=0)
+    return HOLD_MAX_MS + max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
+
+
+class Recorded(str, Enum):
+    """What a write found."""
+
+    DONE = "done"  # written as asked
+    CANCELLED = "cancelled"  # the run was asked to stop: it ended ``cancelled`` instead
+    LOST = "lost"  # the attempt is no longer the caller's (taken over, timed out, reported)
+
+
+@dataclass
+class Ending:
+    """The outcome of one attempt, and what it does to its job."""
+
+    status: RunStatus
+    at_ms: int
+    error: str | None = None
+    output: str | None = None  # JSON text
+    usage: str | None = None  # JSON text
+    response: str | None = None  # a non-JSON answer's text
+    stats: list[Action] = field(default_factory=list)  # the job's counters
+    closing: list[Action] = field(default_factory=list)  # a single-run job's end: only at its generation
+    digest: str | None = None  # the completion report that ended it
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What the final write did."""
+
+    recorded: Recorded
+    promoted: Occurrence | None = None  # the waiting occurrence that now holds the job's slot
+
+
+def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"runs table unavailable while trying to {action}; retry later")
+
+
+def _not_cancelling(model: type[RunModel]) -> Condition:
+    return model.cancelRequested.does_not_exist() | (model.cancelRequested == False)  # noqa: E712
+
+
+class RunProgress:
+    """The conditional writes of a claimed run, until it ends."""
+
+    def __init__(self, model: type[RunModel] = RunModel, jobs: type[JobModel] = JobModel,
+                 lease_ms: int = 95_000) -> None:
+        self.model = model
+        self.jobs = jobs
+        self.lease_ms = lease_ms
+
+    def still_ours(self, occ: Occurrence) -> Condition:
+        """The attempt is running and nobody else took it over."""
+        model = self.model
+        return (model.status == RunStatus.RUNNING.value) & (model.attempt == occ.attempt) \
+            & (model.generation == occ.generation)
+
+    def _update(self, occ: Occurrence, actions: list[Action], condition: Condition, what: str) -> RunModel | None:
+        run = self.model(occ.job_id, occ.run_id)
+        try:
+            run.update(actions=actions, condition=condition)
+            return run
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise _unavailable(what, exc) from exc
+
+    def _hold_slot(self, occ: Occurrence, until_ms: int) -> None:
+        # Extends how long the job's overlap slot is honoured while this run is in progress
+        # (an accepted attempt, a wait between retries). Best effort: if it is lost, the slot
+        # merely frees early and a crash cannot hold it forever.
+        try:
+            self.jobs(occ.job_id).update(actions=[self.jobs.activeUntil.set(until_ms)],
+                                         condition=self.jobs.activeRun == occ.run_id)
+        except PynamoDBException:
+            pass
+
+    def accept(self, occ: Occurrence, now_ms: int, timeout_at: int, heartbeat_ms: int | None,
+               slack_ms: int) -> bool:
+        """The agent answered 202: the attempt stays running, watched by its deadline only."""
+        actions = [self.model.acceptedAt.set(now_ms), self.model.heartbeatAt.set(now_ms),
+                   self.model.timeoutAt.set(timeout_at), self.model.leaseUntil.remove()]
+        actions.append(self.model.heartbeatTimeoutMs.set(heartbeat_ms) if heartbeat_ms
+                       else self.model.heartbeatTimeoutMs.remove())
+        if self._update(occ, actions, self.still_ours(occ), "record an accepted run") is None:
+            return False
+        self._hold_slot(occ, timeout_at + slack_ms)
+        return True
+
+    def heartbeat(self, occ: Occurrence, now_ms: int, progress: str | None) -> RunModel | None:
+        """Renew the heartbeat deadline (and keep ``progress``); None if the attempt ended."""
+        actions = [self.model.heartbeatAt.set(now_ms)]
+        if progress is not None:
+            actions.append(self.model.progress.set(progress))
+        if self._update(occ, actions, self.still_ours(occ), "record a heartbeat") is None:
+            return None
+        return self._read(occ)
+
+    def _read(self, occ: Occurrence) -> RunModel | None:
+        try:
+            return self.model.get(occ.job_id, occ.run_id, consistent_read=True)
+        except self.model.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise _unavailable("read a run", exc) from exc
+
+    def request_cancel(self, occ: Occurrence) -> bool:
+        """Ask a running attempt to stop (it ends ``cancelled`` when it reports or times out)."""
+        condition = self.model.status == RunStatus.RUNNING.value
+        return self._update(occ, [self.model.cancelRequested.set(True)], condition, "cancel a run") is not None
+
+    def cancel_waiting(self, occ: Occurrence, now_ms: int, statuses: tuple[str, ...]) -> bool:
+        """End at once a run that is queued or waiting between attempts; frees what it held."""
+        actions = [self.model.status.set(RunStatus.CANCELLED.value), self.model.cancelRequested.set(True),
+                   self.model.finishedAt.set(now_ms), self.model.error.set("cancelled before it started"),
+                   self.model.leaseUntil.remove()]
+        condition = self.model.status.is_in(*statuses) & (self.model.attempt == occ.attempt)
+        if self._update(occ, actions, condition, "cancel a run") is None:
+            return False
+        self._release(occ)
+        return True
+
+    def _release(self, occ: Occurrence) -> None:
+        # A cancelled run gives back the slot it held or waited for (best effort, as above).
+        for actions, condition in (
+                ([self.jobs.activeRun.remove(), self.jobs.activeUntil.remove()], self.jobs.activeRun == occ.run_id),
+                ([self.jobs.waitingRun.remove()], self.jobs.waitingRun == occ.to_json())):
+            try:
+                self.jobs(occ.job_id).update(actions=actions, condition=condition)
+            except PynamoDBException:
+                pass
+
+    def retrying(self, occ: Occurrence, error: str, retry_at: int, extra: Condition | None = None,
+                 digest: str | None = None, slot_until: int = 0) -> Recorded:
+        """Give up this attempt; the next one (same run id) is sent right after, due at ``retry_at``.
+
+        ``slot_until`` is how long the job's overlap slot is already held; it is extended only
+        if the next attempt's claim (which renews it) may come later than that."""
+        actions = [self.model.status.set(RunStatus.RETRYING.value), self.model.error.set(error[:ERROR_KEEP_CHARS]),
+                   self.model.retryAt.set(retry_at), self.model.leaseUntil.remove()]
+        if digest is not None:
+            actions.append(self.model.reportDigest.set(digest))
+        condition = self.still_ours(occ) & _not_cancelling(self.model)
+        if self._update(occ, actions, condition if extra is None else condition & extra, "record a retry"):
+            if retry_at + 2 * HOLD_MAX_MS > slot_until:
+                self._hold_slot(occ, retry_at + self.lease_ms)
+            return Recorded.DONE
+        run = self._read(occ)
+        ours = run is not None and run.status == RunStatus.RUNNING.value and int(run.attempt) == occ.attempt
+        return Recorded.CANCELLED if ours and run is not None and run.cancelRequested else Recorded.LOST
+
+    def _run_actions(self, ending: Ending) -> list[Action]:
+        model = self.model
+        actions = [model.status.set(ending.status.value), model.finishedAt.set(ending.at_ms), model.leaseUntil.remove()]
+        actions.append(model.error.set(ending.error[:ERROR_KEEP_CHARS]) if ending.error else model.error.remove())
+        for attribute, value in ((model.output, ending.output), (model.usage, ending.usage)):
+            if value is not None:
+                actions.append(attribute.set(value))
+        if ending.response is not None:
+            actions.append(model.response.set(ending.response[:RESPONSE_KEEP_CHARS]))
+        if ending.digest is not None:
+            actions.append(model.reportDigest.set(ending.digest))
+        return actions
+
+    def finish(self, occ: Occurrence, ending: Ending, extra: Condition | None = None) -> Finished:
+        """Record the attempt's final outcome on the run, the job's counters and the job's overlap
+        slot in one transaction. A run asked to stop ends ``cancelled`` whatever the outcome."""
+        plan = _SlotPlan(occ)
+        for _ in range(FINISH_TRIES):
+            try:
+                dynamo.retry_conflicts(lambda: self._finish_once(occ, ending, plan, extra))
+                return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted)
+            except TransactWriteError as exc:
+                found = dynamo.reasons(exc)  # [run, job]; PynamoDB sends a condition check first
+                if not plan.job_exists:
+                    found.reverse()
+                if len(found) != 2 or dynamo.CONDITION_FAILED not in (found[0].code, found[1].code):
+                    raise _unavailable("record a run outcome", exc) from exc
+                if found[0].code == dynamo.CONDITION_FAILED and not plan.learn_run(found[0].item, ending):
+                    return Finished(Recorded.LOST)
+                if found[1].code == dynamo.CONDITION_FAILED:
+                    plan.learn_job(found[1].item, now_ms=ending.at_ms, lease_ms=self.lease_ms)
+        raise StoreUnavailable("runs table busy while recording a run outcome; retry later")
+
+    def _finish_once(self, occ: Occurrence, ending: Ending, plan: "_SlotPlan", extra: Condition | None) -> None:
+        status = RunStatus.CANCELLED if plan.cancelled else ending.status
+        run_condition = self.still_ours(occ) if extra is None else self.still_ours(occ) & extra
+        if not plan.cancelled:
+            run_condition &= _not_cancelling(self.model)
+        run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status}))
+        with TransactWrite(connection=model_connection(self.model)) as tx:
+            tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
+                      return_values="ALL_OLD")
+            if plan.job_exists:
+                actions, condition = plan.job_write(self.jobs, ending)
+                tx.update(self.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
+            else:  # the job is gone: the transaction records the run alone
+                tx.condition_check(self.jobs, occ.job_id, condition=self.jobs.id.does_not_exist())
+
+
+class _SlotPlan:
+    """What the final write expects of the job, corrected by each cancelled try."""
+
+    def __init__(self, occ: Occurrence) -> None:
+        self.occ = occ
+        self.job_exists = True
+        self.holds_slot = True  # the job's activeRun is this run
+        self.waiting: str | None = None  # the JSON of an occurrence waiting for the slot
+        self.closing_applies = True  # the job is still at this occurrence's generation
+        self.cancelled = False
+        self.promoted: Occurrence | None = None
+        self._until = 0
+
+    def learn_run(self, item: dict[str, Any] | None, ending: Ending) -> bool:
+        """The run condition failed: True if it is because a cancel was requested (retry as such)."""
+        ours = item is not None and dynamo.text(item, "status") == RunStatus.RUNNING.value \
+            and dynamo.number(item, "attempt") == self.occ.attempt
+        if ours and dynamo.flag(item, "cancelRequested") and not self.cancelled:
+            self.cancelled = True
+            return True
+        return False
+
+    def learn_job(self, item: dict[str, Any] | None, now_ms: int, lease_ms: int) -> None:
+        """The job condition failed: expect exactly what the job held."""
+        if not item:
+            self.job_exists = False
+            return
+        self.holds_slot = dynamo.text(item, "activeRun") == self.occ.run_id
+        self.waiting = dynamo.text(item, "waitingRun")
+        self.closing_applies = dynamo.number(item, "generation") == self.occ.generation
+        self._until = now_ms + lease_ms
+
+    def job_write(self, jobs: type[JobModel], ending: Ending) -> tuple[list[Action], Condition]:
+        """The job update of the next try, and the condition that it saw the job right."""
+        actions = list(ending.stats) + (list(ending.closing) if self.closing_applies else [])
+        condition = jobs.id.exists()
+        if ending.closing:  # a single-run job ends only at the generation that ran it
+            same = jobs.generation == self.occ.generation
+            condition &= same if self.closing_applies else ~same
+        condition &= jobs.waitingRun.does_not_exist() if self.waiting is None else jobs.waitingRun == self.waiting
+        if not self.holds_slot:
+            return actions, condition & ((jobs.activeRun != self.occ.run_id) | jobs.activeRun.does_not_exist())
+        condition &= jobs.activeRun == self.occ.run_id
+        self.promoted = self._next_waiting()
+        if self.promoted is None:
+            remove = [jobs.activeRun.remove(), jobs.activeUntil.remove()]
+            return actions + remove + ([jobs.waitingRun.remove()] if self.waiting else []), condition
+        promote = [jobs.activeRun.set(self.promoted.run_id), jobs.activeUntil.set(self._until),
+                   jobs.waitingRun.remove()]
+        return actions + promote, condition
+
+    def _next_waiting(self) -> Occurrence | None:
+        if self.waiting is None:
+            return None
+        waiting = Occurrence.from_json(self.waiting)
+        return None if waiting.run_id == self.occ.run_id else waiting

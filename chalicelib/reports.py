@@ -1,0 +1,126 @@
+"""The run routes: read a run, and what an agent (or an operator) says about one in progress.
+
+``heartbeat`` and ``complete`` come from an agent that accepted its attempt with 202, holding
+the attempt's callback token (or from anyone with an API token); ``cancel`` from an operator.
+Each report is one conditional write on the attempt it names, so a report for an attempt
+that already ended (timed out, reported, cancelled, taken over) answers 409 and changes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .clock import now_ms
+from .errors import PayloadTooLarge, RunConflict, RunNotFound
+from .history import Occurrence, RunStore
+from .models import ENDED, RunModel, RunStatus
+from .outcomes import Outcome, Outcomes, output_text
+from .progress import RunProgress
+from .schemas import CompleteBody, HeartbeatBody, validate
+from .store import JobStore
+from .views import run_view
+
+PROGRESS_MAX_BYTES = 4 * 1024
+OUTPUT_MAX_BYTES = 32 * 1024
+WAITING = (RunStatus.QUEUED.value, RunStatus.RETRYING.value)
+
+
+def _json_bytes(value: Any) -> tuple[str, int]:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text, len(text.encode())
+
+
+def report_digest(body: CompleteBody) -> str:
+    """A fingerprint of a completion report: the same report repeated is recognised."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RunService:
+    """Reads runs and takes agents' reports and operators' cancels."""
+
+    def __init__(self, jobs: JobStore, runs: RunStore, progress: RunProgress, outcomes: Outcomes) -> None:
+        self.jobs = jobs
+        self.runs = runs
+        self.progress = progress
+        self.outcomes = outcomes
+
+    def _run(self, run_id: str) -> RunModel:
+        run = self.runs.find(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        """The API view of one run."""
+        return run_view(self._run(run_id))
+
+    def _attempt(self, run: RunModel, attempt: int | None) -> Occurrence:
+        # ``attempt`` is the callback token's; an API token speaks for the current attempt.
+        occ = Occurrence.of_run(run)
+        if run.status != RunStatus.RUNNING.value or (attempt is not None and attempt != occ.attempt):
+            which = f"attempt {attempt if attempt is not None else occ.attempt}"
+            raise RunConflict(f"{which} of run {run.id} is no longer running (the run is {run.status}, "
+                              f"at attempt {occ.attempt})", "attempt")
+        return occ
+
+    def heartbeat(self, run_id: str, body: object, attempt: int | None) -> dict[str, Any]:
+        """Renew an attempt's heartbeat deadline, keep its progress; the answer shows cancelRequested."""
+        report = validate(HeartbeatBody, body if body is not None else {})
+        progress = None
+        if "progress" in report.model_fields_set:
+            progress, size = _json_bytes(report.progress)
+            if size > PROGRESS_MAX_BYTES:
+                raise PayloadTooLarge(f"progress: {size} bytes is over the limit of {PROGRESS_MAX_BYTES}", "progress")
+        occ = self._attempt(self._run(run_id), attempt)
+        run = self.progress.heartbeat(occ, now_ms(), progress)
+        if run is None:
+            return self.heartbeat(run_id, body, attempt if attempt is not None else occ.attempt)  # raises 409
+        return run_view(run)
+
+    def complete(self, run_id: str, body: object, attempt: int | None) -> dict[str, Any]:
+        """Record the outcome an agent reports for its attempt (retried by the policy if failed)."""
+        report = validate(CompleteBody, body)
+        output = None
+        if report.output is not None:
+            output, size = _json_bytes(report.output)
+            if size > OUTPUT_MAX_BYTES:
+                raise PayloadTooLarge(f"output: {size} bytes is over the limit of {OUTPUT_MAX_BYTES}", "output")
+        run, digest = self._run(run_id), report_digest(report)
+        if run.reportDigest == digest and (attempt is None or attempt == int(run.attempt)):
+            return run_view(run)  # the same report again: 200, nothing changes
+        occ = self._attempt(run, attempt)
+        outcome = self._record(run, occ, report, output, digest)
+        if outcome is Outcome.DUPLICATE:
+            raise RunConflict(f"attempt {occ.attempt} of run {run.id} ended before this report", "attempt")
+        return run_view(self._run(run_id))
+
+    def _record(self, run: RunModel, occ: Occurrence, report: CompleteBody, output: str | None,
+                digest: str) -> Outcome:
+        job = self.jobs.find(occ.job_id)
+        usage = report.usage.model_dump_json(exclude_none=True) if report.usage else None
+        started = int(run.startedAt or now_ms())
+        outcomes = self.outcomes.with_digest(digest)
+        if job is None:  # deleted while the agent worked: the run still gets its outcome
+            return outcomes.orphan(occ, report.status, report.error, output_text(report.output), usage)
+        if report.status == RunStatus.SUCCEEDED.value:
+            return outcomes.succeeded(job, occ, started, output=output, usage=usage)
+        if report.status == RunStatus.CANCELLED.value:
+            return outcomes.cancelled(job, occ, started, report.error, output=output, usage=usage)
+        return outcomes.failed(job, occ, started, report.error or "the agent reported a failure", report.retryable,
+                               output=output, usage=usage)
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """Stop a run: a queued or waiting one ends ``cancelled`` now, a running one when it reports."""
+        for _ in range(3):  # the run may move between the read and the write: look again
+            run = self._run(run_id)
+            if run.status in ENDED:
+                raise RunConflict(f"run {run_id} already ended ({run.status})", "status")
+            occ = Occurrence.of_run(run)
+            if run.status in WAITING and self.progress.cancel_waiting(occ, now_ms(), WAITING):
+                return run_view(self._run(run_id))
+            if run.status == RunStatus.RUNNING.value and self.progress.request_cancel(occ):
+                return run_view(self._run(run_id))
+        raise RunConflict(f"run {run_id} kept changing; retry the cancel", "status")
+

@@ -1,0 +1,133 @@
+"""The moto patches (devtools/moto_patches.py): one guarded door, and speed that changes no answer.
+
+The patches cannot be taken back inside a process, so the round trip runs in two fresh
+interpreters, ``AGENTOS_MOTO_SPEED=0`` and ``=1``, and their answers are compared.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools import moto_patches
+
+ROOT = Path(__file__).resolve().parent.parent
+VOLATILE = {"MessageId", "ReceiptHandle", "RequestId", "ResponseMetadata", "HTTPHeaders", "HostId", "RetryAttempts",
+            "SentTimestamp", "ApproximateFirstReceiveTimestamp", "QueueUrl"}
+
+
+def _strip(value: Any) -> Any:
+    """``value`` without the ids and times that differ from run to run."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in sorted(value.items()) if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _error(call: Any) -> dict[str, Any]:
+    """What a call that must fail answered: its error code and cancellation reasons."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as exc:
+        return {"code": exc.response["Error"]["Code"], "reasons": exc.response.get("CancellationReasons")}
+    raise AssertionError("the call was expected to fail")
+
+
+def _dynamodb_round_trip(ddb: Any) -> list[Any]:
+    """Conditional writes, an update expression used twice, a failing and a passing transaction."""
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    new = {"TableName": "t", "ConditionExpression": "attribute_not_exists(pk)"}
+    add = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = n + :d",
+           "ConditionExpression": "n < :cap", "ReturnValues": "ALL_NEW"}
+    answers = [ddb.put_item(Item={"pk": {"S": "a"}, "n": {"N": "1"}}, **new),
+               _error(lambda: ddb.put_item(Item={"pk": {"S": "a"}, "n": {"N": "9"}}, **new)),
+               ddb.update_item(ExpressionAttributeValues={":d": {"N": "2"}, ":cap": {"N": "10"}}, **add),
+               ddb.update_item(ExpressionAttributeValues={":d": {"N": "5"}, ":cap": {"N": "10"}}, **add),
+               _error(lambda: ddb.update_item(ExpressionAttributeValues={":d": {"N": "1"}, ":cap": {"N": "5"}}, **add))]
+    failing = [{"Put": {"Item": {"pk": {"S": "b"}}, **new}},
+               {"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = :z",
+                           "ConditionExpression": "n = :z", "ExpressionAttributeValues": {":z": {"N": "0"}}}}]
+    answers.append(_error(lambda: ddb.transact_write_items(TransactItems=failing)))
+    passing = [{"Put": {"Item": {"pk": {"S": "b"}, "n": {"N": "0"}}, **new}},
+               {"Update": {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = :z",
+                           "ConditionExpression": "n = :eight", "ExpressionAttributeValues": {
+                               ":z": {"N": "0"}, ":eight": {"N": "8"}}}}]
+    answers.append(ddb.transact_write_items(TransactItems=passing))
+    answers.append(sorted(ddb.scan(TableName="t")["Items"], key=lambda item: item["pk"]["S"]))
+    return answers
+
+
+def _sqs_round_trip(sqs: Any) -> list[Any]:
+    """Send a batch, receive part of it, delete one, let one come back, count what is left."""
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(5)])
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=0, AttributeNames=["All"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["Messages"][0]["ReceiptHandle"])
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=1)
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    return [sorted(m["Body"] for m in first["Messages"]), sorted(m["Body"] for m in rest["Messages"]), counts]
+
+
+def round_trip() -> dict[str, Any]:
+    """Patch moto as the switch says, run the calls in moto, and return the patches and the answers."""
+    installed = moto_patches.install()
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        answers = _dynamodb_round_trip(boto3.client("dynamodb")) + _sqs_round_trip(boto3.client("sqs"))
+    return {"installed": installed, "answers": _strip(answers)}
+
+
+def _round_trip_in_a_fresh_process(speed: str) -> dict[str, Any]:
+    env = {**os.environ, moto_patches.SPEED_SWITCH: speed, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(ROOT)}
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, __file__], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_the_speed_patches_change_no_answer() -> None:
+    # Given the same DynamoDB and SQS calls, in moto without and with the speed patches
+    slow, fast = _round_trip_in_a_fresh_process("0"), _round_trip_in_a_fresh_process("1")
+    # Then the switch chose the patches, and every answer is the same
+    assert slow["installed"] == ["dynamodb-serialized", "sqs-long-poll-wakeup"]
+    assert fast["installed"] == slow["installed"] + ["speed"]
+    assert fast["answers"] == slow["answers"]
+    # And the answers are the ones AWS gives: one winner, a cancelled transaction left nothing behind
+    answers = slow["answers"]
+    assert answers[1]["code"] == "ConditionalCheckFailedException"
+    assert [answers[2]["Attributes"]["n"], answers[3]["Attributes"]["n"]] == [{"N": "3"}, {"N": "8"}]
+    assert answers[4]["code"] == "ConditionalCheckFailedException"
+    assert answers[5]["code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in answers[5]["reasons"]] == ["None", "ConditionalCheckFailed"]
+    assert answers[7] == [{"n": {"N": "0"}, "pk": {"S": "a"}}, {"n": {"N": "0"}, "pk": {"S": "b"}}]
+    assert answers[8:10] == [["m0", "m1", "m2"], ["m1", "m2", "m3", "m4"]]
+
+
+def test_another_moto_version_is_refused_loudly() -> None:
+    moto_patches.check_version(moto_patches.MOTO_VERSION)
+    with pytest.raises(moto_patches.MotoVersionError, match=r"written for moto 5\.2\.5, found 5\.3\.0"):
+        moto_patches.check_version("5.3.0")
+
+
+@pytest.mark.parametrize("value, wanted", [("0", False), ("off", False), ("1", True), ("", True)])
+def test_the_switch_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value: str, wanted: bool) -> None:
+    monkeypatch.setenv(moto_patches.SPEED_SWITCH, value)
+    assert moto_patches.speed_wanted() is wanted
+
+
+if __name__ == "__main__":
+    print(json.dumps(round_trip()))
