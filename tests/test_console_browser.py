@@ -212,6 +212,30 @@ def test_create_through_the_form_and_watch_runs_appear_in_place(console: Console
     console.api("DELETE", f"/jobs/{job['id']}")
 
 
+def test_long_run_fields_in_the_form(console: Console) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    name = unique("long")
+    console.open("/new")
+    console.wait(lambda: console.heading() == "New job")
+    console.type("f-name", name)
+    console.type("f-agentId", console.agents["work"].id)
+    console.type("f-schedule", "@daily")
+    console.css("details.advanced summary")[0].click()
+    console.type("f-heartbeatTimeoutMs", "5")
+    Select(console.by_id("f-overlap")).select_by_value("queue")
+    console.by_id("save-job").click()
+    error = console.wait(lambda: console.by_id("f-heartbeatTimeoutMs-error").text, what="the field's error")
+    assert error.startswith("heartbeatTimeoutMs:"), error
+    console.type("f-heartbeatTimeoutMs", "300000")
+    console.type("f-timeoutMs", "7200000")
+    console.by_id("save-job").click()
+    console.wait(lambda: console.heading() == name, what="the job page")
+    job = [j for j in console.api("GET", "/jobs?limit=1000").json() if j["name"] == name][0]
+    assert (job["timeoutMs"], job["heartbeatTimeoutMs"], job["overlap"]) == (7_200_000, 300_000, "queue")
+    assert console.css("dd[data-field='overlap']")[0].text == "queue"
+
+
 def test_edit_through_the_form_sends_only_what_changed(console: Console) -> None:
     job = console.create(name=unique("edit"), agentId=console.agents["work"].id, schedule="0 0 1 1 *",
                          payload={"keep": [1, 2]}, description="before")

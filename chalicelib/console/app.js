@@ -64,6 +64,18 @@
     return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z').replace(/Z$/, ' UTC');
   }
 
+  /** A compact time for table cells: the time of day when it is today (UTC), else the date too. */
+  function fmtShort(iso) {
+    if (!iso) return '—';
+    const full = fmtTime(iso);
+    return (iso.slice(0, 10) === new Date().toISOString().slice(0, 10) ? full.slice(11) : full).replace(/ UTC$/, '');
+  }
+
+  function timeCell(td, iso) {
+    setText(td, fmtShort(iso));
+    setAttr(td, 'title', iso ? fmtTime(iso) : null);
+  }
+
   function fmtRelative(iso) {
     if (!iso) return '';
     const seconds = Math.round((Date.parse(iso) - Date.now()) / 1000);
@@ -367,14 +379,14 @@
       { label: 'Trigger', fill: (td, r) => setText(td, r.trigger) },
       { label: 'Status', fill: (td, r) => badge(td, r.cancelRequested && !FINAL_RUN.has(r.status) ? `${r.status} (cancel requested)` : r.status) },
       { label: 'Attempt', fill: (td, r) => setText(td, r.attempt) },
-      { label: 'Scheduled', fill: (td, r) => setText(td, fmtTime(r.scheduledAt)) },
-      { label: 'Started', fill: (td, r) => setText(td, fmtTime(r.startedAt)) },
-      { label: 'Finished', fill: (td, r) => setText(td, fmtTime(r.finishedAt)) },
+      { label: 'Scheduled', cls: 'time', fill: (td, r) => timeCell(td, r.scheduledAt) },
+      { label: 'Started', cls: 'time', fill: (td, r) => timeCell(td, r.startedAt) },
+      { label: 'Finished', cls: 'time', fill: (td, r) => timeCell(td, r.finishedAt) },
       { label: 'Duration', fill: (td, r) => setText(td, fmtDuration(r.durationMs)) },
       { label: 'Error', cls: 'wrap', fill: (td, r) => setText(td, r.error || '') },
-      { label: 'Output', cls: 'wrap', fill: (td, r) => codeCell(td, r.output) },
+      { label: 'Output', cls: 'wrap json', fill: (td, r) => codeCell(td, r.output) },
       { label: 'Usage', fill: (td, r) => setText(td, fmtUsage(r.usage)) },
-      { label: 'Progress', cls: 'wrap', fill: (td, r) => codeCell(td, r.progress) },
+      { label: 'Progress', cls: 'wrap json', fill: (td, r) => codeCell(td, r.progress) },
       { label: 'Actions', fill: (td, r) => cancelButton(td, r) },
     ]);
     const noRuns = h('p', { class: 'empty', hidden: true }, 'No run yet.');
@@ -474,6 +486,7 @@
       h('section', { 'aria-labelledby': 'upcoming-title' }, h('h2', { id: 'upcoming-title' }, 'Next start times'),
         upcomingNote, upcoming),
       h('section', { 'aria-labelledby': 'runs-title' }, h('h2', { id: 'runs-title' }, 'Runs'),
+        h('p', { class: 'hint' }, 'Newest first; times in UTC; refreshed every few seconds.'),
         h('div', { class: 'scroll' }, runs.table), noRuns, olderRuns),
       h('section', { 'aria-labelledby': 'fields-title' }, h('h2', { id: 'fields-title' }, 'Details'), fields));
     try {
