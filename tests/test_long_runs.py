@@ -39,7 +39,7 @@ def agent() -> Iterator[AgentServer]:
 def stack(aws: dict[str, str], configure: Any, fake_clock: Any, sqs_on_fake_clock: None,
           agent: AgentServer, client: Any) -> dict[str, Any]:
     """moto AWS, a fake clock that SQS follows, one HTTP agent, the API test client."""
-    configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 2000}}, "retryPolicy": NO_JITTER})
+    configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 10_000}}, "retryPolicy": NO_JITTER})
     return {**aws, "clock": fake_clock, "agent": agent, "client": client}
 
 

@@ -105,5 +105,8 @@ def test_eight_executors_and_a_manual_run_never_start_two_runs_of_a_skip_job(
     drive(stack, 1)
     # Then exactly one run started: the agent saw one delivery, one run is running
     found = runs_by_status(job["id"])
-    assert len(stack["agent"].requests) == 1 and len(found.get("running", [])) == 1
+    delivered = [(r.json()["runId"], r.json()["attempt"]) for r in stack["agent"].requests]
+    # (a slow answer on a loaded machine may time out and be retried: that is the same run)
+    assert len({run_id for run_id, _ in delivered}) == 1, (delivered, found)
+    assert len(found.get("running", []) + found.get("retrying", [])) == 1, (delivered, found)
     assert len(found.get("skipped", [])) >= 7
