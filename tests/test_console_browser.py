@@ -347,7 +347,11 @@ def test_cancel_an_accepted_run(console: Console) -> None:
     job = console.create(name=unique("cancel"), agentId=console.agents["accept"].id, schedule="0 0 1 1 *")
     console.api("POST", f"/jobs/{job['id']}/run")
     console.open(f"/jobs/{job['id']}")
-    console.wait(lambda: [r for r in console.run_rows() if r["Status"].startswith("running")], what="a running run")
+    running = console.wait(lambda: [r for r in console.run_rows() if r["Status"].startswith("running")],
+                           what="a running run")[0]
+    beat = console.api("POST", f"/runs/{running['Run']}/heartbeat", {"progress": {"pct": 40}})
+    assert beat.status_code == 200, beat.text
+    console.wait(lambda: console.run_rows()[0]["Progress"] == '{"pct":40}', what="the run's progress")
     button = console.wait(lambda: [b for b in console.css("button.cancel-run") if b.is_displayed()], what="Cancel")[0]
     button.click()
     console.wait(lambda: [r for r in console.run_rows() if "cancel" in r["Status"]], what="the cancelled run")
