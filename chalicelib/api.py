@@ -176,3 +176,13 @@ def cancel_run(run_id: str) -> Response:
     """Stop a run: nothing further of it starts after the 202."""
     _authorize()
     return _json(runtime.run_service().cancel(run_id), 202)
+
+
+@api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def preview_schedule() -> Response:
+    """The next start times of a schedule or interval (contract §8)."""
+    _authorize()
+    from .preview import preview  # pydantic and croniter: loaded by the routes that need them
+
+    return _json(preview(_body(), runtime.config().limits.minIntervalMs))

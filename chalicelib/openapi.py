@@ -35,6 +35,9 @@ PAGING = [
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]
 
+PREVIEW_ANSWER = {"type": "object", "required": ["next"],
+                  "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}}}}
+
 
 # A job answer links to the operations on that job (clients and stateful fuzzers follow them).
 JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
@@ -90,6 +93,11 @@ def _paths() -> dict[str, Any]:
             "operationId": "listRuns", "parameters": PAGING,
             "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
                           **ERRORS, **NOT_FOUND}}},
+        "/api/schedules/preview": {"post": {
+            "operationId": "previewSchedule",
+            "requestBody": {"required": True, "content": _json_content(_ref("SchedulePreview"))},
+            "responses": {**_ok("200", "The next start times of a job with this timing, created now",
+                                PREVIEW_ANSWER), **ERRORS}}},
         **_run_paths(),
     }
 
@@ -133,9 +141,10 @@ def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI document (built once)."""
     from pydantic.json_schema import models_json_schema  # deferred: only this route needs pydantic here
 
+    from .preview import SchedulePreview
     from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobPatch, Run
 
-    bodies = (JobCreate, JobPatch, HeartbeatBody, CompleteBody)
+    bodies = (JobCreate, JobPatch, HeartbeatBody, CompleteBody, SchedulePreview)
     models = [(m, "validation") for m in bodies] + [(m, "serialization") for m in (Job, Run, Error)]
     _, schemas = models_json_schema(models, ref_template=REF)
     _drop_null_defaults(schemas["$defs"]["JobPatch"])

@@ -192,3 +192,14 @@ def engine(aws: dict[str, str], configure: Any, fake_clock: FakeClock, no_sqs_de
 def record_job(**overrides: Any) -> dict[str, Any]:
     """A create body whose occurrences the Recorder sees."""
     return job_body(**{"payload": {"action": "RECORD"}, **overrides})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly when the console's browser tests (or the TypeScript kit's) could not run here."""
+    from tests.browser import SKIP_MARK
+
+    for mark, what in ((SKIP_MARK, "console browser tests"), ("NODE TESTS SKIPPED", "TypeScript kit tests")):
+        skipped = [r for r in terminalreporter.stats.get("skipped", []) if mark in str(r.longrepr)]
+        if skipped:
+            terminalreporter.write_sep("!", f"{mark}: {len(skipped)} {what} did not run on this machine",
+                                       red=True, bold=True)

@@ -88,6 +88,7 @@ class LocalStack:
     port: int = field(default_factory=unused_port)
     aws_port: int = field(default_factory=unused_port)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. AGENTOS_API_TOKENS)
 
     @property
     def base(self) -> str:
@@ -96,7 +97,9 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         """Start the process and wait until GET /api/health answers."""
-        env = {**os.environ, "AGENTOS_CONFIG": str(self.config), SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1"}
+        # AGENTOS_PUBLIC_URL: the stack's own address in callback URLs (conftest sets one for in-process tests).
+        env = {**os.environ, "AGENTOS_CONFIG": str(self.config), SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1",
+               "AGENTOS_PUBLIC_URL": f"http://localhost:{self.port}", **self.env}
         command = [sys.executable, "-m", "scripts.localstack", "--port", str(self.port),
                    "--aws-port", str(self.aws_port), "--state-dir", str(self.state_dir)]
         with self.log_path.open("ab") as log:

@@ -34,7 +34,7 @@ def test_import_app_loads_no_engine() -> None:
     # Only the registration layer: no config, schemas, store, schedules or executor.
     assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.clock", "chalicelib.errors",
                       "chalicelib.events", "chalicelib.http", "chalicelib.openapi", "chalicelib.runtime",
-                      "chalicelib.telemetry"}
+                      "chalicelib.telemetry", "chalicelib.webconsole", "chalicelib.callbacks"}
 
 
 def test_the_routes_and_handlers_are_all_registered() -> None:
@@ -45,7 +45,11 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     routes, handlers = json.loads(out.stdout)
     assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
-                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]]]
+                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]],
+                      ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
+                      ["/api/runs/{run_id}/complete", ["POST"]], ["/api/runs/{run_id}/heartbeat", ["POST"]],
+                      ["/api/schedules/preview", ["POST"]], ["/console", ["GET"]], ["/console/app.css", ["GET"]],
+                      ["/console/app.js", ["GET"]]]
     assert {"execute", "tick"} <= set(handlers)
 
 
