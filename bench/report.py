@@ -124,6 +124,32 @@ table for a page whose filter matches few jobs (the `status=failed` row: the tab
 """
 
 
+def long_runs_section(results: dict[str, Any]) -> str:
+    """Calls per accepted run and the deadline check's cost against the runs in progress."""
+    long = results.get("long_runs")
+    if not long:
+        return ""
+    life = long["accepted_run"]
+    rows = [(name.replace("_", " "), p["dynamodb"], p["sqs"]) for name, p in life["phases"].items()]
+    checks = [(f"{c['runs_in_progress']:,}", c["due"], c["timed_out"], c["items_read_per_due_check"],
+               c["dynamodb_calls_per_due_check"], c["sqs_calls_per_due_check"]) for c in long["deadline_checks"]]
+    return f"""## 1c. Long runs: calls per accepted run, and the deadline check
+
+An accepted (202) run with {life['heartbeats']} heartbeats, counted per run over {life['repeat']} runs:
+**{life['dynamodb_per_run']} DynamoDB calls** ({life['dynamodb_per_run_formula']}).
+
+{_table(["phase", "DynamoDB calls / run", "SQS calls / run"], rows)}
+
+Deadlines are watched by a check message per accepted attempt (delayed to its deadline, re-sent
+past SQS's 15-minute limit and after a heartbeat moved it), not by polling a table: the cost is
+one read per check that comes due, whatever the number of runs in progress, and nothing at all
+while no deadline is due.
+
+{_table(["runs in progress", "due", "timed out", "items read / due check", "DynamoDB calls / due check",
+         "SQS calls / due check"], checks)}
+"""
+
+
 def lateness_section(results: dict[str, Any]) -> str:
     """Per-load lateness and what bounds it."""
     late = results["lateness"]
@@ -274,7 +300,7 @@ def _first_calls(c: dict[str, Any]) -> str:
 def render(results: dict[str, Any]) -> str:
     """The whole document."""
     sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
-                lateness_section(results),
+                long_runs_section(results), lateness_section(results),
                 executor_section(results), cold_section(results), paper.section(results),
                 findings.section(results)]
     return "\n".join(sections)
