@@ -57,7 +57,7 @@ def app_routes() -> list[tuple[str, str]]:
             for path, entries in sorted(app.routes.items()) for method in sorted(entries)]
 
 
-OPEN_ROUTES = {("GET", "/api/health")}
+OPEN_ROUTES = {("GET", "/api/health"), ("GET", "/console"), ("GET", "/console/app.css"), ("GET", "/console/app.js")}
 BAD_HEADERS: list[dict[str, str]] = [
     {}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Bearer "},
     {"Authorization": f"Basic {TOKENS[0]}"}, {"Authorization": TOKENS[0]}, {"Authorization": f"Token {TOKENS[0]}"},
