@@ -39,6 +39,7 @@ STAGE ?= dev
 ARTIFACTS_BUCKET ?=
 ALARM_EMAIL ?=
 TOKENS_PARAM = /agentos-jobs/$(STAGE)/api-tokens
+CALLBACK_PARAM = /agentos-jobs/$(STAGE)/callback-secret
 
 .PHONY: package deploy
 
@@ -53,6 +54,11 @@ deploy: package
 		--query 'Parameters[0].Name' --output text | grep -q api-tokens || { \
 		echo "deploy: create the API token parameter first (docs/operations.md, Rotate API tokens):"; \
 		echo "  aws ssm put-parameter --name $(TOKENS_PARAM) --type SecureString --value \"\$$(openssl rand -hex 32)\""; \
+		exit 1; }
+	@aws ssm describe-parameters --parameter-filters "Key=Name,Values=$(CALLBACK_PARAM)" \
+		--query 'Parameters[0].Name' --output text | grep -q callback-secret || { \
+		echo "deploy: create the callback secret parameter first (docs/operations.md):"; \
+		echo "  aws ssm put-parameter --name $(CALLBACK_PARAM) --type SecureString --value \"\$$(openssl rand -hex 32)\""; \
 		exit 1; }
 	aws cloudformation package --template-file build/$(STAGE)/sam.json --use-json \
 		--s3-bucket $(ARTIFACTS_BUCKET) --s3-prefix agentos-jobs/$(STAGE) \

@@ -67,11 +67,19 @@ def _queues(stage: str) -> dict[str, dict]:
 
 def _api_tokens(stage: str) -> list[dict]:
     """Read the SecureString token parameter, and decrypt it only through SSM, only for it."""
-    param = stage_names(stage).tokens_param
+    return _secure_parameter("ApiTokens", stage_names(stage).tokens_param)
+
+
+def _callback_secret(stage: str) -> list[dict]:
+    """Read (and decrypt through SSM only) the secret that callback tokens are derived from."""
+    return _secure_parameter("CallbackSecret", stage_names(stage).callback_param)
+
+
+def _secure_parameter(label: str, param: str) -> list[dict]:
     param_arn = arn("ssm", f"parameter{param}")
     return [
-        statement("ReadApiTokens", ["ssm:GetParameter"], [param_arn]),
-        statement("DecryptApiTokens", ["kms:Decrypt"], [arn("kms", "key/*")], {
+        statement(f"Read{label}", ["ssm:GetParameter"], [param_arn]),
+        statement(f"Decrypt{label}", ["kms:Decrypt"], [arn("kms", "key/*")], {
             "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
                              "kms:EncryptionContext:PARAMETER_ARN": param_arn}}),
     ]
@@ -97,8 +105,10 @@ def _api_handler(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
         statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["list"], t["runs"]]),
-        statement("EnqueueManualRuns", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
+        # Manual runs; a reported failure's next attempt, or its dead letter after the last one.
+        statement("EnqueueManualRuns", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
         *_api_tokens(stage),
+        *_callback_secret(stage),
     ]
 
 
@@ -120,6 +130,7 @@ def _execute(stage: str) -> list[dict]:
                                          "sqs:ChangeMessageVisibility"], [q["queue"]]),
         statement("RetryAndDeadLetter", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
         *_agent_secrets(stage),
+        *_callback_secret(stage),
     ]
 
 

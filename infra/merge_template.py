@@ -46,7 +46,15 @@ def function_overrides(stage: str) -> dict[str, Any]:
     execute["DependsOn"].append(QUEUE_ID)
     execute["Properties"]["Events"] = {SQS_EVENT_ID: {"Properties": {
         "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+    # Deliveries carry callback URLs on this stage's API: the executor learns its invoke URL here
+    # (the API function itself needs none, so no resource depends on itself).
+    execute["Properties"]["Environment"] = {"Variables": {"AGENTOS_PUBLIC_URL": public_url(stage)}}
     return overrides
+
+
+def public_url(stage: str) -> dict[str, str]:
+    """The stage's invoke URL (no trailing slash), as CloudFormation resolves it."""
+    return {"Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"}
 
 
 def log_groups(stage: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class StageNames:
     queue: str
     dlq: str
     tokens_param: str
+    callback_param: str  # the secret that callback tokens are derived from (SecureString)
 
 
 def stage_names(stage: str) -> StageNames:
@@ -57,6 +58,7 @@ def stage_names(stage: str) -> StageNames:
         queue=f"{APP_NAME}-{stage}",
         dlq=f"{APP_NAME}-{stage}-dlq",
         tokens_param=f"/{APP_NAME}/{stage}/api-tokens",
+        callback_param=f"/{APP_NAME}/{stage}/callback-secret",
     )
 
 

@@ -236,6 +236,11 @@ def test_functions_get_their_stage_environment(packaged: dict[str, Any]) -> None
         variables = dict(props["Environment"]["Variables"])
         # Without AGENTOS_CONFIG, chalicelib.config reads the packaged file when in Lambda.
         assert variables.pop("AGENTOS_CONFIG", LAMBDA_PATH) == "chalicelib/agentos.config.json"
+        if logical in ("APIHandler", "Execute"):  # they mint or check callback tokens
+            assert variables.pop("AGENTOS_CALLBACK_SECRET_PARAM") == names.callback_param
+        if logical == "Execute":  # deliveries carry callback URLs on this stage's API
+            assert variables.pop("AGENTOS_PUBLIC_URL") == {
+                "Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"}
         assert variables == expected
         assert props["Timeout"] == timeouts[logical]
         assert props["FunctionName"] == iam.function_name(stage, function)
