@@ -78,6 +78,7 @@ class JobService:
             retryPolicy=spec.retryPolicy.model_dump_json() if spec.retryPolicy else None,
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
+            maxConsecutiveFailures=spec.maxConsecutiveFailures,
             createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
@@ -126,6 +127,8 @@ class JobService:
         stamp, old_name, now = job.updatedAt, job.name, clock_now_ms()
         changes = self._field_changes(patch)
         changes.update(self._schedule_changes(job, patch, now))
+        if changes.get("status") == JobStatus.ACTIVE.value and job.status != JobStatus.ACTIVE.value:
+            changes.update(consecutiveFailures=None, pausedReason=None)  # resuming resets the breaker
         changes["updatedAt"] = max(now, int(stamp) + 1)  # the optimistic lock needs a new stamp
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
@@ -139,7 +142,8 @@ class JobService:
 
     def _field_changes(self, patch: JobPatch) -> dict[str, Any]:
         given = patch.model_fields_set
-        plain = ("name", "description", "agentId", "timeoutMs", "heartbeatTimeoutMs", "overlap")
+        plain = ("name", "description", "agentId", "timeoutMs", "heartbeatTimeoutMs", "overlap",
+                 "maxConsecutiveFailures")
         changes: dict[str, Any] = {k: getattr(patch, k) for k in plain if k in given}
         if "overlap" in given and patch.overlap is None:
             raise ValidationFailed("overlap", "must be one of skip, queue, allow")

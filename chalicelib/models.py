@@ -125,6 +125,9 @@ class JobModel(Model):
     # The overlap slot: the run in progress (skip/queue) and the one occurrence waiting
     # for it (queue; JSON of its Occurrence). Written only by conditional writes that also
     # claim or finish a run, so the overlap decision is atomic with the claim.
+    maxConsecutiveFailures = NumberAttribute(null=True)  # the circuit breaker's threshold
+    consecutiveFailures = NumberAttribute(null=True)  # failed runs in a row (absent: 0)
+    pausedReason = UnicodeAttribute(null=True)  # why the system paused the job (the breaker)
     activeRun = UnicodeAttribute(null=True)
     activeUntil = NumberAttribute(null=True)  # after this the holder is presumed lost (crashed out)
     waitingRun = UnicodeAttribute(null=True)

@@ -26,7 +26,7 @@ from .errors import JobsError
 from .failures import FailureLog
 from .history import Occurrence
 from .models import JobModel, JobStatus, RunStatus, Trigger
-from .progress import Ending, Recorded, RunProgress
+from .progress import Breaker, Ending, Recorded, RunProgress
 from .queue import Message, OccurrenceQueue
 from .schedules import OnceSchedule
 from .store import JobStore
@@ -165,9 +165,13 @@ class Outcomes:
                 and ending.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             final = JobStatus.COMPLETED if ending.status is RunStatus.SUCCEEDED else JobStatus.FAILED
             ending.closing = [JobModel.status.set(final.value), JobModel.dueShard.remove()]
+        ending.breaker = Breaker(int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
+                                 int(job.consecutiveFailures or 0), job.status == JobStatus.ACTIVE.value)
         finished = self.progress.finish(occ, ending, extra)
         if finished.recorded is Recorded.LOST:
             return Outcome.DUPLICATE  # another claimant took over this attempt: its outcome wins
+        if finished.tripped:
+            self._tripped(job, occ, ending)
         if finished.promoted is not None:
             self._start_waiting(finished.promoted)
         status = RunStatus.CANCELLED if finished.recorded is Recorded.CANCELLED else ending.status
@@ -177,6 +181,14 @@ class Outcomes:
                 status.value, job.id, occ.run_id, occ.attempt, f": {ending.error}" if ending.error else "",
                 extra=keys(job, occ))
         return Outcome(status.value)
+
+    def _tripped(self, job: JobModel, occ: Occurrence, ending: Ending) -> None:
+        assert ending.breaker is not None
+        telemetry.count("JobsPausedByBreaker")
+        log.warning("circuit breaker paused job=%s after %s consecutive failed runs (run=%s): %s", job.id,
+                    ending.breaker.seen + 1, occ.run_id, ending.error,
+                    extra={**keys(job, occ), "event": "circuit_breaker_tripped",
+                           "consecutiveFailures": ending.breaker.seen + 1})
 
     def _start_waiting(self, waiting: Occurrence) -> None:
         # The slot is already the waiting run's: if this send is lost, the message it re-sent

@@ -20,7 +20,7 @@ from . import dynamo
 from .config import Config
 from .errors import StoreUnavailable
 from .history import Occurrence
-from .models import JobModel, RunModel, RunStatus
+from .models import JobModel, JobStatus, RunModel, RunStatus
 from .store import model_connection
 
 ERROR_KEEP_CHARS = 2048
@@ -60,6 +60,21 @@ class Ending:
     stats: list[Action] = field(default_factory=list)  # the job's counters
     closing: list[Action] = field(default_factory=list)  # a single-run job's end: only at its generation
     digest: str | None = None  # the completion report that ended it
+    breaker: "Breaker | None" = None  # the job's circuit breaker, as last read
+
+
+@dataclass
+class Breaker:
+    """The job's circuit breaker: failed runs in a row, and how many pause it."""
+
+    limit: int | None
+    seen: int  # consecutiveFailures as the finishing write expects to find it
+    active: bool = True  # only an active job is paused by the breaker
+    tripped: bool = False
+
+    def reason(self, error: str | None) -> str:
+        """The pausedReason of a tripped breaker: the count and the last error."""
+        return f"paused after {self.seen + 1} consecutive failed runs; last error: {(error or '')[:500]}"
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,7 @@ class Finished:
 
     recorded: Recorded
     promoted: Occurrence | None = None  # the waiting occurrence that now holds the job's slot
+    tripped: bool = False  # this failure paused the job (circuit breaker)
 
 
 def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
@@ -208,7 +224,8 @@ class RunProgress:
         for _ in range(FINISH_TRIES):
             try:
                 dynamo.retry_conflicts(lambda: self._finish_once(occ, ending, plan, extra))
-                return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted)
+                tripped = bool(ending.breaker and ending.breaker.tripped and not plan.cancelled)
+                return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted, tripped)
             except TransactWriteError as exc:
                 found = dynamo.reasons(exc)  # [run, job]; PynamoDB sends a condition check first
                 if not plan.job_exists:
@@ -219,6 +236,10 @@ class RunProgress:
                     return Finished(Recorded.LOST)
                 if found[1].code == dynamo.CONDITION_FAILED:
                     plan.learn_job(found[1].item, now_ms=ending.at_ms, lease_ms=self.lease_ms)
+                    if ending.breaker is not None and found[1].item:
+                        ending.breaker.seen = dynamo.number(found[1].item, "consecutiveFailures") or 0
+                        ending.breaker.limit = dynamo.number(found[1].item, "maxConsecutiveFailures")
+                        ending.breaker.active = dynamo.text(found[1].item, "status") == JobStatus.ACTIVE.value
         raise StoreUnavailable("runs table busy while recording a run outcome; retry later")
 
     def _finish_once(self, occ: Occurrence, ending: Ending, plan: "_SlotPlan", extra: Condition | None) -> None:
@@ -232,6 +253,8 @@ class RunProgress:
                       return_values="ALL_OLD")
             if plan.job_exists:
                 actions, condition = plan.job_write(self.jobs, ending)
+                breaker_actions, breaker_condition = _breaker_write(self.jobs, ending, status)
+                actions, condition = actions + breaker_actions, condition & breaker_condition
                 tx.update(self.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
             else:  # the job is gone: the transaction records the run alone
                 tx.condition_check(self.jobs, occ.job_id, condition=self.jobs.id.does_not_exist())
@@ -293,3 +316,24 @@ class _SlotPlan:
             return None
         waiting = Occurrence.from_json(self.waiting)
         return None if waiting.run_id == self.occ.run_id else waiting
+
+
+def _breaker_write(jobs: type[JobModel], ending: Ending, status: RunStatus) -> tuple[list[Action], Condition]:
+    """The circuit breaker's part of the final write: count a failure in a row (conditionally on
+    the count it read, so concurrent finishes cannot both miss the threshold), pause the job in
+    the same write when it reaches ``maxConsecutiveFailures``; a success resets the count."""
+    breaker = ending.breaker
+    if breaker is None or status is RunStatus.CANCELLED:
+        return [], jobs.id.exists()
+    if status is RunStatus.SUCCEEDED:
+        return [jobs.consecutiveFailures.set(0)], jobs.id.exists()
+    count = jobs.consecutiveFailures
+    seen = (count == breaker.seen) if breaker.seen else (count.does_not_exist() | (count == 0))
+    actions = [count.set(breaker.seen + 1)]
+    reached = bool(breaker.limit) and breaker.seen + 1 >= int(breaker.limit or 0)
+    breaker.tripped = reached and breaker.active and not ending.closing
+    if breaker.tripped:
+        actions += [jobs.status.set(JobStatus.PAUSED.value), jobs.pausedReason.set(breaker.reason(ending.error)),
+                    jobs.dueShard.remove()]
+        seen &= jobs.status == JobStatus.ACTIVE.value  # a user's change meanwhile is learnt, then kept
+    return actions, seen

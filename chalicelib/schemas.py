@@ -62,6 +62,8 @@ TimeoutField = Field(None, ge=1_000, le=86_400_000,
 HeartbeatField = Field(None, ge=1_000, le=86_400_000,
                        description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
 OverlapPolicy = Literal["skip", "queue", "allow"]
+BreakerField = Field(None, ge=1, le=1_000,
+                     description="Pause the job when this many runs in a row end failed (null: never).")
 
 
 class JobCreate(_Body):
@@ -78,6 +80,7 @@ class JobCreate(_Body):
     timeoutMs: Optional[int] = TimeoutField
     heartbeatTimeoutMs: Optional[int] = HeartbeatField
     overlap: OverlapPolicy = Field("skip", description="What an occurrence does while a run is in progress.")
+    maxConsecutiveFailures: Optional[int] = BreakerField
 
 
 class JobPatch(_Body):
@@ -95,6 +98,7 @@ class JobPatch(_Body):
     timeoutMs: Optional[int] = TimeoutField
     heartbeatTimeoutMs: Optional[int] = HeartbeatField
     overlap: OverlapPolicy = Field(None, description="What an occurrence does while a run is in progress.")
+    maxConsecutiveFailures: Optional[int] = BreakerField
     status: Literal["active", "paused"] = Field(None, description="Pause or resume the job.")
 
 
@@ -119,6 +123,9 @@ class Job(BaseModel):
     timeoutMs: int
     heartbeatTimeoutMs: Optional[int]
     overlap: OverlapPolicy
+    maxConsecutiveFailures: Optional[int] = None
+    consecutiveFailures: int = 0
+    pausedReason: Optional[str] = None
     createdAt: str
     updatedAt: str
 

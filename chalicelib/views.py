@@ -60,6 +60,9 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "timeoutMs": int(job.timeoutMs) if job.timeoutMs is not None else DEFAULT_TIMEOUT_MS,
         "heartbeatTimeoutMs": int(job.heartbeatTimeoutMs) if job.heartbeatTimeoutMs is not None else None,
         "overlap": job.overlap or Overlap.SKIP.value,
+        "maxConsecutiveFailures": int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
+        "consecutiveFailures": int(job.consecutiveFailures or 0),
+        "pausedReason": job.pausedReason,
         "createdAt": iso(job.createdAt),
         "updatedAt": iso(job.updatedAt),
     }

@@ -135,6 +135,10 @@ def alarms(stage: str) -> dict[str, Any]:
         "ApiErrorsAlarm": alarm(
             stage, "api-errors", "The API Lambda crashed or timed out (HTTP 502/504).",
             _lambda_metric("api_handler", "Errors"), 5, period=300),
+        "CircuitBreakerAlarm": alarm(
+            stage, "circuit-breaker", "A job failed maxConsecutiveFailures runs in a row and was paused.",
+            {"Namespace": "AgentOSJobs", "MetricName": "JobsPausedByBreaker",
+             "Dimensions": [{"Name": "service", "Value": "agentos-jobs"}]}, 1),
         "JobsTableThrottlesAlarm": table_throttle_alarm(stage, JOBS_TABLE_ID, "jobs"),
         "RunsTableThrottlesAlarm": table_throttle_alarm(stage, RUNS_TABLE_ID, "runs"),
     }
