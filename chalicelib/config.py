@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -81,12 +82,18 @@ class Limits(_Strict):
     maxPayloadBytes: int = Field(65_536, ge=2, le=262_144)
 
 
+# A run item is the record that stops an occurrence from starting twice: it must outlive every
+# message that can still deliver that occurrence, i.e. the DLQ's 14-day retention (a redrive)
+# and the queue's 4 days (infra/resources.py), plus a day. tests/test_config.py checks.
+MIN_RUN_HISTORY_DAYS = 15
+
+
 class Scheduler(_Strict):
     """Engine tuning (an agentOS Jobs extension of the contract's keys)."""
 
     lookaheadSeconds: int = Field(90, ge=61, le=840)
     dueShards: int = Field(4, ge=1, le=64)
-    runHistoryDays: int = Field(30, ge=1, le=3650)
+    runHistoryDays: int = Field(30, ge=MIN_RUN_HISTORY_DAYS, le=3650)
     advanceBatch: int = Field(25, ge=1, le=100)  # jobs per DynamoDB write in the tick's advance
 
 
@@ -100,9 +107,28 @@ class Config(_Strict):
     limits: Limits = Limits()
     scheduler: Scheduler = Scheduler()
 
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _canonical_agent_ids(cls, value: object) -> object:
+        # Jobs store agentId as a lower-case UUID: "550E8400-…" as a key would never match one.
+        if not isinstance(value, dict):
+            return value
+        canonical: dict[str, object] = {}
+        for key, endpoint in value.items():
+            try:
+                agent_id = str(uuid.UUID(key)) if isinstance(key, str) and len(key) == 36 else None
+            except ValueError:
+                agent_id = None
+            if agent_id is None:
+                raise ValueError(f"key {str(key)[:64]!r} is not an agent id (a UUID)")
+            if agent_id in canonical:
+                raise ValueError(f"agent {agent_id} is configured twice (keys differ only in case)")
+            canonical[agent_id] = endpoint
+        return canonical
+
     def agent(self, agent_id: str) -> AgentEndpoint | None:
-        """The configured endpoint of ``agent_id``, if any."""
-        return self.agents.get(agent_id)
+        """The configured endpoint of ``agent_id`` (any case), if any."""
+        return self.agents.get(agent_id.lower())
 
 
 def parse_config(data: object) -> Config:

@@ -20,6 +20,9 @@ from .errors import ConfigError, JobsError, PayloadTooLarge, Unauthorized, Valid
 log = logging.getLogger("agentos.jobs.http")
 ANY_CONTENT_TYPE = ["*/*"]
 BODY_OVERHEAD_BYTES = 16_384  # room for the fields around the payload
+# JSON may escape any byte of the payload as \u00XX (6 bytes for 1): the limit applies to the
+# decoded payload (jobs.py), so the raw body, checked before parsing, may be up to 6x as long.
+ESCAPE_FACTOR = 6
 MAX_DEPTH = 64
 
 
@@ -55,7 +58,7 @@ def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
     """Decode a request body as JSON, whatever its Content-Type."""
     if not raw or not raw.strip():
         raise ValidationFailed("body", "a JSON object is required")
-    if len(raw) > max_payload_bytes + BODY_OVERHEAD_BYTES:
+    if len(raw) > ESCAPE_FACTOR * max_payload_bytes + BODY_OVERHEAD_BYTES:
         raise PayloadTooLarge(f"body: {len(raw)} bytes is too large", "body")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float,

@@ -20,11 +20,8 @@ FUNCTIONS = ("api_handler", "tick", "execute")
 STAGES = ("dev", "prod")
 
 # DynamoDB has no IAM action for TransactWriteItems: each item of a transaction is
-# authorised as its own PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
-_API_DYNAMODB = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                 "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:Scan"]
-_EXECUTE_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                     "dynamodb:ConditionCheckItem"]
+# authorised as its own PutItem/UpdateItem/DeleteItem/ConditionCheckItem. Each function gets
+# exactly the calls its code makes, per table (tests/test_infra.py records them under moto).
 
 
 def function_name(stage: str, function: str) -> str:
@@ -101,12 +98,24 @@ def _agent_secrets(stage: str) -> list[dict]:
     ]
 
 
+def _dynamodb(actions: list[str]) -> list[str]:
+    return [f"dynamodb:{action}" for action in actions]
+
+
 def _api_handler(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
-        statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["list"], t["runs"]]),
+        # Create, read, list (BatchGetItem of a page), change, rename and delete jobs and their
+        # name claims; the immediate enqueue's advance; recording the due-shard count; a report's
+        # final write (counters, overlap slot; a condition check when the job is gone).
+        statement("Jobs", _dynamodb(["GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem",
+                                     "ConditionCheckItem"]), [t["jobs"]]),
+        statement("ListJobs", ["dynamodb:Query"], [t["list"]]),
+        # A manual run's queued record (GetItem when the executor wrote it first); the runs list;
+        # an agent's heartbeat and report, an operator's cancel.
+        statement("Runs", _dynamodb(["GetItem", "PutItem", "UpdateItem", "Query"]), [t["runs"]]),
         # Manual runs; a reported failure's next attempt, or its dead letter after the last one.
-        statement("EnqueueManualRuns", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
+        statement("EnqueueOccurrences", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
         *_api_tokens(stage),
         *_callback_secret(stage),
     ]
@@ -116,7 +125,8 @@ def _tick(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
         statement("QueryDueIndex", ["dynamodb:Query"], [t["due"]]),
-        statement("AdvanceJobs", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [t["jobs"]]),
+        # Advances (one UpdateItem, or the items of a TransactWriteItems), disarms, the shard count.
+        statement("AdvanceJobs", ["dynamodb:UpdateItem"], [t["jobs"]]),
         statement("EnqueueOccurrences", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
     ]
 
@@ -124,7 +134,12 @@ def _tick(stage: str) -> list[dict]:
 def _execute(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
-        statement("ClaimAndRecordRuns", _EXECUTE_DYNAMODB, [t["jobs"], t["runs"]]),
+        # The claim takes the job's overlap slot (UpdateItem); the job is read after the hold; the
+        # outcome updates its statistics and slot (a ConditionCheckItem when the job is gone).
+        # Never a Put: the executor cannot create a job.
+        statement("CheckAndRecordJobs", _dynamodb(["GetItem", "ConditionCheckItem", "UpdateItem"]), [t["jobs"]]),
+        # Claims and skips write the run item whole (Put); retries and outcomes update it.
+        statement("ClaimAndRecordRuns", _dynamodb(["GetItem", "PutItem", "UpdateItem"]), [t["runs"]]),
         # The SQS event source mapping polls with the function's role.
         statement("ConsumeOccurrences", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                          "sqs:ChangeMessageVisibility"], [q["queue"]]),

@@ -22,6 +22,7 @@ EXECUTOR_TIMEOUT_S = 90
 QUEUE_VISIBILITY_S = 6 * EXECUTOR_TIMEOUT_S
 MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_S = 14 * 24 * 3600
+QUEUE_RETENTION_S = 4 * 24 * 3600  # SQS's default, stated: config.MIN_RUN_HISTORY_DAYS outlasts both
 RUNS_TTL_ATTRIBUTE = "expiresAt"
 
 # Logical ids, shared with merge_template (alarms, IAM) and provision (outputs).
@@ -123,6 +124,7 @@ def queue_resources(names: StageNames) -> dict[str, Any]:
         "Properties": {
             "QueueName": names.queue,
             "VisibilityTimeout": QUEUE_VISIBILITY_S,
+            "MessageRetentionPeriod": QUEUE_RETENTION_S,
             "SqsManagedSseEnabled": True,
             "RedrivePolicy": {
                 "deadLetterTargetArn": {"Fn::GetAtt": [DLQ_ID, "Arn"]},

@@ -360,3 +360,17 @@ def test_list_pages_are_utf8_and_capped_by_bytes(client: Any, configure: Any, fa
         path = re.fullmatch(r'<(.+)>; rel="next"', link).group(1) if link else None
     assert sorted(seen) == sorted(ids)
     assert len(sizes) >= 2 and max(sizes) <= LIST_PAGE_BYTES < 6_000_000
+
+
+def test_an_escaped_payload_is_measured_decoded(client: Any, configure: Any) -> None:
+    """Issue 11 item 11: 30,000 bytes of payload sent as \\u00e9 escapes (90 KB on the wire) is
+    under the 65,536-byte limit; the same payload twice over is still a 413 naming payload."""
+    configure({})
+    text = "\u00e9" * 15_000  # 30,000 bytes of UTF-8
+    raw = json.dumps(job_body(payload={"text": text}), ensure_ascii=True)
+    assert len(raw) > 90_000
+    response = call(client, "POST", "/api/jobs", raw)
+    assert response.status_code == 201, response.body[:300]
+    assert body(response)["payload"] == {"text": text}
+    too_big = json.dumps(job_body(name="big", payload={"text": text * 3}), ensure_ascii=True)
+    assert_error(call(client, "POST", "/api/jobs", too_big), 413, "payload")

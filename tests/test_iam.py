@@ -1,0 +1,148 @@
+"""infra.iam: each function's policy allows every AWS call its code makes, and little more.
+
+The calls are recorded under moto (botocore's ``_make_api_call``, below PynamoDB and boto3)
+while each function's code runs a whole job life: the API's routes, the tick, the executor.
+Each call becomes the IAM actions and resource ARN AWS would authorise (one action per item
+of a TransactWriteItems), which must match a statement of that function's policy.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+from typing import Any, Iterator
+
+import pytest
+from botocore.client import BaseClient
+
+from chalicelib import runtime
+from chalicelib.clock import now_ms
+from conftest import receive_all, record_job
+from infra import iam
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+# Allowed but not reached by the session below, each for a stated reason.
+RARE = {
+    ("api_handler", "dynamodb:GetItem", "runs"): "a manual run whose executor wrote the run item first",
+    ("execute", "dynamodb:GetItem", "runs"): "reading a run back (kept for the claim's takeover paths)",
+    ("tick", "sqs:GetQueueUrl", "queue"): "once per process: in this one process the API resolved it first",
+    ("execute", "sqs:GetQueueUrl", "queue"): "once per process: in this one process the API resolved it first",
+    ("execute", "sqs:SendMessage", "queue"): "a retry or an occurrence that came too early",
+    ("execute", "sqs:SendMessage", "dlq"): "a last attempt's failure",
+    ("execute", "sqs:GetQueueUrl", "dlq"): "a last attempt's failure",
+    ("execute", "ssm:GetParameter", "agents"): "only for agents configured with secretParam",
+    ("api_handler", "ssm:GetParameter", "tokens"): "deployed functions only (AWS_LAMBDA_FUNCTION_NAME)",
+}
+
+
+def _arn(service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _table_arn(table: str, index: str | None = None) -> str:
+    return _arn("dynamodb", f"table/{table}" + (f"/index/{index}" if index else ""))
+
+
+_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def authorisations(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, resource ARN) pairs AWS checks for one call."""
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        return [(f"dynamodb:{_ITEM_ACTIONS[kind]}", _table_arn(body["TableName"]))
+                for item in params["TransactItems"] for kind, body in item.items()]
+    if service == "dynamodb" and operation == "BatchGetItem":
+        return [("dynamodb:BatchGetItem", _table_arn(table)) for table in params["RequestItems"]]
+    if service == "dynamodb":
+        return [(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
+    if service == "sqs":
+        name = params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[1]
+        action = "SendMessage" if operation == "SendMessageBatch" else operation
+        return [(f"sqs:{action}", _arn("sqs", name))]
+    if service == "ssm":
+        return [("ssm:GetParameter", _arn("ssm", f"parameter{params['Name']}"))]
+    raise AssertionError(f"unexpected call {service}.{operation}")
+
+
+def _resolved(resource: dict[str, str]) -> str:
+    return (resource["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::Region}", REGION)
+            .replace("${AWS::AccountId}", ACCOUNT))
+
+
+def allowed(function: str, action: str, arn: str) -> bool:
+    """Whether ``function``'s dev policy allows ``action`` on ``arn``."""
+    return any(action in stmt["Action"] and any(fnmatch.fnmatchcase(arn, _resolved(r)) for r in stmt["Resource"])
+               for stmt in iam.policy("dev", function)["Statement"])
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, set[tuple[str, str]]]]:
+    """Calls by function; the test sets ``recorded["now"]`` to the function running."""
+    calls: dict[str, Any] = {"now": "setup", "setup": set(), "api_handler": set(), "tick": set(), "execute": set()}
+    original = BaseClient._make_api_call
+
+    def spy(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        if calls["now"] != "setup" and service in ("dynamodb", "sqs", "ssm"):
+            calls[calls["now"]].update(authorisations(service, operation, params))
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", spy)
+    yield calls
+
+
+def _short(arn: str) -> str:
+    """A resource's kind, for RARE: jobs, runs, list, due (DynamoDB); queue, dlq; tokens, agents (SSM)."""
+    service, tail = arn.split(":")[2], arn.split(":", 5)[5]
+    if service == "dynamodb":
+        return tail.split("/")[3] if "/index/" in tail else {"agentos-jobs-dev": "jobs"}.get(tail[6:], "runs")
+    if service == "sqs":
+        return "dlq" if tail.endswith("-dlq") else "queue"
+    return "tokens" if tail.endswith("/api-tokens") else "agents"
+
+
+def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, Any], configure: Any,
+                                                             recorded: dict[str, Any]) -> None:
+    configure({"scheduler": {"dueShards": 8}})  # above the default: the shard count gets recorded
+    service = runtime.jobs()
+    recorded["now"] = "api_handler"
+    soon = service.create(record_job(name="soon", schedule=None, interval=5_000))  # enqueued at once
+    daily = service.create(record_job(name="daily", schedule="2 0 * * *"))
+    service.get(daily["id"])
+    for status, agent in ((None, None), ("active", None), (None, daily["agentId"])):
+        service.list(status, agent, 10, None)
+    service.update(daily["id"], {"name": "daily-renamed", "description": "x"})
+    service.update(daily["id"], {"status": "paused"})
+    service.update(daily["id"], {"status": "active"})
+    service.run_now(daily["id"])
+    service.runs_of(daily["id"], 10, None)
+    recorded["now"] = "tick"
+    engine["clock"].advance(60)
+    runtime.dispatcher().tick(now_ms())
+    recorded["now"] = "setup"
+    records = receive_all(engine["queue_url"])
+    recorded["now"] = "execute"
+    for start in range(0, len(records), 10):  # Lambda's batches
+        runtime.executor().handle_batch(records[start:start + 10])
+    recorded["now"] = "api_handler"
+    service.delete(soon["id"])
+    recorded["now"] = "setup"
+
+    for function in iam.FUNCTIONS:
+        denied = sorted(call for call in recorded[function] if not allowed(function, *call))
+        assert not denied, (function, denied)
+        used = {(action, _short(arn)) for action, arn in recorded[function]}
+        granted = {(action, _short(_resolved(r))) for stmt in iam.policy("dev", function)["Statement"]
+                   if not stmt["Sid"].startswith(("Logs", "Consume")) for action in stmt["Action"]
+                   for r in stmt["Resource"] if not action.startswith("kms:")}  # KMS comes with SSM
+        unused = sorted(g for g in granted - used if (function, *g) not in RARE)
+        assert not unused, (function, unused, json.dumps(sorted(used)))
+
+
+@pytest.mark.parametrize("function, action, table", [
+    ("api_handler", "dynamodb:Scan", "agentos-runs-dev"), ("api_handler", "dynamodb:Scan", "agentos-jobs-dev"),
+    ("api_handler", "dynamodb:DeleteItem", "agentos-runs-dev"), ("execute", "dynamodb:PutItem", "agentos-jobs-dev"),
+    ("execute", "dynamodb:DeleteItem", "agentos-jobs-dev"), ("tick", "dynamodb:GetItem", "agentos-jobs-dev"),
+    ("tick", "dynamodb:PutItem", "agentos-jobs-dev"), ("tick", "dynamodb:UpdateItem", "agentos-runs-dev"),
+])
+def test_what_the_review_found_is_no_longer_allowed(function: str, action: str, table: str) -> None:
+    assert not allowed(function, action, _table_arn(table))
