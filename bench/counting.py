@@ -23,7 +23,7 @@ _CLOCK_KEY = "agentos_bench_started"
 
 @dataclass
 class Tally:
-    """Calls by ``service.Operation``, items read (ScannedCount), response bytes, seconds spent in
+    """Calls by ``service.Operation``, items read (ScannedCount; BatchGetItem's items), response bytes, seconds spent in
     calls, and botocore's retries (HTTP attempts beyond the first: throttles, moto's 500s)."""
 
     calls: Counter = field(default_factory=Counter)
@@ -124,6 +124,8 @@ class CallCounter:
         """botocore's ``after-call`` event: one finished API call (after its retries)."""
         name = f"{model.service_model.endpoint_prefix}.{model.name}"
         scanned = parsed.get("ScannedCount", 0) if model.name in READ_OPERATIONS and parsed else 0
+        if model.name == "BatchGetItem" and parsed:  # the list fetches its page's jobs this way
+            scanned = sum(len(items) for items in (parsed.get("Responses") or {}).values())
         size = len(getattr(http_response, "content", b"") or b"")
         started = (context or {}).get(_CLOCK_KEY)
         retried = ((parsed or {}).get("ResponseMetadata") or {}).get("RetryAttempts", 0)

@@ -17,6 +17,7 @@ from . import env
 QUICK_SIZES = [1_000, 5_000, 10_000]
 FULL_SIZES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000]
 DUE = 500
+LIST_SIZES = (10_000, 100_000)  # the job list's cost per page is measured at these table sizes
 RETRY_POLICY = {"maxAttempts": 3, "initialDelayMs": 1000, "jitter": False}  # the executor paths need one
 
 
@@ -48,17 +49,19 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
 
 def _measure(quick: bool, agent: Any) -> dict[str, Any]:
     """Provision, then the tick curve, then the executor paths."""
-    from . import executor_cost, tick
+    from . import executor_cost, listing, tick
+    from . import long_runs as bench_long_runs
 
     created, provision_s = _provision()
     executor = executor_cost.measure(agent)  # first: moto's transactions slow down as tables fill
+    long_runs = bench_long_runs.measure(agent)
     sizes = QUICK_SIZES if quick else FULL_SIZES
     started = time.perf_counter()
-    curve = tick.curve(sizes, DUE)
+    curve = tick.curve(sizes, DUE, lambda n: listing.measure(n) if n in LIST_SIZES else None)
     curve_s = time.perf_counter() - started
     executor["transaction_ms"]["large"] = executor_cost.transaction_ms(0x51, executor_cost.table_items())
-    return {"provision_s": round(provision_s, 2), "tick_curve": curve, "tick_curve_s": round(curve_s, 1),
-            "executor": executor}
+    return {"provision_s": round(provision_s, 2), "listing": curve.pop("probes"), "tick_curve": curve, "tick_curve_s": round(curve_s, 1),
+            "executor": executor, "long_runs": long_runs}
 
 
 def main() -> int:

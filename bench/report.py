@@ -101,6 +101,55 @@ into in-process moto: {seeding}.
 """
 
 
+def listing_section(results: dict[str, Any]) -> str:
+    """Items read per page of the job list, by filter, at each measured table size."""
+    points = results.get("listing") or []
+    if not points:
+        return ""
+    rows = [(f"{p['jobs_total']:,}", f"{p['table_items']:,}", f["filter"],
+             " / ".join(str(page["items_read"]) for page in f["limit_100"]),
+             " / ".join(str(page["jobs"]) for page in f["limit_100"]),
+             f["max_dynamodb_calls_per_page_100"], f["limit_1"]["items_read"])
+            for p in points for f in p["filters"]]
+    return f"""## 1b. Job list: items read per page, O(page)
+
+`GET /api/jobs` reads one status partition after another of the keys-only `list` index (sorted by
+agent, then id), then fetches the page's jobs with BatchGetItem; items read = index entries +
+jobs fetched. The first three pages at the default limit of 100, and one page at limit 1, on the
+tick bench's table (one job in twenty paused, one agent). A Scan-based list reads up to the whole
+table for a page whose filter matches few jobs (the `status=failed` row: the table size).
+
+{_table(["jobs (N)", "table items", "filter", "items read, pages 1/2/3 (limit 100)", "jobs returned",
+         "max DynamoDB calls / page", "items read (limit 1)"], rows)}
+"""
+
+
+def long_runs_section(results: dict[str, Any]) -> str:
+    """Calls per accepted run and the deadline check's cost against the runs in progress."""
+    long = results.get("long_runs")
+    if not long:
+        return ""
+    life = long["accepted_run"]
+    rows = [(name.replace("_", " "), p["dynamodb"], p["sqs"]) for name, p in life["phases"].items()]
+    checks = [(f"{c['runs_in_progress']:,}", c["due"], c["timed_out"], c["items_read_per_due_check"],
+               c["dynamodb_calls_per_due_check"], c["sqs_calls_per_due_check"]) for c in long["deadline_checks"]]
+    return f"""## 1c. Long runs: calls per accepted run, and the deadline check
+
+An accepted (202) run with {life['heartbeats']} heartbeats, counted per run over {life['repeat']} runs:
+**{life['dynamodb_per_run']} DynamoDB calls** ({life['dynamodb_per_run_formula']}).
+
+{_table(["phase", "DynamoDB calls / run", "SQS calls / run"], rows)}
+
+Deadlines are watched by a check message per accepted attempt (delayed to its deadline, re-sent
+past SQS's 15-minute limit and after a heartbeat moved it), not by polling a table: the cost is
+one read per check that comes due, whatever the number of runs in progress, and nothing at all
+while no deadline is due.
+
+{_table(["runs in progress", "due", "timed out", "items read / due check", "DynamoDB calls / due check",
+         "SQS calls / due check"], checks)}
+"""
+
+
 def lateness_section(results: dict[str, Any]) -> str:
     """Per-load lateness and what bounds it."""
     late = results["lateness"]
@@ -250,7 +299,8 @@ def _first_calls(c: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     """The whole document."""
-    sections = [header(results), targets_section(results), tick_section(results), lateness_section(results),
+    sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
+                long_runs_section(results), lateness_section(results),
                 executor_section(results), cold_section(results), paper.section(results),
                 findings.section(results)]
     return "\n".join(sections)

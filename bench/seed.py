@@ -12,6 +12,7 @@ from typing import Iterable, Iterator
 
 from chalicelib.clock import iso
 from chalicelib.dispatch import shard_of
+from chalicelib.listing import list_key
 from chalicelib.models import JobModel, JobStatus, NameClaim, name_claim_id
 
 from .env import AGENT_ID
@@ -35,7 +36,8 @@ def make_job(jid: str, next_ms: int | None, shards: int, interval_ms: int = HOUR
     return JobModel(jid, name=f"bench-{jid}", agentId=AGENT_ID, schedule=schedule,
                     interval=None if once else interval_ms, timezone="UTC", payload=PAYLOAD, status=status,
                     generation=1, anchorAt=None if once else next_ms, nextRunAt=next_ms,
-                    dueShard=shard_of(jid, shards) if armed else None, runCount=0, failureCount=0,
+                    dueShard=shard_of(jid, shards) if armed else None, listKey=list_key(AGENT_ID, jid),
+                    runCount=0, failureCount=0,
                     createdAt=created_ms, updatedAt=created_ms)
 
 

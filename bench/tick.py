@@ -95,20 +95,21 @@ def full_point(jobs_total: int, due: int, now_ms: int) -> dict[str, Any]:
             "naive": naive, "scan_to_index_items_ratio": round(ratio, 2)}
 
 
-def curve(sizes: list[int], due: int) -> dict[str, Any]:
-    """Seed the table up to each size in turn and measure the find phase there; at the largest
-    size, run both complete ticks."""
+def curve(sizes: list[int], due: int, probe: Callable[[int], dict[str, Any] | None] = lambda n: None) -> dict[str, Any]:
+    """Seed the table up to each size in turn and measure the find phase there (and whatever
+    ``probe`` measures at that size); at the largest size, run both complete ticks."""
     dispatcher = runtime.dispatcher()
     dispatcher.queue.url(dispatcher.queue.queue_name)  # GetQueueUrl: once per process, not per tick
     now_ms = int(time.time() * 1000)
     horizon = now_ms + dispatcher.lookahead_ms
-    points, seeding, seeded = [], [], 0
+    points, seeding, seeded, probes = [], [], 0, []
     for size in sorted(sizes):
         items, seconds = seed.write(seed.tick_population(seeded, size, due, now_ms, horizon, dispatcher.shards))
         seeding.append({"jobs": size - seeded, "items": items, "seconds": round(seconds, 2),
                         "items_per_s": round(items / max(seconds, 1e-9))})
         seeded = size
         points.append(find_point(size, now_ms))
-    return {"shards": dispatcher.shards, "lookahead_ms": dispatcher.lookahead_ms, "due": due,
+        probes += [found] if (found := probe(size)) else []
+    return {"probes": probes, "shards": dispatcher.shards, "lookahead_ms": dispatcher.lookahead_ms, "due": due,
             "advance_batch": dispatcher.advance_batch,
             "find_curve": points, "seeding": seeding, "tick": full_point(seeded, due, now_ms)}

@@ -10,12 +10,12 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from . import callbacks, runtime
+from . import callbacks, runtime, telemetry
 from .auth import api_tokens, check_bearer
 from .clock import now_ms
 from .errors import Unauthorized
-from .http import (ANY_CONTENT_TYPE, check_query, guarded, next_link, parse_body, query_choice, query_limit,
-                   query_uuid)
+from .http import (ANY_CONTENT_TYPE, check_query, guarded, json_text, next_link, parse_body, query_choice,
+                   query_limit, query_uuid)
 from .openapi import openapi_document
 
 api = Blueprint(__name__)
@@ -27,6 +27,7 @@ def _params() -> dict[str, str]:
 
 
 def _authorize() -> None:
+    telemetry.configure_logging()  # the scrubber, before anything of this request is logged
     if runtime.config().security.enabled:
         check_bearer(api.current_request.headers.get("authorization"), api_tokens())
 
@@ -42,7 +43,8 @@ def _path() -> str:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+    return Response(body=json_text(body), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})  # JSON is UTF-8 (RFC 8259)
 
 
 @api.route("/api/health", methods=["GET"])

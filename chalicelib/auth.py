@@ -12,7 +12,7 @@ import logging
 import os
 from functools import lru_cache
 
-from .errors import ConfigError, Unauthorized
+from .errors import Unauthorized
 
 log = logging.getLogger("agentos.jobs.auth")
 
@@ -25,29 +25,31 @@ def _split(raw: str) -> tuple[bytes, ...]:
 def api_tokens() -> tuple[bytes, ...]:
     """The accepted tokens, loaded once per process."""
     raw = os.environ.get("AGENTOS_API_TOKENS")
-    param = os.environ.get("AGENTOS_API_TOKENS_PARAM")
     # The parameter is for deployed functions; `chalice local` also sees the stage's
     # environment, and must not need SSM.
-    if raw is None and param and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        raw = _parameter_value(param)
+    if raw is None and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raw = _parameter_value(tokens_parameter())
     tokens = _split(raw or "")
     if not tokens:
         log.warning("security is enabled but no API token is configured: every request is refused")
     return tokens
 
 
-def _parameter_value(param: str) -> str:
-    """The decrypted SSM parameter ``param``."""
-    # boto3 is imported here, not with the routes: only a deployed function with a token
-    # parameter needs it, once per process.
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+def tokens_parameter() -> str:
+    """The SSM parameter holding a deployed stage's tokens: ``/agentos-jobs/<stage>/api-tokens``
+    (``AGENTOS_API_TOKENS_PARAM`` overrides it; the packaged template sets it to the same name)."""
+    stage = os.environ.get("AGENTOS_STAGE", "dev")
+    return os.environ.get("AGENTOS_API_TOKENS_PARAM") or f"/agentos-jobs/{stage}/api-tokens"
 
-    try:
-        answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
-    except (ClientError, BotoCoreError) as exc:
-        raise ConfigError(f"cannot read the API token parameter {param}") from exc
-    return str(answer["Parameter"]["Value"])
+
+def _parameter_value(param: str) -> str:
+    """The decrypted SSM parameter ``param``; its tokens go to the log scrubber at once."""
+    from .parameters import read_parameter
+    from .telemetry import register_secret
+
+    raw = read_parameter(param)
+    register_secret(*(t.strip() for t in raw.split(",")))
+    return raw
 
 
 def reset_tokens() -> None:

@@ -10,13 +10,15 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
 DEFAULT_PATH = "agentos.config.json"
-# In Lambda only app.py, chalicelib/ and vendor/ are packaged: the deployed file lives here.
+# In Lambda only app.py, chalicelib/ and vendor/ are packaged: `make package` writes the
+# stage's config (deploy/agentos.<stage>.json) here, relative to the artifact's root.
 LAMBDA_PATH = "chalicelib/agentos.config.json"
+PACKAGED_PATH = Path(__file__).resolve().parent / "agentos.config.json"
 
 
 class _Strict(BaseModel):
@@ -40,6 +42,8 @@ class RetryPolicy(_Strict):
 
 
 class Security(_Strict):
+    # Off for a local run (the contract's default); a deployed function defaults it to on
+    # (see deployed_defaults): only an explicit ``"enabled": false`` opens a deployed API.
     enabled: bool = False
 
 
@@ -48,6 +52,9 @@ class AgentEndpoint(_Strict):
 
     url: HttpUrl
     secretEnv: str | None = Field(None, min_length=1, max_length=128)
+    # An SSM SecureString parameter holding the secret (deployed stages: under
+    # /agentos-jobs/<stage>/agents/, which the executor may read); read once, on first use.
+    secretParam: str | None = Field(None, min_length=2, max_length=2048, pattern=r"^/[A-Za-z0-9_.\-/]+$")
     # Bounded so a delivery fits the executor Lambda (90 s) and its claim lease (timeout + 30 s)
     # stays shorter than the queue's visibility timeout (540 s): a redelivered message then
     # always finds an expired lease, and a crashed attempt is taken over.
@@ -57,6 +64,12 @@ class AgentEndpoint(_Strict):
     @classmethod
     def _url_from_text(cls, value: object) -> object:
         return HttpUrl(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> "AgentEndpoint":
+        if self.secretEnv and self.secretParam:
+            raise ValueError("give secretEnv or secretParam, not both")
+        return self
 
 
 class Logs(_Strict):
@@ -104,18 +117,29 @@ def parse_config(data: object) -> Config:
         raise ConfigError(f"agentos.config.json: {key}: {first['msg']}", key) from exc
 
 
+def deployed_defaults(data: object) -> object:
+    """``data`` with ``security.enabled`` true unless it says otherwise: a deployed API is
+    secure by default, and only an explicit ``false`` in the stage's file opts out."""
+    if not isinstance(data, dict):
+        return data
+    security = data.get("security", {})
+    if isinstance(security, dict) and "enabled" not in security:
+        return {**data, "security": {**security, "enabled": True}}
+    return data
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the file at ``path`` (default ``$AGENTOS_CONFIG``, else ./agentos.config.json;
-    in Lambda, else chalicelib/agentos.config.json)."""
+    in Lambda, else the packaged chalicelib/agentos.config.json, with security on by default)."""
     in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    where = Path(path or os.environ.get("AGENTOS_CONFIG") or (LAMBDA_PATH if in_lambda else DEFAULT_PATH))
-    if not where.exists():
-        return Config()
-    try:
-        data = json.loads(where.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{where}: not readable JSON: {exc}") from exc
-    return parse_config(data)
+    where = Path(path or os.environ.get("AGENTOS_CONFIG") or (PACKAGED_PATH if in_lambda else DEFAULT_PATH))
+    data: object = {}
+    if where.exists():
+        try:
+            data = json.loads(where.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: not readable JSON: {exc}") from exc
+    return parse_config(deployed_defaults(data) if in_lambda else data)
 
 
 @lru_cache(maxsize=1)

@@ -246,15 +246,10 @@ def _document(raw: bytes, size: int, redact: list[str]) -> Any:
 
 
 def _secret_of(endpoint: AgentEndpoint) -> str | None:
-    """The agent's HMAC secret from the environment, or None when it has none."""
-    if not endpoint.secretEnv:
-        return None
-    value = os.environ.get(endpoint.secretEnv)
-    if not value:
-        # Never fall back to an unsigned request: the agent would (rightly) reject it,
-        # or worse, accept it. This is a deployment error, so retrying cannot help.
-        raise DeliveryFailed(f"secret env {endpoint.secretEnv} is not set", retryable=False)
-    return value
+    """The agent's HMAC secret (``secretEnv`` or ``secretParam``), or None when it has none."""
+    from .agent_secrets import agent_secret  # SSM (boto3) is loaded only by agents that need it
+
+    return agent_secret(endpoint)
 
 
 def _status_failure(status: int, headers: Message | None, text: str, now_s: int) -> DeliveryFailed:

@@ -23,7 +23,7 @@ from .history import Occurrence
 from .models import JobModel, JobStatus, Trigger
 from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
-from .store import Advance, JobStore
+from .store import UNRECORDED_SHARD_SPAN, Advance, JobStore
 
 log = logging.getLogger("agentos.jobs.dispatch")
 T = TypeVar("T")
@@ -146,6 +146,28 @@ class Dispatcher:
         self.shards = shards
         self.lookahead_ms = lookahead_ms
         self.advance_batch = advance_batch
+        self._span_seen = max(shards, UNRECORDED_SHARD_SPAN)  # shards this process knows may hold jobs
+        self._span_recorded = shards <= UNRECORDED_SHARD_SPAN  # nothing to record at the default or below
+
+    def record_span(self) -> None:
+        """Make sure the store records that jobs may sit in ``self.shards`` shards (before a
+        job is armed in one of them: a later, lower count must still query it). One
+        conditional write per process, only when the count is above the default."""
+        if not self._span_recorded:
+            self.store.record_shard_span(self.shards)
+            self._span_recorded = True
+
+    def _span(self, report: DispatchReport) -> int:
+        """The due shards to query: every shard any count in use or recorded may have armed.
+
+        Jobs in shards past ``self.shards`` (the count was lowered) are found here and moved
+        into ``self.shards`` by their next advance (:meth:`_move`)."""
+        try:
+            self.record_span()
+            self._span_seen = max(self._span_seen, self.store.shard_span())
+        except StoreUnavailable:  # query what this process knows of; the next tick reads it again
+            report.errors.append("due-shard count: store unavailable")
+        return self._span_seen
 
     def needs_immediate(self, job: JobModel, now_ms: int) -> bool:
         """True if the next tick might see ``job``'s next occurrence too late."""
@@ -204,14 +226,16 @@ class Dispatcher:
     def tick(self, now_ms: int) -> DispatchReport:
         """One minute tick: query every due shard in parallel, then dispatch what they found
         together (so SendMessageBatch fills up across shards)."""
-        with ThreadPoolExecutor(max_workers=min(self.shards, 8)) as pool:
-            found = list(pool.map(lambda s: self._due_in_shard(s, now_ms), range(self.shards)))
+        spanned = DispatchReport()
+        span = self._span(spanned)
+        with ThreadPoolExecutor(max_workers=min(span, 8)) as pool:
+            found = list(pool.map(lambda s: self._due_in_shard(s, now_ms), range(span)))
         try:
             report = self.dispatch([job for jobs, _ in found for job in jobs], now_ms)
         except Exception as exc:  # whatever was sent but not advanced is re-sent next minute
             log.exception("tick: dispatch failed")
             report = DispatchReport(errors=[f"dispatch: {type(exc).__name__}"])
-        report.errors.extend(error for _, error in found if error)
+        report.errors.extend(spanned.errors + [error for _, error in found if error])
         return report
 
     def _due_in_shard(self, shard: int, now_ms: int) -> tuple[list[JobModel], str | None]:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from chalice import Response
 
-from .errors import JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
+from .errors import ConfigError, JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
 
 log = logging.getLogger("agentos.jobs.http")
 ANY_CONTENT_TYPE = ["*/*"]
@@ -69,6 +69,12 @@ def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
     return data
 
 
+def json_text(body: Any) -> str:
+    """A response body as compact JSON text with non-ASCII kept as is: the response is sent as
+    UTF-8, so an emoji costs its 4 bytes, not a 12-byte ``\\ud83d\\ude00`` escape pair."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 def check_query(params: dict[str, str], allowed: tuple[str, ...]) -> None:
     """Refuse unknown query parameters: a typo such as ``?staus=`` must not list everything."""
     unknown = sorted(set(params) - set(allowed))
@@ -81,7 +87,8 @@ def query_limit(params: dict[str, str], default: int = 100, maximum: int = 1000)
     raw = params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isdigit() alone accepts "²" and "٣", which int() then refuses: ASCII digits only.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise ValidationFailed("limit", f"must be an integer from 1 to {maximum}")
     return int(raw)
 
@@ -123,15 +130,22 @@ def guarded(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
+        except ConfigError as error:  # names files and SSM parameters: for the operator only
+            log.error("%s: configuration error: %s", view.__name__, error.message)
+            return _internal_error()
         except JobsError as error:
             if error.status >= 500:  # storage trouble: the caller retries, the operator must see it
                 log.warning("%s answered %s: %s", view.__name__, error.status, error.message)
             return error_response(error)
         except Exception:  # never a stack trace to the caller; the log has it
             log.exception("unhandled error in %s", view.__name__)
-            body = {"Code": "InternalError", "Message": "internal error; it has been logged"}
-            return Response(body=body, status_code=500, headers={"Content-Type": "application/json"})
+            return _internal_error()
     return wrapper
+
+
+def _internal_error() -> Response:
+    body = {"Code": "InternalError", "Message": "internal error; it has been logged"}
+    return Response(body=body, status_code=500, headers={"Content-Type": "application/json"})
 
 
 def next_link(path: str, params: dict[str, str], cursor: str | None) -> dict[str, str]:

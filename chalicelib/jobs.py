@@ -22,11 +22,16 @@ from .models import JobModel, JobStatus, Overlap, Trigger
 from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from .schemas import JobCreate, JobPatch, validate
+from .http import json_text
+from .listing import list_key
 from .store import JobStore
 from .views import job_view, run_view
 
 log = logging.getLogger("agentos.jobs")
 SCHEDULE_FIELDS = ("schedule", "interval", "timezone")
+# A list page stops before this many bytes of JSON: Lambda answers at most 6 MB (a page of 100
+# jobs with 64 KB payloads is ~6.5 MB), and headers and the API Gateway envelope need room.
+LIST_PAGE_BYTES = 5 * 1024 * 1024
 
 
 def new_job_id() -> str:
@@ -84,6 +89,8 @@ class JobService:
         job.nextRunAt = to_ms(first) if first is not None else None
         job.anchorAt = job.nextRunAt if isinstance(schedule, IntervalSchedule) else None
         active = job.status == JobStatus.ACTIVE.value and job.nextRunAt is not None
+        if active:
+            self.dispatcher.record_span()  # a tick with a lower count must still look in this shard
         job.dueShard = shard_of(job.id, self.dispatcher.shards) if active else None
 
     def _enqueue_if_close(self, job: JobModel, now: int) -> None:
@@ -102,9 +109,15 @@ class JobService:
     def list(self, status: str | None, agent_id: str | None, limit: int,
              cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of job views and the next page's cursor."""
-        jobs, following = self.store.list(status, agent_id, limit, cursor)
-        now = clock_now_ms()
-        return [job_view(j, now) for j in jobs], following
+        page = self.store.list(status, agent_id, limit, cursor)
+        now, views, size = clock_now_ms(), [], 2  # the brackets of the JSON array
+        for job, resume in zip(page.jobs, page.resume):
+            view = job_view(job, now)
+            size += len(json_text(view).encode()) + 1
+            if views and size > LIST_PAGE_BYTES:  # the rest comes on the next page
+                return views, page.resume[len(views) - 1]
+            views.append(view)
+        return views, page.following
 
     def update(self, job_id: str, body: object) -> dict[str, Any]:
         """Apply a PATCH; a schedule change or a resume re-arms the job from now."""
@@ -114,6 +127,8 @@ class JobService:
         changes = self._field_changes(patch)
         changes.update(self._schedule_changes(job, patch, now))
         changes["updatedAt"] = max(now, int(stamp) + 1)  # the optimistic lock needs a new stamp
+        if "agentId" in changes:
+            changes["listKey"] = list_key(changes["agentId"], job.id)
         actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
                    for k, v in changes.items()]
         for key, value in changes.items():

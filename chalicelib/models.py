@@ -16,7 +16,7 @@ import os
 from enum import Enum
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -80,6 +80,18 @@ class DueIndex(GlobalSecondaryIndex["JobModel"]):
     nextRunAt = NumberAttribute(range_key=True)
 
 
+class ListIndex(GlobalSecondaryIndex["JobModel"]):
+    """Jobs by status, then agent and id (``listKey`` = ``<agentId>#<id>``): each page of the
+    job list is one Query, whatever its filters. Keys only: recording a run never writes it."""
+
+    class Meta:
+        index_name = "list"
+        projection = KeysOnlyProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    listKey = UnicodeAttribute(range_key=True)
+
+
 class JobModel(Model):
     """One scheduled job."""
 
@@ -120,6 +132,8 @@ class JobModel(Model):
     updatedAt = NumberAttribute()
 
     due = DueIndex()
+    listKey = UnicodeAttribute(null=True)  # "<agentId>#<id>" (store.list_key): the list index's sort key
+    listing = ListIndex()
 
 
 class NameClaim(Model):

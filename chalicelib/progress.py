@@ -126,13 +126,14 @@ class RunProgress:
         return True
 
     def heartbeat(self, occ: Occurrence, now_ms: int, progress: str | None) -> RunModel | None:
-        """Renew the heartbeat deadline (and keep ``progress``); None if the attempt ended."""
+        """Renew the heartbeat deadline (and keep ``progress``); the run as it now is (one write,
+        which returns the item), or None if the attempt is no longer running."""
         actions = [self.model.heartbeatAt.set(now_ms)]
         if progress is not None:
             actions.append(self.model.progress.set(progress))
-        if self._update(occ, actions, self.still_ours(occ), "record a heartbeat") is None:
-            return None
-        return self._read(occ)
+        # The attempt number alone names it (a callback token carries it; no read needed first).
+        condition = (self.model.status == RunStatus.RUNNING.value) & (self.model.attempt == occ.attempt)
+        return self._update(occ, actions, condition, "record a heartbeat")
 
     def _read(self, occ: Occurrence) -> RunModel | None:
         try:

@@ -13,8 +13,8 @@ from typing import Any
 
 from .clock import now_ms
 from .errors import PayloadTooLarge, RunConflict, RunNotFound
-from .history import Occurrence, RunStore
-from .models import ENDED, RunModel, RunStatus
+from .history import Occurrence, RunStore, job_of_run
+from .models import ENDED, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, output_text
 from .progress import RunProgress
 from .schemas import CompleteBody, HeartbeatBody, validate
@@ -73,10 +73,16 @@ class RunService:
             progress, size = _json_bytes(report.progress)
             if size > PROGRESS_MAX_BYTES:
                 raise PayloadTooLarge(f"progress: {size} bytes is over the limit of {PROGRESS_MAX_BYTES}", "progress")
-        occ = self._attempt(self._run(run_id), attempt)
+        job_id = job_of_run(run_id)
+        if attempt is not None and job_id is not None:  # a callback token names its attempt: one write
+            occ = Occurrence(job_id, run_id, 0, Trigger.SCHEDULE, 0, attempt)
+            run = self.progress.heartbeat(occ, now_ms(), progress)
+            if run is not None:
+                return run_view(run)
+        occ = self._attempt(self._run(run_id), attempt)  # 404 or 409, or the current attempt
         run = self.progress.heartbeat(occ, now_ms(), progress)
         if run is None:
-            return self.heartbeat(run_id, body, attempt if attempt is not None else occ.attempt)  # raises 409
+            raise RunConflict(f"attempt {occ.attempt} of run {run_id} ended meanwhile", "attempt")
         return run_view(run)
 
     def complete(self, run_id: str, body: object, attempt: int | None) -> dict[str, Any]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
@@ -18,7 +19,6 @@ from pynamodb.exceptions import (
     GetError,
     PynamoDBException,
     QueryError,
-    ScanError,
     TransactWriteError,
     UpdateError,
 )
@@ -26,11 +26,24 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from . import clock
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
+from .listing import JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
 
 
 ADVANCE_TRIES = 3  # a batch whose jobs keep colliding with other writes is left to the next tick
+# A create, rename or delete cancelled by TransactionConflict (another transaction held one of
+# its items) wrote nothing, so it is written again after a short jittered pause; botocore does
+# not retry it. After this many tries the caller gets a 409 to retry, not a 503.
+TRANSACTION_TRIES = 4
+CONFLICT_BACKOFF_MS = 20  # the first pause is up to this, doubling each try
+# The highest due-shard count any tick or API process armed jobs with is recorded in one item of
+# the due index (partition -1, its count as the sort key), so that a tick configured with fewer
+# shards still queries every shard a job may sit in. Nothing recorded: the config's default.
+SHARD_SPAN_ID = "meta#dueShards"
+SHARD_SPAN_PARTITION = -1
+UNRECORDED_SHARD_SPAN = 4  # config.Scheduler.dueShards' default (tests/test_config.py checks)
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,16 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
     return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
+def _conflicted(exc: TransactWriteError) -> bool:
+    """Cancelled only because another transaction held an item (no condition failed)."""
+    reasons = _reasons(exc)
+    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+
+
+def _busy() -> ConcurrentUpdate:
+    return ConcurrentUpdate("the job is being changed by another request; retry it")
+
+
 def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"jobs table unavailable while trying to {action}; retry later")
 
@@ -93,20 +116,33 @@ class JobStore:
         self.model = model
         self.claim = claim
 
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=model_connection(self.model))
+    def _transact(self, write: Callable[[TransactWrite], None]) -> None:
+        """Run ``write`` in one transaction, again after a TransactionConflict (up to
+        TRANSACTION_TRIES); the last TransactWriteError is raised for the caller to classify."""
+        for attempt in range(TRANSACTION_TRIES):
+            try:
+                with TransactWrite(connection=model_connection(self.model)) as tx:
+                    write(tx)
+                return
+            except TransactWriteError as exc:
+                if not _conflicted(exc) or attempt == TRANSACTION_TRIES - 1:
+                    raise
+            # Jittered so that two requests that collided do not collide again in step.
+            clock.sleep_until(clock.now_ms() + random.randint(1, CONFLICT_BACKOFF_MS << attempt))
 
     def create(self, job: JobModel) -> None:
         """Store a new job and claim its name in one transaction (409 if the name is taken)."""
+        job.listKey = list_key(job.agentId, job.id)
+
+        def write(tx: TransactWrite) -> None:
+            tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
+            tx.save(job, condition=self.model.id.does_not_exist())
         try:
-            with self._transaction() as tx:
-                tx.save(self.claim(name_claim_id(job.name), jobId=job.id),
-                        condition=self.claim.id.does_not_exist())
-                tx.save(job, condition=self.model.id.does_not_exist())
+            self._transact(write)
         except TransactWriteError as exc:
             if _reasons(exc)[:1] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
-            raise _unavailable("create a job", exc) from exc
+            raise (_busy() if _conflicted(exc) else _unavailable("create a job", exc)) from exc
 
     def get(self, job_id: str, consistent: bool = True) -> JobModel:
         """The job ``job_id`` (404 if absent; name-claim keys are never jobs)."""
@@ -144,19 +180,19 @@ class JobStore:
             raise _unavailable("update a job", exc) from exc
 
     def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str) -> None:
+        def write(tx: TransactWrite) -> None:
+            tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
+            tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
+            tx.update(job, actions=actions, condition=guard)
         try:
-            with self._transaction() as tx:
-                tx.save(self.claim(name_claim_id(job.name), jobId=job.id),
-                        condition=self.claim.id.does_not_exist())
-                tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
-                tx.update(job, actions=actions, condition=guard)
+            self._transact(write)
         except TransactWriteError as exc:
             reasons = _reasons(exc)  # PynamoDB sends deletes, then puts, then updates
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
                 raise self._conflict(job.id) from exc
-            raise _unavailable("rename a job", exc) from exc
+            raise (_busy() if _conflicted(exc) else _unavailable("rename a job", exc)) from exc
         job.refresh(consistent_read=True)
 
     def _conflict(self, job_id: str) -> Exception:
@@ -165,32 +201,22 @@ class JobStore:
         return ConcurrentUpdate("the job changed while this request ran; retry it")
 
     def delete(self, job: JobModel) -> None:
-        """Remove the job and free its name in one transaction."""
+        """Remove the job and free its name in one transaction (409 if it was renamed meanwhile)."""
+        def write(tx: TransactWrite) -> None:
+            tx.delete(job, condition=self.model.id.exists())
+            tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
         try:
-            with self._transaction() as tx:
-                tx.delete(job, condition=self.model.id.exists())
-                tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
+            self._transact(write)
         except TransactWriteError as exc:
             if "ConditionalCheckFailed" in _reasons(exc):
-                raise JobNotFound(job.id) from exc
-            raise _unavailable("delete a job", exc) from exc
+                # The job is gone (404), or a rename moved its name claim after it was read:
+                # it still exists, so the caller is told to retry, never that it is absent.
+                raise self._conflict(job.id) from exc
+            raise (_busy() if _conflicted(exc) else _unavailable("delete a job", exc)) from exc
 
-    def list(self, status: str | None, agent_id: str | None, limit: int,
-             cursor: str | None) -> tuple[list[JobModel], str | None]:
-        """One page of jobs matching the filters, and the cursor of the next page."""
-        condition = self.model.agentId.exists()  # name claims have no agentId
-        if status is not None:
-            condition &= self.model.status == status
-        if agent_id is not None:
-            condition &= self.model.agentId == agent_id
-        start = decode_cursor(cursor, ["id"])
-        try:
-            pages = self.model.scan(condition, limit=limit, last_evaluated_key=start)
-            jobs = list(pages)
-        except ScanError as exc:
-            raise _unavailable("list jobs", exc) from exc
-        more = len(jobs) == limit and pages.last_evaluated_key is not None
-        return jobs, encode_cursor(pages.last_evaluated_key) if more else None
+    def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None) -> ListPage:
+        """One page of jobs matching the filters, read through the list index (O(page))."""
+        return JobLister(self.model).page(status, agent_id, limit, cursor)
 
     def due(self, shard: int, before_ms: int) -> Iterator[JobModel]:
         """Jobs of ``shard`` whose next undispatched occurrence is before ``before_ms``.
@@ -201,6 +227,26 @@ class JobStore:
             yield from self.model.due.query(shard, self.model.nextRunAt < before_ms)
         except QueryError as exc:
             raise _unavailable("query due jobs", exc) from exc
+
+    def shard_span(self) -> int:
+        """How many due shards may hold jobs: the highest count recorded, or the default."""
+        try:
+            for item in self.model.due.query(SHARD_SPAN_PARTITION, limit=1, scan_index_forward=False):
+                return int(item.nextRunAt)
+        except QueryError as exc:
+            raise _unavailable("read the due-shard count", exc) from exc
+        return UNRECORDED_SHARD_SPAN
+
+    def record_shard_span(self, shards: int) -> None:
+        """Raise the recorded due-shard count to ``shards`` (it is never lowered by this)."""
+        span = self.model.nextRunAt
+        try:
+            self.model(SHARD_SPAN_ID).update(
+                actions=[self.model.dueShard.set(SHARD_SPAN_PARTITION), span.set(shards)],
+                condition=span.does_not_exist() | (span < shards))
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":  # already as high
+                raise _unavailable("record the due-shard count", exc) from exc
 
     def advance(self, moves: Sequence[Advance]) -> list[bool]:
         """Move each job's ``nextRunAt`` past its dispatched occurrences, all in one write;

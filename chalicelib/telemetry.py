@@ -27,18 +27,30 @@ def in_lambda() -> bool:
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
-class SecretScrubber(logging.Filter):
-    """Replaces every known secret value in a log record's text with ``***``."""
+_registered: set[str] = set()  # secrets read at run time (SSM tokens, agent secrets)
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+
+def register_secret(*values: str) -> None:
+    """Have the scrubber blank ``values`` from now on (called as each secret is loaded)."""
+    with _lock:
+        _registered.update(v for v in values if len(v) >= 4)
+
+
+class SecretScrubber(logging.Filter):
+    """Replaces every known secret value in a log record's text with ``***``: the ``secrets``
+    given, and every value registered with :func:`register_secret`, whenever it was."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if len(s) >= 4]
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Scrub the rendered message (and its arguments) in place; never drops a record."""
-        if self.secrets:
+        with _lock:
+            known = sorted(set(self.secrets) | _registered, key=len, reverse=True)  # longest first
+        if known:
             text = record.getMessage()
-            for secret in self.secrets:
+            for secret in known:
                 text = text.replace(secret, "***")
             record.msg, record.args = text, None
         return True
@@ -53,20 +65,31 @@ def known_secrets() -> list[str]:
     return [s for s in tokens + agents if s]
 
 
-def configure_logging() -> None:
-    """Install the Lambda JSON formatter (in Lambda) and the secret scrubber (everywhere)."""
-    logger = logging.getLogger(ROOT_LOGGER)
-    if any(isinstance(f, SecretScrubber) for f in logger.filters):
-        return
-    logger.addFilter(SecretScrubber(known_secrets()))
-    if in_lambda():
-        from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+_scrubber = SecretScrubber()
 
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
-        logger.addHandler(handler)
-        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
-        logger.propagate = False
+
+def configure_logging() -> None:
+    """Install the Lambda JSON formatter (in Lambda) and the secret scrubber (everywhere).
+
+    A logger's filters see only records logged on that very logger, not those its children
+    (``agentos.jobs.delivery``...) propagate to it, so the scrubber also sits on every handler
+    those records reach: ours in Lambda, the root logger's otherwise. Safe to call often.
+    """
+    logger = logging.getLogger(ROOT_LOGGER)
+    register_secret(*known_secrets())
+    if _scrubber not in logger.filters:
+        logger.addFilter(_scrubber)
+        if in_lambda():
+            from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
+            logger.addHandler(handler)
+            logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+            logger.propagate = False
+    for handler in logger.handlers + logging.getLogger().handlers:
+        if _scrubber not in handler.filters:
+            handler.addFilter(_scrubber)
 
 
 def _emf() -> Any:

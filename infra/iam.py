@@ -21,8 +21,8 @@ STAGES = ("dev", "prod")
 
 # DynamoDB has no IAM action for TransactWriteItems: each item of a transaction is
 # authorised as its own PutItem/UpdateItem/DeleteItem/ConditionCheckItem.
-_API_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                 "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:Scan"]
+_API_DYNAMODB = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                 "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:Scan"]
 _EXECUTE_DYNAMODB = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                      "dynamodb:ConditionCheckItem"]
 
@@ -56,6 +56,7 @@ def _tables(stage: str) -> dict[str, dict]:
     names = stage_names(stage)
     return {"jobs": arn("dynamodb", f"table/{names.jobs_table}"),
             "due": arn("dynamodb", f"table/{names.jobs_table}/index/due"),
+            "list": arn("dynamodb", f"table/{names.jobs_table}/index/list"),
             "runs": arn("dynamodb", f"table/{names.runs_table}")}
 
 
@@ -76,10 +77,26 @@ def _api_tokens(stage: str) -> list[dict]:
     ]
 
 
+def agent_secrets_prefix(stage: str) -> str:
+    """Where a stage's agents' ``secretParam`` parameters must live (the executor reads only these)."""
+    return f"/{APP_NAME}/{stage}/agents/"
+
+
+def _agent_secrets(stage: str) -> list[dict]:
+    """Read and decrypt (through SSM only) the agents' secret parameters of this stage."""
+    param_arn = arn("ssm", f"parameter{agent_secrets_prefix(stage)}*")
+    return [
+        statement("ReadAgentSecrets", ["ssm:GetParameter"], [param_arn]),
+        statement("DecryptAgentSecrets", ["kms:Decrypt"], [arn("kms", "key/*")], {
+            "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}},
+            "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": param_arn}}),
+    ]
+
+
 def _api_handler(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
-        statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["runs"]]),
+        statement("JobsAndRuns", _API_DYNAMODB, [t["jobs"], t["due"], t["list"], t["runs"]]),
         statement("EnqueueManualRuns", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
         *_api_tokens(stage),
     ]
@@ -102,6 +119,7 @@ def _execute(stage: str) -> list[dict]:
         statement("ConsumeOccurrences", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                          "sqs:ChangeMessageVisibility"], [q["queue"]]),
         statement("RetryAndDeadLetter", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
+        *_agent_secrets(stage),
     ]
 
 

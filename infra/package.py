@@ -25,9 +25,14 @@ from packaging.requirements import Requirement
 from packaging.tags import Tag, parse_tag
 from packaging.utils import canonicalize_name
 
+from chalicelib.config import LAMBDA_PATH, deployed_defaults, parse_config
+from chalicelib.errors import ConfigError
+
+from .iam import agent_secrets_prefix
 from .merge_template import CHALICE_FUNCTIONS, SQS_EVENT_ID, merge_template
 
 ROOT = Path(__file__).resolve().parent.parent
+STAGE_CONFIG_DIR = "deploy"  # deploy/agentos.<stage>.json: what the stage's functions load
 # Lambda's python3.10/3.11 run on Amazon Linux 2 (glibc 2.26); 3.12+ on AL2023 (glibc 2.34).
 _GLIBC = {(3, 10): 26, (3, 11): 26}
 _MANYLINUX_ALIASES = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
@@ -104,7 +109,8 @@ def stage_project(stage_dir: Path, source: Path = ROOT) -> str:
     """Copy the app into ``stage_dir`` for Chalice; return how its dependencies get in."""
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "venv")
+    # A developer's chalicelib/agentos.config.json is not the stage's: write_stage_config writes that.
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "venv", "agentos.config.json")
     shutil.copytree(source / "chalicelib", stage_dir / "chalicelib", ignore=ignore)
     shutil.copytree(source / ".chalice", stage_dir / ".chalice", ignore=ignore)
     shutil.copy2(source / "app.py", stage_dir / "app.py")
@@ -114,6 +120,42 @@ def stage_project(stage_dir: Path, source: Path = ROOT) -> str:
         return f"vendored {len(dists)} distributions ({count} files) from {sys.prefix}"
     shutil.copy2(source / "requirements.txt", stage_dir / "requirements.txt")
     return "requirements.txt handed to chalice (pip downloads Lambda wheels from PyPI)"
+
+
+def stage_config_path(stage: str, source: Path = ROOT) -> Path:
+    """Where ``stage``'s agentos.config.json lives in the repository."""
+    return source / STAGE_CONFIG_DIR / f"agentos.{stage}.json"
+
+
+def stage_config(stage: str, source: Path = ROOT) -> dict[str, Any]:
+    """The stage's config as it will be packaged: validated, ``security.enabled`` explicit
+    (true unless the file says false). A missing file means every default, secure."""
+    path = stage_config_path(stage, source)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except ValueError as exc:
+        raise ValueError(f"{path}: not readable JSON: {exc}") from exc
+    data = deployed_defaults(data)
+    try:
+        config = parse_config(data)
+    except ConfigError as exc:
+        raise ValueError(f"{path}: {exc.message}") from exc
+    prefix = agent_secrets_prefix(stage)
+    for agent_id, agent in config.agents.items():
+        if agent.secretParam and not agent.secretParam.startswith(prefix):  # IAM lets the executor read only these
+            raise ValueError(f"{path}: agents.{agent_id}.secretParam must start with {prefix}")
+    return data  # type: ignore[return-value]
+
+
+def write_stage_config(stage: str, project: Path, source: Path = ROOT) -> bool:
+    """Write the stage's config into the staged project; return whether the API is secured."""
+    data = stage_config(stage, source)
+    (project / LAMBDA_PATH).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    secured = bool(data["security"]["enabled"])
+    if not secured:  # an opt-out must be seen by whoever deploys it
+        print(f"WARNING: {stage_config_path(stage, source)} sets security.enabled false: the {stage} API "
+              "will serve every route WITHOUT authentication", file=sys.stderr)
+    return secured
 
 
 def _offline_env() -> dict[str, str]:
@@ -158,6 +200,7 @@ def package(stage: str, build_dir: Path = ROOT / "build", source: Path = ROOT) -
     out = build_dir / stage
     work = build_dir / f".{stage}-src"
     how = stage_project(work, source)
+    secured = write_stage_config(stage, work, source)
     merge = build_dir / f"{stage}-merge-template.json"
     merge.write_text(json.dumps(merge_template(stage), indent=2))
     if out.exists():
@@ -167,7 +210,7 @@ def package(stage: str, build_dir: Path = ROOT / "build", source: Path = ROOT) -
     problems = template_problems(json.loads(template_path.read_text()))
     if problems:
         raise RuntimeError("packaged template is wrong:\n  " + "\n  ".join(problems))
-    print(f"{template_path}: {how}")
+    print(f"{template_path}: {how}; API authentication {'ON' if secured else 'OFF'}")
     return template_path
 
 

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 import boto3
 
 from chalicelib.dispatch import shard_of
+from chalicelib.listing import list_key
 from chalicelib.models import Trigger
 from chalicelib.queue import OccurrenceQueue, decode
 
@@ -170,6 +171,16 @@ def rewind_jobs(items: list[dict[str, Any]], earliest: dict[tuple[str, int], int
     return moved
 
 
+def with_list_keys(items: list[dict[str, Any]]) -> int:
+    """Give jobs saved before the list index existed their ``listKey`` (else no list shows
+    them); returns how many needed one. Mutates ``items``."""
+    missing = [i for i in items if i.get("id", {}).get("S", "").startswith("job-") and "agentId" in i
+               and "listKey" not in i]
+    for item in missing:
+        item["listKey"] = {"S": list_key(item["agentId"]["S"], item["id"]["S"])}
+    return len(missing)
+
+
 def unexpired(items: list[dict[str, Any]], now_s: int) -> list[dict[str, Any]]:
     """Items whose TTL (``expiresAt``) has not passed: moto never expires them itself."""
     return [i for i in items if (_num(i, "expiresAt") or now_s + 1) > now_s]
@@ -189,6 +200,7 @@ def restore(snapshot: Snapshot, res: Resources, queue: OccurrenceQueue, shards: 
     earliest, resend = first_queued_occurrences(snapshot.queues.get("queue", []))
     jobs = snapshot.tables.get("jobs", [])
     moved = rewind_jobs(jobs, earliest, shards)
+    with_list_keys(jobs)
     put_items(res.jobs_table, jobs)
     put_items(res.runs_table, unexpired(snapshot.tables.get("runs", []), int(time.time())))
     sqs = boto3.client("sqs")

@@ -180,6 +180,7 @@ def test_list_filters_and_pages(client: Any) -> None:
 
 
 @pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"),
+                                          ("limit=%C2%B2", "limit"), ("limit=%D9%A3", "limit"),
                                           ("status=running", "status"), ("agentId=nope", "agentId"),
                                           ("cursor=garbage", "cursor")])
 def test_list_rejects_bad_queries(client: Any, query: str, field: str) -> None:
@@ -324,3 +325,38 @@ def test_unknown_query_parameters_are_400(client: Any) -> None:
     assert_error(call(client, "GET", "/api/jobs?staus=paused"), 400, "staus")
     job = create(client)
     assert_error(call(client, "GET", f"/api/jobs/{job['id']}/runs?status=failed"), 400, "status")
+
+
+def test_cron_that_only_matches_in_dst_gaps_is_a_400(client: Any, fake_clock: Any) -> None:
+    """Issue 11 item 8: it used to walk to year 9999 and answer 500 after ~1.4 s of CPU."""
+    bad = {"schedule": "*/30 2 * 3 0#2", "timezone": "America/New_York"}
+    assert_error(call(client, "POST", "/api/jobs", job_body(**bad)), 400, "schedule")
+    job = create(client)
+    assert_error(call(client, "PATCH", f"/api/jobs/{job['id']}", bad), 400, "schedule")
+
+
+def test_list_pages_are_utf8_and_capped_by_bytes(client: Any, configure: Any, fake_clock: Any) -> None:
+    """Issue 11 item 5: 30 jobs of ~240 KB of emoji (7 MB) fit no 6 MB Lambda response: the page
+    stops before 5 MiB with a next link, and non-ASCII is sent as UTF-8, not as \\u escapes."""
+    from chalicelib.jobs import LIST_PAGE_BYTES
+
+    configure({"limits": {"maxPayloadBytes": 262_144}})
+    emoji = "\U0001F600" * 60_000  # 240,000 bytes of UTF-8
+    ids = set()
+    for i in range(30):
+        raw = json.dumps(job_body(name=f"big{i}", payload={"text": emoji}), ensure_ascii=False).encode()
+        response = call(client, "POST", "/api/jobs", raw)
+        assert response.status_code == 201, response.body[:200]
+        ids.add(body(response)["id"])
+    seen, path, sizes = [], "/api/jobs", []
+    while path:
+        response = call(client, "GET", path)
+        assert response.status_code == 200
+        raw = response.body if isinstance(response.body, bytes) else response.body.encode()
+        assert b"\\ud83d" not in raw and "\U0001F600".encode() in raw
+        sizes.append(len(raw))
+        seen += [j["id"] for j in json.loads(raw)]
+        link = response.headers.get("Link")
+        path = re.fullmatch(r'<(.+)>; rel="next"', link).group(1) if link else None
+    assert sorted(seen) == sorted(ids)
+    assert len(sizes) >= 2 and max(sizes) <= LIST_PAGE_BYTES < 6_000_000

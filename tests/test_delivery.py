@@ -274,3 +274,60 @@ def test_secret_and_signature_never_appear_in_messages(signed_agent: AgentServer
     text = str(info.value)
     assert SECRET not in text and signature.split("v1=")[1] not in text
     assert info.value.retryable and "[redacted]" in text
+
+
+# --- agent secrets from SSM (issue 11, item 10) -------------------------------------------
+
+PARAM = "/agentos-jobs/dev/agents/nightly"
+
+
+@pytest.fixture
+def ssm_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """moto SSM holding SECRET under PARAM; yields the names of every GetParameter call."""
+    import boto3
+    from botocore.client import BaseClient
+    from moto import mock_aws
+
+    from chalicelib import agent_secrets
+
+    called: list[str] = []
+    original = BaseClient._make_api_call
+
+    def spy(client: BaseClient, operation: str, params: dict) -> object:
+        if operation == "GetParameter":
+            called.append(params["Name"])
+        return original(client, operation, params)
+
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1").put_parameter(Name=PARAM, Type="SecureString", Value=SECRET)
+        monkeypatch.setattr(BaseClient, "_make_api_call", spy)
+        agent_secrets.forget()
+        yield called
+        agent_secrets.forget()
+
+
+def test_secret_from_an_ssm_parameter_is_read_once_and_signs(ssm_secret: list[str]) -> None:
+    """``secretParam``: the HMAC secret is fetched lazily, once per process, and signs deliveries."""
+    with AgentServer(secret=SECRET.encode()) as server:
+        where = AgentEndpoint(url=server.url, secretParam=PARAM, timeoutMs=5000)
+        assert ssm_secret == []  # nothing read before the first delivery
+        for _ in range(3):
+            post_to_agent(DELIVERY, where, now())
+        assert [r.signature_valid for r in server.requests] == [True, True, True]
+    assert ssm_secret == [PARAM]
+
+
+def test_a_missing_secret_parameter_fails_the_delivery_without_naming_it(ssm_secret: list[str]) -> None:
+    with AgentServer() as server:
+        failure = fail(DELIVERY, AgentEndpoint(url=server.url, secretParam=PARAM + "-gone", timeoutMs=5000))
+        assert server.requests == []  # never an unsigned request
+    assert not failure.retryable and PARAM not in failure.message
+
+
+def test_secret_env_and_param_are_exclusive() -> None:
+    from chalicelib.config import parse_config
+    from chalicelib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="secretEnv or secretParam"):
+        parse_config({"agents": {"550e8400-e29b-41d4-a716-446655440000": {
+            "url": "https://a.example", "secretEnv": "X", "secretParam": PARAM}}})

@@ -192,3 +192,39 @@ def test_send_failure_keeps_the_job_for_the_next_tick(engine: dict[str, Any]) ->
     engine["clock"].advance(100)
     pump(engine["queue_url"])
     assert engine["recorder"].runs() == [scheduled_run_id(job["id"], 1_893_456_300_000)]
+
+
+# --- changing scheduler.dueShards loses no job (issue 11, item 4) ---------------------------
+
+def _armed_shards(job_ids: list[str]) -> list[int | None]:
+    return [JobModel.get(j).dueShard for j in job_ids]
+
+
+@pytest.mark.parametrize("before, after, tick_before", [(16, 4, True), (16, 4, False), (2, 8, True), (1, 64, False)])
+def test_changing_due_shards_loses_no_job(engine: dict[str, Any], configure: Any, before: int, after: int,
+                                          tick_before: bool) -> None:
+    """Jobs armed under ``before`` shards all run once under ``after``, and move to its shards.
+
+    ``tick_before=False``: no tick ever ran under the old count (jobs were only created)."""
+    configure({"scheduler": {"dueShards": before}})
+    ids = [create(name=f"daily{i}", schedule="5 0 * * *")["id"] for i in range(24)]
+    if before > after:
+        assert max(_armed_shards(ids)) >= after  # some jobs sit outside the new count's shards
+    if tick_before:
+        assert runtime.dispatcher().tick(now_ms()).occurrences == 0  # 00:00: nothing due yet
+    configure({"scheduler": {"dueShards": after}})
+    engine["clock"].advance(240)  # 00:04, the tick that sends the 00:05 occurrences
+    report = runtime.dispatcher().tick(now_ms())
+    assert (report.jobs_seen, report.occurrences, report.advanced, report.errors) == (24, 24, 24, [])
+    assert sorted(b["jobId"] for b in queued_bodies(engine["queue_url"])) == sorted(ids)
+    assert all(shard is not None and shard < after for shard in _armed_shards(ids))  # migrated
+
+
+def test_the_tick_still_reads_only_the_shards_in_use(engine: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the default count and nothing recorded: the shards and one read of the recorded count."""
+    queried: list[int] = []
+    store = runtime.job_store()
+    original = store.due
+    monkeypatch.setattr(store, "due", lambda shard, before: queried.append(shard) or original(shard, before))
+    runtime.dispatcher().tick(now_ms())
+    assert sorted(queried) == [0, 1, 2, 3]

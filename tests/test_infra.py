@@ -345,3 +345,92 @@ def test_chalice_local_keeps_the_contract_defaults() -> None:
         local_env = {**config.get("environment_variables", {}), **config["stages"][stage]["environment_variables"]}
         assert "AGENTOS_CONFIG" not in local_env and "AGENTOS_API_TOKENS_PARAM" not in local_env
         assert local_env["JOBS_QUEUE"] == stage_names(stage).queue  # read when chalice imports app.py
+
+
+# --- the packaged artifact, loaded the way Lambda loads it (issue 11, item 1) ---------------
+
+_LAMBDA_PROBE = r'''
+import json, os, sys
+sys.path.insert(0, os.getcwd())  # the unzipped artifact first, as /var/task is in Lambda
+import boto3
+from moto import mock_aws
+
+def event(headers):
+    context = {"resourcePath": "/api/openapi.json", "httpMethod": "GET", "path": "/stage/api/openapi.json"}
+    return {"resource": "/api/openapi.json", "path": "/api/openapi.json", "httpMethod": "GET",
+            "headers": headers, "multiValueHeaders": None, "queryStringParameters": None,
+            "multiValueQueryStringParameters": None, "pathParameters": None, "stageVariables": None,
+            "requestContext": context, "body": None, "isBase64Encoded": False}
+
+with mock_aws():
+    boto3.client("ssm").put_parameter(Name=sys.argv[1], Type="SecureString", Value="tok-one,tok-two")
+    import app as handler
+    from chalicelib import auth, config, runtime
+    statuses = [handler.app(event(h), None)["statusCode"]
+                for h in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Bearer tok-two"})]
+    print(json.dumps({"config_module": config.__file__, "security": runtime.config().security.enabled,
+                      "tokens": [t.decode() for t in auth.api_tokens()], "statuses": statuses}))
+'''
+
+
+def test_packaged_api_is_secure_and_reads_its_tokens_from_ssm(packaged: dict[str, Any], tmp_path: Path) -> None:
+    """Unzip deployment.zip, give it the API function's environment from sam.json, and call it as
+    Lambda does: the packaged config turns security on and the tokens come from the SSM parameter."""
+    import zipfile
+
+    stage, task = packaged["stage"], tmp_path / "task"
+    with zipfile.ZipFile(packaged["path"].parent / "deployment.zip") as artifact:
+        packaged_config = json.loads(artifact.read(LAMBDA_PATH))
+        artifact.extractall(task)
+    assert packaged_config["security"]["enabled"] is True
+    variables = packaged["template"]["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AGENTOS_", "AWS_ENDPOINT_URL", "JOBS_", "RUNS_", "PYTHONPATH"))}
+    env.update(variables, AWS_LAMBDA_FUNCTION_NAME=iam.function_name(stage, "api_handler"))
+    done = subprocess.run([sys.executable, "-c", _LAMBDA_PROBE, stage_names(stage).tokens_param], cwd=task,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(seen["config_module"]).is_relative_to(task)  # the artifact's code, not the worktree's
+    assert seen["security"] is True
+    assert seen["tokens"] == ["tok-one", "tok-two"]
+    assert seen["statuses"] == [401, 401, 200]
+
+
+def test_a_stage_opts_out_of_authentication_only_explicitly_and_loudly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No stage file, or one without ``security.enabled``: secured. ``false``: packaged, with a warning."""
+    from infra.package import stage_config, stage_config_path, write_stage_config
+
+    (tmp_path / "chalicelib").mkdir()
+    assert stage_config("qa", tmp_path)["security"] == {"enabled": True}
+    path = stage_config_path("qa", tmp_path)
+    path.parent.mkdir()
+    path.write_text(json.dumps({"limits": {"maxPayloadBytes": 1000}}))
+    assert write_stage_config("qa", tmp_path, tmp_path) is True
+    assert json.loads((tmp_path / LAMBDA_PATH).read_text())["security"] == {"enabled": True}
+    assert "WARNING" not in capsys.readouterr().err
+    path.write_text(json.dumps({"security": {"enabled": False}}))
+    assert write_stage_config("qa", tmp_path, tmp_path) is False
+    assert "WITHOUT authentication" in capsys.readouterr().err
+    path.write_text(json.dumps({"security": {"enabeld": True}}))
+    with pytest.raises(ValueError, match="security.enabeld"):
+        stage_config("qa", tmp_path)
+
+
+def test_an_agent_secret_parameter_must_be_one_the_executor_may_read(tmp_path: Path) -> None:
+    """secretParam outside /agentos-jobs/<stage>/agents/ would fail at the first delivery: refused
+    when packaging; inside it, the executor's policy allows reading and decrypting it."""
+    from infra.package import stage_config, stage_config_path
+
+    path = stage_config_path("qa", tmp_path)
+    path.parent.mkdir()
+    agent = {"url": "https://agent.example/jobs", "secretParam": "/elsewhere/secret"}
+    path.write_text(json.dumps({"agents": {"550e8400-e29b-41d4-a716-446655440000": agent}}))
+    with pytest.raises(ValueError, match="/agentos-jobs/qa/agents/"):
+        stage_config("qa", tmp_path)
+    agent["secretParam"] = "/agentos-jobs/qa/agents/a1"
+    path.write_text(json.dumps({"agents": {"550e8400-e29b-41d4-a716-446655440000": agent}}))
+    assert stage_config("qa", tmp_path)["agents"]
+    statements = {s["Sid"]: s for s in iam.policy("qa", "execute")["Statement"]}
+    assert statements["ReadAgentSecrets"]["Resource"][0]["Fn::Sub"].endswith(":parameter/agentos-jobs/qa/agents/*")

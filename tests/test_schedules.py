@@ -367,3 +367,24 @@ def test_fixed_time_jobs_run_once_per_matching_local_day(
     fired = [d for d in fired if d <= last]
     expected = [first + timedelta(days=i) for i in range(7)]
     assert fired == [d for d in expected if cron_oracle.day_matches(spec, d)]
+
+
+# --- a wildcard cron whose every match falls in a DST gap (issue 11, item 8) ----------------
+
+GAP_ONLY = "*/30 2 * 3 0#2"  # 02:00 and 02:30 on New York's spring-forward Sunday: never real
+
+
+def test_wildcard_cron_only_in_dst_gaps_is_a_400_after_bounded_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It used to walk croniter to year 9999 (~1.4 s of CPU) and raise ValueError (a 500)."""
+    calls = []
+    original = CronSchedule._match_after
+    monkeypatch.setattr(CronSchedule, "_match_after", lambda self, wall: calls.append(wall) or original(self, wall))
+    assert "never fires" in rejected("schedule", GAP_ONLY, tz="America/New_York")
+    assert 0 < len(calls) <= 64  # a handful of gaps, not 8,000 years of them
+
+
+def test_stored_gap_only_cron_has_no_next_occurrence() -> None:
+    """A stored job with such a schedule (written before the check) plans nothing and raises nothing."""
+    schedule = load_schedule(GAP_ONLY, None, "America/New_York")
+    assert schedule.next_after(NOW) is None
+    assert load_schedule(GAP_ONLY, None, "UTC").next_after(NOW) == utc(2027, 3, 14, 2)  # real in UTC

@@ -338,3 +338,25 @@ def test_oversized_requests_are_refused_before_any_write(client: Any, configure:
             assert aws_calls == []  # refused before it was even parsed
     assert JobModel.count() == 2  # the job and its name claim, unchanged
     ledger("security", request.node.name, cases=len(cases), writes=0)
+
+
+def test_a_config_error_answers_500_without_naming_the_parameter(client: Any, configure: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Deployed, security on, the token parameter missing: a generic 500; the log names it."""
+    from chalicelib import telemetry
+    from chalicelib.auth import reset_tokens
+
+    logger = logging.getLogger(telemetry.ROOT_LOGGER)
+    saved = (list(logger.handlers), list(logger.filters), logger.level, logger.propagate)
+    configure({"security": {"enabled": True}})
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentos-jobs-dev")
+    reset_tokens()
+    try:
+        response = call(client, "GET", "/api/jobs", headers={"Authorization": "Bearer anything"})
+    finally:
+        reset_tokens()
+        logger.handlers, logger.filters, logger.level, logger.propagate = saved
+    assert response.status_code == 500
+    assert json.loads(response.body) == {"Code": "InternalError", "Message": "internal error; it has been logged"}
+    assert "/agentos-jobs/dev/api-tokens" in capsys.readouterr().out  # moto's SSM has no such parameter

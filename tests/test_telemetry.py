@@ -75,3 +75,37 @@ def test_lambda_logs_are_json_with_keys_metrics_are_emf_and_no_secret_leaks(
     everything = out.out + out.err + created.body.decode() + denied.body.decode()
     everything += json.dumps([r.to_simple_dict() for r in runtime.run_store().all(json.loads(created.body)["id"])])
     assert SECRET not in everything and TOKEN not in everything
+
+
+# --- the scrubber covers child loggers and tokens read from SSM (issue 11, item 10) -----------
+
+def test_child_loggers_records_are_scrubbed(lambda_env: None, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Python applies a logger's filters only to records logged on it, not to its children's."""
+    monkeypatch.setenv("AGENTOS_API_TOKENS", TOKEN)
+    telemetry.configure_logging()
+    logging.getLogger("agentos.jobs.delivery").warning("child says %s", TOKEN)
+    logging.getLogger("agentos.jobs").warning("parent says %s", TOKEN)
+    out = capsys.readouterr().out
+    assert "child says ***" in out and "parent says ***" in out and TOKEN not in out
+
+
+def test_tokens_read_from_ssm_are_scrubbed(lambda_env: None, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import auth
+
+    monkeypatch.delenv("AGENTOS_API_TOKENS", raising=False)
+    monkeypatch.setenv("AGENTOS_STAGE", "dev")
+    with mock_aws():
+        boto3.client("ssm").put_parameter(Name="/agentos-jobs/dev/api-tokens", Type="SecureString",
+                                          Value=f"{TOKEN},other-token-123456")
+        auth.reset_tokens()
+        telemetry.configure_logging()  # before the tokens are loaded, as at a cold start
+        assert auth.api_tokens() == (TOKEN.encode(), b"other-token-123456")
+        logging.getLogger("agentos.jobs.http").warning("header was Bearer %s", "other-token-123456")
+    auth.reset_tokens()
+    out = capsys.readouterr().out
+    assert "Bearer ***" in out and "other-token-123456" not in out
