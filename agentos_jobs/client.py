@@ -45,7 +45,8 @@ def _next_cursor(link: str | None) -> str | None:
     if not link or 'rel="next"' not in link:
         return None
     target = link.split(";", 1)[0].strip().strip("<>")
-    return (urllib.parse.parse_qs(urllib.parse.urlparse(target).query).get("cursor") or [None])[0]
+    cursors = urllib.parse.parse_qs(urllib.parse.urlparse(target).query).get("cursor")
+    return cursors[0] if cursors else None
 
 
 class Client:

@@ -36,7 +36,7 @@ def block(item: dict[str, Any]) -> str:
 
 def timing(job: dict[str, Any]) -> str:
     """A job's schedule (or interval) and timezone, in a few characters."""
-    when = job.get("schedule") if job.get("schedule") is not None else f"every {job.get('interval')} ms"
+    when = str(job["schedule"]) if job.get("schedule") is not None else f"every {job.get('interval')} ms"
     zone = job.get("timezone")
     return when if zone in (None, "UTC") else f"{when} ({zone})"
 

@@ -11,7 +11,7 @@ import html
 from functools import cache
 from pathlib import Path
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 console = Blueprint(__name__)
 FILES = Path(__file__).resolve().parent / "console"

@@ -240,6 +240,7 @@ class Stack:
         self.api.start()
         log.info("ready: http://localhost:%s/api  (AWS_ENDPOINT_URL=%s, state in %s/)", self.opts.port,
                  self.aws.endpoint if self.aws else "?", self.opts.state_dir)
+        log.info("console: http://localhost:%s/console", self.opts.port)
 
     def save(self, final: bool = False) -> None:
         """Snapshot the tables and queues to the state dir (one writer at a time)."""

@@ -57,7 +57,9 @@ def app_routes() -> list[tuple[str, str]]:
             for path, entries in sorted(app.routes.items()) for method in sorted(entries)]
 
 
-OPEN_ROUTES = {("GET", "/api/health"), ("GET", "/console"), ("GET", "/console/app.css"), ("GET", "/console/app.js")}
+# Contract §9: the console's page and files need no token (the page asks for one on a 401).
+CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/app.js"), ("GET", "/console/app.css")}
+OPEN_ROUTES = {("GET", "/api/health")} | CONSOLE_ROUTES
 BAD_HEADERS: list[dict[str, str]] = [
     {}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Bearer "},
     {"Authorization": f"Basic {TOKENS[0]}"}, {"Authorization": TOKENS[0]}, {"Authorization": f"Token {TOKENS[0]}"},
@@ -92,6 +94,15 @@ def test_every_route_refuses_bad_credentials_before_any_io(secured: Any, aws_cal
         assert_401(response)
         assert aws_calls == [], (headers, aws_calls)
     ledger("security", request.node.name, cases=len(BAD_HEADERS))
+
+
+@pytest.mark.parametrize("method, path", sorted(CONSOLE_ROUTES))
+def test_console_files_are_open_static_and_touch_no_aws(secured: Any, aws_calls: list[str], method: str,
+                                                        path: str) -> None:
+    response = call(secured, method, path)
+    assert response.status_code == 200 and aws_calls == []
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert not any(t in response.body.decode() for t in TOKENS)
 
 
 def test_good_tokens_pass_and_health_is_open(secured: Any, request: pytest.FixtureRequest) -> None:
