@@ -96,7 +96,7 @@ def fixed_findings(results: dict[str, Any]) -> str:
    {BEFORE['sends_500']}), {t['sends_per_occurrence']:g} per occurrence."""
 
 
-def moto_findings(results: dict[str, Any]) -> str:
+def moto_findings() -> str:
     """The moto artifacts that the local stack still inherits."""
     return """6. **Local stack (moto): a GSI Query and SendMessage still walk everything.** moto answers a GSI
    Query by scanning the whole table (section 1), so a local tick's wall time grows with N even
@@ -170,7 +170,7 @@ def cold_findings(results: dict[str, Any]) -> str:
 
 def section(results: dict[str, Any]) -> str:
     """The findings section."""
-    parts = [lateness_finding(results), fixed_findings(results), moto_findings(results),
+    parts = [lateness_finding(results), fixed_findings(results), moto_findings(),
              executor_findings(results), tick_findings(results), cold_findings(results)]
     return ("## Findings\n\nEach with its figure, its cause and its fix. Findings 1–5 and 8–10 were misses "
             "of earlier reports that the engine, the local stack and `devtools/` have fixed since; they stay "

@@ -14,8 +14,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 from .env import ROOT, quick
@@ -56,7 +55,7 @@ def meta(is_quick: bool, seconds: dict[str, float], load: list[tuple[float, ...]
     """Where and how the figures were taken."""
     from importlib.metadata import version
 
-    return {"quick": is_quick, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"quick": is_quick, "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": _git_commit(), "python": platform.python_version(), "cpus": os.cpu_count(),
             "moto": version("moto"), "pynamodb": version("pynamodb"), "boto3": version("boto3"),
             "part_seconds": {k: round(v, 1) for k, v in seconds.items()},

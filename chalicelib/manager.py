@@ -1,6 +1,6 @@
-"""The Python job manager: the spec's ``jobManager`` (§4) for plugins written in Python.
+"""The Python job manager, for plugins written in Python (README, Agents, item 3).
 
-Mirrors the TypeScript example::
+It mirrors the ``jobManager`` of the original specification's TypeScript plugin example::
 
     from chalicelib.actions import callback
     from chalicelib.manager import JobManager

@@ -1,11 +1,16 @@
 """The OpenAPI 3.1 document, generated from the same pydantic models that validate requests.
 
-The models (and pydantic) are imported when the document is first built, not with the routes.
+It states every constraint a request is checked against (patterns, lengths, ranges, enums,
+exactly one timing), with the limits of the running configuration (``limits.minIntervalMs``,
+``limits.maxPayloadBytes``). The models (and pydantic) are imported when the document is
+first built, not with the routes.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
+
+from .http import MAX_DEPTH
 
 REF = "#/components/schemas/{model}"
 
@@ -32,7 +37,8 @@ LINK = {"Link": {"description": 'Next page: `<url>; rel="next"`', "schema": {"ty
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
 PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "cursor", "in": "query", "description": "The `cursor` of the previous page's `Link` header, as it was.",
+     "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"}},
 ]
 
 PREVIEW_ANSWER = {"type": "object", "required": ["next"],
@@ -71,7 +77,8 @@ def _paths() -> dict[str, Any]:
         "/api/openapi.json": {"get": {"operationId": "openapi",
                                       "responses": {**_ok("200", "This document", {"type": "object"}), **ERRORS}}},
         "/api/jobs": {
-            "post": {"operationId": "createJob", "requestBody": {"required": True, "content": _json_content(_ref("JobCreate"))},
+            "post": {"operationId": "createJob",
+                     "requestBody": {"required": True, "content": _json_content(_ref("JobCreate"))},
                      "responses": {**_linked(_ok("201", "Created", _ref("Job"), Location=location)),
                                    **ERRORS, "409": _error("Another job has this name.")}},
             "get": {"operationId": "listJobs", "parameters": filters + PAGING,
@@ -79,7 +86,8 @@ def _paths() -> dict[str, Any]:
         },
         "/api/jobs/{job_id}": {
             "parameters": [JOB_ID],
-            "get": {"operationId": "getJob", "responses": {**_ok("200", "The job", _ref("Job")), **ERRORS, **NOT_FOUND}},
+            "get": {"operationId": "getJob",
+                    "responses": {**_ok("200", "The job", _ref("Job")), **ERRORS, **NOT_FOUND}},
             "patch": {"operationId": "updateJob",
                       "requestBody": {"required": True, "content": _json_content(_ref("JobPatch"))},
                       "responses": {**_linked(_ok("200", "The changed job", _ref("Job"))), **ERRORS, **NOT_FOUND,
@@ -128,6 +136,42 @@ def _run_paths() -> dict[str, Any]:
     }
 
 
+def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
+    """The string schema of a property (itself, or its non-null ``anyOf`` branch)."""
+    return next((b for b in prop.get("anyOf", []) if b.get("type") != "null"), prop)
+
+
+def _configured(schemas: dict[str, Any], min_interval_ms: int, max_payload_bytes: int) -> None:
+    # Limits that come from agentos.config.json, not from the models, and the IANA zone names.
+    schemas["Timezone"] = {"type": "string", "enum": _timezones(), "description": "IANA timezone name."}
+    for model in ("JobCreate", "JobPatch"):
+        props = schemas[model]["properties"]
+        _string_branch(props["interval"])["minimum"] = min_interval_ms
+        zone = props["timezone"]
+        props["timezone"] = {"$ref": REF.format(model="Timezone"),
+                             **{k: zone[k] for k in ("default", "description") if k in zone}}
+        props["payload"]["description"] += (f" At most {max_payload_bytes} bytes as JSON,"
+                                            f" nested at most {MAX_DEPTH} deep.")
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> list[str]:
+    """Every zone name the validation accepts, from the same check."""
+    from zoneinfo import available_timezones
+
+    from .errors import InvalidSchedule
+    from .schedules import validate_timezone
+
+    def accepted(name: str) -> bool:
+        try:
+            validate_timezone(name)
+        except InvalidSchedule:
+            return False
+        return True
+
+    return sorted(name for name in available_timezones() if accepted(name))
+
+
 def _drop_null_defaults(schema: dict[str, Any]) -> None:
     # A PATCH field that is absent stays unchanged: pydantic's "default": null is no default
     # there, and is invalid for the non-nullable ones (name, agentId, timezone, payload, status).
@@ -136,24 +180,36 @@ def _drop_null_defaults(schema: dict[str, Any]) -> None:
             del prop["default"]
 
 
-@lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    """The whole OpenAPI document (built once)."""
-    from pydantic.json_schema import models_json_schema  # deferred: only this route needs pydantic here
+    """The whole OpenAPI document, for the running configuration's limits."""
+    from . import runtime
+
+    limits = runtime.config().limits
+    return _document(limits.minIntervalMs, limits.maxPayloadBytes)
+
+
+@lru_cache(maxsize=4)
+def _document(min_interval_ms: int, max_payload_bytes: int) -> dict[str, Any]:
+    """The document for these limits (built once per pair)."""
+    from pydantic import BaseModel
+    from pydantic.json_schema import JsonSchemaMode, models_json_schema  # deferred: only this route needs them
 
     from .preview import SchedulePreview
     from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobPatch, Run
 
-    bodies = (JobCreate, JobPatch, HeartbeatBody, CompleteBody, SchedulePreview)
-    models = [(m, "validation") for m in bodies] + [(m, "serialization") for m in (Job, Run, Error)]
-    _, schemas = models_json_schema(models, ref_template=REF)
-    _drop_null_defaults(schemas["$defs"]["JobPatch"])
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation") for m in (JobCreate, JobPatch, HeartbeatBody, CompleteBody, SchedulePreview)]
+    modes += [(Job, "serialization"), (Run, "serialization"), (Error, "serialization")]
+    _, defs = models_json_schema(modes, ref_template=REF)
+    schemas = defs["$defs"]
+    _drop_null_defaults(schemas["JobPatch"])
+    _configured(schemas, min_interval_ms, max_payload_bytes)
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentOS Jobs API", "version": "1.0.0",
                  "description": "Schedule, manage and monitor background jobs for AI agents."},
         "servers": [{"url": "http://localhost:3000"}],
-        "components": {"schemas": schemas["$defs"],
+        "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
         "paths": _paths(),

@@ -6,10 +6,12 @@ fields are errors (a typo such as ``"intervall"`` must not be silently ignored).
 from __future__ import annotations
 
 import re
+import types
 import uuid
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from .config import RetryPolicy
 from .errors import ValidationFailed
@@ -17,9 +19,50 @@ from .errors import ValidationFailed
 # Names are identifiers an operator types and greps for: printable ASCII only, so no
 # control characters, bidi overrides or look-alike Unicode can hide in them.
 NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._:@/+-]{0,126}[A-Za-z0-9._:@/+-])?$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
+DESCRIPTION_PATTERN = f"^[^{_CONTROL_CHARS}]*$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_INTERVAL_MS = 315_360_000_000  # ten years
+
+
+def _any_case(word: str) -> str:
+    # JSON Schema's regular expressions (ECMA-262) have no case-insensitive flag.
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+def _cron_pattern() -> str:
+    """The cron grammar chalicelib.schedules accepts, as one regular expression for the document.
+
+    It leaves out only what no regular expression can say: a range that wraps around with a
+    step, a day-of-week range from 7, and dates that never come (``0 0 31 2 *``).
+    """
+    months = "|".join(_any_case(m) for m in "jan feb mar apr may jun jul aug sep oct nov dec".split())
+    days = "|".join(_any_case(d) for d in "sun mon tue wed thu fri sat".split())
+    value = {"minute": "0*[1-5]?[0-9]", "hour": "0*(?:1?[0-9]|2[0-3])", "dom": "0*(?:[1-9]|[12][0-9]|3[01])",
+             "month": f"0*(?:[1-9]|1[0-2])|{months}", "dow": f"0*[0-7]|{days}"}
+
+    def listed(name: str, *extra: str) -> str:
+        v = f"(?:{value[name]})"
+        element = f"(?:\\*|{v}(?:-{v})?)(?:/0*[1-9][0-9]*)?" + "".join(f"|{e}" for e in extra)
+        return f"(?:{element})(?:,(?:{element}))*"
+
+    dom, dow = f"(?:{value['dom']})", f"(?:{value['dow']})"
+    any_day, nearest = r"(?:\*|\?)", f"{dom}[Ww]"
+    nth_or_last = f"(?:{dow}#[1-5]|[Ll]{dow}|{dow}[Ll])"
+    minute, hour, month = listed("minute"), listed("hour"), listed("month")
+    days_part = (f"(?:\\?|{listed('dom', '[Ll]')})\\s+{month}\\s+(?:\\?|{listed('dow')})"
+                 f"|{nearest}\\s+{month}\\s+{any_day}"
+                 f"|{any_day}\\s+{month}\\s+{nth_or_last}(?:,{nth_or_last})*")
+    macros = "|".join(_any_case(m) for m in ("yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly"))
+    return f"@(?:{macros})|{minute}\\s+{hour}\\s+(?:{days_part})"
+
+
+_ISO_DATE_TIME = (r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+                  r"(?:[T ](?:[01][0-9]|2[0-3])(?::[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?)?"
+                  r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?")
+# What a schedule must look like; chalicelib.schedules checks it (and that an instant is ahead).
+SCHEDULE_PATTERN = f"^\\s*(?:{_cron_pattern()}|{_ISO_DATE_TIME})\\s*$"
 
 
 class _Body(BaseModel):
@@ -27,14 +70,14 @@ class _Body(BaseModel):
 
     @field_validator("description", check_fields=False)
     @classmethod
-    def _printable(cls, value: Optional[str]) -> Optional[str]:
+    def _printable(cls, value: str | None) -> str | None:
         if value is not None and _CONTROL.search(value):
             raise ValueError("must not contain control or bidi-override characters")
         return value
 
     @field_validator("agentId", check_fields=False)
     @classmethod
-    def _canonical_uuid(cls, value: Optional[str]) -> Optional[str]:
+    def _canonical_uuid(cls, value: str | None) -> str | None:
         return None if value is None else str(uuid.UUID(value))
 
 
@@ -47,14 +90,32 @@ def _agent_id(default: Any = ...) -> Any:
     return Field(default, pattern=UUID_PATTERN, description="UUID of the agent that runs the job.")
 
 
+def _unchanged_if_absent(**documented: Any) -> Any:
+    # PATCH: an absent field keeps its value; an explicit null still fails the field's type.
+    return Field(None, **documented)
+
+
 def _timezone(default: Any) -> Any:
     return Field(default, min_length=1, max_length=64, description="IANA timezone name.")
 
 
-Description = Field(None, max_length=1024)
-ScheduleField = Field(None, min_length=1, max_length=256,
-                      description="5-field cron (or @daily etc.) in `timezone`, or an ISO-8601 date-time for one run.")
-IntervalField = Field(None, ge=1, le=MAX_INTERVAL_MS, description="Milliseconds between runs.")
+# The patterns below are documented, not enforced here: the field validator and
+# chalicelib.schedules give the precise reason a value is refused.
+DescriptionText = Annotated[str, Field(max_length=1024, json_schema_extra={"pattern": DESCRIPTION_PATTERN})]
+ScheduleText = Annotated[str, Field(min_length=1, max_length=256, json_schema_extra={"pattern": SCHEDULE_PATTERN})]
+Description = Field(None, description="Free text without control or bidi-override characters.")
+ScheduleField = Field(None, description="5-field cron (minute hour day-of-month month day-of-week; @daily etc.) "
+                                        "in `timezone`, or an ISO-8601 date-time after now for one run.")
+IntervalField = Field(None, ge=1, le=MAX_INTERVAL_MS,
+                      description="Milliseconds between runs, at least the server's limits.minIntervalMs.")
+# Exactly one of the two timings (chalicelib.schedules.parse_schedule refuses both and neither).
+_TIMED: dict[str, dict[str, Any]] = {
+    "schedule": {"required": ["schedule"], "properties": {"schedule": {"type": "string"}}},
+    "interval": {"required": ["interval"], "properties": {"interval": {"type": "integer"}}}}
+ONE_TIMING: dict[str, Any] = {"oneOf": [_TIMED["schedule"], _TIMED["interval"]]}
+# A change may name one timing (the other is cleared), never both.
+NOT_BOTH_TIMINGS: dict[str, Any] = {"not": {"required": ["schedule", "interval"], "properties": {
+    **_TIMED["schedule"]["properties"], **_TIMED["interval"]["properties"]}}}
 
 
 TimeoutField = Field(None, ge=1_000, le=86_400_000,
@@ -69,37 +130,41 @@ BreakerField = Field(None, ge=1, le=1_000,
 class JobCreate(_Body):
     """Body of ``POST /api/jobs``."""
 
+    model_config = ConfigDict(json_schema_extra=ONE_TIMING)
+
     name: str = _name()
-    description: Optional[str] = Description
+    description: DescriptionText | None = Description
     agentId: str = _agent_id()
-    schedule: Optional[str] = ScheduleField
-    interval: Optional[int] = IntervalField
+    schedule: ScheduleText | None = ScheduleField
+    interval: int | None = IntervalField
     timezone: str = _timezone("UTC")
     payload: dict[str, Any] = Field(description="Data passed to the agent's action handler.")
-    retryPolicy: Optional[RetryPolicy] = None
-    timeoutMs: Optional[int] = TimeoutField
-    heartbeatTimeoutMs: Optional[int] = HeartbeatField
+    retryPolicy: RetryPolicy | None = None
+    timeoutMs: int | None = TimeoutField
+    heartbeatTimeoutMs: int | None = HeartbeatField
     overlap: OverlapPolicy = Field("skip", description="What an occurrence does while a run is in progress.")
-    maxConsecutiveFailures: Optional[int] = BreakerField
+    maxConsecutiveFailures: int | None = BreakerField
 
 
 class JobPatch(_Body):
     """Body of ``PATCH /api/jobs/{id}``: any subset of the mutable fields."""
 
+    model_config = ConfigDict(json_schema_extra=NOT_BOTH_TIMINGS)
+
     # Absent fields stay as they are; an explicit null still fails for non-nullable ones.
     name: str = _name(None)
-    description: Optional[str] = Description
+    description: DescriptionText | None = Description
     agentId: str = _agent_id(None)
-    schedule: Optional[str] = ScheduleField
-    interval: Optional[int] = IntervalField
+    schedule: ScheduleText | None = ScheduleField
+    interval: int | None = IntervalField
     timezone: str = _timezone(None)
-    payload: dict[str, Any] = Field(None, description="Replaces the whole payload.")
-    retryPolicy: Optional[RetryPolicy] = None
-    timeoutMs: Optional[int] = TimeoutField
-    heartbeatTimeoutMs: Optional[int] = HeartbeatField
-    overlap: OverlapPolicy = Field(None, description="What an occurrence does while a run is in progress.")
-    maxConsecutiveFailures: Optional[int] = BreakerField
-    status: Literal["active", "paused"] = Field(None, description="Pause or resume the job.")
+    payload: dict[str, Any] = _unchanged_if_absent(description="Replaces the whole payload.")
+    retryPolicy: RetryPolicy | None = None
+    timeoutMs: int | None = TimeoutField
+    heartbeatTimeoutMs: int | None = HeartbeatField
+    overlap: OverlapPolicy = _unchanged_if_absent(description="What an occurrence does while a run is in progress.")
+    maxConsecutiveFailures: int | None = BreakerField
+    status: Literal["active", "paused"] = _unchanged_if_absent(description="Pause or resume the job.")
 
 
 class Job(BaseModel):
@@ -107,25 +172,25 @@ class Job(BaseModel):
 
     id: str = Field(pattern=r"^job-")
     name: str
-    description: Optional[str]
+    description: str | None
     agentId: str
-    schedule: Optional[str]
-    interval: Optional[int]
+    schedule: str | None
+    interval: int | None
     timezone: str
     payload: dict[str, Any]
-    retryPolicy: Optional[RetryPolicy] = None
+    retryPolicy: RetryPolicy | None = None
     status: Literal["active", "paused", "completed", "failed"]
-    nextRunAt: Optional[str]
-    lastRunAt: Optional[str]
-    lastRunStatus: Optional[Literal["succeeded", "failed"]]
+    nextRunAt: str | None
+    lastRunAt: str | None
+    lastRunStatus: Literal["succeeded", "failed"] | None
     runCount: int
     failureCount: int
     timeoutMs: int
-    heartbeatTimeoutMs: Optional[int]
+    heartbeatTimeoutMs: int | None
     overlap: OverlapPolicy
-    maxConsecutiveFailures: Optional[int] = None
+    maxConsecutiveFailures: int | None = None
     consecutiveFailures: int = 0
-    pausedReason: Optional[str] = None
+    pausedReason: str | None = None
     createdAt: str
     updatedAt: str
 
@@ -139,24 +204,24 @@ class Run(BaseModel):
     scheduledAt: str
     status: Literal["queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]
     attempt: int
-    startedAt: Optional[str]
-    finishedAt: Optional[str]
-    durationMs: Optional[int]
-    error: Optional[str]
+    startedAt: str | None
+    finishedAt: str | None
+    durationMs: int | None
+    error: str | None
     output: Any = None
-    usage: Optional["Usage"] = None
+    usage: "Usage | None" = None
     progress: Any = None
-    timeoutAt: Optional[str] = None
-    heartbeatAt: Optional[str] = None
+    timeoutAt: str | None = None
+    heartbeatAt: str | None = None
     cancelRequested: bool = False
 
 
 class Usage(_Body):
     """What a run consumed, as its agent reports it."""
 
-    inputTokens: Optional[int] = Field(None, ge=0, le=10**12)
-    outputTokens: Optional[int] = Field(None, ge=0, le=10**12)
-    costUsd: Optional[float] = Field(None, ge=0, le=10**9)
+    inputTokens: int | None = Field(None, ge=0, le=10**12)
+    outputTokens: int | None = Field(None, ge=0, le=10**12)
+    costUsd: float | None = Field(None, ge=0, le=10**9)
 
     @field_validator("costUsd", mode="before")
     @classmethod
@@ -179,8 +244,8 @@ class CompleteBody(_Body):
 
     status: Literal["succeeded", "failed", "cancelled"]
     output: Any = Field(None, description="Any JSON (at most 32 KiB): what the run produced.")
-    error: Optional[str] = Field(None, max_length=2048)
-    usage: Optional[Usage] = None
+    error: str | None = Field(None, max_length=2048)
+    usage: Usage | None = None
     retryable: bool = Field(True, description="A failed run is retried by its policy unless this is false.")
 
 
@@ -198,17 +263,43 @@ _FRIENDLY = {
 }
 
 
-def _field_of(error: dict[str, Any]) -> str:
+B = TypeVar("B", bound=_Body)
+
+
+def _field_of(error: ErrorDetails) -> str:
     parts = [str(p) for p in error["loc"]]
     return ".".join(parts) if parts else "body"
 
 
-def validate(model: type[_Body], data: object) -> _Body:
+def _optional_arg(annotation: Any) -> Any:
+    """``X`` of ``Optional[X]``, else the annotation itself."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next((a for a in get_args(annotation) if a is not type(None)), annotation)
+    return annotation
+
+
+def _integral_numbers(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``5.0`` read as ``5`` wherever ``model`` wants an integer.
+
+    JSON has one number type, and the document's ``"type": "integer"`` (JSON Schema) admits
+    5.0; strict validation would not. Free-form fields (``payload``) are left as sent.
+    """
+    fixed = dict(data)
+    for name, field in model.model_fields.items():
+        value, wanted = fixed.get(name), _optional_arg(field.annotation)
+        if wanted is int and isinstance(value, float) and value.is_integer():
+            fixed[name] = int(value)
+        elif isinstance(value, dict) and isinstance(wanted, type) and issubclass(wanted, BaseModel):
+            fixed[name] = _integral_numbers(wanted, value)
+    return fixed
+
+
+def validate(model: type[B], data: object) -> B:
     """Validate a decoded JSON body, raising a 400 that names the first bad field."""
     if not isinstance(data, dict):
         raise ValidationFailed("body", "must be a JSON object")
     try:
-        return model.model_validate(data)
+        return model.model_validate(_integral_numbers(model, data))
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_of(first)

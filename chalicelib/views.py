@@ -1,4 +1,4 @@
-"""How jobs and runs look to API callers (contract §2): ISO times ending in ``Z``."""
+"""How jobs and runs look to API callers (README, The API): ISO times ending in ``Z``."""
 from __future__ import annotations
 
 import json

@@ -16,13 +16,16 @@ from typing import Any
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
 
+from devtools.chalice_local import AnyMethod
+
 log = logging.getLogger("agentos.local.http")
 
 API_TIMEOUT_S = 30  # the api_handler function's timeout (.chalice/config.json)
 
 
-class LoggingRequestHandler(ChaliceRequestHandler):
-    """``chalice local``'s handler, with ``GET /api/jobs -> 200 (12 ms)`` lines."""
+class LoggingRequestHandler(AnyMethod, ChaliceRequestHandler):
+    """``chalice local``'s handler, with ``GET /api/jobs -> 200 (12 ms)`` lines; every method reaches
+    the app, so ``TRACE`` is a 405 with ``Allow``, not http.server's 501."""
 
     _started = 0.0
 

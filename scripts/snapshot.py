@@ -6,14 +6,15 @@ the body of every message still in the jobs queue and its DLQ. On restore:
 - the items are written back (runs past their TTL are dropped, as DynamoDB would);
 - a scheduled first attempt still queued is *not* re-sent: its job's ``nextRunAt`` is
   rewound to the earliest such occurrence, so the engine dispatches it again itself.
-  That gives contract §3's downtime rule for free: an occurrence missed while the stack
+  That gives the downtime rule (README, Scheduling) for free: an occurrence missed while the stack
   was down runs once (the tick collapses everything missed), later ones run on time,
   and deterministic run ids let the claim drop any that had already started;
 - retries and manual runs are re-sent with their own ``notBefore``; DLQ messages are
   put back in the DLQ.
 
-Reading the queues uses moto's in-process backend: SQS has no API to look at messages
-without receiving them, and the moto server runs in this very process.
+Reading the queues goes through the embedded AWS's own route (``GET /_agentos/queue-bodies``,
+``scripts/aws_server.py``, in the child process that runs moto): SQS has no API to look at
+messages without receiving them.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Cold start: ``import app`` registers routes and handlers only; each function loads its engine
-on its first call (issue #7). Every check runs in a fresh interpreter: this process has long
+on its first call (docs/operations.md, cold starts). Every check runs in a fresh interpreter: this process has long
 imported everything.
 
 Nothing here measures time (``make bench`` does); the first-call probes of

@@ -15,12 +15,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e_stack import Agent, LocalStack, epoch_of, iso_in, start_agents, write_config
+from e2e_stack import Agent, LocalStack, epoch_of, iso_in, start_agents, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual", "accepted", "silent"]
-ON_TIME_S = 1.0  # contract §3: an occurrence starts within one second of its time
+ON_TIME_S = 1.0  # an occurrence starts within one second of its time (README, "On the second")
 STARTED_BEFORE_ACK_S = 0.1  # an occurrence this close after the 200/204 may have been claimed before it
 
 

@@ -1,0 +1,107 @@
+"""The OpenAPI document states what the validation enforces (chalicelib/openapi.py, schemas.py).
+
+Each constraint is checked both ways: what the document admits, the API accepts (so
+generated clients and fuzzers are not mostly refused), and what the API refuses for a
+reason a schema can state, the document refuses too. test_fuzz.py shows the same on
+bodies schemathesis generates from the served document.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import InvalidSchedule
+from chalicelib.openapi import openapi_document
+from chalicelib.schedules import parse_schedule, validate_timezone
+from chalicelib.schemas import DESCRIPTION_PATTERN, SCHEDULE_PATTERN
+from conftest import AGENT_ID, call, job_body
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+VALID_SCHEDULES = [
+    "0 */4 * * *", "@daily", "@HOURLY", "30 1 * * 1-5", "0 9 * * MON-FRI", "0 0 29 2 *", "0 0 L * *",
+    "0 0 15W * ?", "0 0 ? * FRI#2", "0 0 * * 5L", "0 0 * * L5", "0 0 * * 1#1,3#3", "0 0 * JAN-MAR MON",
+    "  0   0 * * *  ", "0 0 1,L * *", "59/15 * * * *", "0 22-2 * * *", "0 0 * * 0-7", "0 0 * 2 1#5",
+    "5-5 * * * *", "0 0 28-3 * *", "*/15 0-23/2 1,15 jan-Mar sun", "007 08 * * *",
+    "2031-06-01T12:00:00Z", "2031-06-01 12:00", "2031-06-01", "2031-06-01T12:00:00.123+02:00", "2031-06-01T12",
+]
+# Refused for a reason a regular expression can state (not "never fires", "wraps around", ...).
+INVALID_SCHEDULES = [
+    "", "tomorrow", "2027-13-01", "12:00", "2027-01-01T25:00", "0 0 * * * *", "0 0 * *", "H * * * *",
+    "@reboot", "60 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "0 0 * * 8", "*/0 * * * *",
+    "0 0 * foo *", "-1 * * * *", "0 0 15W * 1", "0 0 1 * 5#2", "0 0 15W,20W * *", "0 0 * * 1#6",
+    "0 0 * * 1,2#2", "0 ? * * *", "0 0 LW * *", "0 0 * * L", "1,,2 * * * *", "*-5 * * * *", "0 0 1-L * *",
+]
+
+
+def schemas() -> dict[str, Any]:
+    return openapi_document()["components"]["schemas"]
+
+
+def accepted(schedule: str) -> bool:
+    try:
+        parse_schedule(schedule, None, "UTC", NOW, 1000)
+    except InvalidSchedule:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("schedule", VALID_SCHEDULES)
+def test_the_schedule_pattern_admits_every_valid_form(schedule: str) -> None:
+    assert accepted(schedule)
+    assert re.fullmatch(SCHEDULE_PATTERN, schedule)
+
+
+@pytest.mark.parametrize("schedule", INVALID_SCHEDULES)
+def test_the_schedule_pattern_refuses_what_the_grammar_refuses(schedule: str) -> None:
+    assert not accepted(schedule)
+    assert not re.fullmatch(SCHEDULE_PATTERN, schedule)
+
+
+def test_timezones_are_exactly_the_accepted_ones() -> None:
+    zones = schemas()["Timezone"]["enum"]
+    assert {"UTC", "Europe/Paris", "America/New_York"} <= set(zones) and "localtime" not in zones
+    for zone in zones:
+        validate_timezone(zone)
+    for model in ("JobCreate", "JobPatch"):
+        assert schemas()[model]["properties"]["timezone"]["$ref"].endswith("/Timezone")
+
+
+def test_exactly_one_timing_is_documented() -> None:
+    create, patch = schemas()["JobCreate"], schemas()["JobPatch"]
+    assert sorted(b["required"] for b in create["oneOf"]) == [["interval"], ["schedule"]]
+    assert sorted(patch["not"]["required"]) == ["interval", "schedule"]
+
+
+def test_the_description_pattern_is_the_validators() -> None:
+    assert re.fullmatch(DESCRIPTION_PATTERN, "Checks for trending news: AI, é, 日本")
+    for bad in ("a\x00b", "safe\u202etxt", "a\u200bb", "\x1b[31m"):
+        assert not re.fullmatch(DESCRIPTION_PATTERN, bad)
+
+
+def test_configured_limits_are_in_the_document(client: Any, configure: Any) -> None:
+    # Given a stricter minimum interval and a smaller payload limit than the defaults
+    configure({"limits": {"minIntervalMs": 60_000, "maxPayloadBytes": 4096}})
+    # When the document is served
+    document = json.loads(call(client, "GET", "/api/openapi.json").body)
+    # Then it states them, and the API enforces exactly that minimum
+    interval = document["components"]["schemas"]["JobCreate"]["properties"]["interval"]["anyOf"][0]
+    assert interval["minimum"] == 60_000
+    assert "4096 bytes" in document["components"]["schemas"]["JobCreate"]["properties"]["payload"]["description"]
+    assert call(client, "POST", "/api/jobs", job_body(schedule=None, interval=59_999)).status_code == 400
+    assert call(client, "POST", "/api/jobs", job_body(schedule=None, interval=60_000)).status_code == 201
+
+
+def test_integral_numbers_are_integers_as_in_json_schema(client: Any) -> None:
+    # Given integers written with a fraction of zero (JSON Schema's "integer" admits them)
+    body = job_body(schedule=None, interval=60000.0, retryPolicy={"maxAttempts": 5.0})
+    # Then they are read as the integers, while the payload is kept as sent
+    created = call(client, "POST", "/api/jobs", {**body, "payload": {"ratio": 1.0}})
+    assert created.status_code == 201, created.body
+    job = json.loads(created.body)
+    assert (job["interval"], job["retryPolicy"]["maxAttempts"], job["payload"]) == (60000, 5, {"ratio": 1.0})
+    assert call(client, "POST", "/api/jobs", job_body(name="half", schedule=None, interval=60000.5)).status_code == 400
+    assert job["agentId"] == AGENT_ID
