@@ -12,7 +12,10 @@ app.register_blueprint(api)
 app.register_blueprint(events)
 app.register_blueprint(console)
 
-if "chalice.local" in sys.modules:  # served by `chalice local`, never on Lambda: 405 for every other method
-    from devtools import chalice_local
-
-    chalice_local.install()
+if "chalice.local" in sys.modules:  # a chalice command loaded us (never Lambda): `chalice local` answers 405s
+    try:
+        from devtools import chalice_local
+    except ImportError:  # `chalice package` stages app.py and chalicelib/ only: it serves nothing
+        pass
+    else:
+        chalice_local.install()

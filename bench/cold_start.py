@@ -20,8 +20,9 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .env import ROOT, quick
 from .stats import median
@@ -153,13 +154,13 @@ def import_breakdown(top: int = 10) -> dict[str, float]:
     """Self import time of ``import app`` by top-level package, in ms, largest first."""
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT, env=_env(),
                          capture_output=True, text=True, check=True)
-    totals: Counter = Counter()
+    totals: Counter[str] = Counter()
     for line in out.stderr.splitlines():
         parts = line.removeprefix("import time:").split("|")
         if len(parts) != 3 or not parts[0].strip().isdigit():
             continue
-        totals[parts[2].strip().split(".")[0]] += int(parts[0]) / 1000
-    return {name: round(ms, 1) for name, ms in totals.most_common(top)}
+        totals[parts[2].strip().split(".")[0]] += int(parts[0])  # microseconds
+    return {name: round(us / 1000, 1) for name, us in totals.most_common(top)}
 
 
 def _has_package_target() -> bool:

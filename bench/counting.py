@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import botocore.session
 
@@ -32,12 +33,12 @@ class Tally:
     seconds: Counter = field(default_factory=Counter)
     retries: int = 0
 
-    def copy(self) -> "Tally":
+    def copy(self) -> Tally:
         """An independent snapshot."""
         return Tally(Counter(self.calls), self.items_read, Counter(self.response_bytes), Counter(self.seconds),
                      self.retries)
 
-    def minus(self, before: "Tally") -> "Tally":
+    def minus(self, before: Tally) -> Tally:
         """What happened since ``before``."""
         def diff(now: Counter, then: Counter) -> Counter:
             return Counter({k: v - then[k] for k, v in now.items() if v - then[k]})
@@ -73,7 +74,7 @@ class CallCounter:
         self._clients: list[Any] = []
         self.in_flight: Counter = Counter()  # calls started and not yet answered, by service
 
-    def install(self) -> "CallCounter":
+    def install(self) -> CallCounter:
         """Hook every botocore client created from now on (and, via :meth:`attach`, older ones)."""
         if self._original is not None:
             return self
@@ -84,7 +85,7 @@ class CallCounter:
             return counter.attach(original(session, *args, **kwargs))
 
         self._original = original
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = create_client
         return self
 
     def attach(self, client: Any) -> Any:
@@ -99,7 +100,7 @@ class CallCounter:
     def uninstall(self) -> None:
         """Stop hooking new clients and unhook the hooked ones."""
         if self._original is not None:
-            botocore.session.Session.create_client = self._original  # type: ignore[method-assign]
+            botocore.session.Session.create_client = self._original
             self._original = None
         for client in self._clients:
             client.meta.events.unregister("before-call", unique_id=_HOOK_ID + "-before")

@@ -6,7 +6,8 @@ Runs inside ``moto.mock_aws`` with a real HTTP test agent. Each path is run on
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id

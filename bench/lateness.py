@@ -20,10 +20,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import env
 from .stats import summary
@@ -99,8 +100,8 @@ class Stack:
     """Embedded AWS (a child process, as in `make run`) + test agent + executor pollers (this process)."""
 
     def __init__(self, workdir: Path, pollers: int) -> None:
-        from scripts.local_aws import EmbeddedAws, free_port
         from devtools.agent_server import AgentServer
+        from scripts.local_aws import EmbeddedAws, free_port
 
         self.aws = EmbeddedAws("127.0.0.1", free_port())
         self.aws.start()

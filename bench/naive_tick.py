@@ -7,7 +7,7 @@ differ only in how they find the due jobs: this one reads every item in the tabl
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from chalicelib.dispatch import Dispatcher, DispatchReport
 from chalicelib.models import JobModel, JobStatus

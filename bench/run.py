@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,7 +52,7 @@ def _git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def meta(is_quick: bool, seconds: dict[str, float], load: list[tuple[float, ...]]) -> dict[str, Any]:
+def meta(is_quick: bool, seconds: dict[str, float], load: Sequence[tuple[float, ...]]) -> dict[str, Any]:
     """Where and how the figures were taken."""
     from importlib.metadata import version
 

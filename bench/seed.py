@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from chalicelib.clock import iso
 from chalicelib.dispatch import shard_of

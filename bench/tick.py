@@ -9,7 +9,8 @@ between. Counts come from :mod:`bench.counting`; wall times are moto's.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib import runtime
 from chalicelib.dispatch import Dispatcher, DispatchReport

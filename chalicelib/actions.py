@@ -20,8 +20,9 @@ import json
 import logging
 import pkgutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .errors import DeliveryFailed, UnknownAction
 
@@ -44,7 +45,7 @@ class ActionContext:
     scheduled_at: str
     attempt: int
     trigger: str
-    payload: dict
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,9 @@ def callback_name(fn: Callable[..., Any]) -> str:
 def run_action(ctx: ActionContext, timeout_s: float | None = None) -> object:
     """Run the handler registered for ``ctx.payload["action"]``; unknown -> UnknownAction."""
     name = ctx.payload.get("action") if isinstance(ctx.payload, dict) else None
-    entry = _ACTIONS.get(name) if isinstance(name, str) else None
-    if entry is None:
+    if not isinstance(name, str) or name not in _ACTIONS:
         raise UnknownAction(name)
-    return _invoke("action", name, entry, ctx, timeout_s)
+    return _invoke("action", name, _ACTIONS[name], ctx, timeout_s)
 
 
 def run_callback(name: str, ctx: ActionContext, timeout_s: float | None = None) -> object:

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 _source: Callable[[], float] = time.time
 _sleeper: Callable[[int], None] | None = None
@@ -11,7 +11,7 @@ _sleeper: Callable[[int], None] | None = None
 
 def now() -> datetime:
     """The current instant, timezone-aware UTC."""
-    return datetime.fromtimestamp(_source(), tz=timezone.utc)
+    return datetime.fromtimestamp(_source(), tz=UTC)
 
 
 def now_ms() -> int:
@@ -44,10 +44,10 @@ def to_ms(moment: datetime) -> int:
 
 def from_ms(epoch_ms: int) -> datetime:
     """Aware UTC datetime of epoch milliseconds."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
 
 
-def iso(epoch_ms: int | None) -> str | None:
+def iso(epoch_ms: float | None) -> str | None:
     """ISO-8601 UTC string ending in ``Z`` (millisecond precision), or None."""
     if epoch_ms is None:
         return None

@@ -18,7 +18,8 @@ from API input is ever imported or executed.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import runtime
 from .actions import callback_name

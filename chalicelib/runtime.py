@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # for the annotations only: importing them is what this module defers
     from .config import Config
@@ -29,7 +30,8 @@ def _once(key: str, build: Callable[[], T]) -> T:
     with _lock:
         if key not in _cache:
             _cache[key] = build()
-        return _cache[key]
+        built: T = _cache[key]
+        return built
 
 
 def config() -> Config:

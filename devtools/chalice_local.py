@@ -32,4 +32,4 @@ def install() -> None:
     from chalice.local import ChaliceRequestHandler
 
     if "__getattr__" not in vars(ChaliceRequestHandler):
-        ChaliceRequestHandler.__getattr__ = AnyMethod.__getattr__  # type: ignore[attr-defined]
+        ChaliceRequestHandler.__getattr__ = AnyMethod.__getattr__

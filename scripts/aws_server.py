@@ -24,7 +24,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 log = logging.getLogger("agentos.local.aws")
@@ -48,6 +49,7 @@ def with_peek(app: Callable[..., Any]) -> Callable[..., Iterable[bytes]]:
         if environ.get("PATH_INFO") != PEEK_PATH:
             return app(environ, start_response)
         query = parse_qs(environ.get("QUERY_STRING", ""))
+        answer: dict[str, Any]
         try:
             answer = {"bodies": queue_bodies(query["QueueUrl"][0], query.get("Region", ["us-east-1"])[0])}
             status = "200 OK"

@@ -39,7 +39,7 @@ class LoggingRequestHandler(AnyMethod, ChaliceRequestHandler):
         took = (time.monotonic() - self._started) * 1000
         log.info("%s %s -> %s (%.0f ms)", self.command, self.path, int(code) if isinstance(code, int) else code, took)
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+    def log_error(self, format: str, *args: Any) -> None:
         """Malformed requests and the like."""
         log.warning("%s: %s", self.client_address[0], format % args)
 

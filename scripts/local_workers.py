@@ -12,8 +12,9 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 
@@ -25,7 +26,7 @@ CONCURRENCY = 32  # batches in progress at once (a Lambda function's concurrency
 
 
 def _utc_now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_event(region: str) -> dict[str, Any]:

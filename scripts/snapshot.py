@@ -22,9 +22,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import boto3
 
@@ -50,7 +51,7 @@ class Resources:
     dlq_url: str
 
     @classmethod
-    def from_provision(cls, names: dict[str, str]) -> "Resources":
+    def from_provision(cls, names: dict[str, str]) -> Resources:
         """Build from provision()'s dict."""
         return cls(names["jobs_table"], names["runs_table"], names["queue_url"], names["dlq_url"])
 

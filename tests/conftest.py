@@ -5,8 +5,9 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # The environment must be set before chalicelib reads it at import time.
 os.environ.update({

@@ -43,7 +43,8 @@ def _error(call: Any) -> dict[str, Any]:
 
 def _dynamodb_round_trip(ddb: Any) -> list[Any]:
     """Conditional writes, an update expression used twice, a failing and a passing transaction."""
-    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
     new = {"TableName": "t", "ConditionExpression": "attribute_not_exists(pk)"}
     add = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET n = n + :d",
