@@ -117,11 +117,17 @@ def listing_section(results: dict[str, Any]) -> str:
 agent, then id), then fetches the page's jobs with BatchGetItem; items read = index entries +
 jobs fetched. The first three pages at the default limit of 100, and one page at limit 1, on the
 tick bench's table (one job in twenty paused, one agent). A Scan-based list reads up to the whole
-table for a page whose filter matches few jobs (the `status=failed` row: the table size).
+table for a page whose filter matches few jobs (the `status=failed` row: the table size).{_listing_note(results)}
 
 {_table(["jobs (N)", "table items", "filter", "items read, pages 1/2/3 (limit 100)", "jobs returned",
          "max DynamoDB calls / page", "items read (limit 1)"], rows)}
 """
+
+
+def _listing_note(results: dict[str, Any]) -> str:
+    """Where the list figures came from, when not from the run the rest of the page reports."""
+    note = results.get("listing_meta")
+    return f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
 
 
 def long_runs_section(results: dict[str, Any]) -> str:

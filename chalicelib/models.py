@@ -135,7 +135,7 @@ class JobModel(Model):
     updatedAt = NumberAttribute()
 
     due = DueIndex()
-    listKey = UnicodeAttribute(null=True)  # "<agentId>#<id>" (store.list_key): the list index's sort key
+    listKey = UnicodeAttribute(null=True)  # "<agentId>#<id>" (listing.list_key): the list index's sort key
     listing = ListIndex()
 
 

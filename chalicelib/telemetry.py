@@ -79,14 +79,15 @@ def configure_logging() -> None:
     register_secret(*known_secrets())
     if _scrubber not in logger.filters:
         logger.addFilter(_scrubber)
-        if in_lambda():
-            from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    if in_lambda() and not any(getattr(h, "agentos_json", False) for h in logger.handlers):
+        from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-            handler = logging.StreamHandler(sys.stdout)
-            handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
-            logger.addHandler(handler)
-            logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
-            logger.propagate = False
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
+        handler.agentos_json = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+        logger.propagate = False
     for handler in logger.handlers + logging.getLogger().handlers:
         if _scrubber not in handler.filters:
             handler.addFilter(_scrubber)

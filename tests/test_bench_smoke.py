@@ -61,3 +61,22 @@ def test_the_scan_reference_reads_the_whole_table(aws: dict[str, str]) -> None:
     assert report.occurrences == DUE and report.advanced == DUE
     assert tally.items_read == 2 * JOBS  # every job and its name claim
     assert tally.calls["sqs.SendMessageBatch"] == math.ceil(DUE / 10)
+
+
+def test_the_list_bench_counts_two_items_per_listed_job(aws: dict[str, str]) -> None:
+    """bench.listing on 200 jobs: every page of 100 reads its 100 index entries and 100 jobs."""
+    from bench import listing
+    from bench.counting import COUNTER
+
+    _seed()
+    COUNTER.install()
+    try:
+        attach_models(COUNTER, JobModel)
+        rows = {row["filter"]: row for row in listing.measure(JOBS)["filters"]}
+    finally:
+        COUNTER.uninstall()
+    first = rows["none"]["limit_100"][0]
+    assert (first["jobs"], first["items_read"], first["dynamodb_calls"]) == (100, 200, 2)
+    assert rows["status=paused"]["limit_100"][0]["jobs"] == len([i for i in range(DUE, JOBS) if i % 20 == 0])
+    assert rows["status=failed (empty)"]["limit_100"] == [{"jobs": 0, "items_read": 0, "dynamodb_calls": 1,
+                                                            "calls": {"dynamodb.Query": 1}}]
