@@ -144,14 +144,15 @@ def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
 def _configured(schemas: dict[str, Any], min_interval_ms: int, max_payload_bytes: int) -> None:
     # Limits that come from agentos.config.json, not from the models, and the IANA zone names.
     schemas["Timezone"] = {"type": "string", "enum": _timezones(), "description": "IANA timezone name."}
-    for model in ("JobCreate", "JobPatch"):
+    for model in ("JobCreate", "JobPatch", "SchedulePreview"):
         props = schemas[model]["properties"]
         _string_branch(props["interval"])["minimum"] = min_interval_ms
         zone = props["timezone"]
         props["timezone"] = {"$ref": REF.format(model="Timezone"),
                              **{k: zone[k] for k in ("default", "description") if k in zone}}
-        props["payload"]["description"] += (f" At most {max_payload_bytes} bytes as JSON,"
-                                            f" nested at most {MAX_DEPTH} deep.")
+        if "payload" in props:
+            props["payload"]["description"] += (f" At most {max_payload_bytes} bytes as JSON,"
+                                                f" nested at most {MAX_DEPTH} deep.")
 
 
 @lru_cache(maxsize=1)

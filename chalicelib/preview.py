@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from .clock import iso, to_ms
 from .clock import now as clock_now
 from .schedules import Schedule, parse_schedule, validate_timezone
-from .schemas import IntervalField, ScheduleField, _Body, _timezone, validate
+from .schemas import ONE_TIMING, IntervalField, ScheduleField, ScheduleText, _Body, _timezone, validate
 
 MAX_COUNT = 50
 DEFAULT_COUNT = 5
@@ -23,7 +23,9 @@ DEFAULT_COUNT = 5
 class SchedulePreview(_Body):
     """Body of ``POST /api/schedules/preview``: a job's timing fields and how many times to list."""
 
-    schedule: str | None = ScheduleField
+    model_config = ConfigDict(json_schema_extra=ONE_TIMING)  # documented like a create's
+
+    schedule: ScheduleText | None = ScheduleField
     interval: int | None = IntervalField
     timezone: str = _timezone("UTC")
     count: int = Field(DEFAULT_COUNT, ge=1, le=MAX_COUNT, description="How many start times to list (1-50).")

@@ -109,10 +109,11 @@ class Console:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     home = tmp_path_factory.mktemp("console")
-    agents = start_agents(["work", "accept"])
+    agents = start_agents(["work", "accept", "fail"])
     output = {"summary": XSS, "usage": {"inputTokens": 1200, "outputTokens": 80, "costUsd": 0.0042}}
     agents["work"].server.respond_with(200, body=json.dumps(output), headers={"Content-Type": "application/json"})
     agents["accept"].server.respond_with(202, body="{}", headers={"Content-Type": "application/json"})
+    agents["fail"].server.respond_with(400, body="no such topic")
     config = write_config(home, agents)
     config.write_text(json.dumps({**json.loads(config.read_text()), "security": {"enabled": True}}))
     stack = LocalStack(home / "state", config, home / "stack.log", env={"AGENTOS_API_TOKENS": TOKEN})
@@ -165,6 +166,22 @@ def test_list_filters_by_status(console: Console) -> None:
     statuses = {td.text for td in console.css("main table.grid td[data-label='Status']")}
     assert statuses == {"paused"}
     assert console.by_id("filter-status").get_attribute("value") == "paused"
+
+
+def test_a_job_paused_by_its_guard_rail_shows_why(console: Console) -> None:
+    job = console.create(name=unique("breaker"), agentId=console.agents["fail"].id, schedule="0 0 1 1 *",
+                         maxConsecutiveFailures=1)
+    console.api("POST", f"/jobs/{job['id']}/run")
+    reason = console.wait(lambda: console.api("GET", f"/jobs/{job['id']}").json()["pausedReason"],
+                          what="the circuit breaker")
+    console.open("/?status=paused")
+    row = console.wait(lambda: [r for r in console.css("main table.grid tbody tr")
+                                if r.get_attribute("data-key") == job["id"]], what="the paused job")[0]
+    assert row.find_element("css selector", "td[data-label='Paused reason']").text == reason
+    console.open(f"/jobs/{job['id']}")
+    console.wait(lambda: console.css("dd[data-field='pausedReason']")[0].text == reason, what="the reason")
+    assert console.css("dd[data-field='consecutiveFailures']")[0].text == "1"
+    assert console.by_id("toggle-pause").text == "Resume"
 
 
 def test_bad_cron_shows_the_apis_own_message_beside_the_field(console: Console) -> None:
