@@ -31,6 +31,12 @@ RARE = {
     ("execute", "sqs:GetQueueUrl", "dlq"): "a last attempt's failure",
     ("execute", "ssm:GetParameter", "agents"): "only for agents configured with secretParam",
     ("api_handler", "ssm:GetParameter", "tokens"): "deployed functions only (AWS_LAMBDA_FUNCTION_NAME)",
+    ("api_handler", "ssm:GetParameter", "callback"): "deployed functions only: the callback secret",
+    ("execute", "ssm:GetParameter", "callback"): "deployed functions only: the callback secret",
+    ("api_handler", "dynamodb:ConditionCheckItem", "jobs"): "an agent's report on a run whose job was deleted",
+    ("execute", "dynamodb:ConditionCheckItem", "jobs"): "the outcome of a run whose job was deleted meanwhile",
+    ("api_handler", "sqs:SendMessage", "dlq"): "an agent reporting a failure of its last attempt",
+    ("api_handler", "sqs:GetQueueUrl", "dlq"): "an agent reporting a failure of its last attempt",
 }
 
 
@@ -97,6 +103,8 @@ def _short(arn: str) -> str:
         return tail.split("/")[3] if "/index/" in tail else {"agentos-jobs-dev": "jobs"}.get(tail[6:], "runs")
     if service == "sqs":
         return "dlq" if tail.endswith("-dlq") else "queue"
+    if tail.endswith("/callback-secret"):
+        return "callback"
     return "tokens" if tail.endswith("/api-tokens") else "agents"
 
 
@@ -113,7 +121,9 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, A
     service.update(daily["id"], {"name": "daily-renamed", "description": "x"})
     service.update(daily["id"], {"status": "paused"})
     service.update(daily["id"], {"status": "active"})
-    service.run_now(daily["id"])
+    manual = service.run_now(daily["id"])
+    runtime.run_service().cancel(manual["id"])  # an operator's cancel: the run and its job's slot
+    runtime.run_service().get(manual["id"])
     service.runs_of(daily["id"], 10, None)
     recorded["now"] = "tick"
     engine["clock"].advance(60)
