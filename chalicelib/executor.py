@@ -29,7 +29,8 @@ from .config import Config
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .errors import DeliveryFailed
 from .failures import FailureLog
-from .history import Claim, Occurrence, Prior, RunStore, Slot
+from .bounds import after_end, missed_by
+from .history import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
@@ -130,7 +131,10 @@ class Executor:
             if claim is Claim.DUPLICATE:
                 return self._duplicate(occ, prior)
             if claim is Claim.JOB_GONE:
-                return self._skip(occ, "the job was deleted, paused or rescheduled")
+                return self._skip(occ, _gone_reason(slot))
+            if claim is Claim.EXHAUSTED:
+                self.jobs.complete(occ.job_id, occ.generation)
+                return self._skip(occ, "maxRuns reached: the job is completed")
             if claim is Claim.CLAIMED:
                 return self._hold_and_run(message, max(claimed_at, wake))
             assert slot is not None
@@ -150,7 +154,29 @@ class Executor:
             telemetry.count("RunsSkipped")
             return Outcome.SKIPPED
         assert job is not None
+        bound = self._out_of_bounds(job, occ, now_ms())
+        if bound is not None:
+            return bound
         return self._attempt(job, message, started)
+
+    def _out_of_bounds(self, job: JobModel, occ: Occurrence, now: int) -> Outcome | None:
+        """An occurrence past the job's endAt, or one that missed its catch-up window, is skipped."""
+        if occ.trigger is not Trigger.SCHEDULE:
+            return None
+        late = missed_by(job, occ.scheduled_ms, now)
+        if after_end(job, occ.scheduled_ms):
+            reason = "after endAt: the job is completed"
+            self.jobs.complete(job.id, occ.generation)
+        elif late is not None:
+            reason = f"missed: it could start only {late} ms after its time (catchupWindowMs {job.catchupWindowMs})"
+        else:
+            return None
+        # The claim counted this start against maxRuns: it did not start, so it does not count.
+        uncount = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
+        self.progress.finish(occ, Ending(RunStatus.SKIPPED, now, reason, stats=uncount))
+        telemetry.count("RunsSkipped")
+        log.info("skipped job=%s run=%s: %s", job.id, occ.run_id, reason, extra=keys(job, occ))
+        return Outcome.SKIPPED
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)
@@ -270,6 +296,16 @@ class Executor:
         if run.cancelRequested:
             return self.outcomes.cancelled(job, occ, started, f"cancelled; {error}", extra=extra)
         return self.outcomes.failed(job, occ, started, error, retryable=True, extra=extra)
+
+
+def _gone_reason(slot: Slot | None) -> str:
+    """Why a claim found its job not live: what a skipped run's error says."""
+    status = slot.status if slot is not None else None
+    if status is None:
+        return "the job was deleted"
+    if status in (JobStatus.PAUSED.value, JobStatus.COMPLETED.value):
+        return f"the job is {status}"
+    return "the job was rescheduled (this occurrence belongs to its old schedule)"
 
 
 def _result(answer: AgentAnswer | object) -> tuple[str | None, str | None, str | None]:

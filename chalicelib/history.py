@@ -33,6 +33,7 @@ class Claim(str, Enum):
     DUPLICATE = "duplicate"  # another caller owns or finished it: do nothing
     JOB_GONE = "job_gone"  # the job is deleted, paused or rescheduled: skip it
     BUSY = "busy"  # another run of the job is in progress (overlap skip/queue)
+    EXHAUSTED = "exhausted"  # the job's maxRuns scheduled occurrences have all started
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,13 @@ class Slot:
     active_until: int | None
     waiting: str | None  # JSON of the waiting Occurrence
     overlap: str
+    status: str | None = None  # the job's status (None: the job is gone)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any]) -> "Slot":
+    def from_raw(cls, raw: dict[str, Any] | None) -> "Slot":
         """Decode the job item a cancelled claim returned."""
         return cls(dynamo.text(raw, "activeRun"), dynamo.number(raw, "activeUntil"), dynamo.text(raw, "waitingRun"),
-                   dynamo.text(raw, "overlap") or Overlap.SKIP.value)
+                   dynamo.text(raw, "overlap") or Overlap.SKIP.value, dynamo.text(raw, "status"))
 
 
 def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int) -> Condition:
@@ -127,6 +129,16 @@ def job_of_run(run_id: str) -> str | None:
     """The job id inside a run id (``run-<ms>-<job hex>[-m<tag>]``), or None if it is not one."""
     match = _RUN_ID.match(run_id)
     return f"job-{match.group(1)}" if match else None
+
+
+def counts_as_run(occ: Occurrence) -> bool:
+    """True if claiming ``occ`` starts one of the job's scheduled occurrences (maxRuns counts those)."""
+    return occ.trigger is Trigger.SCHEDULE and occ.attempt == 1
+
+
+def _exhausted(item: dict[str, Any] | None) -> bool:
+    limit = dynamo.number(item, "maxRuns")
+    return limit is not None and (dynamo.number(item, "startedRuns") or 0) >= limit
 
 
 def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
@@ -183,11 +195,15 @@ class RunStore:
                          status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         slot = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
+        condition = self._job_live(occ) & self._slot_free(occ.run_id, now_ms)
+        if counts_as_run(occ):  # maxRuns: the claim counts the starts it admits, in its own write
+            slot.append(self.jobs.startedRuns.add(1))
+            condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
+                | (self.jobs.startedRuns < self.jobs.maxRuns)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.model)) as tx:
-                tx.update(self.jobs(occ.job_id), actions=slot,
-                          condition=self._job_live(occ) & self._slot_free(occ.run_id, now_ms), return_values="ALL_OLD")
+                tx.update(self.jobs(occ.job_id), actions=slot, condition=condition, return_values="ALL_OLD")
                 tx.save(run, condition=_claimable(self.model, occ, now_ms), return_values="ALL_OLD")
         try:
             dynamo.retry_conflicts(write)
@@ -197,7 +213,9 @@ class RunStore:
                 return Claim.DUPLICATE, Prior.from_raw(found[0].item), None
             if len(found) == 2 and found[1].code == dynamo.CONDITION_FAILED:
                 if not self._job_is_live(found[1].item, occ):
-                    return Claim.JOB_GONE, None, None
+                    return Claim.JOB_GONE, None, Slot.from_raw(found[1].item)
+                if counts_as_run(occ) and _exhausted(found[1].item):
+                    return Claim.EXHAUSTED, None, None
                 return Claim.BUSY, None, Slot.from_raw(found[1].item or {})
             raise _unavailable("claim a run", exc) from exc
         return Claim.CLAIMED, None, None

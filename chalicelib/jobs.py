@@ -14,6 +14,7 @@ from typing import Any
 from pynamodb.expressions.update import Action
 
 from .clock import now_ms as clock_now_ms, from_ms, to_ms
+from .bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
 from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
 from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
@@ -70,7 +71,11 @@ class JobService:
         spec = validate(JobCreate, body)
         now = clock_now_ms()
         schedule = self._schedule(spec.schedule, spec.interval, spec.timezone, now)
-        first = schedule.first_after(from_ms(now))
+        bounds = parse_bounds({k: getattr(spec, k) for k in BOUND_FIELDS if k in spec.model_fields_set}, Bounds(),
+                              spec.timezone, now)
+        first = first_within(schedule, from_ms(now), bounds)
+        if first is None and bounds.end_ms is not None:
+            raise ValidationFailed("endAt", "the schedule has no occurrence between now (or startAt) and endAt")
         job = JobModel(
             new_job_id(), name=spec.name, description=spec.description, agentId=spec.agentId,
             schedule=spec.schedule, interval=spec.interval, timezone=spec.timezone,
@@ -78,7 +83,7 @@ class JobService:
             retryPolicy=spec.retryPolicy.model_dump_json() if spec.retryPolicy else None,
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
-            maxConsecutiveFailures=spec.maxConsecutiveFailures,
+            maxConsecutiveFailures=spec.maxConsecutiveFailures, **bounds.attributes(),
             createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
@@ -162,14 +167,25 @@ class JobService:
         tz = patch.timezone if "timezone" in given else job.timezone
         old_interval = int(job.interval) if job.interval is not None else None
         moved = (schedule, interval) != (job.schedule, old_interval) or (tz != job.timezone and interval is None)
+        old_bounds = Bounds.of(job)
+        bounds = parse_bounds({k: getattr(patch, k) for k in BOUND_FIELDS if k in given}, old_bounds, tz, now)
+        limits = {k: v for k, v in bounds.attributes().items() if k in given}
+        moved = moved or (bounds.start_ms, bounds.end_ms) != (old_bounds.start_ms, old_bounds.end_ms)
+        return {**limits, **self._timing_changes(job, patch, now, (schedule, interval, tz), moved, bounds)}
+
+    def _timing_changes(self, job: JobModel, patch: JobPatch, now: int, timing_of: tuple[Any, Any, str],
+                        moved: bool, bounds: Bounds) -> dict[str, Any]:
+        given = patch.model_fields_set
+        schedule, interval, tz = timing_of
         status = _new_status(job, patch.status if "status" in given else None, moved)
         if not moved and not (status == JobStatus.ACTIVE.value and job.status != status):
             paused = status == JobStatus.PAUSED.value
             return {"status": status, "dueShard": None} if paused and job.status != status else {}
         timing = self._schedule(schedule, interval, tz, now)
-        first = timing.first_after(from_ms(now))
+        first = first_within(timing, from_ms(now), bounds)
         if first is None and status == JobStatus.ACTIVE.value:
-            raise ValidationFailed("status", "the job has no future occurrence; give it a new schedule")
+            field = "endAt" if bounds.end_ms is not None else "status"
+            raise ValidationFailed(field, "the job has no future occurrence; give it a new schedule")
         probe = JobModel(job.id, status=status)
         self._arm(probe, timing, first)
         return {"schedule": schedule, "interval": interval, "status": status,

@@ -125,6 +125,11 @@ class JobModel(Model):
     # The overlap slot: the run in progress (skip/queue) and the one occurrence waiting
     # for it (queue; JSON of its Occurrence). Written only by conditional writes that also
     # claim or finish a run, so the overlap decision is atomic with the claim.
+    startAt = NumberAttribute(null=True)  # schedule bounds (epoch ms), see chalicelib/bounds.py
+    endAt = NumberAttribute(null=True)
+    maxRuns = NumberAttribute(null=True)
+    startedRuns = NumberAttribute(null=True)  # scheduled occurrences started (counted by the claim)
+    catchupWindowMs = NumberAttribute(null=True)
     maxConsecutiveFailures = NumberAttribute(null=True)  # the circuit breaker's threshold
     consecutiveFailures = NumberAttribute(null=True)  # failed runs in a row (absent: 0)
     pausedReason = UnicodeAttribute(null=True)  # why the system paused the job (the breaker)

@@ -19,6 +19,7 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 
 from . import telemetry
+from .bounds import exhausted
 from .clock import iso, now_ms
 from .config import Config, RetryPolicy
 from .dispatch import schedule_of
@@ -165,6 +166,9 @@ class Outcomes:
                 and ending.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             final = JobStatus.COMPLETED if ending.status is RunStatus.SUCCEEDED else JobStatus.FAILED
             ending.closing = [JobModel.status.set(final.value), JobModel.dueShard.remove()]
+        elif occ.trigger is Trigger.SCHEDULE and exhausted(job) and job.status == JobStatus.ACTIVE.value:
+            # The last of maxRuns ended: the job is done (runs still in progress finish anyway).
+            ending.closing = [JobModel.status.set(JobStatus.COMPLETED.value), JobModel.dueShard.remove()]
         ending.breaker = Breaker(int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
                                  int(job.consecutiveFailures or 0), job.status == JobStatus.ACTIVE.value)
         finished = self.progress.finish(occ, ending, extra)

@@ -401,6 +401,16 @@ def _parse_text(schedule: object, zone: ZoneInfo, now: datetime | None) -> Sched
     return OnceSchedule(at)
 
 
+def parse_bound(field: str, text: str, timezone: str) -> datetime:
+    """A schedule bound (``startAt``/``endAt``): an ISO-8601 date-time, no offset = ``timezone``."""
+    try:
+        return _parse_instant(text, ZoneInfo(timezone))
+    except InvalidSchedule as exc:
+        gap = "does not exist" in exc.message
+        reason = exc.message.split(": ", 1)[-1] if gap else f"not an ISO-8601 date-time: {text[:80]!r}"
+        raise InvalidSchedule(field, reason) from None
+
+
 def _parse_instant(text: str, zone: ZoneInfo) -> datetime:
     """An ISO-8601 date-time (``Z`` allowed; no offset = wall time in ``zone``) as UTC."""
     unparsable = InvalidSchedule(

@@ -123,6 +123,13 @@ TimeoutField = Field(None, ge=1_000, le=86_400_000,
 HeartbeatField = Field(None, ge=1_000, le=86_400_000,
                        description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
 OverlapPolicy = Literal["skip", "queue", "allow"]
+StartAtField = Field(None, min_length=1, max_length=64,
+                     description="ISO-8601 date-time (no offset = the job's timezone): no occurrence before it.")
+EndAtField = Field(None, min_length=1, max_length=64,
+                   description="ISO-8601 date-time: no occurrence after it; the job is completed once it passed.")
+MaxRunsField = Field(None, ge=1, le=10**9, description="Completed once this many scheduled occurrences started.")
+CatchupField = Field(None, ge=0, le=MAX_INTERVAL_MS,
+                     description="An occurrence that cannot start within this long after its time is skipped.")
 BreakerField = Field(None, ge=1, le=1_000,
                      description="Pause the job when this many runs in a row end failed (null: never).")
 
@@ -144,6 +151,10 @@ class JobCreate(_Body):
     heartbeatTimeoutMs: int | None = HeartbeatField
     overlap: OverlapPolicy = Field("skip", description="What an occurrence does while a run is in progress.")
     maxConsecutiveFailures: int | None = BreakerField
+    startAt: str | None = StartAtField
+    endAt: str | None = EndAtField
+    maxRuns: int | None = MaxRunsField
+    catchupWindowMs: int | None = CatchupField
 
 
 class JobPatch(_Body):
@@ -164,6 +175,10 @@ class JobPatch(_Body):
     heartbeatTimeoutMs: int | None = HeartbeatField
     overlap: OverlapPolicy = _unchanged_if_absent(description="What an occurrence does while a run is in progress.")
     maxConsecutiveFailures: int | None = BreakerField
+    startAt: str | None = StartAtField
+    endAt: str | None = EndAtField
+    maxRuns: int | None = MaxRunsField
+    catchupWindowMs: int | None = CatchupField
     status: Literal["active", "paused"] = _unchanged_if_absent(description="Pause or resume the job.")
 
 
@@ -191,6 +206,10 @@ class Job(BaseModel):
     maxConsecutiveFailures: int | None = None
     consecutiveFailures: int = 0
     pausedReason: str | None = None
+    startAt: str | None = None
+    endAt: str | None = None
+    maxRuns: int | None = None
+    catchupWindowMs: int | None = None
     createdAt: str
     updatedAt: str
 

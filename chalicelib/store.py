@@ -308,6 +308,19 @@ class JobStore:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise _unavailable("disarm a job", exc) from exc
 
+    def complete(self, job_id: str, generation: int) -> bool:
+        """Mark an active job ``completed`` (its bounds are used up) and drop it from the due index.
+        False if it changed meanwhile (paused, rescheduled, deleted): that change stands."""
+        guard = (self.model.status == JobStatus.ACTIVE.value) & (self.model.generation == generation)
+        try:
+            self.model(job_id).update(actions=[self.model.status.set(JobStatus.COMPLETED.value),
+                                               self.model.dueShard.remove()], condition=guard)
+            return True
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable("complete a job", exc) from exc
+
     def record_outcome(self, job_id: str, actions: list[Action]) -> None:
         """Apply run statistics to a job that still exists (a deleted job is not recreated)."""
         try:

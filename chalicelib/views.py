@@ -5,6 +5,7 @@ import json
 import logging
 from typing import Any
 
+from .bounds import after_end, exhausted
 from .clock import from_ms, iso, to_ms
 from .dispatch import schedule_of
 from .models import JobModel, JobStatus, Overlap, RunModel
@@ -15,6 +16,17 @@ log = logging.getLogger("agentos.jobs.views")
 
 
 def upcoming_ms(job: JobModel, now_ms: int) -> int | None:
+    """The next occurrence a caller can expect, inside the job's bounds (startAt, endAt, maxRuns)."""
+    if exhausted(job):
+        return None
+    start = int(job.startAt) if job.startAt is not None else None
+    following = _upcoming_ms(job, max(now_ms, start - 1) if start is not None else now_ms)
+    if start is not None and following is not None and following < start:
+        following = None
+    return None if following is None or after_end(job, following) else following
+
+
+def _upcoming_ms(job: JobModel, now_ms: int) -> int | None:
     """The next occurrence a caller can expect, from the schedule (not the dispatch cursor).
 
     The stored ``nextRunAt`` runs up to the tick's lookahead ahead of the next start,
@@ -63,6 +75,10 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "maxConsecutiveFailures": int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
         "consecutiveFailures": int(job.consecutiveFailures or 0),
         "pausedReason": job.pausedReason,
+        "startAt": iso(job.startAt),
+        "endAt": iso(job.endAt),
+        "maxRuns": int(job.maxRuns) if job.maxRuns is not None else None,
+        "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
         "createdAt": iso(job.createdAt),
         "updatedAt": iso(job.updatedAt),
     }
