@@ -123,10 +123,11 @@ TimeoutField = Field(None, ge=1_000, le=86_400_000,
 HeartbeatField = Field(None, ge=1_000, le=86_400_000,
                        description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
 OverlapPolicy = Literal["skip", "queue", "allow"]
-StartAtField = Field(None, min_length=1, max_length=64,
+StartAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
                      description="ISO-8601 date-time (no offset = the job's timezone): no occurrence before it.")
-EndAtField = Field(None, min_length=1, max_length=64,
-                   description="ISO-8601 date-time: no occurrence after it; the job is completed once it passed.")
+EndAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
+                   description="ISO-8601 date-time in the future, after startAt: no occurrence after it; "
+                               "the job is completed once it passed.")
 MaxRunsField = Field(None, ge=1, le=10**9, description="Completed once this many scheduled occurrences started.")
 CatchupField = Field(None, ge=0, le=MAX_INTERVAL_MS,
                      description="An occurrence that cannot start within this long after its time is skipped.")
