@@ -12,14 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chalicelib import runtime
-from chalicelib.history import Occurrence
-from chalicelib.models import RunModel, RunStatus, Trigger
-from chalicelib.queue import Kind, Message
+from typing import TYPE_CHECKING
 
-from . import seed
-from .counting import COUNTER
-from .executor_cost import _jobs, _message, _record
+if TYPE_CHECKING:  # chalicelib is imported after bench.env.prepare() set its environment
+    from chalicelib.history import Occurrence
 
 HEARTBEATS = 3
 REPEAT = 5
@@ -29,6 +25,12 @@ DUE = 50
 
 def accepted_life(agent: Any) -> dict[str, Any]:
     """Calls per accepted run: claim + accept, heartbeats, complete, the check after the end."""
+    from chalicelib import runtime
+    from chalicelib.queue import Kind, Message
+
+    from .counting import COUNTER
+    from .executor_cost import _jobs, _message, _record
+
     agent.respond_with(202)
     messages = [_message(j) for j in _jobs(0x60)]
     service, executor = runtime.run_service(), runtime.executor()
@@ -60,8 +62,13 @@ def accepted_life(agent: Any) -> dict[str, Any]:
                                         f"{per['complete']['dynamodb']} + {per['late_check']['dynamodb']}"}
 
 
-def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence]:
+def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> "list[Occurrence]":
     """``count`` accepted runs in progress, due at ``deadline_ms`` (written straight to the table)."""
+    from chalicelib.history import Occurrence
+    from chalicelib.models import RunModel, RunStatus, Trigger
+
+    from . import seed
+
     now = int(time.time() * 1000)
     jobs = [seed.make_job(seed.job_id(tag, i), now + 3_600_000, 4) for i in range(count)]
     seed.write(jobs)
@@ -78,6 +85,12 @@ def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence
 
 def check_cost(in_progress: int, tag: int) -> dict[str, Any]:
     """Items read by the deadline checks of ``DUE`` runs among ``in_progress`` runs in progress."""
+    from chalicelib import runtime
+    from chalicelib.models import RunModel, RunStatus
+    from chalicelib.queue import Kind, Message
+
+    from .counting import COUNTER
+
     now = int(time.time() * 1000)
     due = _seed_in_progress(DUE, tag, now - 1)  # their deadline has passed
     _seed_in_progress(in_progress - DUE, tag + 1, now + 3_600_000)  # still working: no message is due
@@ -100,4 +113,50 @@ def measure(agent: Any) -> dict[str, Any]:
             "deadline_checks": [check_cost(n, 0x70 + 2 * k) for k, n in enumerate(IN_PROGRESS)]}
 
 
+def main() -> int:
+    """``python -m bench.long_runs``: measure alone, merge into bench/results.json, re-render the docs
+    (``make bench`` measures it with everything else)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from devtools.agent_server import AgentServer
+
+    from . import env
+    from .assemble import targets
+    from .report import write_docs
+
+    with AgentServer() as agent, tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
+        config = env.write_config(Path(tmp) / "agentos.config.json", agent.url, Path(tmp) / "logs",
+                                  retryPolicy={"maxAttempts": 3, "initialDelayMs": 1000, "jitter": False})
+        env.prepare(config_path=config)
+        from moto import mock_aws
+
+        from infra.provision import provision
+
+        from .counting import COUNTER
+
+        COUNTER.install()
+        env.tune_moto()
+        with mock_aws():
+            provision("dev")
+            figures = measure(agent)
+    path = env.ROOT / "bench" / "results.json"
+    results = json.loads(path.read_text())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results["long_runs"] = figures
+    results["long_runs_meta"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+                                 "how": "python -m bench.long_runs on its own, merged into the last full run"}
+    results["targets"] = targets(results)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    write_docs(results)
+    json.dump(figures, sys.stdout, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 

@@ -152,8 +152,13 @@ one read per check that comes due, whatever the number of runs in progress, and 
 while no deadline is due.
 
 {_table(["runs in progress", "due", "timed out", "items read / due check", "DynamoDB calls / due check",
-         "SQS calls / due check"], checks)}
+         "SQS calls / due check"], checks)}{_long_note(results)}
 """
+
+
+def _long_note(results: dict[str, Any]) -> str:
+    note = results.get("long_runs_meta")
+    return f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
 
 
 def lateness_section(results: dict[str, Any]) -> str:
