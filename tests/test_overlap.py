@@ -110,3 +110,18 @@ def test_eight_executors_and_a_manual_run_never_start_two_runs_of_a_skip_job(
     assert len({run_id for run_id, _ in delivered}) == 1, (delivered, found)
     assert len(found.get("running", []) + found.get("retrying", [])) == 1, (delivered, found)
     assert len(found.get("skipped", [])) >= 7
+
+
+def test_cancelling_the_waiting_run_frees_its_place_and_it_never_starts(stack: dict[str, Any]) -> None:
+    stack["agent"].respond_with(202)
+    job = create(stack, name="queue-cancel", schedule=None, interval=2_000, overlap="queue")
+    drive(stack, 5)
+    [waiting] = runs_by_status(job["id"])["queued"]
+    answer = call(stack["client"], "POST", f"/api/runs/{waiting.id}/cancel")
+    assert answer.status_code == 202 and json.loads(answer.body)["status"] == "cancelled"
+    assert JobModel.get(job["id"]).waitingRun is None
+    token = stack["agent"].requests[0].json()["callbackToken"]
+    assert report(stack, "complete", {"status": "succeeded"}, token).status_code == 200
+    drive(stack, 1, step=0.5)
+    assert waiting.id not in {r.json()["runId"] for r in stack["agent"].requests}
+    assert RunModel.get(job["id"], waiting.id).status == "cancelled"
