@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalDevServer, create_local_server
 
 from devtools.chalice_local import AnyMethod
 
@@ -44,13 +44,21 @@ class LoggingRequestHandler(AnyMethod, ChaliceRequestHandler):
         log.warning("%s: %s", self.client_address[0], format % args)
 
 
+def _local_server(app: Any, config: Config, host: str, port: int) -> LocalDevServer:
+    """chalice's ``create_local_server``, once per app: it re-parents the app's class, and a second
+    call in one process (several servers in one test run) would make that an inheritance cycle."""
+    if isinstance(app, CustomLocalChalice):
+        return LocalDevServer(app, config, host, port)
+    return create_local_server(app, config, host, port)
+
+
 class ApiServer:
     """The Chalice app served on ``host:port`` by a daemon thread."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
         config = Config.create(chalice_stage="dev", app_name="agentos-jobs", lambda_timeout=API_TIMEOUT_S,
                                lambda_memory_size=512)
-        self.server: LocalDevServer = create_local_server(app, config, host, port)  # binds now
+        self.server: LocalDevServer = _local_server(app, config, host, port)  # binds now
         self.server.server.RequestHandlerClass = functools.partial(
             LoggingRequestHandler, app_object=app, config=config)
         self.thread = threading.Thread(target=self.server.server.serve_forever, args=(0.2,),

@@ -11,29 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AGENT_ID
 
 from agentos_jobs.cli import main
 from agentos_jobs.client import api_base
+from conftest import AGENT_ID
 from devtools.agent_server import unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-_SERVER: list[Any] = []
-
-
 @pytest.fixture
 def api(aws: Any) -> Iterator[str]:
-    """The app on a local port; yields AGENTOS_URL. One server for the session (chalice's
-    create_local_server can wrap an app only once); each test's moto answers its requests."""
+    """The app on a free local port (the local stack's API server); yields AGENTOS_URL."""
     from app import app
     from scripts.local_api import ApiServer
 
-    if not _SERVER:
-        _SERVER.append(ApiServer(app, "127.0.0.1", unused_port()))
-        _SERVER[0].start()
-    yield f"http://127.0.0.1:{_SERVER[0].server.server.server_address[1]}"
+    server = ApiServer(app, "127.0.0.1", unused_port())
+    server.start()
+    yield f"http://127.0.0.1:{server.server.server.server_address[1]}"
+    server.stop()
 
 
 def cli(url: str, *argv: str, token: str | None = None) -> tuple[int, str, str]:
