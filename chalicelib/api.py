@@ -10,8 +10,8 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from . import callbacks, runtime, telemetry
-from .auth import api_tokens, check_bearer
+from . import callbacks, runtime, scopes, telemetry
+from .auth import Scope, authorize
 from .clock import now_ms
 from .errors import Unauthorized
 from .http import (ANY_CONTENT_TYPE, check_query, guarded, json_text, next_link, parse_body, query_choice,
@@ -26,10 +26,12 @@ def _params() -> dict[str, str]:
     return dict(api.current_request.query_params or {})
 
 
-def _authorize() -> None:
+def _authorize() -> Scope:
+    """The request's token scope (None: every agent, or security off); 401 without a valid token."""
     telemetry.configure_logging()  # the scrubber, before anything of this request is logged
     if runtime.config().security.enabled:
-        check_bearer(api.current_request.headers.get("authorization"), api_tokens())
+        return authorize(api.current_request.headers.get("authorization"))
+    return None
 
 
 def _body() -> object:
@@ -66,8 +68,9 @@ def openapi() -> Response:
 @guarded
 def create_job() -> Response:
     """Create a job."""
-    _authorize()
-    job = runtime.jobs().create(_body())
+    body = _body()
+    scopes.check_agent(_authorize(), body)
+    job = runtime.jobs().create(body)
     return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
 
 
@@ -75,19 +78,21 @@ def create_job() -> Response:
 @guarded
 def list_jobs() -> Response:
     """List jobs, filtered and paged."""
-    _authorize()
-    params = _params()
+    scope, params = _authorize(), _params()
     check_query(params, ("status", "agentId", "limit", "cursor"))
     status, agent = query_choice(params, "status", JOB_STATUSES), query_uuid(params, "agentId")
+    agent, foreign = scopes.list_filter(scope, agent)
+    if foreign:
+        return _json([])
     jobs, cursor = runtime.jobs().list(status, agent, query_limit(params), params.get("cursor"))
-    return _json(jobs, headers=next_link(_path(), params, cursor))
+    return _json(scopes.visible(scope, jobs), headers=next_link(_path(), params, cursor))
 
 
 @api.route("/api/jobs/{job_id}", methods=["GET"])
 @guarded
 def get_job(job_id: str) -> Response:
     """One job."""
-    _authorize()
+    scopes.check_job(_authorize(), job_id)
     return _json(runtime.jobs().get(job_id))
 
 
@@ -95,15 +100,17 @@ def get_job(job_id: str) -> Response:
 @guarded
 def update_job(job_id: str) -> Response:
     """Change any subset of a job's mutable fields."""
-    _authorize()
-    return _json(runtime.jobs().update(job_id, _body()))
+    scope, body = _authorize(), _body()
+    scopes.check_job(scope, job_id)
+    scopes.check_agent(scope, body)
+    return _json(runtime.jobs().update(job_id, body))
 
 
 @api.route("/api/jobs/{job_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
 @guarded
 def delete_job(job_id: str) -> Response:
     """Delete a job; nothing of it starts after the 204."""
-    _authorize()
+    scopes.check_job(_authorize(), job_id)
     runtime.jobs().delete(job_id)
     return Response(body="", status_code=204)
 
@@ -112,7 +119,7 @@ def delete_job(job_id: str) -> Response:
 @guarded
 def run_job(job_id: str) -> Response:
     """Run a job now, outside its schedule."""
-    _authorize()
+    scopes.check_job(_authorize(), job_id)
     return _json(runtime.jobs().run_now(job_id), 202)
 
 
@@ -120,7 +127,7 @@ def run_job(job_id: str) -> Response:
 @guarded
 def list_runs(job_id: str) -> Response:
     """A job's runs, newest first, paged."""
-    _authorize()
+    scopes.check_job(_authorize(), job_id)
     params = _params()
     check_query(params, ("limit", "cursor"))
     runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
@@ -137,7 +144,7 @@ def _report_attempt(run_id: str) -> int | None:
         if claim is None:
             raise Unauthorized("Authorization: the callback token is not valid for this run", "Authorization")
         return claim.attempt
-    _authorize()
+    scopes.check_run(_authorize(), run_id)
     return None
 
 
@@ -150,7 +157,7 @@ def _optional_body() -> object:
 @guarded
 def get_run(run_id: str) -> Response:
     """One run, whatever its job."""
-    _authorize()
+    scopes.check_run(_authorize(), run_id)
     return _json(runtime.run_service().get(run_id))
 
 
@@ -174,7 +181,7 @@ def complete_run(run_id: str) -> Response:
 @guarded
 def cancel_run(run_id: str) -> Response:
     """Stop a run: nothing further of it starts after the 202."""
-    _authorize()
+    scopes.check_run(_authorize(), run_id)
     return _json(runtime.run_service().cancel(run_id), 202)
 
 

@@ -51,6 +51,13 @@ class Unauthorized(JobsError):
     code = "UnauthorizedError"
 
 
+class Forbidden(JobsError):
+    """The token may not act for this agent (403)."""
+
+    status = 403
+    code = "ForbiddenError"
+
+
 class JobNotFound(JobsError):
     """No job has this id (404)."""
 

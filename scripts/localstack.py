@@ -132,6 +132,13 @@ def check_config() -> Any:
         config = get_config()
     except ConfigError as exc:
         raise StartupError(f"invalid config {path}: {exc}") from exc
+    if config.security.enabled:
+        from chalicelib.auth import api_grants
+
+        try:  # a malformed scoped entry stops start-up, naming its position (never the token)
+            api_grants()
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
     found = "" if Path(path).exists() else " (not found: all defaults)"
     log.info("config: %s%s; %d agent URL(s), security %s", path, found, len(config.agents),
              "on" if config.security.enabled else "off")

@@ -34,7 +34,7 @@ def test_import_app_loads_no_engine() -> None:
     # Only the registration layer: no config, schemas, store, schedules or executor.
     assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.callbacks", "chalicelib.clock",
                       "chalicelib.errors", "chalicelib.events", "chalicelib.http", "chalicelib.openapi",
-                      "chalicelib.runtime", "chalicelib.telemetry", "chalicelib.webconsole"}
+                      "chalicelib.runtime", "chalicelib.scopes", "chalicelib.telemetry", "chalicelib.webconsole"}
 
 
 def test_the_routes_and_handlers_are_all_registered() -> None:
