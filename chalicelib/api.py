@@ -68,8 +68,9 @@ def openapi() -> Response:
 @guarded
 def create_job() -> Response:
     """Create a job."""
+    scope = _authorize()  # before the body is read: a request without a valid token learns nothing
     body = _body()
-    scopes.check_agent(_authorize(), body)
+    scopes.check_agent(scope, body)
     job = runtime.jobs().create(body)
     return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
 

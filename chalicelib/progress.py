@@ -179,7 +179,8 @@ class RunProgress:
         # A cancelled run gives back the slot it held or waited for (best effort, as above).
         for actions, condition in (
                 ([self.jobs.activeRun.remove(), self.jobs.activeUntil.remove()], self.jobs.activeRun == occ.run_id),
-                ([self.jobs.waitingRun.remove()], self.jobs.waitingRun == occ.to_json())):
+                # the waiting occurrence is kept as JSON (with the attempt it arrived with): match its run id
+                ([self.jobs.waitingRun.remove()], self.jobs.waitingRun.contains(f'"runId":"{occ.run_id}"'))):
             try:
                 self.jobs(occ.job_id).update(actions=actions, condition=condition)
             except PynamoDBException:
@@ -255,6 +256,9 @@ class RunProgress:
                 actions, condition = plan.job_write(self.jobs, ending)
                 breaker_actions, breaker_condition = _breaker_write(self.jobs, ending, status)
                 actions, condition = actions + breaker_actions, condition & breaker_condition
+                if not actions:  # nothing to change on the job (a skip of a run that lost its slot):
+                    # an update must name something; this one writes what is already there
+                    actions = [self.jobs.runCount.set(self.jobs.runCount | 0)]
                 tx.update(self.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
             else:  # the job is gone: the transaction records the run alone
                 tx.condition_check(self.jobs, occ.job_id, condition=self.jobs.id.does_not_exist())
