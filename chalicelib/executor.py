@@ -29,7 +29,7 @@ from .config import Config
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .errors import DeliveryFailed
 from .failures import FailureLog
-from .bounds import after_end, missed_by
+from .bounds import after_end, exhausted, missed_by
 from .history import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
@@ -62,6 +62,8 @@ def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
     if occ.trigger is Trigger.MANUAL:
         return True
     live = job.status in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+    # A job completed by maxRuns still runs the occurrences its claims counted (they started).
+    live = live or (job.status == JobStatus.COMPLETED.value and exhausted(job))
     return live and int(job.generation) == occ.generation
 
 
