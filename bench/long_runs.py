@@ -10,9 +10,8 @@ after it ended. The deadline check is measured with 1,000 and 10,000 runs in pro
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from typing import TYPE_CHECKING
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # chalicelib is imported after bench.env.prepare() set its environment
     from chalicelib.history import Occurrence
@@ -62,7 +61,7 @@ def accepted_life(agent: Any) -> dict[str, Any]:
                                         f"{per['complete']['dynamodb']} + {per['late_check']['dynamodb']}"}
 
 
-def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> "list[Occurrence]":
+def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence]:
     """``count`` accepted runs in progress, due at ``deadline_ms`` (written straight to the table)."""
     from chalicelib.history import Occurrence
     from chalicelib.models import RunModel, RunStatus, Trigger
@@ -120,7 +119,7 @@ def main() -> int:
     import subprocess
     import sys
     import tempfile
-    from datetime import datetime, timezone
+    from datetime import datetime
     from pathlib import Path
 
     from devtools.agent_server import AgentServer
@@ -148,7 +147,7 @@ def main() -> int:
     results = json.loads(path.read_text())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     results["long_runs"] = figures
-    results["long_runs_meta"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+    results["long_runs_meta"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
                                  "how": "python -m bench.long_runs on its own, merged into the last full run"}
     results["targets"] = targets(results)
     path.write_text(json.dumps(results, indent=1) + "\n")

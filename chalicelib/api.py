@@ -14,8 +14,17 @@ from . import callbacks, runtime, scopes, telemetry
 from .auth import Scope, authorize
 from .clock import now_ms
 from .errors import Unauthorized
-from .http import (ANY_CONTENT_TYPE, check_query, guarded, json_text, next_link, parse_body, query_choice,
-                   query_limit, query_uuid)
+from .http import (
+    ANY_CONTENT_TYPE,
+    check_query,
+    guarded,
+    json_text,
+    next_link,
+    parse_body,
+    query_choice,
+    query_limit,
+    query_uuid,
+)
 from .openapi import openapi_document
 
 api = Blueprint(__name__)

@@ -12,8 +12,8 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Optional
 from functools import lru_cache
+from typing import Optional
 
 from .errors import ConfigError, Unauthorized
 

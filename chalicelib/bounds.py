@@ -30,7 +30,7 @@ class Bounds:
     catchup_ms: int | None = None
 
     @classmethod
-    def of(cls, job: JobModel) -> "Bounds":
+    def of(cls, job: JobModel) -> Bounds:
         """The bounds stored on ``job``."""
         def num(value: Any) -> int | None:
             return int(value) if value is not None else None

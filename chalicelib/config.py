@@ -67,7 +67,7 @@ class AgentEndpoint(_Strict):
         return HttpUrl(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _one_secret_source(self) -> "AgentEndpoint":
+    def _one_secret_source(self) -> AgentEndpoint:
         if self.secretEnv and self.secretParam:
             raise ValueError("give secretEnv or secretParam, not both")
         return self

@@ -16,11 +16,10 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -289,5 +288,5 @@ def parse_retry_after(value: str | None, now_s: int) -> float | None:
     if when is None:
         return None
     if when.tzinfo is None:  # the obsolete asctime form has no zone; HTTP-dates are always GMT
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now_s)

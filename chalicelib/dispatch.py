@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
 from functools import lru_cache
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 from .clock import from_ms, to_ms
 from .errors import StoreUnavailable
@@ -129,7 +129,7 @@ class DispatchReport:
         else:
             self.errors.append(outcome)
 
-    def add(self, other: "DispatchReport") -> None:
+    def add(self, other: DispatchReport) -> None:
         """Fold another report into this one."""
         for name in ("jobs_seen", "occurrences", "advanced", "lost_races", "send_failures", "disarmed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -24,12 +24,12 @@ from typing import Any
 
 from . import callbacks, clock, telemetry
 from .actions import load_plugins, run_action, run_callback
+from .bounds import after_end, exhausted, missed_by
 from .clock import iso, now_ms
 from .config import Config
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .errors import DeliveryFailed
 from .failures import FailureLog
-from .bounds import after_end, exhausted, missed_by
 from .history import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text

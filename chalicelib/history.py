@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
-from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import dynamo
@@ -54,14 +54,14 @@ class Occurrence:
                           separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Occurrence":
+    def from_json(cls, text: str) -> Occurrence:
         """The inverse of :meth:`to_json`."""
         data = json.loads(text)
         return cls(data["jobId"], data["runId"], int(data["scheduledAt"]), Trigger(data["trigger"]),
                    int(data["generation"]), int(data["attempt"]))
 
     @classmethod
-    def of_run(cls, run: RunModel) -> "Occurrence":
+    def of_run(cls, run: RunModel) -> Occurrence:
         """The current attempt of a stored run."""
         return cls(run.jobId, run.id, int(run.scheduledAt), Trigger(run.trigger), int(run.generation or 1),
                    int(run.attempt or 0))
@@ -78,7 +78,7 @@ class Prior:
     retry_at_ms: int | None = None
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any] | None) -> "Prior | None":
+    def from_raw(cls, raw: dict[str, Any] | None) -> Prior | None:
         """Decode a DynamoDB-JSON item (None when there was none)."""
         if not raw:
             return None
@@ -98,7 +98,7 @@ class Slot:
     status: str | None = None  # the job's status (None: the job is gone)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any] | None) -> "Slot":
+    def from_raw(cls, raw: dict[str, Any] | None) -> Slot:
         """Decode the job item a cancelled claim returned."""
         return cls(dynamo.text(raw, "activeRun"), dynamo.number(raw, "activeUntil"), dynamo.text(raw, "waitingRun"),
                    dynamo.text(raw, "overlap") or Overlap.SKIP.value, dynamo.text(raw, "status"))

@@ -10,8 +10,9 @@ import json
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Response
 

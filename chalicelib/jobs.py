@@ -11,20 +11,19 @@ import logging
 import secrets
 from typing import Any
 
-from pynamodb.expressions.update import Action
-
-from .clock import now_ms as clock_now_ms, from_ms, to_ms
 from .bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
+from .clock import from_ms, to_ms
+from .clock import now_ms as clock_now_ms
 from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
 from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
 from .history import Occurrence, RunStore
+from .http import json_text
+from .listing import list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
 from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from .schemas import JobCreate, JobPatch, validate
-from .http import json_text
-from .listing import list_key
 from .store import JobStore
 from .views import job_view, run_view
 

@@ -90,7 +90,7 @@ class Outcomes:
         self.failures = failures or FailureLog(config.logs.dir)
         self.digest: str | None = None
 
-    def with_digest(self, digest: str) -> "Outcomes":
+    def with_digest(self, digest: str) -> Outcomes:
         """These outcomes, stamping the completion report's digest on what they write."""
         stamped = copy.copy(self)
         stamped.digest = digest

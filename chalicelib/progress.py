@@ -60,7 +60,7 @@ class Ending:
     stats: list[Action] = field(default_factory=list)  # the job's counters
     closing: list[Action] = field(default_factory=list)  # a single-run job's end: only at its generation
     digest: str | None = None  # the completion report that ended it
-    breaker: "Breaker | None" = None  # the job's circuit breaker, as last read
+    breaker: Breaker | None = None  # the job's circuit breaker, as last read
 
 
 @dataclass
@@ -243,7 +243,7 @@ class RunProgress:
                         ending.breaker.active = dynamo.text(found[1].item, "status") == JobStatus.ACTIVE.value
         raise StoreUnavailable("runs table busy while recording a run outcome; retry later")
 
-    def _finish_once(self, occ: Occurrence, ending: Ending, plan: "_SlotPlan", extra: Condition | None) -> None:
+    def _finish_once(self, occ: Occurrence, ending: Ending, plan: _SlotPlan, extra: Condition | None) -> None:
         status = RunStatus.CANCELLED if plan.cancelled else ending.status
         run_condition = self.still_ours(occ) if extra is None else self.still_ours(occ) & extra
         if not plan.cancelled:

@@ -22,7 +22,7 @@ import math
 import re
 import threading
 from abc import ABC, abstractmethod
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -31,7 +31,7 @@ from croniter.croniter import CroniterBadDateError, CroniterError
 
 from chalicelib.errors import InvalidSchedule
 
-UTC = timezone.utc
+UTC = UTC
 MAX_INTERVAL_MS = 315_360_000_000  # ten years
 MAX_SCHEDULE_CHARS = 256
 # Longest DST fall-back in use is 1 h (2 h historically); look this far for one.

@@ -229,7 +229,7 @@ class Run(BaseModel):
     durationMs: int | None
     error: str | None
     output: Any = None
-    usage: "Usage | None" = None
+    usage: Usage | None = None
     progress: Any = None
     timeoutAt: str | None = None
     heartbeatAt: str | None = None

@@ -8,13 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Iterator, Sequence
+from functools import cache
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
-    DeleteError,
     DoesNotExist,
     GetError,
     PynamoDBException,
@@ -30,7 +30,6 @@ from . import clock
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
 from .listing import JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
-
 
 ADVANCE_TRIES = 3  # a batch whose jobs keep colliding with other writes is left to the next tick
 # A create, rename or delete cancelled by TransactionConflict (another transaction held one of
@@ -56,7 +55,7 @@ class Advance:
     shard: int | None
 
 
-@lru_cache(maxsize=None)
+@cache
 def connection(region: str, host: str | None) -> Connection:
     """One low-level PynamoDB connection per endpoint, built on first use (for transactions)."""
     return Connection(region=region, host=host)

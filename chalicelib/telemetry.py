@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentOSJobs")
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "agentos-jobs")

@@ -14,8 +14,16 @@ import sys
 from typing import Any
 
 from .iam import function_name
-from .resources import (DLQ_ID, JOBS_TABLE_ID, QUEUE_ID, RUNS_TABLE_ID, is_protected,
-                        resource_definitions, resource_outputs, stage_names)
+from .resources import (
+    DLQ_ID,
+    JOBS_TABLE_ID,
+    QUEUE_ID,
+    RUNS_TABLE_ID,
+    is_protected,
+    resource_definitions,
+    resource_outputs,
+    stage_names,
+)
 
 # Chalice's logical ids (SAM format) for app.py's functions and the SQS event.
 CHALICE_FUNCTIONS = {"api_handler": "APIHandler", "tick": "Tick", "execute": "Execute"}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
@@ -173,7 +173,7 @@ def occurrences(expression: str, zone: ZoneInfo, after: datetime, until: datetim
             fires = wall_matches(spec, wall)
         reached = max(reached, wall)
         if fires and second > low:
-            found.append(datetime.fromtimestamp(second, timezone.utc))
+            found.append(datetime.fromtimestamp(second, UTC))
     return found
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ class LocalStack:
         """The API base URL."""
         return f"http://localhost:{self.port}/api"
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         """Start the process and wait until GET /api/health answers."""
         # AGENTOS_PUBLIC_URL: the stack's own address in callback URLs (conftest sets one for in-process tests).
         env = {**os.environ, "AGENTOS_CONFIG": str(self.config), SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1",
@@ -166,7 +166,7 @@ class LocalStack:
 
 def iso_in(seconds: float) -> str:
     """An ISO-8601 UTC date ``seconds`` from now, on a whole second, ending in Z."""
-    moment = datetime.fromtimestamp(int(time.time() + seconds) + 1, tz=timezone.utc)
+    moment = datetime.fromtimestamp(int(time.time() + seconds) + 1, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

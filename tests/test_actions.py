@@ -9,7 +9,13 @@ import pytest
 
 from chalicelib import actions
 from chalicelib.actions import (
-    ActionContext, action, callback, callback_name, load_plugins, run_action, run_callback,
+    ActionContext,
+    action,
+    callback,
+    callback_name,
+    load_plugins,
+    run_action,
+    run_callback,
 )
 from chalicelib.errors import DeliveryFailed, UnknownAction
 

@@ -10,10 +10,10 @@ from email.utils import formatdate
 
 import pytest
 
-from devtools.agent_server import AgentServer, check_signature, unused_port
 from chalicelib.config import AgentEndpoint
 from chalicelib.delivery import Delivery, parse_retry_after, post_to_agent, sign, verify
 from chalicelib.errors import DeliveryFailed
+from devtools.agent_server import AgentServer, check_signature, unused_port
 
 SECRET = "s3cret-value-never-shown"
 DELIVERY = Delivery(

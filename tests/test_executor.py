@@ -3,22 +3,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from devtools.agent_server import AgentServer
 from chalicelib import runtime
 from chalicelib.clock import now_ms
-from chalicelib.executor import Outcome, backoff_ms
 from chalicelib.config import RetryPolicy
-from chalicelib.models import JobModel, RunModel
+from chalicelib.executor import Outcome, backoff_ms
 from chalicelib.history import Occurrence
-from chalicelib.models import Trigger
+from chalicelib.models import JobModel, RunModel, Trigger
 from chalicelib.queue import Message, decode
 from conftest import AGENT_ID, job_body, pump, receive_all, record_job
+from devtools.agent_server import AgentServer
 
 NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
 
@@ -183,7 +182,7 @@ def test_http_agent_receives_the_contract_body_signed(aws: dict[str, Any], confi
     monkeypatch.setenv("AGENT_SECRET", "top-secret-value")
     with AgentServer(secret=b"top-secret-value") as agent:
         configure({"agents": {AGENT_ID: {"url": agent.url, "secretEnv": "AGENT_SECRET", "timeoutMs": 2000}}})
-        at = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0)
+        at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
         job = runtime.jobs().create(job_body(name="http", schedule=at.isoformat()))
         pump(aws["queue_url"])
         [request] = agent.wait_for(1)

@@ -11,7 +11,8 @@ deadline, never lost), every delivery carried the same run id, and the job is co
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -22,8 +23,7 @@ from chalicelib.errors import JobsError, RunConflict
 from chalicelib.models import JobModel, RunModel
 from devtools.agent_server import AgentServer
 from infra.resources import QUEUE_VISIBILITY_S
-from test_faults import (FIRST_AT, RETRY, WRITES, Crash, Injector, drain, faults, ledger,  # noqa: F401
-                         queue_url, tick_at)
+from test_faults import FIRST_AT, RETRY, WRITES, Crash, Injector, drain, faults, ledger, queue_url, tick_at  # noqa: F401
 
 LONG_AGENT = "6f1c2a8e-1d8b-4c1e-9a55-0c6b2d4f7e10"
 LONG_WRITES = 9

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -19,8 +20,7 @@ from chalicelib.models import JobModel, NameClaim, RunModel
 from infra import iam
 from infra.package import _tag_runs_on_lambda, package, template_problems
 from infra.provision import provision
-from infra.resources import (DLQ_RETENTION_S, MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_S, resources_template,
-                             stage_names)
+from infra.resources import DLQ_RETENTION_S, MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_S, resources_template, stage_names
 
 _ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
                   "AWS_ENDPOINT_URL_CLOUDFORMATION")

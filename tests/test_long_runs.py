@@ -6,15 +6,16 @@ message delayed to a deadline two hours away arrives when the clock gets there.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from devtools.agent_server import AgentServer
 from chalicelib import callbacks, clock, runtime
 from chalicelib.clock import now_ms
 from chalicelib.models import JobModel, RunModel
 from conftest import AGENT_ID, call, job_body, pump
+from devtools.agent_server import AgentServer
 
 NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
 T0 = 1_893_456_000_000

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import call, job_body
 
+from conftest import call, job_body
 from devtools.fake_clock import FakeClock
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from botocore.client import BaseClient
@@ -100,7 +101,7 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         try:
             barrier.wait()
             target()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=wrapped, args=(t,)) for t in targets]
@@ -146,7 +147,7 @@ def executing(queue_url: str, stop: threading.Event, errors: list[BaseException]
             while not stop.is_set():
                 if not pump(queue_url):
                     time.sleep(0.01)
-        except BaseException as exc:  # noqa: BLE001 - asserted by run_everything
+        except BaseException as exc:
             errors.append(exc)
     return body
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,11 +13,16 @@ from hypothesis import strategies as st
 import cron_oracle
 from chalicelib.errors import InvalidSchedule
 from chalicelib.schedules import (
-    CronSchedule, IntervalSchedule, OnceSchedule, Schedule, load_schedule, parse_schedule,
+    CronSchedule,
+    IntervalSchedule,
+    OnceSchedule,
+    Schedule,
+    load_schedule,
+    parse_schedule,
     validate_timezone,
 )
 
-UTC = timezone.utc
+UTC = UTC
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SETTINGS = dict(deadline=None, database=None)

@@ -5,8 +5,8 @@ transition, and both sides list the occurrences in a bounded window after the st
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import cron_oracle
 from chalicelib.schedules import CronSchedule
 
-UTC = timezone.utc
+UTC = UTC
 # Sao Paulo observed DST until 2019; Lord Howe shifts by 30 min, Chatham at :45.
 ZONE_YEARS = {
     "America/New_York": range(2019, 2031), "Europe/London": range(2019, 2031),
@@ -26,7 +26,7 @@ ZONE_YEARS = {
 SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@lru_cache(maxsize=None)
+@cache
 def transitions(zone_name: str, year: int) -> tuple[datetime, ...]:
     """The instants (whole seconds, UTC) at which ``zone``'s offset changes during ``year``."""
     zone = ZoneInfo(zone_name)

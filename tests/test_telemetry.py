@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from devtools.agent_server import AgentServer
 from chalicelib import runtime, telemetry
 from conftest import AGENT_ID, call, job_body, receive_all
+from devtools.agent_server import AgentServer
 
 SECRET, TOKEN = "agent-secret-0123456789", "api-token-9876543210"
 
@@ -51,7 +52,7 @@ def test_lambda_logs_are_json_with_keys_metrics_are_emf_and_no_secret_leaks(
         agent.respond_with(200, body=f"echo {SECRET}".encode())
         configure({"security": {"enabled": True},
                    "agents": {AGENT_ID: {"url": agent.url, "secretEnv": "AGENT_SECRET", "timeoutMs": 2000}}})
-        at = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0)
+        at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
         created = call(client, "POST", "/api/jobs", job_body(schedule=at.isoformat()),
                        headers={"Authorization": f"Bearer {TOKEN}"})
         assert created.status_code == 201
