@@ -15,6 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import dynamo
@@ -181,6 +182,23 @@ class RunStore:
         live = dynamo.text(raw, "status") in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
         return live and dynamo.number(raw, "generation") == occ.generation
 
+    def claim_parts(self, occ: Occurrence, now_ms: int, lease_ms: int,
+                    started_ms: int) -> tuple[RunModel, list[Action], Condition]:
+        """The two writes of a claim: the run item (Put, on :func:`_claimable`) and the job's
+        actions and condition (overlap slot, maxRuns count, liveness)."""
+        # The claimant owns the attempt, so the run item is written whole (a Put, not an
+        # Update): nothing of an earlier attempt's item survives but what is rewritten here.
+        run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
+                         status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
+                         startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
+        slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
+        condition = self._job_live(occ) & self._slot_free(occ.run_id, now_ms)
+        if counts_as_run(occ):  # maxRuns: the claim counts the starts it admits, in its own write
+            slot.append(self.jobs.startedRuns.add(1))
+            condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
+                | (self.jobs.startedRuns < self.jobs.maxRuns)
+        return run, slot, condition
+
     def claim(self, occ: Occurrence, now_ms: int, lease_ms: int,
               started_ms: int) -> tuple[Claim, Prior | None, Slot | None]:
         """Atomically check the job is live and its overlap slot free, take the slot, and take
@@ -189,17 +207,7 @@ class RunStore:
         A lost claim also returns what it lost to (the run item, or the job's slot), read in the
         same call through ReturnValuesOnConditionCheckFailure, so no extra read is needed.
         """
-        # The claimant owns the attempt, so the run item is written whole (a Put, not an
-        # Update): nothing of an earlier attempt's item survives but what is rewritten here.
-        run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
-                         status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
-                         startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
-        slot = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
-        condition = self._job_live(occ) & self._slot_free(occ.run_id, now_ms)
-        if counts_as_run(occ):  # maxRuns: the claim counts the starts it admits, in its own write
-            slot.append(self.jobs.startedRuns.add(1))
-            condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
-                | (self.jobs.startedRuns < self.jobs.maxRuns)
+        run, slot, condition = self.claim_parts(occ, now_ms, lease_ms, started_ms)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.model)) as tx:
@@ -209,16 +217,25 @@ class RunStore:
             dynamo.retry_conflicts(write)
         except TransactWriteError as exc:
             found = dynamo.reasons(exc)  # PynamoDB sends the Put first, then the Update
-            if len(found) == 2 and found[0].code == dynamo.CONDITION_FAILED:
-                return Claim.DUPLICATE, Prior.from_raw(found[0].item), None
-            if len(found) == 2 and found[1].code == dynamo.CONDITION_FAILED:
-                if not self._job_is_live(found[1].item, occ):
-                    return Claim.JOB_GONE, None, Slot.from_raw(found[1].item)
-                if counts_as_run(occ) and _exhausted(found[1].item):
-                    return Claim.EXHAUSTED, None, None
-                return Claim.BUSY, None, Slot.from_raw(found[1].item or {})
-            raise _unavailable("claim a run", exc) from exc
+            lost = self.lost_claim(occ, found[0], found[1]) if len(found) == 2 else None
+            if lost is None:
+                raise _unavailable("claim a run", exc) from exc
+            return lost
         return Claim.CLAIMED, None, None
+
+    def lost_claim(self, occ: Occurrence, run: dynamo.Reason,
+                   job: dynamo.Reason) -> tuple[Claim, Prior | None, Slot | None] | None:
+        """What a cancelled claim lost to, from its run's and its job's cancellation reasons
+        (None: neither condition failed, the store was unavailable)."""
+        if run.code == dynamo.CONDITION_FAILED:
+            return Claim.DUPLICATE, Prior.from_raw(run.item), None
+        if job.code != dynamo.CONDITION_FAILED:
+            return None
+        if not self._job_is_live(job.item, occ):
+            return Claim.JOB_GONE, None, Slot.from_raw(job.item)
+        if counts_as_run(occ) and _exhausted(job.item):
+            return Claim.EXHAUSTED, None, None
+        return Claim.BUSY, None, Slot.from_raw(job.item or {})
 
     def wait(self, occ: Occurrence, slot: Slot, now_ms: int) -> bool:
         """Make ``occ`` the one occurrence waiting for the run in progress (overlap ``queue``):
