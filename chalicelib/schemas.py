@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from .config import RetryPolicy
+from .config import Budget, RetryPolicy
 from .errors import ValidationFailed
 
 # Names are identifiers an operator types and greps for: printable ASCII only, so no
@@ -135,6 +135,17 @@ BreakerField = Field(None, ge=1, le=1_000,
                      description="Pause the job when this many runs in a row end failed (null: never).")
 
 
+BudgetField = Field(None, description="Daily limits (the job's timezone): an occurrence starts only while what "
+                                       "was spent plus reserved today is below each; otherwise it is skipped.")
+
+
+class UsageToday(BaseModel):
+    """What counts against a job's budget today (spent plus reserved by runs in progress)."""
+
+    costUsd: float
+    tokens: int
+
+
 class JobCreate(_Body):
     """Body of ``POST /api/jobs``."""
 
@@ -156,6 +167,7 @@ class JobCreate(_Body):
     endAt: str | None = EndAtField
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
+    budget: Budget | None = BudgetField
 
 
 class JobPatch(_Body):
@@ -180,6 +192,7 @@ class JobPatch(_Body):
     endAt: str | None = EndAtField
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
+    budget: Budget | None = BudgetField
     status: Literal["active", "paused"] = _unchanged_if_absent(description="Pause or resume the job.")
 
 
@@ -211,6 +224,8 @@ class Job(BaseModel):
     endAt: str | None = None
     maxRuns: int | None = None
     catchupWindowMs: int | None = None
+    budget: Budget | None = None
+    usageToday: UsageToday | None = None
     createdAt: str
     updatedAt: str
 
