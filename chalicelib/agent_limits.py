@@ -228,20 +228,29 @@ class AgentLimits:
         if limits is None or limits.maxConcurrent is None:
             return []
         granted: list[Occurrence] = []
-        for waiting in self.line(agent_id, FILL_MAX):
-            done = self._grant(agent_id, waiting, limits.maxConcurrent, now_ms + lease_ms)
-            if done is None and self._reap(agent_id, self._item(agent_id).get("holders") or {}, now_ms):
-                done = self._grant(agent_id, waiting, limits.maxConcurrent, now_ms + lease_ms)
-            if done is None:  # every slot is taken: the next release fills
+        for _ in range(2 * FILL_MAX):
+            # The count of waiting runs, then the head, both read afresh: the grant holds only if
+            # nobody joined the line in between (an earlier run may have), so the line is served
+            # in scheduled order even when fills race each other and late arrivals.
+            item = self._item(agent_id)
+            if int(item.get("queued") or 0) <= 0 or len(granted) >= FILL_MAX:
                 break
-            if done:
-                granted.append(waiting.occurrence)
+            if len(item.get("holders") or {}) >= limits.maxConcurrent:
+                if not self._reap(agent_id, item.get("holders") or {}, now_ms):
+                    break  # every slot is taken: the next release fills
+                continue
+            head = self.line(agent_id, 1)
+            if not head:
+                break
+            if self._grant(agent_id, head[0], limits.maxConcurrent, now_ms + lease_ms, int(item["queued"])):
+                granted.append(head[0].occurrence)
         return granted
 
-    def _grant(self, agent_id: str, waiting: Waiting, most: int, lease_until: int) -> bool | None:
-        """Give ``waiting`` a slot: True; False if it no longer waits; None if no slot is free."""
+    def _grant(self, agent_id: str, waiting: Waiting, most: int, lease_until: int, seen_queued: int) -> bool | None:
+        """Give ``waiting`` a slot: True; False if it no longer waits; None if the slots or the
+        line changed since they were read."""
         runs, model, occ = self.runs, self.model, waiting.occurrence
-        free = size(model.holders) < most
+        free = (size(model.holders) < most) & (model.queued == seen_queued)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
@@ -254,10 +263,11 @@ class AgentLimits:
             return True
         except TransactWriteError as exc:
             found = dynamo.reasons(exc)  # [agent, run]: both are updates, in that order
-            if len(found) == 2 and found[1].code == dynamo.CONDITION_FAILED:
-                return False  # it left the line (cancelled; the index lags): the next one
-            if dynamo.CONDITION_FAILED in dynamo.codes(exc):
+            # Full first: a store may report the run's condition failed too when the agent's did.
+            if len(found) == 2 and found[0].code == dynamo.CONDITION_FAILED:
                 return None
+            if len(found) == 2 and found[1].code == dynamo.CONDITION_FAILED:
+                return False  # it left the line (granted by another fill, cancelled): the next one
             raise StoreUnavailable("tables unavailable while starting a waiting run; retry later") from exc
 
     def leave_line(self, agent_id: str, occ: Occurrence) -> None:

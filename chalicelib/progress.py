@@ -172,7 +172,7 @@ class RunProgress:
         """End at once a run that is queued or waiting between attempts; frees what it held."""
         actions = [self.model.status.set(RunStatus.CANCELLED.value), self.model.cancelRequested.set(True),
                    self.model.finishedAt.set(now_ms), self.model.error.set("cancelled before it started"),
-                   self.model.leaseUntil.remove()]
+                   self.model.leaseUntil.remove(), self.model.queueAgent.remove(), self.model.queueKey.remove()]
         condition = self.model.status.is_in(*statuses) & (self.model.attempt == occ.attempt)
         if self._update(occ, actions, condition, "cancel a run") is None:
             return False
