@@ -75,7 +75,7 @@ def _variant(tag: int, spec: dict[str, Any]) -> dict[str, Any]:
 def measure(agent: Any) -> dict[str, Any]:
     """Every variant, in one run, on the same tables."""
     agent.respond_with(200)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {}  # variant -> counts
     try:
         for k, (name, spec) in enumerate(VARIANTS.items()):
             _configure(agent.url, spec.get("agent"))
@@ -100,12 +100,13 @@ def section(results: dict[str, Any]) -> str:
 
 Each row delivers {rails['no limits (reference)']['repeat']} occurrences (agent answering 200 at once),
 one SQS record per batch, counted side by side in one run, after one uncounted occurrence per
-job (the first claim of a budget day costs one more read, write and claim: once a day per job). A job budget costs no call: its check
-and its reservation are part of the claim's own transaction, and its settlement part of the final
-write. An agent's limits cost its gate (one conditional UpdateItem when the run starts); with
-`maxConcurrent`, one read of the agent's item after the final write (which frees the slot as a
-third item of its own transaction) to see whether a run waits (a Query of the waiting line only
-when one does); with an agent budget, one UpdateItem replacing the run's reservation by its usage. With no limit configured the executor
+job (the first claim of a budget day costs one more read, write and claim: once a day per job).
+A job budget costs no call: its check and its reservation are part of the claim's own
+transaction, and its settlement part of the final write. An agent's limits cost its gate (one
+conditional UpdateItem when the run starts); with `maxConcurrent`, one read of the agent's item
+after the final write (which frees the slot as a third item of its own transaction) to see
+whether a run waits (a Query of the waiting line only when one does); with an agent budget, one
+UpdateItem replacing the run's reservation by its usage. With no limit configured the executor
 makes exactly the calls it made before guard rails existed.
 
 | limits | runs succeeded | DynamoDB calls / occurrence | vs reference | SQS calls / occurrence |

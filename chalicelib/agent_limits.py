@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, QueryError, TransactWriteError, UpdateError
@@ -36,7 +36,7 @@ GATE_TRIES = 4  # each lost try learns what the agent item held (a lease to reap
 FILL_MAX = 10  # waiting runs granted per fill at most (a burst of freed slots fills in turns)
 
 
-class Gate(str, Enum):
+class Gate(StrEnum):
     """What the agent's gate decided for one attempt."""
 
     GO = "go"  # the attempt holds a slot (or the agent has no slot limit) and is charged
@@ -101,10 +101,10 @@ class AgentLimits:
         actions: list[Action] = []
         condition: Condition = model.id.exists()
         if limits.maxConcurrent is not None:
-            holds = model.holders[occ.run_id].exists()  # type: ignore[index]
-            free = (size(model.holders) < limits.maxConcurrent) & (model.queued.does_not_exist()
+            holds = model.holders[occ.run_id].exists()
+            free = (_size(model.holders) < limits.maxConcurrent) & (model.queued.does_not_exist()
                                                                     | (model.queued <= 0))
-            actions.append(model.holders[occ.run_id].set(lease_until))  # type: ignore[index]
+            actions.append(model.holders[occ.run_id].set(lease_until))
             condition &= holds | free
         if charge is not None and limits.budget is not None:
             spend, within = _budget_terms(model, limits, charge, day_of("UTC", now_ms)[0])
@@ -129,7 +129,7 @@ class AgentLimits:
             return {}
         except PynamoDBException as exc:
             raise StoreUnavailable("jobs table unavailable while admitting a run; retry later") from exc
-        return {"holders": dict(item.holders.as_dict() if item.holders is not None else {}),
+        return {"holders": dict(item.holders.attribute_values if item.holders is not None else {}),
                 "queued": int(item.queued or 0), "usageDay": item.usageDay,
                 "usedTokens": int(item.usedTokens or 0), "usedCost": float(item.usedCost or 0)}
 
@@ -175,8 +175,8 @@ class AgentLimits:
                 continue
             try:
                 self.model(agent_item_id(agent_id)).update(
-                    actions=[self.model.holders[run_id].remove()],  # type: ignore[index]
-                    condition=self.model.holders[run_id] == lease)  # type: ignore[index]
+                    actions=[self.model.holders[run_id].remove()],
+                    condition=self.model.holders[run_id] == lease)
                 log.warning("agent %s: slot of run %s reaped (lease passed)", agent_id, run_id)
                 freed = True
             except PynamoDBException:
@@ -190,10 +190,11 @@ class AgentLimits:
         back) in the agent's line, counted by the agent. False if a slot is free after all."""
         runs, model = self.runs, self.model
         still_ours = (runs.status == RunStatus.RUNNING.value) & (runs.attempt == occ.attempt)
-        run_actions = [runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
-                       runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
-                       runs.leaseUntil.remove(), runs.startedAt.remove()]
-        full = (size(model.holders) >= limits_max) | (model.queued > 0)
+        run_actions: list[Action] = [
+            runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
+            runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
+            runs.leaseUntil.remove(), runs.startedAt.remove()]
+        full = (_size(model.holders) >= limits_max) | (model.queued > 0)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
@@ -240,7 +241,8 @@ class AgentLimits:
                     break  # every slot is taken: the next release fills
                 continue
             head = self.line(agent_id, 1)
-            if not head:
+            if not head:  # counted but not in line: a queueing write whose answer was lost
+                self._best_effort(agent_id, [self.model.queued.set(0)], self.model.queued == item["queued"])
                 break
             if self._grant(agent_id, head[0], limits.maxConcurrent, now_ms + lease_ms, int(item["queued"])):
                 granted.append(head[0].occurrence)
@@ -250,12 +252,12 @@ class AgentLimits:
         """Give ``waiting`` a slot: True; False if it no longer waits; None if the slots or the
         line changed since they were read."""
         runs, model, occ = self.runs, self.model, waiting.occurrence
-        free = (size(model.holders) < most) & (model.queued == seen_queued)
+        free = (_size(model.holders) < most) & (model.queued == seen_queued)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
-                tx.update(self.model(agent_item_id(agent_id)), condition=free, actions=[
-                    model.holders[occ.run_id].set(lease_until), model.queued.add(-1)])  # type: ignore[index]
+                grant: list[Action] = [model.holders[occ.run_id].set(lease_until), model.queued.add(-1)]
+                tx.update(self.model(agent_item_id(agent_id)), condition=free, actions=grant)
                 tx.update(self.runs(occ.job_id, occ.run_id), actions=[runs.queueAgent.remove(), runs.queueKey.remove()],
                           condition=(runs.queueKey == waiting.queue_key) & (runs.status == RunStatus.QUEUED.value))
         try:
@@ -278,17 +280,17 @@ class AgentLimits:
 
     def release_actions(self, run_id: str) -> list[Action]:
         """The agent item's part of a final write that frees ``run_id``'s slot."""
-        return [self.model.holders[run_id].remove()]  # type: ignore[index]
+        return [self.model.holders[run_id].remove()]
 
     def release(self, agent_id: str, run_id: str) -> None:
         """Free ``run_id``'s slot outside a final write (a retry's wait, a skip)."""
         self._best_effort(agent_id, self.release_actions(run_id),
-                          self.model.holders[run_id].exists())  # type: ignore[index]
+                          self.model.holders[run_id].exists())
 
     def extend(self, agent_id: str, run_id: str, lease_until: int) -> None:
         """Keep an accepted attempt's slot until its deadline (its lease was the claim's)."""
-        self._best_effort(agent_id, [self.model.holders[run_id].set(lease_until)],  # type: ignore[index]
-                          self.model.holders[run_id].exists())  # type: ignore[index]
+        self._best_effort(agent_id, [self.model.holders[run_id].set(lease_until)],
+                          self.model.holders[run_id].exists())
 
     def settle(self, agent_id: str, day: str, delta: Spend) -> None:
         """Replace a finished run's reservation on the agent's budget by what it reported."""
@@ -303,6 +305,11 @@ class AgentLimits:
             self.model(agent_item_id(agent_id)).update(actions=actions, condition=condition)
         except PynamoDBException as exc:
             log.info("agent %s: best-effort write not applied: %s", agent_id, type(exc).__name__)
+
+
+def _size(path: Any) -> Any:
+    # PynamoDB's size() is untyped; the comparison it returns is a Condition.
+    return size(path)  # type: ignore[no-untyped-call]
 
 
 def _budget_terms(model: type[AgentModel], limits: AgentEndpoint, charge: Spend,

@@ -96,8 +96,8 @@ def claim_terms(jobs: type[JobModel], now_ms: int) -> tuple[list[Action], Condit
     tokens_ok = jobs.budgetTokens.does_not_exist() | (jobs.usedTokens < jobs.budgetTokens)
     cost_ok = jobs.budgetCostUsd.does_not_exist() | (jobs.usedCost < jobs.budgetCostUsd)
     condition = unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok)
-    actions = [jobs.usedTokens.set((jobs.usedTokens | 0) + (jobs.lastUsageTokens | 0)),
-               jobs.usedCost.set((jobs.usedCost | 0) + (jobs.lastUsageCost | 0))]
+    actions: list[Action] = [jobs.usedTokens.set((jobs.usedTokens | 0) + (jobs.lastUsageTokens | 0)),
+                             jobs.usedCost.set((jobs.usedCost | 0) + (jobs.lastUsageCost | 0))]
     return actions, condition
 
 
@@ -136,7 +136,7 @@ class Settlement:
 
     def actions(self, jobs: type[JobModel], counted: bool = True) -> list[Action]:
         """The job's counter updates (``counted`` False: the day it counted on is over)."""
-        actions = [jobs.usedTokens.add(self.tokens), jobs.usedCost.add(self.cost)] if counted else []
+        actions: list[Action] = [jobs.usedTokens.add(self.tokens), jobs.usedCost.add(self.cost)] if counted else []
         if self.last is not None:
             actions += [jobs.lastUsageTokens.set(self.last.tokens), jobs.lastUsageCost.set(self.last.cost)]
         return actions

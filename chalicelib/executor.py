@@ -122,7 +122,7 @@ class Executor:
         if message.kind is Kind.CHECK:
             return self._check(message.occurrence, message.not_before_ms)
         if message.kind is Kind.WAKE:
-            return self._wake(message.occurrence)
+            return self._wake(message.occurrence, message.not_before_ms)
         return self._claim_and_run(message)
 
     @property
@@ -210,15 +210,18 @@ class Executor:
         self.progress.hold_slot(occ, wake + self.lease_ms)  # the job's overlap slot, while it waits
         self.queue.send_one(Message(occ, wake, Kind.WAKE), now)
 
-    def _wake(self, occ: Occurrence) -> Outcome:
+    def _wake(self, occ: Occurrence, due: int) -> Outcome:
         """A waiting run's wake: fill its agent's line; keep waking while it waits."""
+        clock.sleep_until(due)  # not before the lease it waits for has passed
         run = self.runs.get(occ.job_id, occ.run_id)
         if run is None or run.status != RunStatus.QUEUED.value:
             return Outcome.CHECKED  # it started or ended
         if run.queueAgent is None:  # granted a slot: its start message may have been lost
             self.queue.send_one(Message(occ, now_ms(), Kind.ADMITTED), now_ms())
             return Outcome.REQUEUED
-        self.outcomes.start_granted(str(run.queueAgent))
+        granted = self.outcomes.start_granted(str(run.queueAgent))
+        if occ.run_id in {g.run_id for g in granted}:
+            return Outcome.REQUEUED  # its start message is sent
         self._arm_wake(str(run.queueAgent), occ)
         return Outcome.WAITING
 
@@ -276,6 +279,9 @@ class Executor:
         if prior is None:
             return Outcome.DUPLICATE
         now = now_ms()
+        if prior.queue_agent is not None:  # it waits in its agent's line: keep its wake alive
+            self._arm_wake(prior.queue_agent, occ)  # (we may have died between queueing and arming)
+            return Outcome.WAITING
         # This attempt was already given up ("retrying" is written before the next attempt
         # is sent): if we died in between, the next attempt was never sent. Send it now, for
         # the time it was due; if it was sent, the copy loses its claim.

@@ -79,6 +79,7 @@ class Prior:
     generation: int | None = None
     started_ms: int | None = None
     retry_at_ms: int | None = None
+    queue_agent: str | None = None  # the agent whose line the run waits in
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any] | None) -> Prior | None:
@@ -87,7 +88,7 @@ class Prior:
             return None
         return cls(status=dynamo.text(raw, "status"), attempt=dynamo.number(raw, "attempt") or 0,
                    generation=dynamo.number(raw, "generation"), started_ms=dynamo.number(raw, "startedAt"),
-                   retry_at_ms=dynamo.number(raw, "retryAt"))
+                   retry_at_ms=dynamo.number(raw, "retryAt"), queue_agent=dynamo.text(raw, "queueAgent"))
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,10 @@ def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int) -> Condition
     # attempt given up (retrying / failed and redriven); a crashed claimant's attempt is
     # taken over once its lease has expired (never an accepted one: its agent is working).
     attempt = occ.attempt
+    # A run waiting in its agent's line (queueAgent set) is not claimable: it starts when it
+    # is granted a slot (which takes it out of the line), never by a copy of its message.
     waiting = model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value, RunStatus.FAILED.value,
-                                 RunStatus.SKIPPED.value)
+                                 RunStatus.SKIPPED.value) & model.queueAgent.does_not_exist()
     stale = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & (model.leaseUntil < now_ms) \
         & model.acceptedAt.does_not_exist()
     # A newer generation (the job was resumed or rescheduled onto the same instant) takes over

@@ -213,15 +213,18 @@ class Outcomes:
         if finished.freed_agent is not None:
             self.start_granted(finished.freed_agent)
 
-    def start_granted(self, agent_id: str) -> None:
-        """Give the agent's free slots to its earliest waiting runs and send them (best effort: a
-        waiting run's wake message fills the line too, should this be lost)."""
+    def start_granted(self, agent_id: str) -> list[Occurrence]:
+        """Give the agent's free slots to its earliest waiting runs and send them; returns them
+        (best effort: a waiting run's wake message fills the line too, should this be lost)."""
+        granted: list[Occurrence] = []
         try:
             for occ in self.limits.fill(agent_id, now_ms(), self.progress.lease_ms):
                 self.queue.send_one(Message(occ, now_ms(), Kind.ADMITTED), now_ms())
+                granted.append(occ)  # sent: a granted run whose send was lost is sent by its wake
         except JobsError as exc:
             log.warning("could not start the runs waiting for agent %s now (%s); their wake starts them",
                         agent_id, exc)
+        return granted
 
     def _start_waiting(self, waiting: Occurrence) -> None:
         # The slot is already the waiting run's: if this send is lost, the message it re-sent
