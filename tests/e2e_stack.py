@@ -55,11 +55,14 @@ def start_agents(names: list[str]) -> dict[str, Agent]:
     return agents
 
 
-def write_config(directory: Path, agents: dict[str, Agent]) -> Path:
-    """An agentos.config.json routing every agent id to its server, signed with SECRET."""
+def write_config(directory: Path, agents: dict[str, Agent], limits: dict[str, dict[str, Any]] | None = None) -> Path:
+    """An agentos.config.json routing every agent id to its server, signed with SECRET, with
+    ``limits`` (by agent name: maxConcurrent, budget) where given."""
+    limits = limits or {}
     config = {
         "logs": {"dir": str(directory / "logs")},
-        "agents": {a.id: {"url": a.server.url, "secretEnv": SECRET_ENV, "timeoutMs": 5000} for a in agents.values()},
+        "agents": {a.id: {"url": a.server.url, "secretEnv": SECRET_ENV, "timeoutMs": 5000, **limits.get(name, {})}
+                   for name, a in agents.items()},
     }
     path = directory / "agentos.config.json"
     path.write_text(json.dumps(config, indent=2))

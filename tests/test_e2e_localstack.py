@@ -20,7 +20,9 @@ from e2e_stack import Agent, LocalStack, epoch_of, iso_in, start_agents, write_c
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual", "accepted", "silent"]
+AGENT_NAMES = ["interval", "cron", "once", "retry", "pause", "delete", "manual", "accepted", "silent", "budget",
+               "limited"]
+LIMITS = {"limited": {"maxConcurrent": 1}}
 ON_TIME_S = 1.0  # an occurrence starts within one second of its time (README, "On the second")
 STARTED_BEFORE_ACK_S = 0.1  # an occurrence this close after the 200/204 may have been claimed before it
 
@@ -38,7 +40,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One running stack for the module; it must stop cleanly on SIGINT at the end."""
     home = tmp_path_factory.mktemp("e2e")
     agents = start_agents(AGENT_NAMES)
-    stack = LocalStack(home / "state", write_config(home, agents), home / "stack.log")
+    stack = LocalStack(home / "state", write_config(home, agents, LIMITS), home / "stack.log")
     try:
         yield Stack(stack.start(), agents)
         assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
@@ -288,3 +290,35 @@ def test_restore_rearms_jobs_at_their_first_undelivered_occurrence() -> None:
     assert rewind_jobs(items, earliest, shards=4) == 1
     assert items[0]["nextRunAt"] == {"N": "1000"} and "dueShard" in items[0]
     assert items[1]["nextRunAt"] == {"N": "9000"}  # its schedule changed since: old occurrences are dropped
+
+
+def test_a_job_budget_stops_the_runs_once_spent(shared: Stack) -> None:
+    # Given an agent whose runs report 400 tokens, and a job with 1,000 tokens a day
+    agent, stack = shared.agents["budget"], shared.stack
+    agent.server.respond_with(200, body='{"ok": true, "usage": {"inputTokens": 150, "outputTokens": 250}}')
+    job = stack.create(name=job_name("budget"), agentId=agent.id, interval=1000, payload={},
+                       budget={"maxTokensPerDay": 1000})
+    # When its occurrences come due every second for a while
+    time.sleep(6.5)
+    stack.call("PATCH", f"/jobs/{job['id']}", {"status": "paused"})
+    # Then three ran (0, 400 and 800 counted before each), the later ones were skipped on budget
+    assert len(agent.deliveries()) == 3
+    runs = runs_of(stack, job["id"])
+    skipped = [r for r in runs if r["status"] == "skipped"]
+    assert skipped and all(r["error"].startswith("budget") for r in skipped), runs
+    assert stack.call("GET", f"/jobs/{job['id']}").json()["usageToday"] == {"costUsd": 0.0, "tokens": 1200}
+
+
+def test_an_agent_limited_to_one_slot_runs_a_burst_one_at_a_time(shared: Stack) -> None:
+    # Given an agent with maxConcurrent 1 that takes a second per delivery
+    agent, stack = shared.agents["limited"], shared.stack
+    agent.server.respond_with(200, delay_s=1.0)
+    at = iso_in(4)
+    jobs = [stack.create(name=job_name(f"limited-{i}"), agentId=agent.id, schedule=at, payload={}) for i in range(3)]
+    # When their three occurrences come due in the same second
+    got = agent.wait_for(3, 12.0)
+    # Then each starts only once the previous one ended, each within a second of the slot freeing
+    received = sorted(r.received_at for r in got)
+    gaps = [b - a for a, b in zip(received, received[1:], strict=False)]
+    assert all(1.0 <= gap < 2.0 for gap in gaps), gaps
+    assert {r.json()["jobId"] for r in got} == {j["id"] for j in jobs}
