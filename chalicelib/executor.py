@@ -134,8 +134,11 @@ class Executor:
         occ, wake = message.occurrence, message.not_before_ms
         for _ in range(CLAIM_ROUNDS):
             claimed_at = now_ms()
-            charge = message.kind is not Kind.ADMITTED  # a granted waiting run was charged already
+            # A granted waiting run was counted and charged already; so was a crashed attempt.
+            charge = message.kind is not Kind.ADMITTED
             claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake), charge)
+            if claim is Claim.DUPLICATE and charge and prior is not None and prior.crashed(occ, claimed_at):
+                claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake), False)
             if claim is Claim.DUPLICATE:
                 return self._duplicate(occ, prior)
             if claim is Claim.JOB_GONE:

@@ -80,6 +80,13 @@ class Prior:
     started_ms: int | None = None
     retry_at_ms: int | None = None
     queue_agent: str | None = None  # the agent whose line the run waits in
+    lease_until: int | None = None
+    accepted: bool = False
+
+    def crashed(self, occ: Occurrence, now_ms: int) -> bool:
+        """True if this is ``occ``'s own attempt, held by a claimant presumed dead (lease passed)."""
+        return self.status == RunStatus.RUNNING.value and self.attempt == occ.attempt and not self.accepted \
+            and self.lease_until is not None and self.lease_until < now_ms
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any] | None) -> Prior | None:
@@ -88,7 +95,8 @@ class Prior:
             return None
         return cls(status=dynamo.text(raw, "status"), attempt=dynamo.number(raw, "attempt") or 0,
                    generation=dynamo.number(raw, "generation"), started_ms=dynamo.number(raw, "startedAt"),
-                   retry_at_ms=dynamo.number(raw, "retryAt"), queue_agent=dynamo.text(raw, "queueAgent"))
+                   retry_at_ms=dynamo.number(raw, "retryAt"), queue_agent=dynamo.text(raw, "queueAgent"),
+                   lease_until=dynamo.number(raw, "leaseUntil"), accepted=dynamo.number(raw, "acceptedAt") is not None)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class Slot:
                    dynamo.text(raw, "overlap") or Overlap.SKIP.value, dynamo.text(raw, "status"))
 
 
-def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int) -> Condition:
+def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int, takeover: bool = True) -> Condition:
     # A first attempt finds no item, a queued manual (or waiting) run, or a "skipped" left by
     # a message of an older schedule of the same instant; a later one finds the previous
     # attempt given up (retrying / failed and redriven); a crashed claimant's attempt is
@@ -125,7 +133,10 @@ def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int) -> Condition
     # and will find the new generation when it does).
     held = (model.status == RunStatus.RUNNING.value) & (model.startedAt > now_ms)
     newer = (model.generation < occ.generation) & ((model.status == RunStatus.SKIPPED.value) | held)
-    return model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale | newer
+    # ``takeover`` False: a claim that counts and charges the run never takes a crashed attempt
+    # over (that attempt was counted already); it fails, and the caller takes over uncharged.
+    taken = model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | newer
+    return taken | stale if takeover else taken
 
 
 _RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")
@@ -224,7 +235,8 @@ class RunStore:
         def write() -> None:
             with TransactWrite(connection=model_connection(self.model)) as tx:
                 tx.update(self.jobs(occ.job_id), actions=slot, condition=condition, return_values="ALL_OLD")
-                tx.save(run, condition=_claimable(self.model, occ, now_ms), return_values="ALL_OLD")
+                tx.save(run, condition=_claimable(self.model, occ, now_ms, takeover=not charge),
+                        return_values="ALL_OLD")
         try:
             dynamo.retry_conflicts(write)
         except TransactWriteError as exc:

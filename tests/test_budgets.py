@@ -167,3 +167,24 @@ def test_a_bad_agent_budget_or_limit_stops_start_up_naming_the_key(tmp_path: Any
         with pytest.raises(ConfigError) as caught:
             load_config(path)
         assert key in str(caught.value)
+
+
+def test_a_crashed_claimants_takeover_counts_and_charges_the_run_once(engine: dict[str, Any]) -> None:
+    from chalicelib.progress import claim_lease_ms
+
+    # Given an occurrence claimed (counted against maxRuns, its budget reserved) by an executor
+    # that then died, before its first run reported (so the reservation was 0)...
+    job = spender(name="takeover", budget={"maxTokensPerDay": 10_000}, maxRuns=5)
+    clock = engine["clock"]
+    clock.advance(60)
+    assert run_one(job["id"], int(clock.t * 1000)) == "succeeded"  # last usage: 400
+    clock.advance(60)
+    message = occurrence(job["id"], int(clock.t * 1000))
+    lease = claim_lease_ms(runtime.config())
+    runtime.run_store().claim(message.occurrence, int(clock.t * 1000), lease, int(clock.t * 1000))
+    # When its lease passes and SQS redelivers the message to another executor
+    clock.advance(lease / 1000 + 1)
+    assert runtime.executor().run(message).value == "succeeded"
+    # Then the run counted once towards maxRuns, and its tokens once towards the budget
+    stored = JobModel.get(job["id"])
+    assert int(stored.startedRuns) == 2 and int(stored.usedTokens) == 800
