@@ -38,6 +38,7 @@ from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Re
 from .queue import Kind, Message, OccurrenceQueue, decode
 from .store import JobStore
 from .views import DEFAULT_TIMEOUT_MS
+from .waiting import AgentWaits
 
 __all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
 log = logging.getLogger("agentos.jobs.executor")
@@ -94,6 +95,7 @@ class Executor:
         self.outcomes = Outcomes(config, jobs, self.progress, queue, failures)
         self.failures = self.outcomes.failures
         self.limits = self.outcomes.limits
+        self.waits = AgentWaits(self.limits, self.outcomes, self.progress, runs, queue, self.lease_ms)
         self.budgets = budgets.JobBudgets(jobs.model)
         load_plugins()
         warm_clients(queue)
@@ -122,7 +124,7 @@ class Executor:
         if message.kind is Kind.CHECK:
             return self._check(message.occurrence, message.not_before_ms)
         if message.kind is Kind.WAKE:
-            return self._wake(message.occurrence, message.not_before_ms)
+            return self.waits.wake(message.occurrence, message.not_before_ms)
         return self._claim_and_run(message)
 
     @property
@@ -194,39 +196,8 @@ class Executor:
             limits = self.limits.limits(job.agentId)
             assert limits is not None and limits.maxConcurrent is not None
             if self.limits.enqueue(job.agentId, occ, limits.maxConcurrent):
-                return self._wait_for_agent(job, occ)
+                return self.waits.queued(job, occ)
         return self._skip_claimed(job, occ, f"agent {job.agentId}: its slots kept changing")
-
-    def _wait_for_agent(self, job: JobModel, occ: Occurrence) -> Outcome:
-        telemetry.count("RunsQueued")
-        log.info("queued job=%s run=%s: every slot of agent %s is taken", job.id, occ.run_id, job.agentId,
-                 extra=keys(job, occ))
-        self.outcomes.start_granted(job.agentId)  # a slot freed meanwhile: the earliest waiting run gets it
-        self._arm_wake(job.agentId, occ)
-        return Outcome.WAITING
-
-    def _arm_wake(self, agent_id: str, occ: Occurrence) -> None:
-        # The one message a waiting run keeps in the queue: due when a slot could be reaped
-        # (its lease passed), it fills the line should the one who freed a slot have died.
-        now = now_ms()
-        wake = max(now + TAKEOVER_RETRY_MS, self.limits.earliest_lease(agent_id, now))
-        self.progress.hold_slot(occ, wake + self.lease_ms)  # the job's overlap slot, while it waits
-        self.queue.send_one(Message(occ, wake, Kind.WAKE), now)
-
-    def _wake(self, occ: Occurrence, due: int) -> Outcome:
-        """A waiting run's wake: fill its agent's line; keep waking while it waits."""
-        clock.sleep_until(due)  # not before the lease it waits for has passed
-        run = self.runs.get(occ.job_id, occ.run_id)
-        if run is None or run.status != RunStatus.QUEUED.value:
-            return Outcome.CHECKED  # it started or ended
-        if run.queueAgent is None:  # granted a slot: its start message may have been lost
-            self.queue.send_one(Message(occ, now_ms(), Kind.ADMITTED), now_ms())
-            return Outcome.REQUEUED
-        granted = self.outcomes.start_granted(str(run.queueAgent))
-        if occ.run_id in {g.run_id for g in granted}:
-            return Outcome.REQUEUED  # its start message is sent
-        self._arm_wake(str(run.queueAgent), occ)
-        return Outcome.WAITING
 
     def _skip_claimed(self, job: JobModel, occ: Occurrence, reason: str, stats: list[Any] | None = None) -> Outcome:
         """End a claimed occurrence that did not start: give back its count, reservation and slots."""
@@ -283,7 +254,7 @@ class Executor:
             return Outcome.DUPLICATE
         now = now_ms()
         if prior.queue_agent is not None:  # it waits in its agent's line: keep its wake alive
-            self._arm_wake(prior.queue_agent, occ)  # (we may have died between queueing and arming)
+            self.waits.arm_wake(prior.queue_agent, occ)  # (we may have died between queueing and arming)
             return Outcome.WAITING
         # This attempt was already given up ("retrying" is written before the next attempt
         # is sent): if we died in between, the next attempt was never sent. Send it now, for
