@@ -54,7 +54,8 @@ def _tables(stage: str) -> dict[str, dict]:
     return {"jobs": arn("dynamodb", f"table/{names.jobs_table}"),
             "due": arn("dynamodb", f"table/{names.jobs_table}/index/due"),
             "list": arn("dynamodb", f"table/{names.jobs_table}/index/list"),
-            "runs": arn("dynamodb", f"table/{names.runs_table}")}
+            "runs": arn("dynamodb", f"table/{names.runs_table}"),
+            "agentQueue": arn("dynamodb", f"table/{names.runs_table}/index/agentQueue")}
 
 
 def _queues(stage: str) -> dict[str, dict]:
@@ -114,6 +115,8 @@ def _api_handler(stage: str) -> list[dict]:
         # A manual run's queued record (GetItem when the executor wrote it first); the runs list;
         # an agent's heartbeat and report, an operator's cancel.
         statement("Runs", _dynamodb(["GetItem", "PutItem", "UpdateItem", "Query"]), [t["runs"]]),
+        # A report that frees an agent's slot starts the run waiting first for it.
+        statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
         # Manual runs; a reported failure's next attempt, or its dead letter after the last one.
         statement("EnqueueOccurrences", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"], q["dlq"]]),
         *_api_tokens(stage),
@@ -140,6 +143,8 @@ def _execute(stage: str) -> list[dict]:
         statement("CheckAndRecordJobs", _dynamodb(["GetItem", "ConditionCheckItem", "UpdateItem"]), [t["jobs"]]),
         # Claims and skips write the run item whole (Put); retries and outcomes update it.
         statement("ClaimAndRecordRuns", _dynamodb(["GetItem", "PutItem", "UpdateItem"]), [t["runs"]]),
+        # A freed agent slot goes to the run waiting first for it (maxConcurrent).
+        statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
         # The SQS event source mapping polls with the function's role.
         statement("ConsumeOccurrences", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                          "sqs:ChangeMessageVisibility"], [q["queue"]]),

@@ -38,6 +38,8 @@ RARE = {
     ("execute", "dynamodb:ConditionCheckItem", "jobs"): "the outcome of a run whose job was deleted meanwhile",
     ("api_handler", "sqs:SendMessage", "dlq"): "an agent reporting a failure of its last attempt",
     ("api_handler", "sqs:GetQueueUrl", "dlq"): "an agent reporting a failure of its last attempt",
+    ("execute", "dynamodb:Query", "agentQueue"): "a slot freed while runs wait for it (maxConcurrent)",
+    ("api_handler", "dynamodb:Query", "agentQueue"): "a report that frees a slot while runs wait for it",
 }
 
 
