@@ -129,7 +129,7 @@ class LocalStack:
             return self.proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"stack still running {STOP_TIMEOUT_S} s after {signum}:\n{self.log_tail()}")
+            raise AssertionError(f"stack still running {STOP_TIMEOUT_S} s after {signum}:\n{self.log_tail()}") from None
 
     def kill(self) -> None:
         """Last resort for a teardown: kill the whole process group."""

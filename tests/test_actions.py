@@ -33,7 +33,7 @@ def clean_registries() -> Iterator[None]:
     load_plugins()
     saved = (dict(actions._ACTIONS), dict(actions._CALLBACKS), dict(actions._CALLBACK_NAMES))
     yield
-    for registry, before in zip((actions._ACTIONS, actions._CALLBACKS, actions._CALLBACK_NAMES), saved):
+    for registry, before in zip((actions._ACTIONS, actions._CALLBACKS, actions._CALLBACK_NAMES), saved, strict=True):
         registry.clear()
         registry.update(before)
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from chalicelib import delivery as server
 from devtools.agent_server import unused_port
-from tests.e2e_stack import SECRET, SECRET_ENV, LocalStack
+from e2e_stack import SECRET, SECRET_ENV, LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sdk" / "python"))

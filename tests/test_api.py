@@ -287,7 +287,8 @@ def test_health_and_openapi(client: Any) -> None:
     assert body(call(client, "GET", "/api/health")) == {"status": "ok"}
     document = body(call(client, "GET", "/api/openapi.json"))
     assert document["openapi"].startswith("3.")
-    assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/run", "/api/jobs/{job_id}/runs"} <= set(document["paths"])
+    routes = {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/run", "/api/jobs/{job_id}/runs"}
+    assert routes <= set(document["paths"])
     assert "JobCreate" in document["components"]["schemas"]
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests import browser
-from tests.e2e_stack import LocalStack, start_agents, write_config
+import browser
+from e2e_stack import LocalStack, start_agents, write_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))]

@@ -29,13 +29,6 @@ DELIVERY = Delivery(
 
 
 @pytest.fixture
-def agent() -> Iterator[AgentServer]:
-    """An unsigned test agent."""
-    with AgentServer() as server:
-        yield server
-
-
-@pytest.fixture
 def signed_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[AgentServer]:
     """A test agent that checks signatures made with SECRET (exported as AGENT_SECRET)."""
     monkeypatch.setenv("AGENT_SECRET", SECRET)

@@ -42,7 +42,8 @@ def test_occurrence_runs_and_is_recorded_on_run_and_job(engine: dict[str, Any]) 
     [run] = runs_of(job["id"])
     assert (run.status, run.attempt, run.trigger, run.scheduledAt) == ("succeeded", 1, "schedule", 1_893_456_030_000)
     stored = JobModel.get(job["id"])
-    assert (stored.status, stored.runCount, stored.lastRunStatus, stored.dueShard) == ("completed", 1, "succeeded", None)
+    assert (stored.status, stored.runCount, stored.lastRunStatus, stored.dueShard) == (
+        "completed", 1, "succeeded", None)
     assert engine["recorder"].runs() == [run.id]
 
 

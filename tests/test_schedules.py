@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -289,7 +290,7 @@ def test_wildcard_keeps_real_time_cadence_across_both_transitions() -> None:
     half_hourly = CronSchedule("*/30 * * * *", NY)
     for start in (utc(2026, 3, 8, 5), utc(2026, 11, 1, 4)):
         fired = chain(half_hourly, start, 8)
-        assert all(b - a == timedelta(minutes=30) for a, b in zip([start] + fired, fired))
+        assert all(b - a == timedelta(minutes=30) for a, b in pairwise([start, *fired]))
     local = [t.astimezone(NY).strftime("%H:%M %Z") for t in chain(half_hourly, utc(2026, 11, 1, 4, 45), 5)]
     assert local == ["01:00 EDT", "01:30 EDT", "01:00 EST", "01:30 EST", "02:00 EST"]
     assert CronSchedule("*/5 2 * * *", NY).next_after(utc(2026, 3, 8, 6, 58)) == utc(2026, 3, 9, 6)

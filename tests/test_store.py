@@ -10,7 +10,7 @@ from chalicelib import runtime
 from chalicelib.errors import ConcurrentUpdate
 from chalicelib.models import JobModel, NameClaim
 from conftest import call, job_body
-from test_faults import Injector, faults  # noqa: F401  (the fixture)
+from fault_injector import Injector
 
 TRANSACTIONS = ("create", "rename", "delete")
 
@@ -38,7 +38,7 @@ def _names() -> set[str]:
 
 
 @pytest.mark.parametrize("kind", TRANSACTIONS)
-def test_a_transaction_conflict_is_written_again(client: Any, fake_clock: Any, faults: Injector,  # noqa: F811
+def test_a_transaction_conflict_is_written_again(client: Any, fake_clock: Any, faults: Injector,
                                                  kind: str) -> None:
     """Two TransactionConflicts in a row: the third try commits; the caller sees success."""
     job = _create(client) if kind != "create" else None
@@ -52,7 +52,7 @@ def test_a_transaction_conflict_is_written_again(client: Any, fake_clock: Any, f
 
 @pytest.mark.parametrize("kind", TRANSACTIONS)
 def test_a_transaction_that_keeps_conflicting_is_a_409_and_changes_nothing(
-        client: Any, fake_clock: Any, faults: Injector, kind: str) -> None:  # noqa: F811
+        client: Any, fake_clock: Any, faults: Injector, kind: str) -> None:
     """Not a 503 (the table is fine: another write holds the item); nothing is written."""
     job = _create(client) if kind != "create" else None
     before = _names()
