@@ -13,14 +13,13 @@ import os
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
 
 from .errors import ConfigError, Unauthorized
 
 log = logging.getLogger("agentos.jobs.auth")
 
 
-Scope = Optional[frozenset[str]]  # the agent ids a token may see; None: every agent
+Scope = frozenset[str] | None  # the agent ids a token may see; None: every agent
 
 
 @dataclass(frozen=True)

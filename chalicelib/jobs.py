@@ -116,7 +116,7 @@ class JobService:
         """One page of job views and the next page's cursor."""
         page = self.store.list(status, agent_id, limit, cursor)
         now, views, size = clock_now_ms(), [], 2  # the brackets of the JSON array
-        for job, resume in zip(page.jobs, page.resume):
+        for job in page.jobs:
             view = job_view(job, now)
             size += len(json_text(view).encode()) + 1
             if views and size > LIST_PAGE_BYTES:  # the rest comes on the next page

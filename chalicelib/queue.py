@@ -50,7 +50,8 @@ def encode(message: Message) -> str:
     return json.dumps({
         "jobId": occ.job_id, "runId": occ.run_id, "scheduledAt": occ.scheduled_ms,
         "trigger": occ.trigger.value, "generation": occ.generation, "attempt": occ.attempt,
-        "notBefore": message.not_before_ms, **({"kind": message.kind.value} if message.kind is not Kind.ATTEMPT else {}),
+        "notBefore": message.not_before_ms,
+        **({"kind": message.kind.value} if message.kind is not Kind.ATTEMPT else {}),
     }, separators=(",", ":"))
 
 

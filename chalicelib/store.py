@@ -270,9 +270,9 @@ class JobStore:
                 codes = [r.code if r else None for r in (exc.cancellation_reasons or [])]
                 if len(codes) != len(pending) or not set(codes) & {"ConditionalCheckFailed", "TransactionConflict"}:
                     raise _unavailable("advance jobs", exc) from exc
-                for i, code in zip(pending, codes):
+                for i, code in zip(pending, codes, strict=True):
                     won[i] = won[i] and code != "ConditionalCheckFailed"
-                pending = [i for i, code in zip(pending, codes) if code != "ConditionalCheckFailed"]
+                pending = [i for i, code in zip(pending, codes, strict=True) if code != "ConditionalCheckFailed"]
                 if not pending:
                     return won
         raise StoreUnavailable("jobs table busy while advancing jobs; the next tick re-sends them")

@@ -95,7 +95,7 @@ def lock_state_dir(state_dir: Path) -> Any:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise SystemExit(f"{state_dir} is in use by another local stack (stop it, or pass --state-dir)")
+        raise SystemExit(f"{state_dir} is in use by another local stack (stop it, or pass --state-dir)") from None
     return handle
 
 
