@@ -101,7 +101,8 @@ class Executor:
             return {"batchItemFailures": []}
         with ThreadPoolExecutor(max_workers=len(records)) as pool:
             done = list(pool.map(self._record_ok, records))
-        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r, ok in zip(records, done) if not ok]}
+        failed = [r for r, ok in zip(records, done, strict=True) if not ok]
+        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in failed]}
 
     def _record_ok(self, record: dict[str, Any]) -> bool:
         try:

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
@@ -27,7 +27,7 @@ RESPONSE_KEEP_CHARS = 1024
 ERROR_KEEP_CHARS = 2048
 
 
-class Claim(str, Enum):
+class Claim(StrEnum):
     """What a claim attempt found."""
 
     CLAIMED = "claimed"  # this caller owns the attempt: deliver it

@@ -13,21 +13,21 @@ recording a run on the job (lastRunAt, runCount…) does not write the index.
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     RETRYING = "retrying"
@@ -43,7 +43,7 @@ IN_PROGRESS = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.RETRYI
 ENDED = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.SKIPPED.value, RunStatus.CANCELLED.value)
 
 
-class Overlap(str, Enum):
+class Overlap(StrEnum):
     """What an occurrence does while an earlier run of its job is in progress."""
 
     SKIP = "skip"
@@ -51,7 +51,7 @@ class Overlap(str, Enum):
     ALLOW = "allow"
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
 

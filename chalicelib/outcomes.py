@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from dataclasses import replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -37,7 +37,7 @@ MAX_RETRY_AFTER_MS = 3_600_000
 OUTPUT_MAX_BYTES = 32 * 1024
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What handling one message (or one report) came to."""
 
     SUCCEEDED = "succeeded"

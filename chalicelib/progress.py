@@ -8,7 +8,7 @@ occurrence waiting for it, in the same transaction that records the outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
@@ -39,7 +39,7 @@ def claim_lease_ms(config: Config) -> int:
     return HOLD_MAX_MS + max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
 
 
-class Recorded(str, Enum):
+class Recorded(StrEnum):
     """What a write found."""
 
     DONE = "done"  # written as asked

@@ -120,8 +120,9 @@ NOT_BOTH_TIMINGS: dict[str, Any] = {"not": {"required": ["schedule", "interval"]
 
 TimeoutField = Field(None, ge=1_000, le=86_400_000,
                      description="The longest one attempt may take, from its start to its outcome (default 900000).")
-HeartbeatField = Field(None, ge=1_000, le=86_400_000,
-                       description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
+HeartbeatField = Field(
+    None, ge=1_000, le=86_400_000,
+    description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
 OverlapPolicy = Literal["skip", "queue", "allow"]
 StartAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
                      description="ISO-8601 date-time (no offset = the job's timezone): no occurrence before it.")
