@@ -70,7 +70,8 @@ def number(item: dict[str, Any] | None, name: str) -> int | None:
 
 def text(item: dict[str, Any] | None, name: str) -> str | None:
     """A string attribute of a DynamoDB-JSON item, or None."""
-    return (item or {}).get(name, {}).get("S")
+    value = (item or {}).get(name, {}).get("S")
+    return str(value) if value is not None else None
 
 
 def flag(item: dict[str, Any] | None, name: str) -> bool:

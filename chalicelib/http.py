@@ -55,8 +55,10 @@ def _depth(value: Any, level: int = 0) -> int:
     return max((_depth(c, level + 1) for c in children), default=level)
 
 
-def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
+def parse_body(raw: bytes | str | None, max_payload_bytes: int) -> object:
     """Decode a request body as JSON, whatever its Content-Type."""
+    if isinstance(raw, str):  # Chalice types raw_body as either; its local server and Lambda give bytes
+        raw = raw.encode("utf-8")
     if not raw or not raw.strip():
         raise ValidationFailed("body", "a JSON object is required")
     if len(raw) > ESCAPE_FACTOR * max_payload_bytes + BODY_OVERHEAD_BYTES:
@@ -122,7 +124,7 @@ def _bad_uuid(name: str) -> str:
 
 def error_response(error: JobsError) -> Response:
     """Chalice's error shape for a domain error."""
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="agentos-jobs"'
     return Response(body=error.to_body(), status_code=error.status, headers=headers)

@@ -6,6 +6,7 @@ occurrence through the tick's own :class:`~chalicelib.dispatch.Dispatcher`.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import secrets
@@ -82,8 +83,8 @@ class JobService:
             retryPolicy=spec.retryPolicy.model_dump_json() if spec.retryPolicy else None,
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
-            maxConsecutiveFailures=spec.maxConsecutiveFailures, **bounds.attributes(),
-            createdAt=now, updatedAt=now)
+            maxConsecutiveFailures=spec.maxConsecutiveFailures, startAt=bounds.start_ms, endAt=bounds.end_ms,
+            maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
         self._enqueue_if_close(job, now)
@@ -115,7 +116,8 @@ class JobService:
              cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of job views and the next page's cursor."""
         page = self.store.list(status, agent_id, limit, cursor)
-        now, views, size = clock_now_ms(), [], 2  # the brackets of the JSON array
+        now, size = clock_now_ms(), 2  # the brackets of the JSON array
+        views: builtins.list[dict[str, Any]] = []
         for job in page.jobs:
             view = job_view(job, now)
             size += len(json_text(view).encode()) + 1
@@ -128,12 +130,12 @@ class JobService:
         """Apply a PATCH; a schedule change or a resume re-arms the job from now."""
         patch = validate(JobPatch, body)
         job = self.store.get(job_id)
-        stamp, old_name, now = job.updatedAt, job.name, clock_now_ms()
+        stamp, old_name, now = int(job.updatedAt), job.name, clock_now_ms()
         changes = self._field_changes(patch)
         changes.update(self._schedule_changes(job, patch, now))
         if changes.get("status") == JobStatus.ACTIVE.value and job.status != JobStatus.ACTIVE.value:
             changes.update(consecutiveFailures=None, pausedReason=None)  # resuming resets the breaker
-        changes["updatedAt"] = max(now, int(stamp) + 1)  # the optimistic lock needs a new stamp
+        changes["updatedAt"] = max(now, stamp + 1)  # the optimistic lock needs a new stamp
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
         actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
@@ -211,7 +213,8 @@ class JobService:
         self.queue.send_one(Message(occ, now), now)
         return run_view(self.runs.enqueue_manual(occ, now))
 
-    def runs_of(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def runs_of(self, job_id: str, limit: int,
+                cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """One page of a job's runs (newest first) and the next page's cursor."""
         self.store.get(job_id)
         runs, following = self.runs.list(job_id, limit, cursor)
@@ -220,8 +223,8 @@ class JobService:
 
 def _new_timing(job: JobModel, patch: JobPatch, given: set[str]) -> tuple[str | None, int | None]:
     # Setting schedule clears interval and the reverse; both at once is refused later.
-    schedule = job.schedule
-    interval = int(job.interval) if job.interval is not None else None
+    schedule: str | None = job.schedule
+    interval: int | None = int(job.interval) if job.interval is not None else None
     if "schedule" in given:
         schedule = patch.schedule
         interval = None if patch.schedule is not None and "interval" not in given else interval

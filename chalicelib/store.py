@@ -6,12 +6,13 @@ here into a :mod:`chalicelib.errors` exception, so callers never see botocore.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
@@ -24,6 +25,7 @@ from pynamodb.exceptions import (
 )
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import clock
@@ -61,7 +63,7 @@ def connection(region: str, host: str | None) -> Connection:
     return Connection(region=region, host=host)
 
 
-def model_connection(model: type) -> Connection:
+def model_connection(model: type[Model]) -> Connection:
     """The transaction connection matching ``model``'s table endpoint."""
     return connection(model.Meta.region, model.Meta.host)
 
@@ -87,7 +89,7 @@ def decode_cursor(cursor: str | None, expected_keys: Sequence[str]) -> dict[str,
         valid = False
     if not valid:
         raise ValidationFailed("cursor", "is not a cursor this API returned")
-    return key
+    return cast(dict[str, Any], key)
 
 
 def _reasons(exc: TransactWriteError) -> list[str | None]:
@@ -247,7 +249,7 @@ class JobStore:
             if exc.cause_response_code != "ConditionalCheckFailedException":  # already as high
                 raise _unavailable("record the due-shard count", exc) from exc
 
-    def advance(self, moves: Sequence[Advance]) -> list[bool]:
+    def advance(self, moves: Sequence[Advance]) -> builtins.list[bool]:
         """Move each job's ``nextRunAt`` past its dispatched occurrences, all in one write;
         per move, False if that job changed meanwhile (it is left as the change made it).
 
@@ -277,15 +279,16 @@ class JobStore:
                     return won
         raise StoreUnavailable("jobs table busy while advancing jobs; the next tick re-sends them")
 
-    def _advance_actions(self, move: Advance) -> list[Action]:
+    def _advance_actions(self, move: Advance) -> builtins.list[Action]:
         if move.next_ms is None:
             return [self.model.nextRunAt.remove(), self.model.dueShard.remove()]
+        assert move.shard is not None, "a move to a next occurrence names its shard"
         return [self.model.nextRunAt.set(move.next_ms), self.model.dueShard.set(move.shard)]
 
     def _advanced_from(self, move: Advance) -> Condition:
         job = move.job
-        return ((self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation)
-                & (self.model.status == JobStatus.ACTIVE.value))
+        return cast(Condition, (self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation)
+                    & (self.model.status == JobStatus.ACTIVE.value))
 
     def _advance_one(self, move: Advance) -> bool:
         try:
@@ -320,7 +323,7 @@ class JobStore:
                 return False
             raise _unavailable("complete a job", exc) from exc
 
-    def record_outcome(self, job_id: str, actions: list[Action]) -> None:
+    def record_outcome(self, job_id: str, actions: builtins.list[Action]) -> None:
         """Apply run statistics to a job that still exists (a deleted job is not recreated)."""
         try:
             self.model(job_id).update(actions=actions, condition=self.model.id.exists())
