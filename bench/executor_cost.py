@@ -155,9 +155,9 @@ def measure(agent: Any) -> dict[str, Any]:
         figures["over_minimum"] = round(figures["dynamodb"] - DESIGN_MINIMUM[name], 3)
         paths[name] = figures
     agent.respond_with(200)
-    from chalicelib import executor, queue
+    from chalicelib import progress, queue
 
-    return {"claims_on_arrival": True, "early_ms": queue.EARLY_MS, "hold_max_ms": executor.HOLD_MAX_MS,
+    return {"claims_on_arrival": True, "early_ms": queue.EARLY_MS, "hold_max_ms": progress.HOLD_MAX_MS,
             "repeat": REPEAT, "paths": paths, "calls_success": paths["success"]["dynamodb"],
             "sqs_calls_success": paths["success"]["sqs"], "cold_batch": cold_batch(),
             "transaction_ms": {"small": transaction_ms(0x50, table_items())}}

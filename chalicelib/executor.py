@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from pynamodb.expressions.update import Action
+
 from . import callbacks, clock, telemetry
 from .actions import load_plugins, run_action, run_callback
 from .bounds import after_end, exhausted, missed_by
@@ -175,7 +177,7 @@ class Executor:
         else:
             return None
         # The claim counted this start against maxRuns: it did not start, so it does not count.
-        uncount = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
+        uncount: list[Action] = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
         self.progress.finish(occ, Ending(RunStatus.SKIPPED, now, reason, stats=uncount))
         telemetry.count("RunsSkipped")
         log.info("skipped job=%s run=%s: %s", job.id, occ.run_id, reason, extra=keys(job, occ))

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -120,7 +120,7 @@ def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int) -> Condition
     # and will find the new generation when it does).
     held = (model.status == RunStatus.RUNNING.value) & (model.startedAt > now_ms)
     newer = (model.generation < occ.generation) & ((model.status == RunStatus.SKIPPED.value) | held)
-    return model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale | newer
+    return cast(Condition, model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | stale | newer)
 
 
 _RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")
@@ -164,15 +164,15 @@ class RunStore:
         # A single-run job that failed is "failed", yet its occurrence redriven from the
         # DLQ must still run once more: same generation means same occurrence.
         live = self.jobs.status.is_in(JobStatus.ACTIVE.value, JobStatus.FAILED.value)
-        return live & (self.jobs.generation == occ.generation)
+        return cast(Condition, live & (self.jobs.generation == occ.generation))
 
     def _slot_free(self, run_id: str, now_ms: int) -> Condition:
         # The overlap decision, inside the claim's own write: free when the job allows
         # overlap, nothing is in progress, this run holds the slot (a retry, a takeover, a
         # promoted waiter), or the holder's bound has passed (it crashed out of the system).
         jobs = self.jobs
-        return (jobs.overlap == Overlap.ALLOW.value) | jobs.activeRun.does_not_exist() \
-            | (jobs.activeRun == run_id) | (jobs.activeUntil < now_ms)
+        return cast(Condition, (jobs.overlap == Overlap.ALLOW.value) | jobs.activeRun.does_not_exist()
+                    | (jobs.activeRun == run_id) | (jobs.activeUntil < now_ms))
 
     def _job_is_live(self, raw: dict[str, Any] | None, occ: Occurrence) -> bool:
         if not raw:
