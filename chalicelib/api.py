@@ -1,4 +1,4 @@
-"""The HTTP API blueprint: routes literally under ``/api`` (contract §2).
+"""The HTTP API blueprint: routes literally under ``/api`` (README, "The API").
 
 Each handler parses, calls one service function, and returns. Importing this module only
 registers the routes: the service, the config and the OpenAPI models are loaded through
@@ -198,7 +198,7 @@ def cancel_run(run_id: str) -> Response:
 @api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @guarded
 def preview_schedule() -> Response:
-    """The next start times of a schedule or interval (contract §8)."""
+    """The next start times of a schedule or interval (README, "The API")."""
     _authorize()
     from .preview import preview  # pydantic and croniter: loaded by the routes that need them
 

@@ -1,4 +1,4 @@
-"""Bearer-token authentication (contract §1-§2).
+"""Bearer-token authentication (README, "The API" and "Guard rails": scoped tokens).
 
 Tokens come from ``AGENTOS_API_TOKENS`` (comma-separated) or, in deployed functions,
 from the SSM SecureString parameter named by ``AGENTOS_API_TOKENS_PARAM``, read once

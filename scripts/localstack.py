@@ -261,7 +261,7 @@ class Stack:
             saved = snapshot.capture(self.resources)
             path = snapshot.write(saved, self.opts.state_dir)
         level = logging.INFO if final else logging.DEBUG  # every 30 s would drown the run lines
-        log.log(level, "saved %s to %s (%.2f s)", saved.summary(self.resources), path, time.monotonic() - took)
+        log.log(level, "saved %s to %s (%.2f s)", saved.summary(), path, time.monotonic() - took)
 
     def shutdown(self) -> bool:
         """Stop in reverse order, keeping the state; False if runs were still in progress."""

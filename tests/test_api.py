@@ -1,4 +1,4 @@
-"""The HTTP API through Chalice's test client against moto (contract §2)."""
+"""The HTTP API through Chalice's test client against moto (README, "The API")."""
 from __future__ import annotations
 
 import json

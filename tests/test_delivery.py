@@ -55,7 +55,7 @@ def fail(delivery: Delivery, where: AgentEndpoint) -> DeliveryFailed:
 
 # --- body and signatures ---------------------------------------------------------------
 
-def test_body_is_compact_json_with_exactly_the_contract_fields() -> None:
+def test_body_is_compact_json_with_exactly_the_documented_fields() -> None:
     body = DELIVERY.body()
     assert json.loads(body) == {
         "jobId": "job-123", "jobName": "nightly", "runId": "run-abc",
@@ -104,7 +104,7 @@ def test_verify_accepts_any_matching_v1_during_rotation() -> None:
 
 # --- successful deliveries -------------------------------------------------------------
 
-def test_200_returns_text_and_sends_contract_headers(agent: AgentServer) -> None:
+def test_200_returns_text_and_sends_the_documented_headers(agent: AgentServer) -> None:
     agent.respond_with(200, body="accepted")
     answer = post_to_agent(DELIVERY, endpoint(agent.url), now())
     assert (answer.status, answer.text, answer.document, answer.accepted) == (200, "accepted", None, False)
@@ -269,7 +269,7 @@ def test_secret_and_signature_never_appear_in_messages(signed_agent: AgentServer
     assert info.value.retryable and "[redacted]" in text
 
 
-# --- agent secrets from SSM (issue 11, item 10) -------------------------------------------
+# --- agent secrets from SSM (docs/reliability.md, section 8, item 10)
 
 PARAM = "/agentos-jobs/dev/agents/nightly"
 

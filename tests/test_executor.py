@@ -1,4 +1,6 @@
-"""The executor: claim, hold, deliver, retry, dead-letter (contract §3-§4), on moto."""
+"""The executor: claim, hold, deliver, retry, dead-letter, on moto.
+
+README, "Agents: how an occurrence is delivered", is what these tests hold it to."""
 from __future__ import annotations
 
 import json
@@ -178,7 +180,7 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     assert all(500 <= backoff_ms(jittered, 1, None) <= 1000 for _ in range(50))
 
 
-def test_http_agent_receives_the_contract_body_signed(aws: dict[str, Any], configure: Any,
+def test_http_agent_receives_the_documented_body_signed(aws: dict[str, Any], configure: Any,
                                                       no_sqs_delay: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_SECRET", "top-secret-value")
     with AgentServer(secret=b"top-secret-value") as agent:
@@ -247,7 +249,7 @@ def test_pause_then_resume_during_the_hold_still_runs_the_occurrence_once(
     run_all(engine, 0)
     monkeypatch.setattr(clock_module, "sleep_until", original)
     run_all(engine, 2)
-    # Then the occurrence of the new generation runs, once (it was lost before: issue 11, item 2)
+    # Then the occurrence of the new generation runs, once (an earlier version lost it)
     assert len(engine["recorder"].calls) == 1
     assert [r.status for r in runs_of(job["id"])] == ["succeeded"]
 
@@ -299,7 +301,7 @@ def test_a_duplicate_of_a_given_up_attempt_resends_the_next_one_at_its_backoff(e
     # When SQS delivers the first attempt's message again
     before = {r["messageId"] for r in receive_all(engine["queue_url"])}
     runtime.executor().run(decode(first["body"]))
-    # Then the next attempt it re-sends is due at the backoff, not at once (issue 11, item 7)
+    # Then the next attempt it re-sends is due at the backoff, not at once
     resent = [decode(r["body"]) for r in receive_all(engine["queue_url"]) if r["messageId"] not in before]
     assert [m.occurrence.attempt for m in resent] == [2]
     assert resent[0].not_before_ms == int(run.retryAt) >= now_ms() + 599_000

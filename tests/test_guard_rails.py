@@ -1,4 +1,4 @@
-"""Guard rails (contract §7): the circuit breaker, on moto."""
+"""Guard rails (README, "Guard rails"): the circuit breaker, on moto."""
 from __future__ import annotations
 
 import json

@@ -342,7 +342,7 @@ def test_template_problems_catch_a_renamed_chalice_resource() -> None:
     assert any("ExecuteSqsEventSource" in p for p in problems)
 
 
-def test_chalice_local_keeps_the_contract_defaults() -> None:
+def test_chalice_local_keeps_the_documented_defaults() -> None:
     """`chalice local` applies top- and stage-level variables: those must not move AGENTOS_CONFIG
     off ./agentos.config.json nor send token lookups to SSM (they are per function instead)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -352,7 +352,7 @@ def test_chalice_local_keeps_the_contract_defaults() -> None:
         assert local_env["JOBS_QUEUE"] == stage_names(stage).queue  # read when chalice imports app.py
 
 
-# --- the packaged artifact, loaded the way Lambda loads it (issue 11, item 1) ---------------
+# --- the packaged artifact, loaded the way Lambda loads it (docs/reliability.md, section 8, item 1)
 
 _LAMBDA_PROBE = r'''
 import json, os, sys

@@ -1,4 +1,4 @@
-"""Long runs (contract §6): accepted runs, heartbeats, timeouts, cancel, reports, on moto.
+"""Long runs (README, "Long runs"): accepted runs, heartbeats, timeouts, cancel, reports, on moto.
 
 SQS delays follow the fake clock here (moto's SQS reads chalicelib's clock), so a check
 message delayed to a deadline two hours away arrives when the clock gets there.

@@ -1,4 +1,4 @@
-"""The overlap policy (contract §6): skip, queue, allow, decided atomically with the claim."""
+"""The overlap policy (README, "Long runs"): skip, queue, allow, decided atomically with the claim."""
 from __future__ import annotations
 
 import json

@@ -375,7 +375,7 @@ def test_fixed_time_jobs_run_once_per_matching_local_day(
     assert fired == [d for d in expected if cron_oracle.day_matches(spec, d)]
 
 
-# --- a wildcard cron whose every match falls in a DST gap (issue 11, item 8) ----------------
+# --- a wildcard cron whose every match falls in a DST gap (docs/reliability.md, section 8, item 8)
 
 GAP_ONLY = "*/30 2 * 3 0#2"  # 02:00 and 02:30 on New York's spring-forward Sunday: never real
 

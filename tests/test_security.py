@@ -58,7 +58,7 @@ def app_routes() -> list[tuple[str, str]]:
             for path, entries in sorted(app.routes.items()) for method in sorted(entries)]
 
 
-# Contract §9: the console's page and files need no token (the page asks for one on a 401).
+# README, "Console": the console's page and files need no token (the page asks for one on a 401).
 CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/app.js"), ("GET", "/console/app.css")}
 OPEN_ROUTES = {("GET", "/api/health")} | CONSOLE_ROUTES
 BAD_HEADERS: list[dict[str, str]] = [

@@ -1,4 +1,4 @@
-"""chalicelib.store: jobs-table transactions under conflicts and races (issue 11)."""
+"""chalicelib.store: jobs-table transactions under conflicts and races (docs/reliability.md, section 8)."""
 from __future__ import annotations
 
 import json
@@ -86,7 +86,7 @@ def test_delete_racing_a_rename_is_a_409_and_the_job_survives(engine: dict[str, 
     assert _names() == set()
 
 
-# --- listing costs O(page) (issue 11, item 5) -------------------------------------------------
+# --- listing costs O(page) (docs/reliability.md, section 8, item 5)
 
 OTHER_AGENT = "123e4567-e89b-12d3-a456-426614174000"
 
