@@ -212,7 +212,9 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 # --- an HTTP agent and SQS on the fake clock (long runs, overlap, guard rails) ---------------
 
-NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
+# A retry policy whose delays tests can predict: 1 s, 2 s, 4 s... up to 60 s.
+NO_JITTER: dict[str, Any] = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2,
+                             "jitter": False}
 
 
 @pytest.fixture

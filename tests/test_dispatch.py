@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -228,6 +229,9 @@ def test_the_tick_still_reads_only_the_shards_in_use(engine: dict[str, Any], mon
     queried: list[int] = []
     store = runtime.job_store()
     original = store.due
-    monkeypatch.setattr(store, "due", lambda shard, before: queried.append(shard) or original(shard, before))
+    def due(shard: int, before: int) -> Iterator[JobModel]:
+        queried.append(shard)
+        return original(shard, before)
+    monkeypatch.setattr(store, "due", due)
     runtime.dispatcher().tick(now_ms())
     assert sorted(queried) == [0, 1, 2, 3]

@@ -18,10 +18,8 @@ from chalicelib.executor import Outcome, backoff_ms
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
 from chalicelib.queue import Message, decode
-from conftest import AGENT_ID, job_body, pump, receive_all, record_job
+from conftest import AGENT_ID, NO_JITTER, job_body, pump, receive_all, record_job
 from devtools.agent_server import AgentServer
-
-NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
 
 
 def create(**overrides: Any) -> dict[str, Any]:
@@ -234,7 +232,8 @@ def test_pause_then_resume_during_the_hold_still_runs_the_occurrence_once(
     engine["clock"].advance(59.5)
     from chalicelib import clock as clock_module
 
-    original, resumed = clock_module.sleep_until, []
+    original = clock_module.sleep_until
+    resumed: list[bool] = []
 
     def pause_and_resume_during_hold(epoch_ms: int) -> None:
         # When the job is paused and resumed while the message is held (same instant, new generation)

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from pynamodb.models import Model
 
 from chalicelib.config import LAMBDA_PATH
 from chalicelib.models import JobModel, NameClaim, RunModel
@@ -96,7 +97,7 @@ def _schema_of(resource: dict[str, Any]) -> dict[str, Any]:
     return {key: props.get(key) for key in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")}
 
 
-def _model_schema(model: type) -> dict[str, Any]:
+def _model_schema(model: type[Model]) -> dict[str, Any]:
     """The model's schema in CloudFormation's shape, written out independently of infra."""
     schema = model._get_schema()
     gsis = [{"IndexName": g["index_name"], "KeySchema": g["key_schema"], "Projection": g["projection"]}

@@ -28,6 +28,7 @@ def _create(client: Any, name: str = "first") -> dict[str, Any]:
 def _request(client: Any, kind: str, job: dict[str, Any] | None) -> Any:
     if kind == "create":
         return call(client, "POST", "/api/jobs", job_body(name="second"))
+    assert job is not None
     if kind == "rename":
         return call(client, "PATCH", f"/api/jobs/{job['id']}", {"name": "renamed"})
     return call(client, "DELETE", f"/api/jobs/{job['id']}")
@@ -95,7 +96,8 @@ def _population(count: int = 90) -> dict[str, set[str]]:
     """``count`` jobs: every third paused, agents alternating; their ids by filter."""
     from conftest import AGENT_ID
 
-    service, ids = runtime.jobs(), {"all": set(), "paused": set(), "other": set(), "other-paused": set()}
+    service = runtime.jobs()
+    ids: dict[str, set[str]] = {"all": set(), "paused": set(), "other": set(), "other-paused": set()}
     for i in range(count):
         agent = OTHER_AGENT if i % 2 else AGENT_ID
         job = service.create(job_body(name=f"job{i}", agentId=agent))
