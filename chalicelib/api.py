@@ -25,10 +25,10 @@ from .http import (
     query_limit,
     query_uuid,
 )
+from .limits import JOB_STATUSES
 from .openapi import openapi_document
 
 api = Blueprint(__name__)
-JOB_STATUSES = ("active", "paused", "completed", "failed")
 
 
 def _params() -> dict[str, str]:

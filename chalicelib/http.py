@@ -17,6 +17,7 @@ from typing import Any
 from chalice import Response
 
 from .errors import ConfigError, JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
+from .limits import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
 log = logging.getLogger("agentos.jobs.http")
 ANY_CONTENT_TYPE = ["*/*"]
@@ -88,7 +89,7 @@ def check_query(params: dict[str, str], allowed: tuple[str, ...]) -> None:
         raise ValidationFailed(unknown[0], f"is not a query parameter of this route (use {', '.join(allowed)})")
 
 
-def query_limit(params: dict[str, str], default: int = 100, maximum: int = 1000) -> int:
+def query_limit(params: dict[str, str], default: int = PAGE_LIMIT_DEFAULT, maximum: int = PAGE_LIMIT_MAX) -> int:
     """The ``limit`` query parameter (1..maximum)."""
     raw = params.get("limit")
     if raw is None:

@@ -30,10 +30,9 @@ from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
 from chalicelib.errors import InvalidSchedule
+from chalicelib.limits import MAX_INTERVAL_MS, SCHEDULE_MAX_LENGTH
 
 UTC = UTC
-MAX_INTERVAL_MS = 315_360_000_000  # ten years
-MAX_SCHEDULE_CHARS = 256
 # Longest DST fall-back in use is 1 h (2 h historically); look this far for one.
 _DST_REACH = timedelta(hours=3)
 _SECOND = timedelta(seconds=1)
@@ -396,8 +395,8 @@ def _parse_text(schedule: object, zone: ZoneInfo, now: datetime | None) -> Sched
     """Cron if it looks like cron (``@`` or 3+ fields), else an ISO-8601 instant."""
     if not isinstance(schedule, str):
         raise InvalidSchedule("schedule", "must be a string (cron expression or ISO-8601 date-time)")
-    if len(schedule) > MAX_SCHEDULE_CHARS:
-        raise InvalidSchedule("schedule", f"must be at most {MAX_SCHEDULE_CHARS} characters")
+    if len(schedule) > SCHEDULE_MAX_LENGTH:
+        raise InvalidSchedule("schedule", f"must be at most {SCHEDULE_MAX_LENGTH} characters")
     text = schedule.strip()
     if text.startswith("@") or len(text.split()) >= 3:
         cron = CronSchedule(text, zone)
