@@ -5,16 +5,12 @@ here into a :mod:`chalicelib.errors` exception, so callers never see botocore.
 """
 from __future__ import annotations
 
-import base64
 import builtins
-import json
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, cast
+from typing import cast
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DoesNotExist,
     GetError,
@@ -25,11 +21,14 @@ from pynamodb.exceptions import (
 )
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from . import clock
-from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
+from . import clock, dynamo
+from .dynamo import connection as connection  # moved to dynamo; re-exported until its importers move
+from .dynamo import decode_cursor as decode_cursor
+from .dynamo import encode_cursor as encode_cursor
+from .dynamo import model_connection as model_connection
+from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
 from .listing import JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
 
@@ -57,57 +56,8 @@ class Advance:
     shard: int | None
 
 
-@cache
-def connection(region: str, host: str | None) -> Connection:
-    """One low-level PynamoDB connection per endpoint, built on first use (for transactions)."""
-    return Connection(region=region, host=host)
-
-
-def model_connection(model: type[Model]) -> Connection:
-    """The transaction connection matching ``model``'s table endpoint."""
-    return connection(model.Meta.region, model.Meta.host)
-
-
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    """An opaque paging cursor from a DynamoDB LastEvaluatedKey."""
-    if not key:
-        return None
-    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, expected_keys: Sequence[str]) -> dict[str, Any] | None:
-    """The LastEvaluatedKey inside ``cursor``; a forged or damaged cursor is a 400."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-        valid = isinstance(key, dict) and sorted(key) == sorted(expected_keys)
-        valid = valid and all(isinstance(v, dict) and len(v) == 1 for v in key.values())
-    except (ValueError, TypeError):
-        valid = False
-    if not valid:
-        raise ValidationFailed("cursor", "is not a cursor this API returned")
-    return cast(dict[str, Any], key)
-
-
-def _reasons(exc: TransactWriteError) -> list[str | None]:
-    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
-
-
-def _conflicted(exc: TransactWriteError) -> bool:
-    """Cancelled only because another transaction held an item (no condition failed)."""
-    reasons = _reasons(exc)
-    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
-
-
 def _busy() -> ConcurrentUpdate:
     return ConcurrentUpdate("the job is being changed by another request; retry it")
-
-
-def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
-    return StoreUnavailable(f"jobs table unavailable while trying to {action}; retry later")
 
 
 class JobStore:
@@ -122,11 +72,11 @@ class JobStore:
         TRANSACTION_TRIES); the last TransactWriteError is raised for the caller to classify."""
         for attempt in range(TRANSACTION_TRIES):
             try:
-                with TransactWrite(connection=model_connection(self.model)) as tx:
+                with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                     write(tx)
                 return
             except TransactWriteError as exc:
-                if not _conflicted(exc) or attempt == TRANSACTION_TRIES - 1:
+                if not dynamo.is_conflict(exc) or attempt == TRANSACTION_TRIES - 1:
                     raise
             # Jittered so that two requests that collided do not collide again in step.
             clock.sleep_until(clock.now_ms() + random.randint(1, CONFLICT_BACKOFF_MS << attempt))
@@ -141,9 +91,9 @@ class JobStore:
         try:
             self._transact(write)
         except TransactWriteError as exc:
-            if _reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+            if dynamo.codes(exc)[:1] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
-            raise (_busy() if _conflicted(exc) else _unavailable("create a job", exc)) from exc
+            raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "create a job")) from exc
 
     def get(self, job_id: str, consistent: bool = True) -> JobModel:
         """The job ``job_id`` (404 if absent; name-claim keys are never jobs)."""
@@ -154,7 +104,7 @@ class JobStore:
         except DoesNotExist as exc:
             raise JobNotFound(job_id) from exc
         except GetError as exc:
-            raise _unavailable("read a job", exc) from exc
+            raise dynamo.unavailable("jobs", "read a job") from exc
 
     def find(self, job_id: str) -> JobModel | None:
         """The job ``job_id``, or None if it does not exist."""
@@ -178,7 +128,7 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise self._conflict(job.id) from exc
-            raise _unavailable("update a job", exc) from exc
+            raise dynamo.unavailable("jobs", "update a job") from exc
 
     def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str) -> None:
         def write(tx: TransactWrite) -> None:
@@ -188,12 +138,12 @@ class JobStore:
         try:
             self._transact(write)
         except TransactWriteError as exc:
-            reasons = _reasons(exc)  # PynamoDB sends deletes, then puts, then updates
+            reasons = dynamo.codes(exc)  # PynamoDB sends deletes, then puts, then updates
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
                 raise self._conflict(job.id) from exc
-            raise (_busy() if _conflicted(exc) else _unavailable("rename a job", exc)) from exc
+            raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "rename a job")) from exc
         job.refresh(consistent_read=True)
 
     def _conflict(self, job_id: str) -> Exception:
@@ -209,11 +159,11 @@ class JobStore:
         try:
             self._transact(write)
         except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in _reasons(exc):
+            if "ConditionalCheckFailed" in dynamo.codes(exc):
                 # The job is gone (404), or a rename moved its name claim after it was read:
                 # it still exists, so the caller is told to retry, never that it is absent.
                 raise self._conflict(job.id) from exc
-            raise (_busy() if _conflicted(exc) else _unavailable("delete a job", exc)) from exc
+            raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "delete a job")) from exc
 
     def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None) -> ListPage:
         """One page of jobs matching the filters, read through the list index (O(page))."""
@@ -227,7 +177,7 @@ class JobStore:
         try:
             yield from self.model.due.query(shard, self.model.nextRunAt < before_ms)
         except QueryError as exc:
-            raise _unavailable("query due jobs", exc) from exc
+            raise dynamo.unavailable("jobs", "query due jobs") from exc
 
     def shard_span(self) -> int:
         """How many due shards may hold jobs: the highest count recorded, or the default."""
@@ -235,7 +185,7 @@ class JobStore:
             for item in self.model.due.query(SHARD_SPAN_PARTITION, limit=1, scan_index_forward=False):
                 return int(item.nextRunAt)
         except QueryError as exc:
-            raise _unavailable("read the due-shard count", exc) from exc
+            raise dynamo.unavailable("jobs", "read the due-shard count") from exc
         return UNRECORDED_SHARD_SPAN
 
     def record_shard_span(self, shards: int) -> None:
@@ -247,7 +197,7 @@ class JobStore:
                 condition=span.does_not_exist() | (span < shards))
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":  # already as high
-                raise _unavailable("record the due-shard count", exc) from exc
+                raise dynamo.unavailable("jobs", "record the due-shard count") from exc
 
     def advance(self, moves: Sequence[Advance]) -> builtins.list[bool]:
         """Move each job's ``nextRunAt`` past its dispatched occurrences, all in one write;
@@ -263,15 +213,15 @@ class JobStore:
         won, pending = [True] * len(moves), list(range(len(moves)))
         for _ in range(ADVANCE_TRIES):
             try:
-                with TransactWrite(connection=model_connection(self.model)) as tx:
+                with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                     for i in pending:
                         tx.update(moves[i].job, actions=self._advance_actions(moves[i]),
                                   condition=self._advanced_from(moves[i]))
                 return won
             except TransactWriteError as exc:
-                codes = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+                codes = dynamo.codes(exc)
                 if len(codes) != len(pending) or not set(codes) & {"ConditionalCheckFailed", "TransactionConflict"}:
-                    raise _unavailable("advance jobs", exc) from exc
+                    raise dynamo.unavailable("jobs", "advance jobs") from exc
                 for i, code in zip(pending, codes, strict=True):
                     won[i] = won[i] and code != "ConditionalCheckFailed"
                 pending = [i for i, code in zip(pending, codes, strict=True) if code != "ConditionalCheckFailed"]
@@ -297,7 +247,7 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise _unavailable("advance a job", exc) from exc
+            raise dynamo.unavailable("jobs", "advance a job") from exc
 
     def disarm(self, job: JobModel) -> None:
         """Drop a non-active job from the due index (an operator edited it in the console)."""
@@ -308,7 +258,7 @@ class JobStore:
                        condition=self.model.id.exists() & (self.model.status != JobStatus.ACTIVE.value))
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise _unavailable("disarm a job", exc) from exc
+                raise dynamo.unavailable("jobs", "disarm a job") from exc
 
     def complete(self, job_id: str, generation: int) -> bool:
         """Mark an active job ``completed`` (its bounds are used up) and drop it from the due index.
@@ -321,7 +271,7 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise _unavailable("complete a job", exc) from exc
+            raise dynamo.unavailable("jobs", "complete a job") from exc
 
     def record_outcome(self, job_id: str, actions: builtins.list[Action]) -> None:
         """Apply run statistics to a job that still exists (a deleted job is not recreated)."""
@@ -329,6 +279,6 @@ class JobStore:
             self.model(job_id).update(actions=actions, condition=self.model.id.exists())
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise _unavailable("record a run on its job", exc) from exc
+                raise dynamo.unavailable("jobs", "record a run on its job") from exc
         except PynamoDBException as exc:
-            raise _unavailable("record a run on its job", exc) from exc
+            raise dynamo.unavailable("jobs", "record a run on its job") from exc

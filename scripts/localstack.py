@@ -153,8 +153,8 @@ def warm_up() -> float:
     and tick after every start-up up to a second late.
     """
     from chalicelib import runtime
+    from chalicelib.dynamo import model_connection
     from chalicelib.models import JobModel, RunModel
-    from chalicelib.store import model_connection
 
     started = time.monotonic()
     for model in (JobModel, RunModel):
