@@ -49,7 +49,7 @@ TAKEOVER_RETRY_MS = 1_000  # how soon a newer generation looks again at an older
 
 def warm_clients(queue: OccurrenceQueue) -> None:
     """Build the AWS clients once, before threads race to build one each on a cold start."""
-    from .store import model_connection
+    from .dynamo import model_connection
 
     for model in (JobModel, RunModel):
         _ = model._get_connection().connection.client

@@ -21,7 +21,6 @@ from .config import Config
 from .errors import StoreUnavailable
 from .history import Occurrence
 from .models import JobModel, JobStatus, RunModel, RunStatus
-from .store import model_connection
 
 ERROR_KEEP_CHARS = 2048
 RESPONSE_KEEP_CHARS = 1024
@@ -86,10 +85,6 @@ class Finished:
     tripped: bool = False  # this failure paused the job (circuit breaker)
 
 
-def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
-    return StoreUnavailable(f"runs table unavailable while trying to {action}; retry later")
-
-
 def _not_cancelling(model: type[RunModel]) -> Condition:
     return cast(Condition, model.cancelRequested.does_not_exist() | (model.cancelRequested == False))  # noqa: E712
 
@@ -117,7 +112,7 @@ class RunProgress:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return None
-            raise _unavailable(what, exc) from exc
+            raise dynamo.unavailable("runs", what) from exc
 
     def _hold_slot(self, occ: Occurrence, until_ms: int) -> None:
         # Extends how long the job's overlap slot is honoured while this run is in progress
@@ -157,7 +152,7 @@ class RunProgress:
         except self.model.DoesNotExist:
             return None
         except PynamoDBException as exc:
-            raise _unavailable("read a run", exc) from exc
+            raise dynamo.unavailable("runs", "read a run") from exc
 
     def request_cancel(self, occ: Occurrence) -> bool:
         """Ask a running attempt to stop (it ends ``cancelled`` when it reports or times out)."""
@@ -236,7 +231,7 @@ class RunProgress:
                 if not plan.job_exists:
                     found.reverse()
                 if len(found) != 2 or dynamo.CONDITION_FAILED not in (found[0].code, found[1].code):
-                    raise _unavailable("record a run outcome", exc) from exc
+                    raise dynamo.unavailable("runs", "record a run outcome") from exc
                 if found[0].code == dynamo.CONDITION_FAILED and not plan.learn_run(found[0].item, ending):
                     return Finished(Recorded.LOST)
                 if found[1].code == dynamo.CONDITION_FAILED:
@@ -253,7 +248,7 @@ class RunProgress:
         if not plan.cancelled:
             run_condition &= _not_cancelling(self.model)
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status}))
-        with TransactWrite(connection=model_connection(self.model)) as tx:
+        with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
             tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
                       return_values="ALL_OLD")
             if plan.job_exists:
