@@ -24,10 +24,6 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import clock, dynamo
-from .dynamo import connection as connection  # moved to dynamo; re-exported until its importers move
-from .dynamo import decode_cursor as decode_cursor
-from .dynamo import encode_cursor as encode_cursor
-from .dynamo import model_connection as model_connection
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
 from .listing import JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
