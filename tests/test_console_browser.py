@@ -1,6 +1,6 @@
 """The console in a real headless Chromium, against the local stack with security on.
 
-The stack (``python -m scripts.localstack``) runs with a bearer token and signed test agents;
+The stack (``python -m scripts.devstack``) runs with a bearer token and signed test agents;
 the page gets the token through its own dialog. Set ``AGENTOS_SCREENSHOTS=1`` to refresh the
 README's screenshots in docs/img/ (they are always taken, into the test's tmp dir otherwise).
 """

@@ -1,4 +1,4 @@
-"""End to end: ``python -m scripts.localstack`` in a subprocess, jobs created over HTTP,
+"""End to end: ``python -m scripts.devstack`` in a subprocess, jobs created over HTTP,
 deliveries observed at signed test agents (devtools/agent_server.py).
 
 The tick runs at its default 60 s: every occurrence here is on time only thanks to the

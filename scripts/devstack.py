@@ -1,6 +1,6 @@
 """``make run``: the whole agentOS Jobs system on one machine, on an embedded AWS.
 
-    python -m scripts.localstack --port 3000 [--aws-port N] [--state-dir .local] [--tick-seconds 60]
+    python -m scripts.devstack --port 3000 [--aws-port N] [--state-dir .local] [--tick-seconds 60]
 
 This process, and one child for the embedded AWS (it dies with this process, so Ctrl-C
 cannot leave an orphan behind):
@@ -57,7 +57,7 @@ class Options:
 
 def parse_args(argv: list[str] | None) -> Options:
     """Read the flags (``PORT`` and ``AGENTOS_TICK_SECONDS`` give defaults)."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.localstack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.devstack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000), help="API port (3000)")
     parser.add_argument("--host", default="127.0.0.1", help="API bind address (127.0.0.1)")
     parser.add_argument("--aws-port", type=int, default=None, help="embedded AWS port (4566, else any free one)")
