@@ -2,7 +2,7 @@
 
 The path of a job, module by module (README, "Development", has the same map):
 
-request   ``api.py`` routes (registered by ``app.py``), ``http.py`` parsing, ``auth.py`` and
+request   ``api.py`` routes (registered by ``app.py``), ``web.py`` parsing, ``auth.py`` and
           ``scopes.py`` tokens, ``jobs.py`` (:class:`JobService`) validating with ``schemas.py``,
           ``schedules.py``, ``bounds.py`` and ``limits.py``;
 store     ``store.py`` (:class:`JobStore`) writes the job (``models.py`` items, ``dynamo.py``

@@ -14,7 +14,9 @@ from . import callbacks, runtime, scopes, telemetry
 from .auth import Scope, authorize
 from .clock import now_ms
 from .errors import Unauthorized
-from .http import (
+from .limits import JOB_STATUSES
+from .openapi import openapi_document
+from .web import (
     ANY_CONTENT_TYPE,
     check_query,
     guarded,
@@ -25,8 +27,6 @@ from .http import (
     query_limit,
     query_uuid,
 )
-from .limits import JOB_STATUSES
-from .openapi import openapi_document
 
 api = Blueprint(__name__)
 

@@ -19,7 +19,6 @@ from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
 from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
 from .history import Occurrence, RunStore
-from .http import json_text
 from .listing import list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
 from .queue import Message, OccurrenceQueue
@@ -27,6 +26,7 @@ from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_time
 from .schemas import JobCreate, JobPatch, validate
 from .store import JobStore
 from .views import job_view, run_view
+from .web import json_text
 
 log = logging.getLogger("agentos.jobs")
 SCHEDULE_FIELDS = ("schedule", "interval", "timezone")

@@ -1,6 +1,6 @@
 """The API's vocabulary and limits, in one place: statuses, policies, lengths, ranges, patterns.
 
-Request validation (:mod:`.schemas`), the query parsers (:mod:`.http`), the OpenAPI
+Request validation (:mod:`.schemas`), the query parsers (:mod:`.web`), the OpenAPI
 document (:mod:`.openapi`), the stored models (:mod:`.models`) and the engine all read them
 from here. This module imports nothing heavy: the API's routes need the job statuses
 without loading PynamoDB or pydantic (see tests/test_cold_start.py).

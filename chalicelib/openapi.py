@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .http import MAX_DEPTH
 from .limits import CURSOR_PATTERN, ID_MAX_LENGTH, JOB_STATUSES, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
+from .web import MAX_DEPTH
 
 REF = "#/components/schemas/{model}"
 
