@@ -7,10 +7,10 @@ request   ``api.py`` routes (registered by ``app.py``), ``web.py`` parsing, ``au
           ``schedules.py``, ``bounds.py`` and ``limits.py``;
 store     ``store.py`` (:class:`JobStore`) writes the job (``models.py`` items, ``dynamo.py``
           plumbing); an active job with an occurrence left is in the sparse ``due`` index;
-tick      ``events.tick`` -> ``dispatch.py`` (:class:`Dispatcher`): query the due shards, plan,
+tick      ``handlers.tick`` -> ``dispatch.py`` (:class:`Dispatcher`): query the due shards, plan,
           send, advance ``nextRunAt`` (a close first occurrence is dispatched at once too);
 queue     ``queue.py`` (:class:`OccurrenceQueue`): one SQS message per attempt, early by a second;
-executor  ``events.execute`` -> ``executor.py`` (:class:`Executor`): claim with ``history.py``
+executor  ``handlers.execute`` -> ``executor.py`` (:class:`Executor`): claim with ``history.py``
           (:class:`RunStore`), hold until the instant, read the job again;
 delivery  ``delivery.py`` posts to the agent (or ``actions.py`` runs in process); a 202 reports
           later on the ``/api/runs/...`` routes (``reports.py``, :class:`RunService`) with a

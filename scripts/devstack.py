@@ -223,16 +223,16 @@ class Stack:
                  time.monotonic() - took)
 
     def _start_workers(self) -> None:
-        from chalicelib import events
+        from chalicelib import handlers
         from infra.resources import QUEUE_VISIBILITY_S
         from scripts.local_workers import Gate, Loop, QueuePoller, Snapshotter, Ticker
 
         self.gate = Gate()
         slots = threading.Semaphore(self.opts.concurrency)
         loops: list[Loop] = [
-            QueuePoller(f"executor-{i + 1}", events.execute, self.resources.queue_url, QUEUE_VISIBILITY_S,
+            QueuePoller(f"executor-{i + 1}", handlers.execute, self.resources.queue_url, QUEUE_VISIBILITY_S,
                         self.gate, self.stop, slots) for i in range(self.opts.pollers)]
-        loops.append(Ticker(events.tick, self.opts.tick_seconds, self.opts.region, self.stop))
+        loops.append(Ticker(handlers.tick, self.opts.tick_seconds, self.opts.region, self.stop))
         loops.append(Snapshotter(self.save, self.opts.snapshot_seconds, self.stop))
         for loop in loops:
             loop.start()
