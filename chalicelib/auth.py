@@ -97,19 +97,6 @@ def reset_tokens() -> None:
     api_grants.cache_clear()
 
 
-def check_bearer(header: str | None, tokens: tuple[bytes, ...]) -> None:
-    """Raise :class:`Unauthorized` unless ``header`` is ``Bearer <one of tokens>``."""
-    scheme, _, presented = (header or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise Unauthorized("Authorization: a bearer token is required", "Authorization")
-    given = presented.strip().encode("utf-8", "surrogateescape")
-    matched = False
-    for token in tokens:  # no early exit: every token is compared every time
-        matched |= hmac.compare_digest(given, token)
-    if not matched:
-        raise Unauthorized("Authorization: the bearer token is not valid", "Authorization")
-
-
 def authorize(header: str | None) -> Scope:
     """The scope of the bearer token in ``header`` (None: every agent); Unauthorized if none matches.
 

@@ -29,7 +29,6 @@ from .views import job_view, run_view
 from .web import json_text
 
 log = logging.getLogger("agentos.jobs")
-SCHEDULE_FIELDS = ("schedule", "interval", "timezone")
 # A list page stops before this many bytes of JSON: Lambda answers at most 6 MB (a page of 100
 # jobs with 64 KB payloads is ~6.5 MB), and headers and the API Gateway envelope need room.
 LIST_PAGE_BYTES = 5 * 1024 * 1024

@@ -51,7 +51,6 @@ def values(enum: type[StrEnum]) -> tuple[str, ...]:
 
 
 JOB_STATUSES = values(JobStatus)
-RUN_STATUSES = values(RunStatus)
 
 JobStatusName = Literal["active", "paused", "completed", "failed"]
 RunStatusName = Literal["queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]

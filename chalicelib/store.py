@@ -14,7 +14,6 @@ from typing import cast
 from pynamodb.exceptions import (
     DoesNotExist,
     GetError,
-    PynamoDBException,
     QueryError,
     TransactWriteError,
     UpdateError,
@@ -268,13 +267,3 @@ class JobStore:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise dynamo.unavailable("jobs", "complete a job") from exc
-
-    def record_outcome(self, job_id: str, actions: builtins.list[Action]) -> None:
-        """Apply run statistics to a job that still exists (a deleted job is not recreated)."""
-        try:
-            self.model(job_id).update(actions=actions, condition=self.model.id.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise dynamo.unavailable("jobs", "record a run on its job") from exc
-        except PynamoDBException as exc:
-            raise dynamo.unavailable("jobs", "record a run on its job") from exc
