@@ -25,7 +25,7 @@ DUE = 50
 def accepted_life(agent: Any) -> dict[str, Any]:
     """Calls per accepted run: claim + accept, heartbeats, complete, the check after the end."""
     from chalicelib import runtime
-    from chalicelib.queue import Kind, Message
+    from chalicelib.sqs import Kind, Message
 
     from .counting import COUNTER
     from .executor_cost import _jobs, _message, _record
@@ -86,7 +86,7 @@ def check_cost(in_progress: int, tag: int) -> dict[str, Any]:
     """Items read by the deadline checks of ``DUE`` runs among ``in_progress`` runs in progress."""
     from chalicelib import runtime
     from chalicelib.models import RunModel, RunStatus
-    from chalicelib.queue import Kind, Message
+    from chalicelib.sqs import Kind, Message
 
     from .counting import COUNTER
 

@@ -9,7 +9,7 @@ store     ``store.py`` (:class:`JobStore`) writes the job (``models.py`` items, 
           plumbing); an active job with an occurrence left is in the sparse ``due`` index;
 tick      ``handlers.tick`` -> ``dispatch.py`` (:class:`Dispatcher`): query the due shards, plan,
           send, advance ``nextRunAt`` (a close first occurrence is dispatched at once too);
-queue     ``queue.py`` (:class:`OccurrenceQueue`): one SQS message per attempt, early by a second;
+queue     ``sqs.py`` (:class:`OccurrenceQueue`): one SQS message per attempt, early by a second;
 executor  ``handlers.execute`` -> ``executor.py`` (:class:`Executor`): claim with ``history.py``
           (:class:`RunStore`), hold until the instant, read the job again;
 delivery  ``delivery.py`` posts to the agent (or ``actions.py`` runs in process); a 202 reports

@@ -21,8 +21,8 @@ from .clock import from_ms, to_ms
 from .errors import StoreUnavailable
 from .history import Occurrence
 from .models import JobModel, JobStatus, Trigger
-from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
+from .sqs import Message, OccurrenceQueue
 from .store import UNRECORDED_SHARD_SPAN, Advance, JobStore
 
 log = logging.getLogger("agentos.jobs.dispatch")

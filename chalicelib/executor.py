@@ -36,7 +36,7 @@ from .history import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
-from .queue import Kind, Message, OccurrenceQueue, decode
+from .sqs import Kind, Message, OccurrenceQueue, decode
 from .store import JobStore
 from .views import DEFAULT_TIMEOUT_MS
 

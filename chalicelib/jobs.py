@@ -21,9 +21,9 @@ from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
 from .history import Occurrence, RunStore
 from .listing import list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
-from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from .schemas import JobCreate, JobPatch, validate
+from .sqs import Message, OccurrenceQueue
 from .store import JobStore
 from .views import job_view, run_view
 from .web import json_text

@@ -28,8 +28,8 @@ from .failures import FailureLog
 from .history import Occurrence
 from .models import JobModel, JobStatus, RunStatus, Trigger
 from .progress import Breaker, Ending, Recorded, RunProgress
-from .queue import Message, OccurrenceQueue
 from .schedules import OnceSchedule
+from .sqs import Message, OccurrenceQueue
 from .store import JobStore
 
 log = logging.getLogger("agentos.jobs.outcomes")

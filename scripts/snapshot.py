@@ -32,7 +32,7 @@ import boto3
 from chalicelib.dispatch import shard_of
 from chalicelib.listing import list_key
 from chalicelib.models import Trigger
-from chalicelib.queue import OccurrenceQueue, decode
+from chalicelib.sqs import OccurrenceQueue, decode
 
 log = logging.getLogger("agentos.local.snapshot")
 

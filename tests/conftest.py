@@ -102,7 +102,7 @@ def call(client: Any, method: str, path: str, body: Any = None, headers: dict[st
 @pytest.fixture
 def no_sqs_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every message visible at once (the fake clock, not SQS, then decides "when")."""
-    import chalicelib.queue as queue_module
+    import chalicelib.sqs as queue_module
 
     monkeypatch.setattr(queue_module, "delay_seconds", lambda not_before_ms, now_ms: 0)
 

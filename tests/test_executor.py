@@ -17,7 +17,7 @@ from chalicelib.config import RetryPolicy
 from chalicelib.executor import Outcome, backoff_ms
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.queue import Message, decode
+from chalicelib.sqs import Message, decode
 from conftest import AGENT_ID, NO_JITTER, job_body, pump, receive_all, record_job
 from devtools.agent_server import AgentServer
 

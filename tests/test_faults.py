@@ -36,7 +36,7 @@ from chalicelib import runtime
 from chalicelib.clock import now_ms
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.models import JobModel, RunModel
-from chalicelib.queue import EARLY_MS
+from chalicelib.sqs import EARLY_MS
 from conftest import AGENT_ID, FakeClock, Recorder, call, receive_all, record_job
 from fault_injector import READS, WRITES, Crash, Injector, is_advance, is_api_update, is_claim
 from infra.resources import QUEUE_VISIBILITY_S

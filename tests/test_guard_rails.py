@@ -11,7 +11,7 @@ from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.queue import Message
+from chalicelib.sqs import Message
 from conftest import call, record_job
 
 
