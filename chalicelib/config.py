@@ -48,10 +48,31 @@ class Security(_Strict):
     enabled: bool = False
 
 
-class AgentEndpoint(_Strict):
-    """Where and how an agent receives its occurrences (only from config, never from the API)."""
+class Budget(_Strict):
+    """A daily spending limit: cost (USD) and/or tokens (input + output)."""
 
-    url: HttpUrl
+    maxCostUsdPerDay: float | None = Field(None, ge=0, le=10**9)
+    maxTokensPerDay: int | None = Field(None, ge=0, le=10**15)
+
+    @field_validator("maxCostUsdPerDay", mode="before")
+    @classmethod
+    def _int_is_a_number(cls, value: object) -> object:
+        return float(value) if type(value) is int else value
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.maxCostUsdPerDay is None and self.maxTokensPerDay is None:
+            raise ValueError("give maxCostUsdPerDay and/or maxTokensPerDay")
+        return self
+
+
+class AgentEndpoint(_Strict):
+    """Where and how an agent receives its occurrences (only from config, never from the API),
+    and its limits. An entry with only limits (no ``url``) runs its jobs' in-process actions."""
+
+    url: HttpUrl | None = None
+    maxConcurrent: int | None = Field(None, ge=1, le=10_000)
+    budget: Budget | None = None  # across all the agent's jobs, per UTC day
     secretEnv: str | None = Field(None, min_length=1, max_length=128)
     # An SSM SecureString parameter holding the secret (deployed stages: under
     # /agentos-jobs/<stage>/agents/, which the executor may read); read once, on first use.
@@ -65,6 +86,11 @@ class AgentEndpoint(_Strict):
     @classmethod
     def _url_from_text(cls, value: object) -> object:
         return HttpUrl(value) if isinstance(value, str) else value
+
+    @property
+    def limited(self) -> bool:
+        """True if the agent has a concurrency limit or a budget."""
+        return self.maxConcurrent is not None or self.budget is not None
 
     @model_validator(mode="after")
     def _one_secret_source(self) -> AgentEndpoint:

@@ -22,10 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from pynamodb.expressions.update import Action
-
-from . import callbacks, clock, telemetry
+from . import budgets, callbacks, clock, telemetry
 from .actions import load_plugins, run_action, run_callback
+from .agent_limits import Gate
 from .bounds import after_end, exhausted, missed_by
 from .clock import iso, now_ms
 from .config import Config
@@ -94,6 +93,8 @@ class Executor:
         self.progress = RunProgress(runs.model, runs.jobs, self.lease_ms)
         self.outcomes = Outcomes(config, jobs, self.progress, queue, failures)
         self.failures = self.outcomes.failures
+        self.limits = self.outcomes.limits
+        self.budgets = budgets.JobBudgets(jobs.model)
         load_plugins()
         warm_clients(queue)
 
@@ -121,6 +122,8 @@ class Executor:
             return Outcome.REQUEUED
         if message.kind is Kind.CHECK:
             return self._check(message.occurrence, message.not_before_ms)
+        if message.kind is Kind.WAKE:
+            return self._wake(message.occurrence)
         return self._claim_and_run(message)
 
     @property
@@ -132,11 +135,17 @@ class Executor:
         occ, wake = message.occurrence, message.not_before_ms
         for _ in range(CLAIM_ROUNDS):
             claimed_at = now_ms()
-            claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake))
+            charge = message.kind is not Kind.ADMITTED  # a granted waiting run was charged already
+            claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake), charge)
             if claim is Claim.DUPLICATE:
                 return self._duplicate(occ, prior)
             if claim is Claim.JOB_GONE:
                 return self._skip(occ, _gone_reason(slot))
+            if claim is Claim.OVER_BUDGET:
+                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)))
+            if claim is Claim.NEW_DAY:
+                self._new_budget_day(occ)
+                continue
             if claim is Claim.EXHAUSTED:
                 self.jobs.complete(occ.job_id, occ.generation)
                 return self._skip(occ, "maxRuns reached: the job is completed")
@@ -162,7 +171,68 @@ class Executor:
         bound = self._out_of_bounds(job, occ, now_ms())
         if bound is not None:
             return bound
-        return self._attempt(job, message, started)
+        return self._gate(job, message, started)
+
+    def _new_budget_day(self, occ: Occurrence) -> None:
+        job = self.jobs.find(occ.job_id)
+        if job is not None:
+            self.budgets.new_day(job, now_ms())
+
+    def _gate(self, job: JobModel, message: Message, started: int) -> Outcome:
+        """The agent's limits: run now, wait for a slot, or skip on the agent's budget."""
+        occ = message.occurrence
+        for _ in range(CLAIM_ROUNDS):
+            gate = self.limits.admit(job, occ, now_ms(), now_ms() + self.lease_ms)
+            if gate is Gate.GO:
+                return self._attempt(job, message, started)
+            if gate is Gate.OVER_BUDGET:
+                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up")
+            limits = self.limits.limits(job.agentId)
+            assert limits is not None and limits.maxConcurrent is not None
+            if self.limits.enqueue(job.agentId, occ, limits.maxConcurrent):
+                return self._wait_for_agent(job, occ)
+        return self._skip_claimed(job, occ, f"agent {job.agentId}: its slots kept changing")
+
+    def _wait_for_agent(self, job: JobModel, occ: Occurrence) -> Outcome:
+        telemetry.count("RunsQueued")
+        log.info("queued job=%s run=%s: every slot of agent %s is taken", job.id, occ.run_id, job.agentId,
+                 extra=keys(job, occ))
+        self.outcomes.start_granted(job.agentId)  # a slot freed meanwhile: the earliest waiting run gets it
+        self._arm_wake(job.agentId, occ)
+        return Outcome.WAITING
+
+    def _arm_wake(self, agent_id: str, occ: Occurrence) -> None:
+        # The one message a waiting run keeps in the queue: due when a slot could be reaped
+        # (its lease passed), it fills the line should the one who freed a slot have died.
+        now = now_ms()
+        wake = max(now + TAKEOVER_RETRY_MS, self.limits.earliest_lease(agent_id, now))
+        self.progress.hold_slot(occ, wake + self.lease_ms)  # the job's overlap slot, while it waits
+        self.queue.send_one(Message(occ, wake, Kind.WAKE), now)
+
+    def _wake(self, occ: Occurrence) -> Outcome:
+        """A waiting run's wake: fill its agent's line; keep waking while it waits."""
+        run = self.runs.get(occ.job_id, occ.run_id)
+        if run is None or run.status != RunStatus.QUEUED.value:
+            return Outcome.CHECKED  # it started or ended
+        if run.queueAgent is None:  # granted a slot: its start message may have been lost
+            self.queue.send_one(Message(occ, now_ms(), Kind.ADMITTED), now_ms())
+            return Outcome.REQUEUED
+        self.outcomes.start_granted(str(run.queueAgent))
+        self._arm_wake(str(run.queueAgent), occ)
+        return Outcome.WAITING
+
+    def _skip_claimed(self, job: JobModel, occ: Occurrence, reason: str, stats: list[Any] | None = None) -> Outcome:
+        """End a claimed occurrence that did not start: give back its count, reservation and slots."""
+        uncount = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
+        ending = Ending(RunStatus.SKIPPED, now_ms(), reason, stats=uncount + (stats or []),
+                        settlement=budgets.settlement(job, now_ms(), None) if occ.attempt == 1 else None,
+                        agent_slot=job.agentId if self.limits.slot_limited(job.agentId) else None)
+        finished = self.progress.finish(occ, ending)
+        if finished.freed_agent is not None:
+            self.outcomes.start_granted(finished.freed_agent)
+        telemetry.count("RunsSkipped")
+        log.info("skipped job=%s run=%s: %s", job.id, occ.run_id, reason, extra=keys(job, occ))
+        return Outcome.SKIPPED
 
     def _out_of_bounds(self, job: JobModel, occ: Occurrence, now: int) -> Outcome | None:
         """An occurrence past the job's endAt, or one that missed its catch-up window, is skipped."""
@@ -176,12 +246,8 @@ class Executor:
             reason = f"missed: it could start only {late} ms after its time (catchupWindowMs {job.catchupWindowMs})"
         else:
             return None
-        # The claim counted this start against maxRuns: it did not start, so it does not count.
-        uncount: list[Action] = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
-        self.progress.finish(occ, Ending(RunStatus.SKIPPED, now, reason, stats=uncount))
-        telemetry.count("RunsSkipped")
-        log.info("skipped job=%s run=%s: %s", job.id, occ.run_id, reason, extra=keys(job, occ))
-        return Outcome.SKIPPED
+        # The claim counted this start against maxRuns and the budget: it did not start.
+        return self._skip_claimed(job, occ, reason)
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)
@@ -261,6 +327,8 @@ class Executor:
         now = now_ms()
         if not self.progress.accept(occ, now, deadline, heartbeat_ms, LEASE_SLACK_MS + HOLD_MAX_MS):
             return Outcome.DUPLICATE
+        if self.limits.slot_limited(job.agentId):  # the slot is held until the attempt's deadline
+            self.limits.extend(job.agentId, occ.run_id, deadline + LEASE_SLACK_MS + HOLD_MAX_MS)
         first_check = min(deadline, now + heartbeat_ms) if heartbeat_ms else deadline
         # If this send is lost, the attempt's own message (not yet deleted) comes back and
         # sends the check (see _duplicate): an accepted run is never left unwatched.

@@ -18,7 +18,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from . import dynamo
+from . import budgets, dynamo
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 
 RESPONSE_KEEP_CHARS = 1024
@@ -33,6 +33,8 @@ class Claim(StrEnum):
     JOB_GONE = "job_gone"  # the job is deleted, paused or rescheduled: skip it
     BUSY = "busy"  # another run of the job is in progress (overlap skip/queue)
     EXHAUSTED = "exhausted"  # the job's maxRuns scheduled occurrences have all started
+    OVER_BUDGET = "over_budget"  # the job's budget is used up today
+    NEW_DAY = "new_day"  # the job's budget day is over: start the new one, then claim again
 
 
 @dataclass(frozen=True)
@@ -176,10 +178,13 @@ class RunStore:
         live = dynamo.text(raw, "status") in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
         return live and dynamo.number(raw, "generation") == occ.generation
 
-    def claim_parts(self, occ: Occurrence, now_ms: int, lease_ms: int,
-                    started_ms: int) -> tuple[RunModel, list[Action], Condition]:
+    def claim_parts(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int,
+                    charge: bool = True) -> tuple[RunModel, list[Action], Condition]:
         """The two writes of a claim: the run item (Put, on :func:`_claimable`) and the job's
-        actions and condition (overlap slot, maxRuns count, liveness)."""
+        actions and condition (overlap slot, maxRuns count, budget, liveness).
+
+        ``charge`` False: the occurrence was already counted and charged by an earlier claim
+        (it then waited for its agent's slot), so only the slot and the attempt are taken."""
         # The claimant owns the attempt, so the run item is written whole (a Put, not an
         # Update): nothing of an earlier attempt's item survives but what is rewritten here.
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
@@ -187,21 +192,25 @@ class RunStore:
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
         condition = self._job_live(occ) & self._slot_free(occ.run_id, now_ms)
-        if counts_as_run(occ):  # maxRuns: the claim counts the starts it admits, in its own write
+        if counts_as_run(occ) and charge:  # maxRuns: the claim counts the starts it admits, in its own write
             slot.append(self.jobs.startedRuns.add(1))
             condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
                 | (self.jobs.startedRuns < self.jobs.maxRuns)
+        if occ.attempt == 1 and charge:  # a run is charged once, when it starts (not per attempt)
+            spend, within = budgets.claim_terms(self.jobs, now_ms)
+            slot += spend
+            condition &= within
         return run, slot, condition
 
-    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int,
-              started_ms: int) -> tuple[Claim, Prior | None, Slot | None]:
+    def claim(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int,
+              charge: bool = True) -> tuple[Claim, Prior | None, Slot | None]:
         """Atomically check the job is live and its overlap slot free, take the slot, and take
         attempt ``occ.attempt`` of the run (one transaction: job Update + run Put).
 
         A lost claim also returns what it lost to (the run item, or the job's slot), read in the
         same call through ReturnValuesOnConditionCheckFailure, so no extra read is needed.
         """
-        run, slot, condition = self.claim_parts(occ, now_ms, lease_ms, started_ms)
+        run, slot, condition = self.claim_parts(occ, now_ms, lease_ms, started_ms, charge)
 
         def write() -> None:
             with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
@@ -211,14 +220,14 @@ class RunStore:
             dynamo.retry_conflicts(write)
         except TransactWriteError as exc:
             found = dynamo.reasons(exc)  # PynamoDB sends the Put first, then the Update
-            lost = self.lost_claim(occ, found[0], found[1]) if len(found) == 2 else None
+            lost = self.lost_claim(occ, found[0], found[1], now_ms) if len(found) == 2 else None
             if lost is None:
                 raise dynamo.unavailable("runs", "claim a run") from exc
             return lost
         return Claim.CLAIMED, None, None
 
-    def lost_claim(self, occ: Occurrence, run: dynamo.Reason,
-                   job: dynamo.Reason) -> tuple[Claim, Prior | None, Slot | None] | None:
+    def lost_claim(self, occ: Occurrence, run: dynamo.Reason, job: dynamo.Reason,
+                   now_ms: int) -> tuple[Claim, Prior | None, Slot | None] | None:
         """What a cancelled claim lost to, from its run's and its job's cancellation reasons
         (None: neither condition failed, the store was unavailable)."""
         if run.code == dynamo.CONDITION_FAILED:
@@ -229,6 +238,9 @@ class RunStore:
             return Claim.JOB_GONE, None, Slot.from_raw(job.item)
         if counts_as_run(occ) and _exhausted(job.item):
             return Claim.EXHAUSTED, None, None
+        refused = budgets.refusal(job.item, now_ms) if occ.attempt == 1 else None
+        if refused is not None:
+            return (Claim.NEW_DAY if refused == "day" else Claim.OVER_BUDGET), None, Slot.from_raw(job.item)
         return Claim.BUSY, None, Slot.from_raw(job.item or {})
 
     def wait(self, occ: Occurrence, slot: Slot, now_ms: int) -> bool:

@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from .bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
+from .budgets import budget_attributes
 from .clock import from_ms, to_ms
 from .clock import now_ms as clock_now_ms
 from .config import Config
@@ -83,7 +84,8 @@ class JobService:
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
             maxConsecutiveFailures=spec.maxConsecutiveFailures, startAt=bounds.start_ms, endAt=bounds.end_ms,
-            maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, createdAt=now, updatedAt=now)
+            maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, **budget_attributes(spec.budget),
+            createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
         self._enqueue_if_close(job, now)
@@ -154,6 +156,8 @@ class JobService:
             raise ValidationFailed("overlap", "must be one of skip, queue, allow")
         if "payload" in given:
             changes["payload"] = self._payload_text(patch.payload)
+        if "budget" in given:  # raising (or lowering) a budget applies from the next claim on
+            changes.update(budget_attributes(patch.budget))
         if "retryPolicy" in given:
             changes["retryPolicy"] = patch.retryPolicy.model_dump_json() if patch.retryPolicy else None
         if "timezone" in given:

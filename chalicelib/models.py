@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -107,6 +107,16 @@ class JobModel(Model):
     maxConsecutiveFailures = NumberAttribute(null=True)  # the circuit breaker's threshold
     consecutiveFailures = NumberAttribute(null=True)  # failed runs in a row (absent: 0)
     pausedReason = UnicodeAttribute(null=True)  # why the system paused the job (the breaker)
+    # Budget (chalicelib/budgets.py): the limits, and what counts against them on ``usageDay``
+    # (the job's timezone) until ``usageDayEnd``: spent plus reserved by the runs in progress.
+    budgetTokens = NumberAttribute(null=True)
+    budgetCostUsd = NumberAttribute(null=True)
+    usageDay = UnicodeAttribute(null=True)
+    usageDayEnd = NumberAttribute(null=True)
+    usedTokens = NumberAttribute(null=True)
+    usedCost = NumberAttribute(null=True)
+    lastUsageTokens = NumberAttribute(null=True)  # what the last finished run reported: the reservation
+    lastUsageCost = NumberAttribute(null=True)
     activeRun = UnicodeAttribute(null=True)
     activeUntil = NumberAttribute(null=True)  # after this the holder is presumed lost (crashed out)
     waitingRun = UnicodeAttribute(null=True)
@@ -128,6 +138,40 @@ class NameClaim(Model):
 
     id = UnicodeAttribute(hash_key=True)  # "name#<name>"
     jobId = UnicodeAttribute()
+
+
+class AgentModel(Model):
+    """One agent's limits state (``id = agent#<agentId>``, in the jobs table): the runs holding
+    its concurrency slots (run id -> lease, epoch ms), how many wait, and its UTC day's usage."""
+
+    class Meta:
+        table_name = JobModel.Meta.table_name
+        region = _region()
+        host = _host()
+
+    id = UnicodeAttribute(hash_key=True)
+    holders = MapAttribute(null=True)  # type: ignore[var-annotated]
+    queued = NumberAttribute(null=True)
+    usageDay = UnicodeAttribute(null=True)
+    usedTokens = NumberAttribute(null=True)
+    usedCost = NumberAttribute(null=True)
+
+
+def agent_item_id(agent_id: str) -> str:
+    """The jobs-table key of an agent's limits item."""
+    return f"agent#{agent_id}"
+
+
+class AgentQueueIndex(GlobalSecondaryIndex["RunModel"]):
+    """Runs waiting for a slot of their agent (``maxConcurrent``), in scheduled order: sparse,
+    only a waiting run carries ``queueAgent``."""
+
+    class Meta:
+        index_name = "agentQueue"
+        projection = IncludeProjection(["trigger", "scheduledAt", "generation", "attempt"])
+
+    queueAgent = UnicodeAttribute(hash_key=True)
+    queueKey = UnicodeAttribute(range_key=True)  # "<13-digit scheduledAt>#<run id>"
 
 
 class RunModel(Model):
@@ -161,6 +205,9 @@ class RunModel(Model):
     retryAt = NumberAttribute(null=True)  # when the next attempt is due (a "retrying" run)
     reportDigest = UnicodeAttribute(null=True)  # SHA-256 of the completion report (repeats are no-ops)
     expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
+    queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent
+    queueKey = UnicodeAttribute(null=True)
+    agentQueue = AgentQueueIndex()
 
 
 def name_claim_id(name: str) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
-from . import telemetry
+from . import budgets, telemetry
+from .agent_limits import AgentLimits
 from .bounds import exhausted
 from .clock import iso, now_ms
 from .config import Config, RetryPolicy
@@ -27,9 +28,9 @@ from .errors import JobsError
 from .failures import FailureLog
 from .history import Occurrence
 from .models import JobModel, JobStatus, RunStatus, Trigger
-from .progress import Breaker, Ending, Recorded, RunProgress
+from .progress import Breaker, Ending, Finished, Recorded, RunProgress
 from .schedules import OnceSchedule
-from .sqs import Message, OccurrenceQueue
+from .sqs import Kind, Message, OccurrenceQueue
 from .store import JobStore
 
 log = logging.getLogger("agentos.jobs.outcomes")
@@ -88,6 +89,7 @@ class Outcomes:
         self.progress = progress
         self.queue = queue
         self.failures = failures or FailureLog(config.logs.dir)
+        self.limits = AgentLimits(config, runs=progress.model, jobs=progress.jobs)
         self.digest: str | None = None
 
     def with_digest(self, digest: str) -> Outcomes:
@@ -151,6 +153,9 @@ class Outcomes:
         if recorded is Recorded.LOST:
             return Outcome.DUPLICATE
         self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), retry_at), now_ms())
+        if self.limits.slot_limited(job.agentId):  # no slot is held between attempts
+            self.limits.release(job.agentId, occ.run_id)
+            self.start_granted(job.agentId)
         telemetry.count("RunsRetried")
         log.info("retrying job=%s run=%s attempt=%s in %s ms: %s", job.id, occ.run_id, occ.attempt, wait, error,
                  extra=keys(job, occ))
@@ -171,7 +176,12 @@ class Outcomes:
             ending.closing = [JobModel.status.set(JobStatus.COMPLETED.value), JobModel.dueShard.remove()]
         ending.breaker = Breaker(int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
                                  int(job.consecutiveFailures or 0), job.status == JobStatus.ACTIVE.value)
+        reported = budgets.Spend.of_usage(ending.usage)
+        ending.settlement = budgets.settlement(job, started, reported)
+        ending.agent_slot = job.agentId if self.limits.slot_limited(job.agentId) else None
         finished = self.progress.finish(occ, ending, extra)
+        if finished.recorded is not Recorded.LOST:
+            self._after_release(job, started, reported, finished)
         if finished.recorded is Recorded.LOST:
             return Outcome.DUPLICATE  # another claimant took over this attempt: its outcome wins
         if finished.tripped:
@@ -193,6 +203,25 @@ class Outcomes:
                     ending.breaker.seen + 1, occ.run_id, ending.error,
                     extra={**keys(job, occ), "event": "circuit_breaker_tripped",
                            "consecutiveFailures": ending.breaker.seen + 1})
+
+    def _after_release(self, job: JobModel, started: int, reported: budgets.Spend, finished: Finished) -> None:
+        limits = self.limits.limits(job.agentId)
+        if limits is not None and limits.budget is not None:
+            reserved = budgets.Spend.last_of(job)
+            self.limits.settle(job.agentId, budgets.day_of("UTC", started)[0],
+                               budgets.Spend(reported.tokens - reserved.tokens, reported.cost - reserved.cost))
+        if finished.freed_agent is not None:
+            self.start_granted(finished.freed_agent)
+
+    def start_granted(self, agent_id: str) -> None:
+        """Give the agent's free slots to its earliest waiting runs and send them (best effort: a
+        waiting run's wake message fills the line too, should this be lost)."""
+        try:
+            for occ in self.limits.fill(agent_id, now_ms(), self.progress.lease_ms):
+                self.queue.send_one(Message(occ, now_ms(), Kind.ADMITTED), now_ms())
+        except JobsError as exc:
+            log.warning("could not start the runs waiting for agent %s now (%s); their wake starts them",
+                        agent_id, exc)
 
     def _start_waiting(self, waiting: Occurrence) -> None:
         # The slot is already the waiting run's: if this send is lost, the message it re-sent

@@ -17,14 +17,15 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import dynamo
+from .budgets import Settlement
 from .config import Config
 from .errors import StoreUnavailable
 from .history import Occurrence
-from .models import JobModel, JobStatus, RunModel, RunStatus
+from .models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
 
 ERROR_KEEP_CHARS = 2048
 RESPONSE_KEEP_CHARS = 1024
-FINISH_TRIES = 4  # each try learns what the job held from the last one's cancellation
+FINISH_TRIES = 6  # each try learns what the job held from the last one's cancellation
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
 ACTION_TIMEOUT_MS = 60_000  # the longest an in-process action may run in one attempt
 LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
@@ -60,6 +61,8 @@ class Ending:
     closing: list[Action] = field(default_factory=list)  # a single-run job's end: only at its generation
     digest: str | None = None  # the completion report that ended it
     breaker: Breaker | None = None  # the job's circuit breaker, as last read
+    settlement: Settlement | None = None  # the job's budget: the run's reservation replaced
+    agent_slot: str | None = None  # the agent whose concurrency slot this run gives back
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Finished:
     recorded: Recorded
     promoted: Occurrence | None = None  # the waiting occurrence that now holds the job's slot
     tripped: bool = False  # this failure paused the job (circuit breaker)
+    freed_agent: str | None = None  # the agent whose slot this write freed (fill its line)
 
 
 def _not_cancelling(model: type[RunModel]) -> Condition:
@@ -114,7 +118,7 @@ class RunProgress:
                 return None
             raise dynamo.unavailable("runs", what) from exc
 
-    def _hold_slot(self, occ: Occurrence, until_ms: int) -> None:
+    def hold_slot(self, occ: Occurrence, until_ms: int) -> None:
         # Extends how long the job's overlap slot is honoured while this run is in progress
         # (an accepted attempt, a wait between retries). Best effort: if it is lost, the slot
         # merely frees early and a crash cannot hold it forever.
@@ -133,7 +137,7 @@ class RunProgress:
                        else self.model.heartbeatTimeoutMs.remove())
         if self._update(occ, actions, self.still_ours(occ), "record an accepted run") is None:
             return False
-        self._hold_slot(occ, timeout_at + slack_ms)
+        self.hold_slot(occ, timeout_at + slack_ms)
         return True
 
     def heartbeat(self, occ: Occurrence, now_ms: int, progress: str | None) -> RunModel | None:
@@ -164,7 +168,7 @@ class RunProgress:
         """End at once a run that is queued or waiting between attempts; frees what it held."""
         actions: list[Action] = [self.model.status.set(RunStatus.CANCELLED.value), self.model.cancelRequested.set(True),
                    self.model.finishedAt.set(now_ms), self.model.error.set("cancelled before it started"),
-                   self.model.leaseUntil.remove()]
+                   self.model.leaseUntil.remove(), self.model.queueAgent.remove(), self.model.queueKey.remove()]
         condition = self.model.status.is_in(*statuses) & (self.model.attempt == occ.attempt)
         if self._update(occ, actions, condition, "cancel a run") is None:
             return False
@@ -197,7 +201,7 @@ class RunProgress:
         condition = self.still_ours(occ) & _not_cancelling(self.model)
         if self._update(occ, actions, condition if extra is None else condition & extra, "record a retry"):
             if retry_at + 2 * HOLD_MAX_MS > slot_until:
-                self._hold_slot(occ, retry_at + self.lease_ms)
+                self.hold_slot(occ, retry_at + self.lease_ms)
             return Recorded.DONE
         run = self._read(occ)
         ours = run is not None and run.status == RunStatus.RUNNING.value and int(run.attempt) == occ.attempt
@@ -220,18 +224,22 @@ class RunProgress:
     def finish(self, occ: Occurrence, ending: Ending, extra: Condition | None = None) -> Finished:
         """Record the attempt's final outcome on the run, the job's counters and the job's overlap
         slot in one transaction. A run asked to stop ends ``cancelled`` whatever the outcome."""
-        plan = _SlotPlan(occ)
+        plan = _SlotPlan(occ, ending)
         for _ in range(FINISH_TRIES):
             try:
                 dynamo.retry_conflicts(lambda: self._finish_once(occ, ending, plan, extra))
                 tripped = bool(ending.breaker and ending.breaker.tripped and not plan.cancelled)
-                return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted, tripped)
+                return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted, tripped,
+                                ending.agent_slot if plan.agent_holds else None)
             except TransactWriteError as exc:
-                found = dynamo.reasons(exc)  # [run, job]; PynamoDB sends a condition check first
-                if not plan.job_exists:
-                    found.reverse()
-                if len(found) != 2 or dynamo.CONDITION_FAILED not in (found[0].code, found[1].code):
+                found = dynamo.reasons(exc)  # [run, job, agent?]; PynamoDB sends a condition check first
+                if not plan.job_exists and len(found) >= 2:
+                    found[0], found[1] = found[1], found[0]
+                codes = [reason.code for reason in found]
+                if len(found) < 2 or dynamo.CONDITION_FAILED not in codes:
                     raise dynamo.unavailable("runs", "record a run outcome") from exc
+                if len(found) == 3 and found[2].code == dynamo.CONDITION_FAILED:
+                    plan.agent_holds = False  # the slot was reaped (or never taken): nothing to give back
                 if found[0].code == dynamo.CONDITION_FAILED and not plan.learn_run(found[0].item, ending):
                     return Finished(Recorded.LOST)
                 if found[1].code == dynamo.CONDITION_FAILED:
@@ -261,13 +269,20 @@ class RunProgress:
                 tx.update(self.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
             else:  # the job is gone: the transaction records the run alone
                 tx.condition_check(self.jobs, occ.job_id, condition=self.jobs.id.does_not_exist())
+            if ending.agent_slot is not None and plan.agent_holds:
+                agents = AgentModel
+                held = agents.holders[occ.run_id]
+                tx.update(agents(agent_item_id(ending.agent_slot)), actions=[held.remove()], condition=held.exists())
 
 
 class _SlotPlan:
     """What the final write expects of the job, corrected by each cancelled try."""
 
-    def __init__(self, occ: Occurrence) -> None:
+    def __init__(self, occ: Occurrence, ending: Ending) -> None:
         self.occ = occ
+        self.settlement = ending.settlement
+        self.settles = ending.settlement is not None  # the run's budget day is still the job's
+        self.agent_holds = ending.agent_slot is not None
         self.job_exists = True
         self.holds_slot = True  # the job's activeRun is this run
         self.waiting: str | None = None  # the JSON of an occurrence waiting for the slot
@@ -293,6 +308,8 @@ class _SlotPlan:
         self.holds_slot = dynamo.text(item, "activeRun") == self.occ.run_id
         self.waiting = dynamo.text(item, "waitingRun")
         self.closing_applies = dynamo.number(item, "generation") == self.occ.generation
+        if self.settlement is not None:
+            self.settles = dynamo.text(item, "usageDay") == self.settlement.day
         self._until = now_ms + lease_ms
 
     def job_write(self, jobs: type[JobModel], ending: Ending) -> tuple[list[Action], Condition]:
@@ -303,6 +320,10 @@ class _SlotPlan:
             same = jobs.generation == self.occ.generation
             condition &= same if self.closing_applies else ~same
         condition &= jobs.waitingRun.does_not_exist() if self.waiting is None else jobs.waitingRun == self.waiting
+        if self.settlement is not None:  # a run of an earlier budget day leaves today's count alone
+            same_day = jobs.usageDay == self.settlement.day
+            condition &= same_day if self.settles else (~same_day | jobs.usageDay.does_not_exist())
+            actions += self.settlement.actions(jobs, counted=self.settles)
         if not self.holds_slot:
             return actions, condition & ((jobs.activeRun != self.occ.run_id) | jobs.activeRun.does_not_exist())
         condition &= jobs.activeRun == self.occ.run_id

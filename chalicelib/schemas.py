@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from .config import RetryPolicy
+from .config import Budget, RetryPolicy
 from .errors import ValidationFailed
 from .limits import (
     DESCRIPTION_MAX_LENGTH,
@@ -149,6 +149,17 @@ BreakerField = Field(None, ge=1, le=1_000,
                      description="Pause the job when this many runs in a row end failed (null: never).")
 
 
+BudgetField = Field(None, description="Daily limits (the job's timezone): an occurrence starts only while what "
+                                       "was spent plus reserved today is below each; otherwise it is skipped.")
+
+
+class UsageToday(BaseModel):
+    """What counts against a job's budget today (spent plus reserved by runs in progress)."""
+
+    costUsd: float
+    tokens: int
+
+
 class JobCreate(_Body):
     """Body of ``POST /api/jobs``."""
 
@@ -170,6 +181,7 @@ class JobCreate(_Body):
     endAt: str | None = EndAtField
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
+    budget: Budget | None = BudgetField
 
 
 class JobPatch(_Body):
@@ -194,6 +206,7 @@ class JobPatch(_Body):
     endAt: str | None = EndAtField
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
+    budget: Budget | None = BudgetField
     status: SettableJobStatus = _unchanged_if_absent(description="Pause or resume the job.")
 
 
@@ -225,6 +238,8 @@ class Job(BaseModel):
     endAt: str | None = None
     maxRuns: int | None = None
     catchupWindowMs: int | None = None
+    budget: Budget | None = None
+    usageToday: UsageToday | None = None
     createdAt: str
     updatedAt: str
 

@@ -33,6 +33,8 @@ class Kind(StrEnum):
 
     ATTEMPT = "attempt"  # claim and deliver this attempt
     CHECK = "check"  # an accepted attempt's deadline: time it out unless it reported or heartbeated
+    ADMITTED = "admitted"  # a run granted its agent's slot after waiting: claim it, counted and charged already
+    WAKE = "wake"  # a run waiting for its agent: free the slots whose lease passed and fill the line
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from .bounds import after_end, exhausted
+from .budgets import budget_view, usage_today
 from .clock import from_ms, iso, to_ms
 from .dispatch import schedule_of
 from .models import JobModel, JobStatus, Overlap, RunModel
@@ -79,6 +80,8 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "endAt": iso(job.endAt),
         "maxRuns": int(job.maxRuns) if job.maxRuns is not None else None,
         "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
+        "budget": budget_view(job),
+        "usageToday": usage_today(job, now_ms),
         "createdAt": iso(job.createdAt),
         "updatedAt": iso(job.updatedAt),
     }

@@ -321,11 +321,11 @@ def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object], 
     """Run ``action`` once, just before the executor's claim is sent, or just after it committed."""
     original, done = RunStore.claim, list[bool]()
 
-    def claim(self: RunStore, occ: Occurrence, *args: Any) -> Any:
+    def claim(self: RunStore, occ: Occurrence, *args: Any, **kwargs: Any) -> Any:
         if not after_commit and not done:
             done.append(True)
             action()
-        result = original(self, occ, *args)
+        result = original(self, occ, *args, **kwargs)
         if after_commit and not done:
             done.append(True)
             action()

@@ -1,0 +1,177 @@
+"""Budgets (guard rails): a job's daily limit on cost and tokens, decided inside the claim.
+
+What counts against a budget on a day is *spent* (the ``usage`` reported by the runs started
+that day) plus *reserved* (each run in progress reserves what the job's last finished run
+reported, 0 before any). The job keeps that sum as ``usedTokens`` / ``usedCost`` for its
+``usageDay`` (in the job's timezone, ending at ``usageDayEnd``): the claim checks it is below
+each limit and adds the reservation in its own conditional write, so a burst of N occurrences
+can overshoot by about one run, not by N; the run's final write replaces its reservation by
+what it reported. A claim that finds the day over (or never started) fails on purpose: the
+executor starts the new day (:meth:`JobBudgets.new_day`) and claims again, once a day.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from pynamodb.exceptions import PynamoDBException, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from . import dynamo
+from .config import Budget
+from .errors import StoreUnavailable
+from .models import JobModel
+
+BUDGET_FIELD = "budget"
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Tokens (input + output) and cost (USD) of one run, or of a day."""
+
+    tokens: int = 0
+    cost: float = 0.0
+
+    @classmethod
+    def of_usage(cls, usage: str | dict[str, Any] | None) -> Spend:
+        """What a run's stored ``usage`` (JSON text or object) counts for."""
+        data = json.loads(usage) if isinstance(usage, str) else (usage or {})
+        tokens = int(data.get("inputTokens") or 0) + int(data.get("outputTokens") or 0)
+        return cls(tokens, float(data.get("costUsd") or 0.0))
+
+    @classmethod
+    def last_of(cls, job: JobModel) -> Spend:
+        """The reservation of a run of ``job``: what its last finished run reported."""
+        return cls(int(job.lastUsageTokens or 0), float(job.lastUsageCost or 0.0))
+
+
+def budget_of(job: JobModel) -> Budget | None:
+    """The job's budget, or None."""
+    if job.budgetTokens is None and job.budgetCostUsd is None:
+        return None
+    return Budget(maxTokensPerDay=int(job.budgetTokens) if job.budgetTokens is not None else None,
+                  maxCostUsdPerDay=float(job.budgetCostUsd) if job.budgetCostUsd is not None else None)
+
+
+def budget_attributes(budget: Budget | None) -> dict[str, Any]:
+    """The job attributes that store ``budget`` (None clears them)."""
+    if budget is None:
+        return {"budgetTokens": None, "budgetCostUsd": None}
+    return {"budgetTokens": budget.maxTokensPerDay, "budgetCostUsd": budget.maxCostUsdPerDay}
+
+
+def budget_view(job: JobModel) -> dict[str, Any] | None:
+    """The API's ``budget`` object."""
+    budget = budget_of(job)
+    return None if budget is None else budget.model_dump(exclude_none=True)
+
+
+def usage_today(job: JobModel, now_ms: int) -> dict[str, Any] | None:
+    """The API's ``usageToday``: what counts against the budget today (None without a budget)."""
+    if budget_of(job) is None:
+        return None
+    if job.usageDayEnd is None or int(job.usageDayEnd) <= now_ms:
+        return {"costUsd": 0.0, "tokens": 0}
+    return {"costUsd": round(float(job.usedCost or 0.0), 6), "tokens": int(job.usedTokens or 0)}
+
+
+def day_of(timezone: str, at_ms: int) -> tuple[str, int]:
+    """The calendar day (``YYYY-MM-DD``) of ``at_ms`` in ``timezone``, and when it ends (epoch ms)."""
+    zone = ZoneInfo(timezone)
+    local = datetime.fromtimestamp(at_ms / 1000, zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone) + timedelta(days=1)
+    # A wall-clock midnight that a DST change skips still maps to one instant (fold 0).
+    return local.date().isoformat(), int(midnight.timestamp() * 1000)
+
+
+def claim_terms(jobs: type[JobModel], now_ms: int) -> tuple[list[Action], Condition]:
+    """The budget's part of a first attempt's claim: below each limit today, then reserve.
+
+    A job without a budget passes; its counters stay at 0 (it reports no last usage)."""
+    unlimited = jobs.budgetTokens.does_not_exist() & jobs.budgetCostUsd.does_not_exist()
+    tokens_ok = jobs.budgetTokens.does_not_exist() | (jobs.usedTokens < jobs.budgetTokens)
+    cost_ok = jobs.budgetCostUsd.does_not_exist() | (jobs.usedCost < jobs.budgetCostUsd)
+    condition = cast(Condition, unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok))
+    actions: list[Action] = [jobs.usedTokens.set((jobs.usedTokens | 0) + (jobs.lastUsageTokens | 0)),
+                             jobs.usedCost.set((jobs.usedCost | 0) + (jobs.lastUsageCost | 0))]
+    return actions, condition
+
+
+def refusal(item: dict[str, Any] | None, now_ms: int) -> str | None:
+    """Why a cancelled claim's job (as returned) refused on budget: ``"day"`` (a new day must
+    start first), ``"spent"`` (the budget is used up today), or None (not the budget)."""
+    tokens_limit, cost_limit = dynamo.number(item, "budgetTokens"), _decimal(item, "budgetCostUsd")
+    if tokens_limit is None and cost_limit is None:
+        return None
+    if (dynamo.number(item, "usageDayEnd") or 0) <= now_ms:
+        return "day"
+    over_tokens = tokens_limit is not None and (dynamo.number(item, "usedTokens") or 0) >= tokens_limit
+    over_cost = cost_limit is not None and (_decimal(item, "usedCost") or 0.0) >= cost_limit
+    return "spent" if over_tokens or over_cost else None
+
+
+def _decimal(item: dict[str, Any] | None, name: str) -> float | None:
+    value = (item or {}).get(name, {}).get("N")
+    return float(value) if value is not None else None
+
+
+def spent_reason(job: JobModel | None) -> str:
+    """The ``error`` of an occurrence skipped by its job's budget."""
+    limits = budget_view(job) if job is not None else None
+    return f"budget: the job's daily budget {json.dumps(limits) if limits else ''} is used up".replace("  ", " ")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The final write's budget part: replace a run's reservation by what it reported."""
+
+    day: str  # the job's usageDay the run counted on (its start's day)
+    tokens: int  # reported minus reserved
+    cost: float
+    last: Spend | None  # the new "last finished run" (None: the run did not run, nothing reported)
+
+    def actions(self, jobs: type[JobModel], counted: bool = True) -> list[Action]:
+        """The job's counter updates (``counted`` False: the day it counted on is over)."""
+        actions: list[Action] = [jobs.usedTokens.add(self.tokens), jobs.usedCost.add(self.cost)] if counted else []
+        if self.last is not None:
+            actions += [jobs.lastUsageTokens.set(self.last.tokens), jobs.lastUsageCost.set(self.last.cost)]
+        return actions
+
+
+def settlement(job: JobModel, started_ms: int, reported: Spend | None) -> Settlement | None:
+    """How a run of ``job`` started at ``started_ms`` ends on the budget (None: no budget).
+
+    ``reported`` is the run's usage; None for a run that ended without running (skipped after
+    its claim, cancelled before it started), which only gives its reservation back."""
+    if budget_of(job) is None:
+        return None
+    reserved = Spend.last_of(job)
+    day, _ = day_of(job.timezone, started_ms)
+    got = reported or Spend()
+    return Settlement(day, got.tokens - reserved.tokens, got.cost - reserved.cost, reported)
+
+
+class JobBudgets:
+    """Starts a job's budget day (the once-a-day write a claim asks for)."""
+
+    def __init__(self, jobs: type[JobModel] = JobModel) -> None:
+        self.jobs = jobs
+
+    def new_day(self, job: JobModel, now_ms: int) -> None:
+        """Reset what counts to the reservations of the runs still in progress (none known:
+        0) for the day of ``now_ms`` in the job's timezone; a racing executor's reset wins."""
+        jobs = self.jobs
+        day, end = day_of(job.timezone, now_ms)
+        over = jobs.usageDayEnd.does_not_exist() | (jobs.usageDayEnd <= now_ms)
+        try:
+            job.update(actions=[jobs.usageDay.set(day), jobs.usageDayEnd.set(end), jobs.usedTokens.set(0),
+                                jobs.usedCost.set(0)], condition=jobs.id.exists() & over)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise StoreUnavailable("jobs table unavailable while starting a budget day; retry later") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("jobs table unavailable while starting a budget day; retry later") from exc
