@@ -79,6 +79,7 @@ def assemble(parts: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str
         "tick": tick_block(inproc), "lateness_ms": headline, "lateness": loads,
         "executor": inproc["executor"], "cold_start": cold, "listing": inproc.get("listing", []),
         "long_runs": inproc.get("long_runs"),
+        "guard_rails": inproc.get("guard_rails"),
     }
     results["targets"] = targets(results)
     return results

@@ -49,12 +49,13 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
 
 def _measure(quick: bool, agent: Any) -> dict[str, Any]:
     """Provision, then the tick curve, then the executor paths."""
-    from . import executor_cost, listing, tick
+    from . import executor_cost, guard_rails, listing, tick
     from . import long_runs as bench_long_runs
 
     created, provision_s = _provision()
     executor = executor_cost.measure(agent)  # first: moto's transactions slow down as tables fill
     long_runs = bench_long_runs.measure(agent)
+    rails = guard_rails.measure(agent)
     sizes = QUICK_SIZES if quick else FULL_SIZES
     started = time.perf_counter()
     curve = tick.curve(sizes, DUE, lambda n: listing.measure(n) if n in LIST_SIZES else None)
@@ -62,7 +63,7 @@ def _measure(quick: bool, agent: Any) -> dict[str, Any]:
     executor["transaction_ms"]["large"] = executor_cost.transaction_ms(0x51, executor_cost.table_items())
     return {"provision_s": round(provision_s, 2), "listing": curve.pop("probes"), "tick_curve": curve,
             "tick_curve_s": round(curve_s, 1),
-            "executor": executor, "long_runs": long_runs}
+            "executor": executor, "long_runs": long_runs, "guard_rails": rails}
 
 
 def main() -> int:

@@ -142,6 +142,7 @@ class Executor:
             if claim is Claim.JOB_GONE:
                 return self._skip(occ, _gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
+                telemetry.count("RunsSkippedByBudget")
                 return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)))
             if claim is Claim.NEW_DAY:
                 self._new_budget_day(occ)
@@ -186,6 +187,7 @@ class Executor:
             if gate is Gate.GO:
                 return self._attempt(job, message, started)
             if gate is Gate.OVER_BUDGET:
+                telemetry.count("RunsSkippedByBudget")
                 return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up")
             limits = self.limits.limits(job.agentId)
             assert limits is not None and limits.maxConcurrent is not None

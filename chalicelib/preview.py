@@ -4,7 +4,9 @@ README, "The API", documents the route (``POST /api/schedules/preview``).
 
 The request fields are the create request's own (same pydantic fields, then the same
 :func:`~chalicelib.schedules.parse_schedule`), so a preview refuses exactly what a create
-refuses, with the same 400 message. The console's form calls it while the user types.
+refuses, with the same 400 message. The schedule bounds a create takes (``startAt``, ``endAt``,
+``maxRuns``) are honoured too: the list is what the job would really start. The console's form
+calls it while the user types.
 """
 from __future__ import annotations
 
@@ -13,10 +15,22 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from .bounds import Bounds, first_within, parse_bounds
 from .clock import iso, to_ms
 from .clock import now as clock_now
 from .schedules import Schedule, parse_schedule, validate_timezone
-from .schemas import ONE_TIMING, IntervalField, ScheduleField, ScheduleText, _Body, _timezone, validate
+from .schemas import (
+    ONE_TIMING,
+    EndAtField,
+    IntervalField,
+    MaxRunsField,
+    ScheduleField,
+    ScheduleText,
+    StartAtField,
+    _Body,
+    _timezone,
+    validate,
+)
 
 MAX_COUNT = 50
 DEFAULT_COUNT = 5
@@ -31,13 +45,20 @@ class SchedulePreview(_Body):
     interval: int | None = IntervalField
     timezone: str = _timezone("UTC")
     count: int = Field(DEFAULT_COUNT, ge=1, le=MAX_COUNT, description="How many start times to list (1-50).")
+    startAt: str | None = StartAtField
+    endAt: str | None = EndAtField
+    maxRuns: int | None = MaxRunsField
 
 
-def next_times(schedule: Schedule, start: datetime, count: int) -> list[datetime]:
-    """Up to ``count`` occurrences of ``schedule`` for a job created at ``start``."""
+def next_times(schedule: Schedule, start: datetime, count: int, bounds: Bounds | None = None) -> list[datetime]:
+    """Up to ``count`` occurrences of ``schedule`` for a job created at ``start``, inside ``bounds``."""
+    bounds = bounds or Bounds()
+    limit = min(count, bounds.max_runs) if bounds.max_runs is not None else count
     times: list[datetime] = []
-    moment = schedule.first_after(start)
-    while moment is not None and len(times) < count:
+    moment = first_within(schedule, start, bounds)
+    while moment is not None and len(times) < limit:
+        if bounds.end_ms is not None and to_ms(moment) > bounds.end_ms:
+            break
         times.append(moment)
         moment = schedule.next_after(moment)
     return times
@@ -49,4 +70,6 @@ def preview(body: object, min_interval_ms: int) -> dict[str, list[str]]:
     now = clock_now()
     validate_timezone(spec.timezone)  # first, as a create does: the same field is named
     schedule = parse_schedule(spec.schedule, spec.interval, spec.timezone, now, min_interval_ms)
-    return {"next": [str(iso(to_ms(moment))) for moment in next_times(schedule, now, spec.count)]}
+    given = {k: getattr(spec, k) for k in ("startAt", "endAt", "maxRuns") if k in spec.model_fields_set}
+    bounds = parse_bounds(given, Bounds(), spec.timezone, to_ms(now))
+    return {"next": [str(iso(to_ms(moment))) for moment in next_times(schedule, now, spec.count, bounds)]}

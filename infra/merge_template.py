@@ -147,6 +147,10 @@ def alarms(stage: str) -> dict[str, Any]:
             stage, "circuit-breaker", "A job failed maxConsecutiveFailures runs in a row and was paused.",
             {"Namespace": "AgentOSJobs", "MetricName": "JobsPausedByBreaker",
              "Dimensions": [{"Name": "service", "Value": "agentos-jobs"}]}, 1),
+        "BudgetExhaustedAlarm": alarm(
+            stage, "budget-exhausted", "A job's or an agent's daily budget stopped an occurrence.",
+            {"Namespace": "AgentOSJobs", "MetricName": "RunsSkippedByBudget",
+             "Dimensions": [{"Name": "service", "Value": "agentos-jobs"}]}, 1),
         "JobsTableThrottlesAlarm": table_throttle_alarm(stage, JOBS_TABLE_ID, "jobs"),
         "RunsTableThrottlesAlarm": table_throttle_alarm(stage, RUNS_TABLE_ID, "runs"),
     }

@@ -137,3 +137,20 @@ def test_in_the_openapi_document(client: Any) -> None:
     assert schema["properties"]["count"]["maximum"] == 50 and schema["properties"]["count"]["minimum"] == 1
     answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer["properties"]["next"]["type"] == "array"
+
+
+def test_bounds_are_honoured_like_the_job_would(client: Any, fake_clock: FakeClock) -> None:
+    # startAt delays the first start, endAt cuts the list, maxRuns caps it
+    assert next_of(client, schedule="0 */4 * * *", startAt="2030-01-02T06:00:00Z", count=3) == [
+        "2030-01-02T08:00:00.000Z", "2030-01-02T12:00:00.000Z", "2030-01-02T16:00:00.000Z"]
+    assert next_of(client, schedule="0 */4 * * *", endAt="2030-01-01T12:00:00Z", count=10) == [
+        "2030-01-01T04:00:00.000Z", "2030-01-01T08:00:00.000Z", "2030-01-01T12:00:00.000Z"]
+    assert next_of(client, interval=60_000, maxRuns=2, count=10) == [
+        "2030-01-01T00:01:00.000Z", "2030-01-01T00:02:00.000Z"]
+
+
+def test_bad_bounds_in_a_preview_are_the_creates_400s(client: Any, fake_clock: FakeClock) -> None:
+    for body, field in (({"endAt": "2029-01-01T00:00:00Z"}, "endAt"), ({"maxRuns": 0}, "maxRuns"),
+                        ({"startAt": "2030-02-01T00:00:00Z", "endAt": "2030-01-15T00:00:00Z"}, "endAt")):
+        answer = preview(client, {"schedule": "0 * * * *", **body})
+        assert answer.status_code == 400 and json.loads(answer.body)["Message"].startswith(field), answer.body

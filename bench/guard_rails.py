@@ -1,0 +1,160 @@
+"""The cost of a guard rail: executor calls per occurrence with each limit off and on, side by side.
+
+Runs inside ``moto.mock_aws`` with the real HTTP test agent answering 200 at once. Each variant
+delivers ``REPEAT`` occurrences of fresh jobs, one ``handle_batch`` each, and counts every
+DynamoDB and SQS call the executor makes for them: no limit (the reference), a job budget, an
+agent's ``maxConcurrent`` with a slot free, an agent budget, and all of them together. The
+claim's budget check costs no call (it is part of the claim's own write); the agent's limits
+cost the gate's conditional write, plus (with ``maxConcurrent``) the freeing write's check of
+the agent's line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+REPEAT = 10
+LIMITED_AGENT = "9b0c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e"
+VARIANTS: dict[str, dict[str, Any]] = {
+    "no limits (reference)": {},
+    "job budget": {"job_budget": True},
+    "agent maxConcurrent": {"agent": {"maxConcurrent": 50}},
+    "agent budget": {"agent": {"budget": {"maxCostUsdPerDay": 1_000}}},
+    "all of them": {"job_budget": True, "agent": {"maxConcurrent": 50, "budget": {"maxCostUsdPerDay": 1_000}}},
+}
+
+
+def _configure(agent_url: str, limits: dict[str, Any] | None) -> None:
+    """Point the process at a config whose limited agent has ``limits`` (a fresh runtime)."""
+    from chalicelib import runtime
+
+    path = Path(os.environ["AGENTOS_CONFIG"])
+    data = json.loads(path.read_text()) if path.exists() else {}
+    agents = {k: v for k, v in data.get("agents", {}).items() if k != LIMITED_AGENT}
+    if limits is not None:
+        agents[LIMITED_AGENT] = {"url": agent_url, "timeoutMs": 10_000, **limits}
+    path.write_text(json.dumps({**data, "agents": agents}))
+    runtime.reset()
+
+
+def _variant(tag: int, spec: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib import runtime
+    from chalicelib.models import JobModel
+
+    from . import seed
+    from .counting import COUNTER
+    from .executor_cost import _message, _record
+
+    jobs = [seed.make_job(seed.job_id(tag, i), int(time.time() * 1000) + 3_600_000, 4) for i in range(REPEAT)]
+    for job in jobs:
+        if spec.get("agent"):
+            job.agentId = LIMITED_AGENT
+        if spec.get("job_budget"):
+            job.budgetTokens, job.budgetCostUsd = 10**9, 1_000.0
+    seed.write(jobs)
+    executor = runtime.executor()
+    # A first occurrence per job, not counted: it starts the budget day and creates the agent's
+    # item, once a day and once ever; the figure is the steady state.
+    now = int(time.time() * 1000)
+    for i, job in enumerate(jobs):
+        executor.handle_batch([_record(_message(job.id, scheduled_ms=now - 60_000), 1000 + i)])
+    messages = [_message(job.id, scheduled_ms=now) for job in jobs]
+    with COUNTER.measure() as tally:
+        for i, message in enumerate(messages):
+            executor.handle_batch([_record(message, i)])
+    ran = sum(1 for job in jobs if int(JobModel.get(job.id).runCount or 0) == 2)
+    return {"runs_succeeded": ran, "repeat": REPEAT,
+            "dynamodb_per_occurrence": round(tally.service_calls("dynamodb") / REPEAT, 2),
+            "sqs_per_occurrence": round(tally.service_calls("sqs") / REPEAT, 2),
+            "operations_per_occurrence": {k: round(v / REPEAT, 2) for k, v in sorted(tally.calls.items())}}
+
+
+def measure(agent: Any) -> dict[str, Any]:
+    """Every variant, in one run, on the same tables."""
+    agent.respond_with(200)
+    figures: dict[str, Any] = {}
+    try:
+        for k, (name, spec) in enumerate(VARIANTS.items()):
+            _configure(agent.url, spec.get("agent"))
+            figures[name] = _variant(0x90 + k, spec)
+    finally:
+        _configure(agent.url, None)
+    return figures
+
+
+def section(results: dict[str, Any]) -> str:
+    """The benchmark document's section."""
+    rails = results.get("guard_rails")
+    if not rails:
+        return ""
+    base = rails["no limits (reference)"]["dynamodb_per_occurrence"]
+    rows = "\n".join(f"| {name} | {v['runs_succeeded']}/{v['repeat']} | {v['dynamodb_per_occurrence']} | "
+                     f"{round(v['dynamodb_per_occurrence'] - base, 2):+} | {v['sqs_per_occurrence']} |"
+                     for name, v in rails.items())
+    note = results.get("guard_rails_meta")
+    measured = f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
+    return f"""## 1d. The cost of a guard rail: executor calls per occurrence, limits off and on
+
+Each row delivers {rails['no limits (reference)']['repeat']} occurrences (agent answering 200 at once),
+one SQS record per batch, counted side by side in one run, after one uncounted occurrence per
+job (the first claim of a budget day costs one more read, write and claim: once a day per job).
+A job budget costs no call: its check
+and its reservation are part of the claim's own transaction, and its settlement part of the final
+write. An agent's limits cost its gate (one conditional UpdateItem when the run starts); with
+`maxConcurrent`, one read of the agent's item after the final write (which frees the slot as a
+third item of its own transaction) to see whether a run waits (a Query of the waiting line only
+when one does); with an agent budget, one UpdateItem replacing the run's reservation by its usage. With no limit
+configured the executor
+makes exactly the calls it made before guard rails existed.
+
+| limits | runs succeeded | DynamoDB calls / occurrence | vs reference | SQS calls / occurrence |
+| --- | --- | --- | --- | --- |
+{rows}{measured}
+"""
+
+
+def main() -> int:
+    """``python -m bench.guard_rails``: measure alone, merge into bench/results.json, re-render the docs."""
+    import subprocess
+    import sys
+    import tempfile
+    from datetime import UTC, datetime
+
+    from devtools.agent_server import AgentServer
+
+    from . import env
+    from .assemble import targets
+    from .report import write_docs
+
+    with AgentServer() as agent, tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
+        config = env.write_config(Path(tmp) / "agentos.config.json", agent.url, Path(tmp) / "logs")
+        env.prepare(config_path=config)
+        from moto import mock_aws
+
+        from infra.provision import provision
+
+        from .counting import COUNTER
+
+        COUNTER.install()
+        env.tune_moto()
+        with mock_aws():
+            provision("dev")
+            figures = measure(agent)
+    path = env.ROOT / "bench" / "results.json"
+    results = json.loads(path.read_text())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results["guard_rails"] = figures
+    results["guard_rails_meta"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
+                                   "how": "python -m bench.guard_rails on its own, merged into the last full run"}
+    results["targets"] = targets(results)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    write_docs(results)
+    json.dump(figures, sys.stdout, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
