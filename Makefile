@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	@$(PY) -m scripts.localstack --port $(PORT)
+	@$(PY) -m scripts.devstack --port $(PORT)
 
 test: $(STAMP)
 	@$(PY) -m pytest -n 2 -q

@@ -4,7 +4,7 @@ import sys
 from chalice import Chalice
 
 from chalicelib.api import api
-from chalicelib.events import events
+from chalicelib.handlers import events
 from chalicelib.webconsole import console
 
 app = Chalice(app_name="agentos-jobs")

@@ -61,7 +61,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         _target("tick DynamoDB writes per occurrence (advances only)", tick["advances_per_occurrence"], 1, "<="),
         _target("import app / import boto3", cold["ratio"], 1.5, "<="),
         *[_target(f"deadline check: items read per due check ({c['runs_in_progress']:,} runs in progress)",
-                  c["items_read_per_due_check"], 2, "<=", "the run and its job: grows with the runs due, not in progress")
+                  c["items_read_per_due_check"], 2, "<=",
+                  "the run and its job: grows with the runs due, not in progress")
           for c in (results.get("long_runs") or {}).get("deadline_checks", [])],
         *[_target(f"job list: items read per page of 100, any filter (N = {p['jobs_total']:,})",
                   max(f["max_items_read_per_page_100"] for f in p["filters"]), 200, "<=",

@@ -88,7 +88,7 @@ def import_layers(reps: int) -> dict[str, float]:
 
 # What each function runs before its first AWS request: the handler's preamble and the
 # runtime builders, then the clients its first requests use (built offline).
-API_CLIENTS = ("from chalicelib.models import JobModel, RunModel; from chalicelib.store import model_connection; "
+API_CLIENTS = ("from chalicelib.models import JobModel, RunModel; from chalicelib.dynamo import model_connection; "
                "JobModel._get_connection().connection.client; model_connection(JobModel).client; "
                "RunModel._get_connection().connection.client; runtime.queue().client")
 TICK_CLIENTS = ("from chalicelib.models import JobModel; "

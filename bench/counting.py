@@ -160,7 +160,7 @@ COUNTER = CallCounter()
 
 def attach_models(counter: CallCounter, *models: Any) -> None:
     """Hook the DynamoDB clients PynamoDB already built for ``models`` (tables and transactions)."""
-    from chalicelib.store import model_connection
+    from chalicelib.dynamo import model_connection
 
     for model in models:
         counter.attach(model._get_connection().connection.client)

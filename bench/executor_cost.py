@@ -13,7 +13,7 @@ from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import JobStatus, Trigger
-from chalicelib.queue import Message, encode
+from chalicelib.sqs import Message, encode
 
 from . import seed
 from .counting import COUNTER
@@ -114,10 +114,10 @@ def cold_batch() -> dict[str, Any]:
     builds them once (``warm_clients``) when it is made, before its threads start. The count of
     clients built during the cold batch (executor construction included) tells whether that holds.
     """
-    from chalicelib import store
+    from chalicelib import dynamo
     from chalicelib.models import JobModel, RunModel
 
-    store.connection.cache_clear()
+    dynamo.connection.cache_clear()
     JobModel._connection = None
     RunModel._connection = None
     runtime.reset()  # a new container builds a new executor (and queue) too
@@ -155,9 +155,9 @@ def measure(agent: Any) -> dict[str, Any]:
         figures["over_minimum"] = round(figures["dynamodb"] - DESIGN_MINIMUM[name], 3)
         paths[name] = figures
     agent.respond_with(200)
-    from chalicelib import executor, queue
+    from chalicelib import progress, sqs
 
-    return {"claims_on_arrival": True, "early_ms": queue.EARLY_MS, "hold_max_ms": executor.HOLD_MAX_MS,
+    return {"claims_on_arrival": True, "early_ms": sqs.EARLY_MS, "hold_max_ms": progress.HOLD_MAX_MS,
             "repeat": REPEAT, "paths": paths, "calls_success": paths["success"]["dynamodb"],
             "sqs_calls_success": paths["success"]["sqs"], "cold_batch": cold_batch(),
             "transaction_ms": {"small": transaction_ms(0x50, table_items())}}

@@ -35,7 +35,8 @@ def lateness_finding(results: dict[str, Any]) -> str:
     per_occ = 2 / max(cap["TransactWriteItems"], 1) + 1 / max(cap["GetItem"], 1)
     arrived_max = {k: late[k]["arrived_ms"]["max"] for k in "abc" if late.get(k, {}).get("arrived_ms", {}).get("n")}
     return f"""1. **Lateness on the local stack: {verdict}** (p99 (a) {_late(results, 'a')}, was {ROUND1['p99_a']:,} ms;
-   (b) {_late(results, 'b')}, was {ROUND1['p99_b']:,} ms; (c) {_late(results, 'c')}, was {ROUND1['p99_c']:,} ms, no target; "was": the quick
+   (b) {_late(results, 'b')}, was {ROUND1['p99_b']:,} ms; (c) {_late(results, 'c')}, was {ROUND1['p99_c']:,} ms, no
+   target; "was": the quick
    run at commit b795804, load (b) held 10 s). Five causes, each found with py-spy or the
    arrival/claim split above, and fixed:
    - *The test agent dropped connections.* `http.server` listens with a backlog of 5; in a
@@ -58,7 +59,8 @@ def lateness_finding(results: dict[str, Any]) -> str:
      answer): moto validates no update expression, 10 → 4 ms of CPU per claim in process.
    - *moto shared one interpreter lock with the stack.* The embedded AWS now runs in a child
      process (`scripts/aws_server.py`, dying with its parent), as in `make run`.
-   Together: {cap['GetItem']:g} GetItem/s and {cap['TransactWriteItems']:g} TransactWriteItems/s (were {ROUND1['get_per_s']:g} and {ROUND1['tx_per_s']:g}),
+   Together: {cap['GetItem']:g} GetItem/s and {cap['TransactWriteItems']:g} TransactWriteItems/s (were
+   {ROUND1['get_per_s']:g} and {ROUND1['tx_per_s']:g}),
    {1000 * per_occ:.0f} ms of server time per occurrence. What bounds it now: load (c) needs
    {200 * per_occ:.1f} s of server time around one instant, and its messages arrive at most ~1.5 s early;
    the reads at the instant queue (section 2). On AWS, calls run in parallel and this bound is
@@ -75,15 +77,19 @@ def fixed_findings(results: dict[str, Any]) -> str:
     return f"""2. **Fixed: the first batch of a new executor built one AWS client per thread.** PynamoDB builds
    a connection's botocore client lazily and without a lock; `Executor.__init__` now builds them
    once (`warm_clients`) before any thread runs. A batch of {cold['records']} in a new executor on fresh
-   connections now builds **{cold['cold_clients_built']} clients** (was {BEFORE['cold_clients']}, one per thread) and takes {cold['cold_s']:.2f} s,
-   executor construction included, against {cold['warm_s']:.2f} s warm (was {BEFORE['cold_s']:.2f} s against {BEFORE['warm_s']:.2f} s;
+   connections now builds **{cold['cold_clients_built']} clients** (was {BEFORE['cold_clients']}, one per thread)
+   and takes {cold['cold_s']:.2f} s,
+   executor construction included, against {cold['warm_s']:.2f} s warm (was {BEFORE['cold_s']:.2f} s against
+   {BEFORE['warm_s']:.2f} s;
    in-process moto, shared machine).
 3. **Fixed (tests and local stack): moto's transactions deep-copied whole tables.** moto 5.2.5's
    `transact_write_items` backs up every table it touches with `copy.deepcopy`; `devtools/moto_speed.py`
    now backs up only the items the transaction names, for the tests and `make run` alike, and
    `bench/moto_patch.py`, the bench's own copy of that fix, is gone. A claim now takes
-   {small.get('mean_ms', 0):g} ms with {small.get('table_items', 0):,} items in the tables and {large.get('mean_ms', 0):g} ms with
-   {large.get('table_items', 0):,} (in process; was {BEFORE['tx_ms_20k_as_is']:,} ms with {BEFORE['tx_items_20k']:,} items on moto as is): flat in
+   {small.get('mean_ms', 0):g} ms with {small.get('table_items', 0):,} items in the tables and
+   {large.get('mean_ms', 0):g} ms with
+   {large.get('table_items', 0):,} (in process; was {BEFORE['tx_ms_20k_as_is']:,} ms with {BEFORE['tx_items_20k']:,}
+   items on moto as is): flat in
    the table's size, as on AWS.
 4. **Fixed: a skip read the job to word its reason.** On `JOB_GONE` the executor records a
    fixed reason ("the job was deleted, paused or rescheduled"), and on a duplicate it reads
@@ -114,7 +120,8 @@ def executor_findings(results: dict[str, Any]) -> str:
     listed = "; ".join(over) or "none"
     at_min = [name for name, p in paths.items() if p["over_minimum"] <= 0]
     return f"""7. **Executor: one read over the design minimum on the paths that deliver.** Success costs
-   {paths['success']['dynamodb']:g} DynamoDB calls (target ≤ 3: {'pass' if paths['success']['dynamodb'] <= 3 else 'miss'}; minimum 2). Paths above their
+   {paths['success']['dynamodb']:g} DynamoDB calls (target ≤ 3:
+   {'pass' if paths['success']['dynamodb'] <= 3 else 'miss'}; minimum 2). Paths above their
    minimum: {listed}. At their minimum: {', '.join(at_min) or 'none'}. The extra call is the GetItem of the
    job after the claim: the message carries neither payload nor agent, and carrying them would
    deliver a payload edited after the tick. A retry writes `retrying` (UpdateItem) before it
@@ -126,9 +133,12 @@ def tick_findings(results: dict[str, Any]) -> str:
     t = results["tick"]
     batch = t.get("advance_batch") or 25
     writes = t["api_calls"].get("dynamodb.TransactWriteItems", 0) + t["api_calls"].get("dynamodb.UpdateItem", 0)
-    return f"""8. **Tick: {t['dynamodb_calls_per_occurrence']:g} DynamoDB calls per occurrence** (was {ROUND1['tick_calls']:g}: one UpdateItem per job + {t['shards']} shard
+    calls = t['dynamodb_calls_per_occurrence']
+    return f"""8. **Tick: {calls:g} DynamoDB calls per occurrence** (was {ROUND1['tick_calls']:g}: one UpdateItem
+   per job + {t['shards']} shard
    queries, which missed the literal ≤ 1 by the queries). `JobStore.advance` now moves up to
-   `scheduler.advanceBatch` = {batch} jobs per TransactWriteItems, each with its own condition: {t['occurrences']} occurrences took
+   `scheduler.advanceBatch` = {batch} jobs per TransactWriteItems, each with its own condition: {t['occurrences']}
+   occurrences took
    {writes} writes and {t['shards']} queries. A job changed since the tick read it fails its condition, drops out
    of the batch and the rest is written again (a lost race, as before); a transaction conflict
    with another write is written again at once, twice at most, then left to the next tick, which
@@ -152,8 +162,10 @@ def cold_findings(results: dict[str, Any]) -> str:
     first = c.get("first_call_s", {})
     verdict = "meets" if c["ratio"] <= 1.5 else "misses"
     calls = ", ".join(f"{name} {s:.2f} s" for name, s in first.items()) or "n/a"
-    return f"""10. **Cold start: `import app` is {c['ratio']:g}× `import boto3`** ({c['app_s']:.3f} s against {c['boto3_s']:.3f} s), which
-   {verdict} the 1.5 target (was {ROUND1['import_ratio']:g}×, {ROUND1['import_app_s']:.3f} s: pydantic's models, PynamoDB, croniter and
+    return f"""10. **Cold start: `import app` is {c['ratio']:g}× `import boto3`** ({c['app_s']:.3f} s against
+   {c['boto3_s']:.3f} s), which
+   {verdict} the 1.5 target (was {ROUND1['import_ratio']:g}×, {ROUND1['import_app_s']:.3f} s: pydantic's models,
+   PynamoDB, croniter and
    boto3 were all imported by every function at `import app`). `app.py` now loads only Chalice and
    the route and handler registrations; `chalicelib.runtime` is a lazy facade, and each function
    loads what it needs on its first call (`tests/test_cold_start.py` checks that `import app`

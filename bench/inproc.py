@@ -49,8 +49,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
 
 def _measure(quick: bool, agent: Any) -> dict[str, Any]:
     """Provision, then the tick curve, then the executor paths."""
-    from . import executor_cost, listing, tick
-    from . import guard_rails
+    from . import executor_cost, guard_rails, listing, tick
     from . import long_runs as bench_long_runs
 
     created, provision_s = _provision()
@@ -62,7 +61,8 @@ def _measure(quick: bool, agent: Any) -> dict[str, Any]:
     curve = tick.curve(sizes, DUE, lambda n: listing.measure(n) if n in LIST_SIZES else None)
     curve_s = time.perf_counter() - started
     executor["transaction_ms"]["large"] = executor_cost.transaction_ms(0x51, executor_cost.table_items())
-    return {"provision_s": round(provision_s, 2), "listing": curve.pop("probes"), "tick_curve": curve, "tick_curve_s": round(curve_s, 1),
+    return {"provision_s": round(provision_s, 2), "listing": curve.pop("probes"), "tick_curve": curve,
+            "tick_curve_s": round(curve_s, 1),
             "executor": executor, "long_runs": long_runs, "guard_rails": rails}
 
 

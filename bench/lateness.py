@@ -122,7 +122,7 @@ class Stack:
 
     def _start_pollers(self, count: int) -> None:
         """Provision the stage, then start ``count`` SQS pollers on the app's execute function."""
-        from chalicelib import events
+        from chalicelib import handlers as events
         from infra.provision import provision
         from infra.resources import QUEUE_VISIBILITY_S
         from scripts.local_workers import CONCURRENCY, Gate, QueuePoller

@@ -25,7 +25,7 @@ DUE = 50
 def accepted_life(agent: Any) -> dict[str, Any]:
     """Calls per accepted run: claim + accept, heartbeats, complete, the check after the end."""
     from chalicelib import runtime
-    from chalicelib.queue import Kind, Message
+    from chalicelib.sqs import Kind, Message
 
     from .counting import COUNTER
     from .executor_cost import _jobs, _message, _record
@@ -48,7 +48,7 @@ def accepted_life(agent: Any) -> dict[str, Any]:
             service.complete(m.occurrence.run_id, {"status": "succeeded", "output": {"ok": 1}}, 1)
     phases["complete"] = tally
     with COUNTER.measure() as tally:  # the deadline check arrives later and finds the run ended
-        for i, m in enumerate(messages):
+        for m in messages:
             executor.run(Message(m.occurrence, int(time.time() * 1000), Kind.CHECK))
     phases["late_check"] = tally
     agent.respond_with(200)
@@ -73,7 +73,7 @@ def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence
     seed.write(jobs)
     occurrences = []
     with RunModel.batch_write() as batch:
-        for i, job in enumerate(jobs):
+        for job in jobs:
             occ = Occurrence(job.id, f"run-{now:013d}-{job.id.removeprefix('job-')}", now, Trigger.SCHEDULE, 1, 1)
             batch.save(RunModel(job.id, occ.run_id, trigger="schedule", scheduledAt=now,
                                 status=RunStatus.RUNNING.value, attempt=1, generation=1, startedAt=now,
@@ -86,7 +86,7 @@ def check_cost(in_progress: int, tag: int) -> dict[str, Any]:
     """Items read by the deadline checks of ``DUE`` runs among ``in_progress`` runs in progress."""
     from chalicelib import runtime
     from chalicelib.models import RunModel, RunStatus
-    from chalicelib.queue import Kind, Message
+    from chalicelib.sqs import Kind, Message
 
     from .counting import COUNTER
 

@@ -83,7 +83,8 @@ conditional advances), on the same data:
 {_table(["", "engine (due index)", "Scan reference"], rows)}
 
 **The Scan reads {t['scan_to_index_items_ratio']:g}× more items** than the engine for the same {t['due']}
-occurrences (every item of the table: the {nai['items_read'] - t['table_items']:,} beyond the seeded ones were left by the executor
+occurrences (every item of the table: the {nai['items_read'] - t['table_items']:,} beyond the seeded ones were left
+by the executor
 measurements, which run first); the engine reads exactly one index entry per due occurrence,
 whatever N.
 
@@ -183,8 +184,11 @@ def lateness_section(results: dict[str, Any]) -> str:
     per_occ = 2 / max(before["TransactWriteItems"], 1) + 1 / max(before["GetItem"], 1)
     drain_a, drain_c = late["a"]["occurrences"] * per_occ, late["c"]["occurrences"] * per_occ
     demand_b = 20 * per_occ
+    saturation = ("more than it has, so its queue grows for as long as the load lasts" if demand_b >= 1
+                  else "below saturation, but bursty arrivals still queue")
     header = ["load", "occurrences", "delivered", "p50 ms", "p95 ms", "p99 ms", "max ms", "≥ 1 s",
-              "arrived p50 / max ms", "claimed late p50 / p99 ms", "DynamoDB calls / occ.", "mean TransactWriteItems ms", "tick s", "retries"]
+              "arrived p50 / max ms", "claimed late p50 / p99 ms", "DynamoDB calls / occ.",
+              "mean TransactWriteItems ms", "tick s", "retries"]
     return f"""## 2. Dispatch lateness on the local stack
 
 Start time (the test agent's receive time, `devtools/agent_server.py`) minus the `scheduledAt` it
@@ -215,12 +219,14 @@ tick's advance, batched and made well before the instant, then the executor's cl
 outcome: two of them TransactWriteItems), and the embedded AWS's one process answers a fixed number
 of calls per second whatever the number of threads (its DynamoDB is serialized so that conditional
 writes have one winner). Measured just before the loads (8 threads for 2 s):
-**{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s** (after them: {after['GetItem']:g} and
+**{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s** (after them:
+{after['GetItem']:g} and
 {after['TransactWriteItems']:g}; MEASURED.md says ~110 calls/s for simple calls on an idle machine before the tuning of
 finding 1). That is {1000 * per_occ:.0f} ms of server time per occurrence, so load (a) needs {drain_a:.1f} s of it,
-load (c) {drain_c:.1f} s, and load (b) asks for {demand_b:.0%} of the server's time: {'more than it has, so its queue grows for as long as the load lasts' if demand_b >= 1 else 'below saturation, but bursty arrivals still queue'}.
+load (c) {drain_c:.1f} s, and load (b) asks for {demand_b:.0%} of the server's time: {saturation}.
 The executor claims each occurrence as soon as its message arrives (up to `EARLY_MS` =
-{results['executor']['early_ms']} ms before the instant, more with SQS's whole-second delays), holds until the instant, then
+{results['executor']['early_ms']} ms before the instant, more with SQS's whole-second delays), holds until the
+instant, then
 reads the job (so a pause or delete that returned during the hold still stops it) and delivers:
 a burst's claims drain in the early window, and its reads at the instant queue behind each other
 and behind the outcome writes of the first deliveries; the mean TransactWriteItems time above is
@@ -234,8 +240,9 @@ def _arrivals(late: dict[str, Any]) -> str:
               if isinstance(b, dict) and b.get("arrived_ms", {}).get("n")}
     on_time = [name for name, ms in latest.items() if ms <= 0]
     late_ones = [f"({name}) {ms:,.0f} ms" for name, ms in latest.items() if ms > 0]
+    loads = ", ".join(f"({n})" for n in on_time) or "none"
     text = (f"\"Arrived\" is when the message reached the executor, minus its instant (negative is early): "
-            f"every message of load{'s' if len(on_time) > 1 else ''} {', '.join(f'({n})' for n in on_time) or 'none'} arrived before its instant, so "
+            f"every message of load{'s' if len(on_time) > 1 else ''} {loads} arrived before its instant, so "
             "their lateness is made after arrival, by the calls at the instant.")
     if late_ones:
         text += (f" The latest messages of {', '.join(late_ones)} came after it: every invocation slot was busy "

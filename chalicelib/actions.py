@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import json
 import logging
 import pkgutil
 import threading
@@ -172,22 +171,6 @@ def _within(call: Callable[[], object], timeout_s: float, what: str) -> object:
     if "error" in box:
         raise box["error"]
     return box.get("value")
-
-
-def result_text(result: object) -> str | None:
-    """A handler's return value as short text (at most 1024 chars); None stays None."""
-    if result is None:
-        return None
-    if isinstance(result, bytes):
-        text = result.decode("utf-8", errors="replace")
-    elif isinstance(result, str):
-        text = result
-    else:
-        try:
-            text = json.dumps(result, separators=(",", ":"), default=str)
-        except (TypeError, ValueError):  # e.g. circular structures
-            text = str(result)
-    return text[:MAX_TEXT_CHARS]
 
 
 def load_plugins() -> None:

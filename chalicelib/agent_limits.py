@@ -26,10 +26,10 @@ from pynamodb.transactions import TransactWrite
 from . import dynamo
 from .budgets import Spend, day_of
 from .config import AgentEndpoint, Config
+from .dynamo import model_connection
 from .errors import StoreUnavailable
 from .history import Occurrence
 from .models import AgentModel, JobModel, RunModel, RunStatus, Trigger, agent_item_id
-from .store import model_connection
 
 log = logging.getLogger("agentos.jobs.agents")
 GATE_TRIES = 4  # each lost try learns what the agent item held (a lease to reap, a new day)
@@ -102,7 +102,7 @@ class AgentLimits:
         condition: Condition = model.id.exists()
         if limits.maxConcurrent is not None:
             holds = model.holders[occ.run_id].exists()
-            free = (_size(model.holders) < limits.maxConcurrent) & (model.queued.does_not_exist()
+            free = (size(model.holders) < limits.maxConcurrent) & (model.queued.does_not_exist()
                                                                     | (model.queued <= 0))
             actions.append(model.holders[occ.run_id].set(lease_until))
             condition &= holds | free
@@ -190,11 +190,10 @@ class AgentLimits:
         back) in the agent's line, counted by the agent. False if a slot is free after all."""
         runs, model = self.runs, self.model
         still_ours = (runs.status == RunStatus.RUNNING.value) & (runs.attempt == occ.attempt)
-        run_actions: list[Action] = [
-            runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
-            runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
-            runs.leaseUntil.remove(), runs.startedAt.remove()]
-        full = (_size(model.holders) >= limits_max) | (model.queued > 0)
+        run_actions: list[Action] = [runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
+                                     runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
+                                     runs.leaseUntil.remove(), runs.startedAt.remove()]
+        full = (size(model.holders) >= limits_max) | (model.queued > 0)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
@@ -252,12 +251,12 @@ class AgentLimits:
         """Give ``waiting`` a slot: True; False if it no longer waits; None if the slots or the
         line changed since they were read."""
         runs, model, occ = self.runs, self.model, waiting.occurrence
-        free = (_size(model.holders) < most) & (model.queued == seen_queued)
+        free = (size(model.holders) < most) & (model.queued == seen_queued)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
-                grant: list[Action] = [model.holders[occ.run_id].set(lease_until), model.queued.add(-1)]
-                tx.update(self.model(agent_item_id(agent_id)), condition=free, actions=grant)
+                tx.update(self.model(agent_item_id(agent_id)), condition=free, actions=[
+                    model.holders[occ.run_id].set(lease_until), model.queued.add(-1)])
                 tx.update(self.runs(occ.job_id, occ.run_id), actions=[runs.queueAgent.remove(), runs.queueKey.remove()],
                           condition=(runs.queueKey == waiting.queue_key) & (runs.status == RunStatus.QUEUED.value))
         try:
@@ -305,11 +304,6 @@ class AgentLimits:
             self.model(agent_item_id(agent_id)).update(actions=actions, condition=condition)
         except PynamoDBException as exc:
             log.info("agent %s: best-effort write not applied: %s", agent_id, type(exc).__name__)
-
-
-def _size(path: Any) -> Any:
-    # PynamoDB's size() is untyped; the comparison it returns is a Condition.
-    return size(path)  # type: ignore[no-untyped-call]
 
 
 def _budget_terms(model: type[AgentModel], limits: AgentEndpoint, charge: Spend,

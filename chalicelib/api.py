@@ -1,4 +1,4 @@
-"""The HTTP API blueprint: routes literally under ``/api`` (contract §2).
+"""The HTTP API blueprint: routes literally under ``/api`` (README, "The API").
 
 Each handler parses, calls one service function, and returns. Importing this module only
 registers the routes: the service, the config and the OpenAPI models are loaded through
@@ -14,7 +14,9 @@ from . import callbacks, runtime, scopes, telemetry
 from .auth import Scope, authorize
 from .clock import now_ms
 from .errors import Unauthorized
-from .http import (
+from .limits import JOB_STATUSES
+from .openapi import openapi_document
+from .web import (
     ANY_CONTENT_TYPE,
     check_query,
     guarded,
@@ -25,10 +27,8 @@ from .http import (
     query_limit,
     query_uuid,
 )
-from .openapi import openapi_document
 
 api = Blueprint(__name__)
-JOB_STATUSES = ("active", "paused", "completed", "failed")
 
 
 def _params() -> dict[str, str]:
@@ -198,7 +198,7 @@ def cancel_run(run_id: str) -> Response:
 @api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @guarded
 def preview_schedule() -> Response:
-    """The next start times of a schedule or interval (contract §8)."""
+    """The next start times of a schedule or interval (README, "The API")."""
     _authorize()
     from .preview import preview  # pydantic and croniter: loaded by the routes that need them
 

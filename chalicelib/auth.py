@@ -1,4 +1,4 @@
-"""Bearer-token authentication (contract §1-§2).
+"""Bearer-token authentication (README, "The API" and "Guard rails": scoped tokens).
 
 Tokens come from ``AGENTOS_API_TOKENS`` (comma-separated) or, in deployed functions,
 from the SSM SecureString parameter named by ``AGENTOS_API_TOKENS_PARAM``, read once
@@ -13,14 +13,13 @@ import os
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
 
 from .errors import ConfigError, Unauthorized
 
 log = logging.getLogger("agentos.jobs.auth")
 
 
-Scope = Optional[frozenset[str]]  # the agent ids a token may see; None: every agent
+Scope = frozenset[str] | None  # the agent ids a token may see; None: every agent
 
 
 @dataclass(frozen=True)
@@ -96,19 +95,6 @@ def _parameter_value(param: str) -> str:
 def reset_tokens() -> None:
     """Forget the loaded tokens (tests; token rotation happens at cold start on AWS)."""
     api_grants.cache_clear()
-
-
-def check_bearer(header: str | None, tokens: tuple[bytes, ...]) -> None:
-    """Raise :class:`Unauthorized` unless ``header`` is ``Bearer <one of tokens>``."""
-    scheme, _, presented = (header or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise Unauthorized("Authorization: a bearer token is required", "Authorization")
-    given = presented.strip().encode("utf-8", "surrogateescape")
-    matched = False
-    for token in tokens:  # no early exit: every token is compared every time
-        matched |= hmac.compare_digest(given, token)
-    if not matched:
-        raise Unauthorized("Authorization: the bearer token is not valid", "Authorization")
 
 
 def authorize(header: str | None) -> Scope:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
@@ -95,7 +95,7 @@ def claim_terms(jobs: type[JobModel], now_ms: int) -> tuple[list[Action], Condit
     unlimited = jobs.budgetTokens.does_not_exist() & jobs.budgetCostUsd.does_not_exist()
     tokens_ok = jobs.budgetTokens.does_not_exist() | (jobs.usedTokens < jobs.budgetTokens)
     cost_ok = jobs.budgetCostUsd.does_not_exist() | (jobs.usedCost < jobs.budgetCostUsd)
-    condition = unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok)
+    condition = cast(Condition, unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok))
     actions: list[Action] = [jobs.usedTokens.set((jobs.usedTokens | 0) + (jobs.lastUsageTokens | 0)),
                              jobs.usedCost.set((jobs.usedCost | 0) + (jobs.lastUsageCost | 0))]
     return actions, condition

@@ -43,7 +43,7 @@ class RetryPolicy(_Strict):
 
 
 class Security(_Strict):
-    # Off for a local run (the contract's default); a deployed function defaults it to on
+    # Off for a local run (README, "Configuration"); a deployed function defaults it to on
     # (see deployed_defaults): only an explicit ``"enabled": false`` opens a deployed API.
     enabled: bool = False
 
@@ -115,7 +115,7 @@ MIN_RUN_HISTORY_DAYS = 15
 
 
 class Scheduler(_Strict):
-    """Engine tuning (an agentOS Jobs extension of the contract's keys)."""
+    """Engine tuning (README, "Configuration": the `scheduler` keys)."""
 
     lookaheadSeconds: int = Field(90, ge=61, le=840)
     dueShards: int = Field(4, ge=1, le=64)

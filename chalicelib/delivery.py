@@ -5,7 +5,7 @@ The request body is the compact JSON of :class:`Delivery`; when the agent has a
 secret, ``X-AgentOS-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
 lets it check both origin and freshness (see :func:`verify`).
 
-Classification (contract §4): 2xx succeeds; 408, 429, 5xx, timeouts and connection
+Classification (README, "Agents: how an occurrence is delivered"): 2xx succeeds; 408, 429, 5xx, timeouts and connection
 errors are retryable (``Retry-After`` honoured); anything else, redirects included,
 fails without retry. Redirects are never followed, so a delivery and its signature
 only ever reach the URL written in the configuration.
@@ -137,7 +137,7 @@ def post_to_agent(delivery: Delivery, endpoint: AgentEndpoint, now_s: int,
     The whole exchange (connect, send, headers, body) ends by ``endpoint.timeoutMs`` (or
     ``deadline_ms``, if sooner): a watchdog shuts the socket down, so an agent that trickles
     a byte a second cannot hold the attempt open. Raises :class:`DeliveryFailed` with
-    ``retryable`` and ``retry_after_s`` set as the contract classifies the outcome. Messages
+    ``retryable`` and ``retry_after_s`` set as the classification in the module docstring says. Messages
     never contain the secret or the signature. Redirects are never followed.
     """
     body = delivery.body()

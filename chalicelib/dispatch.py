@@ -21,15 +21,14 @@ from .clock import from_ms, to_ms
 from .errors import StoreUnavailable
 from .history import Occurrence
 from .models import JobModel, JobStatus, Trigger
-from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
+from .sqs import Message, OccurrenceQueue
 from .store import UNRECORDED_SHARD_SPAN, Advance, JobStore
 
 log = logging.getLogger("agentos.jobs.dispatch")
 T = TypeVar("T")
 R = TypeVar("R")
 
-MISSED_GRACE_MS = 0  # an occurrence already past when the tick finds it was missed (downtime)
 MAX_PER_JOB = 1_000  # occurrences of one job sent by one dispatch
 
 
@@ -86,10 +85,11 @@ def plan(job: JobModel, now_ms: int, horizon_ms: int) -> tuple[list[int], int | 
     """
     schedule = schedule_of(job)
     due: list[int] = []
-    upcoming: int | None = int(job.nextRunAt)
-    if upcoming < now_ms - MISSED_GRACE_MS:
-        due.append(upcoming)
-        upcoming = _first_on_time(schedule, upcoming, now_ms - MISSED_GRACE_MS)
+    first = int(job.nextRunAt)
+    upcoming: int | None = first
+    if first < now_ms:  # already past when the tick finds it: missed (downtime)
+        due.append(first)
+        upcoming = _first_on_time(schedule, first, now_ms)
     while upcoming is not None and upcoming < horizon_ms and len(due) < MAX_PER_JOB:
         due.append(upcoming)
         upcoming = next_ms(schedule, upcoming)

@@ -1,4 +1,5 @@
-"""DynamoDB plumbing shared by the stores: cancellation reasons and conflict retries.
+"""DynamoDB plumbing shared by the stores: the transactions' connection, paging cursors, the
+"table unavailable" error, cancellation reasons and conflict retries.
 
 A transaction that DynamoDB cancels with ``TransactionConflict`` wrote nothing: another
 transaction was touching one of its items at that moment. botocore does not retry it, and it
@@ -8,19 +9,66 @@ simply tried again after a short jittered pause.
 """
 from __future__ import annotations
 
+import base64
+import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
+from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+
+from .errors import StoreUnavailable, ValidationFailed
 
 T = TypeVar("T")
 CONFLICT = "TransactionConflict"
 CONDITION_FAILED = "ConditionalCheckFailed"
 CONFLICT_TRIES = 5
 _BASE_PAUSE_S = 0.01
+
+
+@cache
+def connection(region: str, host: str | None) -> Connection:
+    """One low-level PynamoDB connection per endpoint, built on first use (for transactions)."""
+    return Connection(region=region, host=host)
+
+
+def model_connection(model: type[Model]) -> Connection:
+    """The transaction connection matching ``model``'s table endpoint."""
+    return connection(model.Meta.region, model.Meta.host)
+
+
+def unavailable(table: str, action: str) -> StoreUnavailable:
+    """The 503 for a DynamoDB call on ``table`` ("jobs", "runs") that failed for want of the table."""
+    return StoreUnavailable(f"{table} table unavailable while trying to {action}; retry later")
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """An opaque paging cursor from a DynamoDB LastEvaluatedKey."""
+    if not key:
+        return None
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, expected_keys: Sequence[str]) -> dict[str, Any] | None:
+    """The LastEvaluatedKey inside ``cursor``; a forged or damaged cursor is a 400."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        valid = isinstance(key, dict) and sorted(key) == sorted(expected_keys)
+        valid = valid and all(isinstance(v, dict) and len(v) == 1 for v in key.values())
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise ValidationFailed("cursor", "is not a cursor this API returned")
+    return cast(dict[str, Any], key)
 
 
 @dataclass(frozen=True)
@@ -70,7 +118,8 @@ def number(item: dict[str, Any] | None, name: str) -> int | None:
 
 def text(item: dict[str, Any] | None, name: str) -> str | None:
     """A string attribute of a DynamoDB-JSON item, or None."""
-    return (item or {}).get(name, {}).get("S")
+    value = (item or {}).get(name, {}).get("S")
+    return str(value) if value is not None else None
 
 
 def flag(item: dict[str, Any] | None, name: str) -> bool:

@@ -35,7 +35,7 @@ from .history import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
-from .queue import Kind, Message, OccurrenceQueue, decode
+from .sqs import Kind, Message, OccurrenceQueue, decode
 from .store import JobStore
 from .views import DEFAULT_TIMEOUT_MS
 from .waiting import AgentWaits
@@ -49,7 +49,7 @@ TAKEOVER_RETRY_MS = 1_000  # how soon a newer generation looks again at an older
 
 def warm_clients(queue: OccurrenceQueue) -> None:
     """Build the AWS clients once, before threads race to build one each on a cold start."""
-    from .store import model_connection
+    from .dynamo import model_connection
 
     for model in (JobModel, RunModel):
         _ = model._get_connection().connection.client
@@ -106,7 +106,8 @@ class Executor:
             return {"batchItemFailures": []}
         with ThreadPoolExecutor(max_workers=len(records)) as pool:
             done = list(pool.map(self._record_ok, records))
-        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r, ok in zip(records, done) if not ok]}
+        failed = [r for r, ok in zip(records, done, strict=True) if not ok]
+        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in failed]}
 
     def _record_ok(self, record: dict[str, Any]) -> bool:
         try:

@@ -1,4 +1,6 @@
-"""The failure log: one JSON line per run that failed its last attempt (contract §4).
+"""The failure log: one JSON line per run that failed its last attempt.
+
+README, "Agents: how an occurrence is delivered", describes the line.
 
 Locally the lines go to ``<logs.dir>/failures.jsonl``; in Lambda (read-only disk)
 they go to stdout, which is CloudWatch Logs.

@@ -10,8 +10,8 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 
 from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -19,15 +19,13 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import budgets, dynamo
-from .errors import StoreUnavailable
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
-from .store import decode_cursor, encode_cursor, model_connection
 
 RESPONSE_KEEP_CHARS = 1024
 ERROR_KEEP_CHARS = 2048
 
 
-class Claim(str, Enum):
+class Claim(StrEnum):
     """What a claim attempt found."""
 
     CLAIMED = "claimed"  # this caller owns the attempt: deliver it
@@ -136,7 +134,7 @@ def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int, takeover: bo
     # ``takeover`` False: a claim that counts and charges the run never takes a crashed attempt
     # over (that attempt was counted already); it fails, and the caller takes over uncharged.
     taken = model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | newer
-    return taken | stale if takeover else taken
+    return cast(Condition, taken | stale if takeover else taken)
 
 
 _RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")
@@ -158,10 +156,6 @@ def _exhausted(item: dict[str, Any] | None) -> bool:
     return limit is not None and (dynamo.number(item, "startedRuns") or 0) >= limit
 
 
-def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
-    return StoreUnavailable(f"runs table unavailable while trying to {action}; retry later")
-
-
 class RunStore:
     """Claims, finishes and lists runs."""
 
@@ -180,15 +174,15 @@ class RunStore:
         # A single-run job that failed is "failed", yet its occurrence redriven from the
         # DLQ must still run once more: same generation means same occurrence.
         live = self.jobs.status.is_in(JobStatus.ACTIVE.value, JobStatus.FAILED.value)
-        return live & (self.jobs.generation == occ.generation)
+        return cast(Condition, live & (self.jobs.generation == occ.generation))
 
     def _slot_free(self, run_id: str, now_ms: int) -> Condition:
         # The overlap decision, inside the claim's own write: free when the job allows
         # overlap, nothing is in progress, this run holds the slot (a retry, a takeover, a
         # promoted waiter), or the holder's bound has passed (it crashed out of the system).
         jobs = self.jobs
-        return (jobs.overlap == Overlap.ALLOW.value) | jobs.activeRun.does_not_exist() \
-            | (jobs.activeRun == run_id) | (jobs.activeUntil < now_ms)
+        return cast(Condition, (jobs.overlap == Overlap.ALLOW.value) | jobs.activeRun.does_not_exist()
+                    | (jobs.activeRun == run_id) | (jobs.activeUntil < now_ms))
 
     def _job_is_live(self, raw: dict[str, Any] | None, occ: Occurrence) -> bool:
         if not raw:
@@ -233,7 +227,7 @@ class RunStore:
         run, slot, condition = self.claim_parts(occ, now_ms, lease_ms, started_ms, charge)
 
         def write() -> None:
-            with TransactWrite(connection=model_connection(self.model)) as tx:
+            with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                 tx.update(self.jobs(occ.job_id), actions=slot, condition=condition, return_values="ALL_OLD")
                 tx.save(run, condition=_claimable(self.model, occ, now_ms, takeover=not charge),
                         return_values="ALL_OLD")
@@ -243,7 +237,7 @@ class RunStore:
             found = dynamo.reasons(exc)  # PynamoDB sends the Put first, then the Update
             lost = self.lost_claim(occ, found[0], found[1], now_ms) if len(found) == 2 else None
             if lost is None:
-                raise _unavailable("claim a run", exc) from exc
+                raise dynamo.unavailable("runs", "claim a run") from exc
             return lost
         return Claim.CLAIMED, None, None
 
@@ -276,7 +270,7 @@ class RunStore:
         run_guard = self.model.id.does_not_exist() | (self.model.status == RunStatus.QUEUED.value)
 
         def write() -> None:
-            with TransactWrite(connection=model_connection(self.model)) as tx:
+            with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                 tx.update(self.jobs(occ.job_id), actions=[self.jobs.waitingRun.set(occ.to_json())], condition=job_guard)
                 tx.save(run, condition=run_guard)
         try:
@@ -285,7 +279,7 @@ class RunStore:
         except TransactWriteError as exc:
             if dynamo.CONDITION_FAILED in dynamo.codes(exc):
                 return False
-            raise _unavailable("queue a waiting run", exc) from exc
+            raise dynamo.unavailable("runs", "queue a waiting run") from exc
 
     def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
         """Record that an occurrence of a deleted/paused/rescheduled job started nothing."""
@@ -300,7 +294,7 @@ class RunStore:
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise _unavailable("record a skipped run", exc) from exc
+            raise dynamo.unavailable("runs", "record a skipped run") from exc
 
     def enqueue_manual(self, occ: Occurrence, now_ms: int) -> RunModel:
         """Create the ``queued`` run of a manual trigger (its message is already sent)."""
@@ -314,7 +308,7 @@ class RunStore:
             taken = self.get(occ.job_id, occ.run_id) \
                 if exc.cause_response_code == "ConditionalCheckFailedException" else None
             if taken is None:
-                raise _unavailable("queue a manual run", exc) from exc
+                raise dynamo.unavailable("runs", "queue a manual run") from exc
             return taken
         return run
 
@@ -325,7 +319,7 @@ class RunStore:
         except self.model.DoesNotExist:
             return None
         except PynamoDBException as exc:
-            raise _unavailable("read a run", exc) from exc
+            raise dynamo.unavailable("runs", "read a run") from exc
 
     def find(self, run_id: str) -> RunModel | None:
         """The run ``run_id`` wherever its job is (the job id is part of every run id), or None."""
@@ -334,14 +328,14 @@ class RunStore:
 
     def list(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[RunModel], str | None]:
         """One page of a job's runs, newest first, and the cursor of the next page."""
-        start = decode_cursor(cursor, ["jobId", "id"])
+        start = dynamo.decode_cursor(cursor, ["jobId", "id"])
         try:
             pages = self.model.query(job_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)
             runs = list(pages)
         except QueryError as exc:
-            raise _unavailable("list runs", exc) from exc
+            raise dynamo.unavailable("runs", "list runs") from exc
         more = len(runs) == limit and pages.last_evaluated_key is not None
-        return runs, encode_cursor(pages.last_evaluated_key) if more else None
+        return runs, dynamo.encode_cursor(pages.last_evaluated_key) if more else None
 
     def all(self, job_id: str) -> Iterable[RunModel]:
         """Every stored run of a job (tests and tools)."""

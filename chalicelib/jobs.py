@@ -6,6 +6,7 @@ occurrence through the tick's own :class:`~chalicelib.dispatch.Dispatcher`.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import secrets
@@ -19,17 +20,16 @@ from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
 from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
 from .history import Occurrence, RunStore
-from .http import json_text
 from .listing import list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
-from .queue import Message, OccurrenceQueue
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from .schemas import JobCreate, JobPatch, validate
+from .sqs import Message, OccurrenceQueue
 from .store import JobStore
 from .views import job_view, run_view
+from .web import json_text
 
 log = logging.getLogger("agentos.jobs")
-SCHEDULE_FIELDS = ("schedule", "interval", "timezone")
 # A list page stops before this many bytes of JSON: Lambda answers at most 6 MB (a page of 100
 # jobs with 64 KB payloads is ~6.5 MB), and headers and the API Gateway envelope need room.
 LIST_PAGE_BYTES = 5 * 1024 * 1024
@@ -83,8 +83,9 @@ class JobService:
             retryPolicy=spec.retryPolicy.model_dump_json() if spec.retryPolicy else None,
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
-            maxConsecutiveFailures=spec.maxConsecutiveFailures, **bounds.attributes(),
-            **budget_attributes(spec.budget), createdAt=now, updatedAt=now)
+            maxConsecutiveFailures=spec.maxConsecutiveFailures, startAt=bounds.start_ms, endAt=bounds.end_ms,
+            maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, **budget_attributes(spec.budget),
+            createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
         self._enqueue_if_close(job, now)
@@ -116,8 +117,9 @@ class JobService:
              cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of job views and the next page's cursor."""
         page = self.store.list(status, agent_id, limit, cursor)
-        now, views, size = clock_now_ms(), [], 2  # the brackets of the JSON array
-        for job, resume in zip(page.jobs, page.resume):
+        now, size = clock_now_ms(), 2  # the brackets of the JSON array
+        views: builtins.list[dict[str, Any]] = []
+        for job in page.jobs:
             view = job_view(job, now)
             size += len(json_text(view).encode()) + 1
             if views and size > LIST_PAGE_BYTES:  # the rest comes on the next page
@@ -129,12 +131,12 @@ class JobService:
         """Apply a PATCH; a schedule change or a resume re-arms the job from now."""
         patch = validate(JobPatch, body)
         job = self.store.get(job_id)
-        stamp, old_name, now = job.updatedAt, job.name, clock_now_ms()
+        stamp, old_name, now = int(job.updatedAt), job.name, clock_now_ms()
         changes = self._field_changes(patch)
         changes.update(self._schedule_changes(job, patch, now))
         if changes.get("status") == JobStatus.ACTIVE.value and job.status != JobStatus.ACTIVE.value:
             changes.update(consecutiveFailures=None, pausedReason=None)  # resuming resets the breaker
-        changes["updatedAt"] = max(now, int(stamp) + 1)  # the optimistic lock needs a new stamp
+        changes["updatedAt"] = max(now, stamp + 1)  # the optimistic lock needs a new stamp
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
         actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
@@ -214,7 +216,8 @@ class JobService:
         self.queue.send_one(Message(occ, now), now)
         return run_view(self.runs.enqueue_manual(occ, now))
 
-    def runs_of(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def runs_of(self, job_id: str, limit: int,
+                cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """One page of a job's runs (newest first) and the next page's cursor."""
         self.store.get(job_id)
         runs, following = self.runs.list(job_id, limit, cursor)
@@ -223,8 +226,8 @@ class JobService:
 
 def _new_timing(job: JobModel, patch: JobPatch, given: set[str]) -> tuple[str | None, int | None]:
     # Setting schedule clears interval and the reverse; both at once is refused later.
-    schedule = job.schedule
-    interval = int(job.interval) if job.interval is not None else None
+    schedule: str | None = job.schedule
+    interval: int | None = int(job.interval) if job.interval is not None else None
     if "schedule" in given:
         schedule = patch.schedule
         interval = None if patch.schedule is not None and "interval" not in given else interval

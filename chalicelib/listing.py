@@ -79,7 +79,8 @@ class JobLister:
         """Up to ``limit`` jobs matching the filters, from ``cursor`` on."""
         statuses = (status,) if status else STATUS_ORDER
         position = decode_position(cursor, statuses, agent_id)
-        keys, index = [], statuses.index(position.status)
+        keys: list[tuple[str, str, str]] = []
+        index = statuses.index(position.status)
         following: Position | None = position
         try:
             while following is not None and len(keys) < limit:

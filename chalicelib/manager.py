@@ -1,6 +1,7 @@
-"""The Python job manager, for plugins written in Python (README, Agents, item 3).
+"""The Python job manager, for plugins written in Python (README, "Agents: how an occurrence is
+delivered", point 3).
 
-It mirrors the ``jobManager`` of the original specification's TypeScript plugin example::
+A plugin creates its jobs in code, for example::
 
     from chalicelib.actions import callback
     from chalicelib.manager import JobManager

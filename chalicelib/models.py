@@ -13,47 +13,21 @@ recording a run on the job (lastRunAt, runCount…) does not write the index.
 from __future__ import annotations
 
 import os
-from enum import Enum
 
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
-
-class JobStatus(str, Enum):
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class RunStatus(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
+# The enums live with the API's other limits (importing them must not load PynamoDB).
+from .limits import JobStatus as JobStatus
+from .limits import Overlap as Overlap
+from .limits import RunStatus as RunStatus
+from .limits import Trigger as Trigger
 
 # A run is "in progress" (it holds the job's overlap slot) while its status is one of these.
 IN_PROGRESS = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.RETRYING.value)
 # A run in one of these has ended: nothing of it starts again.
 ENDED = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.SKIPPED.value, RunStatus.CANCELLED.value)
-
-
-class Overlap(str, Enum):
-    """What an occurrence does while an earlier run of its job is in progress."""
-
-    SKIP = "skip"
-    QUEUE = "queue"
-    ALLOW = "allow"
-
-
-class Trigger(str, Enum):
-    SCHEDULE = "schedule"
-    MANUAL = "manual"
 
 
 # Attributes the tick reads from the due index (besides its keys and the table key).

@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .http import MAX_DEPTH
+from .limits import CURSOR_PATTERN, ID_MAX_LENGTH, JOB_STATUSES, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
+from .web import MAX_DEPTH
 
 REF = "#/components/schemas/{model}"
 
@@ -34,11 +35,13 @@ ERRORS = {
 }
 NOT_FOUND = {"404": _error("No job has this id.")}
 LINK = {"Link": {"description": 'Next page: `<url>; rel="next"`', "schema": {"type": "string"}}}
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
+JOB_ID = {"name": "job_id", "in": "path", "required": True,
+          "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
 PAGING = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}},
     {"name": "cursor", "in": "query", "description": "The `cursor` of the previous page's `Link` header, as it was.",
-     "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"}},
+     "schema": {"type": "string", "minLength": 1, "pattern": CURSOR_PATTERN}},
 ]
 
 PREVIEW_ANSWER = {"type": "object", "required": ["next"],
@@ -68,7 +71,7 @@ def _ok(status: str, description: str, schema: dict[str, Any] | None, **headers:
 
 def _paths() -> dict[str, Any]:
     jobs_list = {"type": "array", "items": _ref("Job")}
-    filters = [{"name": "status", "in": "query", "schema": {"enum": ["active", "paused", "completed", "failed"]}},
+    filters = [{"name": "status", "in": "query", "schema": {"enum": list(JOB_STATUSES)}},
                {"name": "agentId", "in": "query", "schema": {"type": "string", "format": "uuid"}}]
     location = {"description": "URL of the new job", "schema": {"type": "string"}}
     return {
@@ -110,7 +113,7 @@ def _paths() -> dict[str, Any]:
     }
 
 
-RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
 RUN_NOT_FOUND = {"404": _error("No run has this id.")}
 ENDED = {"409": _error("The attempt (or run) this request addresses has already ended.")}
 

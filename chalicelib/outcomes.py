@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from dataclasses import replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -29,8 +29,8 @@ from .failures import FailureLog
 from .history import Occurrence
 from .models import JobModel, JobStatus, RunStatus, Trigger
 from .progress import Breaker, Ending, Finished, Recorded, RunProgress
-from .queue import Kind, Message, OccurrenceQueue
 from .schedules import OnceSchedule
+from .sqs import Kind, Message, OccurrenceQueue
 from .store import JobStore
 
 log = logging.getLogger("agentos.jobs.outcomes")
@@ -38,7 +38,7 @@ MAX_RETRY_AFTER_MS = 3_600_000
 OUTPUT_MAX_BYTES = 32 * 1024
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What handling one message (or one report) came to."""
 
     SUCCEEDED = "succeeded"

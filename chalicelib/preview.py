@@ -1,4 +1,6 @@
-"""Schedule preview (contract §8): the next start times a job with this timing would have.
+"""Schedule preview: the next start times a job with this timing would have.
+
+README, "The API", documents the route (``POST /api/schedules/preview``).
 
 The request fields are the create request's own (same pydantic fields, then the same
 :func:`~chalicelib.schedules.parse_schedule`), so a preview refuses exactly what a create

@@ -8,8 +8,8 @@ occurrence waiting for it, in the same transaction that records the outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -22,7 +22,6 @@ from .config import Config
 from .errors import StoreUnavailable
 from .history import Occurrence
 from .models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
-from .store import model_connection
 
 ERROR_KEEP_CHARS = 2048
 RESPONSE_KEEP_CHARS = 1024
@@ -40,7 +39,7 @@ def claim_lease_ms(config: Config) -> int:
     return HOLD_MAX_MS + max(slowest, ACTION_TIMEOUT_MS) + LEASE_SLACK_MS
 
 
-class Recorded(str, Enum):
+class Recorded(StrEnum):
     """What a write found."""
 
     DONE = "done"  # written as asked
@@ -90,12 +89,8 @@ class Finished:
     freed_agent: str | None = None  # the agent whose slot this write freed (fill its line)
 
 
-def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
-    return StoreUnavailable(f"runs table unavailable while trying to {action}; retry later")
-
-
 def _not_cancelling(model: type[RunModel]) -> Condition:
-    return model.cancelRequested.does_not_exist() | (model.cancelRequested == False)  # noqa: E712
+    return cast(Condition, model.cancelRequested.does_not_exist() | (model.cancelRequested == False))  # noqa: E712
 
 
 class RunProgress:
@@ -110,8 +105,8 @@ class RunProgress:
     def still_ours(self, occ: Occurrence) -> Condition:
         """The attempt is running and nobody else took it over."""
         model = self.model
-        return (model.status == RunStatus.RUNNING.value) & (model.attempt == occ.attempt) \
-            & (model.generation == occ.generation)
+        return cast(Condition, (model.status == RunStatus.RUNNING.value) & (model.attempt == occ.attempt)
+                    & (model.generation == occ.generation))
 
     def _update(self, occ: Occurrence, actions: list[Action], condition: Condition, what: str) -> RunModel | None:
         run = self.model(occ.job_id, occ.run_id)
@@ -121,7 +116,7 @@ class RunProgress:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return None
-            raise _unavailable(what, exc) from exc
+            raise dynamo.unavailable("runs", what) from exc
 
     def hold_slot(self, occ: Occurrence, until_ms: int) -> None:
         # Extends how long the job's overlap slot is honoured while this run is in progress
@@ -136,7 +131,7 @@ class RunProgress:
     def accept(self, occ: Occurrence, now_ms: int, timeout_at: int, heartbeat_ms: int | None,
                slack_ms: int) -> bool:
         """The agent answered 202: the attempt stays running, watched by its deadline only."""
-        actions = [self.model.acceptedAt.set(now_ms), self.model.heartbeatAt.set(now_ms),
+        actions: list[Action] = [self.model.acceptedAt.set(now_ms), self.model.heartbeatAt.set(now_ms),
                    self.model.timeoutAt.set(timeout_at), self.model.leaseUntil.remove()]
         actions.append(self.model.heartbeatTimeoutMs.set(heartbeat_ms) if heartbeat_ms
                        else self.model.heartbeatTimeoutMs.remove())
@@ -148,7 +143,7 @@ class RunProgress:
     def heartbeat(self, occ: Occurrence, now_ms: int, progress: str | None) -> RunModel | None:
         """Renew the heartbeat deadline (and keep ``progress``); the run as it now is (one write,
         which returns the item), or None if the attempt is no longer running."""
-        actions = [self.model.heartbeatAt.set(now_ms)]
+        actions: list[Action] = [self.model.heartbeatAt.set(now_ms)]
         if progress is not None:
             actions.append(self.model.progress.set(progress))
         # The attempt number alone names it (a callback token carries it; no read needed first).
@@ -161,16 +156,17 @@ class RunProgress:
         except self.model.DoesNotExist:
             return None
         except PynamoDBException as exc:
-            raise _unavailable("read a run", exc) from exc
+            raise dynamo.unavailable("runs", "read a run") from exc
 
     def request_cancel(self, occ: Occurrence) -> bool:
         """Ask a running attempt to stop (it ends ``cancelled`` when it reports or times out)."""
         condition = self.model.status == RunStatus.RUNNING.value
-        return self._update(occ, [self.model.cancelRequested.set(True)], condition, "cancel a run") is not None
+        actions: list[Action] = [self.model.cancelRequested.set(True)]
+        return self._update(occ, actions, condition, "cancel a run") is not None
 
     def cancel_waiting(self, occ: Occurrence, now_ms: int, statuses: tuple[str, ...]) -> bool:
         """End at once a run that is queued or waiting between attempts; frees what it held."""
-        actions = [self.model.status.set(RunStatus.CANCELLED.value), self.model.cancelRequested.set(True),
+        actions: list[Action] = [self.model.status.set(RunStatus.CANCELLED.value), self.model.cancelRequested.set(True),
                    self.model.finishedAt.set(now_ms), self.model.error.set("cancelled before it started"),
                    self.model.leaseUntil.remove(), self.model.queueAgent.remove(), self.model.queueKey.remove()]
         condition = self.model.status.is_in(*statuses) & (self.model.attempt == occ.attempt)
@@ -181,10 +177,11 @@ class RunProgress:
 
     def _release(self, occ: Occurrence) -> None:
         # A cancelled run gives back the slot it held or waited for (best effort, as above).
-        for actions, condition in (
+        releases: tuple[tuple[list[Action], Condition], ...] = (
                 ([self.jobs.activeRun.remove(), self.jobs.activeUntil.remove()], self.jobs.activeRun == occ.run_id),
                 # the waiting occurrence is kept as JSON (with the attempt it arrived with): match its run id
-                ([self.jobs.waitingRun.remove()], self.jobs.waitingRun.contains(f'"runId":"{occ.run_id}"'))):
+                ([self.jobs.waitingRun.remove()], self.jobs.waitingRun.contains(f'"runId":"{occ.run_id}"')))
+        for actions, condition in releases:
             try:
                 self.jobs(occ.job_id).update(actions=actions, condition=condition)
             except PynamoDBException:
@@ -196,7 +193,8 @@ class RunProgress:
 
         ``slot_until`` is how long the job's overlap slot is already held; it is extended only
         if the next attempt's claim (which renews it) may come later than that."""
-        actions = [self.model.status.set(RunStatus.RETRYING.value), self.model.error.set(error[:ERROR_KEEP_CHARS]),
+        actions: list[Action] = [self.model.status.set(RunStatus.RETRYING.value),
+                                 self.model.error.set(error[:ERROR_KEEP_CHARS]),
                    self.model.retryAt.set(retry_at), self.model.leaseUntil.remove()]
         if digest is not None:
             actions.append(self.model.reportDigest.set(digest))
@@ -211,7 +209,8 @@ class RunProgress:
 
     def _run_actions(self, ending: Ending) -> list[Action]:
         model = self.model
-        actions = [model.status.set(ending.status.value), model.finishedAt.set(ending.at_ms), model.leaseUntil.remove()]
+        actions: list[Action] = [model.status.set(ending.status.value), model.finishedAt.set(ending.at_ms),
+                                 model.leaseUntil.remove()]
         actions.append(model.error.set(ending.error[:ERROR_KEEP_CHARS]) if ending.error else model.error.remove())
         for attribute, value in ((model.output, ending.output), (model.usage, ending.usage)):
             if value is not None:
@@ -238,7 +237,7 @@ class RunProgress:
                     found[0], found[1] = found[1], found[0]
                 codes = [reason.code for reason in found]
                 if len(found) < 2 or dynamo.CONDITION_FAILED not in codes:
-                    raise _unavailable("record a run outcome", exc) from exc
+                    raise dynamo.unavailable("runs", "record a run outcome") from exc
                 if len(found) == 3 and found[2].code == dynamo.CONDITION_FAILED:
                     plan.agent_holds = False  # the slot was reaped (or never taken): nothing to give back
                 if found[0].code == dynamo.CONDITION_FAILED and not plan.learn_run(found[0].item, ending):
@@ -257,7 +256,7 @@ class RunProgress:
         if not plan.cancelled:
             run_condition &= _not_cancelling(self.model)
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status}))
-        with TransactWrite(connection=model_connection(self.model)) as tx:
+        with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
             tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
                       return_values="ALL_OLD")
             if plan.job_exists:
@@ -272,7 +271,7 @@ class RunProgress:
                 tx.condition_check(self.jobs, occ.job_id, condition=self.jobs.id.does_not_exist())
             if ending.agent_slot is not None and plan.agent_holds:
                 agents = AgentModel
-                held = agents.holders[occ.run_id]  # type: ignore[index]
+                held = agents.holders[occ.run_id]
                 tx.update(agents(agent_item_id(ending.agent_slot)), actions=[held.remove()], condition=held.exists())
 
 
@@ -353,8 +352,8 @@ def _breaker_write(jobs: type[JobModel], ending: Ending, status: RunStatus) -> t
     if status is RunStatus.SUCCEEDED:
         return [jobs.consecutiveFailures.set(0)], jobs.id.exists()
     count = jobs.consecutiveFailures
-    seen = (count == breaker.seen) if breaker.seen else (count.does_not_exist() | (count == 0))
-    actions = [count.set(breaker.seen + 1)]
+    seen: Condition = (count == breaker.seen) if breaker.seen else (count.does_not_exist() | (count == 0))
+    actions: list[Action] = [count.set(breaker.seen + 1)]
     reached = bool(breaker.limit) and breaker.seen + 1 >= int(breaker.limit or 0)
     breaker.tripped = reached and breaker.active and not ending.closing
     if breaker.tripped:

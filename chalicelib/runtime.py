@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # for the annotations only: importing them is what this modul
     from .executor import Executor
     from .history import RunStore
     from .jobs import JobService
-    from .queue import OccurrenceQueue
     from .reports import RunService
+    from .sqs import OccurrenceQueue
     from .store import JobStore
 
 T = TypeVar("T")
@@ -57,7 +57,7 @@ def run_store() -> RunStore:
 
 def queue() -> OccurrenceQueue:
     """The occurrence queue and its DLQ."""
-    from .queue import queue_from_env
+    from .sqs import queue_from_env
 
     return _once("queue", queue_from_env)
 

@@ -3,7 +3,7 @@
 This is the only module of agentOS Jobs that imports croniter. croniter does what it is good at,
 expanding an expression and finding the next matching *wall-clock* time, and never sees a
 timezone: its own DST handling fires ``30 1 * * *`` twice on New York's fall-back day. Wall
-times are mapped to real instants here with zoneinfo, under CONTRACT §3 (Vixie-cron rules):
+times are mapped to real instants here with zoneinfo, under the DST rules of README, "Scheduling" (Vixie cron's):
 
 * a cron is *fixed-time* iff neither its minute nor its hour field starts with ``*``. It fires at
   the first instant whose wall clock reaches each matching wall time: an ambiguous time (fall
@@ -30,10 +30,9 @@ from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
 from chalicelib.errors import InvalidSchedule
+from chalicelib.limits import MAX_INTERVAL_MS, SCHEDULE_MAX_LENGTH
 
 UTC = UTC
-MAX_INTERVAL_MS = 315_360_000_000  # ten years
-MAX_SCHEDULE_CHARS = 256
 # Longest DST fall-back in use is 1 h (2 h historically); look this far for one.
 _DST_REACH = timedelta(hours=3)
 _SECOND = timedelta(seconds=1)
@@ -52,8 +51,9 @@ MACROS = {
 _MONTHS = {n: i + 1 for i, n in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
 _DAYS = {n: i for i, n in enumerate("sun mon tue wed thu fri sat".split())}
 # (name, lowest, highest, names) per field; day-of-week 7 is Sunday, as in Vixie cron.
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day-of-month", 1, 31, {}),
-           ("month", 1, 12, _MONTHS), ("day-of-week", 0, 7, _DAYS))
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day-of-month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS), ("day-of-week", 0, 7, _DAYS))
 DOM, DOW = 2, 4
 _ELEMENT = re.compile(r"(\*|[0-9a-z]+)(?:-([0-9a-z]+))?(?:/([0-9]+))?")
 _NTH = re.compile(r"([0-9a-z]+)#([0-9]+)")
@@ -102,7 +102,7 @@ class IntervalSchedule(Schedule):
         self.interval_ms = interval_ms
         self._step = timedelta(milliseconds=interval_ms)
 
-    def first_after(self, moment: datetime) -> datetime | None:
+    def first_after(self, moment: datetime) -> datetime:
         """One interval after ``moment``."""
         return _as_utc(moment) + self._step
 
@@ -176,7 +176,7 @@ class CronSchedule(Schedule):
         if local.fold:
             # Clocks were set back less than an hour or two ago: the wall times up to the
             # moment of the change have been reached (and fired) already.
-            back = local.replace(fold=0).utcoffset() - local.utcoffset()
+            back = _offset(local.replace(fold=0)) - _offset(local)
             switch = self._transition(moment - back, moment)
             reached = (switch - _SECOND).astimezone(self.zone).replace(tzinfo=None)
         wall = self._match_after(reached)
@@ -190,7 +190,7 @@ class CronSchedule(Schedule):
         """The first instant after ``moment`` whose wall time matches."""
         best = self._earliest_from(local.replace(tzinfo=None), moment)
         ahead = moment + _DST_REACH
-        if ahead.astimezone(self.zone).utcoffset() < local.utcoffset():
+        if _offset(ahead.astimezone(self.zone)) < _offset(local):
             # Clocks go back soon: the wall times from the switch on come round again.
             switch = self._transition(moment, ahead)
             again = switch.astimezone(self.zone).replace(tzinfo=None)
@@ -217,7 +217,8 @@ class CronSchedule(Schedule):
     def _match_after(self, wall: datetime) -> datetime:
         """First matching naive wall time strictly after naive ``wall`` (whole minutes)."""
         with self._lock:
-            return self._iter.get_next(datetime, start_time=wall)
+            following: datetime = self._iter.get_next(datetime, start_time=wall)
+            return following
 
     def _transition(self, low: datetime, high: datetime) -> datetime:
         """The DST switch in (low, high]: first whole second whose UTC offset differs from low's."""
@@ -233,6 +234,13 @@ class CronSchedule(Schedule):
 
     def __repr__(self) -> str:
         return f"CronSchedule({self.expression!r}, {self.zone.key!r})"
+
+
+def _offset(moment: datetime) -> timedelta:
+    """The UTC offset of an aware datetime (never None in a ZoneInfo or UTC)."""
+    offset = moment.utcoffset()
+    assert offset is not None, moment
+    return offset
 
 
 def _compile(expression: str) -> tuple[list[str], str, bool]:
@@ -264,7 +272,8 @@ def _normalize_field(index: int, text: str) -> tuple[str, bool]:
             raise _BadCron(f"'?' is only allowed in day-of-month and day-of-week, not in {name}")
         return "*", False
     elements = text.split(",")
-    plain, specials = [], []
+    plain: list[str] = []
+    specials: list[str] = []
     for element in elements:
         special = _special(index, element, len(elements))
         (specials if special else plain).append(special or _plain(index, element))
@@ -386,8 +395,8 @@ def _parse_text(schedule: object, zone: ZoneInfo, now: datetime | None) -> Sched
     """Cron if it looks like cron (``@`` or 3+ fields), else an ISO-8601 instant."""
     if not isinstance(schedule, str):
         raise InvalidSchedule("schedule", "must be a string (cron expression or ISO-8601 date-time)")
-    if len(schedule) > MAX_SCHEDULE_CHARS:
-        raise InvalidSchedule("schedule", f"must be at most {MAX_SCHEDULE_CHARS} characters")
+    if len(schedule) > SCHEDULE_MAX_LENGTH:
+        raise InvalidSchedule("schedule", f"must be at most {SCHEDULE_MAX_LENGTH} characters")
     text = schedule.strip()
     if text.startswith("@") or len(text.split()) >= 3:
         cron = CronSchedule(text, zone)

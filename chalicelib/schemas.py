@@ -8,22 +8,33 @@ from __future__ import annotations
 import re
 import types
 import uuid
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from .config import Budget, RetryPolicy
 from .errors import ValidationFailed
+from .limits import (
+    DESCRIPTION_MAX_LENGTH,
+    MAX_INTERVAL_MS,
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    SCHEDULE_MAX_LENGTH,
+    TIMEZONE_MAX_LENGTH,
+    UUID_PATTERN,
+    JobStatusName,
+    LastRunStatus,
+    OverlapName,
+    ReportedRunStatus,
+    RunStatusName,
+    SettableJobStatus,
+    TriggerName,
+)
 
-# Names are identifiers an operator types and greps for: printable ASCII only, so no
-# control characters, bidi overrides or look-alike Unicode can hide in them.
-NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._:@/+-]{0,126}[A-Za-z0-9._:@/+-])?$"
 _CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
 _CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
 DESCRIPTION_PATTERN = f"^[^{_CONTROL_CHARS}]*$"
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-MAX_INTERVAL_MS = 315_360_000_000  # ten years
 
 
 def _any_case(word: str) -> str:
@@ -82,8 +93,8 @@ class _Body(BaseModel):
 
 
 def _name(default: Any = ...) -> Any:
-    return Field(default, min_length=1, max_length=128, pattern=NAME_PATTERN,
-                 description="Unique name: 1-128 printable ASCII characters.")
+    return Field(default, min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN,
+                 description=f"Unique name: 1-{NAME_MAX_LENGTH} printable ASCII characters.")
 
 
 def _agent_id(default: Any = ...) -> Any:
@@ -96,13 +107,15 @@ def _unchanged_if_absent(**documented: Any) -> Any:
 
 
 def _timezone(default: Any) -> Any:
-    return Field(default, min_length=1, max_length=64, description="IANA timezone name.")
+    return Field(default, min_length=1, max_length=TIMEZONE_MAX_LENGTH, description="IANA timezone name.")
 
 
 # The patterns below are documented, not enforced here: the field validator and
 # chalicelib.schedules give the precise reason a value is refused.
-DescriptionText = Annotated[str, Field(max_length=1024, json_schema_extra={"pattern": DESCRIPTION_PATTERN})]
-ScheduleText = Annotated[str, Field(min_length=1, max_length=256, json_schema_extra={"pattern": SCHEDULE_PATTERN})]
+DescriptionText = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH,
+                                       json_schema_extra={"pattern": DESCRIPTION_PATTERN})]
+ScheduleText = Annotated[str, Field(min_length=1, max_length=SCHEDULE_MAX_LENGTH,
+                                    json_schema_extra={"pattern": SCHEDULE_PATTERN})]
 Description = Field(None, description="Free text without control or bidi-override characters.")
 ScheduleField = Field(None, description="5-field cron (minute hour day-of-month month day-of-week; @daily etc.) "
                                         "in `timezone`, or an ISO-8601 date-time after now for one run.")
@@ -120,9 +133,10 @@ NOT_BOTH_TIMINGS: dict[str, Any] = {"not": {"required": ["schedule", "interval"]
 
 TimeoutField = Field(None, ge=1_000, le=86_400_000,
                      description="The longest one attempt may take, from its start to its outcome (default 900000).")
-HeartbeatField = Field(None, ge=1_000, le=86_400_000,
-                       description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
-OverlapPolicy = Literal["skip", "queue", "allow"]
+HeartbeatField = Field(
+    None, ge=1_000, le=86_400_000,
+    description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
+OverlapPolicy = OverlapName
 StartAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
                      description="ISO-8601 date-time (no offset = the job's timezone): no occurrence before it.")
 EndAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
@@ -193,7 +207,7 @@ class JobPatch(_Body):
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
     budget: Budget | None = BudgetField
-    status: Literal["active", "paused"] = _unchanged_if_absent(description="Pause or resume the job.")
+    status: SettableJobStatus = _unchanged_if_absent(description="Pause or resume the job.")
 
 
 class Job(BaseModel):
@@ -208,10 +222,10 @@ class Job(BaseModel):
     timezone: str
     payload: dict[str, Any]
     retryPolicy: RetryPolicy | None = None
-    status: Literal["active", "paused", "completed", "failed"]
+    status: JobStatusName
     nextRunAt: str | None
     lastRunAt: str | None
-    lastRunStatus: Literal["succeeded", "failed"] | None
+    lastRunStatus: LastRunStatus | None
     runCount: int
     failureCount: int
     timeoutMs: int
@@ -235,9 +249,9 @@ class Run(BaseModel):
 
     id: str
     jobId: str
-    trigger: Literal["schedule", "manual"]
+    trigger: TriggerName
     scheduledAt: str
-    status: Literal["queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]
+    status: RunStatusName
     attempt: int
     startedAt: str | None
     finishedAt: str | None
@@ -277,7 +291,7 @@ class HeartbeatBody(_Body):
 class CompleteBody(_Body):
     """Body of ``POST /api/runs/{runId}/complete``."""
 
-    status: Literal["succeeded", "failed", "cancelled"]
+    status: ReportedRunStatus
     output: Any = Field(None, description="Any JSON (at most 32 KiB): what the run produced.")
     error: str | None = Field(None, max_length=2048)
     usage: Usage | None = None

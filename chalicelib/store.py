@@ -5,19 +5,15 @@ here into a :mod:`chalicelib.errors` exception, so callers never see botocore.
 """
 from __future__ import annotations
 
-import base64
-import json
+import builtins
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from typing import cast
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DoesNotExist,
     GetError,
-    PynamoDBException,
     QueryError,
     TransactWriteError,
     UpdateError,
@@ -26,8 +22,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from . import clock
-from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable, ValidationFailed
+from . import clock, dynamo
+from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
 from .listing import JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
 
@@ -55,57 +51,8 @@ class Advance:
     shard: int | None
 
 
-@cache
-def connection(region: str, host: str | None) -> Connection:
-    """One low-level PynamoDB connection per endpoint, built on first use (for transactions)."""
-    return Connection(region=region, host=host)
-
-
-def model_connection(model: type) -> Connection:
-    """The transaction connection matching ``model``'s table endpoint."""
-    return connection(model.Meta.region, model.Meta.host)
-
-
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    """An opaque paging cursor from a DynamoDB LastEvaluatedKey."""
-    if not key:
-        return None
-    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, expected_keys: Sequence[str]) -> dict[str, Any] | None:
-    """The LastEvaluatedKey inside ``cursor``; a forged or damaged cursor is a 400."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-        valid = isinstance(key, dict) and sorted(key) == sorted(expected_keys)
-        valid = valid and all(isinstance(v, dict) and len(v) == 1 for v in key.values())
-    except (ValueError, TypeError):
-        valid = False
-    if not valid:
-        raise ValidationFailed("cursor", "is not a cursor this API returned")
-    return key
-
-
-def _reasons(exc: TransactWriteError) -> list[str | None]:
-    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
-
-
-def _conflicted(exc: TransactWriteError) -> bool:
-    """Cancelled only because another transaction held an item (no condition failed)."""
-    reasons = _reasons(exc)
-    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
-
-
 def _busy() -> ConcurrentUpdate:
     return ConcurrentUpdate("the job is being changed by another request; retry it")
-
-
-def _unavailable(action: str, exc: Exception) -> StoreUnavailable:
-    return StoreUnavailable(f"jobs table unavailable while trying to {action}; retry later")
 
 
 class JobStore:
@@ -120,11 +67,11 @@ class JobStore:
         TRANSACTION_TRIES); the last TransactWriteError is raised for the caller to classify."""
         for attempt in range(TRANSACTION_TRIES):
             try:
-                with TransactWrite(connection=model_connection(self.model)) as tx:
+                with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                     write(tx)
                 return
             except TransactWriteError as exc:
-                if not _conflicted(exc) or attempt == TRANSACTION_TRIES - 1:
+                if not dynamo.is_conflict(exc) or attempt == TRANSACTION_TRIES - 1:
                     raise
             # Jittered so that two requests that collided do not collide again in step.
             clock.sleep_until(clock.now_ms() + random.randint(1, CONFLICT_BACKOFF_MS << attempt))
@@ -139,9 +86,9 @@ class JobStore:
         try:
             self._transact(write)
         except TransactWriteError as exc:
-            if _reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+            if dynamo.codes(exc)[:1] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
-            raise (_busy() if _conflicted(exc) else _unavailable("create a job", exc)) from exc
+            raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "create a job")) from exc
 
     def get(self, job_id: str, consistent: bool = True) -> JobModel:
         """The job ``job_id`` (404 if absent; name-claim keys are never jobs)."""
@@ -152,7 +99,7 @@ class JobStore:
         except DoesNotExist as exc:
             raise JobNotFound(job_id) from exc
         except GetError as exc:
-            raise _unavailable("read a job", exc) from exc
+            raise dynamo.unavailable("jobs", "read a job") from exc
 
     def find(self, job_id: str) -> JobModel | None:
         """The job ``job_id``, or None if it does not exist."""
@@ -176,7 +123,7 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise self._conflict(job.id) from exc
-            raise _unavailable("update a job", exc) from exc
+            raise dynamo.unavailable("jobs", "update a job") from exc
 
     def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str) -> None:
         def write(tx: TransactWrite) -> None:
@@ -186,12 +133,12 @@ class JobStore:
         try:
             self._transact(write)
         except TransactWriteError as exc:
-            reasons = _reasons(exc)  # PynamoDB sends deletes, then puts, then updates
+            reasons = dynamo.codes(exc)  # PynamoDB sends deletes, then puts, then updates
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
                 raise self._conflict(job.id) from exc
-            raise (_busy() if _conflicted(exc) else _unavailable("rename a job", exc)) from exc
+            raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "rename a job")) from exc
         job.refresh(consistent_read=True)
 
     def _conflict(self, job_id: str) -> Exception:
@@ -207,11 +154,11 @@ class JobStore:
         try:
             self._transact(write)
         except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in _reasons(exc):
+            if "ConditionalCheckFailed" in dynamo.codes(exc):
                 # The job is gone (404), or a rename moved its name claim after it was read:
                 # it still exists, so the caller is told to retry, never that it is absent.
                 raise self._conflict(job.id) from exc
-            raise (_busy() if _conflicted(exc) else _unavailable("delete a job", exc)) from exc
+            raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "delete a job")) from exc
 
     def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None) -> ListPage:
         """One page of jobs matching the filters, read through the list index (O(page))."""
@@ -225,7 +172,7 @@ class JobStore:
         try:
             yield from self.model.due.query(shard, self.model.nextRunAt < before_ms)
         except QueryError as exc:
-            raise _unavailable("query due jobs", exc) from exc
+            raise dynamo.unavailable("jobs", "query due jobs") from exc
 
     def shard_span(self) -> int:
         """How many due shards may hold jobs: the highest count recorded, or the default."""
@@ -233,7 +180,7 @@ class JobStore:
             for item in self.model.due.query(SHARD_SPAN_PARTITION, limit=1, scan_index_forward=False):
                 return int(item.nextRunAt)
         except QueryError as exc:
-            raise _unavailable("read the due-shard count", exc) from exc
+            raise dynamo.unavailable("jobs", "read the due-shard count") from exc
         return UNRECORDED_SHARD_SPAN
 
     def record_shard_span(self, shards: int) -> None:
@@ -245,9 +192,9 @@ class JobStore:
                 condition=span.does_not_exist() | (span < shards))
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":  # already as high
-                raise _unavailable("record the due-shard count", exc) from exc
+                raise dynamo.unavailable("jobs", "record the due-shard count") from exc
 
-    def advance(self, moves: Sequence[Advance]) -> list[bool]:
+    def advance(self, moves: Sequence[Advance]) -> builtins.list[bool]:
         """Move each job's ``nextRunAt`` past its dispatched occurrences, all in one write;
         per move, False if that job changed meanwhile (it is left as the change made it).
 
@@ -261,31 +208,32 @@ class JobStore:
         won, pending = [True] * len(moves), list(range(len(moves)))
         for _ in range(ADVANCE_TRIES):
             try:
-                with TransactWrite(connection=model_connection(self.model)) as tx:
+                with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                     for i in pending:
                         tx.update(moves[i].job, actions=self._advance_actions(moves[i]),
                                   condition=self._advanced_from(moves[i]))
                 return won
             except TransactWriteError as exc:
-                codes = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+                codes = dynamo.codes(exc)
                 if len(codes) != len(pending) or not set(codes) & {"ConditionalCheckFailed", "TransactionConflict"}:
-                    raise _unavailable("advance jobs", exc) from exc
-                for i, code in zip(pending, codes):
+                    raise dynamo.unavailable("jobs", "advance jobs") from exc
+                for i, code in zip(pending, codes, strict=True):
                     won[i] = won[i] and code != "ConditionalCheckFailed"
-                pending = [i for i, code in zip(pending, codes) if code != "ConditionalCheckFailed"]
+                pending = [i for i, code in zip(pending, codes, strict=True) if code != "ConditionalCheckFailed"]
                 if not pending:
                     return won
         raise StoreUnavailable("jobs table busy while advancing jobs; the next tick re-sends them")
 
-    def _advance_actions(self, move: Advance) -> list[Action]:
+    def _advance_actions(self, move: Advance) -> builtins.list[Action]:
         if move.next_ms is None:
             return [self.model.nextRunAt.remove(), self.model.dueShard.remove()]
+        assert move.shard is not None, "a move to a next occurrence names its shard"
         return [self.model.nextRunAt.set(move.next_ms), self.model.dueShard.set(move.shard)]
 
     def _advanced_from(self, move: Advance) -> Condition:
         job = move.job
-        return ((self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation)
-                & (self.model.status == JobStatus.ACTIVE.value))
+        return cast(Condition, (self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation)
+                    & (self.model.status == JobStatus.ACTIVE.value))
 
     def _advance_one(self, move: Advance) -> bool:
         try:
@@ -294,7 +242,7 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise _unavailable("advance a job", exc) from exc
+            raise dynamo.unavailable("jobs", "advance a job") from exc
 
     def disarm(self, job: JobModel) -> None:
         """Drop a non-active job from the due index (an operator edited it in the console)."""
@@ -305,7 +253,7 @@ class JobStore:
                        condition=self.model.id.exists() & (self.model.status != JobStatus.ACTIVE.value))
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise _unavailable("disarm a job", exc) from exc
+                raise dynamo.unavailable("jobs", "disarm a job") from exc
 
     def complete(self, job_id: str, generation: int) -> bool:
         """Mark an active job ``completed`` (its bounds are used up) and drop it from the due index.
@@ -318,14 +266,4 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise _unavailable("complete a job", exc) from exc
-
-    def record_outcome(self, job_id: str, actions: list[Action]) -> None:
-        """Apply run statistics to a job that still exists (a deleted job is not recreated)."""
-        try:
-            self.model(job_id).update(actions=actions, condition=self.model.id.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise _unavailable("record a run on its job", exc) from exc
-        except PynamoDBException as exc:
-            raise _unavailable("record a run on its job", exc) from exc
+            raise dynamo.unavailable("jobs", "complete a job") from exc

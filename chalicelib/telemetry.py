@@ -89,9 +89,9 @@ def configure_logging() -> None:
         logger.addHandler(handler)
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
         logger.propagate = False
-    for handler in logger.handlers + logging.getLogger().handlers:
-        if _scrubber not in handler.filters:
-            handler.addFilter(_scrubber)
+    for reached in logger.handlers + logging.getLogger().handlers:
+        if _scrubber not in reached.filters:
+            reached.addFilter(_scrubber)
 
 
 def _emf() -> Any:

@@ -18,7 +18,7 @@ from .history import Occurrence, RunStore
 from .models import JobModel, RunStatus
 from .outcomes import Outcome, Outcomes, keys
 from .progress import RunProgress
-from .queue import Kind, Message, OccurrenceQueue
+from .sqs import Kind, Message, OccurrenceQueue
 
 log = logging.getLogger("agentos.jobs.waiting")
 WAKE_MIN_MS = 1_000  # a wake never comes sooner than this after it is armed

@@ -1,4 +1,4 @@
-"""The browser console (contract §9): one page, one script, one stylesheet, served by the app.
+"""The browser console (README, "Console"): one page, one script, one stylesheet, served by the app.
 
 The files live in ``chalicelib/console/`` so that they deploy with the API (Chalice packages
 ``chalicelib`` whole). They need no token: the page asks for one when the API answers 401.

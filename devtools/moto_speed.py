@@ -186,7 +186,20 @@ def _item_backed_transactions() -> None:
 
 
 def patch() -> None:
-    """Apply every patch above (once: :mod:`devtools.moto_patches` sees to it)."""
+    """Apply every patch above (once: :mod:`devtools.moto_patches` sees to it).
+
+    What each replaces in moto:
+
+    * ``moto.sqs.models.unix_time`` and ``unix_time_millis`` (:func:`_cheap_sqs_clock`);
+    * ``SQSBackend.is_message_valid_based_on_retention_period`` (:func:`_one_attribute_retention`);
+    * ``moto.dynamodb.models.copy`` and the DynamoDB backend's ``transact_write_items``
+      (:func:`_item_backed_transactions`);
+    * ``UpdateExpressionParser.make`` and ``ConditionExpressionParser._lex_condition_expression``
+      (:func:`_remembered_expressions`);
+    * ``DepthFirstTraverser.traverse_node_recursively`` (:func:`_typed_traversal`);
+    * ``DomainDispatcherApplication.get_backend_for_host`` (:func:`_remembered_routing`);
+    * ``MotoRequestHandler.protocol_version``, set to HTTP/1.1 (:func:`_keep_alive`).
+    """
     _cheap_sqs_clock()
     _one_attribute_retention()
     _item_backed_transactions()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pynamodb.models import Model
 
@@ -83,7 +83,7 @@ def key_schema(model: type[Model]) -> dict[str, Any]:
             "KeySchema": sorted(gsi["key_schema"], key=lambda k: order[k["KeyType"]]),
             "Projection": gsi["projection"],
         }
-        for gsi in schema["global_secondary_indexes"]
+        for gsi in cast(list[dict[str, Any]], schema["global_secondary_indexes"])
     ]
     if indexes:
         result["GlobalSecondaryIndexes"] = indexes

@@ -1,8 +1,8 @@
 """What AWS runs around the API, done by threads: the minute tick (EventBridge), the
 SQS event source of the executor (Lambda's poller), and the periodic snapshot.
 
-Each loop calls the app's own Lambda entry points (``chalicelib.events.tick`` and
-``chalicelib.events.execute``) with Lambda-shaped events, so the local stack runs the
+Each loop calls the app's own Lambda entry points (``chalicelib.handlers.tick`` and
+``chalicelib.handlers.execute``) with Lambda-shaped events, so the local stack runs the
 very code the functions run.
 """
 from __future__ import annotations

@@ -32,7 +32,7 @@ import boto3
 from chalicelib.dispatch import shard_of
 from chalicelib.listing import list_key
 from chalicelib.models import Trigger
-from chalicelib.queue import OccurrenceQueue, decode
+from chalicelib.sqs import OccurrenceQueue, decode
 
 log = logging.getLogger("agentos.local.snapshot")
 
@@ -68,7 +68,7 @@ class Snapshot:
         """The file's document."""
         return {"format": FORMAT, "savedAt": self.saved_at_ms, "tables": self.tables, "queues": self.queues}
 
-    def summary(self, res: Resources) -> str:
+    def summary(self) -> str:
         """``3 jobs, 40 runs, 12 queued, 0 in DLQ`` (name claims are not jobs)."""
         jobs = sum(1 for i in self.tables.get("jobs", []) if i.get("id", {}).get("S", "").startswith("job-"))
         return (f"{jobs} jobs, {len(self.tables.get('runs', []))} runs, "
@@ -214,4 +214,4 @@ def restore(snapshot: Snapshot, res: Resources, queue: OccurrenceQueue, shards: 
             sqs.send_message(QueueUrl=res.queue_url, MessageBody=body)
     for body in snapshot.queues.get("dlq", []):
         sqs.send_message(QueueUrl=res.dlq_url, MessageBody=body)
-    return f"{snapshot.summary(res)}; {moved} jobs re-armed at their first undelivered occurrence"
+    return f"{snapshot.summary()}; {moved} jobs re-armed at their first undelivered occurrence"

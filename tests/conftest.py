@@ -102,7 +102,7 @@ def call(client: Any, method: str, path: str, body: Any = None, headers: dict[st
 @pytest.fixture
 def no_sqs_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every message visible at once (the fake clock, not SQS, then decides "when")."""
-    import chalicelib.queue as queue_module
+    import chalicelib.sqs as queue_module
 
     monkeypatch.setattr(queue_module, "delay_seconds", lambda not_before_ms, now_ms: 0)
 
@@ -195,9 +195,86 @@ def record_job(**overrides: Any) -> dict[str, Any]:
     return job_body(**{"payload": {"action": "RECORD"}, **overrides})
 
 
+# --- faults below botocore (tests/fault_injector.py) ---------------------------------------
+
+@pytest.fixture
+def faults(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fault injector (an ``Injector``), active for this test."""
+    from botocore.client import BaseClient
+
+    from fault_injector import Injector
+
+    injector = Injector(BaseClient._make_api_call)
+    monkeypatch.setattr(BaseClient, "_make_api_call",
+                        lambda client, operation, params: injector(client, operation, params))
+    return injector
+
+
+# --- an HTTP agent and SQS on the fake clock (long runs, overlap, guard rails) ---------------
+
+# A retry policy whose delays tests can predict: 1 s, 2 s, 4 s... up to 60 s.
+NO_JITTER: dict[str, Any] = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2,
+                             "jitter": False}
+
+
+@pytest.fixture
+def sqs_on_fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's SQS delays and visibility follow chalicelib's (fake) clock."""
+    import moto.sqs.models as sqs_models
+
+    monkeypatch.setattr(sqs_models, "unix_time", lambda dt=None: clock.now_ms() / 1000)
+    monkeypatch.setattr(sqs_models, "unix_time_millis", lambda dt=None: float(clock.now_ms()))
+
+
+@pytest.fixture
+def agent() -> Iterator[Any]:
+    """An HTTP test agent (devtools.agent_server.AgentServer), unsigned, answering 200."""
+    from devtools.agent_server import AgentServer
+
+    with AgentServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stack(aws: dict[str, str], configure: Any, fake_clock: FakeClock, sqs_on_fake_clock: None,
+          agent: Any, client: Any) -> dict[str, Any]:
+    """moto AWS, a fake clock that SQS follows, one HTTP agent, the API test client."""
+    configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 10_000}}, "retryPolicy": NO_JITTER})
+    return {**aws, "clock": fake_clock, "agent": agent, "client": client}
+
+
+def drive(stack: dict[str, Any], seconds: float, step: float = 1.0) -> None:
+    """Let ``seconds`` pass on the fake clock, running whatever SQS shows at each step."""
+    end = clock.now_ms() + int(seconds * 1000)
+    while clock.now_ms() < end:
+        while pump(stack["queue_url"]):
+            pass
+        stack["clock"].advance(step)
+    while pump(stack["queue_url"]):
+        pass
+
+
+def create_job(stack: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Create a job for the stack's agent (one run at 00:00:05 unless overridden)."""
+    body = job_body(**{"schedule": "2030-01-01T00:00:05Z", "payload": {"task": "research"}, **overrides})
+    return runtime.jobs().create(body)
+
+
+def delivery(stack: dict[str, Any], index: int = -1) -> dict[str, Any]:
+    """The body of the stack's agent's ``index``-th delivery."""
+    return stack["agent"].requests[index].json()
+
+
+def report(stack: dict[str, Any], what: str, body: Any, token: str | None) -> Any:
+    """POST a run report (``complete``, ``heartbeat``, ...) for the last delivery's run."""
+    run_id = delivery(stack)["runId"]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return call(stack["client"], "POST", f"/api/runs/{run_id}/{what}", body, headers)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say loudly when the console's browser tests (or the TypeScript kit's) could not run here."""
-    from tests.browser import SKIP_MARK
+    from browser import SKIP_MARK
 
     for mark, what in ((SKIP_MARK, "console browser tests"), ("NODE TESTS SKIPPED", "TypeScript kit tests")):
         skipped = [r for r in terminalreporter.stats.get("skipped", []) if mark in str(r.longrepr)]

@@ -1,7 +1,7 @@
 """An independent cron oracle for the tests, written WITHOUT croniter on purpose.
 
 It parses the 5-field syntax itself and finds occurrences by brute force, stepping through
-every real UTC minute and applying the DST rules of CONTRACT §3 directly:
+every real UTC minute and applying the DST rules of README, "Scheduling" directly:
 
 * wildcard job (minute or hour field starts with ``*``): every instant whose local wall time
   matches;

@@ -1,4 +1,4 @@
-"""The local stack (``python -m scripts.localstack``) as a subprocess, for end-to-end tests.
+"""The local stack (``python -m scripts.devstack``) as a subprocess, for end-to-end tests.
 
 Each stack gets free ports, its own state dir and config file, and its own session
 (process group), so a test can check that a signal leaves no process behind.
@@ -83,7 +83,7 @@ def _die_with_parent() -> None:
 
 @dataclass
 class LocalStack:
-    """One ``scripts.localstack`` process."""
+    """One ``scripts.devstack`` process."""
 
     state_dir: Path
     config: Path
@@ -103,7 +103,7 @@ class LocalStack:
         # AGENTOS_PUBLIC_URL: the stack's own address in callback URLs (conftest sets one for in-process tests).
         env = {**os.environ, "AGENTOS_CONFIG": str(self.config), SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1",
                "AGENTOS_PUBLIC_URL": f"http://localhost:{self.port}", **self.env}
-        command = [sys.executable, "-m", "scripts.localstack", "--port", str(self.port),
+        command = [sys.executable, "-m", "scripts.devstack", "--port", str(self.port),
                    "--aws-port", str(self.aws_port), "--state-dir", str(self.state_dir)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -132,7 +132,7 @@ class LocalStack:
             return self.proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"stack still running {STOP_TIMEOUT_S} s after {signum}:\n{self.log_tail()}")
+            raise AssertionError(f"stack still running {STOP_TIMEOUT_S} s after {signum}:\n{self.log_tail()}") from None
 
     def kill(self) -> None:
         """Last resort for a teardown: kill the whole process group."""

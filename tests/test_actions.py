@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -31,9 +32,10 @@ def ctx(**payload: object) -> ActionContext:
 def clean_registries() -> Iterator[None]:
     """Registrations made by a test disappear after it (module-level and plugin ones stay)."""
     load_plugins()
-    saved = (dict(actions._ACTIONS), dict(actions._CALLBACKS), dict(actions._CALLBACK_NAMES))
+    registries: tuple[dict[Any, Any], ...] = (actions._ACTIONS, actions._CALLBACKS, actions._CALLBACK_NAMES)
+    saved = [dict(registry) for registry in registries]
     yield
-    for registry, before in zip((actions._ACTIONS, actions._CALLBACKS, actions._CALLBACK_NAMES), saved):
+    for registry, before in zip(registries, saved, strict=True):
         registry.clear()
         registry.update(before)
 
@@ -187,6 +189,7 @@ def test_echo_plugin_logs_one_line_and_returns_json(caplog: pytest.LogCaptureFix
     load_plugins()  # idempotent
     with caplog.at_level(logging.INFO, logger="agentos.jobs.example"):
         text = run_action(ctx(action="ECHO", message="hello\nworld"))
+    assert isinstance(text, str)
     assert json.loads(text) == {"echo": "hello\nworld", "job": "nightly", "run": "run-1", "attempt": 1}
     (line,) = [r.getMessage() for r in caplog.records if r.name == "agentos.jobs.example"]
     assert line == "ECHO job=nightly run=run-1 attempt=1 message=hello\\nworld"
@@ -194,4 +197,5 @@ def test_echo_plugin_logs_one_line_and_returns_json(caplog: pytest.LogCaptureFix
 
 def test_echo_without_message() -> None:
     load_plugins()
-    assert json.loads(run_action(ctx(action="ECHO")))["echo"] is None
+    text = run_action(ctx(action="ECHO"))
+    assert isinstance(text, str) and json.loads(text)["echo"] is None

@@ -14,7 +14,7 @@ from chalicelib import actions, clock, runtime
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
-from chalicelib.queue import Message
+from chalicelib.sqs import Message
 from conftest import job_body, receive_all
 
 AGENT = "7a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d"
@@ -200,7 +200,7 @@ def test_a_waiting_run_is_queued_and_shows_it(limited: dict[str, Any]) -> None:
         AgentModel(agent_item_id(AGENT)).update(actions=[AgentModel.holders.set(AgentModel.holders | {})]) \
             if i == 0 else None
         AgentModel(agent_item_id(AGENT)).update(
-            actions=[AgentModel.holders[f"run-{i}"].set(AT + 600_000)])  # type: ignore[index]
+            actions=[AgentModel.holders[f"run-{i}"].set(AT + 600_000)])
     [message] = burst_messages(1)
     # When an occurrence arrives
     outcome = runtime.executor().run(message)
@@ -222,7 +222,7 @@ def test_cancelling_a_waiting_run_takes_it_out_of_the_line(limited: dict[str, An
     AgentModel(agent_item_id(AGENT)).update(actions=[AgentModel.holders.set(AgentModel.holders | {})])
     for i in range(5):
         AgentModel(agent_item_id(AGENT)).update(
-            actions=[AgentModel.holders[f"run-{i}"].set(AT + 600_000)])  # type: ignore[index]
+            actions=[AgentModel.holders[f"run-{i}"].set(AT + 600_000)])
     [message] = burst_messages(1)
     runtime.executor().run(message)
     cancelled = runtime.run_service().cancel(message.occurrence.run_id)

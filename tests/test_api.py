@@ -1,4 +1,4 @@
-"""The HTTP API through Chalice's test client against moto (contract §2)."""
+"""The HTTP API through Chalice's test client against moto (README, "The API")."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,15 @@ from conftest import AGENT_ID, call, job_body
 
 def body(response: Any) -> Any:
     return json.loads(response.body) if response.body else None
+
+
+def next_link(link: str | None) -> str | None:
+    """The URL of a ``Link: <...>; rel="next"`` header, or None without one."""
+    if not link:
+        return None
+    found = re.fullmatch(r'<(.+)>; rel="next"', link)
+    assert found is not None, link
+    return found.group(1)
 
 
 def create(client: Any, **overrides: Any) -> dict[str, Any]:
@@ -164,7 +173,8 @@ def test_list_filters_and_pages(client: Any) -> None:
         create(client, name=f"job{i}", agentId=AGENT_ID if i % 2 else other)
     paused = all_jobs(client)[0]
     call(client, "PATCH", f"/api/jobs/{paused['id']}", {"status": "paused"})
-    seen, path = [], "/api/jobs?limit=3"
+    seen: list[str] = []
+    path: str | None = "/api/jobs?limit=3"
     while path:
         response = call(client, "GET", path)
         assert response.status_code == 200
@@ -172,7 +182,7 @@ def test_list_filters_and_pages(client: Any) -> None:
         assert len(page) <= 3
         seen += [j["name"] for j in page]
         link = response.headers.get("Link")
-        path = re.fullmatch(r'<(.+)>; rel="next"', link).group(1) if link else None
+        path = next_link(link)
     assert sorted(seen) == [f"job{i}" for i in range(7)]
     assert {j["agentId"] for j in body(call(client, "GET", f"/api/jobs?agentId={other}"))} == {other}
     assert len(body(call(client, "GET", f"/api/jobs?agentId={other}"))) == 4
@@ -277,7 +287,8 @@ def test_runs_page_newest_first(client: Any, fake_clock: Any) -> None:
         ids.append(body(call(client, "POST", f"/api/jobs/{job['id']}/run"))["id"])
     first = call(client, "GET", f"/api/jobs/{job['id']}/runs?limit=3")
     assert [r["id"] for r in body(first)] == ids[::-1][:3]
-    following = re.fullmatch(r'<(.+)>; rel="next"', first.headers["Link"]).group(1)
+    following = next_link(first.headers["Link"])
+    assert following is not None
     assert [r["id"] for r in body(call(client, "GET", following))] == ids[::-1][3:]
 
 
@@ -287,7 +298,8 @@ def test_health_and_openapi(client: Any) -> None:
     assert body(call(client, "GET", "/api/health")) == {"status": "ok"}
     document = body(call(client, "GET", "/api/openapi.json"))
     assert document["openapi"].startswith("3.")
-    assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/run", "/api/jobs/{job_id}/runs"} <= set(document["paths"])
+    routes = {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/run", "/api/jobs/{job_id}/runs"}
+    assert routes <= set(document["paths"])
     assert "JobCreate" in document["components"]["schemas"]
 
 
@@ -348,7 +360,9 @@ def test_list_pages_are_utf8_and_capped_by_bytes(client: Any, configure: Any, fa
         response = call(client, "POST", "/api/jobs", raw)
         assert response.status_code == 201, response.body[:200]
         ids.add(body(response)["id"])
-    seen, path, sizes = [], "/api/jobs", []
+    seen: list[str] = []
+    sizes: list[int] = []
+    path: str | None = "/api/jobs"
     while path:
         response = call(client, "GET", path)
         assert response.status_code == 200
@@ -357,7 +371,7 @@ def test_list_pages_are_utf8_and_capped_by_bytes(client: Any, configure: Any, fa
         sizes.append(len(raw))
         seen += [j["id"] for j in json.loads(raw)]
         link = response.headers.get("Link")
-        path = re.fullmatch(r'<(.+)>; rel="next"', link).group(1) if link else None
+        path = next_link(link)
     assert sorted(seen) == sorted(ids)
     assert len(sizes) >= 2 and max(sizes) <= LIST_PAGE_BYTES < 6_000_000
 

@@ -11,7 +11,7 @@ from chalicelib import actions, runtime
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.queue import Message
+from chalicelib.sqs import Message
 from conftest import call, job_body
 
 AGENT = "6f1c2a8e-1d3b-4c5a-9e7f-0a1b2c3d4e5f"

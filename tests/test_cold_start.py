@@ -33,8 +33,9 @@ def test_import_app_loads_no_engine() -> None:
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
     # Only the registration layer: no config, schemas, store, schedules or executor.
     assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.callbacks", "chalicelib.clock",
-                      "chalicelib.errors", "chalicelib.events", "chalicelib.http", "chalicelib.openapi",
-                      "chalicelib.runtime", "chalicelib.scopes", "chalicelib.telemetry", "chalicelib.webconsole"}
+                      "chalicelib.errors", "chalicelib.handlers", "chalicelib.limits", "chalicelib.openapi",
+                      "chalicelib.runtime", "chalicelib.scopes", "chalicelib.telemetry", "chalicelib.web",
+                      "chalicelib.webconsole"}
 
 
 def test_the_routes_and_handlers_are_all_registered() -> None:

@@ -1,4 +1,4 @@
-"""chalicelib.config: defaults, and the deployed default of security (issue 11, item 1)."""
+"""chalicelib.config: defaults, and the deployed default of security (docs/reliability.md, section 8, item 1)."""
 from __future__ import annotations
 
 import json

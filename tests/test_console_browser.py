@@ -1,6 +1,6 @@
 """The console in a real headless Chromium, against the local stack with security on.
 
-The stack (``python -m scripts.localstack``) runs with a bearer token and signed test agents;
+The stack (``python -m scripts.devstack``) runs with a bearer token and signed test agents;
 the page gets the token through its own dialog. Set ``AGENTOS_SCREENSHOTS=1`` to refresh the
 README's screenshots in docs/img/ (they are always taken, into the test's tmp dir otherwise).
 """
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests import browser
-from tests.e2e_stack import LocalStack, start_agents, write_config
+import browser
+from e2e_stack import LocalStack, start_agents, write_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))]

@@ -29,13 +29,6 @@ DELIVERY = Delivery(
 
 
 @pytest.fixture
-def agent() -> Iterator[AgentServer]:
-    """An unsigned test agent."""
-    with AgentServer() as server:
-        yield server
-
-
-@pytest.fixture
 def signed_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[AgentServer]:
     """A test agent that checks signatures made with SECRET (exported as AGENT_SECRET)."""
     monkeypatch.setenv("AGENT_SECRET", SECRET)
@@ -45,7 +38,7 @@ def signed_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[AgentServer]:
 
 def endpoint(url: str, secret_env: str | None = None, timeout_ms: int = 5000) -> AgentEndpoint:
     """An agent endpoint as the config would hold it."""
-    return AgentEndpoint(url=url, secretEnv=secret_env, timeoutMs=timeout_ms)
+    return AgentEndpoint.model_validate({"url": url, "secretEnv": secret_env, "timeoutMs": timeout_ms})
 
 
 def now() -> int:
@@ -62,7 +55,7 @@ def fail(delivery: Delivery, where: AgentEndpoint) -> DeliveryFailed:
 
 # --- body and signatures ---------------------------------------------------------------
 
-def test_body_is_compact_json_with_exactly_the_contract_fields() -> None:
+def test_body_is_compact_json_with_exactly_the_documented_fields() -> None:
     body = DELIVERY.body()
     assert json.loads(body) == {
         "jobId": "job-123", "jobName": "nightly", "runId": "run-abc",
@@ -111,7 +104,7 @@ def test_verify_accepts_any_matching_v1_during_rotation() -> None:
 
 # --- successful deliveries -------------------------------------------------------------
 
-def test_200_returns_text_and_sends_contract_headers(agent: AgentServer) -> None:
+def test_200_returns_text_and_sends_the_documented_headers(agent: AgentServer) -> None:
     agent.respond_with(200, body="accepted")
     answer = post_to_agent(DELIVERY, endpoint(agent.url), now())
     assert (answer.status, answer.text, answer.document, answer.accepted) == (200, "accepted", None, False)
@@ -164,7 +157,7 @@ def test_timeout_is_a_total_deadline_not_a_per_read_timeout() -> None:
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/jobs"
     # When the delivery's timeout is 1 s
     started = time.monotonic()
-    error = fail(DELIVERY, AgentEndpoint(url=url, timeoutMs=1000))
+    error = fail(DELIVERY, endpoint(url, timeout_ms=1000))
     elapsed = time.monotonic() - started
     stop.set()
     listener.close()
@@ -178,8 +171,9 @@ def test_signed_delivery_verifies_at_the_agent(signed_agent: AgentServer) -> Non
     post_to_agent(DELIVERY, endpoint(signed_agent.url, "AGENT_SECRET"), sent_at)
     (request,) = signed_agent.requests
     assert request.signature_valid is True
-    assert request.header("X-AgentOS-Signature").startswith(f"t={sent_at},v1=")
-    assert verify(SECRET.encode(), request.header("X-AgentOS-Signature"), request.body, sent_at)
+    signature = request.header("X-AgentOS-Signature")
+    assert signature is not None and signature.startswith(f"t={sent_at},v1=")
+    assert verify(SECRET.encode(), signature, request.body, sent_at)
 
 
 def test_wrong_secret_is_rejected_by_the_agent(signed_agent: AgentServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,7 +211,7 @@ def test_429_retry_after_seconds(agent: AgentServer) -> None:
 def test_503_retry_after_http_date(agent: AgentServer) -> None:
     agent.respond_with(503, retry_after=formatdate(time.time() + 30, usegmt=True))
     error = fail(DELIVERY, endpoint(agent.url))
-    assert error.retryable and 27 <= error.retry_after_s <= 31
+    assert error.retryable and error.retry_after_s is not None and 27 <= error.retry_after_s <= 31
 
 
 def test_parse_retry_after() -> None:
@@ -276,7 +270,7 @@ def test_secret_and_signature_never_appear_in_messages(signed_agent: AgentServer
     assert info.value.retryable and "[redacted]" in text
 
 
-# --- agent secrets from SSM (issue 11, item 10) -------------------------------------------
+# --- agent secrets from SSM (docs/reliability.md, section 8, item 10)
 
 PARAM = "/agentos-jobs/dev/agents/nightly"
 
@@ -309,7 +303,7 @@ def ssm_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_secret_from_an_ssm_parameter_is_read_once_and_signs(ssm_secret: list[str]) -> None:
     """``secretParam``: the HMAC secret is fetched lazily, once per process, and signs deliveries."""
     with AgentServer(secret=SECRET.encode()) as server:
-        where = AgentEndpoint(url=server.url, secretParam=PARAM, timeoutMs=5000)
+        where = AgentEndpoint.model_validate({"url": server.url, "secretParam": PARAM, "timeoutMs": 5000})
         assert ssm_secret == []  # nothing read before the first delivery
         for _ in range(3):
             post_to_agent(DELIVERY, where, now())
@@ -319,7 +313,8 @@ def test_secret_from_an_ssm_parameter_is_read_once_and_signs(ssm_secret: list[st
 
 def test_a_missing_secret_parameter_fails_the_delivery_without_naming_it(ssm_secret: list[str]) -> None:
     with AgentServer() as server:
-        failure = fail(DELIVERY, AgentEndpoint(url=server.url, secretParam=PARAM + "-gone", timeoutMs=5000))
+        failure = fail(DELIVERY, AgentEndpoint.model_validate({"url": server.url, "secretParam": PARAM + "-gone",
+                                                                "timeoutMs": 5000}))
         assert server.requests == []  # never an unsigned request
     assert not failure.retryable and PARAM not in failure.message
 

@@ -1,4 +1,4 @@
-"""End to end: ``python -m scripts.localstack`` in a subprocess, jobs created over HTTP,
+"""End to end: ``python -m scripts.devstack`` in a subprocess, jobs created over HTTP,
 deliveries observed at signed test agents (devtools/agent_server.py).
 
 The tick runs at its default 60 s: every occurrence here is on time only thanks to the
@@ -270,7 +270,7 @@ def test_restore_rearms_jobs_at_their_first_undelivered_occurrence() -> None:
     folded into ``nextRunAt`` (the engine re-dispatches them), the rest is re-sent."""
     from chalicelib.history import Occurrence
     from chalicelib.models import Trigger
-    from chalicelib.queue import Message, encode
+    from chalicelib.sqs import Message, encode
     from scripts.snapshot import first_queued_occurrences, rewind_jobs
 
     def body(job: str, at: int, trigger: Trigger = Trigger.SCHEDULE, attempt: int = 1, generation: int = 1) -> str:

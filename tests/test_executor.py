@@ -1,4 +1,6 @@
-"""The executor: claim, hold, deliver, retry, dead-letter (contract §3-§4), on moto."""
+"""The executor: claim, hold, deliver, retry, dead-letter, on moto.
+
+README, "Agents: how an occurrence is delivered", is what these tests hold it to."""
 from __future__ import annotations
 
 import json
@@ -15,11 +17,9 @@ from chalicelib.config import RetryPolicy
 from chalicelib.executor import Outcome, backoff_ms
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.queue import Message, decode
-from conftest import AGENT_ID, job_body, pump, receive_all, record_job
+from chalicelib.sqs import Message, decode
+from conftest import AGENT_ID, NO_JITTER, job_body, pump, receive_all, record_job
 from devtools.agent_server import AgentServer
-
-NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
 
 
 def create(**overrides: Any) -> dict[str, Any]:
@@ -42,7 +42,8 @@ def test_occurrence_runs_and_is_recorded_on_run_and_job(engine: dict[str, Any]) 
     [run] = runs_of(job["id"])
     assert (run.status, run.attempt, run.trigger, run.scheduledAt) == ("succeeded", 1, "schedule", 1_893_456_030_000)
     stored = JobModel.get(job["id"])
-    assert (stored.status, stored.runCount, stored.lastRunStatus, stored.dueShard) == ("completed", 1, "succeeded", None)
+    assert (stored.status, stored.runCount, stored.lastRunStatus, stored.dueShard) == (
+        "completed", 1, "succeeded", None)
     assert engine["recorder"].runs() == [run.id]
 
 
@@ -177,7 +178,7 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     assert all(500 <= backoff_ms(jittered, 1, None) <= 1000 for _ in range(50))
 
 
-def test_http_agent_receives_the_contract_body_signed(aws: dict[str, Any], configure: Any,
+def test_http_agent_receives_the_documented_body_signed(aws: dict[str, Any], configure: Any,
                                                       no_sqs_delay: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_SECRET", "top-secret-value")
     with AgentServer(secret=b"top-secret-value") as agent:
@@ -231,7 +232,8 @@ def test_pause_then_resume_during_the_hold_still_runs_the_occurrence_once(
     engine["clock"].advance(59.5)
     from chalicelib import clock as clock_module
 
-    original, resumed = clock_module.sleep_until, []
+    original = clock_module.sleep_until
+    resumed: list[bool] = []
 
     def pause_and_resume_during_hold(epoch_ms: int) -> None:
         # When the job is paused and resumed while the message is held (same instant, new generation)
@@ -246,7 +248,7 @@ def test_pause_then_resume_during_the_hold_still_runs_the_occurrence_once(
     run_all(engine, 0)
     monkeypatch.setattr(clock_module, "sleep_until", original)
     run_all(engine, 2)
-    # Then the occurrence of the new generation runs, once (it was lost before: issue 11, item 2)
+    # Then the occurrence of the new generation runs, once (an earlier version lost it)
     assert len(engine["recorder"].calls) == 1
     assert [r.status for r in runs_of(job["id"])] == ["succeeded"]
 
@@ -298,7 +300,7 @@ def test_a_duplicate_of_a_given_up_attempt_resends_the_next_one_at_its_backoff(e
     # When SQS delivers the first attempt's message again
     before = {r["messageId"] for r in receive_all(engine["queue_url"])}
     runtime.executor().run(decode(first["body"]))
-    # Then the next attempt it re-sends is due at the backoff, not at once (issue 11, item 7)
+    # Then the next attempt it re-sends is due at the backoff, not at once
     resent = [decode(r["body"]) for r in receive_all(engine["queue_url"]) if r["messageId"] not in before]
     assert [m.occurrence.attempt for m in resent] == [2]
     assert resent[0].not_before_ms == int(run.retryAt) >= now_ms() + 599_000

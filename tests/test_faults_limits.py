@@ -21,10 +21,11 @@ from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
-from chalicelib.queue import EARLY_MS, Message
+from chalicelib.sqs import EARLY_MS, Message
 from conftest import receive_all, record_job
+from fault_injector import WRITES, Injector
 from infra.resources import QUEUE_VISIBILITY_S
-from test_faults import WRITES, Injector, faults, ledger, queue_url  # noqa: F401
+from test_faults import ledger, queue_url
 
 AGENT = "8c7d6e5f-4a3b-4c2d-9e1f-0a9b8c7d6e5f"
 LIMITED_WRITES = 29  # the writes (DynamoDB and SQS) of the life after its setup

@@ -1,5 +1,5 @@
 """Fault injection at every I/O boundary of an accepted (202) run: accept, the deadline check,
-heartbeat, complete, cancel and the timeout, with the injector of ``test_faults``.
+heartbeat, complete, cancel and the timeout, with the injector of ``tests/fault_injector.py``.
 
 The life: a single-run job due in 60 s, delivered to an HTTP agent that answers 202; the agent
 heartbeats, then reports success through the API (as a client would: a 5xx or a crash is
@@ -22,8 +22,9 @@ from chalicelib.clock import now_ms
 from chalicelib.errors import JobsError, RunConflict
 from chalicelib.models import JobModel, RunModel
 from devtools.agent_server import AgentServer
+from fault_injector import WRITES, Crash, Injector
 from infra.resources import QUEUE_VISIBILITY_S
-from test_faults import FIRST_AT, RETRY, WRITES, Crash, Injector, drain, faults, ledger, queue_url, tick_at  # noqa: F401
+from test_faults import FIRST_AT, RETRY, drain, ledger, queue_url, tick_at
 
 LONG_AGENT = "6f1c2a8e-1d8b-4c1e-9a55-0c6b2d4f7e10"
 LONG_WRITES = 9

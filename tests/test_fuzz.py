@@ -1,6 +1,6 @@
 """Fuzzing: schemathesis against the running local stack, and a catalogue of hostile bodies.
 
-1. ``python -m scripts.localstack`` runs in a subprocess on free ports (as ``make run``,
+1. ``python -m scripts.devstack`` runs in a subprocess on free ports (as ``make run``,
    with bearer security on). Schemathesis loads ``/api/openapi.json`` from it and sends
    generated requests, valid (positive) and invalid (negative), to every operation, then
    walks the document's links (create -> read/patch/run/runs/delete) as a state machine.

@@ -51,7 +51,8 @@ def _table_arn(table: str, index: str | None = None) -> str:
     return _arn("dynamodb", f"table/{table}" + (f"/index/{index}" if index else ""))
 
 
-_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                 "ConditionCheck": "ConditionCheckItem"}
 
 
 def authorisations(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from pynamodb.models import Model
 
 from chalicelib.config import LAMBDA_PATH
 from chalicelib.models import JobModel, NameClaim, RunModel
@@ -96,7 +97,7 @@ def _schema_of(resource: dict[str, Any]) -> dict[str, Any]:
     return {key: props.get(key) for key in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")}
 
 
-def _model_schema(model: type) -> dict[str, Any]:
+def _model_schema(model: type[Model]) -> dict[str, Any]:
     """The model's schema in CloudFormation's shape, written out independently of infra."""
     schema = model._get_schema()
     gsis = [{"IndexName": g["index_name"], "KeySchema": g["key_schema"], "Projection": g["projection"]}
@@ -342,7 +343,7 @@ def test_template_problems_catch_a_renamed_chalice_resource() -> None:
     assert any("ExecuteSqsEventSource" in p for p in problems)
 
 
-def test_chalice_local_keeps_the_contract_defaults() -> None:
+def test_chalice_local_keeps_the_documented_defaults() -> None:
     """`chalice local` applies top- and stage-level variables: those must not move AGENTOS_CONFIG
     off ./agentos.config.json nor send token lookups to SSM (they are per function instead)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -352,7 +353,7 @@ def test_chalice_local_keeps_the_contract_defaults() -> None:
         assert local_env["JOBS_QUEUE"] == stage_names(stage).queue  # read when chalice imports app.py
 
 
-# --- the packaged artifact, loaded the way Lambda loads it (issue 11, item 1) ---------------
+# --- the packaged artifact, loaded the way Lambda loads it (docs/reliability.md, section 8, item 1)
 
 _LAMBDA_PROBE = r'''
 import json, os, sys

@@ -1,4 +1,4 @@
-"""Long runs (contract §6): accepted runs, heartbeats, timeouts, cancel, reports, on moto.
+"""Long runs (README, "Long runs"): accepted runs, heartbeats, timeouts, cancel, reports, on moto.
 
 SQS delays follow the fake clock here (moto's SQS reads chalicelib's clock), so a check
 message delayed to a deadline two hours away arrives when the clock gets there.
@@ -6,58 +6,16 @@ message delayed to a deadline two hours away arrives when the clock gets there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from chalicelib import callbacks, clock, runtime
+from chalicelib import callbacks
 from chalicelib.clock import now_ms
 from chalicelib.models import JobModel, RunModel
-from conftest import AGENT_ID, call, job_body, pump
-from devtools.agent_server import AgentServer
+from conftest import NO_JITTER, call, create_job, delivery, drive, report
 
-NO_JITTER = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 60_000, "multiplier": 2, "jitter": False}
 T0 = 1_893_456_000_000
-
-
-@pytest.fixture
-def sqs_on_fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's SQS delays and visibility follow chalicelib's (fake) clock."""
-    import moto.sqs.models as sqs_models
-
-    monkeypatch.setattr(sqs_models, "unix_time", lambda dt=None: clock.now_ms() / 1000)
-    monkeypatch.setattr(sqs_models, "unix_time_millis", lambda dt=None: float(clock.now_ms()))
-
-
-@pytest.fixture
-def agent() -> Iterator[AgentServer]:
-    with AgentServer() as server:
-        yield server
-
-
-@pytest.fixture
-def stack(aws: dict[str, str], configure: Any, fake_clock: Any, sqs_on_fake_clock: None,
-          agent: AgentServer, client: Any) -> dict[str, Any]:
-    """moto AWS, a fake clock that SQS follows, one HTTP agent, the API test client."""
-    configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 10_000}}, "retryPolicy": NO_JITTER})
-    return {**aws, "clock": fake_clock, "agent": agent, "client": client}
-
-
-def drive(stack: dict[str, Any], seconds: float, step: float = 1.0) -> None:
-    """Let ``seconds`` pass on the fake clock, running whatever SQS shows at each step."""
-    end = clock.now_ms() + int(seconds * 1000)
-    while clock.now_ms() < end:
-        while pump(stack["queue_url"]):
-            pass
-        stack["clock"].advance(step)
-    while pump(stack["queue_url"]):
-        pass
-
-
-def create(stack: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    body = job_body(**{"schedule": "2030-01-01T00:00:05Z", "payload": {"task": "research"}, **overrides})
-    return runtime.jobs().create(body)
 
 
 def only_run(job_id: str) -> RunModel:
@@ -65,22 +23,12 @@ def only_run(job_id: str) -> RunModel:
     return run
 
 
-def delivery(stack: dict[str, Any], index: int = -1) -> dict[str, Any]:
-    return stack["agent"].requests[index].json()
-
-
-def report(stack: dict[str, Any], what: str, body: Any, token: str | None) -> Any:
-    run_id = delivery(stack)["runId"]
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return call(stack["client"], "POST", f"/api/runs/{run_id}/{what}", body, headers)
-
-
 # --- accepted runs and their reports -------------------------------------------------------
 
 def test_an_accepted_run_completed_30_s_later_ends_succeeded_with_its_output(stack: dict[str, Any]) -> None:
     # Given an agent that accepts the work
     stack["agent"].respond_with(202, body="working")
-    job = create(stack, name="accepted")
+    job = create_job(stack, name="accepted")
     drive(stack, 6)
     sent = delivery(stack)
     assert only_run(job["id"]).status == "running"
@@ -101,7 +49,7 @@ def test_an_accepted_run_completed_30_s_later_ends_succeeded_with_its_output(sta
 
 def test_a_run_completed_after_two_hours_still_succeeds(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="two-hours", timeoutMs=3 * 3_600_000)
+    job = create_job(stack, name="two-hours", timeoutMs=3 * 3_600_000)
     drive(stack, 6)
     drive(stack, 2 * 3600, step=60)  # the deadline check is chained past SQS's 15-minute delay limit
     assert only_run(job["id"]).status == "running"
@@ -114,7 +62,7 @@ def test_a_silent_accepted_run_times_out_within_5_s_and_is_retried_with_the_same
         stack: dict[str, Any]) -> None:
     # Given an agent that accepts, then never reports
     stack["agent"].respond_with(202)
-    job = create(stack, name="silent", timeoutMs=60_000, retryPolicy={**NO_JITTER, "initialDelayMs": 20_000})
+    job = create_job(stack, name="silent", timeoutMs=60_000, retryPolicy={**NO_JITTER, "initialDelayMs": 20_000})
     drive(stack, 6)
     deadline = int(only_run(job["id"]).timeoutAt)
     # When its deadline passes
@@ -131,7 +79,7 @@ def test_a_silent_accepted_run_times_out_within_5_s_and_is_retried_with_the_same
 
 def test_heartbeats_keep_a_run_alive_past_its_heartbeat_timeout(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="beating", heartbeatTimeoutMs=10_000)
+    job = create_job(stack, name="beating", heartbeatTimeoutMs=10_000)
     drive(stack, 6)
     token = delivery(stack)["callbackToken"]
     for beat in range(8):  # 8 x 5 s = 40 s, four times the heartbeat timeout
@@ -149,7 +97,7 @@ def test_heartbeats_keep_a_run_alive_past_its_heartbeat_timeout(stack: dict[str,
 
 def test_a_late_report_gets_409_and_changes_nothing(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="late", timeoutMs=5_000, retryPolicy={**NO_JITTER, "maxAttempts": 1})
+    job = create_job(stack, name="late", timeoutMs=5_000, retryPolicy={**NO_JITTER, "maxAttempts": 1})
     drive(stack, 6)
     token = delivery(stack)["callbackToken"]
     drive(stack, 10)
@@ -162,7 +110,7 @@ def test_a_late_report_gets_409_and_changes_nothing(stack: dict[str, Any]) -> No
 
 def test_the_same_report_repeated_answers_200_and_changes_nothing(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="repeat")
+    job = create_job(stack, name="repeat")
     drive(stack, 6)
     token = delivery(stack)["callbackToken"]
     body = {"status": "succeeded", "output": [1, 2]}
@@ -176,7 +124,7 @@ def test_the_same_report_repeated_answers_200_and_changes_nothing(stack: dict[st
 
 def test_a_failed_report_is_retried_unless_not_retryable(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="reported-failure")
+    job = create_job(stack, name="reported-failure")
     drive(stack, 6)
     assert report(stack, "complete", {"status": "failed", "error": "rate limited"},
                   delivery(stack)["callbackToken"]).status_code == 200
@@ -193,7 +141,7 @@ def test_a_failed_report_is_retried_unless_not_retryable(stack: dict[str, Any]) 
 
 def test_cancel_stops_an_accepted_run_when_it_reports(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="cancel-accepted")
+    job = create_job(stack, name="cancel-accepted")
     drive(stack, 6)
     run_id, token = delivery(stack)["runId"], delivery(stack)["callbackToken"]
     answer = call(stack["client"], "POST", f"/api/runs/{run_id}/cancel")
@@ -207,7 +155,7 @@ def test_cancel_stops_an_accepted_run_when_it_reports(stack: dict[str, Any]) -> 
 
 
 def test_cancel_ends_a_queued_manual_run_at_once_and_it_never_starts(stack: dict[str, Any]) -> None:
-    job = create(stack, name="cancel-queued", schedule="0 12 * * *")
+    job = create_job(stack, name="cancel-queued", schedule="0 12 * * *")
     queued = json.loads(call(stack["client"], "POST", f"/api/jobs/{job['id']}/run").body)
     answer = call(stack["client"], "POST", f"/api/runs/{queued['id']}/cancel")
     assert answer.status_code == 202 and json.loads(answer.body)["status"] == "cancelled"
@@ -217,7 +165,7 @@ def test_cancel_ends_a_queued_manual_run_at_once_and_it_never_starts(stack: dict
 
 def test_cancel_ends_a_run_waiting_between_attempts(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(503)
-    job = create(stack, name="cancel-retrying", retryPolicy={**NO_JITTER, "initialDelayMs": 30_000})
+    job = create_job(stack, name="cancel-retrying", retryPolicy={**NO_JITTER, "initialDelayMs": 30_000})
     drive(stack, 6)
     assert only_run(job["id"]).status == "retrying"
     answer = call(stack["client"], "POST", f"/api/runs/{only_run(job['id']).id}/cancel")
@@ -238,7 +186,7 @@ def test_cancel_ends_a_run_waiting_between_attempts(stack: dict[str, Any]) -> No
 def test_bad_completion_reports_are_4xx_naming_the_field(stack: dict[str, Any], body: Any, status: int,
                                                           field: str) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="bad-report")
+    job = create_job(stack, name="bad-report")
     drive(stack, 6)
     answer = report(stack, "complete", body, delivery(stack)["callbackToken"])
     assert answer.status_code == status and json.loads(answer.body)["Message"].startswith(field)
@@ -247,7 +195,7 @@ def test_bad_completion_reports_are_4xx_naming_the_field(stack: dict[str, Any], 
 
 def test_oversized_progress_is_413(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    create(stack, name="big-progress")
+    create_job(stack, name="big-progress")
     drive(stack, 6)
     answer = report(stack, "heartbeat", {"progress": "p" * 5000}, delivery(stack)["callbackToken"])
     assert answer.status_code == 413 and "progress" in json.loads(answer.body)["Message"]
@@ -255,8 +203,8 @@ def test_oversized_progress_is_413(stack: dict[str, Any]) -> None:
 
 def test_callback_tokens_open_one_attempt_of_one_run_only(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    create(stack, name="token-a")
-    create(stack, name="token-b", schedule="2030-01-01T00:00:06Z")
+    create_job(stack, name="token-a")
+    create_job(stack, name="token-b", schedule="2030-01-01T00:00:06Z")
     drive(stack, 7)
     first, second = (r.json() for r in stack["agent"].requests[:2])
     other_run = call(stack["client"], "POST", f"/api/runs/{first['runId']}/heartbeat", None,
@@ -281,7 +229,7 @@ def test_reports_on_an_unknown_run_are_404(stack: dict[str, Any]) -> None:
 
 def test_get_run_works_for_any_run_and_shows_output(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(200, body=json.dumps({"summary": "3 posts", "usage": {"costUsd": 0.5}}))
-    job = create(stack, name="sync-output")
+    job = create_job(stack, name="sync-output")
     drive(stack, 6)
     run_id = only_run(job["id"]).id
     run = json.loads(call(stack["client"], "GET", f"/api/runs/{run_id}").body)

@@ -1,4 +1,4 @@
-"""The Python job manager (the spec's §4 jobManager) and callbacks by reference."""
+"""The Python job manager (README, "Agents: how an occurrence is delivered", point 3) and callbacks by reference."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""The overlap policy (contract §6): skip, queue, allow, decided atomically with the claim."""
+"""The overlap policy (README, "Long runs"): skip, queue, allow, decided atomically with the claim."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,8 @@ from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.queue import Message
-from conftest import call
-from test_long_runs import agent, create, drive, report, sqs_on_fake_clock, stack  # noqa: F401 (fixtures)
+from chalicelib.sqs import Message
+from conftest import call, create_job, drive, report
 
 T0 = 1_893_456_000_000
 
@@ -28,7 +27,7 @@ def runs_by_status(job_id: str) -> dict[str, list[RunModel]]:
 def test_skip_records_overlapping_occurrences_as_skipped_naming_the_run_in_progress(stack: dict[str, Any]) -> None:
     # Given a job every 2 s whose agent accepts and keeps working
     stack["agent"].respond_with(202)
-    job = create(stack, name="skipper", schedule=None, interval=2_000)
+    job = create_job(stack, name="skipper", schedule=None, interval=2_000)
     # When 10 s pass
     drive(stack, 10)
     # Then one run is in progress and every later occurrence was skipped, naming it
@@ -44,10 +43,10 @@ def test_skip_records_overlapping_occurrences_as_skipped_naming_the_run_in_progr
 
 def test_queue_keeps_one_waiting_run_and_starts_it_within_1_s_of_the_end(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="queuer", schedule=None, interval=2_000, overlap="queue")
+    job = create_job(stack, name="queuer", schedule=None, interval=2_000, overlap="queue")
     drive(stack, 9)
     found = runs_by_status(job["id"])
-    [running], [waiting] = found["running"], found["queued"]
+    [_running], [waiting] = found["running"], found["queued"]
     assert len(found["skipped"]) >= 2 and all("waits" in r.error for r in found["skipped"])
     # When the run in progress completes
     token = stack["agent"].requests[0].json()["callbackToken"]
@@ -64,7 +63,7 @@ def test_queue_keeps_one_waiting_run_and_starts_it_within_1_s_of_the_end(stack: 
 
 def test_allow_starts_every_occurrence_on_time(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="allower", schedule=None, interval=2_000, overlap="allow")
+    job = create_job(stack, name="allower", schedule=None, interval=2_000, overlap="allow")
     drive(stack, 9)
     assert len(runs_by_status(job["id"])["running"]) == len(stack["agent"].requests) >= 4
 
@@ -73,7 +72,7 @@ def test_overlap_is_validated_and_patchable(stack: dict[str, Any]) -> None:
     bad = call(stack["client"], "POST", "/api/jobs", {"name": "x", "agentId": "550e8400-e29b-41d4-a716-446655440000",
                                                        "interval": 5000, "payload": {}, "overlap": "sometimes"})
     assert bad.status_code == 400 and json.loads(bad.body)["Message"].startswith("overlap")
-    job = create(stack, name="patched")
+    job = create_job(stack, name="patched")
     assert job["overlap"] == "skip" and job["timeoutMs"] == 900_000 and job["heartbeatTimeoutMs"] is None
     answer = call(stack["client"], "PATCH", f"/api/jobs/{job['id']}",
                   {"overlap": "queue", "timeoutMs": 86_400_000, "heartbeatTimeoutMs": 60_000})
@@ -89,7 +88,7 @@ def test_eight_executors_and_a_manual_run_never_start_two_runs_of_a_skip_job(
     # Given a skip job and 8 different occurrences of it delivered at once by 8 executors,
     # racing a POST /run: 25 rounds of 9 racers = 225 races
     stack["agent"].respond_with(202)
-    job = create(stack, name=f"race-{round_}", schedule=None, interval=3_600_000)
+    job = create_job(stack, name=f"race-{round_}", schedule=None, interval=3_600_000)
     stored = JobModel.get(job["id"])
     now = stack["clock"].t * 1000
     messages = [Message(Occurrence(job["id"], scheduled_run_id(job["id"], int(now) + i), int(now) + i,
@@ -114,7 +113,7 @@ def test_eight_executors_and_a_manual_run_never_start_two_runs_of_a_skip_job(
 
 def test_cancelling_the_waiting_run_frees_its_place_and_it_never_starts(stack: dict[str, Any]) -> None:
     stack["agent"].respond_with(202)
-    job = create(stack, name="queue-cancel", schedule=None, interval=2_000, overlap="queue")
+    job = create_job(stack, name="queue-cancel", schedule=None, interval=2_000, overlap="queue")
     drive(stack, 5)
     [waiting] = runs_by_status(job["id"])["queued"]
     answer = call(stack["client"], "POST", f"/api/runs/{waiting.id}/cancel")

@@ -1,4 +1,4 @@
-"""POST /api/schedules/preview (contract §8) through the Chalice test client against moto."""
+"""POST /api/schedules/preview (README, "The API") through the Chalice test client against moto."""
 from __future__ import annotations
 
 import json

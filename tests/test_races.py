@@ -188,7 +188,7 @@ def create_groups() -> dict[str, list[str]]:
 def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes: list[Change]) -> None:
     """3 tickers, 2 executors and 3 API callers released together at 00:04:58."""
     engine["clock"].t = TICK_AT / 1000
-    stop, errors = threading.Event(), []
+    stop, errors = threading.Event(), list[BaseException]()
     executors = [threading.Thread(target=executing(engine["queue_url"], stop, errors)) for _ in range(2)]
     for thread in executors:
         thread.start()
@@ -208,7 +208,7 @@ def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes
 def test_parallel_ticks_and_executors_with_pause_reschedule_delete(
         engine: dict[str, Any], atomic_dynamodb: None, claims: list[ClaimSeen], request: pytest.FixtureRequest) -> None:
     # Given 16 daily jobs due at 00:05
-    groups, changes = create_groups(), []
+    groups, changes = create_groups(), list[Change]()
     # When ticks, executors and API changes race from 00:04:58
     run_everything(engine, groups, changes)
     starts = Counter(engine["recorder"].runs())
@@ -247,9 +247,9 @@ def daily(name: str = "daily") -> str:
     return str(runtime.jobs().create(record_job(name=name, schedule="5 0 * * *"))["id"])
 
 
-def after_due_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+def after_due_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
     """Run ``action`` once, right after the tick has read the due index and before it writes."""
-    store, original, done = runtime.job_store(), runtime.job_store().due, []
+    store, original, done = runtime.job_store(), runtime.job_store().due, list[bool]()
 
     def due(shard: int, before_ms: int) -> Iterator[JobModel]:
         found = list(original(shard, before_ms))
@@ -317,9 +317,9 @@ def test_reschedule_between_tick_read_and_send_drops_the_old_occurrence(
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
 
 
-def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None], after_commit: bool) -> None:
+def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object], after_commit: bool) -> None:
     """Run ``action`` once, just before the executor's claim is sent, or just after it committed."""
-    original, done = RunStore.claim, []
+    original, done = RunStore.claim, list[bool]()
 
     def claim(self: RunStore, occ: Occurrence, *args: Any, **kwargs: Any) -> Any:
         if not after_commit and not done:

@@ -23,7 +23,7 @@ ZONE_YEARS = {
     "Pacific/Chatham": range(2019, 2031), "America/Sao_Paulo": range(2015, 2019),
     "Europe/Dublin": range(2023, 2027), "UTC": range(2023, 2029),
 }
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @cache
@@ -92,12 +92,13 @@ EXPRESSION = st.one_of(
 def implementation(expression: str, zone: ZoneInfo, after: datetime, until: datetime,
                    limit: int) -> list[datetime]:
     """Occurrences in (after, until] by chaining CronSchedule.next_after."""
-    schedule, found, t = CronSchedule(expression, zone), [], after
+    schedule, t = CronSchedule(expression, zone), after
+    found: list[datetime] = []
     while len(found) < limit:
-        t = schedule.next_after(t)
-        if t is None or t > until:
+        following = schedule.next_after(t)
+        if following is None or following > until:
             break
-        found.append(t)
+        found.append(t := following)
     return found
 
 
@@ -112,7 +113,7 @@ def check(expression: str, zone_name: str, start: datetime, days: int, limit: in
         f"actual: {[t.astimezone(zone).isoformat() for t in actual]}")
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(SETTINGS, max_examples=200)
 @given(EXPRESSION, zone_and_start())
 def test_matches_oracle_near_dst_transitions(expression: str, zone_start: tuple[str, datetime]) -> None:
     check(expression, *zone_start, days=2, limit=40)
@@ -137,7 +138,7 @@ def dst_case(draw: st.DrawFn) -> tuple[str, str, datetime]:
     return expression, zone_name, start.replace(second=draw(st.sampled_from([0, start.second])))
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(SETTINGS, max_examples=150)
 @given(dst_case())
 def test_matches_oracle_at_the_dst_hours(case: tuple[str, str, datetime]) -> None:
     check(*case, days=2, limit=40)
@@ -151,7 +152,7 @@ SPECIAL_DAYS = st.one_of(
 )
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(SETTINGS, max_examples=25)
 @given(st.sampled_from(["0 0", "30 2", "*/30 1", "0 */6", "45 23"]), SPECIAL_DAYS,
        st.sampled_from(["*", "*", "2", "feb-mar", "10,11"]), zone_and_start(near_transition_weight=1))
 def test_matches_oracle_with_l_w_and_hash(time: str, days: tuple[str, str], month: str,
@@ -159,7 +160,7 @@ def test_matches_oracle_with_l_w_and_hash(time: str, days: tuple[str, str], mont
     check(f"{time} {days[0]} {month} {days[1]}", *zone_start, days=35, limit=3)
 
 
-@settings(max_examples=20, **SETTINGS)
+@settings(SETTINGS, max_examples=20)
 @given(st.sampled_from(["0 12 29 2 *", "*/30 0-1 29 2 *", "30 2 29 feb ?", "0 0 28-29 2 *"]),
        st.sampled_from(sorted(ZONE_YEARS)), st.integers(2019, 2033), st.integers(0, 10 * 86400))
 def test_matches_oracle_on_leap_days(expression: str, zone_name: str, year: int, offset: int) -> None:

@@ -1,4 +1,4 @@
-"""Scoped tokens (contract §7): a token limited to some agents sees only their jobs and runs."""
+"""Scoped tokens (README, "Guard rails"): a token limited to some agents sees only their jobs and runs."""
 from __future__ import annotations
 
 import json

@@ -58,7 +58,7 @@ def app_routes() -> list[tuple[str, str]]:
             for path, entries in sorted(app.routes.items()) for method in sorted(entries)]
 
 
-# Contract §9: the console's page and files need no token (the page asks for one on a 401).
+# README, "Console": the console's page and files need no token (the page asks for one on a 401).
 CONSOLE_ROUTES = {("GET", "/console"), ("GET", "/console/app.js"), ("GET", "/console/app.css")}
 OPEN_ROUTES = {("GET", "/api/health")} | CONSOLE_ROUTES
 BAD_HEADERS: list[dict[str, str]] = [
@@ -160,7 +160,8 @@ def api_session(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     job_id = json.loads(answers[0].body)["id"]
     for method, path, body, headers in [
             ("GET", "/api/jobs", None, GOOD), ("GET", f"/api/jobs/{job_id}", None, GOOD),
-            ("PATCH", f"/api/jobs/{job_id}", {"description": "x"}, GOOD), ("POST", f"/api/jobs/{job_id}/run", None, GOOD),
+            ("PATCH", f"/api/jobs/{job_id}", {"description": "x"}, GOOD),
+            ("POST", f"/api/jobs/{job_id}/run", None, GOOD),
             ("GET", f"/api/jobs/{job_id}/runs", None, GOOD), ("POST", "/api/jobs", b"{bad", GOOD),
             ("POST", "/api/jobs", job_body(), GOOD), ("GET", "/api/jobs/job-404", None, GOOD),
             ("GET", "/api/jobs", None, near_miss), ("GET", "/api/openapi.json", None, {}),
@@ -169,7 +170,8 @@ def api_session(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     service = runtime.jobs()
     monkeypatch.setattr(service, "get", lambda job_id: (_ for _ in ()).throw(RuntimeError(f"boom {job_id}")))
     monkeypatch.setattr(service, "list", lambda *a: (_ for _ in ()).throw(StoreUnavailable("jobs table down")))
-    answers += [call(client, "GET", f"/api/jobs/{job_id}", headers=GOOD), call(client, "GET", "/api/jobs", headers=GOOD)]
+    answers += [call(client, "GET", f"/api/jobs/{job_id}", headers=GOOD),
+                call(client, "GET", "/api/jobs", headers=GOOD)]
     answers.append(call(client, "DELETE", f"/api/jobs/{job_id}", headers=GOOD))
     return answers
 

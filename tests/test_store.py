@@ -1,4 +1,4 @@
-"""chalicelib.store: jobs-table transactions under conflicts and races (issue 11)."""
+"""chalicelib.store: jobs-table transactions under conflicts and races (docs/reliability.md, section 8)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from chalicelib import runtime
 from chalicelib.errors import ConcurrentUpdate
 from chalicelib.models import JobModel, NameClaim
 from conftest import call, job_body
-from test_faults import Injector, faults  # noqa: F401  (the fixture)
+from fault_injector import Injector
 
 TRANSACTIONS = ("create", "rename", "delete")
 
@@ -28,6 +28,7 @@ def _create(client: Any, name: str = "first") -> dict[str, Any]:
 def _request(client: Any, kind: str, job: dict[str, Any] | None) -> Any:
     if kind == "create":
         return call(client, "POST", "/api/jobs", job_body(name="second"))
+    assert job is not None
     if kind == "rename":
         return call(client, "PATCH", f"/api/jobs/{job['id']}", {"name": "renamed"})
     return call(client, "DELETE", f"/api/jobs/{job['id']}")
@@ -38,7 +39,7 @@ def _names() -> set[str]:
 
 
 @pytest.mark.parametrize("kind", TRANSACTIONS)
-def test_a_transaction_conflict_is_written_again(client: Any, fake_clock: Any, faults: Injector,  # noqa: F811
+def test_a_transaction_conflict_is_written_again(client: Any, fake_clock: Any, faults: Injector,
                                                  kind: str) -> None:
     """Two TransactionConflicts in a row: the third try commits; the caller sees success."""
     job = _create(client) if kind != "create" else None
@@ -52,7 +53,7 @@ def test_a_transaction_conflict_is_written_again(client: Any, fake_clock: Any, f
 
 @pytest.mark.parametrize("kind", TRANSACTIONS)
 def test_a_transaction_that_keeps_conflicting_is_a_409_and_changes_nothing(
-        client: Any, fake_clock: Any, faults: Injector, kind: str) -> None:  # noqa: F811
+        client: Any, fake_clock: Any, faults: Injector, kind: str) -> None:
     """Not a 503 (the table is fine: another write holds the item); nothing is written."""
     job = _create(client) if kind != "create" else None
     before = _names()
@@ -86,7 +87,7 @@ def test_delete_racing_a_rename_is_a_409_and_the_job_survives(engine: dict[str, 
     assert _names() == set()
 
 
-# --- listing costs O(page) (issue 11, item 5) -------------------------------------------------
+# --- listing costs O(page) (docs/reliability.md, section 8, item 5)
 
 OTHER_AGENT = "123e4567-e89b-12d3-a456-426614174000"
 
@@ -95,7 +96,8 @@ def _population(count: int = 90) -> dict[str, set[str]]:
     """``count`` jobs: every third paused, agents alternating; their ids by filter."""
     from conftest import AGENT_ID
 
-    service, ids = runtime.jobs(), {"all": set(), "paused": set(), "other": set(), "other-paused": set()}
+    service = runtime.jobs()
+    ids: dict[str, set[str]] = {"all": set(), "paused": set(), "other": set(), "other-paused": set()}
     for i in range(count):
         agent = OTHER_AGENT if i % 2 else AGENT_ID
         job = service.create(job_body(name=f"job{i}", agentId=agent))

@@ -78,7 +78,7 @@ def test_lambda_logs_are_json_with_keys_metrics_are_emf_and_no_secret_leaks(
     assert SECRET not in everything and TOKEN not in everything
 
 
-# --- the scrubber covers child loggers and tokens read from SSM (issue 11, item 10) -----------
+# --- the scrubber covers child loggers and tokens read from SSM (docs/reliability.md, section 8, item 10)
 
 def test_child_loggers_records_are_scrubbed(lambda_env: None, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""The console's files as the app serves them (contract §9); the browser tests drive the page."""
+"""The console's files as the app serves them (README, "Console"); the browser tests drive the page."""
 from __future__ import annotations
 
 import json

@@ -17,6 +17,7 @@ from typing import Any
 from chalice import Response
 
 from .errors import ConfigError, JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
+from .limits import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
 log = logging.getLogger("agentos.jobs.http")
 ANY_CONTENT_TYPE = ["*/*"]
@@ -55,8 +56,10 @@ def _depth(value: Any, level: int = 0) -> int:
     return max((_depth(c, level + 1) for c in children), default=level)
 
 
-def parse_body(raw: bytes | None, max_payload_bytes: int) -> object:
+def parse_body(raw: bytes | str | None, max_payload_bytes: int) -> object:
     """Decode a request body as JSON, whatever its Content-Type."""
+    if isinstance(raw, str):  # Chalice types raw_body as either; its local server and Lambda give bytes
+        raw = raw.encode("utf-8")
     if not raw or not raw.strip():
         raise ValidationFailed("body", "a JSON object is required")
     if len(raw) > ESCAPE_FACTOR * max_payload_bytes + BODY_OVERHEAD_BYTES:
@@ -86,7 +89,7 @@ def check_query(params: dict[str, str], allowed: tuple[str, ...]) -> None:
         raise ValidationFailed(unknown[0], f"is not a query parameter of this route (use {', '.join(allowed)})")
 
 
-def query_limit(params: dict[str, str], default: int = 100, maximum: int = 1000) -> int:
+def query_limit(params: dict[str, str], default: int = PAGE_LIMIT_DEFAULT, maximum: int = PAGE_LIMIT_MAX) -> int:
     """The ``limit`` query parameter (1..maximum)."""
     raw = params.get("limit")
     if raw is None:
@@ -122,7 +125,7 @@ def _bad_uuid(name: str) -> str:
 
 def error_response(error: JobsError) -> Response:
     """Chalice's error shape for a domain error."""
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="agentos-jobs"'
     return Response(body=error.to_body(), status_code=error.status, headers=headers)

@@ -1,6 +1,6 @@
 """``make run``: the whole agentOS Jobs system on one machine, on an embedded AWS.
 
-    python -m scripts.localstack --port 3000 [--aws-port N] [--state-dir .local] [--tick-seconds 60]
+    python -m scripts.devstack --port 3000 [--aws-port N] [--state-dir .local] [--tick-seconds 60]
 
 This process, and one child for the embedded AWS (it dies with this process, so Ctrl-C
 cannot leave an orphan behind):
@@ -57,7 +57,7 @@ class Options:
 
 def parse_args(argv: list[str] | None) -> Options:
     """Read the flags (``PORT`` and ``AGENTOS_TICK_SECONDS`` give defaults)."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.localstack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.devstack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000), help="API port (3000)")
     parser.add_argument("--host", default="127.0.0.1", help="API bind address (127.0.0.1)")
     parser.add_argument("--aws-port", type=int, default=None, help="embedded AWS port (4566, else any free one)")
@@ -95,7 +95,7 @@ def lock_state_dir(state_dir: Path) -> Any:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise SystemExit(f"{state_dir} is in use by another local stack (stop it, or pass --state-dir)")
+        raise SystemExit(f"{state_dir} is in use by another local stack (stop it, or pass --state-dir)") from None
     return handle
 
 
@@ -153,8 +153,8 @@ def warm_up() -> float:
     and tick after every start-up up to a second late.
     """
     from chalicelib import runtime
+    from chalicelib.dynamo import model_connection
     from chalicelib.models import JobModel, RunModel
-    from chalicelib.store import model_connection
 
     started = time.monotonic()
     for model in (JobModel, RunModel):
@@ -223,15 +223,16 @@ class Stack:
                  time.monotonic() - took)
 
     def _start_workers(self) -> None:
-        from chalicelib import events
+        from chalicelib import handlers
         from infra.resources import QUEUE_VISIBILITY_S
-        from scripts.local_workers import Gate, QueuePoller, Snapshotter, Ticker
+        from scripts.local_workers import Gate, Loop, QueuePoller, Snapshotter, Ticker
 
         self.gate = Gate()
         slots = threading.Semaphore(self.opts.concurrency)
-        loops = [QueuePoller(f"executor-{i + 1}", events.execute, self.resources.queue_url, QUEUE_VISIBILITY_S,
-                             self.gate, self.stop, slots) for i in range(self.opts.pollers)]
-        loops.append(Ticker(events.tick, self.opts.tick_seconds, self.opts.region, self.stop))
+        loops: list[Loop] = [
+            QueuePoller(f"executor-{i + 1}", handlers.execute, self.resources.queue_url, QUEUE_VISIBILITY_S,
+                        self.gate, self.stop, slots) for i in range(self.opts.pollers)]
+        loops.append(Ticker(handlers.tick, self.opts.tick_seconds, self.opts.region, self.stop))
         loops.append(Snapshotter(self.save, self.opts.snapshot_seconds, self.stop))
         for loop in loops:
             loop.start()
@@ -260,7 +261,7 @@ class Stack:
             saved = snapshot.capture(self.resources)
             path = snapshot.write(saved, self.opts.state_dir)
         level = logging.INFO if final else logging.DEBUG  # every 30 s would drown the run lines
-        log.log(level, "saved %s to %s (%.2f s)", saved.summary(self.resources), path, time.monotonic() - took)
+        log.log(level, "saved %s to %s (%.2f s)", saved.summary(), path, time.monotonic() - took)
 
     def shutdown(self) -> bool:
         """Stop in reverse order, keeping the state; False if runs were still in progress."""

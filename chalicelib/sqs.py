@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import boto3
@@ -28,7 +28,7 @@ BATCH = 10  # SendMessageBatch's limit
 PARALLEL_SENDS = 8  # batches in flight at once: a burst's sends must fit one tick
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a message asks the executor to do with its occurrence."""
 
     ATTEMPT = "attempt"  # claim and deliver this attempt
@@ -52,7 +52,8 @@ def encode(message: Message) -> str:
     return json.dumps({
         "jobId": occ.job_id, "runId": occ.run_id, "scheduledAt": occ.scheduled_ms,
         "trigger": occ.trigger.value, "generation": occ.generation, "attempt": occ.attempt,
-        "notBefore": message.not_before_ms, **({"kind": message.kind.value} if message.kind is not Kind.ATTEMPT else {}),
+        "notBefore": message.not_before_ms,
+        **({"kind": message.kind.value} if message.kind is not Kind.ATTEMPT else {}),
     }, separators=(",", ":"))
 
 
