@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import sys
 import tempfile
@@ -37,13 +38,15 @@ SETTLE_S = 1.0  # no DynamoDB call for this long: the executor has written every
 
 @dataclass(frozen=True)
 class Load:
-    """``per_second`` occurrences due at each of ``seconds`` consecutive whole seconds."""
+    """``per_second`` occurrences due at each of ``seconds`` consecutive whole seconds, run by
+    the batched executor, or by the per-message reference path (``batched=False``)."""
 
     name: str
     tag: int
     per_second: int
     seconds: int
     description: str
+    batched: bool = True
 
     @property
     def occurrences(self) -> int:
@@ -55,13 +58,20 @@ class Load:
         return [start_ms + k * 1000 for k in range(self.seconds) for _ in range(self.per_second)]
 
 
-def loads(quick: bool) -> list[Load]:
-    """Loads (a), (b) and (c) of the issue (the full run holds load (b) for longer)."""
+def loads(quick: bool, only: str | None = None) -> list[Load]:
+    """Loads (a) to (d) of the issues (the full run holds load (b) for longer), each burst also
+    through the per-message reference path (``<name>_ref``); ``only``: a comma-separated subset."""
     steady = 10 if quick else 30
-    return [
+    every = [
             Load("a", 0xA1, 50, 1, "50 jobs due in the same second"),
             Load("b", 0xB1, 20, steady, f"a steady 20 occurrences/s for {steady} s"),
-            Load("c", 0xC1, 200, 1, "200 jobs due in the same second")]
+            Load("c", 0xC1, 500, 1, "500 jobs due in the same second"),
+            Load("d", 0xD1, 1000, 1, "1,000 jobs due in the same second"),
+            Load("b_ref", 0xB2, 20, steady, "(b), per message (reference)", batched=False),
+            Load("c_ref", 0xC2, 500, 1, "(c), per message (reference)", batched=False),
+            Load("d_ref", 0xD2, 1000, 1, "(d), per message (reference)", batched=False)]
+    wanted = set(only.split(",")) if only else None
+    return [load for load in every if wanted is None or load.name in wanted]
 
 
 def iso_ms(text: str) -> float:
@@ -118,6 +128,7 @@ class Stack:
         executor_log.propagate = False
         self.stop = threading.Event()
         self.tick_seconds: list[float] = []
+        self.tick_dynamodb_calls = 0  # the tick's own (counted while it runs: before a burst's messages arrive)
         self._start_pollers(pollers)
 
     def _start_pollers(self, count: int) -> None:
@@ -157,11 +168,12 @@ class Stack:
         from scripts.local_workers import Ticker
 
         def timed_tick(event: Any, context: Any) -> Any:
-            started = time.perf_counter()
+            started, before = time.perf_counter(), self.counter.snapshot().service_calls("dynamodb")
             try:
                 return self.events.tick(event, context)
             finally:
                 self.tick_seconds.append(time.perf_counter() - started)
+                self.tick_dynamodb_calls += self.counter.snapshot().service_calls("dynamodb") - before
 
         stop = threading.Event()
         Ticker(timed_tick, TICK_PERIOD_S, "us-east-1", stop).start()
@@ -245,8 +257,11 @@ def _seed_load(load: Load, lead_ms: int) -> tuple[list[int], set[str]]:
 def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     """Seed, tick, wait for every delivery and outcome; lateness and call counts."""
     lead_ms = 3000 + 30 * load.occurrences  # the tick must be done (sent and advanced) before the first instant
+    from chalicelib import runtime
+
+    runtime.executor().batched = load.batched
     times, ids = _seed_load(load, lead_ms)
-    ticks_before = len(stack.tick_seconds)
+    ticks_before, tick_calls_before = len(stack.tick_seconds), stack.tick_dynamodb_calls
     with stack.counter.measure() as tally:
         started = time.perf_counter()
         ticker = stack.start_ticker()
@@ -257,6 +272,9 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
         busy_s = time.perf_counter() - started
     late = [r.received_at * 1000 - iso_ms(r.json()["scheduledAt"]) for r in stack.received(ids)]
     figures = _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
+    executor_calls = tally.service_calls("dynamodb") - (stack.tick_dynamodb_calls - tick_calls_before)
+    figures["executor_dynamodb_calls_per_occurrence"] = round(executor_calls / max(load.occurrences, 1), 2)
+    figures["batched"] = load.batched
     figures["claimed_late_ms"] = summary([v for k, v in stack.claims.late_ms.items() if k in ids])
     figures["arrived_ms"] = summary([v for k, v in stack.arrivals.items() if k in ids])  # < 0: early
     return figures
@@ -283,7 +301,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
     stack = Stack(workdir, POLLERS)
     try:
         capacity = calibrate()
-        results = {load.name: run_load(stack, load) for load in loads(quick)}
+        results = {load.name: run_load(stack, load) for load in loads(quick, os.environ.get("BENCH_LOADS"))}
         capacity_after = calibrate()
     finally:
         stack.close()
