@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -128,8 +129,12 @@ class Stack:
         executor_log.propagate = False
         self.stop = threading.Event()
         self.tick_seconds: list[float] = []
-        self.tick_dynamodb_calls = 0  # the tick's own (counted while it runs: before a burst's messages arrive)
         self._start_pollers(pollers)
+
+    @property
+    def tick_dynamodb_calls(self) -> int:
+        """The tick's DynamoDB calls so far (its thread and its pools carry the ``tick`` tag)."""
+        return int(self.counter.tagged["tick dynamodb"])
 
     def _start_pollers(self, count: int) -> None:
         """Provision the stage, then start ``count`` SQS pollers on the app's execute function."""
@@ -167,13 +172,17 @@ class Stack:
         """The tick function now and every 60 s until the returned event is set."""
         from scripts.local_workers import Ticker
 
+        from .counting import TAG
+
+        _tag_tick_pools()
+
         def timed_tick(event: Any, context: Any) -> Any:
-            started, before = time.perf_counter(), self.counter.snapshot().service_calls("dynamodb")
+            started = time.perf_counter()
+            TAG.name = "tick"  # and in the tick's own pools (_tag_tick_pools): its calls are not the executor's
             try:
                 return self.events.tick(event, context)
             finally:
                 self.tick_seconds.append(time.perf_counter() - started)
-                self.tick_dynamodb_calls += self.counter.snapshot().service_calls("dynamodb") - before
 
         stop = threading.Event()
         Ticker(timed_tick, TICK_PERIOD_S, "us-east-1", stop).start()
@@ -199,6 +208,20 @@ class Stack:
         self.stop.set()
         self.agent.stop()
         self.aws.stop()
+
+
+def _tag_tick_pools() -> None:
+    """The tick's thread pools carry its call tag into their threads."""
+    import chalicelib.dispatch as dispatch
+
+    from .counting import TAG
+
+    class TaggedPool(ThreadPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            tag = getattr(TAG, "name", None)
+            super().__init__(*args, initializer=lambda: setattr(TAG, "name", tag), **kwargs)
+
+    dispatch.ThreadPoolExecutor = TaggedPool  # type: ignore[misc]
 
 
 def _hammer(call: Callable[[int, int], Any], seconds: float, threads: int) -> float:

@@ -19,6 +19,10 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
+from . import aws
+
+aws.share_with_pynamodb()  # one botocore session for every model's connection and client
+
 
 class JobStatus(str, Enum):
     ACTIVE = "active"

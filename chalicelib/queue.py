@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import StoreUnavailable
@@ -89,6 +88,12 @@ def _visible_from(message: Message, bursts: frozenset[int]) -> int:
     return message.not_before_ms - (BURST_EARLY_MS if message.not_before_ms in bursts else 0)
 
 
+def _sqs_client() -> Any:
+    from .aws import client
+
+    return client("sqs")
+
+
 class OccurrenceQueue:
     """Sends occurrence messages to the jobs queue and failures to its DLQ.
 
@@ -99,7 +104,7 @@ class OccurrenceQueue:
                  client_factory: Callable[[], Any] | None = None) -> None:
         self.queue_name = queue_name
         self.dlq_name = dlq_name
-        self._factory = client_factory or (lambda: boto3.client("sqs"))
+        self._factory = client_factory or _sqs_client
         self._client: Any = None
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
