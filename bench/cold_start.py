@@ -144,11 +144,16 @@ def _lambda_env(function: str) -> dict[str, str]:
             "AGENTOS_API_TOKENS": "tok"}
 
 
-def time_first_call(function: str) -> tuple[float, float]:
-    """(import app, first invocation) seconds of ``function`` in a fresh interpreter."""
+def time_first_call(function: str, pyc: bool = True) -> tuple[float, float]:
+    """(import app, first invocation) seconds of ``function`` in a fresh interpreter; ``pyc=False``:
+    with no .pyc file anywhere (what a zip without them costs on Lambda's read-only disk)."""
     code = FIRST_CALL_PROBE.format(stub=STUB, invoke=FIRST_CALLS[function])
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_lambda_env(function),
-                         capture_output=True, text=True, check=True)
+    env = _lambda_env(function)
+    with tempfile.TemporaryDirectory(prefix="agentos-nopyc-") as empty:
+        if not pyc:  # .pyc files are looked for (and not written: -B) in an empty directory only
+            env["PYTHONPYCACHEPREFIX"] = empty
+        out = subprocess.run([sys.executable, *([] if pyc else ["-B"]), "-c", code], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
     # The Lambda log formatter prints to stdout too: the figures are on the marked line.
     line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("first-call "))
     app_s, call_s = (float(x) for x in line.split()[1:])
@@ -169,11 +174,13 @@ def first_call_times(reps: int) -> dict[str, Any]:
         for function in FIRST_CALLS:
             runs[function].append(time_first_call(function))
     boto3_s = median(boto3_runs)
+    no_pyc = {f: round(sum(time_first_call(f, pyc=False)), 3) for f in FIRST_CALLS}
     whole = {f: median([a + b for a, b in rs]) for f, rs in runs.items()}
     return {"first_call_s": {f: round(median([b for _, b in rs]), 3) for f, rs in runs.items()},
             "first_invocation_s": {f: round(v, 3) for f, v in whole.items()},
             "first_invocation_boto3_s": round(boto3_s, 3),
-            "first_invocation_ratio": {f: round(v / boto3_s, 2) for f, v in whole.items()}}
+            "first_invocation_ratio": {f: round(v / boto3_s, 2) for f, v in whole.items()},
+            "first_invocation_without_pyc_s": no_pyc}
 
 
 def import_breakdown(top: int = 10) -> dict[str, float]:
@@ -212,7 +219,7 @@ def zip_figures(path: Path, how: str) -> dict[str, Any]:
     total = path.stat().st_size
     sdk = sizes["botocore"] + sizes["boto3"] + sizes["s3transfer"]
     return {"how": how, "bytes": total, "mib": round(total / 2**20, 2),
-            "sdk_share": round(sdk / max(total, 1), 3),
+            "sdk_share": round(sdk / max(total, 1), 3), "mib_without_sdk": round((total - sdk) / 2**20, 2),
             "largest_kib": {k: round(v / 1024) for k, v in sizes.most_common(8)}}
 
 
