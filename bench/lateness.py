@@ -147,13 +147,17 @@ class Stack:
         self.events = events
         self._warm_clients()
         self.arrivals: dict[str, float] = {}  # job id -> ms between the message's arrival and its instant
+        self.invocations: list[tuple[int, float]] = []  # (records, ms) of each execute invocation
 
         def execute(event: dict[str, Any], context: Any) -> Any:
             now = time.time() * 1000
             for record in event.get("Records", []):
                 body = json.loads(record["body"])
                 self.arrivals[body["jobId"]] = now - body["notBefore"]
-            return events.execute(event, context)
+            try:
+                return events.execute(event, context)
+            finally:  # what Lambda would bill: the invocation's whole duration, its hold included
+                self.invocations.append((len(event.get("Records", [])), time.time() * 1000 - now))
 
         slots, gate = threading.Semaphore(CONCURRENCY), Gate()
         for i in range(count):
@@ -285,6 +289,7 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     runtime.executor().batched = load.batched
     times, ids = _seed_load(load, lead_ms)
     ticks_before, tick_calls_before = len(stack.tick_seconds), stack.tick_dynamodb_calls
+    invocations_before = len(stack.invocations)
     with stack.counter.measure() as tally:
         started = time.perf_counter()
         ticker = stack.start_ticker()
@@ -298,9 +303,20 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     executor_calls = tally.service_calls("dynamodb") - (stack.tick_dynamodb_calls - tick_calls_before)
     figures["executor_dynamodb_calls_per_occurrence"] = round(executor_calls / max(load.occurrences, 1), 2)
     figures["batched"] = load.batched
+    figures.update(_invocation_figures(stack.invocations[invocations_before:], load.occurrences))
     figures["claimed_late_ms"] = summary([v for k, v in stack.claims.late_ms.items() if k in ids])
     figures["arrived_ms"] = summary([v for k, v in stack.arrivals.items() if k in ids])  # < 0: early
     return figures
+
+
+def _invocation_figures(invocations: list[tuple[int, float]], occurrences: int) -> dict[str, Any]:
+    """Lambda's bill for the load: invocations, records per invocation, GB-seconds per occurrence
+    at the execute function's 512 MB (each invocation's whole duration, its hold included)."""
+    records = sum(n for n, _ in invocations)
+    seconds = sum(ms for _, ms in invocations) / 1000
+    return {"invocations": len(invocations), "records_per_invocation": round(records / max(len(invocations), 1), 2),
+            "invocation_ms": summary([ms for _, ms in invocations]),
+            "lambda_gb_s_per_occurrence": round(0.5 * seconds / max(occurrences, 1), 4)}
 
 
 def _load_figures(load: Load, tally: Any, late: list[float], busy_s: float, ticks: list[float],
