@@ -18,7 +18,9 @@ from chalicelib.clock import now_ms
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.queue import Kind, Message, encode
+from chalicelib.queue import BURST_EARLY_MS, EARLY_MS, Kind, Message, encode
+from chalicelib.queue import _burst_instants as burst_instants
+from chalicelib.queue import _visible_from as visible_from
 from conftest import receive_all, record_job
 
 T0 = 1_893_456_000_000  # 2030-01-01T00:00:00Z, the fake clock's start
@@ -133,3 +135,14 @@ def test_only_attempts_within_the_hold_and_one_per_job_are_batched() -> None:
     assert batchable(messages, now) == [0, 5]
     many = [Message(Occurrence(f"job-{k}", f"run-{k}", now, Trigger.SCHEDULE, 1, 1), now) for k in range(60)]
     assert len(batchable(many, now)) == MAX_CLAIMS
+
+
+def test_a_burst_arrives_a_second_earlier_and_still_within_the_hold() -> None:
+    from chalicelib.progress import HOLD_MAX_MS
+
+    assert EARLY_MS + BURST_EARLY_MS + 1000 <= HOLD_MAX_MS  # + SQS's whole-second delays
+    occ = Occurrence("job-1", "run-1", T0, Trigger.SCHEDULE, 1, 1)
+    burst = [Message(occ, T0)] * 100 + [Message(occ, T0 + 1000)] * 99
+    instants = burst_instants(burst)
+    assert instants == frozenset({T0})
+    assert visible_from(burst[0], instants) == T0 - BURST_EARLY_MS and visible_from(burst[-1], instants) == T0 + 1000
