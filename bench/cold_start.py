@@ -20,7 +20,6 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,8 @@ ZIP_PATH = ROOT / "build" / "dev" / "deployment.zip"
 def _env() -> dict[str, str]:
     """What a Lambda has: a region, no endpoint, the packaged config path unset."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "AGENTOS_"))}
-    env.update({"AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "0"})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value disables .pyc files, "0" too
+    env.update({"AWS_DEFAULT_REGION": "us-east-1"})
     return env
 
 
@@ -86,68 +86,101 @@ def import_layers(reps: int) -> dict[str, float]:
     return {name: round(1000 * median([r[i] for r in runs]), 1) for i, name in enumerate(LAYERS)}
 
 
-# What each function runs before its first AWS request: the handler's preamble and the
-# runtime builders, then the clients its first requests use (built offline).
-API_CLIENTS = ("from chalicelib.models import JobModel, RunModel; from chalicelib.dynamo import model_connection; "
-               "JobModel._get_connection().connection.client; model_connection(JobModel).client; "
-               "RunModel._get_connection().connection.client; runtime.queue().client")
-TICK_CLIENTS = ("from chalicelib.models import JobModel; "
-                "JobModel._get_connection().connection.client; runtime.queue().client")
-PREAMBLE = "telemetry.configure_logging(); telemetry.invocation_started()"
+# Each function's first invocation, as Lambda makes it: its handler called with a real event.
+# Nothing leaves the process: botocore's HTTP send is replaced by canned, empty answers (the
+# job list and the tick find nothing; the executor claims its record, finds no job, and skips).
+STUB = """import json as _json
+import botocore.endpoint
+from botocore.awsrequest import AWSResponse
+class _Raw:
+    def __init__(self, body): self.body = body
+    def stream(self, *a, **k): yield self.body
+_CANNED = {"GetQueueUrl": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q"},
+           "SendMessageBatch": {"Successful": [], "Failed": []}, "Query": {"Items": [], "Count": 0, "ScannedCount": 0}}
+def _send(self, request):
+    target = request.headers.get("X-Amz-Target", b"")
+    op = (target.decode() if isinstance(target, bytes) else target).split(".")[-1]
+    answer = _CANNED.get(op, {})
+    if op == "BatchGetItem":
+        answer = {"Responses": {t: [] for t in _json.loads(request.body)["RequestItems"]}, "UnprocessedKeys": {}}
+    headers = {"Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(request.url, 200, headers, _Raw(_json.dumps(answer).encode()))
+botocore.endpoint.Endpoint._send = _send"""
+_API_EVENT = {"resource": "/api/jobs", "path": "/api/jobs", "httpMethod": "GET",
+              "headers": {"authorization": "Bearer tok"}, "multiValueHeaders": None,
+              "queryStringParameters": None, "multiValueQueryStringParameters": None,
+              "pathParameters": None, "stageVariables": None, "body": None, "isBase64Encoded": False,
+              "requestContext": {"resourcePath": "/api/jobs", "httpMethod": "GET", "stage": "api", "path": "/api/jobs",
+                                 "requestId": "r", "identity": {"sourceIp": "127.0.0.1"}}}
+_TICK_EVENT = {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
+               "time": "2030-01-01T00:00:00Z", "region": "us-east-1",
+               "resources": ["arn:aws:events:us-east-1:1:rule/t"], "detail": {}}
+_BODY = ('{"jobId":"job-0123456789abcdef","runId":"run-1893456000000-0123456789abcdef","scheduledAt":1893456000000,'
+         '"trigger":"schedule","generation":1,"attempt":1,"notBefore":0}')
+_SQS_EVENT = {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": _BODY, "attributes": {},
+                           "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                           "eventSourceARN": "arn:aws:sqs:us-east-1:1:agentos-jobs-dev", "awsRegion": "us-east-1"}]}
 FIRST_CALLS = {
-    "api": ("runtime.config(); runtime.jobs()", API_CLIENTS),  # _authorize reads the config
-    "tick": (f"{PREAMBLE}; runtime.dispatcher()", TICK_CLIENTS),
-    "execute": (f"{PREAMBLE}; runtime.executor()", "pass"),  # Executor() builds its clients (warm_clients)
+    "api": f"answer = app.app({_API_EVENT!r}, None); assert answer['statusCode'] == 200, answer",
+    "tick": f"from chalicelib import handlers; handlers.tick({_TICK_EVENT!r}, None)",
+    "execute": f"from chalicelib import handlers; assert handlers.execute({_SQS_EVENT!r}, None) == "
+               "{'batchItemFailures': []}",
 }
 FIRST_CALL_PROBE = """import time
 t0 = time.perf_counter()
 import app
 t1 = time.perf_counter()
-from chalicelib import runtime, telemetry
-{load}
+{stub}
+{invoke}
 t2 = time.perf_counter()
-{clients}
-t3 = time.perf_counter()
-print("first-call", t1 - t0, t2 - t1, t3 - t2)"""
+print("first-call", t1 - t0, t2 - t1)"""
 
 
 def _lambda_env(function: str) -> dict[str, str]:
     """:func:`_env` as a deployed function sees it: its name set, credentials in the environment
-    (fake: nothing is sent), and no instance-metadata lookup."""
+    (fake: nothing is sent), no instance-metadata lookup, an API token from the environment."""
     return {**_env(), "AWS_LAMBDA_FUNCTION_NAME": f"agentos-jobs-dev-{function}", "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true",
+            "AGENTOS_API_TOKENS": "tok"}
 
 
-def time_first_call(function: str) -> tuple[float, float, float]:
-    """(import app, load, clients) seconds of ``function``'s first invocation in a fresh interpreter."""
-    load, clients = FIRST_CALLS[function]
-    out = subprocess.run([sys.executable, "-c", FIRST_CALL_PROBE.format(load=load, clients=clients)], cwd=ROOT,
-                         env=_lambda_env(function), capture_output=True, text=True, check=True)
-    # The Lambda log formatter may print to stdout too: the figures are on the marked line.
+def time_first_call(function: str, pyc: bool = True) -> tuple[float, float]:
+    """(import app, first invocation) seconds of ``function`` in a fresh interpreter; ``pyc=False``:
+    with no .pyc file anywhere (what a zip without them costs on Lambda's read-only disk)."""
+    code = FIRST_CALL_PROBE.format(stub=STUB, invoke=FIRST_CALLS[function])
+    env = _lambda_env(function)
+    with tempfile.TemporaryDirectory(prefix="agentos-nopyc-") as empty:
+        if not pyc:  # .pyc files are looked for (and not written: -B) in an empty directory only
+            env["PYTHONPYCACHEPREFIX"] = empty
+        out = subprocess.run([sys.executable, *([] if pyc else ["-B"]), "-c", code], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
+    # The Lambda log formatter prints to stdout too: the figures are on the marked line.
     line = next(x for x in reversed(out.stdout.splitlines()) if x.startswith("first-call "))
-    app_s, load_s, clients_s = (float(x) for x in line.split()[1:])
-    return app_s, load_s, clients_s
-
-
-def _medians(runs: dict[str, list[Any]], pick: Callable[[Any], float], scale: int = 1) -> dict[str, float]:
-    """The median of ``pick(run)`` by function, times ``scale``."""
-    return {f: round(scale * median([pick(r) for r in rs]), 3 if scale == 1 else 1) for f, rs in runs.items()}
+    app_s, call_s = (float(x) for x in line.split()[1:])
+    return app_s, call_s
 
 
 def first_call_times(reps: int) -> dict[str, Any]:
-    """Medians over ``reps`` runs per function (after one warm-up each): what its first call adds to
-    ``import app`` (``first_call_s``), that split into imports/builders and AWS clients, and
-    ``import app`` plus the first call (``first_invocation_s``)."""
+    """Medians over ``reps`` rounds (after one warm-up each), side by side in each round with
+    ``import boto3``: what each function's first invocation adds to ``import app``
+    (``first_call_s``), ``import app`` plus it (``first_invocation_s``), and that over
+    ``import boto3`` (``first_invocation_ratio``)."""
     for function in FIRST_CALLS:
         time_first_call(function)
-    runs: dict[str, list[tuple[float, float, float]]] = {f: [] for f in FIRST_CALLS}
+    runs: dict[str, list[tuple[float, float]]] = {f: [] for f in FIRST_CALLS}
+    boto3_runs = []
     for _ in range(reps):
+        boto3_runs.append(time_import("boto3")[0])
         for function in FIRST_CALLS:
             runs[function].append(time_first_call(function))
-    load, clients = _medians(runs, lambda r: r[1], 1000), _medians(runs, lambda r: r[2], 1000)
-    return {"first_call_s": _medians(runs, lambda r: r[1] + r[2]),
-            "first_call_parts_ms": {f: {"load": load[f], "clients": clients[f]} for f in runs},
-            "first_invocation_s": _medians(runs, sum)}
+    boto3_s = median(boto3_runs)
+    no_pyc = {f: round(sum(time_first_call(f, pyc=False)), 3) for f in FIRST_CALLS}
+    whole = {f: median([a + b for a, b in rs]) for f, rs in runs.items()}
+    return {"first_call_s": {f: round(median([b for _, b in rs]), 3) for f, rs in runs.items()},
+            "first_invocation_s": {f: round(v, 3) for f, v in whole.items()},
+            "first_invocation_boto3_s": round(boto3_s, 3),
+            "first_invocation_ratio": {f: round(v / boto3_s, 2) for f, v in whole.items()},
+            "first_invocation_without_pyc_s": no_pyc}
 
 
 def import_breakdown(top: int = 10) -> dict[str, float]:
@@ -186,7 +219,7 @@ def zip_figures(path: Path, how: str) -> dict[str, Any]:
     total = path.stat().st_size
     sdk = sizes["botocore"] + sizes["boto3"] + sizes["s3transfer"]
     return {"how": how, "bytes": total, "mib": round(total / 2**20, 2),
-            "sdk_share": round(sdk / max(total, 1), 3),
+            "sdk_share": round(sdk / max(total, 1), 3), "mib_without_sdk": round((total - sdk) / 2**20, 2),
             "largest_kib": {k: round(v / 1024) for k, v in sizes.most_common(8)}}
 
 
@@ -215,8 +248,16 @@ def package_size() -> dict[str, Any]:
         return figures
 
 
+def compile_sources() -> None:
+    """Byte-compile the app as the package ships it (a read-only Lambda cannot write .pyc files:
+    without them every cold start compiles every module it imports)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "app.py", "chalicelib"], cwd=ROOT,
+                   env=_env(), capture_output=True, check=True)
+
+
 def run(is_quick: bool) -> dict[str, Any]:
     """Import times, their breakdown, the first-call cost of each function and the package size."""
+    compile_sources()
     result = import_times(7 if is_quick else 15)
     result.update(first_call_times(3 if is_quick else 7))
     result["app_breakdown_ms"] = import_breakdown()

@@ -18,6 +18,7 @@ from typing import Any
 import botocore.session
 
 READ_OPERATIONS = ("Query", "Scan")
+TAG = threading.local()  # ``TAG.name = "tick"`` in a thread: its calls are also counted under that tag
 _HOOK_ID = "agentos-bench-call-counter"
 _CLOCK_KEY = "agentos_bench_started"
 
@@ -73,6 +74,7 @@ class CallCounter:
         self._original: Any = None
         self._clients: list[Any] = []
         self.in_flight: Counter = Counter()  # calls started and not yet answered, by service
+        self.tagged: Counter = Counter()  # "<tag> <service>" calls made by threads carrying a TAG
 
     def install(self) -> CallCounter:
         """Hook every botocore client created from now on (and, via :meth:`attach`, older ones)."""
@@ -136,6 +138,9 @@ class CallCounter:
             if started is not None:
                 self.total.seconds[name] += time.perf_counter() - started
             self.total.calls[name] += 1
+            tag = getattr(TAG, "name", None)
+            if tag:
+                self.tagged[f"{tag} {model.service_model.endpoint_prefix}"] += 1
             self.total.items_read += int(scanned or 0)
             self.total.response_bytes[name] += size
 

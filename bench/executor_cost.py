@@ -114,10 +114,11 @@ def cold_batch() -> dict[str, Any]:
     builds them once (``warm_clients``) when it is made, before its threads start. The count of
     clients built during the cold batch (executor construction included) tells whether that holds.
     """
-    from chalicelib import dynamo
+    from chalicelib import aws, dynamo
     from chalicelib.models import JobModel, RunModel
 
     dynamo.connection.cache_clear()
+    aws._session = None  # a new container: a new shared session too
     JobModel._connection = None
     RunModel._connection = None
     runtime.reset()  # a new container builds a new executor (and queue) too

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,13 +39,15 @@ SETTLE_S = 1.0  # no DynamoDB call for this long: the executor has written every
 
 @dataclass(frozen=True)
 class Load:
-    """``per_second`` occurrences due at each of ``seconds`` consecutive whole seconds."""
+    """``per_second`` occurrences due at each of ``seconds`` consecutive whole seconds, run by
+    the batched executor, or by the per-message reference path (``batched=False``)."""
 
     name: str
     tag: int
     per_second: int
     seconds: int
     description: str
+    batched: bool = True
 
     @property
     def occurrences(self) -> int:
@@ -55,13 +59,20 @@ class Load:
         return [start_ms + k * 1000 for k in range(self.seconds) for _ in range(self.per_second)]
 
 
-def loads(quick: bool) -> list[Load]:
-    """Loads (a), (b) and (c) of the issue (the full run holds load (b) for longer)."""
+def loads(quick: bool, only: str | None = None) -> list[Load]:
+    """Loads (a) to (d) of the issues (the full run holds load (b) for longer), each burst also
+    through the per-message reference path (``<name>_ref``); ``only``: a comma-separated subset."""
     steady = 10 if quick else 30
-    return [
+    every = [
             Load("a", 0xA1, 50, 1, "50 jobs due in the same second"),
             Load("b", 0xB1, 20, steady, f"a steady 20 occurrences/s for {steady} s"),
-            Load("c", 0xC1, 200, 1, "200 jobs due in the same second")]
+            Load("c", 0xC1, 500, 1, "500 jobs due in the same second"),
+            Load("d", 0xD1, 1000, 1, "1,000 jobs due in the same second"),
+            Load("b_ref", 0xB2, 20, steady, "(b), per message (reference)", batched=False),
+            Load("c_ref", 0xC2, 500, 1, "(c), per message (reference)", batched=False),
+            Load("d_ref", 0xD2, 1000, 1, "(d), per message (reference)", batched=False)]
+    wanted = set(only.split(",")) if only else None
+    return [load for load in every if wanted is None or load.name in wanted]
 
 
 def iso_ms(text: str) -> float:
@@ -120,6 +131,11 @@ class Stack:
         self.tick_seconds: list[float] = []
         self._start_pollers(pollers)
 
+    @property
+    def tick_dynamodb_calls(self) -> int:
+        """The tick's DynamoDB calls so far (its thread and its pools carry the ``tick`` tag)."""
+        return int(self.counter.tagged["tick dynamodb"])
+
     def _start_pollers(self, count: int) -> None:
         """Provision the stage, then start ``count`` SQS pollers on the app's execute function."""
         from chalicelib import handlers as events
@@ -131,13 +147,17 @@ class Stack:
         self.events = events
         self._warm_clients()
         self.arrivals: dict[str, float] = {}  # job id -> ms between the message's arrival and its instant
+        self.invocations: list[tuple[int, float]] = []  # (records, ms) of each execute invocation
 
         def execute(event: dict[str, Any], context: Any) -> Any:
             now = time.time() * 1000
             for record in event.get("Records", []):
                 body = json.loads(record["body"])
                 self.arrivals[body["jobId"]] = now - body["notBefore"]
-            return events.execute(event, context)
+            try:
+                return events.execute(event, context)
+            finally:  # what Lambda would bill: the invocation's whole duration, its hold included
+                self.invocations.append((len(event.get("Records", [])), time.time() * 1000 - now))
 
         slots, gate = threading.Semaphore(CONCURRENCY), Gate()
         for i in range(count):
@@ -156,8 +176,13 @@ class Stack:
         """The tick function now and every 60 s until the returned event is set."""
         from scripts.local_workers import Ticker
 
+        from .counting import TAG
+
+        _tag_tick_pools()
+
         def timed_tick(event: Any, context: Any) -> Any:
             started = time.perf_counter()
+            TAG.name = "tick"  # and in the tick's own pools (_tag_tick_pools): its calls are not the executor's
             try:
                 return self.events.tick(event, context)
             finally:
@@ -187,6 +212,24 @@ class Stack:
         self.stop.set()
         self.agent.stop()
         self.aws.stop()
+
+
+def _tag_tick_pools() -> None:
+    """The tick's thread pools carry its call tag into their threads."""
+    import chalicelib.dispatch as dispatch
+
+    from .counting import TAG
+
+    class TaggedPool(ThreadPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            tag = getattr(TAG, "name", None)
+
+            def carry() -> None:
+                TAG.name = tag
+
+            super().__init__(*args, initializer=carry, **kwargs)
+
+    setattr(dispatch, "ThreadPoolExecutor", TaggedPool)  # noqa: B010 (a module attribute, replaced on purpose)
 
 
 def _hammer(call: Callable[[int, int], Any], seconds: float, threads: int) -> float:
@@ -245,8 +288,12 @@ def _seed_load(load: Load, lead_ms: int) -> tuple[list[int], set[str]]:
 def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     """Seed, tick, wait for every delivery and outcome; lateness and call counts."""
     lead_ms = 3000 + 30 * load.occurrences  # the tick must be done (sent and advanced) before the first instant
+    from chalicelib import runtime
+
+    runtime.executor().batched = load.batched
     times, ids = _seed_load(load, lead_ms)
-    ticks_before = len(stack.tick_seconds)
+    ticks_before, tick_calls_before = len(stack.tick_seconds), stack.tick_dynamodb_calls
+    invocations_before = len(stack.invocations)
     with stack.counter.measure() as tally:
         started = time.perf_counter()
         ticker = stack.start_ticker()
@@ -257,9 +304,23 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
         busy_s = time.perf_counter() - started
     late = [r.received_at * 1000 - iso_ms(r.json()["scheduledAt"]) for r in stack.received(ids)]
     figures = _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
+    executor_calls = tally.service_calls("dynamodb") - (stack.tick_dynamodb_calls - tick_calls_before)
+    figures["executor_dynamodb_calls_per_occurrence"] = round(executor_calls / max(load.occurrences, 1), 2)
+    figures["batched"] = load.batched
+    figures.update(_invocation_figures(stack.invocations[invocations_before:], load.occurrences))
     figures["claimed_late_ms"] = summary([v for k, v in stack.claims.late_ms.items() if k in ids])
     figures["arrived_ms"] = summary([v for k, v in stack.arrivals.items() if k in ids])  # < 0: early
     return figures
+
+
+def _invocation_figures(invocations: list[tuple[int, float]], occurrences: int) -> dict[str, Any]:
+    """Lambda's bill for the load: invocations, records per invocation, GB-seconds per occurrence
+    at the execute function's 512 MB (each invocation's whole duration, its hold included)."""
+    records = sum(n for n, _ in invocations)
+    seconds = sum(ms for _, ms in invocations) / 1000
+    return {"invocations": len(invocations), "records_per_invocation": round(records / max(len(invocations), 1), 2),
+            "invocation_ms": summary([ms for _, ms in invocations]),
+            "lambda_gb_s_per_occurrence": round(0.5 * seconds / max(occurrences, 1), 4)}
 
 
 def _load_figures(load: Load, tally: Any, late: list[float], busy_s: float, ticks: list[float],
@@ -283,7 +344,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
     stack = Stack(workdir, POLLERS)
     try:
         capacity = calibrate()
-        results = {load.name: run_load(stack, load) for load in loads(quick)}
+        results = {load.name: run_load(stack, load) for load in loads(quick, os.environ.get("BENCH_LOADS"))}
         capacity_after = calibrate()
     finally:
         stack.close()

@@ -20,30 +20,50 @@ JOBS, DUE_PER_MIN, BURST = 1_000_000, 10_000, 100_000
 PARTITION_WCU = 1_000  # writes/s one partition key value takes
 INDEX_ENTRY_KB = 0.2  # a due-index entry: keys + status, schedule, interval, timezone, generation
 LAMBDA_GB = 0.5  # the execute function's lambda_memory_size (512 MB)
-HOLD_S, DELIVERY_S = 1.0, 0.2  # a message arrives up to 1 s early and is held; the agent answers in ~0.2 s
+# A message arrives 1-2 s before its instant (queue.EARLY_MS and SQS's whole-second delays), a burst's
+# 2-3 s (queue.BURST_EARLY_MS), and is held until then: Lambda bills the hold. The agent answers in ~0.2 s.
+HOLD_S, BURST_HOLD_S, DELIVERY_S = 1.5, 2.5, 0.2
 # Units per successful occurrence, items <= 1 KB: advancing nextRunAt changes the index's sort
 # key (1 table write + 2 index writes: delete and put); a transaction bills 2 units per item,
 # its ConditionCheck included; the executor's GetItem is strongly consistent (1 read unit).
 # The tick advances 25 jobs per TransactWriteItems (scheduler.advanceBatch): 2 units for the
 # table write; with advanceBatch = 1 it is a plain UpdateItem, 1 unit.
 WRITE_UNITS = {"tick advance (batched TransactWriteItems + due-index delete/put)": 4,
-               "claim (TransactWriteItems: ConditionCheck job + Put run)": 4,
-               "outcome (TransactWriteItems: Update run + Update job stats)": 4}
+               "claim (TransactWriteItems, up to 10 claims each: Put run + Update job's slot/maxRuns)": 4,
+               "outcome (TransactWriteItems: Update run + Update job stats, slot, breaker)": 4}
+# An accepted (202) run's extra writes: accept (UpdateItem), hold the slot to the deadline
+# (UpdateItem), one per heartbeat; its completion replaces the outcome (same 4 units).
+ACCEPTED_EXTRA_WRITES, HEARTBEATS = 2, 3
+# Executor DynamoDB requests per occurrence (not billed by on-demand, which bills units; they are
+# what a burst queues on): batched, one claim and one read per batch of 10, then the outcome.
+REQUESTS = {"batched (batches of 10)": 0.1 + 0.1 + 1, "per message": 3}
 ADVANCE_BATCH, ADVANCE_TX_MS = 25, (15, 30)  # jobs per advance call; ms per 25-item transaction on AWS
-READ_UNITS = {"executor GetItem of the job (consistent)": 1.0,
+READ_UNITS = {"executor read of the job at the instant (BatchGetItem of the batch, consistent)": 1.0,
               "tick Query, per occurrence (0.2 KB entry, eventually consistent)": INDEX_ENTRY_KB / 4 * 0.5}
 
 
-def per_million(results: dict[str, Any], batch: int) -> dict[str, float]:
-    """USD per million successful occurrences, by service, for Lambda batches of ``batch``."""
+def gb_s_per_occurrence(batch: int, hold_s: float = HOLD_S) -> float:
+    """Lambda GB-seconds per occurrence: a batch's claim, hold and parallel deliveries, shared by its records."""
+    return LAMBDA_GB * (hold_s + DELIVERY_S + 0.05) / batch
+
+
+def per_million(results: dict[str, Any], batch: int, hold_s: float = HOLD_S,
+                accepted: bool = False) -> dict[str, float]:
+    """USD per million successful occurrences, by service, for Lambda batches of ``batch`` held
+    ``hold_s``; ``accepted``: every run answers 202 and reports later, with HEARTBEATS heartbeats."""
     tick = results["tick"]
     sqs_requests = tick["sends_per_occurrence"] + 2 / batch  # send; receive + delete batch per Lambda batch
-    gb_s = LAMBDA_GB * (HOLD_S + DELIVERY_S + 0.05) / batch  # a batch runs its records in parallel
+    writes, reads, gb_s = sum(WRITE_UNITS.values()), sum(READ_UNITS.values()), gb_s_per_occurrence(batch, hold_s)
+    invocations = 1 / batch
+    if accepted:  # + the deadline check: its message (send, receive, delete), its read of the run and job
+        writes += ACCEPTED_EXTRA_WRITES + HEARTBEATS
+        reads, sqs_requests, invocations = reads + 2, sqs_requests + 3, invocations + 1
+        gb_s += LAMBDA_GB * 0.05
     costs = {
-        "DynamoDB writes": sum(WRITE_UNITS.values()) * PRICE["ddb_write_per_m"],
-        "DynamoDB reads": sum(READ_UNITS.values()) * PRICE["ddb_read_per_m"],
+        "DynamoDB writes": writes * PRICE["ddb_write_per_m"],
+        "DynamoDB reads": reads * PRICE["ddb_read_per_m"],
         "SQS": sqs_requests * PRICE["sqs_per_m"],
-        "Lambda (executor)": PRICE["lambda_req_per_m"] / batch + gb_s * 1e6 * PRICE["lambda_gb_s"],
+        "Lambda (executor)": PRICE["lambda_req_per_m"] * invocations + gb_s * 1e6 * PRICE["lambda_gb_s"],
     }
     costs["total"] = sum(costs.values())
     return {k: round(v, 2) for k, v in costs.items()}
@@ -82,12 +102,30 @@ def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
 
 
 def _cost_table(results: dict[str, Any]) -> str:
-    """USD per million occurrences by service, batches of 10 and of 1, next to EventBridge Scheduler."""
-    ten, one = per_million(results, 10), per_million(results, 1)
-    rows = [(name, f"${ten[name]:.2f}", f"${one[name]:.2f}") for name in ten]
-    rows.append(("EventBridge Scheduler (trigger only, no run history)", f"${PRICE['eventbridge_scheduler_per_m']:.2f}",
-                 f"${PRICE['eventbridge_scheduler_per_m']:.2f}"))
-    return _table(["per million successful occurrences", "Lambda batches of 10", "batches of 1 (quiet hours)"], rows)
+    """USD per million occurrences by service: batches of 10, a burst's, batches of 1, accepted runs;
+    next to EventBridge Scheduler."""
+    columns = [per_million(results, 10), per_million(results, 10, BURST_HOLD_S), per_million(results, 1),
+               per_million(results, 10, accepted=True)]
+    rows = [(name, *(f"${c[name]:.2f}" for c in columns)) for name in columns[0]]
+    rows.append(("Lambda GB-s per occurrence (hold included)",
+                 *(f"{g:.3f}" for g in (gb_s_per_occurrence(10), gb_s_per_occurrence(10, BURST_HOLD_S),
+                                        gb_s_per_occurrence(1), gb_s_per_occurrence(10) + LAMBDA_GB * 0.05))))
+    rows.append(("EventBridge Scheduler (trigger only, no run history)",
+                 *([f"${PRICE['eventbridge_scheduler_per_m']:.2f}"] * len(columns))))
+    return _table(["per million successful occurrences", f"Lambda batches of 10, held {HOLD_S:g} s",
+                   f"a burst's batches of 10, held {BURST_HOLD_S:g} s", "batches of 1 (quiet hours)",
+                   f"accepted (202) runs, {HEARTBEATS} heartbeats"], rows)
+
+
+def _measured_gb_s(results: dict[str, Any]) -> str:
+    """The local stack's Lambda GB-seconds per occurrence, load by load (bench.lateness)."""
+    late = results.get("lateness", {})
+    found = [f"({name}) {b['lambda_gb_s_per_occurrence']:g}" for name, b in late.items()
+             if isinstance(b, dict) and "lambda_gb_s_per_occurrence" in b]
+    if not found:
+        return ""
+    return ("Measured on the local stack (section 2: every execute invocation's whole duration at 512 MB, "
+            f"per occurrence): {', '.join(found)} GB-s. ")
 
 
 def section(results: dict[str, Any]) -> str:
@@ -135,7 +173,7 @@ inside the tick function's 60-s timeout (one UpdateItem per job, `advanceBatch =
 ≈ 100–120 s for the burst); see finding 9.
 
 **Lambda.** The steady load keeps ~{DUE_PER_MIN / 60 / 10 * (HOLD_S + DELIVERY_S + 0.05):,.0f} executor
-invocations busy (batches of 10, each held ≤ 1 s before its instant). A same-second burst of
+invocations busy (batches of 10, each held 1–2 s before its instant, a burst's 2–3 s). A same-second burst of
 {BURST:,} would need {BURST // 10:,} concurrent invocations to start every occurrence within its second;
 the account default is 1,000 and Lambda's SQS event source scales up gradually (AWS documents up to
 300 more concurrent invocations per minute for standard queues: check), so such a burst drains
@@ -144,10 +182,18 @@ DynamoDB on-demand absorbs up to twice a table's previous peak at once; a burst 
 {BURST * 8:,} write units within ~15 s is far above a 10k/min table's peak, so pre-warm the
 tables (warm throughput) or provision capacity for the hour mark.
 
-**Cost per million successful occurrences** (executor at 512 MB, held {HOLD_S:g} s + {DELIVERY_S:g} s agent
-time per batch; SQS: the tick's sends, one receive and one delete batch per Lambda batch; the tick
-function adds ≈ $0.02 per million now that its sends and advances run in parallel, a 10–20-s run at
-512 MB per 10,000 occurrences, finding 9):
+**Executor requests.** On-demand DynamoDB bills units, not requests; the requests are what a burst
+queues on. Per occurrence: {', '.join(f"{k} {v:g}" for k, v in REQUESTS.items())} (section 2 measures them).
+Batching the claim and the read changes no unit: a transaction bills 2 units per item however many
+items it carries, and a BatchGetItem bills each item it reads.
+
+**Cost per million successful occurrences**, version-2 features on (overlap slot and maxRuns in the
+claim; outcome, overlap hand-over and circuit breaker in the outcome write; accepted runs with
+heartbeats and their deadline check in the last column). Executor at 512 MB, held until the instant
+({HOLD_S:g} s on average, a burst's {BURST_HOLD_S:g} s) + {DELIVERY_S:g} s agent time per batch; SQS: the tick's sends,
+one receive and one delete batch per Lambda batch; the tick function adds ≈ $0.02 per million (a
+10–20-s run at 512 MB per 10,000 occurrences, finding 9). {_measured_gb_s(results)}Per-job budgets
+and agent concurrency limits are not in this model.
 
 {_cost_table(results)}
 
@@ -155,7 +201,7 @@ At {monthly / 1e6:,.0f} M occurrences a month that is ≈ ${ten['total'] * month
 ≈ ${PRICE['eventbridge_scheduler_per_m'] * monthly / 1e6:,.0f} for EventBridge Scheduler's invocations
 alone (which would still need a function to deliver, and keep no run history). Most of our price
 is DynamoDB writes, {sum(WRITE_UNITS.values())} units per occurrence, 10 of them in transactions (2 units
-per item). Levers, cheapest first: a 128-MB executor (the hold is idle time: ¼ of the Lambda line);
+per item). Levers, cheapest first: a 128-MB executor (the hold is idle time: most of the Lambda line);
 `scheduler.advanceBatch = 1` (one unit less per occurrence, for ~25× the tick's calls); a claim
 written as one conditional write of the run (1 unit) with the job's liveness taken from the
 GetItem the executor already makes, and the outcome as two plain writes (2 units): with both,

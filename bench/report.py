@@ -177,10 +177,11 @@ def lateness_section(results: dict[str, Any]) -> str:
                      _ms(s["p95"]), _ms(s["p99"]), _ms(s["max"]), b["over_1s"],
                      f"{_ms(arrived.get('p50', 0))} / {_ms(arrived.get('max', 0))}",
                      f"{_ms(claimed.get('p50', 0))} / {_ms(claimed.get('p99', 0))}", b["dynamodb_calls_per_occurrence"],
+                     b.get("executor_dynamodb_calls_per_occurrence", "n/a"), b.get("lambda_gb_s_per_occurrence", "n/a"),
                      _ms(tx), ", ".join(f"{v:.1f}" for v in b["tick_s"]), b["retries"]))
     cap = late["capacity_per_s"]
     before, after = cap["before"], cap["after"]
-    # server seconds per occurrence from the executor's part: two transactions and one GetItem
+    # server seconds per occurrence of the per-message path: two transactions and one GetItem
     per_occ = 2 / max(before["TransactWriteItems"], 1) + 1 / max(before["GetItem"], 1)
     drain_a, drain_c = late["a"]["occurrences"] * per_occ, late["c"]["occurrences"] * per_occ
     demand_b = 20 * per_occ
@@ -188,7 +189,8 @@ def lateness_section(results: dict[str, Any]) -> str:
                   else "below saturation, but bursty arrivals still queue")
     header = ["load", "occurrences", "delivered", "p50 ms", "p95 ms", "p99 ms", "max ms", "≥ 1 s",
               "arrived p50 / max ms", "claimed late p50 / p99 ms", "DynamoDB calls / occ.",
-              "mean TransactWriteItems ms", "tick s", "retries"]
+              "executor DynamoDB calls / occ.", "Lambda GB-s / occ.", "mean TransactWriteItems ms", "tick s",
+              "retries"]
     return f"""## 2. Dispatch lateness on the local stack
 
 Start time (the test agent's receive time, `devtools/agent_server.py`) minus the `scheduledAt` it
@@ -214,23 +216,34 @@ the agent's figure is the delivery itself.
 
 {_arrivals(late)}
 
-What bounds it: every occurrence costs {late['a']['dynamodb_calls_per_occurrence']:g} DynamoDB calls on this stack (the
-tick's advance, batched and made well before the instant, then the executor's claim, GetItem and
+Loads marked "per message (reference)" run the very same jobs through the executor's per-message
+path (`AGENTOS_EXECUTOR_BATCH=0`: one claim and one GetItem per message), in the same run. The
+batched path claims each SQS batch in one TransactWriteItems and reads its jobs at the instant with
+one BatchGetItem (`chalicelib/batch.py`): its executor calls per occurrence are one outcome write
+plus ~0.2 (a claim and a read per batch of up to ten). "Executor DynamoDB calls" leave out the
+tick's (its queries and advances, counted apart); "Lambda GB-s" is what the execute function would
+be billed at 512 MB for the load: every invocation's whole duration, its hold included.
+
+What bounds it: an occurrence on the per-message path costs 3 executor DynamoDB calls (claim, GetItem and
 outcome: two of them TransactWriteItems), and the embedded AWS's one process answers a fixed number
 of calls per second whatever the number of threads (its DynamoDB is serialized so that conditional
 writes have one winner). Measured just before the loads (8 threads for 2 s):
 **{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s** (after them:
 {after['GetItem']:g} and
 {after['TransactWriteItems']:g}; MEASURED.md says ~110 calls/s for simple calls on an idle machine before the tuning of
-finding 1). That is {1000 * per_occ:.0f} ms of server time per occurrence, so load (a) needs {drain_a:.1f} s of it,
-load (c) {drain_c:.1f} s, and load (b) asks for {demand_b:.0%} of the server's time: {saturation}.
+finding 1). On the per-message path that is {1000 * per_occ:.0f} ms of server time per occurrence, so load (a)
+needs {drain_a:.1f} s of it, load (c) {drain_c:.1f} s, and load (b) asks for {demand_b:.0%} of the server's time:
+{saturation}.
 The executor claims each occurrence as soon as its message arrives (up to `EARLY_MS` =
 {results['executor']['early_ms']} ms before the instant, more with SQS's whole-second delays), holds until the
 instant, then
 reads the job (so a pause or delete that returned during the hold still stops it) and delivers:
-a burst's claims drain in the early window, and its reads at the instant queue behind each other
+a burst's claims drain in the early window (a burst of 100 or more due at one instant is sent to
+arrive `BURST_EARLY_MS` = 1,000 ms earlier still), and its reads at the instant queue behind each other
 and behind the outcome writes of the first deliveries; the mean TransactWriteItems time above is
-that queue. On AWS, DynamoDB calls run in parallel and this bound disappears (section "At AWS scale").
+that queue. Batched, the instant's part is one BatchGetItem per ten occurrences, and the outcomes
+(one write each) follow the deliveries. On AWS, DynamoDB calls run in parallel and this bound
+disappears (section "At AWS scale").
 """
 
 
@@ -278,8 +291,12 @@ def cold_section(results: dict[str, Any]) -> str:
         package = f"The package could not be built here: `{pkg['error']}`."
     else:
         parts = ", ".join(f"{k} {v:,}" for k, v in pkg["largest_kib"].items())
-        package = (f"Package ({pkg['how']}): **{pkg['mib']} MiB**; boto3 + botocore + s3transfer are "
-                   f"{pkg['sdk_share']:.0%} of it. Largest entries (KiB compressed): {parts}.")
+        sdk = (f"boto3 + botocore + s3transfer are {pkg['sdk_share']:.0%} of it "
+               f"({pkg.get('mib_without_sdk', '?')} MiB without them)" if pkg["sdk_share"] else
+               "with .pyc files and without the AWS SDK, which Lambda's runtime provides (was 20.85 MiB "
+               "without .pyc, 76% of it the SDK; docs/operations.md, \"Package and cold start\")")
+        package = (f"Package ({pkg['how']}): **{pkg['mib']} MiB**, {sdk}. "
+                   f"Largest entries (KiB compressed): {parts}.")
     return f"""## 4. Cold start
 
 `import app` and `import boto3`, each timed inside a fresh interpreter, {c['reps']} alternating runs after
@@ -301,18 +318,24 @@ inflates every figure), ms: {breakdown}.
 
 
 def _first_calls(c: dict[str, Any]) -> str:
-    """What each function's first call adds after ``import app`` (the cost that lazy loading moved)."""
-    first, parts, whole = c.get("first_call_s"), c.get("first_call_parts_ms", {}), c.get("first_invocation_s", {})
-    if not first:
+    """Each function's ``import app`` plus first invocation, next to ``import boto3`` in the same rounds."""
+    whole, ratio = c.get("first_invocation_s", {}), c.get("first_invocation_ratio", {})
+    first, bare = c.get("first_call_s", {}), c.get("first_invocation_without_pyc_s", {})
+    if not whole or not ratio:
         return ""
-    rows = [(name, f"{seconds:.3f}", f"{parts.get(name, {}).get('load', 0):,.0f}",
-             f"{parts.get(name, {}).get('clients', 0):,.0f}", f"{whole.get(name, 0):.3f}")
-            for name, seconds in first.items()]
+    rows = [(name, f"{first.get(name, 0):.3f}", f"{seconds:.3f}", f"{ratio[name]:g}",
+             f"{bare.get(name, 0):.3f}") for name, seconds in whole.items()]
     return ("`import app` loads only Chalice and the registrations; each function loads its engine on its "
-            "first call. What that first call adds, in a fresh interpreter after `import app` (no network: "
-            "imports, the config, the builders and their AWS clients), median:\n\n"
-            + _table(["function", "first call (s)", "loading (ms)", "AWS clients (ms)",
-                      "import app + first call (s)"], rows))
+            "first invocation. That invocation is measured as Lambda makes it: in a fresh interpreter, "
+            "`import app`, then the function's handler called with a real event (the API's `GET /api/jobs` "
+            "with a token, the tick's scheduled event, the executor's SQS batch of one attempt), botocore's "
+            "HTTP send answered in process with empty answers (no network). Each round also times "
+            f"`import boto3` ({c.get('first_invocation_boto3_s', 0):.3f} s, median): the ratio is of the "
+            "medians. \"Without .pyc\" is the same invocation when no module has its bytecode (Python looks "
+            "for it in an empty `PYTHONPYCACHEPREFIX`): what every cold start pays when the zip ships no "
+            ".pyc files, since Lambda's code directory is read-only.\n\n"
+            + _table(["function", "first invocation (s)", "import app + first invocation (s)", "/ import boto3",
+                      "the same without .pyc (s)"], rows))
 
 
 def render(results: dict[str, Any]) -> str:

@@ -65,11 +65,12 @@ def _local_secret(path: Path) -> bytes:
 
 
 def _parameter_value(param: str) -> str:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .aws import client
+
     try:
-        answer = boto3.client("ssm").get_parameter(Name=param, WithDecryption=True)
+        answer = client("ssm").get_parameter(Name=param, WithDecryption=True)
     except (ClientError, BotoCoreError) as exc:
         log.error("cannot read the callback secret parameter %s: %s", param, type(exc).__name__)
         raise ConfigError("the callback secret is not available") from exc

@@ -38,8 +38,9 @@ def connection(region: str, host: str | None) -> Connection:
 
 
 def model_connection(model: type[Model]) -> Connection:
-    """The transaction connection matching ``model``'s table endpoint."""
-    return connection(model.Meta.region, model.Meta.host)
+    """The connection of ``model``'s table, for its transactions: the same client its own
+    reads and writes use (a client of its own would be one more to build on a cold start)."""
+    return model._get_connection().connection
 
 
 def unavailable(table: str, action: str) -> StoreUnavailable:

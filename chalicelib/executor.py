@@ -86,8 +86,9 @@ class Executor:
     """Runs occurrences handed over by SQS (the Lambda) or by the local queue loop."""
 
     def __init__(self, config: Config, jobs: JobStore, runs: RunStore, queue: OccurrenceQueue,
-                 failures: FailureLog | None = None) -> None:
+                 failures: FailureLog | None = None, batched: bool = True) -> None:
         self.config = config
+        self.batched = batched  # False: the per-message reference path (one claim and one read each)
         self.jobs = jobs
         self.runs = runs
         self.queue = queue
@@ -104,6 +105,10 @@ class Executor:
         """Run every record in parallel; report the ones to retry (SQS partial batch response)."""
         if not records:
             return {"batchItemFailures": []}
+        if self.batched:
+            from .batch import BatchRun
+
+            return BatchRun(self, records).handle()
         with ThreadPoolExecutor(max_workers=len(records)) as pool:
             done = list(pool.map(self._record_ok, records))
         failed = [r for r, ok in zip(records, done, strict=True) if not ok]
@@ -133,13 +138,16 @@ class Executor:
         """How long a claim is honoured before another claimant may take the attempt over."""
         return claim_lease_ms(self.config)
 
-    def _claim_and_run(self, message: Message) -> Outcome:
+    def _claim_and_run(self, message: Message, lost: tuple[Claim, Prior | None, Slot | None] | None = None) -> Outcome:
+        """Claim and run one attempt; ``lost`` is what a batched claim of it lost to (its first round)."""
         occ, wake = message.occurrence, message.not_before_ms
         for _ in range(CLAIM_ROUNDS):
             claimed_at = now_ms()
             # A granted waiting run was counted and charged already; so was a crashed attempt.
             charge = message.kind is not Kind.ADMITTED
-            claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake), charge)
+            claim, prior, slot = lost or self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake),
+                                                         charge)
+            lost = None
             if claim is Claim.DUPLICATE and charge and prior is not None and prior.crashed(occ, claimed_at):
                 claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake), False)
             if claim is Claim.DUPLICATE:
@@ -163,12 +171,16 @@ class Executor:
                 return outcome
         return self._skip(occ, "overlap: the job's run in progress kept changing")
 
-    def _hold_and_run(self, message: Message, started: int) -> Outcome:
+    def _hold_and_run(self, message: Message, started: int,
+                      read: dict[str, JobModel | None] | None = None) -> Outcome:
+        """Hold a claimed attempt until its instant, read its job, run it (``read``: the jobs a
+        batch already read at the instant, :mod:`.batch`)."""
         occ = message.occurrence
-        clock.sleep_until(message.not_before_ms)
+        if read is None:  # a batch held until the instant and read the jobs there already
+            clock.sleep_until(message.not_before_ms)
         # The one read of the job happens at the instant, after the hold: a delete, pause or
         # reschedule that returned during the hold still stops this occurrence.
-        job = self.jobs.find(occ.job_id)
+        job = self.jobs.find(occ.job_id) if read is None else read.get(occ.job_id)
         if not _still_live(job, occ):
             self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled"))
             telemetry.count("RunsSkipped")

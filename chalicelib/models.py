@@ -18,11 +18,15 @@ from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute,
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
+from . import aws
+
 # The enums live with the API's other limits (importing them must not load PynamoDB).
 from .limits import JobStatus as JobStatus
 from .limits import Overlap as Overlap
 from .limits import RunStatus as RunStatus
 from .limits import Trigger as Trigger
+
+aws.share_with_pynamodb()  # one botocore session for every model's connection and client
 
 # A run is "in progress" (it holds the job's overlap slot) while its status is one of these.
 IN_PROGRESS = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.RETRYING.value)

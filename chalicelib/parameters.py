@@ -23,9 +23,9 @@ def _ssm() -> Any:
     global _client
     with _lock:
         if _client is None:
-            import boto3
+            from .aws import client
 
-            _client = boto3.client("ssm")
+            _client = client("ssm")
         return _client
 
 

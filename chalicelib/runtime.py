@@ -92,10 +92,14 @@ def run_service() -> RunService:
 
 
 def executor() -> Executor:
-    """The executor behind the SQS handler and the local stack's queue loop."""
+    """The executor behind the SQS handler and the local stack's queue loop.
+
+    ``AGENTOS_EXECUTOR_BATCH=0`` keeps the per-message path (one claim and one read per
+    message), the reference the bench and the tests compare the batched path with."""
     from .executor import Executor
 
-    return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue()))
+    batched = os.environ.get("AGENTOS_EXECUTOR_BATCH", "1") != "0"
+    return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue(), batched=batched))
 
 
 def reset() -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import StoreUnavailable
@@ -24,6 +24,11 @@ from .models import Trigger
 
 MAX_DELAY_S = 900  # SQS's limit on DelaySeconds
 EARLY_MS = 1000  # arrive up to this much before the instant, so the claim is done in time
+# A burst (this many messages of one send due at the same instant) arrives a second earlier
+# still: its batches' claims queue behind each other, and must all be done before the instant.
+# The hold stays below progress.HOLD_MAX_MS (EARLY_MS + BURST_EARLY_MS + SQS's whole second).
+BURST_SIZE = 100
+BURST_EARLY_MS = 1000
 BATCH = 10  # SendMessageBatch's limit
 PARALLEL_SENDS = 8  # batches in flight at once: a burst's sends must fit one tick
 
@@ -75,6 +80,23 @@ def delay_seconds(not_before_ms: int, now_ms: int) -> int:
     return int(max(0, min(MAX_DELAY_S, seconds)))
 
 
+def _burst_instants(messages: Sequence[Message]) -> frozenset[int]:
+    """The instants at which BURST_SIZE or more of ``messages`` are due."""
+    counts = Counter(m.not_before_ms for m in messages)
+    return frozenset(at for at, n in counts.items() if n >= BURST_SIZE)
+
+
+def _visible_from(message: Message, bursts: frozenset[int]) -> int:
+    # The instant delay_seconds counts back EARLY_MS from: a burst's, BURST_EARLY_MS earlier.
+    return message.not_before_ms - (BURST_EARLY_MS if message.not_before_ms in bursts else 0)
+
+
+def _sqs_client() -> Any:
+    from .aws import client
+
+    return client("sqs")
+
+
 class OccurrenceQueue:
     """Sends occurrence messages to the jobs queue and failures to its DLQ.
 
@@ -85,7 +107,7 @@ class OccurrenceQueue:
                  client_factory: Callable[[], Any] | None = None) -> None:
         self.queue_name = queue_name
         self.dlq_name = dlq_name
-        self._factory = client_factory or (lambda: boto3.client("sqs"))
+        self._factory = client_factory or _sqs_client
         self._client: Any = None
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -110,15 +132,17 @@ class OccurrenceQueue:
     def send(self, messages: Sequence[Message], now_ms: int) -> list[Message]:
         """Send ``messages`` in batches of ten; return those SQS did not accept."""
         batches = [messages[start:start + BATCH] for start in range(0, len(messages), BATCH)]
+        bursts = _burst_instants(messages)
         if len(batches) <= 1:
-            return [m for batch in batches for m in self._send_batch(batch, now_ms)]
+            return [m for batch in batches for m in self._send_batch(batch, now_ms, bursts)]
         _ = self.url(self.queue_name)  # resolved once, before the threads
         with ThreadPoolExecutor(max_workers=min(PARALLEL_SENDS, len(batches))) as pool:
-            return [m for refused in pool.map(lambda b: self._send_batch(b, now_ms), batches) for m in refused]
+            return [m for refused in pool.map(lambda b: self._send_batch(b, now_ms, bursts), batches)
+                    for m in refused]
 
-    def _send_batch(self, batch: Sequence[Message], now_ms: int) -> list[Message]:
+    def _send_batch(self, batch: Sequence[Message], now_ms: int, bursts: frozenset[int] = frozenset()) -> list[Message]:
         entries = [{"Id": str(i), "MessageBody": encode(m),
-                    "DelaySeconds": delay_seconds(m.not_before_ms, now_ms)} for i, m in enumerate(batch)]
+                    "DelaySeconds": delay_seconds(_visible_from(m, bursts), now_ms)} for i, m in enumerate(batch)]
         try:
             answer = self.client.send_message_batch(QueueUrl=self.url(self.queue_name), Entries=entries)
         except (ClientError, BotoCoreError, StoreUnavailable):

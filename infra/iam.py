@@ -137,10 +137,11 @@ def _tick(stage: str) -> list[dict]:
 def _execute(stage: str) -> list[dict]:
     t, q = _tables(stage), _queues(stage)
     return [
-        # The claim takes the job's overlap slot (UpdateItem); the job is read after the hold; the
-        # outcome updates its statistics and slot (a ConditionCheckItem when the job is gone).
-        # Never a Put: the executor cannot create a job.
-        statement("CheckAndRecordJobs", _dynamodb(["GetItem", "ConditionCheckItem", "UpdateItem"]), [t["jobs"]]),
+        # The claim takes the job's overlap slot (UpdateItem); the job is read after the hold (a
+        # batch's jobs with one BatchGetItem); the outcome updates its statistics and slot (a
+        # ConditionCheckItem when the job is gone). Never a Put: the executor cannot create a job.
+        statement("CheckAndRecordJobs", _dynamodb(["GetItem", "BatchGetItem", "ConditionCheckItem", "UpdateItem"]),
+                  [t["jobs"]]),
         # Claims and skips write the run item whole (Put); retries and outcomes update it.
         statement("ClaimAndRecordRuns", _dynamodb(["GetItem", "PutItem", "UpdateItem"]), [t["runs"]]),
         # A freed agent slot goes to the run waiting first for it (maxConcurrent).

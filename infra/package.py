@@ -36,6 +36,10 @@ STAGE_CONFIG_DIR = "deploy"  # deploy/agentos.<stage>.json: what the stage's fun
 # Lambda's python3.10/3.11 run on Amazon Linux 2 (glibc 2.26); 3.12+ on AL2023 (glibc 2.34).
 _GLIBC = {(3, 10): 26, (3, 11): 26}
 _MANYLINUX_ALIASES = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+# Lambda's Python runtime provides the AWS SDK: it is not shipped (docs/operations.md, "Package
+# and cold start": three quarters of the zip). The app never imports boto3; PynamoDB's botocore
+# is the runtime's.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})
 
 
 def requirement_closure(requirements: Path) -> list[metadata.Distribution]:
@@ -114,12 +118,24 @@ def stage_project(stage_dir: Path, source: Path = ROOT) -> str:
     shutil.copytree(source / "chalicelib", stage_dir / "chalicelib", ignore=ignore)
     shutil.copytree(source / ".chalice", stage_dir / ".chalice", ignore=ignore)
     shutil.copy2(source / "app.py", stage_dir / "app.py")
-    dists = requirement_closure(source / "requirements.txt")
+    dists = [d for d in requirement_closure(source / "requirements.txt")
+             if canonicalize_name(d.metadata["Name"]) not in RUNTIME_PROVIDED]
     if can_vendor_from_venv(dists):
         count = vendor_distributions(dists, stage_dir / "vendor")
         return f"vendored {len(dists)} distributions ({count} files) from {sys.prefix}"
     shutil.copy2(source / "requirements.txt", stage_dir / "requirements.txt")
     return "requirements.txt handed to chalice (pip downloads Lambda wheels from PyPI)"
+
+
+def compile_bytecode(project: Path) -> None:
+    """Byte-compile the staged project, so that the zip ships .pyc files: Lambda's code directory
+    is read-only, and without them every cold start compiles every module it imports. Unchecked
+    hashes: the files' times after unzipping do not matter (the zip is rebuilt on every change)."""
+    import compileall
+    import py_compile
+
+    compileall.compile_dir(project, quiet=1, workers=0,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 
 
 def stage_config_path(stage: str, source: Path = ROOT) -> Path:
@@ -201,6 +217,7 @@ def package(stage: str, build_dir: Path = ROOT / "build", source: Path = ROOT) -
     work = build_dir / f".{stage}-src"
     how = stage_project(work, source)
     secured = write_stage_config(stage, work, source)
+    compile_bytecode(work)
     merge = build_dir / f"{stage}-merge-template.json"
     merge.write_text(json.dumps(merge_template(stage), indent=2))
     if out.exists():

@@ -48,7 +48,7 @@ def is_api_update(params: dict[str, Any]) -> bool:
 
 WRITES = frozenset({("dynamodb", op) for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")}
                   | {("sqs", op) for op in ("SendMessage", "SendMessageBatch")})
-READS = frozenset({("dynamodb", "GetItem"), ("dynamodb", "Query")})
+READS = frozenset({("dynamodb", op) for op in ("GetItem", "BatchGetItem", "Query")})
 
 
 @dataclass

@@ -55,13 +55,32 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
 
 
 @pytest.mark.parametrize("function, needs, never", [
-    ("api", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "pynamodb", "croniter"}, {"chalicelib.executor"}),
-    ("tick", {"chalicelib.dispatch", "pynamodb", "croniter", "aws_lambda_powertools"}, {"chalicelib.schemas"}),
-    ("execute", {"chalicelib.executor", "chalicelib.delivery", "pynamodb", "aws_lambda_powertools"}, set()),
+    ("api", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "pynamodb", "croniter"},
+     {"chalicelib.executor", "boto3"}),
+    ("tick", {"chalicelib.dispatch", "pynamodb", "croniter", "aws_lambda_powertools"}, {"chalicelib.schemas", "boto3"}),
+    ("execute", {"chalicelib.executor", "chalicelib.delivery", "pynamodb", "aws_lambda_powertools"}, {"boto3"}),
 ])
-def test_first_call_probe_loads_what_the_function_needs(function: str, needs: set[str], never: set[str]) -> None:
-    load, clients = cold_start.FIRST_CALLS[function]
-    code = f"import app; from chalicelib import runtime, telemetry; {load}; {clients}"
-    loaded = _loaded(code, HEAVY + ("chalicelib",), cold_start._lambda_env(function))
+def test_first_invocation_probe_loads_what_the_function_needs(function: str, needs: set[str], never: set[str]) -> None:
+    code = "import app\n" + cold_start.STUB + "\n" + cold_start.FIRST_CALLS[function]
+    loaded = _loaded(f"exec({code!r})", HEAVY + ("chalicelib",), cold_start._lambda_env(function))
     assert needs <= loaded | {m.split(".")[0] for m in loaded}
-    assert not never & loaded
+    assert not never & (loaded | {m.split(".")[0] for m in loaded})
+
+
+CLIENTS = ("import gc, botocore.session, botocore.client; "
+           "print(json.dumps([sum(isinstance(o, botocore.session.Session) for o in gc.get_objects()), "
+           "sorted(o.meta.service_model.service_name for o in gc.get_objects() "
+           "if isinstance(o, botocore.client.BaseClient))]))")
+
+
+@pytest.mark.parametrize("function, clients", [
+    ("api", ["dynamodb"]),  # the job list: no SQS client, no SSM client (security's tokens come from the environment)
+    ("tick", ["dynamodb"]),  # nothing due: nothing to send
+    ("execute", ["dynamodb", "dynamodb", "sqs"]),  # the jobs' and the runs' tables
+])
+def test_a_first_invocation_builds_one_session_and_only_the_clients_it_uses(function: str, clients: list[str]) -> None:
+    code = "import app\n" + cold_start.STUB + "\n" + cold_start.FIRST_CALLS[function]
+    out = subprocess.run([sys.executable, "-c", f"import json; exec({code!r}); {CLIENTS}"], cwd=cold_start.ROOT,
+                         env=cold_start._lambda_env(function), capture_output=True, text=True, check=True)
+    sessions, built = json.loads(out.stdout.splitlines()[-1])
+    assert (sessions, built) == (1, clients)

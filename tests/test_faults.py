@@ -143,7 +143,7 @@ def queue_url(engine: dict[str, Any]) -> str:
 # claim attempt 2 (TransactWriteItems), record the outcome (TransactWriteItems).
 
 LIFE_WRITES = 8
-LIFE_READS = 2  # the executor reads the job once per attempt, after its claim (GetItem)
+LIFE_READS = 2  # the executor reads the job once per attempt, after its claim (BatchGetItem, or GetItem per message)
 FIRST_AT = T0 + 60_000  # 00:01
 
 
@@ -294,6 +294,37 @@ def test_message_seen_again_after_success_starts_nothing(
     # Then it started once
     audit(request, engine["recorder"], [scheduled_run_id(job["id"], AT_0005)])
     assert_job(job["id"], succeeded=1)
+
+
+# --- 2b. a burst worked per batch (chalicelib/batch.py) --------------------------------------------
+#
+# Twelve jobs due at the same instant reach the executor in one batch: one TransactWriteItems
+# claims them all, one BatchGetItem reads their jobs at the instant, then each records its
+# outcome. A fault at the batch's claim or read must lose nothing and start nothing twice.
+
+BURST = 12
+BATCH_FAULTS = [("TransactWriteItems", kind) for kind in ("throttle", "lost", "crash", "conflict")] \
+    + [("BatchGetItem", kind) for kind in ("throttle", "lost", "crash")]
+
+
+@pytest.mark.parametrize("operation, kind", BATCH_FAULTS, ids=[f"{o}-{k}" for o, k in BATCH_FAULTS])
+def test_a_fault_at_the_batched_claim_or_read_loses_nothing(engine: dict[str, Any], faults: Injector,
+                                                            request: pytest.FixtureRequest, operation: str,
+                                                            kind: str) -> None:
+    # Given a burst of daily jobs due at 00:05, sent by the 00:04 tick
+    jobs = [daily(f"burst{i}")["id"] for i in range(BURST)]
+    tick_at(engine["clock"], AT_0005 - 60_000)
+    # When the batch's claim (or its read at the instant) fails once, then production recovers
+    match = is_claim if operation == "TransactWriteItems" else (lambda params: True)
+    fault = faults.add("dynamodb", operation, kind=kind, match=match)
+    drain(queue_url(engine), engine["clock"])
+    assert fault.fired == 1
+    faults.clear()
+    recover(engine)
+    # Then every occurrence of the burst started exactly once
+    audit(request, engine["recorder"], [scheduled_run_id(j, AT_0005) for j in jobs])
+    for job_id in jobs:
+        assert_job(job_id, succeeded=1)
 
 
 # --- 3. the API (through Chalice's test client) -----------------------------------------------------

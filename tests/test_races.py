@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from chalicelib import runtime
+from chalicelib import batch, runtime
 from chalicelib.clock import from_ms, now_ms
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.history import Claim, Occurrence, RunStore
@@ -90,7 +90,26 @@ def claims(monkeypatch: pytest.MonkeyPatch) -> list[ClaimSeen]:
         return result
 
     monkeypatch.setattr(RunStore, "claim", traced)
+    original_batch = batch.claim_all
+
+    def traced_batch(runs: RunStore, messages: Any, *args: Any) -> Any:
+        began = time.monotonic_ns()
+        claimed, lost = original_batch(runs, messages, *args)
+        for message, result in [(m, Claim.CLAIMED) for m, _ in claimed] + [(m, r[0]) for m, r in lost]:
+            occ = message.occurrence
+            seen.append(ClaimSeen(occ.job_id, occ.run_id, occ.generation, began, result))
+        return claimed, lost
+
+    monkeypatch.setattr(batch, "claim_all", traced_batch)
     return seen
+
+
+@pytest.fixture(params=["batched", "per_message"])
+def executor_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, engine: dict[str, Any]) -> str:
+    """Each test twice: batches claimed in one transaction (the default), and one claim per message."""
+    monkeypatch.setenv("AGENTOS_EXECUTOR_BATCH", "1" if request.param == "batched" else "0")
+    runtime.reset()
+    return str(request.param)
 
 
 def run_threads(targets: list[Callable[[], None]]) -> None:
@@ -206,7 +225,8 @@ def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes
 
 @pytest.mark.slow
 def test_parallel_ticks_and_executors_with_pause_reschedule_delete(
-        engine: dict[str, Any], atomic_dynamodb: None, claims: list[ClaimSeen], request: pytest.FixtureRequest) -> None:
+        engine: dict[str, Any], atomic_dynamodb: None, claims: list[ClaimSeen], request: pytest.FixtureRequest,
+        executor_path: str) -> None:
     # Given 16 daily jobs due at 00:05
     groups, changes = create_groups(), list[Change]()
     # When ticks, executors and API changes race from 00:04:58
@@ -332,11 +352,24 @@ def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object], 
         return result
 
     monkeypatch.setattr(RunStore, "claim", claim)
+    original_batch = batch.claim_all
+
+    def claim_all(runs: RunStore, *args: Any) -> Any:
+        if not after_commit and not done:
+            done.append(True)
+            action()
+        result = original_batch(runs, *args)
+        if after_commit and not done:
+            done.append(True)
+            action()
+        return result
+
+    monkeypatch.setattr(batch, "claim_all", claim_all)
 
 
 @pytest.mark.parametrize("after_commit", [False, True])
 def test_pause_racing_the_claim(engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
-                                request: pytest.FixtureRequest, after_commit: bool) -> None:
+                                request: pytest.FixtureRequest, after_commit: bool, executor_path: str) -> None:
     # Given the 00:05 occurrence is queued, and a pause returns just before / just after its claim
     job_id = daily()
     during_claim(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}), after_commit)
