@@ -11,8 +11,8 @@ from typing import Any
 
 from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id
-from chalicelib.history import Occurrence
 from chalicelib.models import JobStatus, Trigger
+from chalicelib.runs import Occurrence
 from chalicelib.sqs import Message, encode
 
 from . import seed

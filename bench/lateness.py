@@ -252,8 +252,8 @@ def _hammer(call: Callable[[int, int], Any], seconds: float, threads: int) -> fl
 def calibrate(seconds: float = 2.0, threads: int = 8) -> dict[str, float]:
     """What the stack answers per second now: GetItem, and claims (TransactWriteItems)."""
     from chalicelib import runtime
-    from chalicelib.history import Occurrence
     from chalicelib.models import Trigger
+    from chalicelib.runs import Occurrence
 
     from . import seed
 

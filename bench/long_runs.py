@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # chalicelib is imported after bench.env.prepare() set its environment
-    from chalicelib.history import Occurrence
+    from chalicelib.runs import Occurrence
 
 HEARTBEATS = 3
 REPEAT = 5
@@ -63,8 +63,8 @@ def accepted_life(agent: Any) -> dict[str, Any]:
 
 def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence]:
     """``count`` accepted runs in progress, due at ``deadline_ms`` (written straight to the table)."""
-    from chalicelib.history import Occurrence
     from chalicelib.models import RunModel, RunStatus, Trigger
+    from chalicelib.runs import Occurrence
 
     from . import seed
 

@@ -10,7 +10,7 @@ store     ``store.py`` (:class:`JobStore`) writes the job (``models.py`` items, 
 tick      ``handlers.tick`` -> ``dispatch.py`` (:class:`Dispatcher`): query the due shards, plan,
           send, advance ``nextRunAt`` (a close first occurrence is dispatched at once too);
 queue     ``sqs.py`` (:class:`OccurrenceQueue`): one SQS message per attempt, early by a second;
-executor  ``handlers.execute`` -> ``executor.py`` (:class:`Executor`): claim with ``history.py``
+executor  ``handlers.execute`` -> ``executor.py`` (:class:`Executor`): claim with ``runs.py``
           (:class:`RunStore`), hold until the instant, read the job again;
 delivery  ``delivery.py`` posts to the agent (or ``actions.py`` runs in process); a 202 reports
           later on the ``/api/runs/...`` routes (``reports.py``, :class:`RunService`) with a

@@ -28,8 +28,8 @@ from .budgets import Spend, day_of
 from .config import AgentEndpoint, Config
 from .dynamo import model_connection
 from .errors import StoreUnavailable
-from .history import Occurrence
 from .models import AgentModel, JobModel, RunModel, RunStatus, Trigger, agent_item_id
+from .runs import Occurrence
 
 log = logging.getLogger("agentos.jobs.agents")
 GATE_TRIES = 4  # each lost try learns what the agent item held (a lease to reap, a new day)

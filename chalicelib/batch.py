@@ -32,9 +32,9 @@ from . import clock, dynamo
 from .clock import now_ms
 from .dynamo import model_connection
 from .errors import StoreUnavailable
-from .history import Claim, Occurrence, Prior, RunStore, Slot, _claimable
 from .models import JobModel
 from .progress import HOLD_MAX_MS
+from .runs import Claim, Occurrence, Prior, RunStore, Slot, _claimable
 from .sqs import Kind, Message, decode
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from typing import TypeVar
 
 from .clock import from_ms, to_ms
 from .errors import StoreUnavailable
-from .history import Occurrence
 from .models import JobModel, JobStatus, Trigger
+from .runs import Occurrence
 from .schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
 from .sqs import Message, OccurrenceQueue
 from .store import UNRECORDED_SHARD_SPAN, Advance, JobStore

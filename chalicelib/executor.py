@@ -31,10 +31,10 @@ from .config import Config
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .errors import DeliveryFailed
 from .failures import FailureLog
-from .history import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
+from .runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from .sqs import Kind, Message, OccurrenceQueue, decode
 from .store import JobStore
 from .views import DEFAULT_TIMEOUT_MS
@@ -58,7 +58,7 @@ def warm_clients(queue: OccurrenceQueue) -> None:
 
 
 def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
-    # The same rule as the claim's condition (history.RunStore._job_live), on the item read.
+    # The same rule as the claim's condition (runs.RunStore._job_live), on the item read.
     if job is None:
         return False
     if occ.trigger is Trigger.MANUAL:

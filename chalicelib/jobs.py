@@ -19,9 +19,9 @@ from .clock import now_ms as clock_now_ms
 from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
 from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
-from .history import Occurrence, RunStore
 from .listing import list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
+from .runs import Occurrence, RunStore
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from .schemas import JobCreate, JobPatch, validate
 from .sqs import Message, OccurrenceQueue

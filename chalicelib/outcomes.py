@@ -26,9 +26,9 @@ from .config import Config, RetryPolicy
 from .dispatch import schedule_of
 from .errors import JobsError
 from .failures import FailureLog
-from .history import Occurrence
 from .models import JobModel, JobStatus, RunStatus, Trigger
 from .progress import Breaker, Ending, Finished, Recorded, RunProgress
+from .runs import Occurrence
 from .schedules import OnceSchedule
 from .sqs import Kind, Message, OccurrenceQueue
 from .store import JobStore

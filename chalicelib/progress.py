@@ -20,8 +20,8 @@ from . import dynamo
 from .budgets import Settlement
 from .config import Config
 from .errors import StoreUnavailable
-from .history import Occurrence
 from .models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
+from .runs import Occurrence
 
 ERROR_KEEP_CHARS = 2048
 RESPONSE_KEEP_CHARS = 1024

@@ -13,10 +13,10 @@ from typing import Any
 
 from .clock import now_ms
 from .errors import PayloadTooLarge, RunConflict, RunNotFound
-from .history import Occurrence, RunStore, job_of_run
 from .models import ENDED, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, output_text
 from .progress import RunProgress
+from .runs import Occurrence, RunStore, job_of_run
 from .schemas import CompleteBody, HeartbeatBody, validate
 from .store import JobStore
 from .views import run_view

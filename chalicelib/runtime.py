@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # for the annotations only: importing them is what this modul
     from .config import Config
     from .dispatch import Dispatcher
     from .executor import Executor
-    from .history import RunStore
     from .jobs import JobService
     from .reports import RunService
+    from .runs import RunStore
     from .sqs import OccurrenceQueue
     from .store import JobStore
 
@@ -50,7 +50,7 @@ def job_store() -> JobStore:
 
 def run_store() -> RunStore:
     """The runs table wrapper (history TTL from config)."""
-    from .history import RunStore
+    from .runs import RunStore
 
     return _once("runs", lambda: RunStore(ttl_days=config().scheduler.runHistoryDays))
 

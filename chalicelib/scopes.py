@@ -30,7 +30,7 @@ def check_run(scope: Scope, run_id: str) -> None:
     """404 unless the token may see run ``run_id`` (through its job's agent)."""
     if scope is None:
         return
-    from .history import job_of_run  # PynamoDB: loaded by the routes that need it, not with the routes
+    from .runs import job_of_run  # PynamoDB: loaded by the routes that need it, not with the routes
 
     job_id = job_of_run(run_id)
     if scope is not None and (job_id is None or _agent_of(job_id) not in scope):

@@ -19,8 +19,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import StoreUnavailable
-from .history import Occurrence
 from .models import Trigger
+from .runs import Occurrence
 
 MAX_DELAY_S = 900  # SQS's limit on DelaySeconds
 EARLY_MS = 1000  # arrive up to this much before the instant, so the claim is done in time

@@ -14,10 +14,10 @@ import logging
 from . import clock, telemetry
 from .agent_limits import AgentLimits
 from .clock import now_ms
-from .history import Occurrence, RunStore
 from .models import JobModel, RunStatus
 from .outcomes import Outcome, Outcomes, keys
 from .progress import RunProgress
+from .runs import Occurrence, RunStore
 from .sqs import Kind, Message, OccurrenceQueue
 
 log = logging.getLogger("agentos.jobs.waiting")

@@ -12,8 +12,8 @@ import pytest
 
 from chalicelib import actions, clock, runtime
 from chalicelib.dispatch import scheduled_run_id
-from chalicelib.history import Occurrence
 from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
+from chalicelib.runs import Occurrence
 from chalicelib.sqs import Message
 from conftest import job_body, receive_all
 
@@ -189,7 +189,7 @@ def _waiting() -> int:
 
 
 def _job(run_id: str) -> str:
-    from chalicelib.history import job_of_run
+    from chalicelib.runs import job_of_run
 
     return str(job_of_run(run_id))
 

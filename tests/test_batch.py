@@ -16,8 +16,8 @@ from chalicelib import runtime
 from chalicelib.batch import MAX_CLAIMS, batchable
 from chalicelib.clock import now_ms
 from chalicelib.dispatch import scheduled_run_id
-from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
+from chalicelib.runs import Occurrence
 from chalicelib.sqs import BURST_EARLY_MS, EARLY_MS, Kind, Message, encode
 from chalicelib.sqs import _burst_instants as burst_instants
 from chalicelib.sqs import _visible_from as visible_from

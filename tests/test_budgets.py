@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib import actions, runtime
 from chalicelib.dispatch import scheduled_run_id
-from chalicelib.history import Occurrence
 from chalicelib.models import JobModel, RunModel, Trigger
+from chalicelib.runs import Occurrence
 from chalicelib.sqs import Message
 from conftest import call, job_body
 

@@ -19,8 +19,8 @@ import pytest
 
 from chalicelib import runtime
 from chalicelib.dispatch import scheduled_run_id
-from chalicelib.history import Occurrence
 from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
+from chalicelib.runs import Occurrence
 from chalicelib.sqs import EARLY_MS, Message
 from conftest import receive_all, record_job
 from fault_injector import WRITES, Injector

@@ -30,8 +30,8 @@ from botocore.client import BaseClient
 from chalicelib import batch, runtime
 from chalicelib.clock import from_ms, now_ms
 from chalicelib.dispatch import scheduled_run_id
-from chalicelib.history import Claim, Occurrence, RunStore
 from chalicelib.models import JobModel, NameClaim, RunModel
+from chalicelib.runs import Claim, Occurrence, RunStore
 from conftest import pump, record_job
 from test_faults import drain, ledger
 
