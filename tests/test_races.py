@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 from botocore.client import BaseClient
 
@@ -32,7 +33,8 @@ from chalicelib.clock import from_ms, now_ms
 from chalicelib.dispatch import scheduled_run_id
 from chalicelib.models import JobModel, NameClaim, RunModel
 from chalicelib.runs import Claim, Occurrence, RunStore
-from conftest import pump, record_job
+from conftest import pump, receive_all, record_job
+from infra.resources import QUEUE_VISIBILITY_S
 from test_faults import drain, ledger
 
 T0 = 1_893_456_000_000  # the fake clock's start, 2030-01-01T00:00:00Z
@@ -159,16 +161,46 @@ def ticking(times: int) -> Callable[[], None]:
     return body
 
 
-def executing(queue_url: str, stop: threading.Event, errors: list[BaseException]) -> Callable[[], None]:
-    """A thread body that runs the queue like a Lambda poller until ``stop`` (errors are kept)."""
+def executing(queue_url: str, stop: threading.Event, errors: list[BaseException],
+              failed: list[dict[str, Any]] | None = None) -> Callable[[], None]:
+    """A thread body that runs the queue like a Lambda poller until ``stop`` (errors are kept).
+
+    A record the executor reports failed stays in flight, as on SQS; it is kept in ``failed``
+    so that the test can bring it back as SQS would after the visibility timeout."""
+    sqs = boto3.client("sqs")
+
+    def poll_once() -> int:
+        records = receive_all(queue_url, max_rounds=1)
+        for start in range(0, len(records), 10):  # Lambda's batches
+            batch_records = records[start:start + 10]
+            answer = runtime.executor().handle_batch(batch_records)
+            failures = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+            for record in batch_records:
+                if record["messageId"] in failures:
+                    (failed if failed is not None else []).append(record)
+                else:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+        return len(records)
+
     def body() -> None:
         try:
             while not stop.is_set():
-                if not pump(queue_url):
+                if not poll_once():
                     time.sleep(0.01)
         except BaseException as exc:
             errors.append(exc)
     return body
+
+
+def redeliver(engine: dict[str, Any], failed: list[dict[str, Any]]) -> None:
+    """SQS shows the records that failed again once their visibility timeout passed."""
+    if not failed:
+        return
+    engine["clock"].advance(QUEUE_VISIBILITY_S)
+    sqs = boto3.client("sqs")
+    for record in failed:
+        sqs.change_message_visibility(QueueUrl=engine["queue_url"], ReceiptHandle=record["receiptHandle"],
+                                      VisibilityTimeout=0)
 
 
 def late_wins(claims: list[ClaimSeen], changes: list[Change]) -> list[tuple[Change, ClaimSeen]]:
@@ -207,8 +239,8 @@ def create_groups() -> dict[str, list[str]]:
 def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes: list[Change]) -> None:
     """3 tickers, 2 executors and 3 API callers released together at 00:04:58."""
     engine["clock"].t = TICK_AT / 1000
-    stop, errors = threading.Event(), list[BaseException]()
-    executors = [threading.Thread(target=executing(engine["queue_url"], stop, errors)) for _ in range(2)]
+    stop, errors, failed = threading.Event(), list[BaseException](), list[dict[str, Any]]()
+    executors = [threading.Thread(target=executing(engine["queue_url"], stop, errors, failed)) for _ in range(2)]
     for thread in executors:
         thread.start()
     try:
@@ -219,6 +251,7 @@ def run_everything(engine: dict[str, Any], groups: dict[str, list[str]], changes
         for thread in executors:
             thread.join(120)
     assert not errors and not any(t.is_alive() for t in executors), errors
+    redeliver(engine, failed)
     runtime.dispatcher().tick(now_ms())
     drain(engine["queue_url"], engine["clock"])
 
