@@ -117,42 +117,9 @@ makes exactly the calls it made before guard rails existed.
 
 def main() -> int:
     """``python -m bench.guard_rails``: measure alone, merge into bench/results.json, re-render the docs."""
-    import subprocess
-    import sys
-    import tempfile
-    from datetime import UTC, datetime
+    from .alone import run_alone
 
-    from devtools.agent_server import AgentServer
-
-    from . import env
-    from .assemble import targets
-    from .report import write_docs
-
-    with AgentServer() as agent, tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        config = env.write_config(Path(tmp) / "agentos.config.json", agent.url, Path(tmp) / "logs")
-        env.prepare(config_path=config)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            figures = measure(agent)
-    path = env.ROOT / "bench" / "results.json"
-    results = json.loads(path.read_text())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    results["guard_rails"] = figures
-    results["guard_rails_meta"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
-                                   "how": "python -m bench.guard_rails on its own, merged into the last full run"}
-    results["targets"] = targets(results)
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    write_docs(results)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return run_alone("guard_rails", measure)
 
 
 if __name__ == "__main__":

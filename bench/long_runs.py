@@ -10,7 +10,6 @@ after it ended. The deadline check is measured with 1,000 and 10,000 runs in pro
 from __future__ import annotations
 
 import time
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # chalicelib is imported after bench.env.prepare() set its environment
@@ -113,47 +112,10 @@ def measure(agent: Any) -> dict[str, Any]:
 
 
 def main() -> int:
-    """``python -m bench.long_runs``: measure alone, merge into bench/results.json, re-render the docs
-    (``make bench`` measures it with everything else)."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
-    from datetime import datetime
-    from pathlib import Path
+    """``python -m bench.long_runs``: measure alone, merge into bench/results.json, re-render the docs."""
+    from .alone import run_alone
 
-    from devtools.agent_server import AgentServer
-
-    from . import env
-    from .assemble import targets
-    from .report import write_docs
-
-    with AgentServer() as agent, tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        config = env.write_config(Path(tmp) / "agentos.config.json", agent.url, Path(tmp) / "logs",
-                                  retryPolicy={"maxAttempts": 3, "initialDelayMs": 1000, "jitter": False})
-        env.prepare(config_path=config)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            figures = measure(agent)
-    path = env.ROOT / "bench" / "results.json"
-    results = json.loads(path.read_text())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    results["long_runs"] = figures
-    results["long_runs_meta"] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
-                                 "how": "python -m bench.long_runs on its own, merged into the last full run"}
-    results["targets"] = targets(results)
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    write_docs(results)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return run_alone("long_runs", measure, retryPolicy={"maxAttempts": 3, "initialDelayMs": 1000, "jitter": False})
 
 
 if __name__ == "__main__":

@@ -199,13 +199,8 @@ class AgentLimits:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
                 tx.update(self.runs(occ.job_id, occ.run_id), actions=run_actions, condition=still_ours)
                 tx.update(self.model(agent_item_id(agent_id)), actions=[model.queued.add(1)], condition=full)
-        try:
-            dynamo.retry_conflicts(write)
-            return True
-        except TransactWriteError as exc:
-            if dynamo.CONDITION_FAILED in dynamo.codes(exc):
-                return False
-            raise StoreUnavailable("tables unavailable while queueing a run for its agent; retry later") from exc
+        return dynamo.committed(write, lambda: StoreUnavailable(
+            "tables unavailable while queueing a run for its agent; retry later"))
 
     def earliest_lease(self, agent_id: str, now_ms: int) -> int:
         """When the first slot of the agent could be reaped (its earliest lease; now if none)."""

@@ -122,7 +122,8 @@ def _decimal(item: dict[str, Any] | None, name: str) -> float | None:
 def spent_reason(job: JobModel | None) -> str:
     """The ``error`` of an occurrence skipped by its job's budget."""
     limits = budget_view(job) if job is not None else None
-    return f"budget: the job's daily budget {json.dumps(limits) if limits else ''} is used up".replace("  ", " ")
+    return f"budget: the job's daily budget {json.dumps(limits)} is used up" if limits \
+        else "budget: the job's daily budget is used up"
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ class Security(_Strict):
 class Budget(_Strict):
     """A daily spending limit: cost (USD) and/or tokens (input + output)."""
 
+    # At least one limit (_some_limit), documented as the schema says it.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, json_schema_extra={
+        "anyOf": [{"required": ["maxCostUsdPerDay"]}, {"required": ["maxTokensPerDay"]}]})
+
     maxCostUsdPerDay: float | None = Field(None, ge=0, le=10**9)
     maxTokensPerDay: int | None = Field(None, ge=0, le=10**15)
 

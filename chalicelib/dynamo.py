@@ -111,6 +111,18 @@ def retry_conflicts(write: Callable[[], T], tries: int = CONFLICT_TRIES,
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def committed(write: Callable[[], None], unavailable: Callable[[], Exception]) -> bool:
+    """Run a conditional transaction (conflicts retried): True if it committed, False if a
+    condition failed; any other cancellation raises ``unavailable()``."""
+    try:
+        retry_conflicts(write)
+        return True
+    except TransactWriteError as exc:
+        if CONDITION_FAILED in codes(exc):
+            return False
+        raise unavailable() from exc
+
+
 def number(item: dict[str, Any] | None, name: str) -> int | None:
     """An integer attribute of a DynamoDB-JSON item, or None."""
     value = (item or {}).get(name, {}).get("N")

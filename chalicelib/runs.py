@@ -273,13 +273,7 @@ class RunStore:
             with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                 tx.update(self.jobs(occ.job_id), actions=[self.jobs.waitingRun.set(occ.to_json())], condition=job_guard)
                 tx.save(run, condition=run_guard)
-        try:
-            dynamo.retry_conflicts(write)
-            return True
-        except TransactWriteError as exc:
-            if dynamo.CONDITION_FAILED in dynamo.codes(exc):
-                return False
-            raise dynamo.unavailable("runs", "queue a waiting run") from exc
+        return dynamo.committed(write, lambda: dynamo.unavailable("runs", "queue a waiting run"))
 
     def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
         """Record that an occurrence of a deleted/paused/rescheduled job started nothing."""
