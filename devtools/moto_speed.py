@@ -17,6 +17,11 @@ leaves them all out (:mod:`devtools.moto_patches`, which alone calls :func:`patc
   validate the request, once to apply it) and re-lexes every condition expression, a
   third of a claim's cost. Both depend on the expression string alone (moto's validator
   deep-copies the tree before substituting values), so they are remembered per string.
+* DynamoDB condition parses: each condition of a transaction is parsed three times (to
+  validate the request, to check it, and again inside the Update it guards), and a claim's
+  conditions are long (liveness, overlap slot, maxRuns, budget): over half of a claim's cost.
+  The parse's tree depends on the expression and its names alone; the values are bound into
+  its leaves afresh on every call, so the tree is remembered per (expression, names).
 * DynamoDB expression validation: the validator walks the tree ten times, asking
   ``isinstance`` of abstract classes at every node (half of an update's time); the answers
   depend on the node's class alone, so they are remembered per class.
@@ -109,6 +114,52 @@ def _remembered_expressions() -> None:
         lambda self: deque(lex(type(self), self.condition_expression))
 
 
+def _bound(parser: Any, node: Any) -> Any:
+    """``node``'s tree with each value placeholder's leaf holding ``parser``'s value for it."""
+    if node.kind == parser.Kind.EXPRESSION_ATTRIBUTE_VALUE:
+        return node._replace(value=parser.expression_attribute_values[node.text])
+    if not node.children:
+        return node
+    return node._replace(children=[_bound(parser, child) for child in node.children])
+
+
+def _parsed_tree(parser: Any) -> Any:
+    """ConditionExpressionParser.parse's steps up to the tree it makes its condition from."""
+    nodes = parser._parse_paths(parser._lex_condition_expression())
+    for step in (parser._apply_functions, parser._apply_comparator, parser._apply_in, parser._apply_between,
+                 parser._apply_parens_and_booleans):
+        nodes = step(nodes)
+    node = nodes[0]
+    parser._assert_no_redundant_parentheses(node)
+    return node
+
+
+def _remembered_conditions() -> None:
+    """Memoize the tree of a condition expression per (expression, names); bind values per call."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    original = ConditionExpressionParser.parse
+    trees: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, list[str], list[str]]] = {}
+
+    def parse(self: Any) -> Any:
+        if not self.condition_expression:
+            return original(self)
+        key = (self.condition_expression, tuple(sorted((self.expression_attribute_names or {}).items())))
+        known = trees.get(key)
+        values = self.expression_attribute_values or {}
+        if known is None or any(name not in values for name in known[2]):
+            node = _parsed_tree(self)  # raises as moto's parse does: nothing is remembered
+            known = (node, self._find_literals(node), self._find_expr_attr_values(node))
+            if len(trees) < 4096:
+                trees[key] = known
+        node, names_found, values_found = known
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return self._make_op_condition(_bound(self, node))
+
+    ConditionExpressionParser.parse = parse
+
+
 def _typed_traversal() -> None:
     """moto's DepthFirstTraverser, with its per-node isinstance checks remembered per class."""
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
@@ -196,6 +247,7 @@ def patch() -> None:
       (:func:`_item_backed_transactions`);
     * ``UpdateExpressionParser.make`` and ``ConditionExpressionParser._lex_condition_expression``
       (:func:`_remembered_expressions`);
+    * ``ConditionExpressionParser.parse`` (:func:`_remembered_conditions`);
     * ``DepthFirstTraverser.traverse_node_recursively`` (:func:`_typed_traversal`);
     * ``DomainDispatcherApplication.get_backend_for_host`` (:func:`_remembered_routing`);
     * ``MotoRequestHandler.protocol_version``, set to HTTP/1.1 (:func:`_keep_alive`).
@@ -204,6 +256,7 @@ def patch() -> None:
     _one_attribute_retention()
     _item_backed_transactions()
     _remembered_expressions()
+    _remembered_conditions()
     _typed_traversal()
     _remembered_routing()
     _keep_alive()

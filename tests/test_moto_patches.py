@@ -64,7 +64,22 @@ def _dynamodb_round_trip(ddb: Any) -> list[Any]:
                                ":z": {"N": "0"}, ":eight": {"N": "8"}}}}]
     answers.append(ddb.transact_write_items(TransactItems=passing))
     answers.append(sorted(ddb.scan(TableName="t")["Items"], key=lambda item: item["pk"]["S"]))
-    return answers
+    return answers + _remembered_condition_round_trip(ddb)
+
+
+def _remembered_condition_round_trip(ddb: Any) -> list[Any]:
+    """One condition expression met again with other names and other values."""
+    guarded = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET m = :v",
+               "ConditionExpression": "(attribute_not_exists(#f) OR #f < :cap) AND NOT pk = :other",
+               "ReturnValues": "ALL_NEW"}
+    return [ddb.update_item(ExpressionAttributeNames={"#f": "m"}, ExpressionAttributeValues={
+                ":v": {"N": "4"}, ":cap": {"N": "1"}, ":other": {"S": "b"}}, **guarded),
+            _error(lambda: ddb.update_item(ExpressionAttributeNames={"#f": "m"}, ExpressionAttributeValues={
+                ":v": {"N": "5"}, ":cap": {"N": "4"}, ":other": {"S": "b"}}, **guarded)),
+            ddb.update_item(ExpressionAttributeNames={"#f": "n"}, ExpressionAttributeValues={
+                ":v": {"N": "6"}, ":cap": {"N": "1"}, ":other": {"S": "b"}}, **guarded),
+            _error(lambda: ddb.update_item(ExpressionAttributeNames={"#f": "m"}, ExpressionAttributeValues={
+                ":v": {"N": "7"}, ":cap": {"N": "9"}, ":other": {"S": "a"}}, **guarded))]
 
 
 def _sqs_round_trip(sqs: Any) -> list[Any]:
@@ -115,7 +130,11 @@ def test_the_speed_patches_change_no_answer() -> None:
     assert answers[5]["code"] == "TransactionCanceledException"
     assert [r["Code"] for r in answers[5]["reasons"]] == ["None", "ConditionalCheckFailed"]
     assert answers[7] == [{"n": {"N": "0"}, "pk": {"S": "a"}}, {"n": {"N": "0"}, "pk": {"S": "b"}}]
-    assert answers[8:10] == [["m0", "m1", "m2"], ["m1", "m2", "m3", "m4"]]
+    # And a remembered condition binds each call's names and values: m unset passes, m = 4 is
+    # not < 4, n = 0 < 1 passes, pk = "a" fails the NOT
+    assert [answers[8]["Attributes"]["m"], answers[10]["Attributes"]["m"]] == [{"N": "4"}, {"N": "6"}]
+    assert [answers[9]["code"], answers[11]["code"]] == ["ConditionalCheckFailedException"] * 2
+    assert answers[12:14] == [["m0", "m1", "m2"], ["m1", "m2", "m3", "m4"]]
 
 
 def test_another_moto_version_is_refused_loudly() -> None:
