@@ -29,8 +29,10 @@ def prepare(endpoint: str | None = None, config_path: Path | None = None) -> Non
     })
     for name in _ENDPOINT_VARS + ("AWS_PROFILE", "AGENTOS_API_TOKENS", "AGENTOS_API_TOKENS_PARAM"):
         os.environ.pop(name, None)
-    if endpoint:
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    if endpoint:  # the local stack's AWS, as `make run` points at it (connections included)
+        from scripts.local_aws import LOCAL_CONNECTIONS
+
+        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AGENTOS_AWS_CONNECTIONS": str(LOCAL_CONNECTIONS)})
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 

@@ -8,11 +8,15 @@ from it (:func:`client`), so a model is parsed once and boto3 itself is never im
 """
 from __future__ import annotations
 
+import os
 import threading
 from functools import wraps
 from typing import Any
 
 import botocore.session
+from botocore.config import Config
+
+CONNECTIONS_VAR = "AGENTOS_AWS_CONNECTIONS"
 
 _session: botocore.session.Session | None = None
 _lock = threading.RLock()
@@ -39,9 +43,18 @@ def session() -> botocore.session.Session:
         return _session
 
 
+def max_connections() -> int:
+    """HTTP connections each client keeps open (``AGENTOS_AWS_CONNECTIONS``; botocore's 10).
+
+    A Lambda works one batch at a time, at most ten calls at once. The local stack runs up to
+    128 invocations in one process: there, a call beyond the pool opened a TCP connection of its
+    own (and the embedded AWS a thread for it) and closed it after one answer."""
+    return int(os.environ.get(CONNECTIONS_VAR) or 10)
+
+
 def client(service: str) -> Any:
     """A low-level client of ``service`` (``sqs``, ``ssm``) from the shared session."""
-    return session().create_client(service)
+    return session().create_client(service, config=Config(max_pool_connections=max_connections()))
 
 
 def share_with_pynamodb() -> None:

@@ -77,6 +77,7 @@ class JobModel(Model):
         table_name = os.environ.get("JOBS_TABLE", "agentos-jobs-dev")
         region = _region()
         host = _host()
+        max_pool_connections = aws.max_connections()
 
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
@@ -139,6 +140,7 @@ class NameClaim(Model):
         table_name = JobModel.Meta.table_name
         region = _region()
         host = _host()
+        max_pool_connections = aws.max_connections()
 
     id = UnicodeAttribute(hash_key=True)  # "name#<name>"
     jobId = UnicodeAttribute()
@@ -152,6 +154,7 @@ class AgentModel(Model):
         table_name = JobModel.Meta.table_name
         region = _region()
         host = _host()
+        max_pool_connections = aws.max_connections()
 
     id = UnicodeAttribute(hash_key=True)
     holders = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -185,6 +188,7 @@ class RunModel(Model):
         table_name = os.environ.get("RUNS_TABLE", "agentos-runs-dev")
         region = _region()
         host = _host()
+        max_pool_connections = aws.max_connections()
 
     jobId = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)  # "run-<13-digit ms>-<tag>": sorts by time

@@ -60,11 +60,18 @@ def choose_aws_port(requested: int | None, host: str = "127.0.0.1") -> int:
     return DEFAULT_AWS_PORT if port_is_free(host, DEFAULT_AWS_PORT) else free_port(host)
 
 
+# HTTP connections each AWS client keeps (chalicelib.aws.max_connections): this process runs
+# up to local_workers.CONCURRENCY (128) invocations at once, plus the tick's and the API's calls.
+LOCAL_CONNECTIONS = 160
+
+
 def point_aws_at(endpoint: str, region: str) -> None:
-    """Send every AWS call of this process (and its children) to ``endpoint`` with fake keys."""
+    """Send every AWS call of this process (and its children) to ``endpoint`` with fake keys,
+    each client keeping a connection per invocation that may run at once."""
     for name in _FOREIGN_ENV:
         os.environ.pop(name, None)
     os.environ.update(FAKE_CREDENTIALS)
+    os.environ.setdefault("AGENTOS_AWS_CONNECTIONS", str(LOCAL_CONNECTIONS))
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["AWS_DEFAULT_REGION"] = region
     os.environ["AWS_REGION"] = region
