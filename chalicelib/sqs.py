@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,11 +24,14 @@ from .runs import Occurrence
 
 MAX_DELAY_S = 900  # SQS's limit on DelaySeconds
 EARLY_MS = 1000  # arrive up to this much before the instant, so the claim is done in time
-# A burst (this many messages of one send due at the same instant) arrives a second earlier
-# still: its batches' claims queue behind each other, and must all be done before the instant.
-# The hold stays below progress.HOLD_MAX_MS (EARLY_MS + BURST_EARLY_MS + SQS's whole second).
+# A burst (BURST_SIZE or more messages of one send due at the same instant) arrives earlier
+# still, a second per BURST_STEP of them, up to BURST_EARLY_MS: its batches' claims queue
+# behind each other (on the local stack one at a time; on AWS behind the event source's
+# scaling up), and must all be done before the instant. The hold stays within
+# progress.HOLD_MAX_MS (EARLY_MS + BURST_EARLY_MS + SQS's whole second).
 BURST_SIZE = 100
-BURST_EARLY_MS = 1000
+BURST_STEP = 200
+BURST_EARLY_MS = 3000
 BATCH = 10  # SendMessageBatch's limit
 PARALLEL_SENDS = 8  # batches in flight at once: a burst's sends must fit one tick
 
@@ -80,15 +83,16 @@ def delay_seconds(not_before_ms: int, now_ms: int) -> int:
     return int(max(0, min(MAX_DELAY_S, seconds)))
 
 
-def _burst_instants(messages: Sequence[Message]) -> frozenset[int]:
-    """The instants at which BURST_SIZE or more of ``messages`` are due."""
+def _burst_instants(messages: Sequence[Message]) -> dict[int, int]:
+    """The instants at which BURST_SIZE or more of ``messages`` are due, each with how much
+    earlier its messages arrive (ms)."""
     counts = Counter(m.not_before_ms for m in messages)
-    return frozenset(at for at, n in counts.items() if n >= BURST_SIZE)
+    return {at: min(BURST_EARLY_MS, 1000 * -(-n // BURST_STEP)) for at, n in counts.items() if n >= BURST_SIZE}
 
 
-def _visible_from(message: Message, bursts: frozenset[int]) -> int:
-    # The instant delay_seconds counts back EARLY_MS from: a burst's, BURST_EARLY_MS earlier.
-    return message.not_before_ms - (BURST_EARLY_MS if message.not_before_ms in bursts else 0)
+def _visible_from(message: Message, bursts: Mapping[int, int]) -> int:
+    # The instant delay_seconds counts back EARLY_MS from: a burst's, its early ms earlier.
+    return message.not_before_ms - bursts.get(message.not_before_ms, 0)
 
 
 def _sqs_client() -> Any:
@@ -140,9 +144,10 @@ class OccurrenceQueue:
             return [m for refused in pool.map(lambda b: self._send_batch(b, now_ms, bursts), batches)
                     for m in refused]
 
-    def _send_batch(self, batch: Sequence[Message], now_ms: int, bursts: frozenset[int] = frozenset()) -> list[Message]:
+    def _send_batch(self, batch: Sequence[Message], now_ms: int,
+                    bursts: Mapping[int, int] | None = None) -> list[Message]:
         entries = [{"Id": str(i), "MessageBody": encode(m),
-                    "DelaySeconds": delay_seconds(_visible_from(m, bursts), now_ms)} for i, m in enumerate(batch)]
+                    "DelaySeconds": delay_seconds(_visible_from(m, bursts or {}), now_ms)} for i, m in enumerate(batch)]
         try:
             answer = self.client.send_message_batch(QueueUrl=self.url(self.queue_name), Entries=entries)
         except (ClientError, BotoCoreError, StoreUnavailable):

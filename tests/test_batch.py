@@ -137,12 +137,16 @@ def test_only_attempts_within_the_hold_and_one_per_job_are_batched() -> None:
     assert len(batchable(many, now)) == MAX_CLAIMS
 
 
-def test_a_burst_arrives_a_second_earlier_and_still_within_the_hold() -> None:
+def test_a_burst_arrives_earlier_the_larger_it_is_and_still_within_the_hold() -> None:
     from chalicelib.progress import HOLD_MAX_MS
 
     assert EARLY_MS + BURST_EARLY_MS + 1000 <= HOLD_MAX_MS  # + SQS's whole-second delays
     occ = Occurrence("job-1", "run-1", T0, Trigger.SCHEDULE, 1, 1)
-    burst = [Message(occ, T0)] * 100 + [Message(occ, T0 + 1000)] * 99
+    # Given bursts of 100, 200, 201 and 1,000 due at four instants, and 99 at a fifth
+    sizes = {T0: 100, T0 + 1000: 200, T0 + 2000: 201, T0 + 3000: 1000, T0 + 4000: 99}
+    burst = [Message(occ, at) for at, n in sizes.items() for _ in range(n)]
     instants = burst_instants(burst)
-    assert instants == frozenset({T0})
-    assert visible_from(burst[0], instants) == T0 - BURST_EARLY_MS and visible_from(burst[-1], instants) == T0 + 1000
+    # Then each burst arrives a second earlier per 200 of it, at most BURST_EARLY_MS; the 99 on time
+    assert instants == {T0: 1000, T0 + 1000: 1000, T0 + 2000: 2000, T0 + 3000: BURST_EARLY_MS}
+    assert visible_from(burst[0], instants) == T0 - 1000
+    assert visible_from(burst[-1], instants) == T0 + 4000
