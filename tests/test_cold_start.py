@@ -57,8 +57,11 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
 @pytest.mark.parametrize("function, needs, never", [
     ("api", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "pynamodb", "croniter"},
      {"chalicelib.executor", "boto3"}),
-    ("tick", {"chalicelib.dispatch", "pynamodb", "croniter", "aws_lambda_powertools"}, {"chalicelib.schemas", "boto3"}),
-    ("execute", {"chalicelib.executor", "chalicelib.delivery", "pynamodb", "aws_lambda_powertools"}, {"boto3"}),
+    # The config is read without pydantic (chalicelib.config's quick reading): the API's models need it.
+    ("tick", {"chalicelib.dispatch", "chalicelib.config", "pynamodb", "croniter", "aws_lambda_powertools"},
+     {"chalicelib.schemas", "chalicelib.config_schema", "pydantic", "boto3"}),
+    ("execute", {"chalicelib.executor", "chalicelib.delivery", "chalicelib.config", "pynamodb", "aws_lambda_powertools"},
+     {"chalicelib.config_schema", "pydantic", "boto3"}),
 ])
 def test_first_invocation_probe_loads_what_the_function_needs(function: str, needs: set[str], never: set[str]) -> None:
     code = "import app\n" + cold_start.STUB + "\n" + cold_start.FIRST_CALLS[function]
