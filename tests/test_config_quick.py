@@ -54,8 +54,8 @@ def test_the_stage_files_are_read_quickly(stage: str) -> None:
 def _bounds(model: type[BaseModel], name: str) -> tuple[float | None, float | None]:
     lo = hi = None
     for item in model.model_fields[name].metadata:
-        lo = item.ge if isinstance(item, annotated_types.Ge) else lo
-        hi = item.le if isinstance(item, annotated_types.Le) else hi
+        lo = float(item.ge) if isinstance(item, annotated_types.Ge) else lo  # type: ignore[arg-type]
+        hi = float(item.le) if isinstance(item, annotated_types.Le) else hi  # type: ignore[arg-type]
     return lo, hi
 
 
@@ -67,7 +67,7 @@ NUMBERS = [(section, name, model) for section, model in SECTIONS.items() for nam
 def test_every_bound_is_the_models_bound(section: str, name: str, model: type[BaseModel]) -> None:
     lo, hi = _bounds(model, name)
     assert lo is not None and hi is not None
-    inside = [lo, hi] + ([float(lo), float(hi)] if model.model_fields[name].annotation is float else [])
+    inside: list[object] = [int(lo), int(hi)] + ([lo, hi] if model.model_fields[name].annotation is float else [])
     for value in inside:  # what the models accept, the quick reading vouches for
         assert agree({section: {name: value}}), value
     for value in [lo - 1, hi + 1, lo - 0.5, True, "1", None, float("nan"), float("inf")]:
@@ -86,6 +86,7 @@ def test_agents_budgets_and_secrets_agree() -> None:
         assert agree({"agents": {AGENT.upper(): entry}}), entry
     for entry in declined:
         assert not agree({"agents": {AGENT: entry}}), entry
+    agents: object
     for agents in [{"not-a-uuid": {}}, {AGENT: {}, AGENT.upper(): {}}, [], None]:
         assert not agree({"agents": agents})
 
