@@ -182,11 +182,9 @@ def _bool(value: Any) -> bool:
     raise _Unsure
 
 
-def _text(lo: int, hi: int, pattern: str = r"(?s:.*)") -> Check:
-    compiled = re.compile(pattern)
-
+def _text(lo: int, hi: int, pattern: str | None = None) -> Check:
     def check(value: Any) -> str:
-        if type(value) is str and lo <= len(value) <= hi and compiled.fullmatch(value):
+        if type(value) is str and lo <= len(value) <= hi and (pattern is None or re.fullmatch(pattern, value)):
             return value
         raise _Unsure
     return check
@@ -204,13 +202,14 @@ _SEGMENT = r"[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*"
 # dotted-quad address without leading zeros; a port that is not a scheme's default; a path of
 # unreserved characters without "." or ".." segments; no user, query or fragment.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_PLAIN_URL = re.compile(
+_PLAIN_URL = (  # compiled on first use (re's cache): most configurations name no URL
     rf"(https?)://((?:{_LABEL}\.)*[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?|{_OCTET}(?:\.{_OCTET}){{3}})"
-    rf"(?::([1-9][0-9]{{0,4}}))?(/(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?)?")
+    rf"(?::([1-9][0-9]{{0,4}}))?(/(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?)?"
+)
 
 
 def _url(value: Any) -> str:
-    plain = _PLAIN_URL.fullmatch(value) if type(value) is str and len(value) <= 2000 else None
+    plain = re.fullmatch(_PLAIN_URL, value) if type(value) is str and len(value) <= 2000 else None
     if plain is None or "xn--" in plain[2] or plain[3] in ("80", "443") or int(plain[3] or 1) > 65535:
         raise _Unsure
     text: str = value

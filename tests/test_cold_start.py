@@ -18,6 +18,7 @@ from bench import cold_start
 pytestmark = pytest.mark.slow  # every check starts a fresh interpreter
 
 HEAVY = ("pydantic", "pydantic_core", "pynamodb", "croniter", "boto3", "botocore", "aws_lambda_powertools")
+ROOTS = HEAVY + ("chalicelib", "asyncio")
 LOADED = "import json, sys; {code}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})))"
 
 
@@ -56,18 +57,20 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
 
 
 @pytest.mark.parametrize("function, needs, never", [
-    ("api", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "pynamodb", "croniter"},
-     {"chalicelib.executor", "boto3"}),
+    # croniter comes with the first cron schedule read: none in an empty list, a tick with nothing
+    # due, or a batch whose job is gone; asyncio only with an async action.
+    ("api", {"chalicelib.jobs", "chalicelib.schemas", "chalicelib.schedules", "pydantic", "pynamodb"},
+     {"chalicelib.executor", "croniter", "boto3"}),
     # The config is read without pydantic (chalicelib.config's quick reading): the API's models need it.
-    ("tick", {"chalicelib.dispatch", "chalicelib.config", "pynamodb", "croniter", "aws_lambda_powertools"},
-     {"chalicelib.schemas", "chalicelib.config_schema", "pydantic", "boto3"}),
-    ("execute", {"chalicelib.executor", "chalicelib.delivery", "chalicelib.config", "pynamodb",
+    ("tick", {"chalicelib.dispatch", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
+     {"chalicelib.schemas", "chalicelib.config_schema", "pydantic", "croniter", "boto3"}),
+    ("execute", {"chalicelib.executor", "chalicelib.delivery", "chalicelib.config", "chalicelib.actions", "pynamodb",
                  "aws_lambda_powertools"},
-     {"chalicelib.config_schema", "pydantic", "boto3"}),
+     {"chalicelib.config_schema", "pydantic", "croniter", "asyncio", "boto3"}),
 ])
 def test_first_invocation_probe_loads_what_the_function_needs(function: str, needs: set[str], never: set[str]) -> None:
     code = "import app\n" + cold_start.STUB + "\n" + cold_start.FIRST_CALLS[function]
-    loaded = _loaded(f"exec({code!r})", HEAVY + ("chalicelib",), cold_start._lambda_env(function))
+    loaded = _loaded(f"exec({code!r})", ROOTS, cold_start._lambda_env(function))
     assert needs <= loaded | {m.split(".")[0] for m in loaded}
     assert not never & (loaded | {m.split(".")[0] for m in loaded})
 
