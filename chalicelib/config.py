@@ -269,7 +269,7 @@ def quick_config(data: object) -> Config | None:
 
 
 def from_schema(model: config_schema.Config) -> Config:
-    """The dataclasses holding what the pydantic models accepted."""
+    """The named tuples holding what the pydantic models accepted."""
     def agent(endpoint: config_schema.AgentEndpoint) -> AgentEndpoint:
         fields = endpoint.model_dump(exclude={"url", "budget"})
         return AgentEndpoint(url=None if endpoint.url is None else str(endpoint.url),

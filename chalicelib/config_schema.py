@@ -2,7 +2,7 @@
 
 They define what a valid file is and name the first bad key of one (:func:`.config.parse_config`
 asks them whenever its quick reading cannot vouch for a document), and the API's job models
-reuse ``RetryPolicy`` and ``Budget``. The running functions hold the frozen dataclasses of
+reuse ``RetryPolicy`` and ``Budget``. The running functions hold the frozen named tuples of
 :mod:`.config` instead: importing pydantic and building these models is ~130 ms of a cold start
 that the tick and the executor need not pay.
 """
