@@ -63,6 +63,8 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     # (pydantic) come with the first route that takes a job (POST, PATCH), not with a list.
     ("api", {"chalicelib.jobs", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
      {"chalicelib.executor", "chalicelib.schemas", "pydantic", "croniter", "boto3"}),
+    ("api_create", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "croniter", "pynamodb"},
+     {"chalicelib.executor", "boto3"}),
     ("tick", {"chalicelib.dispatch", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
      {"chalicelib.schemas", "chalicelib.config_schema", "pydantic", "croniter", "boto3"}),
     ("execute", {"chalicelib.executor", "chalicelib.delivery", "chalicelib.config", "chalicelib.actions", "pynamodb",
@@ -86,6 +88,7 @@ CLIENTS = ("import gc, botocore.session, botocore.client; gc.unfreeze(); "
 
 @pytest.mark.parametrize("function, clients", [
     ("api", ["dynamodb"]),  # the job list: no SQS client, no SSM client (security's tokens come from the environment)
+    ("api_create", ["dynamodb"]),  # its next occurrence is hours away: nothing to send
     ("tick", ["dynamodb"]),  # nothing due: nothing to send
     ("execute", ["dynamodb", "dynamodb", "sqs"]),  # the jobs' and the runs' tables
 ])
