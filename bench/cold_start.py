@@ -110,18 +110,19 @@ def _send(self, request):
     headers = {"Content-Type": "application/x-amz-json-1.0"}
     return AWSResponse(request.url, 200, headers, _Raw(_json.dumps(answer).encode()))
 botocore.endpoint.Endpoint._send = _send"""
-_API_EVENT = {"resource": "/api/jobs", "path": "/api/jobs", "httpMethod": "GET",
+_CONTEXT: dict[str, Any] = {"resourcePath": "/api/jobs", "httpMethod": "GET", "stage": "api", "path": "/api/jobs",
+                            "requestId": "r", "identity": {"sourceIp": "127.0.0.1"}}
+_API_EVENT: dict[str, Any] = {"resource": "/api/jobs", "path": "/api/jobs", "httpMethod": "GET",
               "headers": {"authorization": "Bearer tok"}, "multiValueHeaders": None,
               "queryStringParameters": None, "multiValueQueryStringParameters": None,
               "pathParameters": None, "stageVariables": None, "body": None, "isBase64Encoded": False,
-              "requestContext": {"resourcePath": "/api/jobs", "httpMethod": "GET", "stage": "api", "path": "/api/jobs",
-                                 "requestId": "r", "identity": {"sourceIp": "127.0.0.1"}}}
+              "requestContext": _CONTEXT}
 # The API's first request that takes a job (POST /api/jobs): the one that loads pydantic's models.
 _JOB = ('{"name":"n","agentId":"550e8400-e29b-41d4-a716-446655440000","schedule":"0 */4 * * *",'
         '"payload":{"a":1}}')
 _API_CREATE_EVENT = {**_API_EVENT, "httpMethod": "POST", "body": _JOB,
                      "headers": {"authorization": "Bearer tok", "content-type": "application/json"},
-                     "requestContext": {**_API_EVENT["requestContext"], "httpMethod": "POST"}}
+                     "requestContext": {**_CONTEXT, "httpMethod": "POST"}}
 _TICK_EVENT = {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
                "time": "2030-01-01T00:00:00Z", "region": "us-east-1",
                "resources": ["arn:aws:events:us-east-1:1:rule/t"], "detail": {}}
