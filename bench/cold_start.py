@@ -7,8 +7,12 @@ then says where ``import app`` spends its time, by top-level package (self time)
 
 ``import app`` only registers routes and handlers; each function loads its engine on
 its first invocation. That cost is measured too (``first_call_s``): in a fresh
-interpreter, ``import app`` and then what the API, the tick and the executor load and
-build before their first AWS request (no network: Lambda-like env, fake credentials).
+interpreter, ``import app`` and then the first invocation of the API (a job list, and
+``api_create``: a first request that takes a job, the one that loads pydantic's models),
+the tick and the executor (no network: Lambda-like env, fake credentials).
+
+``--merge``: merge the figures into bench/results.json (the last full run) and re-render
+docs/benchmarks.md, as the sections measured alone do (bench/alone.py).
 """
 from __future__ import annotations
 
@@ -106,12 +110,19 @@ def _send(self, request):
     headers = {"Content-Type": "application/x-amz-json-1.0"}
     return AWSResponse(request.url, 200, headers, _Raw(_json.dumps(answer).encode()))
 botocore.endpoint.Endpoint._send = _send"""
-_API_EVENT = {"resource": "/api/jobs", "path": "/api/jobs", "httpMethod": "GET",
+_CONTEXT: dict[str, Any] = {"resourcePath": "/api/jobs", "httpMethod": "GET", "stage": "api", "path": "/api/jobs",
+                            "requestId": "r", "identity": {"sourceIp": "127.0.0.1"}}
+_API_EVENT: dict[str, Any] = {"resource": "/api/jobs", "path": "/api/jobs", "httpMethod": "GET",
               "headers": {"authorization": "Bearer tok"}, "multiValueHeaders": None,
               "queryStringParameters": None, "multiValueQueryStringParameters": None,
               "pathParameters": None, "stageVariables": None, "body": None, "isBase64Encoded": False,
-              "requestContext": {"resourcePath": "/api/jobs", "httpMethod": "GET", "stage": "api", "path": "/api/jobs",
-                                 "requestId": "r", "identity": {"sourceIp": "127.0.0.1"}}}
+              "requestContext": _CONTEXT}
+# The API's first request that takes a job (POST /api/jobs): the one that loads pydantic's models.
+_JOB = ('{"name":"n","agentId":"550e8400-e29b-41d4-a716-446655440000","schedule":"0 */4 * * *",'
+        '"payload":{"a":1}}')
+_API_CREATE_EVENT = {**_API_EVENT, "httpMethod": "POST", "body": _JOB,
+                     "headers": {"authorization": "Bearer tok", "content-type": "application/json"},
+                     "requestContext": {**_CONTEXT, "httpMethod": "POST"}}
 _TICK_EVENT = {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
                "time": "2030-01-01T00:00:00Z", "region": "us-east-1",
                "resources": ["arn:aws:events:us-east-1:1:rule/t"], "detail": {}}
@@ -122,6 +133,7 @@ _SQS_EVENT = {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": _BOD
                            "eventSourceARN": "arn:aws:sqs:us-east-1:1:agentos-jobs-dev", "awsRegion": "us-east-1"}]}
 FIRST_CALLS = {
     "api": f"answer = app.app({_API_EVENT!r}, None); assert answer['statusCode'] == 200, answer",
+    "api_create": f"answer = app.app({_API_CREATE_EVENT!r}, None); assert answer['statusCode'] == 201, answer",
     "tick": f"from chalicelib import handlers; handlers.tick({_TICK_EVENT!r}, None)",
     "execute": f"from chalicelib import handlers; assert handlers.execute({_SQS_EVENT!r}, None) == "
                "{'batchItemFailures': []}",
@@ -139,7 +151,8 @@ print("first-call", t1 - t0, t2 - t1)"""
 def _lambda_env(function: str) -> dict[str, str]:
     """:func:`_env` as a deployed function sees it: its name set, credentials in the environment
     (fake: nothing is sent), no instance-metadata lookup, an API token from the environment."""
-    return {**_env(), "AWS_LAMBDA_FUNCTION_NAME": f"agentos-jobs-dev-{function}", "AWS_ACCESS_KEY_ID": "testing",
+    name = function.split("_")[0]  # api_create is the API function too
+    return {**_env(), "AWS_LAMBDA_FUNCTION_NAME": f"agentos-jobs-dev-{name}", "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true",
             "AGENTOS_API_TOKENS": "tok"}
 
@@ -270,8 +283,13 @@ def run(is_quick: bool) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Entry point: JSON on stdout."""
-    json.dump(run(quick()), sys.stdout, indent=1)
+    """Entry point: JSON on stdout (``--merge``: into bench/results.json and the docs too)."""
+    result = run(quick())
+    if "--merge" in sys.argv[1:]:
+        from .alone import _merge
+
+        _merge("cold_start", result)
+    json.dump(result, sys.stdout, indent=1)
     return 0
 
 

@@ -313,8 +313,13 @@ inflates every figure), ms: {breakdown}.
 
 {_first_calls(c)}
 
-{package}
+{package}{_cold_note(results)}
 """
+
+
+def _cold_note(results: dict[str, Any]) -> str:
+    note = results.get("cold_start_meta")
+    return f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
 
 
 def _first_calls(c: dict[str, Any]) -> str:
@@ -328,7 +333,9 @@ def _first_calls(c: dict[str, Any]) -> str:
     return ("`import app` loads only Chalice and the registrations; each function loads its engine on its "
             "first invocation. That invocation is measured as Lambda makes it: in a fresh interpreter, "
             "`import app`, then the function's handler called with a real event (the API's `GET /api/jobs` "
-            "with a token, the tick's scheduled event, the executor's SQS batch of one attempt), botocore's "
+            "with a token, and as `api_create` its first `POST /api/jobs`, the first request that loads "
+            "the API's pydantic models; the tick's scheduled event; the executor's SQS batch of one "
+            "attempt whose job is gone), botocore's "
             "HTTP send answered in process with empty answers (no network). Each round also times "
             f"`import boto3` ({c.get('first_invocation_boto3_s', 0):.3f} s, median): the ratio is of the "
             "medians. \"Without .pyc\" is the same invocation when no module has its bytecode (Python looks "

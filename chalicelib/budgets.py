@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
@@ -25,6 +25,9 @@ from . import dynamo
 from .config import Budget
 from .errors import StoreUnavailable
 from .models import JobModel
+
+if TYPE_CHECKING:
+    from . import config_schema
 
 BUDGET_FIELD = "budget"
 
@@ -57,8 +60,8 @@ def budget_of(job: JobModel) -> Budget | None:
                   maxCostUsdPerDay=float(job.budgetCostUsd) if job.budgetCostUsd is not None else None)
 
 
-def budget_attributes(budget: Budget | None) -> dict[str, Any]:
-    """The job attributes that store ``budget`` (None clears them)."""
+def budget_attributes(budget: Budget | config_schema.Budget | None) -> dict[str, Any]:
+    """The job attributes that store ``budget`` (the API's, or one read back; None clears them)."""
     if budget is None:
         return {"budgetTokens": None, "budgetCostUsd": None}
     return {"budgetTokens": budget.maxTokensPerDay, "budgetCostUsd": budget.maxCostUsdPerDay}
@@ -67,7 +70,7 @@ def budget_attributes(budget: Budget | None) -> dict[str, Any]:
 def budget_view(job: JobModel) -> dict[str, Any] | None:
     """The API's ``budget`` object."""
     budget = budget_of(job)
-    return None if budget is None else budget.model_dump(exclude_none=True)
+    return None if budget is None else budget.limits()
 
 
 def usage_today(job: JobModel, now_ms: int) -> dict[str, Any] | None:

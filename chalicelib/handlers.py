@@ -11,7 +11,7 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
-from . import runtime, telemetry
+from . import coldstart, runtime, telemetry
 from .clock import now_ms
 
 events = Blueprint(__name__)
@@ -22,6 +22,11 @@ QUEUE_NAME = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
 @events.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: Any) -> dict[str, Any]:
     """Every minute: dispatch every occurrence due before the lookahead horizon."""
+    with coldstart.invocation():
+        return _tick()
+
+
+def _tick() -> dict[str, Any]:
     telemetry.configure_logging()
     flags, started = telemetry.invocation_started(), now_ms()
     try:
@@ -38,6 +43,11 @@ def tick(event: Any) -> dict[str, Any]:
 @events.on_sqs_message(queue=QUEUE_NAME, batch_size=10, name="execute")
 def execute(event: Any) -> dict[str, Any]:
     """Run each occurrence in the batch; report failed records one by one (partial batch)."""
+    with coldstart.invocation():
+        return _execute(event)
+
+
+def _execute(event: Any) -> dict[str, Any]:
     telemetry.configure_logging()
     telemetry.invocation_started()
     try:

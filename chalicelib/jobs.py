@@ -10,7 +10,7 @@ import builtins
 import json
 import logging
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
 from .budgets import budget_attributes
@@ -23,11 +23,13 @@ from .listing import list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
 from .runs import Occurrence, RunStore
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
-from .schemas import JobCreate, JobPatch, validate
 from .sqs import Message, OccurrenceQueue
 from .store import JobStore
 from .views import job_view, run_view
 from .web import json_text
+
+if TYPE_CHECKING:
+    from .schemas import JobPatch
 
 log = logging.getLogger("agentos.jobs")
 # A list page stops before this many bytes of JSON: Lambda answers at most 6 MB (a page of 100
@@ -68,6 +70,8 @@ class JobService:
 
     def create(self, body: object, callback: str | None = None) -> dict[str, Any]:
         """Validate and store a new job; returns its API view."""
+        from .schemas import JobCreate, validate  # pydantic: only the routes that take a job need it
+
         spec = validate(JobCreate, body)
         now = clock_now_ms()
         schedule = self._schedule(spec.schedule, spec.interval, spec.timezone, now)
@@ -129,6 +133,8 @@ class JobService:
 
     def update(self, job_id: str, body: object) -> dict[str, Any]:
         """Apply a PATCH; a schedule change or a resume re-arms the job from now."""
+        from .schemas import JobPatch, validate
+
         patch = validate(JobPatch, body)
         job = self.store.get(job_id)
         stamp, old_name, now = int(job.updatedAt), job.name, clock_now_ms()

@@ -22,7 +22,7 @@ from . import budgets, telemetry
 from .agent_limits import AgentLimits
 from .bounds import exhausted
 from .clock import iso, now_ms
-from .config import Config, RetryPolicy
+from .config import Config, RetryPolicy, parse_retry_policy
 from .dispatch import schedule_of
 from .errors import JobsError
 from .failures import FailureLog
@@ -108,7 +108,7 @@ class Outcomes:
     def policy(self, job: JobModel) -> RetryPolicy | None:
         """The job's retry policy, else the config's, else None (no retry)."""
         if job.retryPolicy:
-            return RetryPolicy.model_validate_json(job.retryPolicy)
+            return parse_retry_policy(job.retryPolicy)
         return self.config.retryPolicy
 
     def succeeded(self, job: JobModel, occ: Occurrence, started: int, output: str | None = None,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from .config import Budget, RetryPolicy
+from .config_schema import Budget, RetryPolicy
 from .errors import ValidationFailed
 from .limits import (
     DESCRIPTION_MAX_LENGTH,

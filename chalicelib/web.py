@@ -16,6 +16,7 @@ from typing import Any
 
 from chalice import Response
 
+from . import coldstart
 from .errors import ConfigError, JobsError, PayloadTooLarge, Unauthorized, ValidationFailed
 from .limits import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 
@@ -135,19 +136,24 @@ def guarded(view: Callable[..., Any]) -> Callable[..., Any]:
     """Turn domain errors into 4xx/5xx JSON and anything unexpected into a bare 500."""
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except ConfigError as error:  # names files and SSM parameters: for the operator only
-            log.error("%s: configuration error: %s", view.__name__, error.message)
-            return _internal_error()
-        except JobsError as error:
-            if error.status >= 500:  # storage trouble: the caller retries, the operator must see it
-                log.warning("%s answered %s: %s", view.__name__, error.status, error.message)
-            return error_response(error)
-        except Exception:  # never a stack trace to the caller; the log has it
-            log.exception("unhandled error in %s", view.__name__)
-            return _internal_error()
+        with coldstart.invocation():
+            return _answer(view, *args, **kwargs)
     return wrapper
+
+
+def _answer(view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return view(*args, **kwargs)
+    except ConfigError as error:  # names files and SSM parameters: for the operator only
+        log.error("%s: configuration error: %s", view.__name__, error.message)
+        return _internal_error()
+    except JobsError as error:
+        if error.status >= 500:  # storage trouble: the caller retries, the operator must see it
+            log.warning("%s answered %s: %s", view.__name__, error.status, error.message)
+        return error_response(error)
+    except Exception:  # never a stack trace to the caller; the log has it
+        log.exception("unhandled error in %s", view.__name__)
+        return _internal_error()
 
 
 def _internal_error() -> Response:

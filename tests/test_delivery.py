@@ -7,15 +7,17 @@ import json
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 
-from chalicelib.config import AgentEndpoint
+from chalicelib.config import AgentEndpoint, parse_config
 from chalicelib.delivery import Delivery, parse_retry_after, post_to_agent, sign, verify
 from chalicelib.errors import DeliveryFailed
 from devtools.agent_server import AgentServer, check_signature, unused_port
 
 SECRET = "s3cret-value-never-shown"
+AGENT = "550e8400-e29b-41d4-a716-446655440000"
 DELIVERY = Delivery(
     job_id="job-123",
     job_name="nightly",
@@ -36,9 +38,10 @@ def signed_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[AgentServer]:
         yield server
 
 
-def endpoint(url: str, secret_env: str | None = None, timeout_ms: int = 5000) -> AgentEndpoint:
-    """An agent endpoint as the config would hold it."""
-    return AgentEndpoint.model_validate({"url": url, "secretEnv": secret_env, "timeoutMs": timeout_ms})
+def endpoint(url: str, secret_env: str | None = None, timeout_ms: int = 5000, **more: Any) -> AgentEndpoint:
+    """An agent endpoint as the config would hold it (read from a config document)."""
+    entry = {"url": url, "secretEnv": secret_env, "timeoutMs": timeout_ms, **more}
+    return parse_config({"agents": {AGENT: entry}}).agents[AGENT]
 
 
 def now() -> int:
@@ -303,7 +306,7 @@ def ssm_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_secret_from_an_ssm_parameter_is_read_once_and_signs(ssm_secret: list[str]) -> None:
     """``secretParam``: the HMAC secret is fetched lazily, once per process, and signs deliveries."""
     with AgentServer(secret=SECRET.encode()) as server:
-        where = AgentEndpoint.model_validate({"url": server.url, "secretParam": PARAM, "timeoutMs": 5000})
+        where = endpoint(server.url, secretParam=PARAM)
         assert ssm_secret == []  # nothing read before the first delivery
         for _ in range(3):
             post_to_agent(DELIVERY, where, now())
@@ -313,8 +316,7 @@ def test_secret_from_an_ssm_parameter_is_read_once_and_signs(ssm_secret: list[st
 
 def test_a_missing_secret_parameter_fails_the_delivery_without_naming_it(ssm_secret: list[str]) -> None:
     with AgentServer() as server:
-        failure = fail(DELIVERY, AgentEndpoint.model_validate({"url": server.url, "secretParam": PARAM + "-gone",
-                                                                "timeoutMs": 5000}))
+        failure = fail(DELIVERY, endpoint(server.url, secretParam=PARAM + "-gone"))
         assert server.requests == []  # never an unsigned request
     assert not failure.retryable and PARAM not in failure.message
 
