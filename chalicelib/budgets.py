@@ -24,6 +24,7 @@ from pynamodb.expressions.update import Action
 from . import dynamo
 from .config import Budget
 from .errors import StoreUnavailable
+from .limits import COST_DECIMALS
 from .models import JobModel
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Spend:
         """What a run's stored ``usage`` (JSON text or object) counts for."""
         data = json.loads(usage) if isinstance(usage, str) else (usage or {})
         tokens = int(data.get("inputTokens") or 0) + int(data.get("outputTokens") or 0)
-        return cls(tokens, float(data.get("costUsd") or 0.0))
+        return cls(tokens, round(float(data.get("costUsd") or 0.0), COST_DECIMALS))
 
     @classmethod
     def last_of(cls, job: JobModel) -> Spend:

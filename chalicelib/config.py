@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConfigError
+from .limits import COST_DECIMALS
 
 if TYPE_CHECKING:
     from . import config_schema
@@ -222,6 +223,8 @@ def _budget(value: Any) -> Budget:
                                        "maxTokensPerDay": _optional(_int(0, 10**15))})(value)
     if budget.maxCostUsdPerDay is None and budget.maxTokensPerDay is None:
         raise _Unsure  # at least one limit
+    if budget.maxCostUsdPerDay is not None and round(budget.maxCostUsdPerDay, COST_DECIMALS) != budget.maxCostUsdPerDay:
+        raise _Unsure  # the models round it to the nano-dollar
     return budget
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from .config import MIN_RUN_HISTORY_DAYS, canonical_agent_ids
+from .limits import COST_DECIMALS
 
 
 class _Strict(BaseModel):
@@ -53,6 +54,11 @@ class Budget(_Strict):
     @classmethod
     def _int_is_a_number(cls, value: object) -> object:
         return float(value) if type(value) is int else value
+
+    @field_validator("maxCostUsdPerDay", mode="after")
+    @classmethod
+    def _to_the_nano_dollar(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, COST_DECIMALS)
 
     @model_validator(mode="after")
     def _some_limit(self) -> Budget:

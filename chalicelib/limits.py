@@ -88,4 +88,7 @@ MAX_INTERVAL_MS = 315_360_000_000  # ten years
 ID_MAX_LENGTH = 256  # a job or run id in a path
 PAGE_LIMIT_DEFAULT = 100  # ?limit= of the job and run lists
 PAGE_LIMIT_MAX = 1000
+# Costs (USD) are kept to the nano-dollar: a DynamoDB number holds 38 significant digits and
+# nothing nearer zero than 1e-130, so a cost like 2.2e-309 (or 1e9 + 1e-30) cannot be stored.
+COST_DECIMALS = 9
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url without padding (chalicelib.dynamo.encode_cursor)

@@ -188,3 +188,25 @@ def test_a_crashed_claimants_takeover_counts_and_charges_the_run_once(engine: di
     # Then the run counted once towards maxRuns, and its tokens once towards the budget
     stored = JobModel.get(job["id"])
     assert int(stored.startedRuns) == 2 and int(stored.usedTokens) == 800
+
+
+def test_costs_are_kept_to_the_nano_dollar_so_any_reported_or_asked_cost_can_be_stored(
+        engine: dict[str, Any], client: Any) -> None:
+    # Given a cost budget and a reported cost DynamoDB cannot hold as given (below 1e-130;
+    # 1e9 + 1e-30 has more than its 38 significant digits): schemathesis found the first one
+    answer = call(client, "POST", "/api/jobs", job_body(name="tiny", budget={"maxCostUsdPerDay": 2.2e-309}))
+    assert answer.status_code == 201, answer.body
+    assert json.loads(answer.body)["budget"] == {"maxCostUsdPerDay": 0.0}
+    job = spender(name="odd-costs", budget={"maxCostUsdPerDay": 1_000_000_000},
+                  payload={"action": "SPEND", "usage": {"costUsd": 123.4567890123456789}})
+    clock = engine["clock"]
+    clock.advance(60)
+    # When a run reports it, and a second one reports a cost near zero
+    assert run_one(job["id"], int(clock.t * 1000)) == "succeeded"
+    patched = call(client, "PATCH", f"/api/jobs/{job['id']}", {"payload": {"action": "SPEND", "usage": {"costUsd": 1e-300}}})
+    assert patched.status_code == 200, patched.body
+    clock.advance(60)
+    assert run_one(job["id"], int(clock.t * 1000)) == "succeeded"
+    # Then both were recorded and counted to the nano-dollar
+    assert runtime.jobs().get(job["id"])["usageToday"]["costUsd"] == 123.456789
+    assert float(JobModel.get(job["id"]).usedCost) == 123.456789012
