@@ -1,6 +1,7 @@
 """Dispatch lateness on the local stack: when does an agent see each occurrence start?
 
-``python -m bench.lateness [--quick]`` prints one JSON document on stdout.
+``python -m bench.lateness [--quick] [--merge]`` prints one JSON document on stdout
+(``--merge``: and merges it into bench/results.json, re-rendering docs/benchmarks.md).
 
 The stack is the one ``make run`` builds, assembled from its own parts
 (:mod:`scripts.local_aws`, :mod:`scripts.local_workers`): moto's threaded server in its
@@ -352,13 +353,26 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
             "capacity_per_s": {"before": capacity, "after": capacity_after}}
 
 
+def merge(result: dict[str, Any]) -> None:
+    """Put every load of ``result`` into bench/results.json (the last full run) and re-render the docs."""
+    from .alone import _merge
+    from .assemble import lateness_blocks
+
+    headline, loads = lateness_blocks(result)
+    _merge("lateness", loads)
+    _merge("lateness_ms", headline)
+
+
 def main() -> int:
-    """Entry point: JSON on stdout, logs on stderr."""
+    """Entry point: JSON on stdout, logs on stderr (``--merge``: into bench/results.json and the
+    docs too, as the sections measured alone are)."""
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
         result = run(env.quick(), Path(tmp))
+    if "--merge" in sys.argv[1:]:
+        merge(result)
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.flush()
     return 0
