@@ -47,14 +47,15 @@ CLAIM_ROUNDS = 3  # a queued occurrence that keeps finding the slot changed clai
 TAKEOVER_RETRY_MS = 1_000  # how soon a newer generation looks again at an older one's hold
 
 
-def warm_clients(queue: OccurrenceQueue) -> None:
-    """Build the AWS clients once, before threads race to build one each on a cold start."""
+def warm_clients() -> None:
+    """Build the DynamoDB clients once, before threads race to build one each on a cold start
+    (PynamoDB's connection builds its client unlocked). The SQS client is built, under its lock,
+    by the first send: a batch of successful runs sends nothing."""
     from .dynamo import model_connection
 
     for model in (JobModel, RunModel):
         _ = model._get_connection().connection.client
         _ = model_connection(model).client
-    _ = queue.client
 
 
 def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
@@ -99,7 +100,7 @@ class Executor:
         self.waits = AgentWaits(self.limits, self.outcomes, self.progress, runs, queue, self.lease_ms)
         self.budgets = budgets.JobBudgets(jobs.model)
         load_plugins()
-        warm_clients(queue)
+        warm_clients()
 
     def handle_batch(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Run every record in parallel; report the ones to retry (SQS partial batch response)."""

@@ -90,7 +90,7 @@ CLIENTS = ("import gc, botocore.session, botocore.client; gc.unfreeze(); "
     ("api", ["dynamodb"]),  # the job list: no SQS client, no SSM client (security's tokens come from the environment)
     ("api_create", ["dynamodb"]),  # its next occurrence is hours away: nothing to send
     ("tick", ["dynamodb"]),  # nothing due: nothing to send
-    ("execute", ["dynamodb", "dynamodb", "sqs"]),  # the jobs' and the runs' tables
+    ("execute", ["dynamodb", "dynamodb"]),  # the jobs' and the runs' tables; a skip sends nothing
 ])
 def test_a_first_invocation_builds_one_session_and_only_the_clients_it_uses(function: str, clients: list[str]) -> None:
     code = "import app\n" + cold_start.STUB + "\n" + cold_start.FIRST_CALLS[function]
