@@ -203,7 +203,8 @@ def test_costs_are_kept_to_the_nano_dollar_so_any_reported_or_asked_cost_can_be_
     clock.advance(60)
     # When a run reports it, and a second one reports a cost near zero
     assert run_one(job["id"], int(clock.t * 1000)) == "succeeded"
-    patched = call(client, "PATCH", f"/api/jobs/{job['id']}", {"payload": {"action": "SPEND", "usage": {"costUsd": 1e-300}}})
+    near_zero = {"payload": {"action": "SPEND", "usage": {"costUsd": 1e-300}}}
+    patched = call(client, "PATCH", f"/api/jobs/{job['id']}", near_zero)
     assert patched.status_code == 200, patched.body
     clock.advance(60)
     assert run_one(job["id"], int(clock.t * 1000)) == "succeeded"
