@@ -239,7 +239,8 @@ The executor claims each occurrence as soon as its message arrives (up to `EARLY
 instant, then
 reads the job (so a pause or delete that returned during the hold still stops it) and delivers:
 a burst's claims drain in the early window (a burst of 100 or more due at one instant is sent to
-arrive `BURST_EARLY_MS` = 1,000 ms earlier still), and its reads at the instant queue behind each other
+arrive earlier still, a second per 200 due at once, at most `BURST_EARLY_MS` = 3,000 ms), and its
+reads at the instant queue behind each other
 and behind the outcome writes of the first deliveries; the mean TransactWriteItems time above is
 that queue. Batched, the instant's part is one BatchGetItem per ten occurrences, and the outcomes
 (one write each) follow the deliveries. On AWS, DynamoDB calls run in parallel and this bound
