@@ -255,10 +255,13 @@ def cold_findings(results: dict[str, Any]) -> str:
    Metrics and Tracer together), the botocore session (≈ 10–15 ms: botocore registers its 120
    handlers) and the first DynamoDB client (≈ 30–45 ms: endpoints.json is 1.2 MB, then the service
    model, its rule set and the client's handlers), the tick's and the API's modules (≈ 20–30 ms).
-   The executor adds its own modules (≈ 25 ms), a second DynamoDB client (≈ 5 ms: one per
-   PynamoDB connection, each registering its own hook) and the SQS client its warm-up builds before
-   any send (≈ 10 ms): ≈ 40 ms over the tick, which it cannot shed without changes to
-   `executor.py`; `api_create` adds pydantic and the API's models (≈ 100–130 ms). The larger
+   The executor adds its own modules (≈ 25 ms) and a second DynamoDB client (≈ 5 ms: one per
+   PynamoDB connection, each registering its own hook); it no longer builds the SQS client at
+   start-up (≈ 10 ms: the first send builds it, and a batch of successful runs sends nothing).
+   `api_create` adds pydantic and the API's models (≈ 100–130 ms; pydantic's import is most of it).
+   These figures move by ±0.15× from run to run (`import boto3` itself took 0.24–0.34 s over the
+   session's runs): the executor measured 1.72× before the SQS change, 1.34× and 1.47× in the two
+   full runs after it. The larger
    lever is bytecode: the same invocations with no .pyc anywhere take
    {bare}, which is what a zip without .pyc pays on every cold start (docs/operations.md).
 11. **Package: {pkg.get('mib', '?')} MiB** (was 20.85 MiB, 76% of it boto3/botocore/s3transfer, and no
