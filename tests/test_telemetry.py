@@ -27,6 +27,21 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     logger.handlers, logger.filters, logger.level, logger.propagate = saved[0], saved[1], saved[2], saved[3]
 
 
+@pytest.fixture
+def ssm_callback_secret(aws: dict[str, str]) -> Iterator[None]:
+    """The stage's callback secret parameter, as deployed (in moto): a deployed function reads it
+    once per process, so it is read afresh here, and again by the tests after this one."""
+    import boto3
+
+    from chalicelib import callbacks
+
+    boto3.client("ssm").put_parameter(Name="/agentos-jobs/dev/callback-secret", Value="callback-secret-in-ssm",
+                                      Type="SecureString", Overwrite=True)
+    callbacks.server_secret.cache_clear()
+    yield
+    callbacks.server_secret.cache_clear()
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     lines = []
     for line in text.splitlines():
@@ -45,7 +60,7 @@ def test_scrubber_blanks_secrets() -> None:
 
 def test_lambda_logs_are_json_with_keys_metrics_are_emf_and_no_secret_leaks(
         client: Any, configure: Any, no_sqs_delay: None, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], lambda_env: None) -> None:
+        capsys: pytest.CaptureFixture[str], lambda_env: None, ssm_callback_secret: None) -> None:
     monkeypatch.setenv("AGENT_SECRET", SECRET)
     monkeypatch.setenv("AGENTOS_API_TOKENS", TOKEN)
     with AgentServer(secret=SECRET.encode()) as agent:
@@ -75,7 +90,7 @@ def test_lambda_logs_are_json_with_keys_metrics_are_emf_and_no_secret_leaks(
     assert {"RunsSucceeded", "DispatchLatenessMs", "OccurrencesDispatched", "TickDurationMs", "ColdStart"} <= names
     everything = out.out + out.err + created.body.decode() + denied.body.decode()
     everything += json.dumps([r.to_simple_dict() for r in runtime.run_store().all(json.loads(created.body)["id"])])
-    assert SECRET not in everything and TOKEN not in everything
+    assert SECRET not in everything and TOKEN not in everything and "callback-secret-in-ssm" not in everything
 
 
 # --- the scrubber covers child loggers and tokens read from SSM (docs/reliability.md, section 8, item 10)
