@@ -47,7 +47,8 @@ class Budget(_Strict):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, json_schema_extra={
         "anyOf": [{"required": ["maxCostUsdPerDay"]}, {"required": ["maxTokensPerDay"]}]})
 
-    maxCostUsdPerDay: float | None = Field(None, ge=0, le=10**9)
+    maxCostUsdPerDay: float | None = Field(None, ge=0, le=10**9,
+                                           description="USD per day, kept to the nano-dollar (9 decimal places).")
     maxTokensPerDay: int | None = Field(None, ge=0, le=10**15)
 
     @field_validator("maxCostUsdPerDay", mode="before")

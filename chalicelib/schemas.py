@@ -270,7 +270,8 @@ class Usage(_Body):
 
     inputTokens: int | None = Field(None, ge=0, le=10**12)
     outputTokens: int | None = Field(None, ge=0, le=10**12)
-    costUsd: float | None = Field(None, ge=0, le=10**9)
+    costUsd: float | None = Field(None, ge=0, le=10**9,
+                                  description="USD; counted towards budgets to the nano-dollar (9 decimal places).")
 
     @field_validator("costUsd", mode="before")
     @classmethod
