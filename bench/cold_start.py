@@ -8,7 +8,7 @@ then says where ``import app`` spends its time, by top-level package (self time)
 ``import app`` only registers routes and handlers; each function loads its engine on
 its first invocation. That cost is measured too (``first_call_s``): in a fresh
 interpreter, ``import app`` and then the first invocation of the API (a job list, and
-``api_create``: a first request that takes a job, the one that loads pydantic's models),
+``api_create``: a first request that takes a job, read without pydantic when plainly valid),
 the tick and the executor (no network: Lambda-like env, fake credentials).
 
 ``--merge``: merge the figures into bench/results.json (the last full run) and re-render

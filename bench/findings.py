@@ -242,8 +242,11 @@ def cold_findings(results: dict[str, Any]) -> str:
    import and the models' build; `chalicelib/config.py` reads a plainly valid file itself, and the
    pydantic models, now `config_schema.py`, decide every other file and word every error:
    `tests/test_config_quick.py` checks that both readings agree, on the models' own bounds and on
-   generated documents); a list or a get of jobs loads no pydantic either, only a request that
-   takes a job does (`api_create`, the API's first POST); a function's first invocation in Lambda
+   generated documents); a list or a get of jobs loads no pydantic either, nor does a plainly valid
+   new job (`api_create`, the API's first POST: `chalicelib/bodies.py` reads it the same way, and the
+   API's pydantic models decide every other body and word every error, `tests/test_bodies.py`: it
+   measured 2.05× while every create loaded them, ≈ 250 ms of pydantic's import and the models'
+   build); a function's first invocation in Lambda
    runs with the cyclic GC paused, then freezes what it built (its collections took 80–90 ms of each
    first invocation and found a dozen cyclic objects: `chalicelib/coldstart.py`); the shared
    session's loader no longer walks botocore's ~400 service directories to check a name, nor decodes
@@ -258,7 +261,7 @@ def cold_findings(results: dict[str, Any]) -> str:
    The executor adds its own modules (≈ 25 ms) and a second DynamoDB client (≈ 5 ms: one per
    PynamoDB connection, each registering its own hook); it no longer builds the SQS client at
    start-up (≈ 10 ms: the first send builds it, and a batch of successful runs sends nothing).
-   `api_create` adds pydantic and the API's models (≈ 100–130 ms; pydantic's import is most of it).
+   `api_create` adds the job service's create path and croniter (≈ 20 ms over a list).
    These figures move by ±0.15× from run to run (`import boto3` itself took 0.24–0.34 s over the
    session's runs): the executor measured 1.72× before the SQS change, 1.34× and 1.47× in the two
    full runs after it. The larger

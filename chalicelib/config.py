@@ -15,16 +15,16 @@ tests/test_config_quick.py checks that both readings agree.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .checks import Unsure, boolean, integer, number, optional, section, text
 from .errors import ConfigError
 from .limits import COST_DECIMALS
 
@@ -146,48 +146,6 @@ def canonical_agent_ids(value: object) -> object:
 
 # --- The quick reading: what it cannot vouch for, the pydantic models decide. ---------------
 
-class _Unsure(Exception):
-    """A value the quick reading does not vouch for (maybe invalid, maybe only unusual)."""
-
-
-Check = Callable[[Any], Any]
-
-
-def _int(lo: int, hi: int) -> Check:
-    def check(value: Any) -> int:
-        if type(value) is int and lo <= value <= hi:  # strict: no bool, no 3.0, no "3"
-            return value
-        raise _Unsure
-    return check
-
-
-def _float(lo: float, hi: float) -> Check:
-    def check(value: Any) -> float:
-        # JSON has one number type: 2 and 2.0 are the same number (the models convert ints too).
-        if type(value) in (int, float) and math.isfinite(value) and lo <= value <= hi:
-            return float(value)
-        raise _Unsure
-    return check
-
-
-def _bool(value: Any) -> bool:
-    if type(value) is bool:
-        return value
-    raise _Unsure
-
-
-def _text(lo: int, hi: int, pattern: str | None = None) -> Check:
-    def check(value: Any) -> str:
-        if type(value) is str and lo <= len(value) <= hi and (pattern is None or re.fullmatch(pattern, value)):
-            return value
-        raise _Unsure
-    return check
-
-
-def _optional(check: Check) -> Check:
-    return lambda value: None if value is None else check(value)
-
-
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _SEGMENT = r"[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*"
 # An http(s) URL whose canonical form (pydantic's HttpUrl: the WHATWG URL standard) is itself,
@@ -205,36 +163,29 @@ _PLAIN_URL = (  # compiled on first use (re's cache): most configurations name n
 def _url(value: Any) -> str:
     plain = re.fullmatch(_PLAIN_URL, value) if type(value) is str and len(value) <= 2000 else None
     if plain is None or "xn--" in plain[2] or plain[3] in ("80", "443") or int(plain[3] or 1) > 65535:
-        raise _Unsure
-    text: str = value
-    return text if plain[4] else text + "/"
+        raise Unsure
+    url: str = value
+    return url if plain[4] else url + "/"
 
 
-def _section(cls: Callable[..., Any], checks: dict[str, Check]) -> Check:
-    def check(value: Any) -> Any:
-        if type(value) is not dict or not value.keys() <= checks.keys():  # extra keys are errors
-            raise _Unsure
-        return cls(**{key: checks[key](item) for key, item in value.items()})
-    return check
-
-
-def _budget(value: Any) -> Budget:
-    budget: Budget = _section(Budget, {"maxCostUsdPerDay": _optional(_float(0, 10**9)),
-                                       "maxTokensPerDay": _optional(_int(0, 10**15))})(value)
+def check_budget(value: Any) -> Budget:
+    """A budget, if plainly valid (:mod:`.checks`)."""
+    budget: Budget = section(Budget, {"maxCostUsdPerDay": optional(number(0, 10**9)),
+                                       "maxTokensPerDay": optional(integer(0, 10**15))})(value)
     if budget.maxCostUsdPerDay is None and budget.maxTokensPerDay is None:
-        raise _Unsure  # at least one limit
+        raise Unsure  # at least one limit
     if budget.maxCostUsdPerDay is not None and round(budget.maxCostUsdPerDay, COST_DECIMALS) != budget.maxCostUsdPerDay:
-        raise _Unsure  # the models round it to the nano-dollar
+        raise Unsure  # the models round it to the nano-dollar
     return budget
 
 
 def _agent(value: Any) -> AgentEndpoint:
-    agent: AgentEndpoint = _section(AgentEndpoint, {
-        "url": _optional(_url), "maxConcurrent": _optional(_int(1, 10_000)), "budget": _optional(_budget),
-        "secretEnv": _optional(_text(1, 128)), "secretParam": _optional(_text(2, 2048, r"/[A-Za-z0-9_.\-/]+")),
-        "timeoutMs": _int(100, 60_000)})(value)
+    agent: AgentEndpoint = section(AgentEndpoint, {
+        "url": optional(_url), "maxConcurrent": optional(integer(1, 10_000)), "budget": optional(check_budget),
+        "secretEnv": optional(text(1, 128)), "secretParam": optional(text(2, 2048, r"/[A-Za-z0-9_.\-/]+")),
+        "timeoutMs": integer(100, 60_000)})(value)
     if agent.secretEnv and agent.secretParam:
-        raise _Unsure  # one secret source
+        raise Unsure  # one secret source
     return agent
 
 
@@ -242,23 +193,24 @@ def _agents(value: Any) -> dict[str, AgentEndpoint]:
     try:
         canonical = canonical_agent_ids(value)
     except ValueError:
-        raise _Unsure from None
+        raise Unsure from None
     if type(canonical) is not dict:
-        raise _Unsure
+        raise Unsure
     return {agent_id: _agent(endpoint) for agent_id, endpoint in canonical.items()}
 
 
-_CONFIG = _section(Config, {
-    "retryPolicy": _optional(_section(RetryPolicy, {
-        "maxAttempts": _int(1, 20), "initialDelayMs": _int(0, 86_400_000), "maxDelayMs": _int(0, 86_400_000),
-        "multiplier": _float(1.0, 10.0), "jitter": _bool})),
-    "security": _section(Security, {"enabled": _bool}),
+check_retry_policy = section(RetryPolicy, {
+    "maxAttempts": integer(1, 20), "initialDelayMs": integer(0, 86_400_000), "maxDelayMs": integer(0, 86_400_000),
+    "multiplier": number(1.0, 10.0), "jitter": boolean})
+_CONFIG = section(Config, {
+    "retryPolicy": optional(check_retry_policy),
+    "security": section(Security, {"enabled": boolean}),
     "agents": _agents,
-    "logs": _section(Logs, {"dir": _text(1, 2**31)}),
-    "limits": _section(Limits, {"minIntervalMs": _int(1, 86_400_000), "maxPayloadBytes": _int(2, 262_144)}),
-    "scheduler": _section(Scheduler, {
-        "lookaheadSeconds": _int(61, 840), "dueShards": _int(1, 64),
-        "runHistoryDays": _int(MIN_RUN_HISTORY_DAYS, 3650), "advanceBatch": _int(1, 100)}),
+    "logs": section(Logs, {"dir": text(1, 2**31)}),
+    "limits": section(Limits, {"minIntervalMs": integer(1, 86_400_000), "maxPayloadBytes": integer(2, 262_144)}),
+    "scheduler": section(Scheduler, {
+        "lookaheadSeconds": integer(61, 840), "dueShards": integer(1, 64),
+        "runHistoryDays": integer(MIN_RUN_HISTORY_DAYS, 3650), "advanceBatch": integer(1, 100)}),
 })
 
 
@@ -266,7 +218,7 @@ def quick_config(data: object) -> Config | None:
     """``data`` read without pydantic, if every key and value of it is plainly valid; else None."""
     try:
         config: Config = _CONFIG(data)
-    except _Unsure:
+    except Unsure:
         return None
     return config
 

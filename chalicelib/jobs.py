@@ -12,6 +12,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from .bodies import read_new_job
 from .bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
 from .budgets import budget_attributes
 from .clock import from_ms, to_ms
@@ -70,12 +71,10 @@ class JobService:
 
     def create(self, body: object, callback: str | None = None) -> dict[str, Any]:
         """Validate and store a new job; returns its API view."""
-        from .schemas import JobCreate, validate  # pydantic: only the routes that take a job need it
-
-        spec = validate(JobCreate, body)
+        spec = read_new_job(body)
         now = clock_now_ms()
         schedule = self._schedule(spec.schedule, spec.interval, spec.timezone, now)
-        bounds = parse_bounds({k: getattr(spec, k) for k in BOUND_FIELDS if k in spec.model_fields_set}, Bounds(),
+        bounds = parse_bounds({k: getattr(spec, k) for k in BOUND_FIELDS if k in spec.given}, Bounds(),
                               spec.timezone, now)
         first = first_within(schedule, from_ms(now), bounds)
         if first is None and bounds.end_ms is not None:
@@ -84,7 +83,7 @@ class JobService:
             new_job_id(), name=spec.name, description=spec.description, agentId=spec.agentId,
             schedule=spec.schedule, interval=spec.interval, timezone=spec.timezone,
             payload=self._payload_text(spec.payload), callback=callback,
-            retryPolicy=spec.retryPolicy.model_dump_json() if spec.retryPolicy else None,
+            retryPolicy=spec.retry_policy_text(),
             status=JobStatus.ACTIVE.value, generation=1, runCount=0, failureCount=0,
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
             maxConsecutiveFailures=spec.maxConsecutiveFailures, startAt=bounds.start_ms, endAt=bounds.end_ms,

@@ -81,6 +81,8 @@ _check()
 NAME_MAX_LENGTH = 128
 NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._:@/+-]{0,126}[A-Za-z0-9._:@/+-])?$"
 DESCRIPTION_MAX_LENGTH = 1024
+# What a description must not contain: control characters and bidi overrides (a character class).
+CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
 SCHEDULE_MAX_LENGTH = 256
 TIMEZONE_MAX_LENGTH = 64
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

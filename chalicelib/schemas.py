@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from .config_schema import Budget, RetryPolicy
 from .errors import ValidationFailed
 from .limits import (
+    CONTROL_CHARS,
     DESCRIPTION_MAX_LENGTH,
     MAX_INTERVAL_MS,
     NAME_MAX_LENGTH,
@@ -32,9 +33,8 @@ from .limits import (
     TriggerName,
 )
 
-_CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
-_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
-DESCRIPTION_PATTERN = f"^[^{_CONTROL_CHARS}]*$"
+_CONTROL = re.compile(f"[{CONTROL_CHARS}]")
+DESCRIPTION_PATTERN = f"^[^{CONTROL_CHARS}]*$"
 
 
 def _any_case(word: str) -> str:

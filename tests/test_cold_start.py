@@ -59,12 +59,13 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
 @pytest.mark.parametrize("function, needs, never", [
     # croniter comes with the first cron schedule read: none in an empty list, a tick with nothing
     # due, or a batch whose job is gone; asyncio only with an async action.
-    # The config is read without pydantic (chalicelib.config's quick reading); the API's models
-    # (pydantic) come with the first route that takes a job (POST, PATCH), not with a list.
+    # The config and a plainly valid new job are read without pydantic (chalicelib.config's and
+    # chalicelib.bodies' quick readings); the API's models come with the first body they declined
+    # (or a PATCH), never with a list or a plain create.
     ("api", {"chalicelib.jobs", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
      {"chalicelib.executor", "chalicelib.schemas", "pydantic", "croniter", "boto3"}),
-    ("api_create", {"chalicelib.jobs", "chalicelib.schemas", "pydantic", "croniter", "pynamodb"},
-     {"chalicelib.executor", "boto3"}),
+    ("api_create", {"chalicelib.jobs", "chalicelib.bodies", "croniter", "pynamodb"},
+     {"chalicelib.executor", "chalicelib.schemas", "chalicelib.config_schema", "pydantic", "boto3"}),
     ("tick", {"chalicelib.dispatch", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
      {"chalicelib.schemas", "chalicelib.config_schema", "pydantic", "croniter", "boto3"}),
     ("execute", {"chalicelib.executor", "chalicelib.delivery", "chalicelib.config", "chalicelib.actions", "pynamodb",
