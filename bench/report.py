@@ -329,8 +329,11 @@ def _first_calls(c: dict[str, Any]) -> str:
     first, bare = c.get("first_call_s", {}), c.get("first_invocation_without_pyc_s", {})
     if not whole or not ratio:
         return ""
+    paired, spread = c.get("first_invocation_ratio_per_round", {}), c.get("first_invocation_boto3_runs_s", [])
     rows = [(name, f"{first.get(name, 0):.3f}", f"{seconds:.3f}", f"{ratio[name]:g}",
-             f"{bare.get(name, 0):.3f}") for name, seconds in whole.items()]
+             f"{paired[name]:g}" if name in paired else "-", f"{bare.get(name, 0):.3f}")
+            for name, seconds in whole.items()]
+    boto3_range = f", {min(spread):.3f}–{max(spread):.3f} s over the rounds" if spread else ""
     return ("`import app` loads only Chalice and the registrations; each function loads its engine on its "
             "first invocation. That invocation is measured as Lambda makes it: in a fresh interpreter, "
             "`import app`, then the function's handler called with a real event (the API's `GET /api/jobs` "
@@ -338,12 +341,14 @@ def _first_calls(c: dict[str, Any]) -> str:
             "(read without pydantic: `chalicelib/bodies.py`); the tick's scheduled event; the executor's "
             "SQS batch of one attempt whose job is gone), botocore's "
             "HTTP send answered in process with empty answers (no network). Each round also times "
-            f"`import boto3` ({c.get('first_invocation_boto3_s', 0):.3f} s, median): the ratio is of the "
-            "medians. \"Without .pyc\" is the same invocation when no module has its bytecode (Python looks "
+            f"`import boto3` ({c.get('first_invocation_boto3_s', 0):.3f} s, median{boto3_range}): the "
+            "ratio is of the medians (the target's figure); \"per round\" is the median of each round's "
+            "ratio, the pairs taken side by side. "
+            "\"Without .pyc\" is the same invocation when no module has its bytecode (Python looks "
             "for it in an empty `PYTHONPYCACHEPREFIX`): what every cold start pays when the zip ships no "
             ".pyc files, since Lambda's code directory is read-only.\n\n"
             + _table(["function", "first invocation (s)", "import app + first invocation (s)", "/ import boto3",
-                      "the same without .pyc (s)"], rows))
+                      "per round", "the same without .pyc (s)"], rows))
 
 
 def render(results: dict[str, Any]) -> str:
