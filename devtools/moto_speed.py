@@ -9,26 +9,14 @@ leaves them all out (:mod:`devtools.moto_patches`, which alone calls :func:`patc
   needs.
 * SQS clock: moto's ``unix_time()`` builds two datetimes per reading (~12 us) and
   SendMessage reads it for every queued message; ``time.time()`` gives the same value.
-* DynamoDB TransactWriteItems: moto deep-copies every table a transaction touches, to
-  roll back on failure, so each claim cost O(runs in the table) and the suite and the
-  local stack slowed down as history grew. The replacement backs up only the items the
-  transaction names and restores those on failure.
-* DynamoDB expressions: moto re-parses every update expression twice per call (once to
-  validate the request, once to apply it) and re-lexes every condition expression, a
-  third of a claim's cost. Both depend on the expression string alone (moto's validator
-  deep-copies the tree before substituting values), so they are remembered per string.
-* DynamoDB condition parses: each condition of a transaction is parsed three times (to
-  validate the request, to check it, and again inside the Update it guards), and a claim's
-  conditions are long (liveness, overlap slot, maxRuns, budget): over half of a claim's cost.
-  The parse's tree depends on the expression and its names alone; the values are bound into
-  its leaves afresh on every call, so the tree is remembered per (expression, names).
+* DynamoDB transactions and expressions (:mod:`devtools.moto_speed_dynamo`): transactions
+  back up the items they name instead of whole tables; update expressions, condition trees
+  and the validator's per-class answers are remembered; the validator's copy of a tree is a
+  plain node-by-node copy, and its checks of the tree alone are not repeated once passed.
 * DynamoDB answers: moto's generic serializer walks every attribute of every item it returns
   through the AttributeValue shape's ten members (two thirds of a BatchGetItem of ten jobs).
   An attribute value with no binary inside is already in its wire form, and is written as is;
   one with a ``B`` or ``BS`` anywhere still takes the generic way (base64).
-* DynamoDB expression validation: the validator walks the tree ten times, asking
-  ``isinstance`` of abstract classes at every node (half of an update's time); the answers
-  depend on the node's class alone, so they are remembered per class.
 * Server routing: moto's server finds each request's service by listing its own package
   directory (~150 ``isdir`` calls) and trying every service's URL regexes, under one
   global lock, for every request: a fifth of the server's time under load. The answer
@@ -39,50 +27,10 @@ leaves them all out (:mod:`devtools.moto_patches`, which alone calls :func:`patc
 """
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
-
-class _TablesNotCopied:
-    """Stands in for the ``copy`` module inside moto's DynamoDB backend: tables are not copied."""
-
-    def __init__(self, table_type: type) -> None:
-        self.table_type = table_type
-
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        """Identity for a whole table (its items are backed up one by one instead)."""
-        return value if isinstance(value, self.table_type) else copy.deepcopy(value, memo)
-
-
-def _item_key(backend: Any, op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    table = backend.tables.get(op.get("TableName"))
-    if table is None:
-        return None
-    if "Key" in op:
-        return table.name, op["Key"]
-    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-    return table.name, {n: op["Item"][n] for n in names if n in op["Item"]}
-
-
-def _backed_up_transaction(original: Any) -> Any:
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        saved = []
-        for entry in transact_items:
-            found = _item_key(self, next(iter(entry.values())))
-            if found is not None:
-                item = self.get_item(found[0], found[1])
-                saved.append((found, copy.deepcopy(item) if item is not None else None))
-        try:
-            return original(self, transact_items, *args, **kwargs)
-        except Exception:
-            for (table_name, key), item in saved:
-                if item is None:
-                    self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, item.to_json()["Attributes"])
-            raise
-    return transact_write_items
+from devtools import moto_speed_dynamo
 
 
 def _remembered_routing() -> None:
@@ -98,75 +46,6 @@ def _remembered_routing() -> None:
         return known[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
-
-
-def _remembered_expressions() -> None:
-    """Memoize moto's parse of update expressions and lexing of condition expressions."""
-    from collections import deque
-    from functools import lru_cache
-
-    from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-
-    parse: Any = lru_cache(maxsize=512)(UpdateExpressionParser.make.__func__)
-    UpdateExpressionParser.make = classmethod(parse)
-    lex: Any = lru_cache(maxsize=512)(lambda parser_type, expression: tuple(
-        parser_type(expression, None, None)._lex_condition_expression_uncached()))
-    ConditionExpressionParser._lex_condition_expression_uncached = \
-        ConditionExpressionParser._lex_condition_expression
-    ConditionExpressionParser._lex_condition_expression = \
-        lambda self: deque(lex(type(self), self.condition_expression))
-
-
-def _bound(parser: Any, node: Any) -> Any:
-    """``node``'s tree with each value placeholder's leaf holding ``parser``'s value for it
-    (subtrees without one are shared, not copied)."""
-    if node.kind == parser.Kind.EXPRESSION_ATTRIBUTE_VALUE:
-        return tuple.__new__(type(node), (node.nonterminal, node.kind, node.text,
-                                          parser.expression_attribute_values[node.text], node.children))
-    if not node.children:
-        return node
-    children = [_bound(parser, child) for child in node.children]
-    if all(new is old for new, old in zip(children, node.children, strict=True)):
-        return node
-    return tuple.__new__(type(node), (node.nonterminal, node.kind, node.text, node.value, children))
-
-
-def _parsed_tree(parser: Any) -> Any:
-    """ConditionExpressionParser.parse's steps up to the tree it makes its condition from."""
-    nodes = parser._parse_paths(parser._lex_condition_expression())
-    for step in (parser._apply_functions, parser._apply_comparator, parser._apply_in, parser._apply_between,
-                 parser._apply_parens_and_booleans):
-        nodes = step(nodes)
-    node = nodes[0]
-    parser._assert_no_redundant_parentheses(node)
-    return node
-
-
-def _remembered_conditions() -> None:
-    """Memoize the tree of a condition expression per (expression, names); bind values per call."""
-    from moto.dynamodb.comparisons import ConditionExpressionParser
-
-    original = ConditionExpressionParser.parse
-    trees: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, list[str], list[str]]] = {}
-
-    def parse(self: Any) -> Any:
-        if not self.condition_expression:
-            return original(self)
-        key = (self.condition_expression, tuple(sorted((self.expression_attribute_names or {}).items())))
-        known = trees.get(key)
-        values = self.expression_attribute_values or {}
-        if known is None or any(name not in values for name in known[2]):
-            node = _parsed_tree(self)  # raises as moto's parse does: nothing is remembered
-            known = (node, self._find_literals(node), self._find_expr_attr_values(node))
-            if len(trees) < 4096:
-                trees[key] = known
-        node, names_found, values_found = known
-        self.expr_attr_names_found.extend(names_found)
-        self.expr_attr_values_found.extend(values_found)
-        return self._make_op_condition(_bound(self, node))
-
-    ConditionExpressionParser.parse = parse
 
 
 _SCALARS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
@@ -203,45 +82,6 @@ def _plain_attribute_values() -> None:
     BaseJSONSerializer._serialize_type_structure = _serialize_type_structure
 
 
-def _typed_traversal() -> None:
-    """moto's DepthFirstTraverser, with its per-node isinstance checks remembered per class."""
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
-
-    original = DepthFirstTraverser.traverse_node_recursively
-    is_node: dict[type, bool] = {}
-    handler_key: dict[tuple[type, type], Any] = {}
-
-    def key_for(traverser: Any, node_type: type) -> Any:
-        found = handler_key.get((type(traverser), node_type), handler_key)
-        if found is handler_key:  # first time: the first map key the class is a subclass of, as process() picks
-            found = next((k for k in traverser._processing_map() if issubclass(node_type, k)), None)
-            handler_key[(type(traverser), node_type)] = found
-        return found
-
-    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
-        if type(self).process is not DepthFirstTraverser.process:
-            return original(self, node, child_id)
-        node_type = type(node)
-        if node_type not in is_node:
-            is_node[node_type] = issubclass(node_type, Node)
-        if not is_node[node_type]:
-            return node
-        parent_node = node.parent
-        if node.children is not None:
-            for i, child_node in enumerate(node.children):
-                self.pre_processing_of_child(node, i)
-                self.traverse_node_recursively(child_node, i)
-        key = key_for(self, node_type)
-        if key is not None:
-            node = self._processing_map()[key](node)
-            node.parent = parent_node
-            if parent_node:
-                parent_node.children[child_id] = node
-        return node
-
-    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
-
-
 def _keep_alive() -> None:
     """moto's server keeps each client connection open between calls (HTTP/1.1)."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -269,16 +109,6 @@ def _one_attribute_retention() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
-def _item_backed_transactions() -> None:
-    """TransactWriteItems backs up the items it names, not every table it touches."""
-    import moto.dynamodb.models as dynamodb_models
-    from moto.dynamodb.models.table import Table
-
-    dynamodb_models.copy = _TablesNotCopied(Table)
-    backend = dynamodb_models.DynamoDBBackend
-    backend.transact_write_items = _backed_up_transaction(backend.transact_write_items)
-
-
 def patch() -> None:
     """Apply every patch above (once: :mod:`devtools.moto_patches` sees to it).
 
@@ -286,22 +116,14 @@ def patch() -> None:
 
     * ``moto.sqs.models.unix_time`` and ``unix_time_millis`` (:func:`_cheap_sqs_clock`);
     * ``SQSBackend.is_message_valid_based_on_retention_period`` (:func:`_one_attribute_retention`);
-    * ``moto.dynamodb.models.copy`` and the DynamoDB backend's ``transact_write_items``
-      (:func:`_item_backed_transactions`);
-    * ``UpdateExpressionParser.make`` and ``ConditionExpressionParser._lex_condition_expression``
-      (:func:`_remembered_expressions`);
-    * ``ConditionExpressionParser.parse`` (:func:`_remembered_conditions`);
+    * DynamoDB's transaction, expression parsers and validator (:func:`devtools.moto_speed_dynamo.patch`);
     * ``BaseJSONSerializer._serialize_type_structure`` (:func:`_plain_attribute_values`);
-    * ``DepthFirstTraverser.traverse_node_recursively`` (:func:`_typed_traversal`);
     * ``DomainDispatcherApplication.get_backend_for_host`` (:func:`_remembered_routing`);
     * ``MotoRequestHandler.protocol_version``, set to HTTP/1.1 (:func:`_keep_alive`).
     """
     _cheap_sqs_clock()
     _one_attribute_retention()
-    _item_backed_transactions()
-    _remembered_expressions()
-    _remembered_conditions()
+    moto_speed_dynamo.patch()
     _plain_attribute_values()
-    _typed_traversal()
     _remembered_routing()
     _keep_alive()

@@ -43,6 +43,17 @@ def _error(call: Any) -> dict[str, Any]:
     raise AssertionError("the call was expected to fail")
 
 
+def _outcome(call: Any) -> Any:
+    """What a call answered, or its error code and cancellation reasons if it failed."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call()
+    except ClientError as exc:
+        return {"code": exc.response["Error"]["Code"], "message": exc.response["Error"]["Message"],
+                "reasons": exc.response.get("CancellationReasons"), "item": exc.response.get("Item")}
+
+
 def _dynamodb_round_trip(ddb: Any) -> list[Any]:
     """Conditional writes, an update expression used twice, a failing and a passing transaction."""
     ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
@@ -97,6 +108,53 @@ def _attribute_types_round_trip(ddb: Any) -> list[Any]:
             ddb.query(TableName="t", KeyConditionExpression="pk = :k", ExpressionAttributeValues={":k": key["pk"]})]
 
 
+def _update_round_trip(ddb: Any) -> list[Any]:
+    """Update expressions met again (a pass, then names that fail the checks), failed conditions with ALL_OLD,
+    and transactions that update items in place and are rolled back."""
+    ddb.create_table(TableName="u", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "N"}])
+    key = {"pk": {"S": "j"}, "sk": {"N": "1"}}
+    claim = {"TableName": "u", "Key": key, "ReturnValues": "ALL_NEW",
+             "UpdateExpression": "SET #a = :run, #u = if_not_exists (#u, :zero) + :d ADD #n :one"}
+    names = {"#a": "active", "#u": "used", "#n": "started"}
+    values = {":run": {"S": "r1"}, ":zero": {"N": "0"}, ":d": {"N": "2"}, ":one": {"N": "1"}}
+    answers = [ddb.update_item(ExpressionAttributeNames=names, ExpressionAttributeValues=values, **claim),
+               ddb.update_item(ExpressionAttributeNames=names, ExpressionAttributeValues=values, **claim)]
+    for bad in ({"#a": "pk", "#u": "used", "#n": "started"}, {"#a": "sk", "#u": "used", "#n": "started"},
+                {"#a": "used", "#u": "used", "#n": "started"}, {"#a": "pk", "#u": "used", "#n": "started"}):
+        answers.append(_outcome(lambda bad=bad: ddb.update_item(
+            ExpressionAttributeNames=bad, ExpressionAttributeValues=values, **claim)))
+    for expression in ("SET a = :one, a = :one", "SET a.b = :one, a = :one", "SET a = :one REMOVE b, c REMOVE d",
+                       "SET a = :one, b = list_append (a, :one)", "SET a = :one, b = a + :one"):
+        for _ in range(2):  # a failed check is not remembered
+            answers.append(_outcome(lambda expression=expression: ddb.update_item(
+                TableName="u", Key=key, UpdateExpression=expression, ExpressionAttributeValues={":one": {"N": "1"}})))
+    guarded = {**claim, "ConditionExpression": "#u < :cap", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    answers.append(_outcome(lambda: ddb.update_item(ExpressionAttributeNames=names, ExpressionAttributeValues={
+        **values, ":cap": {"N": "3"}}, **guarded)))
+    answers.append(ddb.update_item(ExpressionAttributeNames=names, ExpressionAttributeValues={
+        **values, ":cap": {"N": "5"}}, **guarded))
+    listed, checked = {"pk": {"S": "k"}, "sk": {"N": "2"}}, {"pk": {"S": "k"}, "sk": {"N": "3"}}
+    for item in (listed, checked):
+        ddb.put_item(TableName="u", Item={**item, "l": {"L": [{"N": "1"}]}})
+    update = {key: value for key, value in guarded.items() if key not in ("TableName", "Key", "ReturnValues")}
+    for cap in ("9", "0", "9"):  # the middle one fails two of its checks, after an update in place: it is rolled back
+        answers.append(_outcome(lambda cap=cap: ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "u", "Key": listed, "UpdateExpression": "SET l = list_append (l, :l), x = :l",
+                        "ExpressionAttributeValues": {":l": {"L": [{"N": cap}]}}}},
+            {"Update": {"TableName": "u", "Key": key, "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": {**values, ":cap": {"N": str(int(cap) * 2)}}, **update}},
+            {"Put": {"TableName": "u", "Item": {"pk": {"S": "new"}, "sk": {"N": cap}}}},
+            {"ConditionCheck": {"TableName": "u", "Key": checked, "ConditionExpression": "size (l) < :n",
+                                "ExpressionAttributeValues": {":n": {"N": cap}},
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])))
+    answers.append(sorted(ddb.scan(TableName="u")["Items"], key=lambda item: (item["pk"]["S"], item["sk"]["N"])))
+    return answers
+
+
 def _sqs_round_trip(sqs: Any) -> list[Any]:
     """Send a batch, receive part of it, delete one, let one come back, count what is left."""
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -116,7 +174,8 @@ def round_trip() -> dict[str, Any]:
     from moto import mock_aws
 
     with mock_aws():
-        answers = _dynamodb_round_trip(boto3.client("dynamodb")) + _sqs_round_trip(boto3.client("sqs"))
+        ddb = boto3.client("dynamodb")
+        answers = _dynamodb_round_trip(ddb) + _sqs_round_trip(boto3.client("sqs")) + _update_round_trip(ddb)
     return {"installed": installed, "answers": _strip(answers)}
 
 
@@ -156,6 +215,21 @@ def test_the_speed_patches_change_no_answer() -> None:
     assert answers[13]["Responses"]["t"][0] in (written, answers[8]["Attributes"] | {"pk": {"S": "a"}})
     assert answers[14]["Items"] == [written]
     assert answers[15:17] == [["m0", "m1", "m2"], ["m1", "m2", "m3", "m4"]]
+    # And an update expression that passed its checks once is checked again with other names: key attributes
+    # and overlapping paths are refused every time, and so is every failing expression met twice
+    assert [answers[18]["Attributes"]["started"], answers[19]["Attributes"]["started"]] == [{"N": "1"}, {"N": "2"}]
+    assert ["part of the key" in answers[i]["message"] for i in (20, 21, 23)] == [True] * 3
+    assert "overlap" in answers[22]["message"]
+    assert answers[24:34:2] == answers[25:34:2] and all(a["code"] == "ValidationException" for a in answers[24:34])
+    # And a failed condition answers the item as it was (ALL_OLD); a cancelled transaction answers its reasons
+    # and takes back the update it had made in place and the item it had put
+    assert answers[34]["item"]["used"] == {"N": "4"} and answers[35]["Attributes"]["used"] == {"N": "6"}
+    reasons = answers[37]["reasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed", "None", "ConditionalCheckFailed"]
+    assert [reasons[1]["Item"]["used"], reasons[3]["Item"]["l"]] == [{"N": "8"}, {"L": [{"N": "1"}]}]
+    listed, put = answers[39][1], answers[39][3:]
+    assert listed["l"] == {"L": [{"N": "1"}, {"N": "9"}, {"N": "9"}]}
+    assert put == [{"pk": {"S": "new"}, "sk": {"N": "9"}}]
 
 
 def test_another_moto_version_is_refused_loudly() -> None:
