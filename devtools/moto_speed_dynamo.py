@@ -17,6 +17,10 @@ Like every speed patch, each changes how fast moto answers, never what it answer
   conditions are long (liveness, overlap slot, maxRuns, budget). The parse's tree depends on
   the expression and its names alone; the values are bound into its leaves afresh, so the
   tree is remembered per (expression, names).
+* Condition operators: the operators moto makes of a bound tree depend on the tree and the
+  values alone, and nothing changes them once made (their ``expr(item)`` only reads), so the
+  last few hundred are remembered per (expression, names, values): a transaction's second
+  and third parse of each condition reuse its first.
 * Validation traversals: the validator walks the tree ten times, asking ``isinstance`` of
   abstract classes at every node; the answers depend on the node's class alone, so they are
   remembered per class.
@@ -36,6 +40,7 @@ import copy
 from typing import Any
 
 _TREES_KEPT = 512  # as many parsed update expressions as moto's remembered parses
+_OPS_KEPT = 256  # condition operator trees: a transaction parses each of its own three times
 _LEAF_TYPES = (str, int, bool)  # what a parsed tree's leaves hold: deepcopy returns them as they are
 
 
@@ -224,18 +229,26 @@ def _checks_passed_once(trees: dict[int, _Tree]) -> None:
     validator.validate = validate
 
 
-def _bound(parser: Any, node: Any) -> Any:
-    """``node``'s tree with each value placeholder's leaf holding ``parser``'s value for it
+def _bound(parser: Any, node: Any, values: dict[str, Any]) -> Any:
+    """``node``'s tree with each value placeholder's leaf holding its value in ``values``
     (subtrees without one are shared, not copied)."""
     if node.kind == parser.Kind.EXPRESSION_ATTRIBUTE_VALUE:
-        return tuple.__new__(type(node), (node.nonterminal, node.kind, node.text,
-                                          parser.expression_attribute_values[node.text], node.children))
+        return tuple.__new__(type(node), (node.nonterminal, node.kind, node.text, values[node.text], node.children))
     if not node.children:
         return node
-    children = [_bound(parser, child) for child in node.children]
+    children = [_bound(parser, child, values) for child in node.children]
     if all(new is old for new, old in zip(children, node.children, strict=True)):
         return node
     return tuple.__new__(type(node), (node.nonterminal, node.kind, node.text, node.value, children))
+
+
+def _private(value: Any) -> Any:
+    """An equal copy of the attribute value ``value`` that shares nothing mutable with it."""
+    if type(value) is dict:
+        return {key: _private(inner) for key, inner in value.items()}
+    if type(value) is list:
+        return [_private(inner) for inner in value]
+    return value if type(value) in (str, bool, bytes, int, float, type(None)) else copy.deepcopy(value)
 
 
 def _parsed_tree(parser: Any) -> Any:
@@ -250,11 +263,12 @@ def _parsed_tree(parser: Any) -> Any:
 
 
 def _remembered_conditions() -> None:
-    """Memoize the tree of a condition expression per (expression, names); bind values per call."""
+    """Memoize the tree of a condition per (expression, names), and its operators per values too."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     original = ConditionExpressionParser.parse
     trees: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, list[str], list[str]]] = {}
+    ops: dict[tuple[Any, ...], Any] = {}
 
     def parse(self: Any) -> Any:
         if not self.condition_expression:
@@ -270,7 +284,18 @@ def _remembered_conditions() -> None:
         node, names_found, values_found = known
         self.expr_attr_names_found.extend(names_found)
         self.expr_attr_values_found.extend(values_found)
-        return self._make_op_condition(_bound(self, node))
+        if any(name not in values for name in values_found):  # moto's error, as before
+            return self._make_op_condition(_bound(self, node, self.expression_attribute_values))
+        # repr tells values apart: they are JSON's strings, booleans, lists and maps, or bytes
+        op_key = (key, tuple(repr(values[name]) for name in values_found))
+        op = ops.get(op_key)
+        if op is None:  # made of private copies of the values: a request's own may change later (a set put in an item)
+            private = {name: _private(values[name]) for name in values_found}
+            op = self._make_op_condition(_bound(self, node, private))  # raises as moto's does: nothing is remembered
+            if len(ops) >= _OPS_KEPT:
+                del ops[next(iter(ops))]  # the oldest
+            ops[op_key] = op
+        return op
 
     ConditionExpressionParser.parse = parse
 

@@ -151,6 +151,14 @@ def _update_round_trip(ddb: Any) -> list[Any]:
             {"ConditionCheck": {"TableName": "u", "Key": checked, "ConditionExpression": "size (l) < :n",
                                 "ExpressionAttributeValues": {":n": {"N": cap}},
                                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])))
+    # a set value put in an item, which then grows in place, is met again in the same condition
+    tagged = {"TableName": "u", "Key": {"pk": {"S": "s"}, "sk": {"N": "1"}}, "UpdateExpression": "SET t = :ss",
+              "ConditionExpression": "attribute_not_exists (t) OR t = :ss", "ReturnValues": "ALL_NEW",
+              "ExpressionAttributeValues": {":ss": {"SS": ["a"]}}}
+    answers.append(_outcome(lambda: ddb.update_item(**tagged)))
+    answers.append(ddb.update_item(TableName="u", Key=tagged["Key"], UpdateExpression="ADD t :b",
+                                   ExpressionAttributeValues={":b": {"SS": ["b"]}}, ReturnValues="ALL_NEW"))
+    answers.append(_outcome(lambda: ddb.update_item(**tagged)))
     answers.append(sorted(ddb.scan(TableName="u")["Items"], key=lambda item: (item["pk"]["S"], item["sk"]["N"])))
     return answers
 
@@ -227,7 +235,9 @@ def test_the_speed_patches_change_no_answer() -> None:
     reasons = answers[37]["reasons"]
     assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed", "None", "ConditionalCheckFailed"]
     assert [reasons[1]["Item"]["used"], reasons[3]["Item"]["l"]] == [{"N": "8"}, {"L": [{"N": "1"}]}]
-    listed, put = answers[39][1], answers[39][3:]
+    # And a condition met again with equal values compares with those values, not with a set grown since
+    assert [answers[39]["Attributes"]["t"], answers[41]["code"]] == [{"SS": ["a"]}, "ConditionalCheckFailedException"]
+    listed, put = answers[42][1], answers[42][3:4]
     assert listed["l"] == {"L": [{"N": "1"}, {"N": "9"}, {"N": "9"}]}
     assert put == [{"pk": {"S": "new"}, "sk": {"N": "9"}}]
 
