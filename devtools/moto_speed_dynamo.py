@@ -22,8 +22,9 @@ Like every speed patch, each changes how fast moto answers, never what it answer
   last few hundred are remembered per (expression, names, values): a transaction's second
   and third parse of each condition reuse its first.
 * Validation traversals: the validator walks the tree ten times, asking ``isinstance`` of
-  abstract classes at every node; the answers depend on the node's class alone, so they are
-  remembered per class.
+  abstract classes at every node (and, resolving names, of four action classes at every
+  child); the answers depend on the node's class alone, so they are remembered per class,
+  and children that are not nodes (names, indexes) are not visited (a visit returns them).
 * The validator's copy: moto deep-copies the (remembered) update-expression tree before each
   validation. A parsed tree is plain (Node objects holding ``type``, ``children`` and
   ``parent``; leaves strings and ints; each node once, under its parent), so it is copied
@@ -300,35 +301,38 @@ def _remembered_conditions() -> None:
     ConditionExpressionParser.parse = parse
 
 
+_NOT_A_NODE = object()  # the handler "key" of a child that is not a Node (a name, an index): nothing to visit
+
+
 def _typed_traversal() -> None:
     """moto's DepthFirstTraverser, with its per-node isinstance checks remembered per class."""
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
     original = DepthFirstTraverser.traverse_node_recursively
-    is_node: dict[type, bool] = {}
-    handler_key: dict[tuple[type, type], Any] = {}
+    keys_by_traverser: dict[type, dict[type, Any]] = {}
 
-    def key_for(traverser: Any, node_type: type) -> Any:
-        found = handler_key.get((type(traverser), node_type), handler_key)
-        if found is handler_key:  # first time: the first map key the class is a subclass of, as process() picks
+    def key_for(traverser: Any, keys: dict[type, Any], node_type: type) -> Any:
+        """The first map key ``node_type`` is a subclass of, as process() picks (None: none; or not a Node)."""
+        if not issubclass(node_type, Node):
+            found: Any = _NOT_A_NODE
+        else:
             found = next((k for k in traverser._processing_map() if issubclass(node_type, k)), None)
-            handler_key[(type(traverser), node_type)] = found
+        keys[node_type] = found
         return found
 
-    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
-        if type(self).process is not DepthFirstTraverser.process:
-            return original(self, node, child_id)
-        node_type = type(node)
-        if node_type not in is_node:
-            is_node[node_type] = issubclass(node_type, Node)
-        if not is_node[node_type]:
+    def visit(self: Any, node: Any, child_id: int, hook: bool, keys: dict[type, Any]) -> Any:
+        key = keys.get(type(node), keys)
+        if key is keys:
+            key = key_for(self, keys, type(node))
+        if key is _NOT_A_NODE:
             return node
         parent_node = node.parent
         if node.children is not None:
             for i, child_node in enumerate(node.children):
-                self.pre_processing_of_child(node, i)
-                self.traverse_node_recursively(child_node, i)
-        key = key_for(self, node_type)
+                if hook:  # only a traverser that has its own hook: the base one does nothing
+                    self.pre_processing_of_child(node, i)
+                if keys.get(type(child_node)) is not _NOT_A_NODE:  # visiting a plain child returns it unchanged
+                    visit(self, child_node, i, hook, keys)
         if key is not None:
             node = self._processing_map()[key](node)
             node.parent = parent_node
@@ -336,7 +340,38 @@ def _typed_traversal() -> None:
                 parent_node.children[child_id] = node
         return node
 
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(self)
+        if kind.process is not DepthFirstTraverser.process \
+                or kind.traverse_node_recursively is not traverse_node_recursively:
+            return original(self, node, child_id)
+        keys = keys_by_traverser.get(kind)
+        if keys is None:
+            keys = keys_by_traverser[kind] = {}
+        hook = kind.pre_processing_of_child is not DepthFirstTraverser.pre_processing_of_child
+        return visit(self, node, child_id, hook, keys)
+
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+    _typed_resolving_hook()
+
+
+def _typed_resolving_hook() -> None:
+    """The resolving processor's per-child hook, with its isinstance of four action classes remembered per class."""
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.validators import ExpressionAttributeResolvingProcessor
+
+    actions = (ast_nodes.UpdateExpressionSetAction, ast_nodes.UpdateExpressionRemoveAction,
+               ast_nodes.UpdateExpressionDeleteAction, ast_nodes.UpdateExpressionAddAction)
+    is_action: dict[type, bool] = {}
+
+    def pre_processing_of_child(self: Any, parent_node: Any, child_id: int) -> None:
+        kind = type(parent_node)
+        if kind not in is_action:
+            is_action[kind] = issubclass(kind, actions)
+        if is_action[kind]:  # an action's first child is the path it sets, the others are resolved
+            self.resolving = child_id != 0
+
+    ExpressionAttributeResolvingProcessor.pre_processing_of_child = pre_processing_of_child
 
 
 def patch() -> None:
@@ -347,7 +382,8 @@ def patch() -> None:
     * ``UpdateExpressionParser.make`` and ``ConditionExpressionParser._lex_condition_expression``
       (:func:`_remembered_expressions`);
     * ``ConditionExpressionParser.parse`` (:func:`_remembered_conditions`);
-    * ``DepthFirstTraverser.traverse_node_recursively`` (:func:`_typed_traversal`);
+    * ``DepthFirstTraverser.traverse_node_recursively`` and ``ExpressionAttributeResolvingProcessor``'s
+      ``pre_processing_of_child`` (:func:`_typed_traversal`);
     * ``moto.dynamodb.parsing.validators.deepcopy`` (:func:`_plain_tree_copies`);
     * ``UpdateExpressionValidator.__init__`` and ``validate`` (:func:`_checks_passed_once`).
     """
