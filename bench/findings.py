@@ -58,7 +58,8 @@ def lateness_finding(results: dict[str, Any]) -> str:
      regexes under one lock to route the request, re-parsed the update expression twice, re-lexed
      the condition, and asked `isinstance` of abstract classes at every node of ten tree walks.
      `devtools/moto_speed.py` keeps connections alive and remembers the
-     rest per host, per expression string and per node class (answers unchanged).
+     rest per host, per expression string and per node class (answers unchanged; the DynamoDB
+     expression and transaction patches are in `devtools/moto_speed_dynamo.py`).
    - *The claim was an update.* It is now a Put of the whole run item (same condition, same
      item; nothing of an earlier attempt survives that the Update kept but the agent's last
      answer): moto validates no update expression, 10 → 4 ms of CPU per claim in process.
@@ -133,7 +134,7 @@ def fixed_findings(results: dict[str, Any]) -> str:
    {BEFORE['warm_s']:.2f} s;
    in-process moto, shared machine).
 3. **Fixed (tests and local stack): moto's transactions deep-copied whole tables.** moto 5.2.5's
-   `transact_write_items` backs up every table it touches with `copy.deepcopy`; `devtools/moto_speed.py`
+   `transact_write_items` backs up every table it touches with `copy.deepcopy`; `devtools/moto_speed_dynamo.py`
    now backs up only the items the transaction names, for the tests and `make run` alike, and
    `bench/moto_patch.py`, the bench's own copy of that fix, is gone. A claim now takes
    {small.get('mean_ms', 0):g} ms with {small.get('table_items', 0):,} items in the tables and

@@ -44,7 +44,8 @@ def check_version(found: str) -> None:
     if found != MOTO_VERSION:
         raise MotoVersionError(
             f"devtools.moto_patches was written for moto {MOTO_VERSION}, found {found}: re-check each patch "
-            f"(devtools/moto_atomic.py, devtools/moto_speed.py, devtools/moto_patches.py) against it, "
+            f"(devtools/moto_atomic.py, devtools/moto_speed.py, devtools/moto_speed_dynamo.py, "
+            f"devtools/moto_patches.py) against it, "
             f"then set MOTO_VERSION and the pin in requirements-dev.txt")
 
 

@@ -1,4 +1,3 @@
-# mypy: disable-error-code="method-assign,attr-defined,assignment"
 """moto's DynamoDB transactions and expressions, made cheap (:func:`patch`, from :func:`devtools.moto_speed.patch`).
 
 Like every speed patch, each changes how fast moto answers, never what it answers
