@@ -168,25 +168,36 @@ class BatchRun:
                 self._safely, message, partial(self.executor._claim_and_run, message, result))
         for instant in sorted({m.not_before_ms for m, _ in claimed}):
             due = [(m, started) for m, started in claimed if m.not_before_ms == instant]
-            clock.sleep_until(instant)
-            try:
-                jobs = self._read_at_instant([m.occurrence for m, _ in due])
-            except Exception as exc:  # as a single read that failed: these records stay queued
-                log.warning("batch read of %s jobs not done: %s: %s", len(due), type(exc).__name__, exc)
-                for message, _ in due:
-                    self.results[index[id(message)]] = _done(False)
-                continue
+            # Each attempt's thread is started now and waits for the read: started at the instant,
+            # behind a burst's hundreds of busy threads, they began seconds late (bench.lateness, (c)).
+            reading: Future[dict[str, JobModel | None] | None] = Future()
             for message, started in due:
                 self.results[index[id(message)]] = pool.submit(
-                    self._safely, message, partial(self.executor._hold_and_run, message, started, jobs))
+                    self._safely, message, partial(self._when_read, reading, message, started))
+            clock.sleep_until(instant)
+            self._read_at_instant(reading, [m.occurrence for m, _ in due])
 
-    def _read_at_instant(self, due: list[Occurrence]) -> dict[str, JobModel | None] | None:
+    def _when_read(self, reading: Future[dict[str, JobModel | None] | None], message: Message,
+                   started: int) -> Outcome:
+        """Run a held attempt once the batch has read the jobs at the instant."""
+        try:
+            jobs = reading.result()
+        except Exception as exc:  # as a single read that failed: the record stays queued
+            raise StoreUnavailable(f"jobs not read at the instant: {type(exc).__name__}") from exc
+        return self.executor._hold_and_run(message, started, jobs)
+
+    def _read_at_instant(self, reading: Future[dict[str, JobModel | None] | None], due: list[Occurrence]) -> None:
         # None: each attempt reads its own job (GetItem), as on the per-message path.
         try:
-            return read_jobs(self.executor.runs.jobs, [occ.job_id for occ in due])
+            reading.set_result(read_jobs(self.executor.runs.jobs, [occ.job_id for occ in due]))
         except PynamoDBException as exc:
             log.warning("batch read of %s jobs not done, read one by one: %s", len(due), exc)
-            return None
+            reading.set_result(None)
+        except BaseException as exc:  # handed to every attempt waiting for it, which never waits forever
+            log.warning("batch read of %s jobs not done: %s: %s", len(due), type(exc).__name__, exc)
+            reading.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
 
     def _message(self, i: int) -> Message:
         message = self.messages[i]
