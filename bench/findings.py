@@ -14,7 +14,11 @@ BEFORE = {"lateness_p99_a": 5_377, "lateness_p99_b": 13_470, "lateness_p99_c": 1
 # machine's 1-minute load average 2.2 before and 3.1 after (quieter than the full run above).
 # In process (in-process moto, one thread, 50 claims and 50 reads of ten); the CPU probe: one run of (c).
 BURST = {"step": 200, "early_ms": 3000, "claim_ms_before": 111, "claim_ms_after": 75, "read_ms_before": 35,
-         "read_ms_after": 8, "cpu_ms": 6.6}
+         "read_ms_after": 8, "cpu_ms": 6.6,
+         # session 6, BENCH_LOADS=c alone, quiet machine: moto's per-item work (/tmp claim-of-ten probe,
+         # median of 3), a probe of when each batch's read ended and each attempt began, py-spy --gil
+         "claim_ms_now": 49, "read_done_ms": 632, "start_p50_before": 2441, "start_p99_before": 4200,
+         "finish_share": 45, "delivery_share": 7.5, "agent_share": 6, "claim_alone_ms": 12.2, "claim_in_ten_ms": 6.5}
 ROUND1 = {"p99_a": 862, "p99_b": 6_632, "p99_c": 12_330, "arrived_b_p99": 3_806, "arrived_c_p99": 8_805,
           "get_per_s": 92.5, "tx_per_s": 35.5, "tick_calls": 1.008, "import_ratio": 1.83, "import_app_s": 0.505}
 
@@ -98,24 +102,36 @@ def burst_finding(results: dict[str, Any]) -> str:
    outcome write plus ~0.2 (was 3: a claim, a GetItem and the outcome). A burst is sent to
    arrive earlier, a second per {BURST['step']} due at its instant, at most {BURST['early_ms'] // 1000} s
    (`sqs.BURST_EARLY_MS`), for its claims to be done before it: every message of (c) reached the executor at least
-   {early_ms:,.0f} ms before its instant. Three costs of the local stack itself were removed (each
-   measured in process): moto parsed every condition of a transaction three times (a claim of ten
-   took {BURST['claim_ms_before']} ms, now {BURST['claim_ms_after']}: the parse is remembered per expression,
-   values bound per call), moto's serializer walked every attribute of a BatchGetItem's answer
-   through its shape ({BURST['read_ms_before']} → {BURST['read_ms_after']} ms for ten jobs), and the 128 invocations in
-   one process shared a pool of 10 HTTP connections (a call beyond it opened a TCP connection, and
-   a server thread, of its own).
-   What is left, measured: the embedded DynamoDB, at {cap['TransactWriteItems']:g} TransactWriteItems/s, answers
-   one call at a time, and (c)'s 50 claim transactions (20 items each) take ~3–4 s of it before the
-   instant, the batches' reads then queue behind the last claims and the first outcomes; and one
-   interpreter plays 128 Lambda invocations and the test agent: from the instant to its outcome
-   written, an occurrence costs the executor ~{BURST['cpu_ms']} ms of its thread's CPU (delivery, outcome
-   transaction, logs; a probe in one run of (c), not kept), {BURST['cpu_ms'] * 500 / 1000:.1f} s of one
-   interpreter for 500. On these 2 cores the 1-s target for 500 is out of reach by that bound; on
-   AWS each invocation has its own CPU and the calls run in parallel, and what the engine controls is
-   the calls per occurrence and the early arrival. Not done: writing a batch's outcomes in one
-   transaction as well (0.3 calls per occurrence; it touches the outcome write that the overlap
-   hand-over, the circuit breaker and the budgets share)."""
+   {early_ms:,.0f} ms before its instant, and a probe found every claim of (c) done 3 s before it and
+   every batch's read done {BURST['read_done_ms']} ms after it. Costs of the local stack itself were
+   removed (each measured): moto's per-item work in a transaction (a claim of ten in process took
+   {BURST['claim_ms_before']} ms, then {BURST['claim_ms_after']}, now ≈ {BURST['claim_ms_now']}: condition parses,
+   update-expression copies and checks remembered, `devtools/moto_speed_dynamo.py`), moto's serializer
+   walking every attribute of a BatchGetItem's answer through its shape ({BURST['read_ms_before']} →
+   {BURST['read_ms_after']} ms for ten jobs), the 128 invocations in one process sharing a pool of 10 HTTP
+   connections, and the test agent accepting one connection at a time with a thread started per
+   connection (500 deliveries were accepted over ~4 s; it now has workers started with it and a
+   backlog of 2048, as uvicorn and gunicorn have). The engine's own: a held batch's attempts were
+   started as threads only after the read, behind the burst's hundreds of busy threads, and began
+   {BURST['start_p50_before']:,} / {BURST['start_p99_before']:,} ms late (p50 / p99) though the reads were done;
+   they now start with the claim and wait for the read: {c.get('claimed_late_ms', {}).get('p50', 0):,.0f} /
+   {c.get('claimed_late_ms', {}).get('p99', 0):,.0f} ms from the instant to each attempt's start (after the read,
+   before the HTTP call).
+   What is left, measured: one interpreter plays 128 Lambda invocations and the test agent, and
+   from the read on it is busy: py-spy (`--gil`, one run of (c)) puts {BURST['finish_share']}% of the
+   process's interpreter time in the outcome transactions' client side (PynamoDB's expressions,
+   botocore's serializer and signature), {BURST['delivery_share']}% in the deliveries and {BURST['agent_share']}% in
+   the test agent; deliveries then reach the agent one after the other, ≈ 7 ms apart, while the
+   embedded DynamoDB ({cap['TransactWriteItems']:g} TransactWriteItems/s) answers one call at a time. On these
+   2 cores the 1-s target for 500 is out of reach by that bound; on AWS each invocation has its own
+   CPU and the calls run in parallel, and what the engine controls is the calls per occurrence,
+   the early arrival and its threads being ready at the instant. Not done: writing a batch's
+   outcomes in one transaction. In process a claim alone costs {BURST['claim_alone_ms']} ms and one of
+   ten claims in a transaction {BURST['claim_in_ten_ms']} ms, so it would take about half of the outcomes'
+   client work off the local stack; on AWS a transaction is billed per item (two write units each),
+   so ten outcomes in one cost what ten cost apart, and it would give the write that the overlap
+   hand-over, the circuit breaker, the budgets and the agent slots share a new way to fail (one
+   member's condition cancels the other nine)."""
 
 
 def fixed_findings(results: dict[str, Any]) -> str:
