@@ -12,6 +12,10 @@ Two kinds of patch:
     writes race under threads, DynamoDB's never do.
   - A waiting SQS ``ReceiveMessage`` wakes when the next delayed or in-flight message becomes
     visible; moto re-checks once a second, so a delayed message came up to 1 s late.
+  - SQS receives, deletes and visibility changes run one at a time (the waiting of a long poll
+    outside that): moto's receive walks the queue's in-flight set while a delete changes it,
+    and under the local stack's eight pollers it failed with "Set changed size during
+    iteration" (a 500 to the poller, the message left in flight for the visibility timeout).
 
 * **Speed**, turned off with ``AGENTOS_MOTO_SPEED=0``: measured hot spots that change how fast
   moto answers, never what it answers (:mod:`devtools.moto_speed`, HTTP keep-alive included).
@@ -24,7 +28,9 @@ re-reading every patch, then changing the pin here and in requirements-dev.txt.
 """
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from importlib.metadata import version
 from typing import Any
@@ -67,7 +73,8 @@ def install(speed: bool | None = None) -> list[str]:
 
     moto_atomic.patch()
     _sqs_wakes_on_visibility()
-    _installed.extend(["dynamodb-serialized", "sqs-long-poll-wakeup"])
+    _sqs_one_change_at_a_time()
+    _installed.extend(["dynamodb-serialized", "sqs-long-poll-wakeup", "sqs-serialized"])
     if speed_wanted() if speed is None else speed:
         moto_speed.patch()
         _installed.append("speed")
@@ -79,6 +86,38 @@ def _sqs_wakes_on_visibility() -> None:
     from moto.sqs import models
 
     models.Queue.wait_for_messages = _wait_for_next_visible
+
+
+def _sqs_one_change_at_a_time() -> None:
+    """SQSBackend's receive, delete and visibility change under one lock; a long poll waits outside it."""
+    from moto.sqs.models import SQSBackend
+
+    lock = threading.RLock()  # the batch calls call the single ones
+    receive = SQSBackend.receive_message
+
+    def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
+                        *args: Any, **kwargs: Any) -> Any:
+        deadline = time.time() + wait_seconds_timeout
+        while True:
+            with lock:  # one pass over the queue (moto's own loop with no wait)
+                found = receive(self, queue_name, count, 0, *args, **kwargs)
+            left = deadline - time.time()
+            if found or left <= 0:
+                return found
+            self.get_queue(queue_name).wait_for_messages(min(left, 1))  # as moto's loop: then look again
+
+    SQSBackend.receive_message = receive_message
+    for name in ("delete_message", "delete_message_batch", "change_message_visibility",
+                 "change_message_visibility_batch"):
+        setattr(SQSBackend, name, _under(lock, getattr(SQSBackend, name)))
+
+
+def _under(lock: Any, method: Any) -> Any:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+    return locked
 
 
 def _wait_for_next_visible(self: Any, timeout: float) -> None:

@@ -201,7 +201,7 @@ def test_the_speed_patches_change_no_answer() -> None:
     # Given the same DynamoDB and SQS calls, in moto without and with the speed patches
     slow, fast = _round_trip_in_a_fresh_process("0"), _round_trip_in_a_fresh_process("1")
     # Then the switch chose the patches, and every answer is the same
-    assert slow["installed"] == ["dynamodb-serialized", "sqs-long-poll-wakeup"]
+    assert slow["installed"] == ["dynamodb-serialized", "sqs-long-poll-wakeup", "sqs-serialized"]
     assert fast["installed"] == slow["installed"] + ["speed"]
     assert fast["answers"] == slow["answers"]
     # And the answers are the ones AWS gives: one winner, a cancelled transaction left nothing behind
@@ -256,3 +256,78 @@ def test_the_switch_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value
 
 if __name__ == "__main__":
     print(json.dumps(round_trip()))
+
+
+def test_sqs_receives_and_deletes_from_many_threads_lose_nothing() -> None:
+    # Given a queue of 600 messages and eight pollers that receive and delete at once (the local
+    # stack's executor), in moto as installed for the tests
+    import threading
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="many-pollers")["QueueUrl"]
+        for start in range(0, 600, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)}
+                                                          for i in range(10)])
+        seen: list[str] = []
+        errors: list[BaseException] = []
+
+        def poll() -> None:
+            try:
+                while True:
+                    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+                    messages = got.get("Messages", [])
+                    if not messages:
+                        return
+                    seen.extend(m["Body"] for m in messages)
+                    sqs.delete_message_batch(QueueUrl=url, Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=poll) for _ in range(8)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # threads switch often: what a loaded server's threads do
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        finally:
+            sys.setswitchinterval(interval)
+        # Then no call failed, every message was received, and none was handed to two pollers
+        assert not errors, errors
+        assert sorted(seen, key=int) == [str(n) for n in range(600)]
+
+
+def test_a_long_poll_waits_outside_the_sqs_lock() -> None:
+    # Given a poller waiting on an empty queue
+    import threading
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+        other = sqs.create_queue(QueueName="other")["QueueUrl"]
+        sqs.send_message(QueueUrl=other, MessageBody="x")
+        got: dict[str, Any] = {}
+        waiting = threading.Thread(target=lambda: got.update(
+            sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)))
+        started = time.monotonic()
+        waiting.start()
+        time.sleep(0.3)
+        # When another poller receives and deletes meanwhile, and then a message is sent
+        message = sqs.receive_message(QueueUrl=other)["Messages"][0]
+        sqs.delete_message(QueueUrl=other, ReceiptHandle=message["ReceiptHandle"])
+        assert time.monotonic() - started < 2  # not held up by the waiting receive
+        sqs.send_message(QueueUrl=url, MessageBody="hello")
+        waiting.join(10)
+        # Then the waiting receive got it as soon as it was sent, not at the end of its wait
+        assert [m["Body"] for m in got["Messages"]] == ["hello"]
+        assert time.monotonic() - started < 3
