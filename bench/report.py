@@ -203,8 +203,9 @@ into the table a few seconds ahead of their instant, so the tick (not the API's 
 enqueue) dispatches them. The executor's AWS clients are built before the loads (a warm
 container). moto runs as `make run` has it, patched by `devtools/moto_patches.py`: DynamoDB
 serialized (conditional writes have one winner), long polls that wake when a message becomes
-visible, SQS receives and deletes one at a time, and `devtools/moto_speed.py` with `devtools/moto_speed_dynamo.py` (transactions back up
-only the items they name, finding 3; keep-alive, routing and expression caches, finding 1).
+visible, SQS receives and deletes one at a time, and `devtools/moto_speed.py` with
+`devtools/moto_speed_dynamo.py` (transactions back up only the items they name, finding 3;
+keep-alive, routing and expression caches, finding 1).
 
 {_table(header, rows)}
 
