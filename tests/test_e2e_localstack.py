@@ -305,7 +305,11 @@ def test_a_job_budget_stops_the_runs_once_spent(shared: Stack) -> None:
     assert len(agent.deliveries()) == 3
     runs = runs_of(stack, job["id"])
     skipped = [r for r in runs if r["status"] == "skipped"]
-    assert skipped and all(r["error"].startswith("budget") for r in skipped), runs
+    assert any(r["error"].startswith("budget") for r in skipped), runs
+    # (under a loaded machine a run can outlast the 1-s interval, and the occurrence held when
+    # the pause came is stopped by it: those are skipped for their own reasons, never run)
+    others = ("budget", "overlap", "the job was deleted, paused or rescheduled", "the job is paused")
+    assert all(r["error"].startswith(others) for r in skipped), runs
     assert stack.call("GET", f"/jobs/{job['id']}").json()["usageToday"] == {"costUsd": 0.0, "tokens": 1200}
 
 
