@@ -115,6 +115,7 @@ class OccurrenceQueue:
         self._client: Any = None
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._url_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -127,11 +128,19 @@ class OccurrenceQueue:
     def url(self, name: str) -> str:
         """The URL of queue ``name`` (looked up once)."""
         if name not in self._urls:
-            try:
-                self._urls[name] = self.client.get_queue_url(QueueName=name)["QueueUrl"]
-            except (ClientError, BotoCoreError) as exc:
-                raise StoreUnavailable(f"queue {name} unavailable; retry later") from exc
+            client = self.client
+            # one lookup, not one per thread: a burst's first sends start together
+            with self._url_lock:
+                if name not in self._urls:
+                    self._urls[name] = self._lookup(client, name)
         return self._urls[name]
+
+    @staticmethod
+    def _lookup(client: Any, name: str) -> str:
+        try:
+            return str(client.get_queue_url(QueueName=name)["QueueUrl"])
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable(f"queue {name} unavailable; retry later") from exc
 
     def send(self, messages: Sequence[Message], now_ms: int) -> list[Message]:
         """Send ``messages`` in batches of ten; return those SQS did not accept."""

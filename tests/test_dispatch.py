@@ -235,3 +235,30 @@ def test_the_tick_still_reads_only_the_shards_in_use(engine: dict[str, Any], mon
     monkeypatch.setattr(store, "due", due)
     runtime.dispatcher().tick(now_ms())
     assert sorted(queried) == [0, 1, 2, 3]
+
+
+def test_a_burst_of_first_sends_looks_the_queue_up_once(aws: dict[str, str]) -> None:
+    # Given a fresh queue client, counting its GetQueueUrl calls
+    from chalicelib.models import Trigger
+    from chalicelib.runs import Occurrence
+    from chalicelib.sqs import Message
+
+    queue = runtime.queue()
+    lookups: list[str] = []
+    queue.client.meta.events.register("before-call.sqs.GetQueueUrl", lambda **kw: lookups.append("GetQueueUrl"))
+    start, now = threading.Barrier(20), now_ms()
+
+    def send(i: int) -> None:
+        start.wait()
+        queue.send_one(Message(Occurrence(f"job-{i}", f"run-{i}", now, Trigger.SCHEDULE, 1, 1), now), now)
+
+    # When twenty threads send their first message at once
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then every message is queued and the URL was looked up once
+    assert len(receive_all(aws["queue_url"])) == 20
+    assert lookups == ["GetQueueUrl"]
