@@ -193,7 +193,8 @@ def lateness_section(results: dict[str, Any]) -> str:
               "retries"]
     return f"""## 2. Dispatch lateness on the local stack
 
-Start time (the test agent's receive time, `devtools/agent_server.py`) minus the `scheduledAt` it
+Start time (the test agent's receive time; the agent serves from its own process,
+`devtools/agent_process.py`) minus the `scheduledAt` it
 received. The stack is the `make run` one assembled from its parts (`scripts/local_aws.py`,
 `scripts/local_workers.py`): moto's server on 127.0.0.1 in its own process (`scripts/aws_server.py`)
 with sharpened long polls, the app's
