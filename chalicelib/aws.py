@@ -6,7 +6,8 @@ endpoint rules again (~50-100 ms per session on a cold start). Here the process 
 session; PynamoDB takes it (:func:`share_with_pynamodb`) and the SQS and SSM clients come
 from it (:func:`client`), so a model is parsed once and boto3 itself is never imported.
 Its data loader reads the models as botocore does, minus two costs of a first client
-(:class:`_Loader`, :class:`_JSONFiles`): ~40-70 ms of a cold start.
+(:class:`_Loader`, :class:`_JSONFiles`): ~40-70 ms of a cold start, and the endpoint data
+trimmed to the services the Lambdas call (:data:`ENDPOINTS_PATH`): ~60 ms more.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import os
 import threading
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import botocore.loaders
@@ -22,6 +24,10 @@ from botocore.config import Config
 from botocore.exceptions import DataNotFoundError
 
 CONNECTIONS_VAR = "AGENTOS_AWS_CONNECTIONS"
+SERVICES = ("dynamodb", "sqs", "ssm")  # every client the Lambdas build
+# botocore's endpoints.json (1.2 MB, every partition's ~400 services) with the services cut to
+# SERVICES: written by ``python -m devtools.endpoints``, checked against botocore by tests/test_aws.py
+ENDPOINTS_PATH = Path(__file__).with_name("endpoints.json")
 
 _session: botocore.session.Session | None = None
 _lock = threading.RLock()
@@ -50,6 +56,27 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore publis
     is one of them. Here a name is known when its own directory holds that model, which is the
     same answer for every name; an unknown name still takes botocore's path (its
     ``UnknownServiceError``), and what is loaded, extras included, is what botocore loads."""
+
+    @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]  # botocore publishes no types
+    def load_data_with_path(self, name: str) -> tuple[Any, str]:
+        """botocore's data ``name``; the endpoint data trimmed to :data:`SERVICES` (botocore
+        parses the whole 1.2 MB file for a session's first client) unless a data path
+        (``AWS_DATA_PATH``) brings its own."""
+        if name == "endpoints" and not self._own_endpoints() and ENDPOINTS_PATH.is_file():
+            with ENDPOINTS_PATH.open("rb") as fp:
+                return json.loads(fp.read())["endpoints"], str(ENDPOINTS_PATH)
+        found: tuple[Any, str] = super().load_data_with_path(name)
+        return found
+
+    def is_builtin_path(self, path: str) -> bool:
+        """The trimmed endpoint data is botocore's own, as far as endpoint resolution goes: with
+        data from elsewhere botocore would let legacy endpoints override the endpoint rules."""
+        return path == str(ENDPOINTS_PATH) or bool(super().is_builtin_path(path))
+
+    def _own_endpoints(self) -> bool:
+        builtin = super().is_builtin_path
+        return any(os.path.isfile(os.path.join(path, "endpoints.json")) for path in self.search_paths
+                   if not builtin(path))
 
     @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]  # botocore publishes no types
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
