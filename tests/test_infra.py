@@ -387,7 +387,10 @@ def test_packaged_api_is_secure_and_reads_its_tokens_from_ssm(packaged: dict[str
     stage, task = packaged["stage"], tmp_path / "task"
     with zipfile.ZipFile(packaged["path"].parent / "deployment.zip") as artifact:
         packaged_config = json.loads(artifact.read(LAMBDA_PATH))
+        shipped_endpoints = artifact.read("chalicelib/endpoints.json")  # the session's trimmed endpoint data
         artifact.extractall(task)
+    from chalicelib.aws import ENDPOINTS_PATH
+    assert shipped_endpoints == ENDPOINTS_PATH.read_bytes()
     assert packaged_config["security"]["enabled"] is True
     variables = packaged["template"]["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
     env = {k: v for k, v in os.environ.items()
