@@ -20,7 +20,7 @@ import pkgutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import DeliveryFailed, UnknownAction
 
@@ -46,8 +46,7 @@ class ActionContext:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     fn: Callable[..., Any]
     takes_context: bool
 

@@ -14,9 +14,8 @@ one who should have filled died.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PynamoDBException, QueryError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
@@ -44,8 +43,7 @@ class Gate(StrEnum):
     OVER_BUDGET = "over_budget"  # the agent's budget is used up today
 
 
-@dataclass(frozen=True)
-class Waiting:
+class Waiting(NamedTuple):
     """A run waiting for a slot, as the queue index shows it."""
 
     occurrence: Occurrence

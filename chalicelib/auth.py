@@ -11,8 +11,8 @@ import hmac
 import logging
 import os
 import uuid
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from .errors import ConfigError, Unauthorized
 
@@ -22,8 +22,7 @@ log = logging.getLogger("agentos.jobs.auth")
 Scope = frozenset[str] | None  # the agent ids a token may see; None: every agent
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     """One entry of ``AGENTOS_API_TOKENS``: ``<token>`` (every agent) or ``<token>:<agentId>|…``."""
 
     token: bytes

@@ -8,9 +8,8 @@ as ``missed``. A queued or retried run of a job that completed this way still fi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .clock import from_ms, to_ms
 from .errors import ValidationFailed
@@ -20,8 +19,7 @@ from .schedules import IntervalSchedule, Schedule, parse_bound
 BOUND_FIELDS = ("startAt", "endAt", "maxRuns", "catchupWindowMs")
 
 
-@dataclass(frozen=True)
-class Bounds:
+class Bounds(NamedTuple):
     """A job's bounds, epoch ms (None: unbounded)."""
 
     start_ms: int | None = None

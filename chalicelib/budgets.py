@@ -12,9 +12,8 @@ executor starts the new day (:meth:`JobBudgets.new_day`) and claims again, once 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
@@ -33,8 +32,7 @@ if TYPE_CHECKING:
 BUDGET_FIELD = "budget"
 
 
-@dataclass(frozen=True)
-class Spend:
+class Spend(NamedTuple):
     """Tokens (input + output) and cost (USD) of one run, or of a day."""
 
     tokens: int = 0
@@ -130,8 +128,7 @@ def spent_reason(job: JobModel | None) -> str:
         else "budget: the job's daily budget is used up"
 
 
-@dataclass(frozen=True)
-class Settlement:
+class Settlement(NamedTuple):
     """The final write's budget part: replace a run's reservation by what it reported."""
 
     day: str  # the job's usageDay the run counted on (its start's day)

@@ -17,9 +17,9 @@ import hmac
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError
 
@@ -30,8 +30,7 @@ DEFAULT_PUBLIC_URL = "http://localhost:3000"
 TOKEN_GRACE_S = 3600  # a token outlives its attempt's deadline by this much (late reports get 409)
 
 
-@dataclass(frozen=True)
-class TokenClaim:
+class TokenClaim(NamedTuple):
     """What a valid callback token opens: one attempt of one run."""
 
     run_id: str

@@ -23,7 +23,7 @@ from datetime import UTC
 from decimal import Decimal
 from email.message import Message
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import clock
@@ -67,8 +67,7 @@ class Delivery(ActionContext):
         return json.dumps(document, separators=(",", ":"), default=_json_default).encode("utf-8")
 
 
-@dataclass(frozen=True)
-class AgentAnswer:
+class AgentAnswer(NamedTuple):
     """A 2xx answer: accepted (202) or done, with its body as text (<= 1024 chars) and as JSON."""
 
     status: int

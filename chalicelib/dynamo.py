@@ -14,9 +14,8 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
@@ -72,8 +71,7 @@ def decode_cursor(cursor: str | None, expected_keys: Sequence[str]) -> dict[str,
     return cast(dict[str, Any], key)
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One item's cancellation reason: its code and, when asked for, the item as it was."""
 
     code: str | None

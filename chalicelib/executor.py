@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from . import budgets, callbacks, clock, telemetry
@@ -274,7 +273,7 @@ class Executor:
         # is sent): if we died in between, the next attempt was never sent. Send it now, for
         # the time it was due; if it was sent, the copy loses its claim.
         if prior.status == RunStatus.RETRYING.value and prior.attempt == occ.attempt:
-            self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), prior.retry_at_ms or now), now)
+            self.queue.send_one(Message(occ._replace(attempt=occ.attempt + 1), prior.retry_at_ms or now), now)
             return Outcome.REQUEUED
         # An older generation holds the instant: it either ran it (then this copy ends here)
         # or will skip it at the instant; look again shortly after.

@@ -15,7 +15,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PynamoDBException
 
@@ -30,8 +30,7 @@ def list_key(agent_id: str, job_id: str) -> str:
     return f"{agent_id}#{job_id}"
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """Where a page starts: a status partition, after ``after`` (a listKey) or at its start."""
 
     status: str

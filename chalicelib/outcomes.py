@@ -12,7 +12,6 @@ import copy
 import json
 import logging
 import random
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
@@ -132,7 +131,7 @@ class Outcomes:
         policy = self.policy(job)
         if retryable and policy is not None and occ.attempt < policy.maxAttempts:
             return self._retry(job, occ, started, error, backoff_ms(policy, occ.attempt, retry_after_s), extra)
-        following = replace(occ, attempt=occ.attempt + 1)
+        following = occ._replace(attempt=occ.attempt + 1)
         self.queue.dead_letter(Message(following, now_ms()), error)
         self.failures.write({"jobId": job.id, "jobName": job.name, "runId": occ.run_id, "attempt": occ.attempt,
                              "scheduledAt": iso(occ.scheduled_ms), "error": error})
@@ -152,7 +151,7 @@ class Outcomes:
             return self.cancelled(job, occ, started, f"cancelled after: {error}")
         if recorded is Recorded.LOST:
             return Outcome.DUPLICATE
-        self.queue.send_one(Message(replace(occ, attempt=occ.attempt + 1), retry_at), now_ms())
+        self.queue.send_one(Message(occ._replace(attempt=occ.attempt + 1), retry_at), now_ms())
         if self.limits.slot_limited(job.agentId):  # no slot is held between attempts
             self.limits.release(job.agentId, occ.run_id)
             self.start_granted(job.agentId)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -79,8 +79,7 @@ class Breaker:
         return f"paused after {self.seen + 1} consecutive failed runs; last error: {(error or '')[:500]}"
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(NamedTuple):
     """What the final write did."""
 
     recorded: Recorded

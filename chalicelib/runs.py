@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -37,8 +36,7 @@ class Claim(StrEnum):
     NEW_DAY = "new_day"  # the job's budget day is over: start the new one, then claim again
 
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):
     """What a queue message says about one attempt of one occurrence."""
 
     job_id: str
@@ -68,8 +66,7 @@ class Occurrence:
                    int(run.attempt or 0))
 
 
-@dataclass(frozen=True)
-class Prior:
+class Prior(NamedTuple):
     """The state a claim found on its run item when it lost."""
 
     status: str | None
@@ -97,8 +94,7 @@ class Prior:
                    lease_until=dynamo.number(raw, "leaseUntil"), accepted=dynamo.number(raw, "acceptedAt") is not None)
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """The job's overlap slot as a claim that lost to it found it."""
 
     active_run: str | None

@@ -12,9 +12,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,8 +44,7 @@ class Kind(StrEnum):
     WAKE = "wake"  # a run waiting for its agent: free the slots whose lease passed and fill the line
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """An attempt to run (or to check), and the earliest instant it may run at."""
 
     occurrence: Occurrence

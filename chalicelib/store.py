@@ -8,8 +8,7 @@ from __future__ import annotations
 import builtins
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from pynamodb.exceptions import (
     DoesNotExist,
@@ -41,8 +40,7 @@ SHARD_SPAN_PARTITION = -1
 UNRECORDED_SHARD_SPAN = 4  # config.Scheduler.dueShards' default (tests/test_config.py checks)
 
 
-@dataclass(frozen=True)
-class Advance:
+class Advance(NamedTuple):
     """One job's move past the occurrences a tick has sent: to ``next_ms`` in due shard
     ``shard``, or out of the due index (both None) when nothing is left to run."""
 
