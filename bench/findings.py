@@ -291,7 +291,13 @@ def cold_findings(results: dict[str, Any]) -> str:
    session's loader no longer walks botocore's ~400 service directories to check a name, nor decodes
    the model files with an `OrderedDict` per JSON object (the first DynamoDB client ≈ 40–70 ms
    cheaper); croniter comes with the first cron schedule read, asyncio with the first async action
-   (≈ 10 and 20 ms). What is left, with botocore's import counted in both (it is ≈ 85–90% of
+   (≈ 10 and 20 ms); the session reads botocore's endpoint data cut to the three services the
+   functions call (`chalicelib/endpoints.json`, 32 KB: a session's first client parsed the whole
+   1.2 MB `endpoints.json`, ≈ 20–25 ms with the client's use of it, docs/operations.md); sixteen frozen
+   value types (`Occurrence`, `Message`, `Prior`, ...) are `NamedTuple`s (a frozen dataclass's
+   methods are generated and compiled when it is defined, ≈ 1.2 ms each against ≈ 0.25: the classes
+   a first execute defines took 30 ms, now ≈ 11). What is left, with botocore's import counted in
+   both (it is ≈ 85–90% of
    `import boto3`; Lambda's runtime provides it): `import app` (Chalice and the registrations,
    ≈ 60 ms cold), PynamoDB ≈ 20 ms, aws-lambda-powertools ≈ 15–20 ms (its package imports Logger,
    Metrics and Tracer together), the botocore session (≈ 10–15 ms: botocore registers its 120
@@ -305,8 +311,9 @@ def cold_findings(results: dict[str, Any]) -> str:
    fresh interpreter to the next): the executor measured 1.72× before the SQS change, 1.34× and
    1.47× in the two full runs after it, and the median of each round's own ratio (the pairs side
    by side) is {per_round}. What the first invocation adds to a botocore import is structural:
-   the DynamoDB client, PynamoDB, powertools and our modules (≈ 130–150 ms), so these functions
-   sit at 1.3–1.5× on this machine, at the target's edge rather than clearly under it. The larger
+   the DynamoDB client, PynamoDB, powertools and our modules (≈ 100–120 ms now). Before the endpoint
+   data and the value types, these functions sat at 1.3–1.5× on this machine, at the target's edge;
+   the figures above are after them. The larger
    lever is bytecode: the same invocations with no .pyc anywhere take
    {bare}, which is what a zip without .pyc pays on every cold start (docs/operations.md).
 11. **Package: {pkg.get('mib', '?')} MiB** (was 20.85 MiB, 76% of it boto3/botocore/s3transfer, and no
