@@ -124,7 +124,7 @@ class Stack:
         self.aws = EmbeddedAws("127.0.0.1", free_port())
         self.aws.start()
         self.agent = AgentProcess().__enter__()
-        self._parsed, self._by_job = 0, dict[str, list[Any]]()
+        self._parsed, self._by_job, self.torn = 0, dict[str, list[Any]](), 0
         config = env.write_config(workdir / "agentos.config.json", self.agent.url, workdir / "logs")
         env.prepare(endpoint=self.aws.endpoint, config_path=config)
         from .counting import COUNTER
@@ -205,7 +205,12 @@ class Stack:
         wait polls this every 50 ms in the process that plays the Lambdas)."""
         everything = self.agent.requests
         for request in everything[self._parsed:]:
-            self._by_job.setdefault(request.json().get("jobId"), []).append(request)
+            try:
+                job_id = request.json().get("jobId")
+            except ValueError:  # a delivery cut short by its timeout's watchdog: the agent got no body
+                self.torn += 1
+                continue
+            self._by_job.setdefault(job_id, []).append(request)
         self._parsed = len(everything)
         return [r for job_id in job_ids for r in self._by_job.get(job_id, [])]
 
@@ -307,7 +312,7 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     stack.agent.answer_after(load.agent_delay_s)
     times, ids = _seed_load(load, lead_ms)
     ticks_before, tick_calls_before = len(stack.tick_seconds), stack.tick_dynamodb_calls
-    invocations_before = len(stack.invocations)
+    invocations_before, torn_before = len(stack.invocations), stack.torn
     with stack.counter.measure() as tally:
         started = time.perf_counter()
         ticker = stack.start_ticker()
@@ -324,6 +329,7 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     executor_calls = tally.service_calls("dynamodb") - (stack.tick_dynamodb_calls - tick_calls_before)
     figures["executor_dynamodb_calls_per_occurrence"] = round(executor_calls / max(load.occurrences, 1), 2)
     figures["batched"] = load.batched
+    figures["torn_deliveries"] = stack.torn - torn_before  # bodies the agent never got whole (timed out)
     figures.update(_invocation_figures(stack.invocations[invocations_before:], load.occurrences))
     figures["claimed_late_ms"] = summary([v for k, v in stack.claims.late_ms.items() if k in ids])
     figures["arrived_ms"] = summary([v for k, v in stack.arrivals.items() if k in ids])  # < 0: early
