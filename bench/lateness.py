@@ -316,13 +316,15 @@ def run_load(stack: Stack, load: Load) -> dict[str, Any]:
     with stack.counter.measure() as tally:
         started = time.perf_counter()
         ticker = stack.start_ticker()
-        timeout = (times[-1] - time.time() * 1000) / 1000 + 30 + load.occurrences * 0.05
-        wait_until(lambda: len(stack.received(ids)) >= len(ids), timeout)
-        # every message handled (its invocation returned), then no DynamoDB call for a while
-        wait_until(lambda: sum(n for n, _ in stack.invocations[invocations_before:]) >= len(ids),
-                   timeout + load.agent_delay_s)
-        stack.settle()
-        ticker.set()
+        try:
+            timeout = (times[-1] - time.time() * 1000) / 1000 + 30 + load.occurrences * 0.05
+            wait_until(lambda: len(stack.received(ids)) >= len(ids), timeout)
+            # every message handled (its invocation returned), then no DynamoDB call for a while
+            wait_until(lambda: sum(n for n, _ in stack.invocations[invocations_before:]) >= len(ids),
+                       timeout + load.agent_delay_s)
+            stack.settle()
+        finally:  # the ticker's thread would keep a failed run's process alive
+            ticker.set()
         busy_s = time.perf_counter() - started
     late = [r.received_at * 1000 - iso_ms(r.json()["scheduledAt"]) for r in stack.received(ids)]
     figures = _load_figures(load, tally, late, busy_s, stack.tick_seconds[ticks_before:], lead_ms)
