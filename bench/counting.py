@@ -20,6 +20,7 @@ import botocore.session
 READ_OPERATIONS = ("Query", "Scan")
 TAG = threading.local()  # ``TAG.name = "tick"`` in a thread: its calls are also counted under that tag
 _HOOK_ID = "agentos-bench-call-counter"
+_SERVICE_KEY = "agentos_bench_service"
 _CLOCK_KEY = "agentos_bench_started"
 
 
@@ -111,16 +112,21 @@ class CallCounter:
         self._clients.clear()
 
     def on_before_call(self, model: Any = None, context: Any = None, **_: Any) -> None:
-        """botocore's ``before-call`` event: note when the call started (in its request context)."""
+        """botocore's ``before-call`` event: note when the call started and its service (in its
+        request context)."""
         if context is not None:
             context[_CLOCK_KEY] = time.perf_counter()
+            context[_SERVICE_KEY] = model.service_model.endpoint_prefix
         with self._lock:
             self.in_flight[model.service_model.endpoint_prefix] += 1
 
-    def on_call_error(self, model: Any = None, **_: Any) -> None:
-        """botocore's ``after-call-error`` event: a call that ended without an answer."""
-        with self._lock:
-            self.in_flight[model.service_model.endpoint_prefix] -= 1
+    def on_call_error(self, context: Any = None, **_: Any) -> None:
+        """botocore's ``after-call-error`` event: a call that ended without an answer (botocore
+        gives this event no model: the service comes from the request context)."""
+        service = (context or {}).get(_SERVICE_KEY)
+        if service is not None:
+            with self._lock:
+                self.in_flight[service] -= 1
 
     def on_after_call(self, http_response: Any = None, parsed: Any = None, model: Any = None,
                       context: Any = None, **_: Any) -> None:

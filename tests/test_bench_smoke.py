@@ -80,3 +80,28 @@ def test_the_list_bench_counts_two_items_per_listed_job(aws: dict[str, str]) -> 
     assert rows["status=paused"]["limit_100"][0]["jobs"] == len([i for i in range(DUE, JOBS) if i % 20 == 0])
     assert rows["status=failed (empty)"]["limit_100"] == [{"jobs": 0, "items_read": 0, "dynamodb_calls": 1,
                                                             "calls": {"dynamodb.Query": 1}}]
+
+
+def test_a_call_that_ends_without_an_answer_leaves_nothing_in_flight() -> None:
+    # Given the bench's call counter on a client whose endpoint nothing listens on
+    import botocore.session
+    import pytest
+    from botocore.config import Config
+    from botocore.exceptions import EndpointConnectionError
+
+    from devtools.agent_server import unused_port
+
+    counter = CallCounter().install()
+    try:
+        client = botocore.session.get_session().create_client(
+            "dynamodb", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{unused_port()}",
+            aws_access_key_id="x", aws_secret_access_key="x",
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=1))
+        # When a call fails without an answer (botocore's after-call-error carries no model)
+        with pytest.raises(EndpointConnectionError):
+            client.list_tables()
+    finally:
+        counter.uninstall()
+    # Then the call is no longer in flight (the bench's settle waits for zero), and is not counted
+    assert counter.in_flight["dynamodb"] == 0
+    assert counter.total.calls == Counter()
