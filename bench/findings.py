@@ -107,6 +107,9 @@ def burst_finding(results: dict[str, Any]) -> str:
         if ref:
             line += (f"; per message p99 {ref['lateness_ms']['p99']:,.0f} ms, "
                      f"{ref.get('executor_dynamodb_calls_per_occurrence', 'n/a')} calls")
+            if ref["delivered"] < ref["occurrences"]:
+                line += (f" ({ref['delivered']:,} of {ref['occurrences']:,} delivered within the bench's wait, "
+                         f"{ref['retries']} calls retried by botocore)")
         rows.append(line)
     if not rows:
         return ""
@@ -130,9 +133,10 @@ def burst_finding(results: dict[str, Any]) -> str:
    backlog of 2048, as uvicorn and gunicorn have). The engine's own: a held batch's attempts were
    started as threads only after the read, behind the burst's hundreds of busy threads, and began
    {BURST['start_p50_before']:,} / {BURST['start_p99_before']:,} ms late (p50 / p99) though the reads were done;
-   they now start with the claim and wait for the read: {c.get('claimed_late_ms', {}).get('p50', 0):,.0f} /
-   {c.get('claimed_late_ms', {}).get('p99', 0):,.0f} ms from the instant to each attempt's start (after the read,
-   before the HTTP call).
+   they now start with the claim and wait for the read (load (c_slow) below shows when they start
+   when nothing else competes; in (c) itself each attempt's start, logged after the read and before
+   the HTTP call, is {c.get('claimed_late_ms', {}).get('p50', 0):,.0f} /
+   {c.get('claimed_late_ms', {}).get('p99', 0):,.0f} ms, behind the outcome writes of the first deliveries).
    What is left, measured in the same run. The test agent serves from a process of its own
    (`devtools/agent_process.py`: a user's agent is a service apart), and one interpreter plays the
    128 Lambda invocations. {_slow_part(late)} With the agent answering at once, load (c), the
