@@ -268,8 +268,10 @@ def _hammer(call: Callable[[int, int], Any], seconds: float, threads: int) -> fl
 
 
 def calibrate(seconds: float = 2.0, threads: int = 8) -> dict[str, float]:
-    """What the stack answers per second now: GetItem, and claims (TransactWriteItems)."""
+    """What the stack answers per second now: GetItem, claims (TransactWriteItems), and the
+    batched executor's read at the instant (``BatchGetItem10``: one BatchGetItem of ten jobs)."""
     from chalicelib import runtime
+    from chalicelib.batch import read_jobs
     from chalicelib.models import Trigger
     from chalicelib.runs import Occurrence
 
@@ -277,14 +279,16 @@ def calibrate(seconds: float = 2.0, threads: int = 8) -> dict[str, float]:
 
     store, runs = runtime.job_store(), runtime.run_store()
     jid, now = seed.job_id(0xCA, int(time.time())), int(time.time() * 1000)
-    seed.write([seed.make_job(jid, now + 3_600_000, 4)])
+    ten = [seed.job_id(0xCB, int(time.time()) * 10 + i) for i in range(10)]
+    seed.write([seed.make_job(j, now + 3_600_000, 4) for j in [jid, *ten]])
     store.find(jid)  # clients and connections first
 
     def claim(slot: int, n: int) -> None:
         runs.claim(Occurrence(jid, f"run-cal-{now}-{slot}-{n}", now, Trigger.SCHEDULE, 1, 1), now, 60_000, now)
 
     return {"GetItem": _hammer(lambda slot, n: store.find(jid), seconds, threads),
-            "TransactWriteItems": _hammer(claim, seconds, threads)}
+            "TransactWriteItems": _hammer(claim, seconds, threads),
+            "BatchGetItem10": _hammer(lambda slot, n: read_jobs(runs.jobs, ten), seconds, threads)}
 
 
 def _seed_load(load: Load, lead_ms: int) -> tuple[list[int], set[str]]:

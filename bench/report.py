@@ -230,8 +230,8 @@ What bounds it: an occurrence on the per-message path costs 3 executor DynamoDB 
 outcome: two of them TransactWriteItems), and the embedded AWS's one process answers a fixed number
 of calls per second whatever the number of threads (its DynamoDB is serialized so that conditional
 writes have one winner). Measured just before the loads (8 threads for 2 s):
-**{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s** (after them:
-{after['GetItem']:g} and
+**{before['GetItem']:g} GetItem/s and {before['TransactWriteItems']:g} TransactWriteItems/s**{_batch_reads(before)}
+(after them: {after['GetItem']:g} and
 {after['TransactWriteItems']:g}; MEASURED.md says ~110 calls/s for simple calls on an idle machine before the tuning of
 finding 1). On the per-message path that is {1000 * per_occ:.0f} ms of server time per occurrence, so load (a)
 needs {drain_a:.1f} s of it, load (c) {drain_c:.1f} s, and load (b) asks for {demand_b:.0%} of the server's time:
@@ -248,6 +248,12 @@ that queue. Batched, the instant's part is one BatchGetItem per ten occurrences,
 (one write each) follow the deliveries. On AWS, DynamoDB calls run in parallel and this bound
 disappears (section "At AWS scale").
 """
+
+
+def _batch_reads(capacity: dict[str, float]) -> str:
+    """The batched read's rate, when the run measured it."""
+    rate = capacity.get("BatchGetItem10")
+    return f", and {rate:g} BatchGetItems of ten jobs a second (the batched read at the instant)" if rate else ""
 
 
 def _arrivals(late: dict[str, Any]) -> str:
