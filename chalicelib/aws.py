@@ -7,7 +7,7 @@ session; PynamoDB takes it (:func:`share_with_pynamodb`) and the SQS and SSM cli
 from it (:func:`client`), so a model is parsed once and boto3 itself is never imported.
 Its data loader reads the models as botocore does, minus two costs of a first client
 (:class:`_Loader`, :class:`_JSONFiles`): ~40-70 ms of a cold start, and the endpoint data
-trimmed to the services the Lambdas call (:data:`ENDPOINTS_PATH`): ~60 ms more.
+trimmed to the services the Lambdas call (:data:`ENDPOINTS_PATH`): ~20-25 ms more.
 """
 from __future__ import annotations
 

@@ -113,7 +113,6 @@ class OccurrenceQueue:
         self._client: Any = None
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._url_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -126,9 +125,9 @@ class OccurrenceQueue:
     def url(self, name: str) -> str:
         """The URL of queue ``name`` (looked up once)."""
         if name not in self._urls:
-            client = self.client
+            client = self.client  # built under the same lock, so taken first
             # one lookup, not one per thread: a burst's first sends start together
-            with self._url_lock:
+            with self._lock:
                 if name not in self._urls:
                     self._urls[name] = self._lookup(client, name)
         return self._urls[name]
