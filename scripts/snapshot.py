@@ -9,8 +9,13 @@ the body of every message still in the jobs queue and its DLQ. On restore:
   That gives the downtime rule (README, Scheduling) for free: an occurrence missed while the stack
   was down runs once (the tick collapses everything missed), later ones run on time,
   and deterministic run ids let the claim drop any that had already started;
-- retries and manual runs are re-sent with their own ``notBefore``; DLQ messages are
+- every other message is re-sent as what it is (its ``kind`` kept) with its own
+  ``notBefore``: retries, manual runs, and an accepted run's deadline check, a waiting
+  run's wake and an admitted run, whatever their occurrence's attempt (a check folded into
+  ``nextRunAt`` would be lost, and its run stay ``running`` forever); DLQ messages are
   put back in the DLQ.
+
+Times are chalicelib's clock (the wall clock outside tests), as the executor reads them.
 
 Reading the queues goes through the embedded AWS's own route (``GET /_agentos/queue-bodies``,
 ``scripts/aws_server.py``, in the child process that runs moto): SQS has no API to look at
@@ -29,10 +34,11 @@ from typing import Any
 
 import boto3
 
+from chalicelib import clock
 from chalicelib.dispatch import shard_of
 from chalicelib.listing import list_key
 from chalicelib.models import Trigger
-from chalicelib.sqs import OccurrenceQueue, decode
+from chalicelib.sqs import Kind, OccurrenceQueue, decode
 
 log = logging.getLogger("agentos.local.snapshot")
 
@@ -138,16 +144,20 @@ def _num(item: dict[str, Any], name: str) -> int | None:
 
 def first_queued_occurrences(bodies: Iterable[str]) -> tuple[dict[tuple[str, int], int], list[str]]:
     """Split queue bodies into the earliest scheduled first attempt per (job, generation),
-    and the bodies to re-send as they are (retries, manual runs, anything unknown)."""
+    and the bodies to re-send as they are (retries, manual runs, checks, wakes, admitted
+    runs, anything unknown)."""
     earliest: dict[tuple[str, int], int] = {}
     resend: list[str] = []
     for body in bodies:
         try:
-            occ = decode(body).occurrence
+            message = decode(body)
         except (ValueError, KeyError, TypeError):
             resend.append(body)  # not ours to judge: the executor reports it as it would on AWS
             continue
-        if occ.trigger is Trigger.SCHEDULE and occ.attempt == 1:
+        occ = message.occurrence
+        # only an attempt is "undelivered": a check, wake or admitted message of attempt 1
+        # belongs to a run that already started or waits, and only its own message moves it on
+        if message.kind is Kind.ATTEMPT and occ.trigger is Trigger.SCHEDULE and occ.attempt == 1:
             key = (occ.job_id, occ.generation)
             earliest[key] = min(earliest.get(key, occ.scheduled_ms), occ.scheduled_ms)
         else:
@@ -204,9 +214,9 @@ def restore(snapshot: Snapshot, res: Resources, queue: OccurrenceQueue, shards: 
     moved = rewind_jobs(jobs, earliest, shards)
     with_list_keys(jobs)
     put_items(res.jobs_table, jobs)
-    put_items(res.runs_table, unexpired(snapshot.tables.get("runs", []), int(time.time())))
+    now = clock.now_ms()  # the executor's clock, which the delays below are counted against
+    put_items(res.runs_table, unexpired(snapshot.tables.get("runs", []), now // 1000))
     sqs = boto3.client("sqs")
-    now = int(time.time() * 1000)
     for body in resend:
         try:
             queue.send_one(decode(body), now)  # its delay is recomputed from notBefore
