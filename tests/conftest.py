@@ -32,6 +32,7 @@ from devtools.fake_clock import FakeClock  # noqa: E402
 
 moto_patches.install()  # conditional writes with one winner, as on AWS; AGENTOS_MOTO_SPEED=0: no speed patches
 from chalicelib.auth import reset_tokens  # noqa: E402
+from required import pytest_runtest_makereport  # noqa: E402, F401  (AGENTOS_REQUIRE_ALL: CI)
 
 AGENT_ID = "550e8400-e29b-41d4-a716-446655440000"
 

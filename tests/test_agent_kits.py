@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from chalicelib import delivery as server
 from devtools.agent_server import unused_port
 from e2e_stack import SECRET, SECRET_ENV, LocalStack
+from required import NODE_SKIP  # a skip carrying it fails CI (AGENTOS_REQUIRE_ALL)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sdk" / "python"))
@@ -38,7 +39,6 @@ BODY = json.dumps({"jobId": "job-1", "jobName": "n", "runId": "run-1", "agentId"
                    "payload": {"a": [1, 2]}, "callbackUrl": "http://127.0.0.1:9/api/runs/run-1",
                    "callbackToken": "cb-token", "timeoutAt": "2030-03-17T09:15:00.000Z"}).encode()
 TOKEN = "kit-e2e-token"
-NODE_SKIP = "NODE TESTS SKIPPED"
 
 
 # --- the Python kit, against the server's signer ------------------------------------------
