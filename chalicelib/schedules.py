@@ -99,13 +99,16 @@ class IntervalSchedule(Schedule):
         self.interval_ms = interval_ms
         self._step = timedelta(milliseconds=interval_ms)
 
-    def first_after(self, moment: datetime) -> datetime:
-        """One interval after ``moment``."""
-        return _as_utc(moment) + self._step
+    def first_after(self, moment: datetime) -> datetime | None:
+        """One interval after ``moment`` (None past year 9999)."""
+        return self.next_after(moment)
 
     def next_after(self, moment: datetime) -> datetime | None:
         """One interval after ``moment``: a fixed rate when ``moment`` is the previous slot."""
-        return _as_utc(moment) + self._step
+        try:
+            return _as_utc(moment) + self._step
+        except OverflowError:
+            return None  # past year 9999, as a cron past croniter's horizon: no next occurrence
 
     def __repr__(self) -> str:
         return f"IntervalSchedule({self.interval_ms})"
@@ -311,8 +314,7 @@ def _plain(index: int, element: str) -> str:
     if not match:
         raise _BadCron(f"{name} entry {element!r} is not understood")
     start, end, step = match.groups()
-    if step is not None and int(step) == 0:
-        raise _BadCron(f"{name} step must be at least 1")
+    _check_step(index, step)
     suffix = f"/{int(step)}" if step else ""
     if start == "*":
         if end is not None:
@@ -329,6 +331,18 @@ def _plain(index: int, element: str) -> str:
     if first > last and step:
         raise _BadCron(f"{name} range {element!r} wraps around and has a step; list it instead")
     return f"{first}-{last}{suffix}"
+
+
+def _check_step(index: int, step: str | None) -> None:
+    """A ``/step`` of 1 up to the field's highest value, the bound a plain value has."""
+    name, low, high, _ = _FIELDS[index]
+    if step is None:
+        return
+    if int(step) == 0:
+        raise _BadCron(f"{name} step must be at least 1")
+    if int(step) > high:
+        # croniter takes '*/61' and fires at :00 only; a plain 61 is refused, so is this.
+        raise _BadCron(f"{name} step {int(step)} is larger than its range {low}-{high}")
 
 
 def _value(index: int, token: str) -> int:

@@ -52,10 +52,13 @@ def _cron_pattern() -> str:
     days = "|".join(_any_case(d) for d in "sun mon tue wed thu fri sat".split())
     value = {"minute": "0*[1-5]?[0-9]", "hour": "0*(?:1?[0-9]|2[0-3])", "dom": "0*(?:[1-9]|[12][0-9]|3[01])",
              "month": f"0*(?:[1-9]|1[0-2])|{months}", "dow": f"0*[0-7]|{days}"}
+    # A step is 1 up to the field's highest value (schedules.py refuses '*/61' as it does '61').
+    step = {"minute": "[1-9]|[1-5][0-9]", "hour": "[1-9]|1[0-9]|2[0-3]", "dom": "[1-9]|[12][0-9]|3[01]",
+            "month": "[1-9]|1[0-2]", "dow": "[1-7]"}
 
     def listed(name: str, *extra: str) -> str:
         v = f"(?:{value[name]})"
-        element = f"(?:\\*|{v}(?:-{v})?)(?:/0*[1-9][0-9]*)?" + "".join(f"|{e}" for e in extra)
+        element = f"(?:\\*|{v}(?:-{v})?)(?:/0*(?:{step[name]}))?" + "".join(f"|{e}" for e in extra)
         return f"(?:{element})(?:,(?:{element}))*"
 
     dom, dow = f"(?:{value['dom']})", f"(?:{value['dow']})"

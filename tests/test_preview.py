@@ -154,3 +154,17 @@ def test_bad_bounds_in_a_preview_are_the_creates_400s(client: Any, fake_clock: F
                         ({"startAt": "2030-02-01T00:00:00Z", "endAt": "2030-01-15T00:00:00Z"}, "endAt")):
         answer = preview(client, {"schedule": "0 * * * *", **body})
         assert answer.status_code == 400 and json.loads(answer.body)["Message"].startswith(field), answer.body
+
+
+@pytest.mark.parametrize(("timing", "listed"), [
+    ({"interval": 60_000}, ["9999-12-31T23:59:59.000Z"]),  # starts at startAt, nothing after it
+    ({"schedule": "0 * * * *"}, []), ({"schedule": "59 23 31 12 *"}, []),
+    ({"schedule": "2031-01-01T00:00:00Z"}, [])], ids=lambda t: json.dumps(t))
+def test_a_start_at_the_end_of_time_is_answered_like_a_create(client: Any, fake_clock: FakeClock,
+                                                             timing: dict[str, Any], listed: list[str]) -> None:
+    # Review issue 23, finding 11: a create takes startAt 9999-12-31T23:59:59Z; the preview gave
+    # a 500 (an interval's next start is past year 9999). What fits before then is listed.
+    body = {**timing, "startAt": "9999-12-31T23:59:59Z"}
+    create = call(client, "POST", "/api/jobs", job_body(**{"schedule": ..., **body}))
+    assert create.status_code == 201, create.body
+    assert next_of(client, **body) == listed

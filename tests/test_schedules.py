@@ -115,6 +115,32 @@ def test_unparsable_schedule(text: str) -> None:
 
 
 @pytest.mark.parametrize("expression, reason", [
+    ("*/61 * * * *", "minute step 61 is larger than its range 0-59"), ("*/60 * * * *", "minute step 60"),
+    ("0-30/60 * * * *", "minute step 60"), ("5/75 * * * *", "minute step 75"),
+    ("0 */24 * * *", "hour step 24 is larger than its range 0-23"),
+    ("0 0 */32 * *", "day-of-month step 32 is larger than its range 1-31"),
+    ("0 0 * */13 *", "month step 13 is larger than its range 1-12"), ("0 0 * jan-mar/13 *", "month step 13"),
+    ("0 0 * * */8", "day-of-week step 8 is larger than its range 0-7"), ("0 0 * * 1-5/9", "day-of-week step 9"),
+    ("*/1000000000000000000000 * * * *", "minute step"),
+])
+def test_a_step_larger_than_its_field_is_refused(expression: str, reason: str) -> None:
+    # Review issue 23, finding 16: '*/61' was taken and fired at :00 only, though '61' is refused.
+    message = rejected("schedule", expression)
+    assert reason in message and "cron" in message
+    with pytest.raises(InvalidSchedule):
+        load_schedule(expression, None, "UTC")
+
+
+@pytest.mark.parametrize("expression, first", [
+    ("*/59 * * * *", utc(2026, 6, 1, 12, 59)), ("0 */23 * * *", utc(2026, 6, 1, 23)),
+    ("0 0 */31 * *", utc(2026, 7, 1)), ("0 0 1 */12 *", utc(2027, 1, 1)),
+    ("0 0 * * */7", utc(2026, 6, 7)), ("10-50/40 * * * *", utc(2026, 6, 1, 12, 10))])
+def test_a_step_up_to_its_fields_highest_value_is_taken(expression: str, first: datetime) -> None:
+    # The bound is the field's highest value, as for a plain value (2026-06-07 is a Sunday).
+    assert parse(expression).first_after(NOW) == first
+
+
+@pytest.mark.parametrize("expression, reason", [
     ("0 0 * * * *", "exactly 5 fields"), ("0 0 0 * * * 2030", "exactly 5 fields"),
     ("0 0 * *", "exactly 5 fields"), ("* * *", "exactly 5 fields"),
     ("0 0 31 2 *", "never fires"), ("0 0 30 2 *", "never fires"), ("0 0 31 4,6,9,11 *", "never"),
@@ -247,9 +273,19 @@ def test_interval_semantics() -> None:
     every = parse(None, 90_000)
     assert isinstance(every, IntervalSchedule) and every.kind == "interval"
     start = datetime(2026, 1, 1, 0, 0, 0, 123_000, tzinfo=ZoneInfo("Europe/Paris"))
-    assert every.first_after(start) == start + timedelta(seconds=90)
-    assert every.first_after(start).tzinfo is UTC
+    first = every.first_after(start)
+    assert first == start + timedelta(seconds=90)
+    assert first is not None and first.tzinfo is UTC
     assert every.next_after(utc(2026, 1, 1)) == utc(2026, 1, 1, 0, 1, 30)
+
+
+def test_an_interval_past_year_9999_has_no_next_occurrence() -> None:
+    # Review issue 23, finding 11: the step past the last representable instant raised
+    # OverflowError (a preview's 500; a tick's crash on a job whose startAt is 9999-12-31).
+    every = parse(None, 60_000)
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert every.next_after(last) is None and every.first_after(last) is None
+    assert every.next_after(last - timedelta(minutes=2)) == last - timedelta(minutes=1)
 
 
 def test_naive_datetimes_are_refused() -> None:
