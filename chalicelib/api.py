@@ -94,7 +94,7 @@ def list_jobs() -> Response:
     agent, foreign = scopes.list_filter(scope, agent)
     if foreign:
         return _json([])
-    jobs, cursor = runtime.jobs().list(status, agent, query_limit(params), params.get("cursor"))
+    jobs, cursor = runtime.jobs().list(status, agent, query_limit(params), params.get("cursor"), scope)
     return _json(scopes.visible(scope, jobs), headers=next_link(_path(), params, cursor))
 
 

@@ -20,7 +20,7 @@ from .clock import now_ms as clock_now_ms
 from .config import Config
 from .dispatch import Dispatcher, manual_run_id, shard_of
 from .errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
-from .listing import list_key
+from .listing import AgentScope, list_key
 from .models import JobModel, JobStatus, Overlap, Trigger
 from .runs import Occurrence, RunStore
 from .schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
@@ -116,10 +116,10 @@ class JobService:
         """The API view of one job."""
         return job_view(self.store.get(job_id), clock_now_ms())
 
-    def list(self, status: str | None, agent_id: str | None, limit: int,
-             cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of job views and the next page's cursor."""
-        page = self.store.list(status, agent_id, limit, cursor)
+    def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None,
+             scope: AgentScope = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of job views and the next page's cursor; ``scope``: a token's agents (None: all)."""
+        page = self.store.list(status, agent_id, limit, cursor, scope)
         now, size = clock_now_ms(), 2  # the brackets of the JSON array
         views: builtins.list[dict[str, Any]] = []
         for job in page.jobs:

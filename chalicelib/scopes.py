@@ -61,5 +61,6 @@ def list_filter(scope: Scope, agent: str | None) -> tuple[str | None, bool]:
 
 
 def visible(scope: Scope, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Only the jobs of the token's agents (a page may come out shorter; its Link still continues)."""
+    """Only the jobs of the token's agents: a guard, since the list already reads only their ranges
+    (``listing.JobLister``), so its pages and cursors hold nothing of another agent's."""
     return jobs if scope is None else [job for job in jobs if job["agentId"] in scope]

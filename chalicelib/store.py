@@ -23,7 +23,7 @@ from pynamodb.transactions import TransactWrite
 
 from . import clock, dynamo
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
-from .listing import JobLister, ListPage, list_key
+from .listing import AgentScope, JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
 
 ADVANCE_TRIES = 3  # a batch whose jobs keep colliding with other writes is left to the next tick
@@ -158,9 +158,11 @@ class JobStore:
                 raise self._conflict(job.id) from exc
             raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "delete a job")) from exc
 
-    def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None) -> ListPage:
-        """One page of jobs matching the filters, read through the list index (O(page))."""
-        return JobLister(self.model).page(status, agent_id, limit, cursor)
+    def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None,
+             scope: AgentScope = None) -> ListPage:
+        """One page of jobs matching the filters (within ``scope``'s agents), read through the list
+        index (O(page))."""
+        return JobLister(self.model).page(status, agent_id, limit, cursor, scope)
 
     def due(self, shard: int, before_ms: int) -> Iterator[JobModel]:
         """Jobs of ``shard`` whose next undispatched occurrence is before ``before_ms``.

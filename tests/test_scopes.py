@@ -91,3 +91,75 @@ def test_a_malformed_scoped_entry_names_its_position_not_the_token() -> None:
     assert "entry 2 of 2" in info.value.message and "s3cr3t" not in info.value.message
     assert [g.agents for g in parse_grants(f"{ADMIN},{SCOPED}:{MINE}|{OTHER.upper()}")] == [None,
                                                                                           frozenset({MINE, OTHER})]
+
+
+THIRD = "33333333-3333-4333-8333-333333333333"
+MULTI = "multi-token-0123456789"
+
+
+def _link_cursor(answer: Any) -> str | None:
+    """The cursor of a list answer's ``Link: <…>; rel="next"``, if any."""
+    from urllib.parse import parse_qs, urlsplit
+
+    link = answer.headers.get("Link") or answer.headers.get("link")
+    return parse_qs(urlsplit(link[1:link.index(">")]).query)["cursor"][0] if link else None
+
+
+def test_a_token_scoped_to_several_agents_pages_through_only_their_jobs(
+        client: Any, configure: Any, fake_clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scope MINE|THIRD among three agents: each of their jobs once, no empty page with a Link, a
+    cursor naming nothing of OTHER's, and items read per page bounded by the page, not the table."""
+    import base64
+
+    from bench.counting import CallCounter, attach_models
+    from chalicelib.models import JobModel
+
+    monkeypatch.setenv("AGENTOS_API_TOKENS", f"{ADMIN},{MULTI}:{MINE}|{THIRD}")
+    configure({"security": {"enabled": True}})
+    admin, multi = {"Authorization": f"Bearer {ADMIN}"}, {"Authorization": f"Bearer {MULTI}"}
+    agents = (OTHER, MINE, OTHER, THIRD, OTHER)  # OTHER's jobs outnumber the scope's
+    jobs = {}
+    for i in range(20):
+        body = job_body(name=f"multi{i}", agentId=agents[i % len(agents)], schedule="0 12 * * *", payload={})
+        job = json.loads(call(client, "POST", "/api/jobs", body, admin).body)
+        jobs[job["id"]] = job["agentId"]
+    mine = sorted(j for j, a in jobs.items() if a != OTHER)
+    foreign = [j for j, a in jobs.items() if a == OTHER]
+    counter = CallCounter().install()
+    try:
+        attach_models(counter, JobModel)
+        for limit in (1, 7):
+            seen, cursor, pages = [], None, 0
+            while True:
+                query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+                with counter.measure() as tally:
+                    answer = call(client, "GET", f"/api/jobs{query}", None, multi)
+                assert answer.status_code == 200, answer.body
+                page, cursor, pages = json.loads(answer.body), _link_cursor(answer), pages + 1
+                assert page or cursor is None, f"page {pages} is empty and has a next link"
+                assert tally.items_read <= 2 * limit + 2, (limit, pages, tally.items_read)
+                text = answer.body.decode() + str(answer.headers)
+                assert OTHER not in text and not any(j in text for j in foreign)
+                if cursor:
+                    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+                    assert OTHER not in decoded and not any(j in decoded for j in foreign), decoded
+                seen += [j["id"] for j in page]
+                if cursor is None:
+                    break
+            assert sorted(seen) == mine and len(seen) == len(set(seen))
+            assert pages <= len(mine) // limit + 2
+    finally:
+        counter.uninstall()
+
+
+@pytest.mark.parametrize("after", [f"{OTHER}#job-0123456789abcdef", f"{OTHER}#"])
+def test_a_cursor_naming_an_agent_outside_the_scope_is_a_400(client: Any, configure: Any,
+                                                              monkeypatch: pytest.MonkeyPatch, after: str) -> None:
+    """A forged cursor cannot make a token scoped to several agents read another agent's range."""
+    import base64
+
+    monkeypatch.setenv("AGENTOS_API_TOKENS", f"{MULTI}:{MINE}|{THIRD}")
+    configure({"security": {"enabled": True}})
+    cursor = base64.urlsafe_b64encode(json.dumps(["active", after]).encode()).decode().rstrip("=")
+    answer = call(client, "GET", f"/api/jobs?cursor={cursor}", None, {"Authorization": f"Bearer {MULTI}"})
+    assert answer.status_code == 400 and json.loads(answer.body)["Code"] == "BadRequestError", answer.body

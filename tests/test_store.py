@@ -140,3 +140,67 @@ def test_every_list_page_reads_about_its_own_size(aws: dict[str, str], fake_cloc
             assert pages <= len(population[expected]) // limit + 5
     finally:
         counter.uninstall()
+
+
+# --- a token scoped to several agents lists by querying each agent's range (review finding 7)
+
+AGENTS = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
+          "33333333-3333-4333-8333-333333333333", "44444444-4444-4444-8444-444444444444")
+
+
+def _cursor_strings(cursor: str) -> list[str]:
+    """What an opaque list cursor holds once decoded (the test looks inside; clients may not)."""
+    import base64
+
+    raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return [str(part) for part in raw]
+
+
+def _agent_population(count: int = 40) -> dict[str, dict[str, str]]:
+    """``count`` jobs, agents in turn (their ids interleave), every third paused: id -> agent, status."""
+    service, jobs = runtime.jobs(), {}
+    for i in range(count):
+        job = service.create(job_body(name=f"scoped{i}", agentId=AGENTS[i % len(AGENTS)]))
+        if i % 3 == 0:
+            service.update(job["id"], {"status": "paused"})
+        jobs[job["id"]] = {"agent": job["agentId"], "status": "paused" if i % 3 == 0 else "active"}
+    return jobs
+
+
+@pytest.mark.parametrize("scope, status", [(AGENTS[1:3], None), (AGENTS[::2][:2] + AGENTS[3:], None),
+                                           (AGENTS[:2], "paused"), (AGENTS[1:], "active")])
+def test_a_scope_of_several_agents_reads_only_their_ranges(aws: dict[str, str], fake_clock: Any, configure: Any,
+                                                           scope: tuple[str, ...], status: str | None) -> None:
+    """Every in-scope job exactly once; no empty page with a next cursor; cursors name only in-scope
+    keys; items read per page within 2 x limit + a constant per (status, agent) range crossed."""
+    from bench.counting import CallCounter, attach_models
+
+    configure({})
+    population = _agent_population()
+    expected = sorted(j for j, v in population.items() if v["agent"] in scope and status in (None, v["status"]))
+    foreign = [j for j, v in population.items() if v["agent"] not in scope]
+    ranges = len(scope) * (1 if status else 4)
+    counter = CallCounter().install()
+    try:
+        attach_models(counter, JobModel)
+        for limit in (1, 7):
+            seen: list[str] = []
+            cursor: str | None = None
+            while True:
+                with counter.measure() as tally:
+                    jobs, cursor = runtime.jobs().list(status, None, limit, cursor, frozenset(scope))
+                assert jobs or cursor is None, "an empty page with a next cursor"
+                assert len(jobs) <= limit
+                assert tally.items_read <= 2 * limit + 2, (limit, dict(tally.calls), tally.items_read)
+                assert tally.service_calls("dynamodb") <= ranges + 1, dict(tally.calls)
+                assert all(j["agentId"] in scope for j in jobs)
+                seen += [j["id"] for j in jobs]
+                if cursor is None:
+                    break
+                for part in _cursor_strings(cursor):
+                    assert "#" not in part or part.split("#")[0] in scope, part
+                    assert not any(job_id in part for job_id in foreign), part
+            assert sorted(seen) == expected
+            assert len(seen) == len(set(seen))
+    finally:
+        counter.uninstall()
