@@ -269,6 +269,11 @@ class Executor:
         if prior.queue_agent is not None:  # it waits in its agent's line: keep its wake alive
             self.waits.arm_wake(prior.queue_agent, occ)  # (we may have died between queueing and arming)
             return Outcome.WAITING
+        # This attempt was accepted (202): if we died, or the send failed, before its deadline check
+        # was sent, this returning copy sends it (a check that was sent finds nothing to do twice).
+        if prior.accepted and prior.status == RunStatus.RUNNING.value and prior.attempt == occ.attempt:
+            self.queue.send_one(Message(occ, max(now, prior.deadline_ms or now), Kind.CHECK), now)
+            return Outcome.REQUEUED
         # This attempt was already given up ("retrying" is written before the next attempt
         # is sent): if we died in between, the next attempt was never sent. Send it now, for
         # the time it was due; if it was sent, the copy loses its claim.

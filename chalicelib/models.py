@@ -208,9 +208,12 @@ class RunModel(Model):
     timeoutAt = NumberAttribute(null=True)  # this attempt's deadline (startedAt + job timeoutMs)
     heartbeatTimeoutMs = NumberAttribute(null=True)  # copied from the job at the claim
     heartbeatAt = NumberAttribute(null=True)
+    hbDeadline = NumberAttribute(null=True)  # an accepted attempt's heartbeat deadline (heartbeatAt + timeout)
     acceptedAt = NumberAttribute(null=True)  # set when the agent answered 202 for this attempt
     cancelRequested = BooleanAttribute(null=True)
     retryAt = NumberAttribute(null=True)  # when the next attempt is due (a "retrying" run)
+    reservedTokens = NumberAttribute(null=True)  # what the claim reserved on the job's budget (absent: 0)
+    reservedCost = NumberAttribute(null=True)
     reportDigest = UnicodeAttribute(null=True)  # SHA-256 of the completion report (repeats are no-ops)
     expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
     queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent

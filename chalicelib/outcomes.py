@@ -98,10 +98,10 @@ class Outcomes:
         return stamped
 
     def orphan(self, occ: Occurrence, status: str, error: str | None, output: str | None,
-               usage: str | None) -> Outcome:
+               usage: str | None, extra: Condition | None = None) -> Outcome:
         """Record the outcome of a run whose job was deleted while it ran (no retry, no counters)."""
         ending = Ending(RunStatus(status), now_ms(), error=error, output=output, usage=usage, digest=self.digest)
-        finished = self.progress.finish(occ, ending)
+        finished = self.progress.finish(occ, ending, extra)
         return Outcome.DUPLICATE if finished.recorded is Recorded.LOST else Outcome(status)
 
     def policy(self, job: JobModel) -> RetryPolicy | None:

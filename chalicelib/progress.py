@@ -29,6 +29,7 @@ FINISH_TRIES = 6  # each try learns what the job held from the last one's cancel
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
 ACTION_TIMEOUT_MS = 60_000  # the longest an in-process action may run in one attempt
 LEASE_SLACK_MS = 30_000  # a claim older than the delivery timeout plus this is presumed dead
+NO_HEARTBEAT_DEADLINE_MS = 10**13  # "no heartbeat deadline": later than any attempt's timeoutAt
 
 
 def claim_lease_ms(config: Config) -> int:
@@ -132,8 +133,8 @@ class RunProgress:
         """The agent answered 202: the attempt stays running, watched by its deadline only."""
         actions: list[Action] = [self.model.acceptedAt.set(now_ms), self.model.heartbeatAt.set(now_ms),
                    self.model.timeoutAt.set(timeout_at), self.model.leaseUntil.remove()]
-        actions.append(self.model.heartbeatTimeoutMs.set(heartbeat_ms) if heartbeat_ms
-                       else self.model.heartbeatTimeoutMs.remove())
+        actions += [self.model.heartbeatTimeoutMs.set(heartbeat_ms), self.model.hbDeadline.set(now_ms + heartbeat_ms)] \
+            if heartbeat_ms else [self.model.heartbeatTimeoutMs.remove(), self.model.hbDeadline.remove()]
         if self._update(occ, actions, self.still_ours(occ), "record an accepted run") is None:
             return False
         self.hold_slot(occ, timeout_at + slack_ms)
@@ -142,12 +143,23 @@ class RunProgress:
     def heartbeat(self, occ: Occurrence, now_ms: int, progress: str | None) -> RunModel | None:
         """Renew the heartbeat deadline (and keep ``progress``); the run as it now is (one write,
         which returns the item), or None if the attempt is no longer running."""
-        actions: list[Action] = [self.model.heartbeatAt.set(now_ms)]
+        model = self.model
+        # The heartbeat deadline moves with the heartbeat, in the same write (an attempt without a
+        # heartbeat timeout gets one past any timeoutAt: its timeout alone then bounds it).
+        actions: list[Action] = [model.heartbeatAt.set(now_ms),
+                                 model.hbDeadline.set((model.heartbeatTimeoutMs | NO_HEARTBEAT_DEADLINE_MS) + now_ms)]
         if progress is not None:
-            actions.append(self.model.progress.set(progress))
+            actions.append(model.progress.set(progress))
         # The attempt number alone names it (a callback token carries it; no read needed first).
-        condition = (self.model.status == RunStatus.RUNNING.value) & (self.model.attempt == occ.attempt)
+        condition = (model.status == RunStatus.RUNNING.value) & (model.attempt == occ.attempt) & self.open_at(now_ms)
         return self._update(occ, actions, condition, "record a heartbeat")
+
+    def open_at(self, now_ms: int) -> Condition:
+        """The attempt's deadlines have not passed: after them the attempt is over (only its
+        timeout is written from then on), so a late heartbeat or report changes nothing."""
+        model = self.model
+        return cast(Condition, (model.timeoutAt.does_not_exist() | (model.timeoutAt > now_ms))
+                    & (model.hbDeadline.does_not_exist() | (model.hbDeadline > now_ms)))
 
     def _read(self, occ: Occurrence) -> RunModel | None:
         try:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .clock import now_ms
-from .errors import PayloadTooLarge, RunConflict, RunNotFound
+from .errors import PayloadTooLarge, RunConflict, RunNotFound, ValidationFailed
 from .models import ENDED, RunModel, RunStatus, Trigger
 from .outcomes import Outcome, Outcomes, output_text
 from .progress import RunProgress
@@ -26,9 +26,12 @@ OUTPUT_MAX_BYTES = 32 * 1024
 WAITING = (RunStatus.QUEUED.value, RunStatus.RETRYING.value)
 
 
-def _json_bytes(value: Any) -> tuple[str, int]:
+def _json_bytes(value: Any, field: str) -> tuple[str, int]:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text, len(text.encode())
+    try:
+        return text, len(text.encode())
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") is not text: it cannot be stored
+        raise ValidationFailed(field, "contains a lone UTF-16 surrogate, which is not valid Unicode text") from exc
 
 
 def report_digest(body: CompleteBody) -> str:
@@ -70,7 +73,7 @@ class RunService:
         report = validate(HeartbeatBody, body if body is not None else {})
         progress = None
         if "progress" in report.model_fields_set:
-            progress, size = _json_bytes(report.progress)
+            progress, size = _json_bytes(report.progress, "progress")
             if size > PROGRESS_MAX_BYTES:
                 raise PayloadTooLarge(f"progress: {size} bytes is over the limit of {PROGRESS_MAX_BYTES}", "progress")
         job_id = job_of_run(run_id)
@@ -90,7 +93,7 @@ class RunService:
         report = validate(CompleteBody, body)
         output = None
         if report.output is not None:
-            output, size = _json_bytes(report.output)
+            output, size = _json_bytes(report.output, "output")
             if size > OUTPUT_MAX_BYTES:
                 raise PayloadTooLarge(f"output: {size} bytes is over the limit of {OUTPUT_MAX_BYTES}", "output")
         run, digest = self._run(run_id), report_digest(report)
@@ -108,14 +111,15 @@ class RunService:
         usage = report.usage.model_dump_json(exclude_none=True) if report.usage else None
         started = int(run.startedAt or now_ms())
         outcomes = self.outcomes.with_digest(digest)
+        open_now = self.progress.open_at(now_ms())  # after its deadline only the timeout ends an attempt
         if job is None:  # deleted while the agent worked: the run still gets its outcome
-            return outcomes.orphan(occ, report.status, report.error, output_text(report.output), usage)
+            return outcomes.orphan(occ, report.status, report.error, output_text(report.output), usage, open_now)
         if report.status == RunStatus.SUCCEEDED.value:
-            return outcomes.succeeded(job, occ, started, output=output, usage=usage)
+            return outcomes.succeeded(job, occ, started, output=output, usage=usage, extra=open_now)
         if report.status == RunStatus.CANCELLED.value:
-            return outcomes.cancelled(job, occ, started, report.error, output=output, usage=usage)
+            return outcomes.cancelled(job, occ, started, report.error, output=output, usage=usage, extra=open_now)
         return outcomes.failed(job, occ, started, report.error or "the agent reported a failure", report.retryable,
-                               output=output, usage=usage)
+                               output=output, usage=usage, extra=open_now)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Stop a run: a queued or waiting one ends ``cancelled`` now, a running one when it reports."""

@@ -77,6 +77,7 @@ class Prior(NamedTuple):
     queue_agent: str | None = None  # the agent whose line the run waits in
     lease_until: int | None = None
     accepted: bool = False
+    deadline_ms: int | None = None  # an accepted attempt's deadline (its timeout or heartbeat deadline)
 
     def crashed(self, occ: Occurrence, now_ms: int) -> bool:
         """True if this is ``occ``'s own attempt, held by a claimant presumed dead (lease passed)."""
@@ -91,7 +92,14 @@ class Prior(NamedTuple):
         return cls(status=dynamo.text(raw, "status"), attempt=dynamo.number(raw, "attempt") or 0,
                    generation=dynamo.number(raw, "generation"), started_ms=dynamo.number(raw, "startedAt"),
                    retry_at_ms=dynamo.number(raw, "retryAt"), queue_agent=dynamo.text(raw, "queueAgent"),
-                   lease_until=dynamo.number(raw, "leaseUntil"), accepted=dynamo.number(raw, "acceptedAt") is not None)
+                   lease_until=dynamo.number(raw, "leaseUntil"), accepted=dynamo.number(raw, "acceptedAt") is not None,
+                   deadline_ms=_deadline(raw))
+
+
+def _deadline(raw: dict[str, Any]) -> int | None:
+    """When an accepted attempt (as stored) times out: its timeout, or its heartbeat deadline if sooner."""
+    deadlines = [d for d in (dynamo.number(raw, "timeoutAt"), dynamo.number(raw, "hbDeadline")) if d is not None]
+    return min(deadlines) if deadlines else None
 
 
 class Slot(NamedTuple):
