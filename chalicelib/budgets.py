@@ -72,10 +72,11 @@ def budget_view(job: JobModel) -> dict[str, Any] | None:
     return None if budget is None else budget.limits()
 
 
-def usage_today(job: JobModel, now_ms: int) -> dict[str, Any] | None:
-    """The API's ``usageToday``: what counts against the budget today (None without a budget)."""
-    if budget_of(job) is None:
-        return None
+def usage_today(job: JobModel, now_ms: int) -> dict[str, Any]:
+    """The API's ``usageToday``: what counts against a budget today, zeros before any usage.
+
+    Present with or without a budget (CONTRACT section 7): a job whose budget was removed
+    still shows what its runs reported today."""
     if job.usageDayEnd is None or int(job.usageDayEnd) <= now_ms:
         return {"costUsd": 0.0, "tokens": 0}
     return {"costUsd": round(float(job.usedCost or 0.0), 6), "tokens": int(job.usedTokens or 0)}

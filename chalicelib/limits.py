@@ -58,7 +58,7 @@ OverlapName = Literal["skip", "queue", "allow"]
 TriggerName = Literal["schedule", "manual"]
 # The statuses a PATCH may set, a job's last run may have, and an agent may report.
 SettableJobStatus = Literal["active", "paused"]
-LastRunStatus = Literal["succeeded", "failed"]
+LastRunStatus = Literal["succeeded", "failed", "cancelled"]
 ReportedRunStatus = Literal["succeeded", "failed", "cancelled"]
 
 

@@ -53,11 +53,16 @@ JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$respons
              for name, operation in [("GetJob", "getJob"), ("UpdateJob", "updateJob"), ("DeleteJob", "deleteJob"),
                                      ("RunJob", "runJob"), ("ListRuns", "listRuns")]}
 
+# A run answer (POST /api/jobs/{id}/run) links to the operations on that run.
+RUN_LINKS = {name: {"operationId": operation, "parameters": {"run_id": "$response.body#/id"}}
+             for name, operation in [("GetRun", "getRun"), ("HeartbeatRun", "heartbeatRun"),
+                                     ("CompleteRun", "completeRun"), ("CancelRun", "cancelRun")]}
 
-def _linked(answer: dict[str, Any]) -> dict[str, Any]:
-    """``answer`` (one status -> response) with the job links added."""
+
+def _linked(answer: dict[str, Any], links: dict[str, Any] = JOB_LINKS) -> dict[str, Any]:
+    """``answer`` (one status -> response) with ``links`` (the job links unless told) added."""
     ((status, response),) = answer.items()
-    return {status: {**response, "links": JOB_LINKS}}
+    return {status: {**response, "links": links}}
 
 
 def _ok(status: str, description: str, schema: dict[str, Any] | None, **headers: Any) -> dict[str, Any]:
@@ -98,7 +103,8 @@ def _paths() -> dict[str, Any]:
             "delete": {"operationId": "deleteJob", "responses": {**_ok("204", "Deleted", None), **ERRORS, **NOT_FOUND}},
         },
         "/api/jobs/{job_id}/run": {"parameters": [JOB_ID], "post": {
-            "operationId": "runJob", "responses": {**_ok("202", "Queued", _ref("Run")), **ERRORS, **NOT_FOUND,
+            "operationId": "runJob", "responses": {**_linked(_ok("202", "Queued", _ref("Run")), RUN_LINKS),
+                                                   **ERRORS, **NOT_FOUND,
                                                    "409": _error("A run is in progress (overlap: skip).")}}},
         "/api/jobs/{job_id}/runs": {"parameters": [JOB_ID], "get": {
             "operationId": "listRuns", "parameters": PAGING,

@@ -157,7 +157,7 @@ BudgetField = Field(None, description="Daily limits (the job's timezone): an occ
 
 
 class UsageToday(BaseModel):
-    """What counts against a job's budget today (spent plus reserved by runs in progress)."""
+    """What a job's runs reported today (plus reserved by runs in progress): what counts against a budget."""
 
     costUsd: float
     tokens: int
@@ -242,7 +242,7 @@ class Job(BaseModel):
     maxRuns: int | None = None
     catchupWindowMs: int | None = None
     budget: Budget | None = None
-    usageToday: UsageToday | None = None
+    usageToday: UsageToday  # zeros before any usage, with or without a budget
     createdAt: str
     updatedAt: str
 

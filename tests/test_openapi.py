@@ -18,7 +18,7 @@ from chalicelib.errors import InvalidSchedule
 from chalicelib.openapi import openapi_document
 from chalicelib.schedules import parse_schedule, validate_timezone
 from chalicelib.schemas import DESCRIPTION_PATTERN, SCHEDULE_PATTERN
-from conftest import AGENT_ID, call, job_body
+from conftest import AGENT_ID, call, create_job, delivery, drive, job_body, report
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 VALID_SCHEDULES = [
@@ -109,3 +109,40 @@ def test_integral_numbers_are_integers_as_in_json_schema(client: Any) -> None:
     assert (job["interval"], job["retryPolicy"]["maxAttempts"], job["payload"]) == (60000, 5, {"ratio": 1.0})
     assert call(client, "POST", "/api/jobs", job_body(name="half", schedule=None, interval=60000.5)).status_code == 400
     assert job["agentId"] == AGENT_ID
+
+
+def conforms(document: dict[str, Any], model: str, value: Any) -> None:
+    """Raise unless ``value`` is valid against the document's schema ``model``."""
+    import jsonschema  # type: ignore[import-untyped]  # no stubs installed; openapi-spec-validator brings it
+
+    jsonschema.validate(value, {"$ref": f"#/components/schemas/{model}", "components": document["components"]})
+
+
+def test_a_job_whose_last_run_was_cancelled_is_as_documented(stack: dict[str, Any]) -> None:
+    # Review issue 23, finding 14: the document said lastRunStatus is succeeded | failed | null.
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name="cancelled-last")
+    drive(stack, 6)
+    sent = delivery(stack)
+    done = report(stack, "complete", {"status": "cancelled"}, sent["callbackToken"])
+    assert json.loads(done.body)["status"] == "cancelled", done.body
+    answer = json.loads(call(stack["client"], "GET", f"/api/jobs/{job['id']}").body)
+    assert answer["lastRunStatus"] == "cancelled"
+    document = json.loads(call(stack["client"], "GET", "/api/openapi.json").body)
+    conforms(document, "Job", answer)
+    statuses = document["components"]["schemas"]["Job"]["properties"]["lastRunStatus"]["anyOf"]
+    assert statuses == [{"enum": ["succeeded", "failed", "cancelled"], "type": "string"}, {"type": "null"}]
+
+
+def test_a_run_answer_links_to_the_run_routes() -> None:
+    # A stateful fuzzer (test_fuzz.py) reaches the run routes by following these links from
+    # POST /api/jobs/{id}/run, as it reaches the job routes from a create.
+    document = openapi_document()
+    operations = {op["operationId"]: (path, method) for path, ops in document["paths"].items()
+                  for method, op in ops.items() if method != "parameters"}
+    links = document["paths"]["/api/jobs/{job_id}/run"]["post"]["responses"]["202"]["links"]
+    assert {link["operationId"] for link in links.values()} == {"getRun", "heartbeatRun", "completeRun", "cancelRun"}
+    for link in links.values():
+        assert link["parameters"] == {"run_id": "$response.body#/id"}
+        path, _ = operations[link["operationId"]]
+        assert "{run_id}" in path
