@@ -36,6 +36,12 @@ def parse_grants(raw: str) -> tuple[Grant, ...]:
     return tuple(_grant(entry, n, len(entries)) for n, entry in enumerate(entries, 1))
 
 
+def bare_tokens(raw: str) -> list[str]:
+    """The token of each entry of a token list (before any ``:<agentId>|...``), well-formed or not:
+    what a request carries, so what the log scrubber must blank."""
+    return [token for entry in raw.split(",") if (token := entry.partition(":")[0].strip())]
+
+
 def _grant(entry: str, n: int, total: int) -> Grant:
     token, scoped, agents = entry.partition(":")
     if not scoped:
@@ -87,7 +93,7 @@ def _parameter_value(param: str) -> str:
     from .telemetry import register_secret
 
     raw = read_parameter(param)
-    register_secret(*(t.strip().partition(":")[0] for t in raw.split(",")))
+    register_secret(*bare_tokens(raw))
     return raw
 
 

@@ -58,10 +58,11 @@ class SecretScrubber(logging.Filter):
 
 
 def known_secrets() -> list[str]:
-    """The API tokens and every agent secret named by the config."""
+    """The API tokens (bare, without their scopes) and every agent secret named by the config."""
+    from .auth import bare_tokens
     from .config import get_config
 
-    tokens = [t.strip() for t in os.environ.get("AGENTOS_API_TOKENS", "").split(",")]
+    tokens = bare_tokens(os.environ.get("AGENTOS_API_TOKENS", ""))
     agents = [os.environ.get(a.secretEnv or "", "") for a in get_config().agents.values() if a.secretEnv]
     return [s for s in tokens + agents if s]
 

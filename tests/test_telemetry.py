@@ -125,3 +125,15 @@ def test_tokens_read_from_ssm_are_scrubbed(lambda_env: None, monkeypatch: pytest
     auth.reset_tokens()
     out = capsys.readouterr().out
     assert "Bearer ***" in out and "other-token-123456" not in out
+
+
+def test_scoped_tokens_from_the_environment_are_scrubbed_bare(lambda_env: None, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Review issue 23, finding 13: '<token>:<agentId>|...' entries were registered whole, so the
+    # bare token (what a request carries) was not blanked; the SSM reading split them already.
+    scoped, other = "scoped-token-0123456789", "two-agents-token-012345"
+    monkeypatch.setenv("AGENTOS_API_TOKENS", f"{TOKEN}, {scoped}:{AGENT_ID} ,{other}:{AGENT_ID}|{AGENT_ID}")
+    telemetry.configure_logging()
+    logging.getLogger("agentos.jobs.http").warning("header was Bearer %s, then %s", scoped, other)
+    out = capsys.readouterr().out
+    assert "header was Bearer ***, then ***" in out and scoped not in out and other not in out
