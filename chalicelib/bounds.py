@@ -5,6 +5,11 @@ passed); once ``maxRuns`` scheduled occurrences have started the job is ``comple
 counts them in its own write, so a burst cannot start more); an occurrence that cannot start
 within ``catchupWindowMs`` of its time (downtime, an overlap queue, a slow start) is ``skipped``
 as ``missed``. A queued or retried run of a job that completed this way still finishes.
+
+A job with no occurrence left before ``endAt`` waits in the due index at its *end entry*: ``nextRunAt``
+half a millisecond past ``endAt``. Occurrences are whole milliseconds, so the tick tells the entry
+apart by its fraction alone (the due index does not project ``endAt``), finds it in time order, and
+completes the job at the first tick after ``endAt`` (:meth:`~chalicelib.dispatch.Dispatcher.dispatch`).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from .models import JobModel
 from .schedules import IntervalSchedule, Schedule, parse_bound
 
 BOUND_FIELDS = ("startAt", "endAt", "maxRuns", "catchupWindowMs")
+END_ENTRY_OFFSET_MS = 0.5  # an end entry's nextRunAt past endAt: a fraction no occurrence has
 
 
 class Bounds(NamedTuple):
@@ -86,3 +92,18 @@ def missed_by(job: JobModel, scheduled_ms: int, start_ms: int) -> int | None:
         return None
     late = start_ms - scheduled_ms
     return late if late > int(job.catchupWindowMs) else None
+
+
+def end_entry(end_ms: int) -> float:
+    """The ``nextRunAt`` of a job whose next occurrence falls after ``end_ms`` (its endAt)."""
+    return end_ms + END_ENTRY_OFFSET_MS
+
+
+def is_end_entry(next_run_at: float | None) -> bool:
+    """True if ``next_run_at`` is an end entry (see the module docstring), not an occurrence."""
+    return next_run_at is not None and next_run_at != int(next_run_at)
+
+
+def ended(next_run_at: float, now_ms: int) -> bool:
+    """True once the endAt of an end entry at ``next_run_at`` has passed at ``now_ms``."""
+    return now_ms > next_run_at - END_ENTRY_OFFSET_MS

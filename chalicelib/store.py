@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import random
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from pynamodb.exceptions import (
     DoesNotExist,
@@ -22,6 +22,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import clock, dynamo
+from .bounds import end_entry, is_end_entry
 from .errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
 from .listing import AgentScope, JobLister, ListPage, list_key
 from .models import JobModel, JobStatus, NameClaim, name_claim_id
@@ -42,10 +43,11 @@ UNRECORDED_SHARD_SPAN = 4  # config.Scheduler.dueShards' default (tests/test_con
 
 class Advance(NamedTuple):
     """One job's move past the occurrences a tick has sent: to ``next_ms`` in due shard
-    ``shard``, or out of the due index (both None) when nothing is left to run."""
+    ``shard``, or out of the due index (both None) when nothing is left to run; a ``next_ms``
+    with a fraction is the job's end entry (:func:`~chalicelib.bounds.end_entry`)."""
 
     job: JobModel
-    next_ms: int | None
+    next_ms: float | None
     shard: int | None
 
 
@@ -202,24 +204,29 @@ class JobStore:
         ``nextRunAt`` and ``generation`` wins, and a paused job is never re-armed. Up to
         100 moves go in one TransactWriteItems; a move whose condition fails is dropped
         and the others are written again. One move is a plain UpdateItem (half the cost).
+        A move past the job's ``endAt`` fails its condition too, and goes to the job's end
+        entry instead (:func:`~chalicelib.bounds.end_entry`): the tick completes it there.
         """
         if len(moves) <= 1:
             return [self._advance_one(move) for move in moves]
-        won, pending = [True] * len(moves), list(range(len(moves)))
+        moves, won, pending = builtins.list(moves), [True] * len(moves), builtins.list(range(len(moves)))
         for _ in range(ADVANCE_TRIES):
             try:
                 with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                     for i in pending:
                         tx.update(moves[i].job, actions=self._advance_actions(moves[i]),
-                                  condition=self._advanced_from(moves[i]))
+                                  condition=self._advanced_from(moves[i]), return_values="ALL_OLD")
                 return won
             except TransactWriteError as exc:
-                codes = dynamo.codes(exc)
+                found = dynamo.reasons(exc)
+                codes = [reason.code for reason in found]
                 if len(codes) != len(pending) or not set(codes) & {"ConditionalCheckFailed", "TransactionConflict"}:
                     raise dynamo.unavailable("jobs", "advance jobs") from exc
-                for i, code in zip(pending, codes, strict=True):
-                    won[i] = won[i] and code != "ConditionalCheckFailed"
-                pending = [i for i, code in zip(pending, codes, strict=True) if code != "ConditionalCheckFailed"]
+                for i, reason in zip(pending, found, strict=True):
+                    ending = _to_end(moves[i], reason.item) if reason.code == "ConditionalCheckFailed" else None
+                    moves[i] = ending or moves[i]
+                    won[i] = won[i] and (reason.code != "ConditionalCheckFailed" or ending is not None)
+                pending = [i for i in pending if won[i]]
                 if not pending:
                     return won
         raise StoreUnavailable("jobs table busy while advancing jobs; the next tick re-sends them")
@@ -232,17 +239,34 @@ class JobStore:
 
     def _advanced_from(self, move: Advance) -> Condition:
         job = move.job
-        return cast(Condition, (self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation)
-                    & (self.model.status == JobStatus.ACTIVE.value))
+        condition = (self.model.nextRunAt == job.nextRunAt) & (self.model.generation == job.generation) \
+            & (self.model.status == JobStatus.ACTIVE.value)
+        if move.next_ms is not None and not is_end_entry(move.next_ms):
+            # Never armed past endAt (the due index does not show it to the tick): this fails
+            # instead, and the item the failure returns says where the job ends (_to_end).
+            condition &= self.model.endAt.does_not_exist() | (self.model.endAt >= move.next_ms)
+        return cast(Condition, condition)
 
     def _advance_one(self, move: Advance) -> bool:
         try:
             move.job.update(actions=self._advance_actions(move), condition=self._advanced_from(move))
             return True
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise dynamo.unavailable("jobs", "advance a job") from exc
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise dynamo.unavailable("jobs", "advance a job") from exc
+        # A plain UpdateItem returns nothing on a failed condition: one read tells a lost race
+        # from a move past endAt (a transaction's failure carries the item: advance()).
+        ending = None if is_end_entry(move.next_ms) else _to_end(move, self._raw(move.job.id, _ADVANCE_READ))
+        return ending is not None and self._advance_one(ending)
+
+    def _raw(self, job_id: str, attributes: builtins.list[str]) -> dict[str, Any] | None:
+        """``attributes`` of the job item ``job_id`` as DynamoDB JSON (consistent), or None."""
+        try:
+            answer = dynamo.model_connection(self.model).get_item(
+                self.model.Meta.table_name, job_id, consistent_read=True, attributes_to_get=attributes)
+        except GetError as exc:
+            raise dynamo.unavailable("jobs", "read a job") from exc
+        return cast("dict[str, Any] | None", answer.get("Item"))
 
     def disarm(self, job: JobModel) -> None:
         """Drop a non-active job from the due index (an operator edited it in the console)."""
@@ -259,11 +283,41 @@ class JobStore:
         """Mark an active job ``completed`` (its bounds are used up) and drop it from the due index.
         False if it changed meanwhile (paused, rescheduled, deleted): that change stands."""
         guard = (self.model.status == JobStatus.ACTIVE.value) & (self.model.generation == generation)
+        return self._complete(job_id, guard, [])
+
+    def complete_at_end(self, job: JobModel, now_ms: int) -> bool:
+        """Complete ``job``, read at its end entry after its endAt passed; False if it changed
+        since (moved, paused, deleted) or a run of it is still in progress (a run, or a retry
+        waiting, holds its overlap slot): that run finishes first, a later tick completes it."""
+        guard = (self.model.status == JobStatus.ACTIVE.value) & (self.model.generation == job.generation) \
+            & (self.model.nextRunAt == job.nextRunAt) \
+            & (self.model.activeRun.does_not_exist() | (self.model.activeUntil < now_ms))
+        return self._complete(job.id, guard, [self.model.nextRunAt.remove()])
+
+    def _complete(self, job_id: str, guard: Condition, more: builtins.list[Action]) -> bool:
+        # status == active in every guard: on a deleted job it is false, so nothing is recreated.
         try:
             self.model(job_id).update(actions=[self.model.status.set(JobStatus.COMPLETED.value),
-                                               self.model.dueShard.remove()], condition=guard)
+                                               self.model.dueShard.remove(), *more], condition=guard)
             return True
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise dynamo.unavailable("jobs", "complete a job") from exc
+
+
+# What a failed advance needs to know of the job (advance's transaction gets it all, ALL_OLD).
+_ADVANCE_READ = ["nextRunAt", "generation", "status", "endAt"]
+
+
+def _to_end(move: Advance, item: dict[str, Any] | None) -> Advance | None:
+    """The move of ``move``'s job to its end entry, if ``move`` failed only because its next
+    occurrence falls after the job's endAt (``item``: the job as the failed write found it)."""
+    end, job = dynamo.number(item, "endAt"), move.job
+    if end is None or move.next_ms is None or move.next_ms <= end or is_end_entry(move.next_ms):
+        return None
+    armed = (item or {}).get("nextRunAt", {}).get("N")
+    unchanged = armed is not None and float(armed) == float(job.nextRunAt) \
+        and dynamo.number(item, "generation") == int(job.generation) \
+        and dynamo.text(item, "status") == JobStatus.ACTIVE.value
+    return Advance(job, end_entry(end), move.shard) if unchanged else None

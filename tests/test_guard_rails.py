@@ -150,7 +150,8 @@ def test_end_at_stops_the_schedule_and_completes_the_job(timed: dict[str, Any]) 
         pump_all(timed, 60)
     assert len(timed["recorder"].calls) == 2
     assert JobModel.get(job["id"]).status == "completed"
-    assert ("skipped", "after endAt: the job is completed") in statuses(job["id"])
+    # The tick that found 00:03 past endAt armed the job's end entry instead: nothing after endAt was sent
+    assert statuses(job["id"]) == [("succeeded", None), ("succeeded", None)]
 
 
 def test_an_occurrence_past_its_catchup_window_is_skipped_as_missed(timed: dict[str, Any]) -> None:
@@ -178,3 +179,81 @@ def test_bad_bounds_are_400s_naming_the_field(engine: dict[str, Any], client: An
     answer = call(client, "POST", "/api/jobs", body)
     assert answer.status_code == 400 and json.loads(answer.body)["Message"].startswith(field), answer.body
     assert json.loads(call(client, "GET", "/api/jobs").body) == []
+
+
+# --- endAt completes the job within one tick, whatever the schedule's gaps -------------------
+
+def minutes(engine: dict[str, Any], count: int) -> None:
+    """``count`` minute ticks, each followed by running whatever SQS shows then."""
+    from conftest import pump
+
+    for _ in range(count):
+        engine["clock"].advance(60)
+        runtime.dispatcher().tick(int(engine["clock"].t * 1000))
+        while pump(engine["queue_url"]):
+            pass
+
+
+def test_a_weekly_job_is_completed_one_tick_after_its_end_at(timed: dict[str, Any], client: Any) -> None:
+    # Given a weekly job (Tuesdays 00:30; 2030-01-01 is a Tuesday) that ends an hour after its creation
+    job = create(name="weekly-end", schedule="30 0 * * 2", endAt="2030-01-01T01:00:00Z")
+    # When the ticks run up to endAt
+    minutes(timed, 60)
+    # Then its one occurrence ran and it is still active at 01:00 (endAt has not passed yet)
+    assert len(timed["recorder"].calls) == 1 and JobModel.get(job["id"]).status == "active"
+    # And the next tick completes it, out of the due index: not a week later
+    minutes(timed, 1)
+    stored = JobModel.get(job["id"])
+    assert (stored.status, stored.dueShard, stored.nextRunAt) == ("completed", None, None)
+    view = json.loads(call(client, "GET", f"/api/jobs/{job['id']}").body)
+    assert (view["status"], view["nextRunAt"]) == ("completed", None)
+    assert statuses(job["id"]) == [("succeeded", None)]
+
+
+def test_an_interval_job_whose_end_at_falls_between_two_occurrences(timed: dict[str, Any]) -> None:
+    job = create(name="interval-end", schedule=None, interval=600_000, endAt="2030-01-01T00:15:00Z")
+    minutes(timed, 15)
+    assert JobModel.get(job["id"]).status == "active"  # 00:15: the 00:10 run is done, endAt not passed
+    minutes(timed, 1)
+    assert JobModel.get(job["id"]).status == "completed"  # 00:16, not 00:20 (the next occurrence)
+    minutes(timed, 10)
+    assert len(timed["recorder"].calls) == 1 and statuses(job["id"]) == [("succeeded", None)]  # nothing after
+
+
+def test_a_job_whose_end_at_is_patched_is_completed_once_it_passes(timed: dict[str, Any], client: Any) -> None:
+    job = create(name="patched-end", schedule="30 0 * * 2")
+    minutes(timed, 1)
+    # endAt in the past is refused (an ISO date in the past is a 400, and a failed request changes nothing)
+    refused = call(client, "PATCH", f"/api/jobs/{job['id']}", {"endAt": "2030-01-01T00:00:30Z"})
+    assert refused.status_code == 400 and json.loads(refused.body)["Message"].startswith("endAt")
+    answer = call(client, "PATCH", f"/api/jobs/{job['id']}", {"endAt": "2030-01-01T00:45:00Z"})
+    assert answer.status_code == 200, answer.body
+    minutes(timed, 44)  # 00:45
+    assert JobModel.get(job["id"]).status == "active" and len(timed["recorder"].calls) == 1
+    minutes(timed, 1)
+    assert json.loads(call(client, "GET", f"/api/jobs/{job['id']}").body)["status"] == "completed"
+
+
+def test_a_run_in_progress_at_end_at_finishes_normally_then_the_job_completes(stack: dict[str, Any]) -> None:
+    from conftest import create_job, drive, report
+
+    # Given a job whose one occurrence before endAt (00:01) is accepted by its agent, still running at endAt
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name="end-in-progress", schedule=None, interval=60_000, endAt="2030-01-01T00:01:30Z")
+    drive(stack, 65)
+    drive(stack, 55)  # 00:02, endAt has passed
+    # When the tick runs, the job waits for its run
+    runtime.dispatcher().tick(int(stack["clock"].t * 1000))
+    assert JobModel.get(job["id"]).status == "active"
+    answer = report(stack, "complete", {"status": "succeeded"}, delivery_token(stack))
+    assert answer.status_code == 200 and json.loads(answer.body)["status"] == "succeeded"
+    # Then the next tick completes the job, and nothing else ran
+    stack["clock"].advance(60)
+    assert runtime.dispatcher().tick(int(stack["clock"].t * 1000)).completed == 1
+    assert JobModel.get(job["id"]).status == "completed" and len(stack["agent"].requests) == 1
+
+
+def delivery_token(stack: dict[str, Any]) -> str:
+    from conftest import delivery
+
+    return str(delivery(stack)["callbackToken"])
