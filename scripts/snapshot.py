@@ -139,7 +139,8 @@ def read(directory: Path) -> Snapshot | None:
 
 def _num(item: dict[str, Any], name: str) -> int | None:
     value = item.get(name, {}).get("N")
-    return int(value) if value is not None else None
+    # float first: a job's end entry (chalicelib.bounds.end_entry) is nextRunAt with a fraction
+    return int(float(value)) if value is not None else None
 
 
 def first_queued_occurrences(bodies: Iterable[str]) -> tuple[dict[tuple[str, int], int], list[str]]:

@@ -262,3 +262,43 @@ def test_a_burst_of_first_sends_looks_the_queue_up_once(aws: dict[str, str]) -> 
     # Then every message is queued and the URL was looked up once
     assert len(receive_all(aws["queue_url"])) == 20
     assert lookups == ["GetQueueUrl"]
+
+
+def test_a_batched_advance_moves_a_job_past_its_end_at_to_its_end_entry(engine: dict[str, Any],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given three daily jobs due at 00:05, one of which ends at 00:06 (its next occurrence is tomorrow)
+    ids = [create(name=f"ends{i}", schedule="5 0 * * *", **({"endAt": "2030-01-01T00:06:00Z"} if i == 1 else {}))["id"]
+           for i in range(3)]
+    engine["clock"].advance(240)
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls[operation] += 1
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    # When one tick sends and advances them in one batch
+    report = runtime.dispatcher().tick(now_ms())
+    # Then the two others moved to tomorrow, and the ending one to its end entry, half a ms past endAt
+    # (its failed condition said why, in the same call: one more transaction, no read)
+    assert (report.occurrences, report.advanced, report.lost_races) == (3, 3, 0)
+    assert (calls["TransactWriteItems"], calls["GetItem"], calls["UpdateItem"]) == (2, 0, 0)
+    assert [JobModel.get(i).nextRunAt for i in ids] == [1_893_542_700_000, 1_893_456_360_000.5, 1_893_542_700_000]
+    # And the first tick after 00:06 completes it (the ticks before find it and leave it)
+    engine["clock"].advance(60)
+    assert runtime.dispatcher().tick(now_ms()).completed == 0
+    engine["clock"].advance(61)
+    assert runtime.dispatcher().tick(now_ms()).completed == 1
+    assert [JobModel.get(i).status for i in ids] == ["active", "completed", "active"]
+
+
+def test_a_local_snapshot_restores_a_job_at_its_end_entry() -> None:
+    """scripts/snapshot.py reads nextRunAt as a number: an end entry's fraction must not stop a restore."""
+    from scripts.snapshot import rewind_jobs
+
+    items = [{"id": {"S": "job-e"}, "status": {"S": "active"}, "generation": {"N": "1"},
+              "nextRunAt": {"N": "5000.5"}}]
+    assert rewind_jobs(items, {("job-e", 1): 9000}, shards=4) == 0  # nothing undelivered before it
+    assert rewind_jobs(items, {("job-e", 1): 4000}, shards=4) == 1  # the tick re-sends 4000, then ends it again
+    assert items[0]["nextRunAt"] == {"N": "4000"}
