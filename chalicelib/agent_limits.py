@@ -77,12 +77,13 @@ class AgentLimits:
 
     # --- the gate -------------------------------------------------------------------------
 
-    def admit(self, job: JobModel, occ: Occurrence, now_ms: int, lease_until: int) -> Gate:
-        """Take a slot for this attempt and, on a run's first attempt, charge the agent's budget."""
+    def admit(self, job: JobModel, occ: Occurrence, now_ms: int, lease_until: int, reserved: Spend) -> Gate:
+        """Take a slot for this attempt and, on a run's first attempt, charge the agent's budget
+        what the run's claim reserved (its final write settles that same amount)."""
         limits = self.limits(job.agentId)
         if limits is None:
             return Gate.GO
-        charge = Spend.last_of(job) if occ.attempt == 1 and limits.budget is not None else None
+        charge = reserved if occ.attempt == 1 and limits.budget is not None else None
         for _ in range(GATE_TRIES):
             failed = self._try_admit(job.agentId, occ, limits, charge, now_ms, lease_until)
             if failed is None:

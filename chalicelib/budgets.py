@@ -24,7 +24,7 @@ from . import dynamo
 from .config import Budget
 from .errors import StoreUnavailable
 from .limits import COST_DECIMALS
-from .models import JobModel
+from .models import JobModel, RunModel
 
 if TYPE_CHECKING:
     from . import config_schema
@@ -91,17 +91,41 @@ def day_of(timezone: str, at_ms: int) -> tuple[str, int]:
     return local.date().isoformat(), int(midnight.timestamp() * 1000)
 
 
-def claim_terms(jobs: type[JobModel], now_ms: int) -> tuple[list[Action], Condition]:
+def claim_terms(jobs: type[JobModel], now_ms: int, reserve: Spend) -> tuple[list[Action], Condition]:
     """The budget's part of a first attempt's claim: below each limit today, then reserve.
 
+    ``reserve`` is what the claimant believes the job's last finished run reported; the claim
+    holds only if that is so, and the run item records it, so the run's final write settles
+    exactly what its claim reserved (overlapping runs never settle each other's reservation).
     A job without a budget passes; its counters stay at 0 (it reports no last usage)."""
     unlimited = jobs.budgetTokens.does_not_exist() & jobs.budgetCostUsd.does_not_exist()
     tokens_ok = jobs.budgetTokens.does_not_exist() | (jobs.usedTokens < jobs.budgetTokens)
     cost_ok = jobs.budgetCostUsd.does_not_exist() | (jobs.usedCost < jobs.budgetCostUsd)
-    condition = cast(Condition, unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok))
+    believed = _equals(jobs.lastUsageTokens, reserve.tokens) & _equals(jobs.lastUsageCost, reserve.cost)
+    condition = cast(Condition, unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok & believed))
     actions: list[Action] = [jobs.usedTokens.set((jobs.usedTokens | 0) + (jobs.lastUsageTokens | 0)),
                              jobs.usedCost.set((jobs.usedCost | 0) + (jobs.lastUsageCost | 0))]
     return actions, condition
+
+
+def _equals(attribute: Any, value: float) -> Condition:
+    # A stored 0 and an absent attribute both mean "nothing reported".
+    return cast(Condition, (attribute == value) if value else (attribute.does_not_exist() | (attribute == 0)))
+
+
+def reserved_matches(runs: type[RunModel], reserved: Spend) -> Condition:
+    """The run item recorded ``reserved`` as its claim's reservation (absent: 0)."""
+    return cast(Condition, _equals(runs.reservedTokens, reserved.tokens) & _equals(runs.reservedCost, reserved.cost))
+
+
+def last_usage_of(item: dict[str, Any] | None) -> Spend:
+    """The job's last finished run's usage, from a raw (DynamoDB-JSON) job item."""
+    return Spend(dynamo.number(item, "lastUsageTokens") or 0, _decimal(item, "lastUsageCost") or 0.0)
+
+
+def reserved_of(item: dict[str, Any] | None) -> Spend:
+    """The reservation a raw (DynamoDB-JSON) run item recorded."""
+    return Spend(dynamo.number(item, "reservedTokens") or 0, _decimal(item, "reservedCost") or 0.0)
 
 
 def refusal(item: dict[str, Any] | None, now_ms: int) -> str | None:
@@ -115,6 +139,11 @@ def refusal(item: dict[str, Any] | None, now_ms: int) -> str | None:
     over_tokens = tokens_limit is not None and (dynamo.number(item, "usedTokens") or 0) >= tokens_limit
     over_cost = cost_limit is not None and (_decimal(item, "usedCost") or 0.0) >= cost_limit
     return "spent" if over_tokens or over_cost else None
+
+
+def limited(item: dict[str, Any] | None) -> bool:
+    """True if a raw (DynamoDB-JSON) job item has a budget."""
+    return dynamo.number(item, "budgetTokens") is not None or _decimal(item, "budgetCostUsd") is not None
 
 
 def _decimal(item: dict[str, Any] | None, name: str) -> float | None:
@@ -133,29 +162,31 @@ class Settlement(NamedTuple):
     """The final write's budget part: replace a run's reservation by what it reported."""
 
     day: str  # the job's usageDay the run counted on (its start's day)
-    tokens: int  # reported minus reserved
-    cost: float
+    reserved: Spend  # what the run's claim reserved (recorded on the run; the final write checks it)
     last: Spend | None  # the new "last finished run" (None: the run did not run, nothing reported)
 
     def actions(self, jobs: type[JobModel], counted: bool = True) -> list[Action]:
         """The job's counter updates (``counted`` False: the day it counted on is over)."""
-        actions: list[Action] = [jobs.usedTokens.add(self.tokens), jobs.usedCost.add(self.cost)] if counted else []
+        got = self.last or Spend()
+        tokens, cost = got.tokens - self.reserved.tokens, round(got.cost - self.reserved.cost, COST_DECIMALS)
+        actions: list[Action] = [jobs.usedTokens.add(tokens), jobs.usedCost.add(cost)] if counted else []
         if self.last is not None:
             actions += [jobs.lastUsageTokens.set(self.last.tokens), jobs.lastUsageCost.set(self.last.cost)]
         return actions
 
 
-def settlement(job: JobModel, started_ms: int, reported: Spend | None) -> Settlement | None:
+def settlement(job: JobModel, started_ms: int, reported: Spend | None,
+               reserved: Spend | None = None) -> Settlement | None:
     """How a run of ``job`` started at ``started_ms`` ends on the budget (None: no budget).
 
     ``reported`` is the run's usage; None for a run that ended without running (skipped after
-    its claim, cancelled before it started), which only gives its reservation back."""
+    its claim, cancelled before it started), which only gives its reservation back. ``reserved``
+    is the run's reservation if known; else the job's last usage is the first guess, and the
+    final write, which checks it against the run item, learns the right one."""
     if budget_of(job) is None:
         return None
-    reserved = Spend.last_of(job)
     day, _ = day_of(job.timezone, started_ms)
-    got = reported or Spend()
-    return Settlement(day, got.tokens - reserved.tokens, got.cost - reserved.cost, reported)
+    return Settlement(day, reserved if reserved is not None else Spend.last_of(job), reported)
 
 
 class JobBudgets:

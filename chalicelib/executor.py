@@ -42,7 +42,7 @@ from .waiting import AgentWaits
 __all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
 log = logging.getLogger("agentos.jobs.executor")
 
-CLAIM_ROUNDS = 3  # a queued occurrence that keeps finding the slot changed claims again
+CLAIM_ROUNDS = 4  # a queued occurrence that keeps finding the slot changed claims again
 TAKEOVER_RETRY_MS = 1_000  # how soon a newer generation looks again at an older one's hold
 
 
@@ -160,6 +160,8 @@ class Executor:
             if claim is Claim.NEW_DAY:
                 self._new_budget_day(occ)
                 continue
+            if claim is Claim.RECLAIM:  # it learnt the job's last usage: reserve that
+                continue
             if claim is Claim.EXHAUSTED:
                 self.jobs.complete(occ.job_id, occ.generation)
                 return self._skip(occ, "maxRuns reached: the job is completed")
@@ -176,6 +178,7 @@ class Executor:
         """Hold a claimed attempt until its instant, read its job, run it (``read``: the jobs a
         batch already read at the instant, :mod:`.batch`)."""
         occ = message.occurrence
+        reserved = self.runs.reserved(occ.run_id)  # what the claim reserved: the agent's budget is charged the same
         if read is None:  # a batch held until the instant and read the jobs there already
             clock.sleep_until(message.not_before_ms)
         # The one read of the job happens at the instant, after the hold: a delete, pause or
@@ -189,18 +192,18 @@ class Executor:
         bound = self._out_of_bounds(job, occ, now_ms())
         if bound is not None:
             return bound
-        return self._gate(job, message, started)
+        return self._gate(job, message, started, reserved)
 
     def _new_budget_day(self, occ: Occurrence) -> None:
         job = self.jobs.find(occ.job_id)
         if job is not None:
             self.budgets.new_day(job, now_ms())
 
-    def _gate(self, job: JobModel, message: Message, started: int) -> Outcome:
+    def _gate(self, job: JobModel, message: Message, started: int, reserved: budgets.Spend) -> Outcome:
         """The agent's limits: run now, wait for a slot, or skip on the agent's budget."""
         occ = message.occurrence
         for _ in range(CLAIM_ROUNDS):
-            gate = self.limits.admit(job, occ, now_ms(), now_ms() + self.lease_ms)
+            gate = self.limits.admit(job, occ, now_ms(), now_ms() + self.lease_ms, reserved)
             if gate is Gate.GO:
                 return self._attempt(job, message, started)
             if gate is Gate.OVER_BUDGET:

@@ -206,7 +206,7 @@ class Outcomes:
     def _after_release(self, job: JobModel, started: int, reported: budgets.Spend, finished: Finished) -> None:
         limits = self.limits.limits(job.agentId)
         if limits is not None and limits.budget is not None:
-            reserved = budgets.Spend.last_of(job)
+            reserved = finished.reserved or budgets.Spend()
             self.limits.settle(job.agentId, budgets.day_of("UTC", started)[0],
                                budgets.Spend(reported.tokens - reserved.tokens, reported.cost - reserved.cost))
         if finished.freed_agent is not None:

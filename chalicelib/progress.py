@@ -17,7 +17,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import dynamo
-from .budgets import Settlement
+from .budgets import Settlement, Spend, reserved_matches, reserved_of
 from .config import Config
 from .errors import StoreUnavailable
 from .models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
@@ -87,6 +87,7 @@ class Finished(NamedTuple):
     promoted: Occurrence | None = None  # the waiting occurrence that now holds the job's slot
     tripped: bool = False  # this failure paused the job (circuit breaker)
     freed_agent: str | None = None  # the agent whose slot this write freed (fill its line)
+    reserved: Spend | None = None  # what the run's claim had reserved (settled by this write)
 
 
 def _not_cancelling(model: type[RunModel]) -> Condition:
@@ -241,7 +242,8 @@ class RunProgress:
                 dynamo.retry_conflicts(lambda: self._finish_once(occ, ending, plan, extra))
                 tripped = bool(ending.breaker and ending.breaker.tripped and not plan.cancelled)
                 return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted, tripped,
-                                ending.agent_slot if plan.agent_holds else None)
+                                ending.agent_slot if plan.agent_holds else None,
+                                plan.settlement.reserved if plan.settlement is not None else None)
             except TransactWriteError as exc:
                 found = dynamo.reasons(exc)  # [run, job, agent?]; PynamoDB sends a condition check first
                 if not plan.job_exists and len(found) >= 2:
@@ -264,6 +266,8 @@ class RunProgress:
     def _finish_once(self, occ: Occurrence, ending: Ending, plan: _SlotPlan, extra: Condition | None) -> None:
         status = RunStatus.CANCELLED if plan.cancelled else ending.status
         run_condition = self.still_ours(occ) if extra is None else self.still_ours(occ) & extra
+        if plan.settlement is not None:  # it settles exactly what its claim reserved
+            run_condition &= reserved_matches(self.model, plan.settlement.reserved)
         if not plan.cancelled:
             run_condition &= _not_cancelling(self.model)
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status}))
@@ -306,10 +310,14 @@ class _SlotPlan:
         """The run condition failed: True if it is because a cancel was requested (retry as such)."""
         ours = item is not None and dynamo.text(item, "status") == RunStatus.RUNNING.value \
             and dynamo.number(item, "attempt") == self.occ.attempt
+        learnt = False
+        if ours and self.settlement is not None and reserved_of(item) != self.settlement.reserved:
+            self.settlement = self.settlement._replace(reserved=reserved_of(item))
+            learnt = True
         if ours and dynamo.flag(item, "cancelRequested") and not self.cancelled:
             self.cancelled = True
-            return True
-        return False
+            learnt = True
+        return learnt
 
     def learn_job(self, item: dict[str, Any] | None, now_ms: int, lease_ms: int) -> None:
         """The job condition failed: expect exactly what the job held."""

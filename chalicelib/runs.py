@@ -34,6 +34,7 @@ class Claim(StrEnum):
     EXHAUSTED = "exhausted"  # the job's maxRuns scheduled occurrences have all started
     OVER_BUDGET = "over_budget"  # the job's budget is used up today
     NEW_DAY = "new_day"  # the job's budget day is over: start the new one, then claim again
+    RECLAIM = "reclaim"  # the claim's idea of the job's last usage (its reservation) was stale: claim again
 
 
 class Occurrence(NamedTuple):
@@ -168,6 +169,14 @@ class RunStore:
         self.model = model
         self.jobs = jobs
         self.ttl_days = ttl_days
+        # What each job's last finished run reported, as last learnt: a budgeted claim reserves it
+        # and holds only if the job still says so (a lost claim teaches the new value).
+        self.last_usage: dict[str, budgets.Spend] = {}
+        self._reserved: dict[str, budgets.Spend] = {}  # run id -> what its claim reserved, until read
+
+    def reserved(self, run_id: str) -> budgets.Spend:
+        """What this process's claim of ``run_id`` reserved (read once; nothing known: 0)."""
+        return self._reserved.pop(run_id, budgets.Spend())
 
     def _expiry(self, now_ms: int) -> int:
         return now_ms // 1000 + self.ttl_days * 86_400
@@ -209,15 +218,18 @@ class RunStore:
                          status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
+        reserve = self.last_usage.get(occ.job_id, budgets.Spend())
         condition = self._job_live(occ) & self._slot_free(occ.run_id, now_ms)
         if counts_as_run(occ) and charge:  # maxRuns: the claim counts the starts it admits, in its own write
             slot.append(self.jobs.startedRuns.add(1))
             condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
                 | (self.jobs.startedRuns < self.jobs.maxRuns)
         if occ.attempt == 1 and charge:  # a run is charged once, when it starts (not per attempt)
-            spend, within = budgets.claim_terms(self.jobs, now_ms)
+            spend, within = budgets.claim_terms(self.jobs, now_ms, reserve)
             slot += spend
             condition &= within
+            run.reservedTokens, run.reservedCost = (reserve.tokens or None), (reserve.cost or None)
+            self._reserved[occ.run_id] = reserve
         return run, slot, condition
 
     def claim(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int,
@@ -260,7 +272,16 @@ class RunStore:
         refused = budgets.refusal(job.item, now_ms) if occ.attempt == 1 else None
         if refused is not None:
             return (Claim.NEW_DAY if refused == "day" else Claim.OVER_BUDGET), None, Slot.from_raw(job.item)
+        if occ.attempt == 1 and budgets.limited(job.item) and self._learnt(occ.job_id, job.item):
+            return Claim.RECLAIM, None, None
         return Claim.BUSY, None, Slot.from_raw(job.item or {})
+
+    def _learnt(self, job_id: str, item: dict[str, Any] | None) -> bool:
+        """Remember the job's last usage as the item shows it; True if it was not what was believed."""
+        last = budgets.last_usage_of(item)
+        stale = self.last_usage.get(job_id, budgets.Spend()) != last
+        self.last_usage[job_id] = last
+        return stale
 
     def wait(self, occ: Occurrence, slot: Slot, now_ms: int) -> bool:
         """Make ``occ`` the one occurrence waiting for the run in progress (overlap ``queue``):

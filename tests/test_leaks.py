@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from chalicelib import runtime
 from chalicelib.models import JobModel, RunModel
 from conftest import NO_JITTER, call, create_job, delivery, drive, report
@@ -46,7 +44,6 @@ def test_an_accepted_run_whose_check_send_is_throttled_still_times_out(stack: di
 
 # --- finding 4: overlapping runs settle their own reservations --------------------------------
 
-@pytest.mark.xfail(strict=True, reason="finding 4: the per-run reservation lands next")
 def test_two_overlapping_accepted_runs_count_both_of_their_reports(stack: dict[str, Any]) -> None:
     # Given a budgeted job whose runs overlap and are accepted
     stack["agent"].respond_with(202)
