@@ -19,8 +19,9 @@ install: $(STAMP)
 run: $(STAMP)
 	@$(PY) -m scripts.devstack --port $(PORT)
 
+# PYTEST_ARGS: extra pytest options (.ci/run adds coverage: --cov=chalicelib).
 test: $(STAMP)
-	@$(PY) -m pytest -n 2 -q
+	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 # Tool settings live in pyproject.toml (ruff: pyflakes, pycodestyle, isort, pyupgrade, bugbear;
 # mypy: strict on chalicelib/). Both run; the target fails if either finds something.
