@@ -163,13 +163,32 @@ class Dispatcher:
         """The due shards to query: every shard any count in use or recorded may have armed.
 
         Jobs in shards past ``self.shards`` (the count was lowered) are found here and moved
-        into ``self.shards`` by their next advance (:meth:`_move`)."""
+        into ``self.shards`` by their next advance (:meth:`_move`); once they all have, the
+        record comes down (:meth:`_lower_span`)."""
         try:
             self.record_span()
-            self._span_seen = max(self._span_seen, self.store.shard_span())
-        except StoreUnavailable:  # query what this process knows of; the next tick reads it again
+            self._span_seen = max(self.shards, self.store.shard_span())
+        except StoreUnavailable:  # query what this process last read; the next tick reads it again
             report.errors.append("due-shard count: store unavailable")
         return self._span_seen
+
+    def _lower_span(self, span: int, found: list[tuple[list[JobModel], str | None]], now_ms: int) -> None:
+        """Bring the recorded count down to ``self.shards`` once the shards above it are empty.
+
+        Only when the count was lowered (otherwise nothing is read): the tick's queries show
+        which of those shards had due jobs; any that had none is asked whether it holds any
+        job at all (one Query of one item each), since a job due later sits there too."""
+        target = max(self.shards, UNRECORDED_SHARD_SPAN)  # below the default nothing is recorded
+        above = range(target, span)
+        if not above or any(jobs or error for jobs, error in found[target:span]):
+            return
+        try:
+            if all(self.store.shard_is_empty(shard) for shard in above) \
+                    and self.store.lower_shard_span(span, target, now_ms):
+                log.info("tick: the recorded due-shard count went down from %s to %s", span, target)
+                self._span_seen = target
+        except StoreUnavailable:  # the next tick looks again
+            log.warning("tick: could not lower the due-shard count from %s", span)
 
     def needs_immediate(self, job: JobModel, now_ms: int) -> bool:
         """True if the next tick might see ``job``'s next occurrence too late."""
@@ -248,6 +267,8 @@ class Dispatcher:
             log.exception("tick: dispatch failed")
             report = DispatchReport(errors=[f"dispatch: {type(exc).__name__}"])
         report.errors.extend(spanned.errors + [error for _, error in found if error])
+        if not report.errors:
+            self._lower_span(span, found, now_ms)
         return report
 
     def _due_in_shard(self, shard: int, now_ms: int) -> tuple[list[JobModel], str | None]:

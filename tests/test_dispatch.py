@@ -302,3 +302,50 @@ def test_a_local_snapshot_restores_a_job_at_its_end_entry() -> None:
     assert rewind_jobs(items, {("job-e", 1): 9000}, shards=4) == 0  # nothing undelivered before it
     assert rewind_jobs(items, {("job-e", 1): 4000}, shards=4) == 1  # the tick re-sends 4000, then ends it again
     assert items[0]["nextRunAt"] == {"N": "4000"}
+
+
+def test_the_recorded_due_shard_count_comes_down_once_the_high_shards_are_empty(
+        engine: dict[str, Any], configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.store import SHARD_SPAN_ID, SPAN_GRACE_MS
+
+    # Given daily jobs armed under 16 shards: some at 00:05, and one at 12:00 in a shard above 4
+    configure({"scheduler": {"dueShards": 16}})
+    early = [create(name=f"early{i}", schedule="5 0 * * *")["id"] for i in range(12)]
+    late = [create(name=f"late{i}", schedule="0 12 * * *")["id"] for i in range(8)]
+    assert max(_armed_shards(late)) >= 4 and max(_armed_shards(early)) >= 4
+    configure({"scheduler": {"dueShards": 4}})
+
+    def tick_at(seconds: float) -> None:
+        engine["clock"].advance(seconds - (engine["clock"].t - 1_893_456_000))
+        assert runtime.dispatcher().tick(now_ms()).errors == []
+
+    def recorded() -> int:
+        return int(JobModel.get(SHARD_SPAN_ID).nextRunAt)
+
+    # When the 00:05 jobs move to the 4 shards: the 12:00 one still sits above, and the record stays
+    for at in (240, 300, 1800, 1800 + SPAN_GRACE_MS / 1000):
+        tick_at(at)
+        assert recorded() == 16
+    # Once the 12:00 jobs moved too, the record comes down, but only a grace period after the first empty look
+    tick_at(12 * 3600 - 60)
+    assert all(shard < 4 for shard in _armed_shards(late))
+    tick_at(12 * 3600)
+    tick_at(12 * 3600 + SPAN_GRACE_MS / 1000 - 60)
+    assert recorded() == 16
+    tick_at(12 * 3600 + SPAN_GRACE_MS / 1000)
+    assert recorded() == 4
+    # Then a later tick makes only the 4 shard queries and the record's read
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls[operation] += 1
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    tick_at(12 * 3600 + SPAN_GRACE_MS / 1000 + 60)
+    assert dict(calls) == {"Query": 5}
+    # And raising the count again calls the lowering off and is recorded as before
+    configure({"scheduler": {"dueShards": 8}})
+    tick_at(12 * 3600 + SPAN_GRACE_MS / 1000 + 120)
+    assert recorded() == 8
