@@ -166,7 +166,7 @@ def test_timeout_is_a_total_deadline_not_a_per_read_timeout() -> None:
     listener.close()
     # Then it ends as a retryable timeout near 1 s, although every read got a byte in time
     assert error.retryable and "timed out after 1000 ms" in error.message
-    assert elapsed < 2.5
+    assert elapsed < 5.0  # the trickle goes on until the call returns: a per-read timeout never ends it
 
 
 def test_signed_delivery_verifies_at_the_agent(signed_agent: AgentServer) -> None:
@@ -238,10 +238,10 @@ def test_redirects_are_never_followed(agent: AgentServer, status: int) -> None:
 
 
 def test_timeout_is_retryable(agent: AgentServer) -> None:
-    agent.respond_with(200, delay_s=3)
+    agent.respond_with(200, delay_s=10)  # far from the 300 ms: a busy machine cannot blur the two
     started = time.monotonic()
     error = fail(DELIVERY, endpoint(agent.url, timeout_ms=300))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5
     assert error.retryable and error.message == "agent timed out after 300 ms"
 
 
