@@ -3,7 +3,9 @@
 1. ``python -m scripts.devstack`` runs in a subprocess on free ports (as ``make run``,
    with bearer security on). Schemathesis loads ``/api/openapi.json`` from it and sends
    generated requests, valid (positive) and invalid (negative), to every operation, then
-   walks the document's links (create -> read/patch/run/runs/delete) as a state machine.
+   walks the document's links (create -> read/patch/run/runs/delete, run -> the run's
+   read/heartbeat/complete/cancel) as a state machine, with valid requests: it must send at
+   least STATEFUL_FLOOR of them and reach every run route with a real run id.
    Checks: no 5xx, status codes, content types, headers and bodies as documented, invalid
    requests rejected, and valid ones mostly accepted (the document is as strict as the
    validation: generated bodies need no help to be valid). Schemathesis' own command line
@@ -19,6 +21,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
+from chalicelib.limits import NAME_MAX_LENGTH
 from chalicelib.openapi import openapi_document
 from conftest import call, job_body
 from test_faults import ledger
@@ -36,7 +40,15 @@ TOKEN = "fuzz-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 POSITIVE_EXAMPLES = 45  # per operation
 NEGATIVE_EXAMPLES = 35  # per operation that takes input
-STATEFUL_RUNS = 12  # state machine runs of up to 6 linked calls
+STATEFUL_RUNS = 30  # state machine runs of up to STATEFUL_STEPS linked calls: ~330 requests a round
+STATEFUL_STEPS = 12
+STATEFUL_FLOOR = 200  # the linked sequences send at least this many requests
+STATEFUL_ROUNDS = 3  # at most, while hypothesis stops a round short of the floor
+# Each run route (a link from a run's 202 gives its id) answers this many times other than 404:
+# 5 to 28 times in five measured runs.
+RUN_ROUTES = ("GET /api/runs/{run_id}", "POST /api/runs/{run_id}/heartbeat", "POST /api/runs/{run_id}/complete",
+              "POST /api/runs/{run_id}/cancel")
+MIN_RUN_ROUTE_ANSWERS = 2
 MIN_CASES = 500
 MIN_INTERVAL_MS = 3_600_000
 # Share of schema-valid bodies the API must accept: below it, the document is looser than the
@@ -76,7 +88,21 @@ class Tally:
     extra_query: int = 0  # negative cases whose only fault is an undeclared query parameter
     by_status: dict[int, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
-    stateful_stopped_early: bool = False  # hypothesis stopped the linked sequences (see stateful_run)
+    stateful_stopped_early: int = 0  # rounds of linked sequences hypothesis stopped (see stateful_run)
+    stateful: dict[str, dict[int, int]] = field(default_factory=dict)  # operation -> status -> answers
+
+    def count_stateful(self, operation: str, status: int) -> None:
+        """An answer of the linked sequences, by operation and status."""
+        self.count(status)
+        statuses = self.stateful.setdefault(operation, {})
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def stateful_requests(self) -> int:
+        return sum(sum(statuses.values()) for statuses in self.stateful.values())
+
+    def found_by_link(self, operation: str) -> int:
+        """Answers of ``operation`` (a run route: only a link gives it a real id) that were no 404."""
+        return sum(n for status, n in self.stateful.get(operation, {}).items() if status != 404)
 
     def count(self, status: int) -> None:
         self.cases += 1
@@ -166,38 +192,69 @@ def takes_input(operation: Any) -> bool:
     return bool(definition.get("parameters") or definition.get("requestBody") or operation.path_parameters)
 
 
-def stateful_run(schema: Any, base_url: str, tally: Tally) -> None:
-    """Follow the document's links (create -> get/patch/run/runs/delete) as a state machine."""
-    base = schema.as_state_machine()
+def linked_machine(schema: Any, base_url: str, tally: Tally, job_ids: list[str]) -> Any:
+    """The document's links (create -> get/patch/run/runs/delete, run -> get/heartbeat/complete/
+    cancel) as a state machine; ``job_ids`` are real jobs for the sequences that start with a run."""
+    known = set(job_ids)  # and every job a sequence created
 
-    class Machine(base):  # type: ignore[misc, valid-type]
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": base_url, "headers": AUTH, "timeout": 15}
 
+        def before_call(self, case: Any) -> None:
+            # Hypothesis' short names ("0", "A") come back in every sequence: without a suffix
+            # most creates were 409s and few sequences went on to a run (the stateless phase
+            # keeps the names as generated).
+            if case.operation.label == "POST /api/jobs" and isinstance(case.body, dict) \
+                    and isinstance(case.body.get("name"), str):
+                suffix = f"-s{tally.stateful_requests()}"
+                case.body = {**case.body, "name": case.body["name"][:NAME_MAX_LENGTH - len(suffix)] + suffix}
+            # A sequence may start with a run of a random id (a 404 that links nowhere): it runs
+            # a real job instead, as the stateless phase mixes real ids in, and goes on to the run.
+            job_id = (case.path_parameters or {}).get("job_id")
+            if case.operation.label == "POST /api/jobs/{job_id}/run" and job_id not in known:
+                case.path_parameters = {**case.path_parameters, "job_id": job_ids[len(known) % len(job_ids)]}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            if case.operation.label == "POST /api/jobs" and response.status_code == 201:
+                known.add(response.json()["id"])
+
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
-            tally.count(response.status_code)
+            tally.count_stateful(case.operation.label, response.status_code)
             try:
                 case.validate_response(response, checks=checks(False), headers=AUTH)
             except BaseExceptionGroup as failure:
                 tally.failures.append(f"stateful {case.operation.label}: {failure}"[:3000])
 
+    return Machine
+
+
+def stateful_run(schema: Any, base_url: str, tally: Tally, job_ids: list[str]) -> None:
+    """Run the linked sequences; again (at most STATEFUL_ROUNDS in all) while hypothesis stops them
+    short of STATEFUL_FLOOR requests."""
     from hypothesis.errors import FlakyStrategyDefinition
 
-    try:
-        Machine.run(settings=settings(max_examples=STATEFUL_RUNS, stateful_step_count=6, deadline=None,
-                                      database=None, phases=[Phase.generate],
-                                      suppress_health_check=list(HealthCheck)))
-    except FlakyStrategyDefinition:
-        # The links feed server answers (fresh job ids) back into generation, which hypothesis
-        # may call inconsistent and stop on; every response it did get was validated above.
-        tally.stateful_stopped_early = True
+    machine = linked_machine(schema, base_url, tally, job_ids)
+    for _ in range(STATEFUL_ROUNDS):
+        try:
+            machine.run(settings=settings(max_examples=STATEFUL_RUNS, stateful_step_count=STATEFUL_STEPS,
+                                          deadline=None, database=None, phases=[Phase.generate],
+                                          suppress_health_check=list(HealthCheck)))
+            return
+        except FlakyStrategyDefinition:
+            # The links feed server answers (fresh job ids) back into generation, which hypothesis
+            # may call inconsistent and stop on (about every other round, after 130-260 requests);
+            # every response it did get was validated above.
+            tally.stateful_stopped_early += 1
+            if tally.stateful_requests() >= STATEFUL_FLOOR:
+                return
 
 
-def seed_jobs(stack: Any, count: int = 4) -> list[str]:
+def seed_jobs(stack: Any, count: int = 4, prefix: str = "fuzz-seed") -> list[str]:
     """A few real jobs, so that the {job_id} operations reach more than their 404."""
     ids = []
     for i in range(count):
-        answer = requests.post(f"{stack.base}/jobs", json=job_body(name=f"fuzz-seed-{i}"), headers=AUTH, timeout=15)
+        answer = requests.post(f"{stack.base}/jobs", json=job_body(name=f"{prefix}-{i}"), headers=AUTH, timeout=15)
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])
     return ids
@@ -213,7 +270,10 @@ def test_schemathesis_on_the_local_stack(stack: Any, request: pytest.FixtureRequ
     # Given the OpenAPI document served by the running stack (schemathesis skips the document's
     # own operation), and a few jobs
     # The token is sent with every case; schemathesis does not mutate it (401s are test_security's)
-    config = SchemathesisConfig.from_dict({"generation": {"with-security-parameters": False}})
+    # The linked sequences follow the document's links alone: schemathesis' own inferred links
+    # mostly start from random ids (404s) and spread the few steps over ~60 rules.
+    config = SchemathesisConfig.from_dict({"generation": {"with-security-parameters": False}, "phases": {
+        "stateful": {"inference": {"algorithms": []}, "generation": {"mode": "positive"}}}})
     schema = schemathesis.openapi.from_url(f"{stack.base}/openapi.json", headers=AUTH, config=config)
     base_url, job_ids = f"http://localhost:{stack.port}", seed_jobs(stack)
     results = list(schema.get_all_operations())
@@ -221,16 +281,19 @@ def test_schemathesis_on_the_local_stack(stack: Any, request: pytest.FixtureRequ
     assert len(operations) == len(results), "the served document does not load as valid OpenAPI"
     operations.sort(key=lambda o: o.method.upper() == "DELETE")  # keep the seeded jobs for the others
     # When every operation gets generated valid and invalid requests, then linked sequences
+    began = time.perf_counter()
     for operation in operations:
         fuzz_operation(operation, False, POSITIVE_EXAMPLES, base_url, tally, job_ids)
         if takes_input(operation):
             fuzz_operation(operation, True, NEGATIVE_EXAMPLES, base_url, tally, job_ids)
-    stateless = tally.cases
-    stateful_run(schema, base_url, tally)
+    stateless, linked = tally.cases, time.perf_counter()
+    stateful_run(schema, base_url, tally, seed_jobs(stack, prefix="fuzz-stateful"))  # the first ones are deleted
+    seconds = {"stateless_s": round(linked - began, 1), "stateful_s": round(time.perf_counter() - linked, 1)}
     # Then no answer was a 5xx or differed from the document
     ledger("fuzz", request.node.name, operations=len(operations), cases=tally.cases, stateless=stateless,
            stateful=tally.cases - stateless, failures=len(tally.failures), extra_query=tally.extra_query,
-           statuses=tally.by_status, positive=tally.positive, stateful_stopped_early=tally.stateful_stopped_early)
+           statuses=tally.by_status, positive=tally.positive, stateful_stopped_early=tally.stateful_stopped_early,
+           stateful_by_operation=tally.stateful, **seconds)
     assert not tally.failures, "\n\n".join(tally.failures[:40])
     # And the document is as strict as the validation: valid bodies are mostly accepted
     with_body = {o.label for o in operations if o.definition.raw.get("requestBody")}
@@ -241,6 +304,9 @@ def test_schemathesis_on_the_local_stack(stack: Any, request: pytest.FixtureRequ
         "minimum"] == MIN_INTERVAL_MS
     assert {o.label for o in operations} == documented - {"GET /api/openapi.json"}
     assert stateless >= MIN_CASES and not [s for s in tally.by_status if s >= 500], tally
+    # And the linked sequences ran, down to the run routes (only the run's links give them an id)
+    assert tally.stateful_requests() >= STATEFUL_FLOOR, tally.stateful
+    assert all(tally.found_by_link(route) >= MIN_RUN_ROUTE_ANSWERS for route in RUN_ROUTES), tally.stateful
 
 
 CLI_WARNINGS = ("Schema validation mismatch", "Low valid-input rate")
