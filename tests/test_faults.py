@@ -40,6 +40,7 @@ from chalicelib.sqs import EARLY_MS
 from conftest import AGENT_ID, FakeClock, Recorder, call, receive_all, record_job
 from fault_injector import READS, WRITES, Crash, Injector, is_advance, is_api_update, is_claim
 from infra.resources import QUEUE_VISIBILITY_S
+from invariants import check_quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER = ROOT / ".local" / "reliability" / "results.jsonl"
@@ -185,6 +186,7 @@ def test_the_life_has_the_writes_and_reads_the_sweep_expects(engine: dict[str, A
     assert faults.count(READS) == LIFE_READS, [c for c in faults.log if c in READS]
     audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)], failed_starts=1)
     assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 @pytest.mark.parametrize("kind", ["throttle", "lost", "crash"])
@@ -203,6 +205,7 @@ def test_a_fault_at_any_write_loses_nothing_and_runs_nothing_twice(
     boundary = nth == LIFE_WRITES and kind == "throttle"
     audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)], failed_starts=1, boundary=boundary)
     assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 @pytest.mark.parametrize("nth", range(1, LIFE_READS + 1))
@@ -214,6 +217,7 @@ def test_a_throttled_read_loses_nothing(engine: dict[str, Any], faults: Injector
     recover(engine)
     audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)], failed_starts=1)
     assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 # --- 2. the minute tick ---------------------------------------------------------------------------
@@ -241,7 +245,7 @@ def test_tick_fault_then_next_tick_loses_nothing(engine: dict[str, Any], faults:
     jobs = [daily(f"daily{i}")["id"] for i in range(count)]
     fault = faults.add(service, operation, kind=kind, times=99, **({"match": match} if match else {}))
     tick_at(engine["clock"], AT_0005 - 60_000)
-    assert fault.fired
+    assert fault.fired >= 1
     faults.clear()
     # When the 00:05 tick runs and the executor drains the queue
     tick_at(engine["clock"], AT_0005)
@@ -250,6 +254,7 @@ def test_tick_fault_then_next_tick_loses_nothing(engine: dict[str, Any], faults:
     audit(request, engine["recorder"], [scheduled_run_id(j, AT_0005) for j in jobs])
     for job_id in jobs:
         assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 def test_batched_advance_in_conflict_is_written_again(engine: dict[str, Any], faults: Injector,
@@ -263,6 +268,7 @@ def test_batched_advance_in_conflict_is_written_again(engine: dict[str, Any], fa
     assert fault.fired == 1 and (report.advanced, report.lost_races, report.errors) == (3, 0, [])
     drain(queue_url(engine), engine["clock"])
     audit(request, engine["recorder"], [scheduled_run_id(j, AT_0005) for j in jobs])
+    check_quiet(request, queue_url(engine))
 
 
 def test_partial_batch_failure_resends_and_dedupes(engine: dict[str, Any], faults: Injector,
@@ -270,7 +276,7 @@ def test_partial_batch_failure_resends_and_dedupes(engine: dict[str, Any], fault
     # Given an interval job whose 8 first occurrences go out in one batch, half refused by SQS
     fault = faults.add("sqs", "SendMessageBatch", kind="partial")
     job = runtime.jobs().create(record_job(name="fast", schedule=None, interval=10_000))
-    assert fault.fired and len(receive_all(queue_url(engine))) == 4
+    assert fault.fired == 1 and len(receive_all(queue_url(engine))) == 4
     # When the next tick re-sends all 8 (the job was not advanced) and the queue drains
     report = runtime.dispatcher().tick(now_ms())
     assert report.occurrences == 8
@@ -278,6 +284,7 @@ def test_partial_batch_failure_resends_and_dedupes(engine: dict[str, Any], fault
     # Then each of the 8 started once
     audit(request, engine["recorder"], [scheduled_run_id(job["id"], T0 + 10_000 * k) for k in range(1, 9)])
     assert_job(job["id"], succeeded=8)
+    check_quiet(request, queue_url(engine))
 
 
 def test_message_seen_again_after_success_starts_nothing(
@@ -294,6 +301,7 @@ def test_message_seen_again_after_success_starts_nothing(
     # Then it started once
     audit(request, engine["recorder"], [scheduled_run_id(job["id"], AT_0005)])
     assert_job(job["id"], succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 # --- 2b. a burst worked per batch (chalicelib/batch.py) --------------------------------------------
@@ -325,6 +333,7 @@ def test_a_fault_at_the_batched_claim_or_read_loses_nothing(engine: dict[str, An
     audit(request, engine["recorder"], [scheduled_run_id(j, AT_0005) for j in jobs])
     for job_id in jobs:
         assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 # --- 3. the API (through Chalice's test client) -----------------------------------------------------
@@ -353,9 +362,10 @@ def test_create_fault(engine: dict[str, Any], client: Any, faults: Injector, req
                       operation: str, kind: str) -> None:
     # Given creating a job due in 60 s meets a fault
     service = "sqs" if operation == "SendMessageBatch" else "dynamodb"
-    faults.add(service, operation, kind=kind)
+    fault = faults.add(service, operation, kind=kind)
     body = record_job(name="api", schedule="1 0 * * *")
     response = call(client, "POST", "/api/jobs", body)
+    assert fault.fired == 1
     faults.clear()
     # Then a refused write stores nothing; a write that landed is found (a retry gets 409)
     if kind == "throttle" and service == "dynamodb":
@@ -373,6 +383,7 @@ def test_create_fault(engine: dict[str, Any], client: Any, faults: Injector, req
     drain(queue_url(engine), engine["clock"])
     audit(request, engine["recorder"], [scheduled_run_id(job_id, FIRST_AT)])
     assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 @pytest.mark.parametrize("kind", ["throttle", "lost"])
@@ -381,8 +392,9 @@ def test_pause_fault(engine: dict[str, Any], client: Any, faults: Injector, requ
     # Given a daily job, and a pause whose write is refused (or lands, its answer lost)
     job = daily()
     before = answer(call(client, "GET", f"/api/jobs/{job['id']}"))
-    faults.add("dynamodb", "UpdateItem", kind=kind, match=is_api_update)
+    fault = faults.add("dynamodb", "UpdateItem", kind=kind, match=is_api_update)
     assert_unavailable(call(client, "PATCH", f"/api/jobs/{job['id']}", {"status": "paused"}))
+    assert fault.fired == 1
     faults.clear()
     after = answer(call(client, "GET", f"/api/jobs/{job['id']}"))
     # When its time comes
@@ -397,15 +409,17 @@ def test_pause_fault(engine: dict[str, Any], client: Any, faults: Injector, requ
         assert after["status"] == "paused"
         audit(request, engine["recorder"], [])
         assert_job(job["id"], succeeded=0, status="paused")
+    check_quiet(request, queue_url(engine))
 
 
 def test_reschedule_whose_enqueue_fails_runs_the_new_schedule_once(
         engine: dict[str, Any], client: Any, faults: Injector, request: pytest.FixtureRequest) -> None:
     # Given a daily 00:05 job moved to a single run at 00:00:40, and SQS refusing its enqueue
     job = daily()
-    faults.add("sqs", "SendMessageBatch")
+    fault = faults.add("sqs", "SendMessageBatch")
     patched = call(client, "PATCH", f"/api/jobs/{job['id']}", {"schedule": "2030-01-01T00:00:40Z"})
     assert patched.status_code == 200, patched.body
+    assert fault.fired == 1
     faults.clear()
     # When ticks run until past 00:05
     for at in (T0 + 1_000, AT_0005 - 60_000, AT_0005 + 60_000):
@@ -414,6 +428,7 @@ def test_reschedule_whose_enqueue_fails_runs_the_new_schedule_once(
     # Then the new occurrence ran once and the old one never
     audit(request, engine["recorder"], [scheduled_run_id(job["id"], T0 + 40_000)])
     assert_job(job["id"], succeeded=1, status="completed")
+    check_quiet(request, queue_url(engine))
 
 
 @pytest.mark.parametrize("kind", ["throttle", "lost"])
@@ -422,8 +437,9 @@ def test_delete_fault(engine: dict[str, Any], client: Any, faults: Injector, req
     # Given a daily job whose 00:05 occurrence is already queued, and a faulty DELETE
     job = daily()
     tick_at(engine["clock"], AT_0005 - 60_000)
-    faults.add("dynamodb", "TransactWriteItems", kind=kind)
+    fault = faults.add("dynamodb", "TransactWriteItems", kind=kind)
     assert_unavailable(call(client, "DELETE", f"/api/jobs/{job['id']}"))
+    assert fault.fired == 1
     faults.clear()
     # When the queue drains
     drain(queue_url(engine), engine["clock"])
@@ -436,6 +452,7 @@ def test_delete_fault(engine: dict[str, Any], client: Any, faults: Injector, req
         audit(request, engine["recorder"], [])
         assert call(client, "GET", f"/api/jobs/{job['id']}").status_code == 404
         assert JobModel.count(job["id"]) == 0  # not resurrected by the executor's outcome write
+    check_quiet(request, queue_url(engine))
 
 
 @pytest.mark.parametrize("service, operation", [("sqs", "SendMessageBatch"), ("dynamodb", "PutItem")])
@@ -443,8 +460,9 @@ def test_manual_run_fault(engine: dict[str, Any], client: Any, faults: Injector,
                           service: str, operation: str) -> None:
     # Given a manual run whose message (or whose "queued" record) is refused
     job = daily()
-    faults.add(service, operation)
+    fault = faults.add(service, operation)
     assert_unavailable(call(client, "POST", f"/api/jobs/{job['id']}/run"))
+    assert fault.fired == 1
     faults.clear()
     drain(queue_url(engine), engine["clock"])
     runs = [r.id for r in RunModel.query(job["id"])]
@@ -454,6 +472,7 @@ def test_manual_run_fault(engine: dict[str, Any], client: Any, faults: Injector,
     assert len(expected) == (0 if service == "sqs" else 1)
     audit(request, engine["recorder"], expected)
     assert_job(job["id"], succeeded=len(expected))
+    check_quiet(request, queue_url(engine))
 
 
 # --- 4. the last attempt, the dead-letter queue and the failure log ------------------------------------
@@ -483,23 +502,26 @@ def test_dead_letter_refused_then_accepted_records_one_failure(
         request: pytest.FixtureRequest) -> None:
     # Given the last attempt's hand-over to the DLQ is refused once
     job_id = failing_daily(engine, configure)
-    faults.add("sqs", "SendMessage")
+    fault = faults.add("sqs", "SendMessage")
     # When the queue drains (the last attempt is redelivered after the visibility timeout)
     drain(queue_url(engine), engine["clock"])
+    assert fault.fired == 1
     # Then the occurrence is in the DLQ once, logged once, and counted as one failure
     run_id = scheduled_run_id(job_id, AT_0005)
     assert [(b["runId"], b["attempt"]) for b in dlq_bodies(engine)] == [(run_id, 3)]
     assert [line["runId"] for line in failure_lines(tmp_path)] == [run_id]
     audit(request, engine["recorder"], [run_id], failed_starts=2)  # attempt 1, attempt 2 twice
     assert_job(job_id, succeeded=0, failed=1)
+    check_quiet(request, queue_url(engine))
 
 
 def test_crash_after_dead_letter_duplicates_it_and_a_redrive_runs_once(
         engine: dict[str, Any], configure: Any, faults: Injector, request: pytest.FixtureRequest) -> None:
     # Given the process dies right after handing the last attempt to the DLQ
     job_id = failing_daily(engine, configure)
-    faults.add("sqs", "SendMessage", kind="crash")
+    fault = faults.add("sqs", "SendMessage", kind="crash")
     drain(queue_url(engine), engine["clock"])
+    assert fault.fired == 1
     run_id = scheduled_run_id(job_id, AT_0005)
     # Then the redelivered attempt dead-letters it again: the DLQ holds it twice (documented)
     dead = dlq_bodies(engine)
@@ -517,6 +539,8 @@ def test_crash_after_dead_letter_duplicates_it_and_a_redrive_runs_once(
     job = JobModel.get(job_id)
     # The redriven occurrence is counted as finished twice: once failed, once succeeded
     assert (int(job.runCount), int(job.failureCount), job.lastRunStatus) == (2, 1, "succeeded")
+    # the operator's redrive started one attempt beyond the policy, on purpose
+    check_quiet(request, queue_url(engine), attempts_allowed={run_id: 1})
 
 
 # --- 5. agents that time out ------------------------------------------------------------------------
@@ -548,6 +572,7 @@ def test_agent_timeout_is_retried_with_the_same_run_id(engine: dict[str, Any], c
     assert len(seen) >= 2 and seen == [(run_id, k) for k in range(1, len(seen) + 1)]
     ledger("faults", request.node.name, occurrences=1, lost=0, twice=0, boundary_twice=1)
     assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
 
 
 def test_agent_that_never_answers_ends_failed_in_the_dlq(engine: dict[str, Any], configure: Any, tmp_path: Path,
@@ -564,9 +589,11 @@ def test_agent_that_never_answers_ends_failed_in_the_dlq(engine: dict[str, Any],
     assert "timed out" in failure_lines(tmp_path)[0]["error"]
     ledger("faults", request.node.name, occurrences=1, lost=0, twice=0, boundary_twice=0)
     assert_job(job_id, succeeded=0, failed=1)
+    check_quiet(request, queue_url(engine))
 
 
-def test_every_lease_ends_before_sqs_shows_the_message_again(engine: dict[str, Any], configure: Any) -> None:
+def test_every_lease_ends_before_sqs_shows_the_message_again(engine: dict[str, Any], configure: Any,
+                                                             request: pytest.FixtureRequest) -> None:
     # Given the slowest agent the config accepts (a slower one is refused at start-up)
     from chalicelib.config import get_config
     from chalicelib.errors import ConfigError
@@ -577,6 +604,7 @@ def test_every_lease_ends_before_sqs_shows_the_message_again(engine: dict[str, A
     configure({"agents": {AGENT_ID: {"url": "http://127.0.0.1:9/", "timeoutMs": 60_000}}})
     # Then a dead claimant's lease has expired when its message comes back
     assert runtime.executor().lease_ms < QUEUE_VISIBILITY_S * 1000
+    check_quiet(request, queue_url(engine))
 
 
 def test_claimant_crash_with_the_slowest_agent_loses_nothing(engine: dict[str, Any], configure: Any,
@@ -587,10 +615,12 @@ def test_claimant_crash_with_the_slowest_agent_loses_nothing(engine: dict[str, A
         # Given an agent allowed the longest timeout, and a claimant that dies right after claiming
         job_id = agent_job(engine, configure, agent.url)
         configure({"agents": {AGENT_ID: {"url": agent.url, "timeoutMs": 60_000}}})
-        faults.add("dynamodb", "TransactWriteItems", kind="crash", match=is_claim)
+        fault = faults.add("dynamodb", "TransactWriteItems", kind="crash", match=is_claim)
         # When SQS shows the message again after its visibility timeout
         drain(queue_url(engine), engine["clock"])
+        assert fault.fired == 1
         # Then the occurrence is delivered, once
         assert [r.header("X-AgentOS-Run-Id") for r in agent.requests] == [scheduled_run_id(job_id, AT_0005)]
     ledger("faults", request.node.name, occurrences=1, lost=0, twice=0, boundary_twice=0)
     assert_job(job_id, succeeded=1)
+    check_quiet(request, queue_url(engine))
