@@ -25,6 +25,7 @@ from chalicelib.sqs import EARLY_MS, Message
 from conftest import receive_all, record_job
 from fault_injector import WRITES, Injector
 from infra.resources import QUEUE_VISIBILITY_S
+from invariants import check_quiet
 from test_faults import ledger, queue_url
 
 AGENT = "8c7d6e5f-4a3b-4c2d-9e1f-0a9b8c7d6e5f"
@@ -100,6 +101,7 @@ def audit(request: pytest.FixtureRequest, engine: dict[str, Any], occurrences: l
     assert [r.status for r in runs] == ["succeeded", "succeeded"], [(r.status, r.error) for r in runs]
     assert holders == {} and int(agent.queued or 0) == 0, (holders, agent.queued)
     assert all(r.queueAgent is None for r in runs)
+    check_quiet(request, queue_url(engine))
 
 
 def test_the_limited_life_has_the_writes_the_sweep_expects(limited_engine: dict[str, Any], faults: Injector,
