@@ -35,6 +35,7 @@ from chalicelib.models import JobModel, NameClaim, RunModel
 from chalicelib.runs import Claim, Occurrence, RunStore
 from conftest import pump, receive_all, record_job
 from infra.resources import QUEUE_VISIBILITY_S
+from invariants import check_quiet
 from test_faults import drain, ledger
 
 T0 = 1_893_456_000_000  # the fake clock's start, 2030-01-01T00:00:00Z
@@ -281,6 +282,7 @@ def test_parallel_ticks_and_executors_with_pause_reschedule_delete(
            late_wins=len(wins), in_flight=in_flight(claims, changes), claims=len(claims))
     assert not twice and not lost and not wins, (twice, lost, wins)
     assert_final_state(groups)
+    check_quiet(request, engine["queue_url"])
 
 
 def assert_final_state(groups: dict[str, list[str]]) -> None:
@@ -306,8 +308,9 @@ def daily(name: str = "daily") -> str:
     return str(runtime.jobs().create(record_job(name=name, schedule="5 0 * * *"))["id"])
 
 
-def after_due_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
-    """Run ``action`` once, right after the tick has read the due index and before it writes."""
+def after_due_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> list[bool]:
+    """Run ``action`` once, right after the tick has read the due index and before it writes
+    (the list returned is non-empty once it ran)."""
     store, original, done = runtime.job_store(), runtime.job_store().due, list[bool]()
 
     def due(shard: int, before_ms: int) -> Iterator[JobModel]:
@@ -318,6 +321,7 @@ def after_due_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]
         return iter(found)
 
     monkeypatch.setattr(store, "due", due)
+    return done
 
 
 def tick_and_drain(engine: dict[str, Any], at_ms: int) -> None:
@@ -340,25 +344,29 @@ def test_delete_between_tick_read_and_write_does_not_resurrect(
     job_id = daily()
     if paused_in_console:
         console_pause(job_id)
-    after_due_read(monkeypatch, lambda: runtime.jobs().delete(job_id))
+    fired = after_due_read(monkeypatch, lambda: runtime.jobs().delete(job_id))
     # When the job is deleted before the tick writes (advance, or disarm)
     tick_and_drain(engine, TICK_AT)
+    assert fired
     # Then no job item reappears and nothing started
     assert JobModel.count(job_id) == 0, JobModel.get(job_id).attribute_values
     assert engine["recorder"].runs() == []
     ledger("races", request.node.name, occurrences=0, lost=0, twice=0, late_wins=0)
+    check_quiet(request, engine["queue_url"])
 
 
 def test_pause_between_tick_read_and_advance_keeps_it_disarmed(
         engine: dict[str, Any], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest) -> None:
     job_id = daily()
-    after_due_read(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}))
+    fired = after_due_read(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}))
     tick_and_drain(engine, TICK_AT)
+    assert fired
     job = JobModel.get(job_id)
     assert (job.status, job.dueShard) == ("paused", None)  # the tick's advance did not re-arm it
     assert engine["recorder"].runs() == []  # its occurrence, sent after the pause, was skipped
     ledger("races", request.node.name, occurrences=0, lost=0, twice=0, late_wins=0)
+    check_quiet(request, engine["queue_url"])
 
 
 def test_reschedule_between_tick_read_and_send_drops_the_old_occurrence(
@@ -366,18 +374,21 @@ def test_reschedule_between_tick_read_and_send_drops_the_old_occurrence(
         request: pytest.FixtureRequest) -> None:
     # Given the tick read a 00:05 job, then the job was moved to 00:10 before the tick sent 00:05
     job_id = daily()
-    after_due_read(monkeypatch, lambda: runtime.jobs().update(job_id, {"schedule": "10 0 * * *"}))
+    fired = after_due_read(monkeypatch, lambda: runtime.jobs().update(job_id, {"schedule": "10 0 * * *"}))
     tick_and_drain(engine, TICK_AT)
+    assert fired
     tick_and_drain(engine, T0 + 598_000)
     # Then only the new schedule's occurrence ran, once
     expected = [scheduled_run_id(job_id, T0 + 600_000)]
     assert engine["recorder"].runs() == expected
     assert RunModel.get(job_id, scheduled_run_id(job_id, AT_0005)).status == "skipped"
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+    check_quiet(request, engine["queue_url"])
 
 
-def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object], after_commit: bool) -> None:
-    """Run ``action`` once, just before the executor's claim is sent, or just after it committed."""
+def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object], after_commit: bool) -> list[bool]:
+    """Run ``action`` once, just before the executor's claim is sent, or just after it committed
+    (the list returned is non-empty once it ran)."""
     original, done = RunStore.claim, list[bool]()
 
     def claim(self: RunStore, occ: Occurrence, *args: Any, **kwargs: Any) -> Any:
@@ -404,6 +415,7 @@ def during_claim(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object], 
         return result
 
     monkeypatch.setattr(batch, "claim_all", claim_all)
+    return done
 
 
 @pytest.mark.parametrize("after_commit", [False, True])
@@ -411,8 +423,9 @@ def test_pause_racing_the_claim(engine: dict[str, Any], atomic_dynamodb: None, m
                                 request: pytest.FixtureRequest, after_commit: bool, executor_path: str) -> None:
     # Given the 00:05 occurrence is queued, and a pause returns just before / just after its claim
     job_id = daily()
-    during_claim(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}), after_commit)
+    fired = during_claim(monkeypatch, lambda: runtime.jobs().update(job_id, {"status": "paused"}), after_commit)
     tick_and_drain(engine, TICK_AT)
+    assert fired
     # Then a claim after the pause skips; so does a claim that committed first, because the
     # executor reads the job again at the instant, after its hold
     started = engine["recorder"].runs()
@@ -424,6 +437,7 @@ def test_pause_racing_the_claim(engine: dict[str, Any], atomic_dynamodb: None, m
     assert (job.status, job.dueShard, int(job.runCount)) == ("paused", None, len(started))
     ledger("races", request.node.name, occurrences=len(started), lost=0, twice=0, late_wins=0,
            in_flight=len(started))
+    check_quiet(request, engine["queue_url"])
 
 
 def test_resume_does_not_replay_the_paused_period(engine: dict[str, Any], atomic_dynamodb: None,
@@ -442,6 +456,7 @@ def test_resume_does_not_replay_the_paused_period(engine: dict[str, Any], atomic
     # Then only the first occurrence after the resume ran
     assert engine["recorder"].runs() == [scheduled_run_id(job_id, AT_0005 + 86_400_000)]
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+    check_quiet(request, engine["queue_url"])
 
 
 def test_concurrent_reschedules_leave_one_schedule_running_once(
@@ -470,6 +485,7 @@ def test_concurrent_reschedules_leave_one_schedule_running_once(
     at = T0 + 10_000 * next(k for k, t in targets.items() if t == final)
     assert engine["recorder"].runs() == [scheduled_run_id(job_id, at)]
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+    check_quiet(request, engine["queue_url"])
 
 
 def test_manual_run_taken_by_a_fast_executor_before_it_is_recorded(
@@ -490,3 +506,4 @@ def test_manual_run_taken_by_a_fast_executor_before_it_is_recorded(
     assert run["trigger"] == "manual" and run["status"] in ("running", "succeeded")
     assert [r.id for r in RunModel.query(job_id)] == [run["id"]]
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
+    check_quiet(request, engine["queue_url"])
