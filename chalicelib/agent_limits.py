@@ -28,7 +28,7 @@ from .config import AgentEndpoint, Config
 from .dynamo import model_connection
 from .errors import StoreUnavailable
 from .models import AgentModel, JobModel, RunModel, RunStatus, Trigger, agent_item_id
-from .runs import Occurrence
+from .runs import Occurrence, unwatch, watch
 
 log = logging.getLogger("agentos.jobs.agents")
 GATE_TRIES = 4  # each lost try learns what the agent item held (a lease to reap, a new day)
@@ -121,6 +121,32 @@ class AgentLimits:
                 return {}
             raise StoreUnavailable("jobs table unavailable while admitting a run; retry later") from exc
 
+    def state(self, agent_id: str) -> dict[str, Any]:
+        """The agent item as read now: ``holders`` (run id -> lease), ``queued``, the day's usage."""
+        return self._item(agent_id)
+
+    def free(self, agent_id: str, run_id: str, lease: int) -> bool:
+        """Free ``run_id``'s slot if it still holds it with ``lease`` (the reconciler found it over)."""
+        try:
+            self.model(agent_item_id(agent_id)).update(actions=self.release_actions(run_id),
+                                                       condition=self.model.holders[run_id] == lease)
+        except PynamoDBException:
+            return False  # renewed, or freed by its own final write meanwhile
+        log.warning("agent %s: slot of run %s freed by the reconciler", agent_id, run_id)
+        return True
+
+    def correct_queued(self, agent_id: str, seen: int) -> int:
+        """Make the agent's count of waiting runs the length of its line (a queueing or leaving
+        write whose answer was lost can leave it off); 1 if it was corrected, else 0."""
+        try:
+            length = self.runs.agentQueue.count(agent_id)
+        except PynamoDBException as exc:
+            raise StoreUnavailable("runs table unavailable while reading an agent's line; retry later") from exc
+        if length == seen:
+            return 0
+        self._best_effort(agent_id, [self.model.queued.set(length)], self.model.queued == seen)
+        return 1
+
     def _item(self, agent_id: str) -> dict[str, Any]:
         try:
             item = self.model.get(agent_item_id(agent_id), consistent_read=True)
@@ -191,7 +217,7 @@ class AgentLimits:
         still_ours = (runs.status == RunStatus.RUNNING.value) & (runs.attempt == occ.attempt)
         run_actions: list[Action] = [runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
                                      runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
-                                     runs.leaseUntil.remove(), runs.startedAt.remove()]
+                                     runs.leaseUntil.remove(), runs.startedAt.remove(), *unwatch(runs)]
         full = (size(model.holders) >= limits_max) | (model.queued > 0)
 
         def write() -> None:
@@ -237,11 +263,12 @@ class AgentLimits:
             if not head:  # counted but not in line: a queueing write whose answer was lost
                 self._best_effort(agent_id, [self.model.queued.set(0)], self.model.queued == item["queued"])
                 break
-            if self._grant(agent_id, head[0], limits.maxConcurrent, now_ms + lease_ms, int(item["queued"])):
+            if self._grant(agent_id, head[0], limits.maxConcurrent, now_ms, now_ms + lease_ms, int(item["queued"])):
                 granted.append(head[0].occurrence)
         return granted
 
-    def _grant(self, agent_id: str, waiting: Waiting, most: int, lease_until: int, seen_queued: int) -> bool | None:
+    def _grant(self, agent_id: str, waiting: Waiting, most: int, now_ms: int, lease_until: int,
+               seen_queued: int) -> bool | None:
         """Give ``waiting`` a slot: True; False if it no longer waits; None if the slots or the
         line changed since they were read."""
         runs, model, occ = self.runs, self.model, waiting.occurrence
@@ -251,7 +278,9 @@ class AgentLimits:
             with TransactWrite(connection=model_connection(self.runs)) as tx:
                 tx.update(self.model(agent_item_id(agent_id)), condition=free, actions=[
                     model.holders[occ.run_id].set(lease_until), model.queued.add(-1)])
-                tx.update(self.runs(occ.job_id, occ.run_id), actions=[runs.queueAgent.remove(), runs.queueKey.remove()],
+                tx.update(self.runs(occ.job_id, occ.run_id), actions=[
+                    runs.queueAgent.remove(), runs.queueKey.remove(), runs.admittedAt.set(now_ms),
+                    *watch(runs, occ.run_id, lease_until)],
                           condition=(runs.queueKey == waiting.queue_key) & (runs.status == RunStatus.QUEUED.value))
         try:
             dynamo.retry_conflicts(write)
@@ -279,6 +308,21 @@ class AgentLimits:
         """Free ``run_id``'s slot outside a final write (a retry's wait, a skip)."""
         self._best_effort(agent_id, self.release_actions(run_id),
                           self.model.holders[run_id].exists())
+
+    def release_anywhere(self, run_id: str) -> list[str]:
+        """Free ``run_id``'s slot whichever limited agent holds it, when its job is gone and with it
+        the agent's id: one conditional write per slot-limited agent; returns the agents freed."""
+        freed = []
+        for agent_id, endpoint in self.config.agents.items():
+            if endpoint.maxConcurrent is None:
+                continue
+            try:
+                self.model(agent_item_id(agent_id)).update(actions=self.release_actions(run_id),
+                                                           condition=self.model.holders[run_id].exists())
+                freed.append(agent_id)
+            except PynamoDBException:
+                pass  # not this agent's (or the write failed: the reconciler frees a gone run's slot)
+        return freed
 
     def extend(self, agent_id: str, run_id: str, lease_until: int) -> None:
         """Keep an accepted attempt's slot until its deadline (its lease was the claim's)."""

@@ -34,7 +34,7 @@ from .dynamo import model_connection
 from .errors import StoreUnavailable
 from .models import JobModel
 from .progress import HOLD_MAX_MS
-from .runs import Claim, Occurrence, Prior, RunStore, Slot, _claimable
+from .runs import Claim, Occurrence, Prior, RunStore, Slot
 from .sqs import Kind, Message, decode
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _claim_once(runs: RunStore, messages: Sequence[Message], at: int, lease_ms: 
             run, actions, condition = runs.claim_parts(occ, at, lease_ms, max(at, message.not_before_ms))
             # a charging claim never takes a crashed attempt over: that one loses, and takes
             # it over uncharged on the per-message path (RunStore.claim's charge)
-            tx.save(run, condition=_claimable(runs.model, occ, at, takeover=False), return_values="ALL_OLD")
+            tx.save(run, condition=runs.run_condition(occ, at, takeover=False), return_values="ALL_OLD")
             tx.update(runs.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
 
 

@@ -153,6 +153,8 @@ class Executor:
             if claim is Claim.DUPLICATE:
                 return self._duplicate(occ, prior)
             if claim is Claim.JOB_GONE:
+                if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
+                    self.outcomes.release_gone(occ.run_id)
                 return self._skip(occ, _gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
@@ -186,6 +188,8 @@ class Executor:
         job = self.jobs.find(occ.job_id) if read is None else read.get(occ.job_id)
         if not _still_live(job, occ):
             self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled"))
+            if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
+                self.outcomes.release_gone(occ.run_id)
             telemetry.count("RunsSkipped")
             return Outcome.SKIPPED
         assert job is not None
@@ -365,9 +369,12 @@ class Executor:
         job = self.jobs.find(occ.job_id)
         started = int(run.startedAt or deadline)
         telemetry.count("RunsTimedOut")
-        if job is None:
+        if job is None:  # deleted while its agent worked: its agent's slot is freed with it
             finished = self.progress.finish(occ, Ending(RunStatus.FAILED, now_ms(), error), extra)
-            return Outcome.FAILED if finished.recorded is Recorded.DONE else Outcome.DUPLICATE
+            if finished.recorded is not Recorded.DONE:
+                return Outcome.DUPLICATE
+            self.outcomes.release_gone(occ.run_id)
+            return Outcome.FAILED
         if run.cancelRequested:
             return self.outcomes.cancelled(job, occ, started, f"cancelled; {error}", extra=extra)
         return self.outcomes.failed(job, occ, started, error, retryable=True, extra=extra)

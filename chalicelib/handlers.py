@@ -31,13 +31,26 @@ def _tick() -> dict[str, Any]:
     flags, started = telemetry.invocation_started(), now_ms()
     try:
         report = runtime.dispatcher().tick(started)
+        repaired = _reconcile()
         telemetry.count("OccurrencesDispatched", report.occurrences)
         telemetry.milliseconds("TickDurationMs", now_ms() - started)
         log.info("tick: %s jobs due, %s occurrences sent, %s lost races, %s send failures",
                  report.jobs_seen, report.occurrences, report.lost_races, report.send_failures, extra=flags)
-        return {"jobs": report.jobs_seen, "occurrences": report.occurrences, "errors": report.errors}
+        return {"jobs": report.jobs_seen, "occurrences": report.occurrences, "errors": report.errors,
+                "repaired": repaired}
     finally:
         telemetry.flush()
+
+
+def _reconcile() -> int:
+    # After the dispatch, never instead of it: a failing pass is logged, and the next minute's tries again.
+    try:
+        done = runtime.reconciler().run()
+    except Exception:
+        log.exception("reconciler: pass failed; the next tick runs it again")
+        return 0
+    telemetry.count("RunsRepaired", done.repaired + done.slots_freed)
+    return done.repaired + done.slots_freed
 
 
 @events.on_sqs_message(queue=QUEUE_NAME, batch_size=10, name="execute")

@@ -181,6 +181,20 @@ class AgentQueueIndex(GlobalSecondaryIndex["RunModel"]):
     queueKey = UnicodeAttribute(range_key=True)  # "<13-digit scheduledAt>#<run id>"
 
 
+class OverdueIndex(GlobalSecondaryIndex["RunModel"]):
+    """Runs in progress by when the reconciler should look at them (``recAt``: a lease, a deadline,
+    a retry's time): sparse, since a run that ended carries no ``recAt``, and sharded (``recShard``)
+    so that a burst of claims spreads its index writes. Each minute's pass reads only what is due."""
+
+    class Meta:
+        index_name = "overdue"
+        projection = IncludeProjection(["trigger", "scheduledAt", "generation", "attempt", "status", "acceptedAt",
+                                        "timeoutAt", "hbDeadline", "retryAt", "queueAgent", "admittedAt"])
+
+    recShard = NumberAttribute(hash_key=True)
+    recAt = NumberAttribute(range_key=True)
+
+
 class RunModel(Model):
     """One occurrence of a job: every attempt and redelivery shares it."""
 
@@ -218,7 +232,11 @@ class RunModel(Model):
     expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
     queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent
     queueKey = UnicodeAttribute(null=True)
+    admittedAt = NumberAttribute(null=True)  # granted its agent's slot after waiting (its start is sent)
     agentQueue = AgentQueueIndex()
+    recShard = NumberAttribute(null=True)  # set with recAt while the run is in progress (reconcile.py)
+    recAt = NumberAttribute(null=True)
+    overdue = OverdueIndex()
 
 
 def name_claim_id(name: str) -> str:

@@ -25,7 +25,7 @@ from .config import Config, RetryPolicy, parse_retry_policy
 from .dispatch import schedule_of
 from .errors import JobsError
 from .failures import FailureLog
-from .models import JobModel, JobStatus, RunStatus, Trigger
+from .models import JobModel, JobStatus, RunModel, RunStatus, Trigger
 from .progress import Breaker, Ending, Finished, Recorded, RunProgress
 from .runs import Occurrence
 from .schedules import OnceSchedule
@@ -102,7 +102,37 @@ class Outcomes:
         """Record the outcome of a run whose job was deleted while it ran (no retry, no counters)."""
         ending = Ending(RunStatus(status), now_ms(), error=error, output=output, usage=usage, digest=self.digest)
         finished = self.progress.finish(occ, ending, extra)
-        return Outcome.DUPLICATE if finished.recorded is Recorded.LOST else Outcome(status)
+        if finished.recorded is Recorded.LOST:
+            return Outcome.DUPLICATE
+        self.release_gone(occ.run_id)
+        return Outcome(status)
+
+    def release_gone(self, run_id: str) -> None:
+        """Free the agent slot a run of a gone job may hold, and fill that agent's line."""
+        for agent_id in self.limits.release_anywhere(run_id):
+            self.start_granted(agent_id)
+
+    def cancel_waiting(self, job: JobModel | None, run: RunModel, statuses: tuple[str, ...]) -> bool:
+        """End at once a run that is queued or waiting between attempts: in one write with the run,
+        give back what it held (its reservation; its maxRuns count if it never started; the job's
+        overlap slot, handed to the occurrence waiting for it). False if the run moved meanwhile."""
+        occ = Occurrence.of_run(run)
+        error = f"cancelled while waiting to retry (attempt {occ.attempt}: {run.error})" \
+            if run.status == RunStatus.RETRYING.value else "cancelled before it started"
+        ending = Ending(RunStatus.CANCELLED, now_ms(), error=error, waiting=statuses)
+        if job is not None:
+            counted = run.queueAgent is not None and run.trigger == Trigger.SCHEDULE.value and occ.attempt == 0
+            ending.stats = [JobModel.startedRuns.add(-1)] if counted else []
+            reported = budgets.Spend.of_usage(run.usage) if run.usage else None
+            ending.settlement = budgets.settlement(job, int(run.startedAt or ending.at_ms), reported)
+        finished = self.progress.finish(occ, ending)
+        if finished.recorded is Recorded.LOST:
+            return False
+        if run.queueAgent is not None:  # it waited for its agent: one fewer in the line
+            self.limits.leave_line(str(run.queueAgent), occ)
+        if finished.promoted is not None:
+            self._start_waiting(finished.promoted)
+        return True
 
     def policy(self, job: JobModel) -> RetryPolicy | None:
         """The job's retry policy, else the config's, else None (no retry)."""

@@ -21,7 +21,7 @@ from .budgets import Settlement, Spend, reserved_matches, reserved_of
 from .config import Config
 from .errors import StoreUnavailable
 from .models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
-from .runs import Occurrence
+from .runs import Occurrence, unwatch, watch
 
 ERROR_KEEP_CHARS = 2048
 RESPONSE_KEEP_CHARS = 1024
@@ -64,6 +64,7 @@ class Ending:
     breaker: Breaker | None = None  # the job's circuit breaker, as last read
     settlement: Settlement | None = None  # the job's budget: the run's reservation replaced
     agent_slot: str | None = None  # the agent whose concurrency slot this run gives back
+    waiting: tuple[str, ...] = ()  # the statuses of a run that waits (queued, retrying) ended by a cancel
 
 
 @dataclass
@@ -136,6 +137,8 @@ class RunProgress:
                    self.model.timeoutAt.set(timeout_at), self.model.leaseUntil.remove()]
         actions += [self.model.heartbeatTimeoutMs.set(heartbeat_ms), self.model.hbDeadline.set(now_ms + heartbeat_ms)] \
             if heartbeat_ms else [self.model.heartbeatTimeoutMs.remove(), self.model.hbDeadline.remove()]
+        deadline = min(timeout_at, now_ms + heartbeat_ms) if heartbeat_ms else timeout_at
+        actions += watch(self.model, occ.run_id, deadline)  # the reconciler times it out should its check be lost
         if self._update(occ, actions, self.still_ours(occ), "record an accepted run") is None:
             return False
         self.hold_slot(occ, timeout_at + slack_ms)
@@ -176,29 +179,6 @@ class RunProgress:
         actions: list[Action] = [self.model.cancelRequested.set(True)]
         return self._update(occ, actions, condition, "cancel a run") is not None
 
-    def cancel_waiting(self, occ: Occurrence, now_ms: int, statuses: tuple[str, ...]) -> bool:
-        """End at once a run that is queued or waiting between attempts; frees what it held."""
-        actions: list[Action] = [self.model.status.set(RunStatus.CANCELLED.value), self.model.cancelRequested.set(True),
-                   self.model.finishedAt.set(now_ms), self.model.error.set("cancelled before it started"),
-                   self.model.leaseUntil.remove(), self.model.queueAgent.remove(), self.model.queueKey.remove()]
-        condition = self.model.status.is_in(*statuses) & (self.model.attempt == occ.attempt)
-        if self._update(occ, actions, condition, "cancel a run") is None:
-            return False
-        self._release(occ)
-        return True
-
-    def _release(self, occ: Occurrence) -> None:
-        # A cancelled run gives back the slot it held or waited for (best effort, as above).
-        releases: tuple[tuple[list[Action], Condition], ...] = (
-                ([self.jobs.activeRun.remove(), self.jobs.activeUntil.remove()], self.jobs.activeRun == occ.run_id),
-                # the waiting occurrence is kept as JSON (with the attempt it arrived with): match its run id
-                ([self.jobs.waitingRun.remove()], self.jobs.waitingRun.contains(f'"runId":"{occ.run_id}"')))
-        for actions, condition in releases:
-            try:
-                self.jobs(occ.job_id).update(actions=actions, condition=condition)
-            except PynamoDBException:
-                pass
-
     def retrying(self, occ: Occurrence, error: str, retry_at: int, extra: Condition | None = None,
                  digest: str | None = None, slot_until: int = 0) -> Recorded:
         """Give up this attempt; the next one (same run id) is sent right after, due at ``retry_at``.
@@ -207,7 +187,8 @@ class RunProgress:
         if the next attempt's claim (which renews it) may come later than that."""
         actions: list[Action] = [self.model.status.set(RunStatus.RETRYING.value),
                                  self.model.error.set(error[:ERROR_KEEP_CHARS]),
-                   self.model.retryAt.set(retry_at), self.model.leaseUntil.remove()]
+                   self.model.retryAt.set(retry_at), self.model.leaseUntil.remove(),
+                                 *watch(self.model, occ.run_id, retry_at + self.lease_ms)]
         if digest is not None:
             actions.append(self.model.reportDigest.set(digest))
         condition = self.still_ours(occ) & _not_cancelling(self.model)
@@ -222,7 +203,7 @@ class RunProgress:
     def _run_actions(self, ending: Ending) -> list[Action]:
         model = self.model
         actions: list[Action] = [model.status.set(ending.status.value), model.finishedAt.set(ending.at_ms),
-                                 model.leaseUntil.remove()]
+                                 model.leaseUntil.remove(), *unwatch(model)]
         actions.append(model.error.set(ending.error[:ERROR_KEEP_CHARS]) if ending.error else model.error.remove())
         for attribute, value in ((model.output, ending.output), (model.usage, ending.usage)):
             if value is not None:
@@ -231,12 +212,14 @@ class RunProgress:
             actions.append(model.response.set(ending.response[:RESPONSE_KEEP_CHARS]))
         if ending.digest is not None:
             actions.append(model.reportDigest.set(ending.digest))
+        if ending.waiting:  # a run that waited ends where it waited: out of its agent's line
+            actions += [model.cancelRequested.set(True), model.queueAgent.remove(), model.queueKey.remove()]
         return actions
 
     def finish(self, occ: Occurrence, ending: Ending, extra: Condition | None = None) -> Finished:
         """Record the attempt's final outcome on the run, the job's counters and the job's overlap
         slot in one transaction. A run asked to stop ends ``cancelled`` whatever the outcome."""
-        plan = _SlotPlan(occ, ending)
+        plan = _SlotPlan(occ, ending, ending.waiting or (RunStatus.RUNNING.value,))
         for _ in range(FINISH_TRIES):
             try:
                 dynamo.retry_conflicts(lambda: self._finish_once(occ, ending, plan, extra))
@@ -263,12 +246,18 @@ class RunProgress:
                         ending.breaker.active = dynamo.text(found[1].item, "status") == JobStatus.ACTIVE.value
         raise StoreUnavailable("runs table busy while recording a run outcome; retry later")
 
+    def _ours(self, occ: Occurrence, ending: Ending) -> Condition:
+        """The run is as the final write expects: this running attempt, or a run that waits."""
+        if not ending.waiting:
+            return self.still_ours(occ)
+        return cast(Condition, self.model.status.is_in(*ending.waiting) & (self.model.attempt == occ.attempt))
+
     def _finish_once(self, occ: Occurrence, ending: Ending, plan: _SlotPlan, extra: Condition | None) -> None:
         status = RunStatus.CANCELLED if plan.cancelled else ending.status
-        run_condition = self.still_ours(occ) if extra is None else self.still_ours(occ) & extra
+        run_condition = self._ours(occ, ending) if extra is None else self._ours(occ, ending) & extra
         if plan.settlement is not None:  # it settles exactly what its claim reserved
             run_condition &= reserved_matches(self.model, plan.settlement.reserved)
-        if not plan.cancelled:
+        if not plan.cancelled and not ending.waiting:
             run_condition &= _not_cancelling(self.model)
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status}))
         with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
@@ -293,8 +282,9 @@ class RunProgress:
 class _SlotPlan:
     """What the final write expects of the job, corrected by each cancelled try."""
 
-    def __init__(self, occ: Occurrence, ending: Ending) -> None:
+    def __init__(self, occ: Occurrence, ending: Ending, statuses: tuple[str, ...]) -> None:
         self.occ = occ
+        self.statuses = statuses  # what the run's status is while the attempt is the caller's
         self.settlement = ending.settlement
         self.settles = ending.settlement is not None  # the run's budget day is still the job's
         self.agent_holds = ending.agent_slot is not None
@@ -308,7 +298,7 @@ class _SlotPlan:
 
     def learn_run(self, item: dict[str, Any] | None, ending: Ending) -> bool:
         """The run condition failed: True if it is because a cancel was requested (retry as such)."""
-        ours = item is not None and dynamo.text(item, "status") == RunStatus.RUNNING.value \
+        ours = item is not None and dynamo.text(item, "status") in self.statuses \
             and dynamo.number(item, "attempt") == self.occ.attempt
         learnt = False
         if ours and self.settlement is not None and reserved_of(item) != self.settlement.reserved:
@@ -344,6 +334,8 @@ class _SlotPlan:
             condition &= same_day if self.settles else (~same_day | jobs.usageDay.does_not_exist())
             actions += self.settlement.actions(jobs, counted=self.settles)
         if not self.holds_slot:
+            if self.waiting is not None and Occurrence.from_json(self.waiting).run_id == self.occ.run_id:
+                actions.append(jobs.waitingRun.remove())  # it was the one waiting: nobody waits now
             return actions, condition & ((jobs.activeRun != self.occ.run_id) | jobs.activeRun.does_not_exist())
         condition &= jobs.activeRun == self.occ.run_id
         self.promoted = self._next_waiting()

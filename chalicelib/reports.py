@@ -128,9 +128,7 @@ class RunService:
             if run.status in ENDED:
                 raise RunConflict(f"run {run_id} already ended ({run.status})", "status")
             occ = Occurrence.of_run(run)
-            if run.status in WAITING and self.progress.cancel_waiting(occ, now_ms(), WAITING):
-                if run.queueAgent is not None:  # it waited for its agent: one fewer in the line
-                    self.outcomes.limits.leave_line(str(run.queueAgent), occ)
+            if run.status in WAITING and self.outcomes.cancel_waiting(self.jobs.find(run.jobId), run, WAITING):
                 return run_view(self._run(run_id))
             if run.status == RunStatus.RUNNING.value and self.progress.request_cancel(occ):
                 return run_view(self._run(run_id))

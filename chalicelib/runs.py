@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, NamedTuple, cast
@@ -21,6 +22,7 @@ from . import budgets, dynamo
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 
 RESPONSE_KEEP_CHARS = 1024
+WAITING_RECHECK_MS = 60_000  # a queued run is looked at this long after it should have started
 ERROR_KEEP_CHARS = 2048
 
 
@@ -79,6 +81,7 @@ class Prior(NamedTuple):
     lease_until: int | None = None
     accepted: bool = False
     deadline_ms: int | None = None  # an accepted attempt's deadline (its timeout or heartbeat deadline)
+    reserved: budgets.Spend = budgets.Spend()  # what the run's first claim reserved on the job's budget
 
     def crashed(self, occ: Occurrence, now_ms: int) -> bool:
         """True if this is ``occ``'s own attempt, held by a claimant presumed dead (lease passed)."""
@@ -94,7 +97,7 @@ class Prior(NamedTuple):
                    generation=dynamo.number(raw, "generation"), started_ms=dynamo.number(raw, "startedAt"),
                    retry_at_ms=dynamo.number(raw, "retryAt"), queue_agent=dynamo.text(raw, "queueAgent"),
                    lease_until=dynamo.number(raw, "leaseUntil"), accepted=dynamo.number(raw, "acceptedAt") is not None,
-                   deadline_ms=_deadline(raw))
+                   deadline_ms=_deadline(raw), reserved=budgets.reserved_of(raw))
 
 
 def _deadline(raw: dict[str, Any]) -> int | None:
@@ -119,7 +122,8 @@ class Slot(NamedTuple):
                    dynamo.text(raw, "overlap") or Overlap.SKIP.value, dynamo.text(raw, "status"))
 
 
-def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int, takeover: bool = True) -> Condition:
+def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int, takeover: bool,
+               kept: budgets.Spend) -> Condition:
     # A first attempt finds no item, a queued manual (or waiting) run, or a "skipped" left by
     # a message of an older schedule of the same instant; a later one finds the previous
     # attempt given up (retrying / failed and redriven); a crashed claimant's attempt is
@@ -138,8 +142,32 @@ def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int, takeover: bo
     newer = (model.generation < occ.generation) & ((model.status == RunStatus.SKIPPED.value) | held)
     # ``takeover`` False: a claim that counts and charges the run never takes a crashed attempt
     # over (that attempt was counted already); it fails, and the caller takes over uncharged.
-    taken = model.id.does_not_exist() | (waiting & (model.attempt == attempt - 1)) | newer
-    return cast(Condition, taken | stale if takeover else taken)
+    # The claim's Put rewrites the item whole: it carries the reservation the item holds (``kept``,
+    # as believed; a wrong belief fails the claim, which learns it), so a retry, a takeover or a
+    # granted start settles what the first claim reserved.
+    existing = (waiting & (model.attempt == attempt - 1)) | newer
+    if takeover:
+        existing |= stale
+    return cast(Condition, model.id.does_not_exist() | (existing & budgets.reserved_matches(model, kept)))
+
+
+# A run is "watched" while it is in progress: the reconciler (reconcile.py) looks at it at ``recAt``.
+RECONCILE_SHARDS = 4
+
+
+def watch(model: type[RunModel], run_id: str, at_ms: int) -> list[Action]:
+    """The run-item actions that make the reconciler look at the run at ``at_ms``."""
+    return [model.recShard.set(zlib.crc32(run_id.encode()) % RECONCILE_SHARDS), model.recAt.set(at_ms)]
+
+
+def unwatch(model: type[RunModel]) -> list[Action]:
+    """The run-item actions of a run the reconciler need not look at (ended, or in its agent's line)."""
+    return [model.recShard.remove(), model.recAt.remove()]
+
+
+def watched(run: RunModel, at_ms: int) -> None:
+    """Set ``recAt`` on a run item about to be written whole (a Put)."""
+    run.recShard, run.recAt = zlib.crc32(run.id.encode()) % RECONCILE_SHARDS, at_ms
 
 
 _RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")
@@ -173,9 +201,11 @@ class RunStore:
         # and holds only if the job still says so (a lost claim teaches the new value).
         self.last_usage: dict[str, budgets.Spend] = {}
         self._reserved: dict[str, budgets.Spend] = {}  # run id -> what its claim reserved, until read
+        self._held: dict[str, budgets.Spend] = {}  # run id -> what its item is believed to hold already
 
     def reserved(self, run_id: str) -> budgets.Spend:
         """What this process's claim of ``run_id`` reserved (read once; nothing known: 0)."""
+        self._held.pop(run_id, None)
         return self._reserved.pop(run_id, budgets.Spend())
 
     def _expiry(self, now_ms: int) -> int:
@@ -218,19 +248,26 @@ class RunStore:
                          status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
-        reserve = self.last_usage.get(occ.job_id, budgets.Spend())
+        held = self._held.get(occ.run_id, budgets.Spend())
+        reserve = held
+        watched(run, now_ms + lease_ms)
         condition = self._job_live(occ) & self._slot_free(occ.run_id, now_ms)
         if counts_as_run(occ) and charge:  # maxRuns: the claim counts the starts it admits, in its own write
             slot.append(self.jobs.startedRuns.add(1))
             condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
                 | (self.jobs.startedRuns < self.jobs.maxRuns)
         if occ.attempt == 1 and charge:  # a run is charged once, when it starts (not per attempt)
+            reserve = self.last_usage.get(occ.job_id, budgets.Spend())
             spend, within = budgets.claim_terms(self.jobs, now_ms, reserve)
             slot += spend
             condition &= within
-            run.reservedTokens, run.reservedCost = (reserve.tokens or None), (reserve.cost or None)
-            self._reserved[occ.run_id] = reserve
+        run.reservedTokens, run.reservedCost = (reserve.tokens or None), (reserve.cost or None)
+        self._reserved[occ.run_id] = reserve
         return run, slot, condition
+
+    def run_condition(self, occ: Occurrence, now_ms: int, takeover: bool) -> Condition:
+        """The claim's condition on the run item (see :func:`_claimable`)."""
+        return _claimable(self.model, occ, now_ms, takeover, self._held.get(occ.run_id, budgets.Spend()))
 
     def claim(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int,
               charge: bool = True) -> tuple[Claim, Prior | None, Slot | None]:
@@ -245,8 +282,7 @@ class RunStore:
         def write() -> None:
             with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                 tx.update(self.jobs(occ.job_id), actions=slot, condition=condition, return_values="ALL_OLD")
-                tx.save(run, condition=_claimable(self.model, occ, now_ms, takeover=not charge),
-                        return_values="ALL_OLD")
+                tx.save(run, condition=self.run_condition(occ, now_ms, takeover=not charge), return_values="ALL_OLD")
         try:
             dynamo.retry_conflicts(write)
         except TransactWriteError as exc:
@@ -261,8 +297,13 @@ class RunStore:
                    now_ms: int) -> tuple[Claim, Prior | None, Slot | None] | None:
         """What a cancelled claim lost to, from its run's and its job's cancellation reasons
         (None: neither condition failed, the store was unavailable)."""
+        self._reserved.pop(occ.run_id, None)
         if run.code == dynamo.CONDITION_FAILED:
-            return Claim.DUPLICATE, Prior.from_raw(run.item), None
+            prior = Prior.from_raw(run.item)
+            if prior is not None and prior.reserved != self._held.get(occ.run_id, budgets.Spend()):
+                self._held[occ.run_id] = prior.reserved  # the item holds a reservation: carry it
+                return Claim.RECLAIM, None, None
+            return Claim.DUPLICATE, prior, None
         if job.code != dynamo.CONDITION_FAILED:
             return None
         if not self._job_is_live(job.item, occ):
@@ -292,6 +333,7 @@ class RunStore:
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.QUEUED.value, attempt=occ.attempt - 1, generation=occ.generation,
                          expiresAt=self._expiry(now_ms))
+        watched(run, max(int(slot.active_until or 0), now_ms) + WAITING_RECHECK_MS)
         run_guard = self.model.id.does_not_exist() | (self.model.status == RunStatus.QUEUED.value)
 
         def write() -> None:
@@ -320,6 +362,7 @@ class RunStore:
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.QUEUED.value, attempt=0, generation=occ.generation,
                          expiresAt=self._expiry(now_ms))
+        watched(run, now_ms + WAITING_RECHECK_MS)  # its message is sent: the reconciler re-sends a lost one
         try:
             run.save(condition=self.model.id.does_not_exist())
         except PutError as exc:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # for the annotations only: importing them is what this modul
     from .dispatch import Dispatcher
     from .executor import Executor
     from .jobs import JobService
+    from .reconcile import Reconciler
     from .reports import RunService
     from .runs import RunStore
     from .sqs import OccurrenceQueue
@@ -100,6 +101,15 @@ def executor() -> Executor:
 
     batched = os.environ.get("AGENTOS_EXECUTOR_BATCH", "1") != "0"
     return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue(), batched=batched))
+
+
+def reconciler() -> Reconciler:
+    """The minute tick's reconciliation pass (chalicelib/reconcile.py)."""
+    from .agent_limits import AgentLimits
+    from .progress import claim_lease_ms
+    from .reconcile import Reconciler
+
+    return _once("reconciler", lambda: Reconciler(AgentLimits(config()), queue(), claim_lease_ms(config())))
 
 
 def reset() -> None:

@@ -90,7 +90,7 @@ CLIENTS = ("import gc, botocore.session, botocore.client; gc.unfreeze(); "
 @pytest.mark.parametrize("function, clients", [
     ("api", ["dynamodb"]),  # the job list: no SQS client, no SSM client (security's tokens come from the environment)
     ("api_create", ["dynamodb"]),  # its next occurrence is hours away: nothing to send
-    ("tick", ["dynamodb"]),  # nothing due: nothing to send
+    ("tick", ["dynamodb", "dynamodb"]),  # the jobs' due index and the runs' overdue index (the reconciler)
     ("execute", ["dynamodb", "dynamodb"]),  # the jobs' and the runs' tables; a skip sends nothing
 ])
 def test_a_first_invocation_builds_one_session_and_only_the_clients_it_uses(function: str, clients: list[str]) -> None:

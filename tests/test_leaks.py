@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chalicelib import runtime
-from chalicelib.models import JobModel, RunModel
-from conftest import NO_JITTER, call, create_job, delivery, drive, report
+from chalicelib.models import AgentModel, JobModel, RunModel, agent_item_id
+from conftest import AGENT_ID, NO_JITTER, call, create_job, delivery, drive, report
 from fault_injector import Injector
 
 
@@ -125,3 +127,102 @@ def test_a_lone_surrogate_in_output_or_progress_is_a_400(stack: dict[str, Any]) 
         assert answer.status_code == 400, (what, answer.body)
         assert json.loads(answer.body)["Message"].startswith(("progress", "output")), answer.body
     assert only_run(job["id"]).status == "running"
+
+
+# --- findings 2 and 5: agent slots of gone jobs ------------------------------------------
+
+def limit_agent(stack: dict[str, Any], configure: Any, **extra: Any) -> None:
+    """The stack's agent, limited to one run at a time."""
+    configure({"agents": {AGENT_ID: {"url": stack["agent"].url, "timeoutMs": 10_000, "maxConcurrent": 1, **extra}},
+               "retryPolicy": NO_JITTER})
+
+
+def holders() -> dict[str, Any]:
+    item = AgentModel.get(agent_item_id(AGENT_ID), consistent_read=True)
+    return dict(item.holders.attribute_values if item.holders is not None else {})
+
+
+@pytest.mark.parametrize("ending", ["complete", "timeout"])
+def test_deleting_a_job_whose_accepted_run_holds_the_agents_slot_frees_it(
+        stack: dict[str, Any], configure: Any, ending: str) -> None:
+    # Given an agent limited to one run, whose one slot an accepted run holds
+    limit_agent(stack, configure)
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name="deleted-holder", timeoutMs=60_000)
+    drive(stack, 6)
+    sent = delivery(stack)
+    assert list(holders()) == [sent["runId"]]
+    # When the job is deleted, then the run reports (or times out)
+    runtime.jobs().delete(job["id"])
+    if ending == "complete":
+        assert report(stack, "complete", {"status": "succeeded"}, sent["callbackToken"]).status_code == 200
+    else:
+        drive(stack, 70)
+    # Then the slot is free at once, not at the run's deadline
+    assert holders() == {}
+
+
+@pytest.mark.parametrize("change", ["delete", "pause"])
+def test_a_waiting_run_whose_job_went_gives_back_the_slot_it_is_granted(
+        stack: dict[str, Any], configure: Any, change: str) -> None:
+    # Given an agent limited to one run: job A's accepted run holds the slot, job B's run waits for it
+    limit_agent(stack, configure)
+    stack["agent"].respond_with(202)
+    first = create_job(stack, name="holder", timeoutMs=600_000)
+    second = create_job(stack, name="waiter", schedule="2030-01-01T00:00:08Z")
+    drive(stack, 10)
+    assert [r.status for r in runs_of(second["id"])] == ["queued"]
+    # When B is deleted or paused, then A ends and the slot goes to B
+    if change == "delete":
+        runtime.jobs().delete(second["id"])
+    else:
+        runtime.jobs().update(second["id"], {"status": "paused"})
+    assert report(stack, "complete", {"status": "succeeded"}, delivery(stack)["callbackToken"]).status_code == 200
+    drive(stack, 3)
+    # Then B's skip gives the slot back: nothing holds it, nothing waits
+    assert holders() == {}, holders()
+    assert int(AgentModel.get(agent_item_id(AGENT_ID)).queued or 0) == 0
+    assert JobModel.get(first["id"]).status == "completed"
+
+
+# --- findings 6 and 8: cancelling a run that waits --------------------------------------------
+
+def test_cancelling_a_retrying_run_hands_the_slot_to_the_waiting_occurrence(stack: dict[str, Any]) -> None:
+    # Given an overlap-queue job: run 1 failed and waits a minute for its retry, run 2 waits for the slot
+    stack["agent"].respond_with(500)
+    job = create_job(stack, name="queue-cancel", schedule="2031-01-01T00:00:00Z", overlap="queue",
+                     retryPolicy={**NO_JITTER, "initialDelayMs": 60_000})
+    first = json.loads(call(stack["client"], "POST", f"/api/jobs/{job['id']}/run").body)
+    drive(stack, 2)
+    second = json.loads(call(stack["client"], "POST", f"/api/jobs/{job['id']}/run").body)
+    drive(stack, 2)
+    assert [r.status for r in sorted(runs_of(job["id"]), key=lambda r: r.id)] == ["retrying", "queued"]
+    # When run 1 is cancelled
+    stack["agent"].respond_with(200)
+    assert call(stack["client"], "POST", f"/api/runs/{first['id']}/cancel").status_code == 202
+    drive(stack, 2)
+    # Then run 2 started within about a second, and the job's slot is its own, then free
+    run = RunModel.get(job["id"], second["id"])
+    assert run.status == "succeeded", (run.status, run.error)
+    stored = JobModel.get(job["id"])
+    assert (stored.activeRun, stored.waitingRun) == (None, None)
+
+
+def test_cancelling_a_retrying_run_gives_back_its_reservation(stack: dict[str, Any]) -> None:
+    # Given a budgeted job whose last run reported 1,000 tokens, and a run retrying (it reserved 1,000)
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name="cancel-reserved", schedule="2031-01-01T00:00:00Z",
+                     budget={"maxTokensPerDay": 100_000}, retryPolicy={**NO_JITTER, "initialDelayMs": 60_000})
+    call(stack["client"], "POST", f"/api/jobs/{job['id']}/run")
+    drive(stack, 2)
+    done = {"status": "succeeded", "usage": {"inputTokens": 1000}}
+    assert report(stack, "complete", done, delivery(stack)["callbackToken"]).status_code == 200
+    call(stack["client"], "POST", f"/api/jobs/{job['id']}/run")
+    drive(stack, 2)
+    failed = {"status": "failed", "error": "boom"}
+    assert report(stack, "complete", failed, delivery(stack)["callbackToken"]).status_code == 200
+    assert runtime.jobs().get(job["id"])["usageToday"]["tokens"] == 2000  # 1,000 spent + 1,000 reserved
+    # When the retrying run is cancelled
+    assert call(stack["client"], "POST", f"/api/runs/{delivery(stack)['runId']}/cancel").status_code == 202
+    # Then only what was reported counts
+    assert runtime.jobs().get(job["id"])["usageToday"]["tokens"] == 1000
