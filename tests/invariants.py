@@ -119,10 +119,10 @@ def check_invariants(now_ms: int, *, queue_url: str | None = None, lease_ms: int
         agent_id = agent.id.removeprefix("agent#")
         holders = dict(agent.holders.as_dict()) if agent.holders is not None else {}
         for run_id, held_until in holders.items():
-            run = by_id.get(run_id)
-            if run is None or run.status != "running":
+            holder = by_id.get(run_id)
+            if holder is None or holder.status != "running":
                 violations.append(f"(b) {agent.id}: slot held until {held_until} by {run_id}, which is "
-                                  f"{'not a run' if run is None else run.status}")
+                                  f"{'not a run' if holder is None else holder.status}")
         running = sum(1 for r in runs if r.status == "running" and jobs.get(r.jobId) is not None
                       and jobs[r.jobId].agentId == agent_id)
         in_line = sum(1 for r in runs if r.queueAgent == agent_id)
