@@ -103,8 +103,10 @@ def claim_terms(jobs: type[JobModel], now_ms: int, reserve: Spend) -> tuple[list
     cost_ok = jobs.budgetCostUsd.does_not_exist() | (jobs.usedCost < jobs.budgetCostUsd)
     believed = _equals(jobs.lastUsageTokens, reserve.tokens) & _equals(jobs.lastUsageCost, reserve.cost)
     condition = cast(Condition, unlimited | ((jobs.usageDayEnd > now_ms) & tokens_ok & cost_ok & believed))
-    actions: list[Action] = [jobs.usedTokens.set((jobs.usedTokens | 0) + (jobs.lastUsageTokens | 0)),
-                             jobs.usedCost.set((jobs.usedCost | 0) + (jobs.lastUsageCost | 0))]
+    # The reservation added is the one the run item records (for a budgeted job the condition
+    # holds only if it is the job's last usage; a job without a budget reserves what was believed, 0).
+    actions: list[Action] = [jobs.usedTokens.set((jobs.usedTokens | 0) + reserve.tokens),
+                             jobs.usedCost.set((jobs.usedCost | 0) + reserve.cost)]
     return actions, condition
 
 
@@ -162,31 +164,54 @@ class Settlement(NamedTuple):
     """The final write's budget part: replace a run's reservation by what it reported."""
 
     day: str  # the job's usageDay the run counted on (its start's day)
+    day_end: int  # when that day ends (epoch ms)
     reserved: Spend  # what the run's claim reserved (recorded on the run; the final write checks it)
     last: Spend | None  # the new "last finished run" (None: the run did not run, nothing reported)
+    job_day: str | None = None  # the job's usageDay as last read (the final write checks it)
 
     def actions(self, jobs: type[JobModel], counted: bool = True) -> list[Action]:
-        """The job's counter updates (``counted`` False: the day it counted on is over)."""
+        """The job's counter updates: replace the reservation by the report on the run's day; on a
+        day the job has not counted yet (a job without a budget), start it with this report;
+        on a day that is over (``counted`` False), leave the counters alone."""
         got = self.last or Spend()
-        tokens, cost = got.tokens - self.reserved.tokens, round(got.cost - self.reserved.cost, COST_DECIMALS)
-        actions: list[Action] = [jobs.usedTokens.add(tokens), jobs.usedCost.add(cost)] if counted else []
+        if counted and self.opens_day:
+            actions: list[Action] = [jobs.usageDay.set(self.day), jobs.usageDayEnd.set(self.day_end),
+                                     jobs.usedTokens.set(got.tokens), jobs.usedCost.set(got.cost)]
+        elif counted:
+            tokens, cost = got.tokens - self.reserved.tokens, round(got.cost - self.reserved.cost, COST_DECIMALS)
+            actions = [jobs.usedTokens.add(tokens), jobs.usedCost.add(cost)]
+        else:
+            actions = []
         if self.last is not None:
             actions += [jobs.lastUsageTokens.set(self.last.tokens), jobs.lastUsageCost.set(self.last.cost)]
         return actions
 
+    @property
+    def opens_day(self) -> bool:
+        """True if the job's counters are of an earlier day than the run's (or of none)."""
+        return self.job_day is None or self.job_day < self.day
+
+    def day_condition(self, jobs: type[JobModel]) -> Condition:
+        """The job's usageDay is what this settlement expects (``job_day``)."""
+        if self.job_day == self.day:
+            return cast(Condition, jobs.usageDay == self.day)
+        if self.opens_day:
+            return cast(Condition, jobs.usageDay.does_not_exist() | (jobs.usageDay < self.day))
+        return cast(Condition, jobs.usageDay > self.day)
+
 
 def settlement(job: JobModel, started_ms: int, reported: Spend | None,
-               reserved: Spend | None = None) -> Settlement | None:
-    """How a run of ``job`` started at ``started_ms`` ends on the budget (None: no budget).
+               reserved: Spend | None = None) -> Settlement:
+    """How a run of ``job`` started at ``started_ms`` ends on the day's usage (with or without a budget).
 
     ``reported`` is the run's usage; None for a run that ended without running (skipped after
     its claim, cancelled before it started), which only gives its reservation back. ``reserved``
     is the run's reservation if known; else the job's last usage is the first guess, and the
     final write, which checks it against the run item, learns the right one."""
-    if budget_of(job) is None:
-        return None
-    day, _ = day_of(job.timezone, started_ms)
-    return Settlement(day, reserved if reserved is not None else Spend.last_of(job), reported)
+    day, end = day_of(job.timezone, started_ms)
+    if reserved is None:  # a job without a budget reserves nothing (runtime.RunStore.claim_parts)
+        reserved = Spend.last_of(job) if budget_of(job) is not None else Spend()
+    return Settlement(day, end, reserved, reported, job.usageDay)
 
 
 class JobBudgets:

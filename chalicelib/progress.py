@@ -286,7 +286,6 @@ class _SlotPlan:
         self.occ = occ
         self.statuses = statuses  # what the run's status is while the attempt is the caller's
         self.settlement = ending.settlement
-        self.settles = ending.settlement is not None  # the run's budget day is still the job's
         self.agent_holds = ending.agent_slot is not None
         self.job_exists = True
         self.holds_slot = True  # the job's activeRun is this run
@@ -318,7 +317,7 @@ class _SlotPlan:
         self.waiting = dynamo.text(item, "waitingRun")
         self.closing_applies = dynamo.number(item, "generation") == self.occ.generation
         if self.settlement is not None:
-            self.settles = dynamo.text(item, "usageDay") == self.settlement.day
+            self.settlement = self.settlement._replace(job_day=dynamo.text(item, "usageDay"))
         self._until = now_ms + lease_ms
 
     def job_write(self, jobs: type[JobModel], ending: Ending) -> tuple[list[Action], Condition]:
@@ -329,10 +328,10 @@ class _SlotPlan:
             same = jobs.generation == self.occ.generation
             condition &= same if self.closing_applies else ~same
         condition &= jobs.waitingRun.does_not_exist() if self.waiting is None else jobs.waitingRun == self.waiting
-        if self.settlement is not None:  # a run of an earlier budget day leaves today's count alone
-            same_day = jobs.usageDay == self.settlement.day
-            condition &= same_day if self.settles else (~same_day | jobs.usageDay.does_not_exist())
-            actions += self.settlement.actions(jobs, counted=self.settles)
+        if self.settlement is not None:  # a run of an earlier day leaves today's count alone
+            settles = self.settlement.job_day == self.settlement.day or self.settlement.opens_day
+            condition &= self.settlement.day_condition(jobs)
+            actions += self.settlement.actions(jobs, counted=settles)
         if not self.holds_slot:
             if self.waiting is not None and Occurrence.from_json(self.waiting).run_id == self.occ.run_id:
                 actions.append(jobs.waitingRun.remove())  # it was the one waiting: nobody waits now

@@ -118,13 +118,18 @@ def test_a_cost_budget_and_raising_it_by_patch(engine: dict[str, Any], client: A
     assert (cleared["budget"], cleared["usageToday"]) == (None, {"costUsd": 0.06, "tokens": 1200})
 
 
-def test_a_job_without_budget_shows_no_usage_today(engine: dict[str, Any]) -> None:
-    # usageToday is present (zeros); tests/test_review_edges.py expects the run's usage counted
+def test_a_job_without_budget_counts_its_usage_today(engine: dict[str, Any]) -> None:
+    # usageToday is what the job's runs reported today, with or without a budget (CONTRACT section 7)
     job = spender(name="free")
-    engine["clock"].advance(60)
-    run_one(job["id"], int(engine["clock"].t * 1000))
+    for _ in range(2):
+        engine["clock"].advance(60)
+        run_one(job["id"], int(engine["clock"].t * 1000))
     assert (runtime.jobs().get(job["id"])["budget"], runtime.jobs().get(job["id"])["usageToday"]) == (
-        None, {"costUsd": 0.0, "tokens": 0})
+        None, {"costUsd": 0.04, "tokens": 800})
+    # And a new day starts from its first report
+    engine["clock"].advance(86_400)
+    run_one(job["id"], int(engine["clock"].t * 1000))
+    assert runtime.jobs().get(job["id"])["usageToday"] == {"costUsd": 0.02, "tokens": 400}
 
 
 def test_an_agent_budget_counts_across_its_jobs(aws: dict[str, str], configure: Any, fake_clock: Any,

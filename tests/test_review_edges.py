@@ -68,8 +68,6 @@ def test_usage_today_stays_when_a_budget_is_removed(engine: dict[str, Any], clie
     assert json.loads(cleared.body)["usageToday"] == {"costUsd": 0.02, "tokens": 400}
 
 
-@pytest.mark.xfail(strict=True, reason="a job without a budget keeps no usage counters (budgets.claim_terms "
-                                       "and the run's settlement): its usageToday stays at zeros")
 def test_usage_today_counts_a_job_without_a_budget(engine: dict[str, Any], client: Any) -> None:
     # The contract (section 7): "what the job's runs reported today", with or without a budget.
     job = spender(client)
