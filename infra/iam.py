@@ -55,7 +55,8 @@ def _tables(stage: str) -> dict[str, dict]:
             "due": arn("dynamodb", f"table/{names.jobs_table}/index/due"),
             "list": arn("dynamodb", f"table/{names.jobs_table}/index/list"),
             "runs": arn("dynamodb", f"table/{names.runs_table}"),
-            "agentQueue": arn("dynamodb", f"table/{names.runs_table}/index/agentQueue")}
+            "agentQueue": arn("dynamodb", f"table/{names.runs_table}/index/agentQueue"),
+            "overdue": arn("dynamodb", f"table/{names.runs_table}/index/overdue")}
 
 
 def _queues(stage: str) -> dict[str, dict]:
@@ -131,6 +132,14 @@ def _tick(stage: str) -> list[dict]:
         # Advances (one UpdateItem, or the items of a TransactWriteItems), disarms, the shard count.
         statement("AdvanceJobs", ["dynamodb:UpdateItem"], [t["jobs"]]),
         statement("EnqueueOccurrences", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
+        # The reconciler (chalicelib/reconcile.py): the runs past their time, their next look
+        # (UpdateItem of recAt), the runs holding agent slots (BatchGetItem); the agent items
+        # (GetItem of agent#... keys only; freeing a slot is an UpdateItem, granted above) and lines.
+        statement("FindOverdueRuns", ["dynamodb:Query"], [t["overdue"]]),
+        statement("RecheckRuns", _dynamodb(["BatchGetItem", "UpdateItem"]), [t["runs"]]),
+        statement("ReadAgentSlots", ["dynamodb:GetItem"], [t["jobs"]],
+                  {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["agent#*"]}}),
+        statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
     ]
 
 
