@@ -192,10 +192,7 @@ class Outcomes:
 
     def _finish(self, job: JobModel, occ: Occurrence, started: int, ending: Ending,
                 extra: Condition | None) -> Outcome:
-        ending.stats = [JobModel.lastRunAt.set(started), JobModel.lastRunStatus.set(ending.status.value),
-                        JobModel.runCount.add(1)]
-        if ending.status is RunStatus.FAILED:
-            ending.stats.append(JobModel.failureCount.add(1))
+        ending.counted_from = started  # the job's counters, for the status the run ends with
         if occ.trigger is Trigger.SCHEDULE and isinstance(schedule_of(job), OnceSchedule) \
                 and ending.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             final = JobStatus.COMPLETED if ending.status is RunStatus.SUCCEEDED else JobStatus.FAILED

@@ -58,7 +58,8 @@ class Ending:
     output: str | None = None  # JSON text
     usage: str | None = None  # JSON text
     response: str | None = None  # a non-JSON answer's text
-    stats: list[Action] = field(default_factory=list)  # the job's counters
+    stats: list[Action] = field(default_factory=list)  # other job counters (maxRuns' count given back)
+    counted_from: int | None = None  # the run's start: count it on its job (lastRunAt, runCount, ...)
     closing: list[Action] = field(default_factory=list)  # a single-run job's end: only at its generation
     digest: str | None = None  # the completion report that ended it
     breaker: Breaker | None = None  # the job's circuit breaker, as last read
@@ -323,6 +324,10 @@ class _SlotPlan:
     def job_write(self, jobs: type[JobModel], ending: Ending) -> tuple[list[Action], Condition]:
         """The job update of the next try, and the condition that it saw the job right."""
         actions = list(ending.stats) + (list(ending.closing) if self.closing_applies else [])
+        if ending.counted_from is not None:  # counted as it ends: a run asked to stop is cancelled
+            status = RunStatus.CANCELLED if self.cancelled else ending.status
+            actions += [jobs.lastRunAt.set(ending.counted_from), jobs.lastRunStatus.set(status.value),
+                        jobs.runCount.add(1)] + ([jobs.failureCount.add(1)] if status is RunStatus.FAILED else [])
         condition = jobs.id.exists()
         if ending.closing:  # a single-run job ends only at the generation that ran it
             same = jobs.generation == self.occ.generation

@@ -226,3 +226,20 @@ def test_cancelling_a_retrying_run_gives_back_its_reservation(stack: dict[str, A
     assert call(stack["client"], "POST", f"/api/runs/{delivery(stack)['runId']}/cancel").status_code == 202
     # Then only what was reported counts
     assert runtime.jobs().get(job["id"])["usageToday"]["tokens"] == 1000
+
+
+@pytest.mark.parametrize("reported", ["succeeded", "failed"])
+def test_a_cancelled_run_that_reports_counts_as_cancelled_on_its_job(stack: dict[str, Any], reported: str) -> None:
+    # Given an accepted run asked to stop
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name=f"cancel-then-{reported}", timeoutMs=600_000)
+    drive(stack, 6)
+    sent = delivery(stack)
+    assert call(stack["client"], "POST", f"/api/runs/{sent['runId']}/cancel").status_code == 202
+    # When its agent reports whatever it reports
+    body = {"status": reported, "retryable": False}
+    assert report(stack, "complete", body, sent["callbackToken"]).status_code == 200
+    # Then the run and its job both say cancelled, and no failure is counted
+    stored = JobModel.get(job["id"])
+    assert (runs_of(job["id"])[0].status, stored.lastRunStatus, int(stored.failureCount)) == (
+        "cancelled", "cancelled", 0)
