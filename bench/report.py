@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import findings, guard_rails, paper, plots
+from . import findings, guard_rails, paper, plots, reconcile
 from .env import ROOT
 from .paper import _table
 
@@ -362,7 +362,8 @@ def _first_calls(c: dict[str, Any]) -> str:
 def render(results: dict[str, Any]) -> str:
     """The whole document."""
     sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
-                long_runs_section(results), guard_rails.section(results), lateness_section(results),
+                long_runs_section(results), guard_rails.section(results), reconcile.section(results),
+                lateness_section(results),
                 executor_section(results), cold_section(results), paper.section(results),
                 findings.section(results)]
     return "\n".join(sections)

@@ -2,8 +2,8 @@
 
 Quick mode (``--quick`` or ``BENCH_QUICK=1``) is sized to finish in about three minutes
 on two idle cores. Each part runs in a fresh subprocess (``bench.inproc``,
-``bench.lateness``, ``bench.cold_start``) so that each sets its own environment
-before ``chalicelib`` is imported; their stderr goes to ``bench/logs/``.
+``bench.lateness``, ``bench.cold_start``, ``bench.reconcile``) so that each sets its own
+environment before ``chalicelib`` is imported; their stderr goes to ``bench/logs/``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from .env import ROOT, quick
 
 RESULTS = ROOT / "bench" / "results.json"
 LOGS = ROOT / "bench" / "logs"  # git-ignored (logs/)
-PARTS = ("inproc", "lateness", "cold_start")
+PARTS = ("inproc", "lateness", "cold_start", "reconcile")
+PART_ARGS = {"reconcile": ("--part",)}  # measure and print only: bench.reconcile alone also merges
+SECTIONS = ("reconcile",)  # parts whose figures go into results.json as they are, under their own key
 
 
 def ensure_plotting() -> None:
@@ -35,7 +37,7 @@ def ensure_plotting() -> None:
 def run_part(name: str, is_quick: bool) -> tuple[dict[str, Any], float]:
     """Run ``bench.<name>`` in a fresh interpreter; its JSON and its wall time."""
     LOGS.mkdir(exist_ok=True)
-    args = [sys.executable, "-m", f"bench.{name}"] + (["--quick"] if is_quick else [])
+    args = [sys.executable, "-m", f"bench.{name}", *PART_ARGS.get(name, ())] + (["--quick"] if is_quick else [])
     started = time.perf_counter()
     with open(LOGS / f"{name}.log", "w", encoding="utf-8") as log:
         out = subprocess.run(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -77,6 +79,7 @@ def main() -> int:
     from .report import write_docs
 
     results = assemble(parts, meta(is_quick, seconds, load))
+    results.update({name: parts[name] for name in SECTIONS})
     RESULTS.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     write_docs(results)
     for target in results["targets"]:

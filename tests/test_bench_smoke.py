@@ -105,3 +105,28 @@ def test_a_call_that_ends_without_an_answer_leaves_nothing_in_flight() -> None:
     # Then the call is no longer in flight (the bench's settle waits for zero), and is not counted
     assert counter.in_flight["dynamodb"] == 0
     assert counter.total.calls == Counter()
+
+
+def test_the_reconciler_bench_reads_the_overdue_runs_only(aws: dict[str, str]) -> None:
+    """bench.reconcile on 60 and 240 runs in progress, 0 and 6 overdue: items read == overdue."""
+    from bench import reconcile
+    from bench.counting import COUNTER
+    from chalicelib.models import RunModel
+
+    COUNTER.install()
+    try:
+        attach_models(COUNTER, RunModel)
+        COUNTER.attach(runtime.reconciler().queue.client)
+        figures = reconcile.measure(sizes=(60, 240), overdue=(0, 6))
+    finally:
+        COUNTER.uninstall()
+    cases = [(c["runs_in_progress"], c["overdue"]) for c in figures["cases"]]
+    assert cases == [(60, 0), (60, 6), (240, 0), (240, 6)]
+    for c in figures["cases"]:
+        assert c["items_read"] == c["pass_items_read"] == c["overdue_found"] == c["overdue"], c
+        assert c["messages_sent"] == c["repaired"] == c["rechecked"] == c["overdue"], c
+        assert c["calls"] == {"dynamodb.Query": figures["shards"],
+                              **({"dynamodb.UpdateItem": c["overdue"], "sqs.SendMessageBatch": c["overdue"]}
+                                 if c["overdue"] else {})}, c
+        assert c["scan_items_read"] == c["runs_in_progress"]  # the reference reads every run in progress
+    assert "| 240 | 6 | 6 |" in reconcile.section({"reconcile": figures})
