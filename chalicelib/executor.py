@@ -64,8 +64,9 @@ def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
     if occ.trigger is Trigger.MANUAL:
         return True
     live = job.status in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
-    # A job completed by maxRuns still runs the occurrences its claims counted (they started).
-    live = live or (job.status == JobStatus.COMPLETED.value and exhausted(job))
+    # A job completed by maxRuns still runs the occurrences its claims counted (they started), and
+    # a completed job the retries of occurrences that started.
+    live = live or (job.status == JobStatus.COMPLETED.value and (exhausted(job) or occ.attempt > 1))
     return live and int(job.generation) == occ.generation
 
 

@@ -170,6 +170,13 @@ def watched(run: RunModel, at_ms: int) -> None:
     run.recShard, run.recAt = zlib.crc32(run.id.encode()) % RECONCILE_SHARDS, at_ms
 
 
+def _live_statuses(occ: Occurrence) -> tuple[str, ...]:
+    """The job statuses in which an attempt of ``occ`` may still start."""
+    if occ.attempt > 1:
+        return JobStatus.ACTIVE.value, JobStatus.FAILED.value, JobStatus.COMPLETED.value
+    return JobStatus.ACTIVE.value, JobStatus.FAILED.value
+
+
 _RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")
 
 
@@ -215,8 +222,9 @@ class RunStore:
         if occ.trigger is Trigger.MANUAL:
             return self.jobs.id.exists()
         # A single-run job that failed is "failed", yet its occurrence redriven from the
-        # DLQ must still run once more: same generation means same occurrence.
-        live = self.jobs.status.is_in(JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+        # DLQ must still run once more: same generation means same occurrence. An occurrence
+        # that started (a retry) finishes even if its job was completed meanwhile (maxRuns, endAt).
+        live = self.jobs.status.is_in(*_live_statuses(occ))
         return cast(Condition, live & (self.jobs.generation == occ.generation))
 
     def _slot_free(self, run_id: str, now_ms: int) -> Condition:
@@ -232,7 +240,7 @@ class RunStore:
             return False
         if occ.trigger is Trigger.MANUAL:
             return True
-        live = dynamo.text(raw, "status") in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+        live = dynamo.text(raw, "status") in _live_statuses(occ)
         return live and dynamo.number(raw, "generation") == occ.generation
 
     def claim_parts(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int,

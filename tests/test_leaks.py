@@ -243,3 +243,19 @@ def test_a_cancelled_run_that_reports_counts_as_cancelled_on_its_job(stack: dict
     stored = JobModel.get(job["id"])
     assert (runs_of(job["id"])[0].status, stored.lastRunStatus, int(stored.failureCount)) == (
         "cancelled", "cancelled", 0)
+
+
+def test_a_retry_still_runs_after_its_job_was_completed_by_another_run(stack: dict[str, Any]) -> None:
+    # Given a run waiting for its retry, and its job completed meanwhile (maxRuns reached by a later
+    # run that ended first, or endAt passed): an occurrence in progress still finishes
+    stack["agent"].respond_with(500)
+    job = create_job(stack, name="retry-after-complete", retryPolicy={**NO_JITTER, "initialDelayMs": 5_000})
+    drive(stack, 6)
+    assert [r.status for r in runs_of(job["id"])] == ["retrying"]
+    JobModel(job["id"]).update(actions=[JobModel.status.set("completed"), JobModel.dueShard.remove()])
+    stack["agent"].respond_with(200)
+    # When its retry comes due
+    drive(stack, 6)
+    # Then it ran, with the same run id
+    [run] = runs_of(job["id"])
+    assert (run.status, int(run.attempt)) == ("succeeded", 2), (run.status, run.error)
