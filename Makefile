@@ -24,9 +24,11 @@ test: $(STAMP)
 	@$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 # Tool settings live in pyproject.toml (ruff: pyflakes, pycodestyle, isort, pyupgrade, bugbear;
-# mypy: strict on chalicelib/). Both run; the target fails if either finds something.
+# mypy: strict on chalicelib/; import-linter: chalicelib's floors, an import may only point down).
+# All three run; the target fails if any finds something.
 lint: $(STAMP)
-	@$(VENV)/bin/ruff check .; r=$$?; $(VENV)/bin/mypy; m=$$?; test $$r -eq 0 -a $$m -eq 0
+	@$(VENV)/bin/ruff check .; r=$$?; $(VENV)/bin/mypy; m=$$?; \
+		$(VENV)/bin/lint-imports --no-logo --no-cache; i=$$?; test $$r -eq 0 -a $$m -eq 0 -a $$i -eq 0
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis

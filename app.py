@@ -3,9 +3,9 @@ import sys
 
 from chalice import Chalice
 
-from chalicelib.api import api
+from chalicelib.api.routes import api
+from chalicelib.api.webconsole import console
 from chalicelib.handlers import events
-from chalicelib.webconsole import console
 
 app = Chalice(app_name="agentos-jobs")
 app.register_blueprint(api)

@@ -71,7 +71,8 @@ def import_times(reps: int) -> dict[str, Any]:
 
 # ``chalice`` and ``app`` first: what ``import app`` costs; then what the first calls add on top.
 LAYERS = ("chalice", "app", "boto3", "pynamodb.models", "pydantic", "croniter", "chalicelib.config",
-          "chalicelib.schedules", "chalicelib.schemas", "chalicelib.runtime", "chalicelib.jobs", "chalicelib.executor")
+          "chalicelib.schedules", "chalicelib.api.schemas", "chalicelib.runtime", "chalicelib.api.jobs",
+          "chalicelib.engine.executor")
 LAYER_PROBE = """import time
 marks = [time.perf_counter()]
 for name in {layers!r}:

@@ -171,7 +171,7 @@ COUNTER = CallCounter()
 
 def attach_models(counter: CallCounter, *models: Any) -> None:
     """Hook the DynamoDB clients PynamoDB already built for ``models`` (tables and transactions)."""
-    from chalicelib.dynamo import model_connection
+    from chalicelib.store.dynamo import model_connection
 
     for model in models:
         counter.attach(model._get_connection().connection.client)

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import runtime
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobStatus, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Message, encode
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobStatus, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Message, encode
 
 from . import seed
 from .counting import COUNTER
@@ -114,8 +114,8 @@ def cold_batch() -> dict[str, Any]:
     builds them once (``warm_clients``) when it is made, before its threads start. The count of
     clients built during the cold batch (executor construction included) tells whether that holds.
     """
-    from chalicelib import aws, dynamo
-    from chalicelib.models import JobModel, RunModel
+    from chalicelib.store import aws, dynamo
+    from chalicelib.store.models import JobModel, RunModel
 
     dynamo.connection.cache_clear()
     aws._session = None  # a new container: a new shared session too
@@ -156,7 +156,8 @@ def measure(agent: Any) -> dict[str, Any]:
         figures["over_minimum"] = round(figures["dynamodb"] - DESIGN_MINIMUM[name], 3)
         paths[name] = figures
     agent.respond_with(200)
-    from chalicelib import progress, sqs
+    from chalicelib.engine import progress
+    from chalicelib.store import sqs
 
     return {"claims_on_arrival": True, "early_ms": sqs.EARLY_MS, "hold_max_ms": progress.HOLD_MAX_MS,
             "repeat": REPEAT, "paths": paths, "calls_success": paths["success"]["dynamodb"],
@@ -166,6 +167,6 @@ def measure(agent: Any) -> dict[str, Any]:
 
 def table_items() -> int:
     """Items in the jobs and runs tables now (moto's transaction copies both)."""
-    from chalicelib.models import JobModel, RunModel
+    from chalicelib.store.models import JobModel, RunModel
 
     return sum(int(model.describe_table()["ItemCount"]) for model in (JobModel, RunModel))

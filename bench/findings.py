@@ -129,7 +129,7 @@ def burst_finding(results: dict[str, Any]) -> str:
     early_ms = -c.get("arrived_ms", {}).get("max", 0)
     return f"""12. **Bursts: per batch, 1.2 DynamoDB calls per occurrence; 500 in one second bounded by one process.**
    {'; '.join(rows)}. The executor claims each SQS batch in one transaction and reads its jobs at
-   the instant with one BatchGetItem (`chalicelib/batch.py`): a successful occurrence costs its
+   the instant with one BatchGetItem (`chalicelib/engine/batch.py`): a successful occurrence costs its
    outcome write plus ~0.2 (was 3: a claim, a GetItem and the outcome). A burst is sent to
    arrive earlier, a second per {BURST['step']} due at its instant, at most {BURST['early_ms'] // 1000} s
    (`sqs.BURST_EARLY_MS`), for its claims to be done before it: every message of (c) reached the executor at least
@@ -298,7 +298,7 @@ def cold_findings(results: dict[str, Any]) -> str:
    pydantic models, now `config_schema.py`, decide every other file and word every error:
    `tests/test_config_quick.py` checks that both readings agree, on the models' own bounds and on
    generated documents); a list or a get of jobs loads no pydantic either, nor does a plainly valid
-   new job (`api_create`, the API's first POST: `chalicelib/bodies.py` reads it the same way, and the
+   new job (`api_create`, the API's first POST: `chalicelib/api/bodies.py` reads it the same way, and the
    API's pydantic models decide every other body and word every error, `tests/test_bodies.py`: it
    measured 2.05× while every create loaded them, ≈ 250 ms of pydantic's import and the models'
    build); a function's first invocation in Lambda
@@ -308,7 +308,7 @@ def cold_findings(results: dict[str, Any]) -> str:
    the model files with an `OrderedDict` per JSON object (the first DynamoDB client ≈ 40–70 ms
    cheaper); croniter comes with the first cron schedule read, asyncio with the first async action
    (≈ 10 and 20 ms); the session reads botocore's endpoint data cut to the three services the
-   functions call (`chalicelib/endpoints.json`, 32 KB: a session's first client parsed the whole
+   functions call (`chalicelib/store/endpoints.json`, 32 KB: a session's first client parsed the whole
    1.2 MB `endpoints.json`, ≈ 20–25 ms with the client's use of it, docs/operations.md); sixteen frozen
    value types (`Occurrence`, `Message`, `Prior`, ...) are `NamedTuple`s (a frozen dataclass's
    methods are generated and compiled when it is defined, ≈ 1.2 ms each against ≈ 0.25: the classes

@@ -42,7 +42,7 @@ def _configure(agent_url: str, limits: dict[str, Any] | None) -> None:
 
 def _variant(tag: int, spec: dict[str, Any]) -> dict[str, Any]:
     from chalicelib import runtime
-    from chalicelib.models import JobModel
+    from chalicelib.store.models import JobModel
 
     from . import seed
     from .counting import COUNTER

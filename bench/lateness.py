@@ -174,7 +174,7 @@ class Stack:
 
     def _warm_clients(self) -> None:
         """Build the executor before the loads, as a warm Lambda container has it (building it
-        builds its AWS clients, ``chalicelib.executor.warm_clients``); the cold batch is measured
+        builds its AWS clients, ``chalicelib.engine.executor.warm_clients``); the cold batch is measured
         separately by ``bench.executor_cost.cold_batch``."""
         from chalicelib import runtime
 
@@ -234,7 +234,7 @@ class Stack:
 
 def _tag_tick_pools() -> None:
     """The tick's thread pools carry its call tag into their threads."""
-    import chalicelib.dispatch as dispatch
+    import chalicelib.engine.dispatch as dispatch
 
     from .counting import TAG
 
@@ -271,9 +271,9 @@ def calibrate(seconds: float = 2.0, threads: int = 8) -> dict[str, float]:
     """What the stack answers per second now: GetItem, claims (TransactWriteItems), and the
     batched executor's read at the instant (``BatchGetItem10``: one BatchGetItem of ten jobs)."""
     from chalicelib import runtime
-    from chalicelib.batch import read_jobs
-    from chalicelib.models import Trigger
-    from chalicelib.runs import Occurrence
+    from chalicelib.engine.batch import read_jobs
+    from chalicelib.store.models import Trigger
+    from chalicelib.store.runs import Occurrence
 
     from . import seed
 

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # chalicelib is imported after bench.env.prepare() set its environment
-    from chalicelib.runs import Occurrence
+    from chalicelib.store.runs import Occurrence
 
 HEARTBEATS = 3
 REPEAT = 5
@@ -24,7 +24,7 @@ DUE = 50
 def accepted_life(agent: Any) -> dict[str, Any]:
     """Calls per accepted run: claim + accept, heartbeats, complete, the check after the end."""
     from chalicelib import runtime
-    from chalicelib.sqs import Kind, Message
+    from chalicelib.store.sqs import Kind, Message
 
     from .counting import COUNTER
     from .executor_cost import _jobs, _message, _record
@@ -62,8 +62,8 @@ def accepted_life(agent: Any) -> dict[str, Any]:
 
 def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence]:
     """``count`` accepted runs in progress, due at ``deadline_ms`` (written straight to the table)."""
-    from chalicelib.models import RunModel, RunStatus, Trigger
-    from chalicelib.runs import Occurrence
+    from chalicelib.store.models import RunModel, RunStatus, Trigger
+    from chalicelib.store.runs import Occurrence
 
     from . import seed
 
@@ -84,8 +84,8 @@ def _seed_in_progress(count: int, tag: int, deadline_ms: int) -> list[Occurrence
 def check_cost(in_progress: int, tag: int) -> dict[str, Any]:
     """Items read by the deadline checks of ``DUE`` runs among ``in_progress`` runs in progress."""
     from chalicelib import runtime
-    from chalicelib.models import RunModel, RunStatus
-    from chalicelib.sqs import Kind, Message
+    from chalicelib.store.models import RunModel, RunStatus
+    from chalicelib.store.sqs import Kind, Message
 
     from .counting import COUNTER
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from chalicelib.dispatch import Dispatcher, DispatchReport
-from chalicelib.models import JobModel, JobStatus
+from chalicelib.engine.dispatch import Dispatcher, DispatchReport
+from chalicelib.store.models import JobModel, JobStatus
 
 
 def scan_due(model: type[JobModel], horizon_ms: int) -> Iterator[JobModel]:

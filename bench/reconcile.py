@@ -1,10 +1,10 @@
 """The reconciler's cost: one pass (what the minute tick runs) against the runs in progress.
 
-Every minute the tick runs ``runtime.reconciler().run()`` (chalicelib/reconcile.py): one Query
+Every minute the tick runs ``runtime.reconciler().run()`` (chalicelib/engine/reconcile.py): one Query
 per shard of the runs table's sparse ``overdue`` index for the runs whose ``recAt`` is more than
 ``GRACE_MS`` past, a message re-sent and a conditional UpdateItem (its next look) for each of them.
 This section seeds runs in progress straight into the runs table, as the engine writes them
-(``recShard``/``recAt`` set by :func:`chalicelib.runs.watched`): accepted ``running`` runs with a
+(``recShard``/``recAt`` set by :func:`chalicelib.store.runs.watched`): accepted ``running`` runs with a
 future deadline, ``retrying`` runs and ``queued`` runs, 1,000 and then 10,000 of them, with 0 and
 then 100 of them overdue (the same three kinds, past their time by more than ``GRACE_MS``), and
 counts one pass in each of the four cases: items read must be the overdue runs, not the runs in
@@ -43,9 +43,9 @@ def _item(i: int, now: int, overdue: bool) -> Any:
     Not overdue: its ``recAt`` is where the engine puts it, in the future (the deadline of an
     accepted attempt, a retry's time + the lease, a queued run's expected start + its recheck).
     Overdue: the same run whose time passed more than ``GRACE_MS`` ago (a lost message)."""
-    from chalicelib.models import RunModel, RunStatus
-    from chalicelib.reconcile import GRACE_MS
-    from chalicelib.runs import watched
+    from chalicelib.engine.reconcile import GRACE_MS
+    from chalicelib.store.models import RunModel, RunStatus
+    from chalicelib.store.runs import watched
 
     kind = KINDS[i % len(KINDS)]
     scheduled = now - 10 * MINUTE_MS
@@ -66,7 +66,7 @@ def _item(i: int, now: int, overdue: bool) -> Any:
 
 def _write(runs: Iterable[Any]) -> tuple[int, float]:
     """Batch-write run items (BatchWriteItem, 25 a call); (items written, seconds)."""
-    from chalicelib.models import RunModel
+    from chalicelib.store.models import RunModel
 
     started, count = time.perf_counter(), 0
     with RunModel.batch_write() as batch:
@@ -101,8 +101,8 @@ def _pass(now: int, overdue: int) -> dict[str, Any]:
 
 def _scan_reference(now: int) -> int:
     """Items a Scan of the runs table for the overdue runs reads (the reference the index replaces)."""
-    from chalicelib.models import RunModel
-    from chalicelib.reconcile import GRACE_MS
+    from chalicelib.engine.reconcile import GRACE_MS
+    from chalicelib.store.models import RunModel
 
     from .counting import COUNTER
 
@@ -114,8 +114,8 @@ def _scan_reference(now: int) -> int:
 
 def _case(total: int, overdue: int, now: int) -> dict[str, Any]:
     """``REPEAT`` passes over ``total`` runs in progress of which ``overdue`` are overdue."""
-    from chalicelib.models import RunModel
-    from chalicelib.reconcile import RECHECK_MS
+    from chalicelib.engine.reconcile import RECHECK_MS
+    from chalicelib.store.models import RunModel
 
     ids = _overdue_ids(total, overdue)
     passes = []
@@ -140,8 +140,8 @@ def _case(total: int, overdue: int, now: int) -> dict[str, Any]:
 def measure(sizes: Sequence[int] = IN_PROGRESS, overdue: Sequence[int] = OVERDUE) -> dict[str, Any]:
     """Every case, in one run, on one runs table that grows from one size to the next."""
     from chalicelib import runtime
-    from chalicelib.reconcile import GRACE_MS, PAGE, RECHECK_MS
-    from chalicelib.runs import RECONCILE_SHARDS
+    from chalicelib.engine.reconcile import GRACE_MS, PAGE, RECHECK_MS
+    from chalicelib.store.runs import RECONCILE_SHARDS
 
     now = int(time.time() * 1000)
     queue = runtime.reconciler().queue
@@ -195,7 +195,7 @@ def section(results: dict[str, Any]) -> str:
     return f"""## 1e. Reconciler: items read per minute, O(overdue)
 
 One reconciler pass, as the minute tick runs it (`runtime.reconciler().run()`,
-`chalicelib/reconcile.py`), on runs in progress written straight into the runs table as the engine
+`chalicelib/engine/reconcile.py`), on runs in progress written straight into the runs table as the engine
 writes them ({', '.join(rec['kinds'])}: accepted runs with a future deadline, runs waiting for a
 retry, runs waiting to start), of which 0 or 100 are overdue (their `recAt` more than
 {rec['grace_ms'] / 1000:g} s past, the three kinds alike). The pass queries the {rec['shards']} shards of the

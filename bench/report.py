@@ -221,7 +221,7 @@ the agent's figure is the delivery itself.
 Loads marked "per message (reference)" run the very same jobs through the executor's per-message
 path (`AGENTOS_EXECUTOR_BATCH=0`: one claim and one GetItem per message), in the same run. The
 batched path claims each SQS batch in one TransactWriteItems and reads its jobs at the instant with
-one BatchGetItem (`chalicelib/batch.py`): its executor calls per occurrence are one outcome write
+one BatchGetItem (`chalicelib/engine/batch.py`): its executor calls per occurrence are one outcome write
 plus ~0.2 (a claim and a read per batch of up to ten). "Executor DynamoDB calls" leave out the
 tick's (its queries and advances, counted apart); "Lambda GB-s" is what the execute function would
 be billed at 512 MB for the load: every invocation's whole duration, its hold included.
@@ -346,7 +346,7 @@ def _first_calls(c: dict[str, Any]) -> str:
             "first invocation. That invocation is measured as Lambda makes it: in a fresh interpreter, "
             "`import app`, then the function's handler called with a real event (the API's `GET /api/jobs` "
             "with a token, and as `api_create` its first `POST /api/jobs`, a cron job with a plain body "
-            "(read without pydantic: `chalicelib/bodies.py`); the tick's scheduled event; the executor's "
+            "(read without pydantic: `chalicelib/api/bodies.py`); the tick's scheduled event; the executor's "
             "SQS batch of one attempt whose job is gone), botocore's "
             "HTTP send answered in process with empty answers (no network). Each round also times "
             f"`import boto3` ({c.get('first_invocation_boto3_s', 0):.3f} s, median{boto3_range}): the "

@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterable, Iterator
 
 from chalicelib.clock import iso
-from chalicelib.dispatch import shard_of
-from chalicelib.listing import list_key
-from chalicelib.models import JobModel, JobStatus, NameClaim, name_claim_id
+from chalicelib.engine.dispatch import shard_of
+from chalicelib.store.listing import list_key
+from chalicelib.store.models import JobModel, JobStatus, NameClaim, name_claim_id
 
 from .env import AGENT_ID
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib import runtime
-from chalicelib.dispatch import Dispatcher, DispatchReport
-from chalicelib.models import JobModel
+from chalicelib.engine.dispatch import Dispatcher, DispatchReport
+from chalicelib.store.models import JobModel
 
 from . import seed
 from .counting import COUNTER, Tally

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .checks import Unsure, boolean, integer, number, optional, section, text
 from .errors import ConfigError
-from .limits import COST_DECIMALS
+from .vocab import COST_DECIMALS
 
 if TYPE_CHECKING:
     from . import config_schema

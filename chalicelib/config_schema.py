@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from .config import MIN_RUN_HISTORY_DAYS, canonical_agent_ids
-from .limits import COST_DECIMALS
+from .vocab import COST_DECIMALS
 
 
 class _Strict(BaseModel):

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # for the annotations only: importing them is what this module defers
+    from .api.jobs import JobService
+    from .api.runs import RunService
     from .config import Config
-    from .dispatch import Dispatcher
-    from .executor import Executor
-    from .jobs import JobService
-    from .reconcile import Reconciler
-    from .reports import RunService
-    from .runs import RunStore
-    from .sqs import OccurrenceQueue
-    from .store import JobStore
+    from .engine.dispatch import Dispatcher
+    from .engine.executor import Executor
+    from .engine.reconcile import Reconciler
+    from .store.jobs import JobStore
+    from .store.runs import RunStore
+    from .store.sqs import OccurrenceQueue
 
 T = TypeVar("T")
 _cache: dict[str, Any] = {}
@@ -44,28 +44,28 @@ def config() -> Config:
 
 def job_store() -> JobStore:
     """The jobs table wrapper."""
-    from .store import JobStore
+    from .store.jobs import JobStore
 
     return _once("jobs", JobStore)
 
 
 def run_store() -> RunStore:
     """The runs table wrapper (history TTL from config)."""
-    from .runs import RunStore
+    from .store.runs import RunStore
 
     return _once("runs", lambda: RunStore(ttl_days=config().scheduler.runHistoryDays))
 
 
 def queue() -> OccurrenceQueue:
     """The occurrence queue and its DLQ."""
-    from .sqs import queue_from_env
+    from .store.sqs import queue_from_env
 
     return _once("queue", queue_from_env)
 
 
 def dispatcher() -> Dispatcher:
     """The dispatcher shared by the tick and the API."""
-    from .dispatch import Dispatcher
+    from .engine.dispatch import Dispatcher
 
     cfg = config().scheduler
     return _once("dispatcher", lambda: Dispatcher(job_store(), queue(), cfg.dueShards, cfg.lookaheadSeconds * 1000,
@@ -74,16 +74,16 @@ def dispatcher() -> Dispatcher:
 
 def jobs() -> JobService:
     """The job service behind the API routes and the Python job manager."""
-    from .jobs import JobService
+    from .api.jobs import JobService
 
     return _once("service", lambda: JobService(config(), job_store(), run_store(), queue(), dispatcher()))
 
 
 def run_service() -> RunService:
     """The run routes' service: reads, agents' reports and cancels."""
-    from .outcomes import Outcomes
-    from .progress import RunProgress, claim_lease_ms
-    from .reports import RunService
+    from .api.runs import RunService
+    from .engine.outcomes import Outcomes
+    from .engine.progress import RunProgress, claim_lease_ms
 
     def build() -> RunService:
         runs = run_store()
@@ -97,17 +97,17 @@ def executor() -> Executor:
 
     ``AGENTOS_EXECUTOR_BATCH=0`` keeps the per-message path (one claim and one read per
     message), the reference the bench and the tests compare the batched path with."""
-    from .executor import Executor
+    from .engine.executor import Executor
 
     batched = os.environ.get("AGENTOS_EXECUTOR_BATCH", "1") != "0"
     return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue(), batched=batched))
 
 
 def reconciler() -> Reconciler:
-    """The minute tick's reconciliation pass (chalicelib/reconcile.py)."""
-    from .agent_limits import AgentLimits
-    from .progress import claim_lease_ms
-    from .reconcile import Reconciler
+    """The minute tick's reconciliation pass (chalicelib/engine/reconcile.py)."""
+    from .engine.agent_limits import AgentLimits
+    from .engine.progress import claim_lease_ms
+    from .engine.reconcile import Reconciler
 
     return _once("reconciler", lambda: Reconciler(AgentLimits(config()), queue(), claim_lease_ms(config())))
 

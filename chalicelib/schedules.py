@@ -27,7 +27,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from chalicelib.errors import InvalidSchedule
-from chalicelib.limits import MAX_INTERVAL_MS, SCHEDULE_MAX_LENGTH
+from chalicelib.vocab import MAX_INTERVAL_MS, SCHEDULE_MAX_LENGTH
 
 UTC = UTC
 # Longest DST fall-back in use is 1 h (2 h historically); look this far for one.

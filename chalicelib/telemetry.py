@@ -59,10 +59,10 @@ class SecretScrubber(logging.Filter):
 
 def known_secrets() -> list[str]:
     """The API tokens (bare, without their scopes) and every agent secret named by the config."""
-    from .auth import bare_tokens
     from .config import get_config
+    from .settings import api_tokens, bare_tokens
 
-    tokens = bare_tokens(os.environ.get("AGENTOS_API_TOKENS", ""))
+    tokens = bare_tokens(api_tokens() or "")
     agents = [os.environ.get(a.secretEnv or "", "") for a in get_config().agents.values() if a.secretEnv]
     return [s for s in tokens + agents if s]
 

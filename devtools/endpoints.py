@@ -1,5 +1,5 @@
-"""Write ``chalicelib/endpoints.json``: botocore's endpoint data, trimmed to the services the
-Lambdas call (``chalicelib.aws.SERVICES``).
+"""Write ``chalicelib/store/endpoints.json``: botocore's endpoint data, trimmed to the services the
+Lambdas call (``chalicelib.store.aws.SERVICES``).
 
 ``python -m devtools.endpoints`` after a botocore upgrade (``tests/test_aws.py`` fails until
 then). Every partition keeps its regions, defaults and variants; only the ``services`` maps
@@ -14,7 +14,7 @@ from typing import Any
 import botocore
 import botocore.loaders
 
-from chalicelib.aws import ENDPOINTS_PATH, SERVICES
+from chalicelib.store.aws import ENDPOINTS_PATH, SERVICES
 
 
 def trimmed(endpoints: dict[str, Any]) -> dict[str, Any]:

@@ -132,7 +132,7 @@ def _tick(stage: str) -> list[dict]:
         # Advances (one UpdateItem, or the items of a TransactWriteItems), disarms, the shard count.
         statement("AdvanceJobs", ["dynamodb:UpdateItem"], [t["jobs"]]),
         statement("EnqueueOccurrences", ["sqs:GetQueueUrl", "sqs:SendMessage"], [q["queue"]]),
-        # The reconciler (chalicelib/reconcile.py): the runs past their time, their next look
+        # The reconciler (chalicelib/engine/reconcile.py): the runs past their time, their next look
         # (UpdateItem of recAt), the runs holding agent slots (BatchGetItem); the agent items
         # (GetItem of agent#... keys only; freeing a slot is an UpdateItem, granted above) and lines.
         statement("FindOverdueRuns", ["dynamodb:Query"], [t["overdue"]]),

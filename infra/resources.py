@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from pynamodb.models import Model
 
-from chalicelib.models import JobModel, RunModel
+from chalicelib.store.models import JobModel, RunModel
 
 APP_NAME = "agentos-jobs"
 # Executor Lambda timeout (s); .chalice/config.json must agree (tests/test_infra.py checks).

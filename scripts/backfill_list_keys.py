@@ -2,7 +2,7 @@
 
 Jobs written before the list index existed have no ``listKey``, so no page of ``GET /api/jobs``
 shows them. This pages a Scan (only ``id``, ``agentId`` and ``listKey`` read) and writes
-``listKey = <agentId>#<id>`` (:func:`chalicelib.listing.list_key`) where it is missing or wrong,
+``listKey = <agentId>#<id>`` (:func:`chalicelib.store.listing.list_key`) where it is missing or wrong,
 each with a conditional UpdateItem:
 
 - idempotent: an item whose key is already right is not written, so a second run writes nothing;
@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib.listing import list_key
+from chalicelib.store.listing import list_key
 
 Item = dict[str, Any]  # DynamoDB JSON, as the low-level client returns it
 

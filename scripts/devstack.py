@@ -111,7 +111,7 @@ def stage_environment(stage: str) -> None:
     """
     for name in ("JOBS_TABLE", "RUNS_TABLE", "JOBS_QUEUE", "JOBS_DLQ", "AGENTOS_API_TOKENS_PARAM"):
         os.environ.pop(name, None)  # another stage's names would not match what we provision
-    from chalicelib.models import JobModel, RunModel
+    from chalicelib.store.models import JobModel, RunModel
     from infra.resources import stage_names
 
     names = stage_names(stage)
@@ -133,7 +133,7 @@ def check_config() -> Any:
     except ConfigError as exc:
         raise StartupError(f"invalid config {path}: {exc}") from exc
     if config.security.enabled:
-        from chalicelib.auth import api_grants
+        from chalicelib.api.auth import api_grants
 
         try:  # a malformed scoped entry stops start-up, naming its position (never the token)
             api_grants()
@@ -153,8 +153,8 @@ def warm_up() -> float:
     and tick after every start-up up to a second late.
     """
     from chalicelib import runtime
-    from chalicelib.dynamo import model_connection
-    from chalicelib.models import JobModel, RunModel
+    from chalicelib.store.dynamo import model_connection
+    from chalicelib.store.models import JobModel, RunModel
 
     started = time.monotonic()
     for model in (JobModel, RunModel):
@@ -189,7 +189,7 @@ class Stack:
         # Deliveries carry a callback URL on this API; the callback secret is kept in the state dir.
         os.environ.setdefault("AGENTOS_PUBLIC_URL", f"http://localhost:{self.opts.port}")
         if not os.environ.get("AGENTOS_CALLBACK_SECRET"):
-            from chalicelib import callbacks
+            from chalicelib.engine import callbacks
 
             callbacks.LOCAL_SECRET_FILE = Path(self.opts.state_dir) / "callback-secret"
         check_config()

@@ -60,7 +60,7 @@ def choose_aws_port(requested: int | None, host: str = "127.0.0.1") -> int:
     return DEFAULT_AWS_PORT if port_is_free(host, DEFAULT_AWS_PORT) else free_port(host)
 
 
-# HTTP connections each AWS client keeps (chalicelib.aws.max_connections): this process runs
+# HTTP connections each AWS client keeps (chalicelib.store.aws.max_connections): this process runs
 # up to local_workers.CONCURRENCY (128) invocations at once, plus the tick's and the API's calls.
 LOCAL_CONNECTIONS = 160
 

@@ -35,10 +35,10 @@ from typing import Any
 import boto3
 
 from chalicelib import clock
-from chalicelib.dispatch import shard_of
-from chalicelib.listing import list_key
-from chalicelib.models import Trigger
-from chalicelib.sqs import Kind, OccurrenceQueue, decode
+from chalicelib.engine.dispatch import shard_of
+from chalicelib.store.listing import list_key
+from chalicelib.store.models import Trigger
+from chalicelib.store.sqs import Kind, OccurrenceQueue, decode
 
 log = logging.getLogger("agentos.local.snapshot")
 
@@ -139,7 +139,7 @@ def read(directory: Path) -> Snapshot | None:
 
 def _num(item: dict[str, Any], name: str) -> int | None:
     value = item.get(name, {}).get("N")
-    # float first: a job's end entry (chalicelib.bounds.end_entry) is nextRunAt with a fraction
+    # float first: a job's end entry (chalicelib.store.jobs.end_entry) is nextRunAt with a fraction
     return int(float(value)) if value is not None else None
 
 

@@ -31,7 +31,7 @@ from devtools import moto_patches  # noqa: E402
 from devtools.fake_clock import FakeClock  # noqa: E402
 
 moto_patches.install()  # conditional writes with one winner, as on AWS; AGENTOS_MOTO_SPEED=0: no speed patches
-from chalicelib.auth import reset_tokens  # noqa: E402
+from chalicelib.api.auth import reset_tokens  # noqa: E402
 from required import pytest_runtest_makereport  # noqa: E402, F401  (AGENTOS_REQUIRE_ALL: CI)
 
 AGENT_ID = "550e8400-e29b-41d4-a716-446655440000"
@@ -103,7 +103,7 @@ def call(client: Any, method: str, path: str, body: Any = None, headers: dict[st
 @pytest.fixture
 def no_sqs_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every message visible at once (the fake clock, not SQS, then decides "when")."""
-    import chalicelib.sqs as queue_module
+    import chalicelib.store.sqs as queue_module
 
     monkeypatch.setattr(queue_module, "delay_seconds", lambda not_before_ms, now_ms: 0)
 
@@ -174,7 +174,7 @@ _RECORDER = Recorder()
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     """A fresh Recorder behind the in-process action "RECORD"."""
-    from chalicelib import actions
+    from chalicelib.engine import actions
 
     global _RECORDER
     if "RECORD" not in actions._ACTIONS:

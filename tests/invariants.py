@@ -20,8 +20,8 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
-from chalicelib.budgets import day_of
-from chalicelib.models import ENDED, AgentModel, JobModel, RunModel
+from chalicelib.store.budgets import day_of
+from chalicelib.store.models import ENDED, AgentModel, JobModel, RunModel
 
 COUNT = 5  # the invariants above: (a) to (e)
 TOLERANCE_USD = 1e-6

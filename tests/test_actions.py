@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import actions
-from chalicelib.actions import (
+from chalicelib.engine import actions
+from chalicelib.engine.actions import (
     ActionContext,
     action,
     callback,

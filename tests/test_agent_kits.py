@@ -1,6 +1,6 @@
 """The agent kits: sdk/python/agentos_agent.py here, sdk/typescript/ through ``node --test``.
 
-The Python kit is checked against the server's own signer and verifier (chalicelib.delivery),
+The Python kit is checked against the server's own signer and verifier (chalicelib.engine.delivery),
 then both kits end to end against the local stack: an agent built on each receives a signed
 delivery, answers 202, sends a heartbeat and reports its outcome with its callback token.
 """
@@ -24,7 +24,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import delivery as server
+from chalicelib.engine import delivery as server
 from devtools.agent_server import unused_port
 from e2e_stack import SECRET, SECRET_ENV, LocalStack
 from required import NODE_SKIP  # a skip carrying it fails CI (AGENTOS_REQUIRE_ALL)

@@ -10,11 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import actions, clock, runtime
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Message
+from chalicelib import clock, runtime
+from chalicelib.engine import actions
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Message
 from conftest import job_body, receive_all
 
 AGENT = "7a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d"
@@ -132,7 +133,7 @@ def serialized_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def grants(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
     """Every slot granted to a waiting run, in order, with the real time of the grant."""
-    from chalicelib.agent_limits import AgentLimits
+    from chalicelib.engine.agent_limits import AgentLimits
 
     original, lock = AgentLimits._grant, threading.Lock()
     GRANTS.clear()
@@ -189,7 +190,7 @@ def _waiting() -> int:
 
 
 def _job(run_id: str) -> str:
-    from chalicelib.runs import job_of_run
+    from chalicelib.store.runs import job_of_run
 
     return str(job_of_run(run_id))
 

@@ -350,7 +350,7 @@ def test_cron_that_only_matches_in_dst_gaps_is_a_400(client: Any, fake_clock: An
 def test_list_pages_are_utf8_and_capped_by_bytes(client: Any, configure: Any, fake_clock: Any) -> None:
     """Issue 11 item 5: 30 jobs of ~240 KB of emoji (7 MB) fit no 6 MB Lambda response: the page
     stops before 5 MiB with a next link, and non-ASCII is sent as UTF-8, not as \\u escapes."""
-    from chalicelib.jobs import LIST_PAGE_BYTES
+    from chalicelib.api.jobs import LIST_PAGE_BYTES
 
     configure({"limits": {"maxPayloadBytes": 262_144}})
     emoji = "\U0001F600" * 60_000  # 240,000 bytes of UTF-8

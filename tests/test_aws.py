@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, UnknownServiceError
 from botocore.regions import EndpointResolver
 
-from chalicelib import aws
+from chalicelib.store import aws
 from devtools import endpoints
 
 

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from chalicelib import runtime
-from chalicelib.listing import list_key
-from chalicelib.models import JobModel
+from chalicelib.store.listing import list_key
+from chalicelib.store.models import JobModel
 from conftest import record_job
 from scripts.backfill_list_keys import Backfill, main
 

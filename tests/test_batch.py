@@ -1,4 +1,4 @@
-"""A batch of attempts worked per batch (chalicelib/batch.py): one claim transaction, one read.
+"""A batch of attempts worked per batch (chalicelib/engine/batch.py): one claim transaction, one read.
 
 Each case counts the executor's DynamoDB calls (botocore, below PynamoDB) and checks the
 outcomes are those of the per-message path: duplicates, overlaps, paused jobs and maxRuns
@@ -14,14 +14,14 @@ import pytest
 from botocore.client import BaseClient
 
 from chalicelib import runtime
-from chalicelib.batch import MAX_CLAIMS, batchable
 from chalicelib.clock import now_ms
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import BURST_EARLY_MS, EARLY_MS, Kind, Message, encode
-from chalicelib.sqs import _burst_instants as burst_instants
-from chalicelib.sqs import _visible_from as visible_from
+from chalicelib.engine.batch import MAX_CLAIMS, batchable
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobModel, RunModel, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import BURST_EARLY_MS, EARLY_MS, Kind, Message, encode
+from chalicelib.store.sqs import _burst_instants as burst_instants
+from chalicelib.store.sqs import _visible_from as visible_from
 from conftest import receive_all, record_job
 
 T0 = 1_893_456_000_000  # 2030-01-01T00:00:00Z, the fake clock's start
@@ -141,7 +141,7 @@ def test_only_attempts_within_the_hold_and_one_per_job_are_batched() -> None:
 
 
 def test_a_burst_arrives_earlier_the_larger_it_is_and_still_within_the_hold() -> None:
-    from chalicelib.progress import HOLD_MAX_MS
+    from chalicelib.engine.progress import HOLD_MAX_MS
 
     assert EARLY_MS + BURST_EARLY_MS + 1000 <= HOLD_MAX_MS  # + SQS's whole-second delays
     occ = Occurrence("job-1", "run-1", T0, Trigger.SCHEDULE, 1, 1)

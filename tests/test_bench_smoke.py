@@ -12,8 +12,8 @@ from bench import seed
 from bench.counting import CallCounter, attach_models
 from bench.naive_tick import naive_tick
 from chalicelib import runtime
-from chalicelib.dispatch import shard_of
-from chalicelib.models import JobModel
+from chalicelib.engine.dispatch import shard_of
+from chalicelib.store.models import JobModel
 
 JOBS, DUE = 200, 20
 NOW_MS = 1_893_456_000_000  # 2030-01-01T00:00:00Z: the tick is given its instant, no clock needed
@@ -111,7 +111,7 @@ def test_the_reconciler_bench_reads_the_overdue_runs_only(aws: dict[str, str]) -
     """bench.reconcile on 60 and 240 runs in progress, 0 and 6 overdue: items read == overdue."""
     from bench import reconcile
     from bench.counting import COUNTER
-    from chalicelib.models import RunModel
+    from chalicelib.store.models import RunModel
 
     COUNTER.install()
     try:

@@ -1,4 +1,4 @@
-"""chalicelib.bodies' quick reading of a new job (no pydantic) against the API's model JobCreate.
+"""chalicelib.api.bodies' quick reading of a new job (no pydantic) against the API's model JobCreate.
 
 The quick reading may decline any body (the model then decides); whenever it accepts one,
 the model must accept it too and give the same job.
@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.bodies import NewJob, from_model, quick_new_job, read_new_job
+from chalicelib.api.bodies import NewJob, from_model, quick_new_job, read_new_job
+from chalicelib.api.schemas import JobCreate
 from chalicelib.errors import ValidationFailed
-from chalicelib.schemas import JobCreate
 
 AGENT = "550e8400-e29b-41d4-a716-446655440000"
 PLAIN: dict[str, Any] = {"name": "nightly-reindex", "agentId": AGENT, "schedule": "0 3 * * *", "payload": {"a": [1]}}

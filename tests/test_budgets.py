@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import actions, runtime
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Message
+from chalicelib import runtime
+from chalicelib.engine import actions
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobModel, RunModel, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Message
 from conftest import call, job_body
 
 AGENT = "6f1c2a8e-1d3b-4c5a-9e7f-0a1b2c3d4e5f"
@@ -177,7 +178,7 @@ def test_a_bad_agent_budget_or_limit_stops_start_up_naming_the_key(tmp_path: Any
 
 
 def test_a_crashed_claimants_takeover_counts_and_charges_the_run_once(engine: dict[str, Any]) -> None:
-    from chalicelib.progress import claim_lease_ms
+    from chalicelib.engine.progress import claim_lease_ms
 
     # Given an occurrence claimed (counted against maxRuns, its budget reserved) by an executor
     # that then died, before its first run reported (so the reservation was 0)...

@@ -33,11 +33,12 @@ def test_import_app_loads_no_engine() -> None:
     loaded = _loaded("import app", HEAVY + ("chalicelib",))
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
     # Only the registration layer: no config, schemas, store, schedules or executor.
-    assert loaded == {"chalicelib", "chalicelib.api", "chalicelib.auth", "chalicelib.callbacks", "chalicelib.clock",
-                      "chalicelib.coldstart",
-                      "chalicelib.errors", "chalicelib.handlers", "chalicelib.limits", "chalicelib.openapi",
-                      "chalicelib.runtime", "chalicelib.scopes", "chalicelib.telemetry", "chalicelib.web",
-                      "chalicelib.webconsole"}
+    assert loaded == {"chalicelib", "chalicelib.clock", "chalicelib.coldstart", "chalicelib.errors",
+                      "chalicelib.handlers", "chalicelib.runtime", "chalicelib.settings", "chalicelib.telemetry",
+                      "chalicelib.vocab",
+                      "chalicelib.api", "chalicelib.api.auth", "chalicelib.api.openapi", "chalicelib.api.routes",
+                      "chalicelib.api.scopes", "chalicelib.api.web", "chalicelib.api.webconsole",
+                      "chalicelib.engine", "chalicelib.engine.callbacks"}
 
 
 def test_the_routes_and_handlers_are_all_registered() -> None:
@@ -60,16 +61,17 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     # croniter comes with the first cron schedule read: none in an empty list, a tick with nothing
     # due, or a batch whose job is gone; asyncio only with an async action.
     # The config and a plainly valid new job are read without pydantic (chalicelib.config's and
-    # chalicelib.bodies' quick readings); the API's models come with the first body they declined
+    # chalicelib.api.bodies' quick readings); the API's models come with the first body they declined
     # (or a PATCH), never with a list or a plain create.
-    ("api", {"chalicelib.jobs", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
-     {"chalicelib.executor", "chalicelib.schemas", "pydantic", "croniter", "boto3"}),
-    ("api_create", {"chalicelib.jobs", "chalicelib.bodies", "croniter", "pynamodb"},
-     {"chalicelib.executor", "chalicelib.schemas", "chalicelib.config_schema", "pydantic", "boto3"}),
-    ("tick", {"chalicelib.dispatch", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
-     {"chalicelib.schemas", "chalicelib.config_schema", "pydantic", "croniter", "boto3"}),
-    ("execute", {"chalicelib.executor", "chalicelib.delivery", "chalicelib.config", "chalicelib.actions", "pynamodb",
-                 "aws_lambda_powertools"},
+    ("api", {"chalicelib.api.jobs", "chalicelib.config", "chalicelib.schedules", "pynamodb", "aws_lambda_powertools"},
+     {"chalicelib.engine.executor", "chalicelib.api.schemas", "pydantic", "croniter", "boto3"}),
+    ("api_create", {"chalicelib.api.jobs", "chalicelib.api.bodies", "croniter", "pynamodb"},
+     {"chalicelib.engine.executor", "chalicelib.api.schemas", "chalicelib.config_schema", "pydantic", "boto3"}),
+    ("tick", {"chalicelib.engine.dispatch", "chalicelib.config", "chalicelib.schedules", "pynamodb",
+              "aws_lambda_powertools"},
+     {"chalicelib.api.schemas", "chalicelib.config_schema", "pydantic", "croniter", "boto3"}),
+    ("execute", {"chalicelib.engine.executor", "chalicelib.engine.delivery", "chalicelib.config",
+                 "chalicelib.engine.actions", "pynamodb", "aws_lambda_powertools"},
      {"chalicelib.config_schema", "pydantic", "croniter", "asyncio", "boto3"}),
 ])
 def test_first_invocation_probe_loads_what_the_function_needs(function: str, needs: set[str], never: set[str]) -> None:

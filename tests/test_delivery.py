@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import AgentEndpoint, parse_config
-from chalicelib.delivery import Delivery, parse_retry_after, post_to_agent, sign, verify
+from chalicelib.engine.delivery import Delivery, parse_retry_after, post_to_agent, sign, verify
 from chalicelib.errors import DeliveryFailed
 from devtools.agent_server import AgentServer, check_signature, unused_port
 
@@ -285,7 +285,7 @@ def ssm_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     from botocore.client import BaseClient
     from moto import mock_aws
 
-    from chalicelib import agent_secrets
+    from chalicelib.engine import agent_secrets
 
     called: list[str] = []
     original = BaseClient._make_api_call

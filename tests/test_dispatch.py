@@ -13,9 +13,9 @@ from botocore.client import BaseClient
 
 from chalicelib import runtime
 from chalicelib.clock import now_ms
-from chalicelib.dispatch import plan, scheduled_run_id, shard_of
-from chalicelib.models import JobModel
-from chalicelib.store import Advance
+from chalicelib.engine.dispatch import plan, scheduled_run_id, shard_of
+from chalicelib.store.jobs import Advance
+from chalicelib.store.models import JobModel
 from conftest import pump, receive_all, record_job
 
 
@@ -239,9 +239,9 @@ def test_the_tick_still_reads_only_the_shards_in_use(engine: dict[str, Any], mon
 
 def test_a_burst_of_first_sends_looks_the_queue_up_once(aws: dict[str, str]) -> None:
     # Given a fresh queue client, counting its GetQueueUrl calls
-    from chalicelib.models import Trigger
-    from chalicelib.runs import Occurrence
-    from chalicelib.sqs import Message
+    from chalicelib.store.models import Trigger
+    from chalicelib.store.runs import Occurrence
+    from chalicelib.store.sqs import Message
 
     queue = runtime.queue()
     lookups: list[str] = []
@@ -306,7 +306,7 @@ def test_a_local_snapshot_restores_a_job_at_its_end_entry() -> None:
 
 def test_the_recorded_due_shard_count_comes_down_once_the_high_shards_are_empty(
         engine: dict[str, Any], configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.store import SHARD_SPAN_ID, SPAN_GRACE_MS
+    from chalicelib.store.jobs import SHARD_SPAN_ID, SPAN_GRACE_MS
 
     # Given daily jobs armed under 16 shards: some at 00:05, and one at 12:00 in a shard above 4
     configure({"scheduler": {"dueShards": 16}})

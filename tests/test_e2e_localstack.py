@@ -278,9 +278,9 @@ def test_jobs_survive_a_restart_and_signals_leave_no_process(tmp_path: Path) -> 
 def test_restore_rearms_jobs_at_their_first_undelivered_occurrence() -> None:
     """Unit check of the snapshot rule behind the restart test: queued first attempts are
     folded into ``nextRunAt`` (the engine re-dispatches them), the rest is re-sent."""
-    from chalicelib.models import Trigger
-    from chalicelib.runs import Occurrence
-    from chalicelib.sqs import Message, encode
+    from chalicelib.store.models import Trigger
+    from chalicelib.store.runs import Occurrence
+    from chalicelib.store.sqs import Message, encode
     from scripts.snapshot import first_queued_occurrences, rewind_jobs
 
     def body(job: str, at: int, trigger: Trigger = Trigger.SCHEDULE, attempt: int = 1, generation: int = 1) -> str:

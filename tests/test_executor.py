@@ -14,10 +14,10 @@ import pytest
 from chalicelib import runtime
 from chalicelib.clock import now_ms
 from chalicelib.config import RetryPolicy
-from chalicelib.executor import Outcome, backoff_ms
-from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Message, decode
+from chalicelib.engine.executor import Outcome, backoff_ms
+from chalicelib.store.models import JobModel, RunModel, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Message, decode
 from conftest import AGENT_ID, NO_JITTER, job_body, pump, receive_all, record_job
 from devtools.agent_server import AgentServer
 

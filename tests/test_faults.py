@@ -34,9 +34,9 @@ import pytest
 
 from chalicelib import runtime
 from chalicelib.clock import now_ms
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobModel, RunModel
-from chalicelib.sqs import EARLY_MS
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobModel, RunModel
+from chalicelib.store.sqs import EARLY_MS
 from conftest import AGENT_ID, FakeClock, Recorder, call, receive_all, record_job
 from fault_injector import READS, WRITES, Crash, Injector, is_advance, is_api_update, is_claim
 from infra.resources import QUEUE_VISIBILITY_S
@@ -304,7 +304,7 @@ def test_message_seen_again_after_success_starts_nothing(
     check_quiet(request, queue_url(engine))
 
 
-# --- 2b. a burst worked per batch (chalicelib/batch.py) --------------------------------------------
+# --- 2b. a burst worked per batch (chalicelib/engine/batch.py) --------------------------------------------
 #
 # Twelve jobs due at the same instant reach the executor in one batch: one TransactWriteItems
 # claims them all, one BatchGetItem reads their jobs at the instant, then each records its

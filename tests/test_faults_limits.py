@@ -18,10 +18,10 @@ import boto3
 import pytest
 
 from chalicelib import runtime
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import EARLY_MS, Message
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import EARLY_MS, Message
 from conftest import receive_all, record_job
 from fault_injector import WRITES, Injector
 from infra.resources import QUEUE_VISIBILITY_S

@@ -20,7 +20,7 @@ import pytest
 from chalicelib import runtime
 from chalicelib.clock import now_ms
 from chalicelib.errors import JobsError, RunConflict
-from chalicelib.models import JobModel, RunModel
+from chalicelib.store.models import JobModel, RunModel
 from devtools.agent_server import AgentServer
 from fault_injector import WRITES, Crash, Injector
 from infra.resources import QUEUE_VISIBILITY_S

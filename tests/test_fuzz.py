@@ -31,8 +31,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, settings
 
-from chalicelib.limits import NAME_MAX_LENGTH
-from chalicelib.openapi import openapi_document
+from chalicelib.api.openapi import openapi_document
+from chalicelib.vocab import NAME_MAX_LENGTH
 from conftest import call, job_body
 from test_faults import ledger
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from chalicelib import runtime
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobModel, RunModel, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Message
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobModel, RunModel, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Message
 from conftest import call, record_job
 
 

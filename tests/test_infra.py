@@ -17,7 +17,7 @@ from moto import mock_aws
 from pynamodb.models import Model
 
 from chalicelib.config import LAMBDA_PATH
-from chalicelib.models import JobModel, NameClaim, RunModel
+from chalicelib.store.models import JobModel, NameClaim, RunModel
 from infra import iam
 from infra.package import _tag_runs_on_lambda, package, template_problems
 from infra.provision import provision
@@ -374,7 +374,8 @@ def event(headers):
 with mock_aws():
     boto3.client("ssm").put_parameter(Name=sys.argv[1], Type="SecureString", Value="tok-one,tok-two")
     import app as handler
-    from chalicelib import auth, config, runtime
+    from chalicelib.api import auth
+    from chalicelib import config, runtime
     statuses = [handler.app(event(h), None)["statusCode"]
                 for h in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Bearer tok-two"})]
     print(json.dumps({"config_module": config.__file__, "security": runtime.config().security.enabled,
@@ -390,9 +391,9 @@ def test_packaged_api_is_secure_and_reads_its_tokens_from_ssm(packaged: dict[str
     stage, task = packaged["stage"], tmp_path / "task"
     with zipfile.ZipFile(packaged["path"].parent / "deployment.zip") as artifact:
         packaged_config = json.loads(artifact.read(LAMBDA_PATH))
-        shipped_endpoints = artifact.read("chalicelib/endpoints.json")  # the session's trimmed endpoint data
+        shipped_endpoints = artifact.read("chalicelib/store/endpoints.json")  # the session's trimmed endpoint data
         artifact.extractall(task)
-    from chalicelib.aws import ENDPOINTS_PATH
+    from chalicelib.store.aws import ENDPOINTS_PATH
     assert shipped_endpoints == ENDPOINTS_PATH.read_bytes()
     assert packaged_config["security"]["enabled"] is True
     variables = packaged["template"]["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib import runtime
 from chalicelib.clock import now_ms
-from chalicelib.models import AgentModel, JobModel, RunModel, agent_item_id
+from chalicelib.store.models import AgentModel, JobModel, RunModel, agent_item_id
 from conftest import AGENT_ID, record_job
 from invariants import check_invariants
 from test_faults import AT_0005, drain, tick_at

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib import runtime
-from chalicelib.models import AgentModel, JobModel, RunModel, agent_item_id
+from chalicelib.store.models import AgentModel, JobModel, RunModel, agent_item_id
 from conftest import AGENT_ID, NO_JITTER, call, create_job, delivery, drive, report
 from fault_injector import Injector
 

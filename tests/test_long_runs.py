@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import callbacks
 from chalicelib.clock import now_ms
-from chalicelib.models import JobModel, RunModel
+from chalicelib.engine import callbacks
+from chalicelib.store.models import JobModel, RunModel
 from conftest import NO_JITTER, call, create_job, delivery, drive, report
 
 T0 = 1_893_456_000_000

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.actions import callback
+from chalicelib.api.manager import LOCAL_AGENT_ID, JobManager
+from chalicelib.engine.actions import callback
 from chalicelib.errors import DuplicateName, JobNotFound, ValidationFailed
-from chalicelib.manager import LOCAL_AGENT_ID, JobManager
 from conftest import pump
 
 REFLECTIONS: list[tuple[str, int]] = []

@@ -1,4 +1,4 @@
-"""The OpenAPI document states what the validation enforces (chalicelib/openapi.py, schemas.py).
+"""The OpenAPI document states what the validation enforces (chalicelib/api/openapi.py, schemas.py).
 
 Each constraint is checked both ways: what the document admits, the API accepts (so
 generated clients and fuzzers are not mostly refused), and what the API refuses for a
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api.openapi import openapi_document
+from chalicelib.api.schemas import DESCRIPTION_PATTERN, SCHEDULE_PATTERN
 from chalicelib.errors import InvalidSchedule
-from chalicelib.openapi import openapi_document
 from chalicelib.schedules import parse_schedule, validate_timezone
-from chalicelib.schemas import DESCRIPTION_PATTERN, SCHEDULE_PATTERN
 from conftest import AGENT_ID, call, create_job, delivery, drive, job_body, report
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

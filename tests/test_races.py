@@ -28,11 +28,12 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 
-from chalicelib import batch, runtime
+from chalicelib import runtime
 from chalicelib.clock import from_ms, now_ms
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobModel, NameClaim, RunModel
-from chalicelib.runs import Claim, Occurrence, RunStore
+from chalicelib.engine import batch
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobModel, NameClaim, RunModel
+from chalicelib.store.runs import Claim, Occurrence, RunStore
 from conftest import pump, receive_all, record_job
 from infra.resources import QUEUE_VISIBILITY_S
 from invariants import check_quiet

@@ -1,4 +1,4 @@
-"""The reconciler (chalicelib/reconcile.py): nothing depends on one message, on moto.
+"""The reconciler (chalicelib/engine/reconcile.py): nothing depends on one message, on moto.
 
 Each test loses every message of a run (the queue purged, as a crash, a lost send or a stack
 restart could leave it), then shows the minute tick's pass puts the run back on its way, at
@@ -12,9 +12,9 @@ import boto3
 
 from chalicelib import handlers, runtime
 from chalicelib.clock import now_ms
-from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
-from chalicelib.reconcile import GRACE_MS
-from chalicelib.runs import Occurrence
+from chalicelib.engine.reconcile import GRACE_MS
+from chalicelib.store.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
+from chalicelib.store.runs import Occurrence
 from conftest import AGENT_ID, NO_JITTER, call, create_job, delivery, drive
 
 SECOND = 1000

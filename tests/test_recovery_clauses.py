@@ -23,13 +23,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib import actions, runtime
+from chalicelib import runtime
 from chalicelib.clock import now_ms
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.executor import Outcome
-from chalicelib.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
-from chalicelib.runs import Claim, Occurrence, RunStore
-from chalicelib.sqs import Kind, Message, decode, encode
+from chalicelib.engine import actions
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.engine.executor import Outcome
+from chalicelib.store.models import AgentModel, JobModel, RunModel, Trigger, agent_item_id
+from chalicelib.store.runs import Claim, Occurrence, RunStore
+from chalicelib.store.sqs import Kind, Message, decode, encode
 from conftest import Recorder, job_body, pump, receive_all, record_job
 from fault_injector import Injector, is_claim
 

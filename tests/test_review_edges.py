@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import actions, runtime
-from chalicelib.dispatch import scheduled_run_id
-from chalicelib.models import JobModel, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Message
+from chalicelib import runtime
+from chalicelib.engine import actions
+from chalicelib.engine.dispatch import scheduled_run_id
+from chalicelib.store.models import JobModel, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Message
 from conftest import call, job_body
 
 ZERO = {"costUsd": 0.0, "tokens": 0}

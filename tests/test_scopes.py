@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.auth import parse_grants
+from chalicelib.api.auth import parse_grants
 from chalicelib.errors import ConfigError
 from conftest import call, job_body
 
@@ -112,7 +112,7 @@ def test_a_token_scoped_to_several_agents_pages_through_only_their_jobs(
     import base64
 
     from bench.counting import CallCounter, attach_models
-    from chalicelib.models import JobModel
+    from chalicelib.store.models import JobModel
 
     monkeypatch.setenv("AGENTOS_API_TOKENS", f"{ADMIN},{MULTI}:{MINE}|{THIRD}")
     configure({"security": {"enabled": True}})

@@ -16,8 +16,8 @@ import pytest
 from botocore.client import BaseClient
 
 from chalicelib import runtime
-from chalicelib.delivery import sign, verify
-from chalicelib.models import JobModel, RunModel
+from chalicelib.engine.delivery import sign, verify
+from chalicelib.store.models import JobModel, RunModel
 from conftest import AGENT_ID, call, job_body, pump, receive_all
 from test_faults import ledger
 
@@ -348,7 +348,7 @@ def test_a_config_error_answers_500_without_naming_the_parameter(client: Any, co
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Deployed, security on, the token parameter missing: a generic 500; the log names it."""
     from chalicelib import telemetry
-    from chalicelib.auth import reset_tokens
+    from chalicelib.api.auth import reset_tokens
 
     logger = logging.getLogger(telemetry.ROOT_LOGGER)
     saved = (list(logger.handlers), list(logger.filters), logger.level, logger.propagate)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from chalicelib import runtime
-from chalicelib.models import RunModel, Trigger
-from chalicelib.runs import Occurrence
-from chalicelib.sqs import Kind, Message, decode, encode
+from chalicelib.store.models import RunModel, Trigger
+from chalicelib.store.runs import Occurrence
+from chalicelib.store.sqs import Kind, Message, decode, encode
 from conftest import create_job, drive, receive_all
 
 

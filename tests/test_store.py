@@ -1,4 +1,4 @@
-"""chalicelib.store: jobs-table transactions under conflicts and races (docs/reliability.md, section 8)."""
+"""chalicelib.store.jobs: jobs-table transactions under conflicts and races (docs/reliability.md, section 8)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib import runtime
 from chalicelib.errors import ConcurrentUpdate
-from chalicelib.models import JobModel, NameClaim
+from chalicelib.store.models import JobModel, NameClaim
 from conftest import call, job_body
 from fault_injector import Injector
 

@@ -33,7 +33,7 @@ def ssm_callback_secret(aws: dict[str, str]) -> Iterator[None]:
     once per process, so it is read afresh here, and again by the tests after this one."""
     import boto3
 
-    from chalicelib import callbacks
+    from chalicelib.engine import callbacks
 
     boto3.client("ssm").put_parameter(Name="/agentos-jobs/dev/callback-secret", Value="callback-secret-in-ssm",
                                       Type="SecureString", Overwrite=True)
@@ -111,7 +111,7 @@ def test_tokens_read_from_ssm_are_scrubbed(lambda_env: None, monkeypatch: pytest
     import boto3
     from moto import mock_aws
 
-    from chalicelib import auth
+    from chalicelib.api import auth
 
     monkeypatch.delenv("AGENTOS_API_TOKENS", raising=False)
     monkeypatch.setenv("AGENTOS_STAGE", "dev")

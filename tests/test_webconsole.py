@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.webconsole import CSP, FILES, base_path
+from chalicelib.api.webconsole import CSP, FILES, base_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

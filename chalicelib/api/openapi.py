@@ -1,0 +1,226 @@
+"""The OpenAPI 3.1 document, generated from the same pydantic models that validate requests.
+
+It states every constraint a request is checked against (patterns, lengths, ranges, enums,
+exactly one timing), with the limits of the running configuration (``limits.minIntervalMs``,
+``limits.maxPayloadBytes``). The models (and pydantic) are imported when the document is
+first built, not with the routes.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ..vocab import CURSOR_PATTERN, ID_MAX_LENGTH, JOB_STATUSES, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
+from .web import MAX_DEPTH
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref("Error"))}
+
+
+ERRORS = {
+    "400": _error("Invalid request: the message names the field."),
+    "401": _error("Security is enabled and the bearer token is missing or wrong."),
+    "413": _error("The body or payload is over limits.maxPayloadBytes."),
+}
+NOT_FOUND = {"404": _error("No job has this id.")}
+LINK = {"Link": {"description": 'Next page: `<url>; rel="next"`', "schema": {"type": "string"}}}
+JOB_ID = {"name": "job_id", "in": "path", "required": True,
+          "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
+PAGING = [
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}},
+    {"name": "cursor", "in": "query", "description": "The `cursor` of the previous page's `Link` header, as it was.",
+     "schema": {"type": "string", "minLength": 1, "pattern": CURSOR_PATTERN}},
+]
+
+PREVIEW_ANSWER = {"type": "object", "required": ["next"],
+                  "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}}}}
+
+
+# A job answer links to the operations on that job (clients and stateful fuzzers follow them).
+JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+             for name, operation in [("GetJob", "getJob"), ("UpdateJob", "updateJob"), ("DeleteJob", "deleteJob"),
+                                     ("RunJob", "runJob"), ("ListRuns", "listRuns")]}
+
+# A run answer (POST /api/jobs/{id}/run) links to the operations on that run.
+RUN_LINKS = {name: {"operationId": operation, "parameters": {"run_id": "$response.body#/id"}}
+             for name, operation in [("GetRun", "getRun"), ("HeartbeatRun", "heartbeatRun"),
+                                     ("CompleteRun", "completeRun"), ("CancelRun", "cancelRun")]}
+
+
+def _linked(answer: dict[str, Any], links: dict[str, Any] = JOB_LINKS) -> dict[str, Any]:
+    """``answer`` (one status -> response) with ``links`` (the job links unless told) added."""
+    ((status, response),) = answer.items()
+    return {status: {**response, "links": links}}
+
+
+def _ok(status: str, description: str, schema: dict[str, Any] | None, **headers: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer["content"] = _json_content(schema)
+    if headers:
+        answer["headers"] = headers
+    return {status: answer}
+
+
+def _paths() -> dict[str, Any]:
+    jobs_list = {"type": "array", "items": _ref("Job")}
+    filters = [{"name": "status", "in": "query", "schema": {"enum": list(JOB_STATUSES)}},
+               {"name": "agentId", "in": "query", "schema": {"type": "string", "format": "uuid"}}]
+    location = {"description": "URL of the new job", "schema": {"type": "string"}}
+    return {
+        "/api/health": {"get": {"operationId": "health", "security": [],
+                                "responses": _ok("200", "Alive", {"type": "object"})}},
+        "/api/openapi.json": {"get": {"operationId": "openapi",
+                                      "responses": {**_ok("200", "This document", {"type": "object"}), **ERRORS}}},
+        "/api/jobs": {
+            "post": {"operationId": "createJob",
+                     "requestBody": {"required": True, "content": _json_content(_ref("JobCreate"))},
+                     "responses": {**_linked(_ok("201", "Created", _ref("Job"), Location=location)),
+                                   **ERRORS, "409": _error("Another job has this name.")}},
+            "get": {"operationId": "listJobs", "parameters": filters + PAGING,
+                    "responses": {**_ok("200", "A page of jobs", jobs_list, **LINK), **ERRORS}},
+        },
+        "/api/jobs/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": {"operationId": "getJob",
+                    "responses": {**_ok("200", "The job", _ref("Job")), **ERRORS, **NOT_FOUND}},
+            "patch": {"operationId": "updateJob",
+                      "requestBody": {"required": True, "content": _json_content(_ref("JobPatch"))},
+                      "responses": {**_linked(_ok("200", "The changed job", _ref("Job"))), **ERRORS, **NOT_FOUND,
+                                    "409": _error("Another job has this name, or the job changed meanwhile.")}},
+            "delete": {"operationId": "deleteJob", "responses": {**_ok("204", "Deleted", None), **ERRORS, **NOT_FOUND}},
+        },
+        "/api/jobs/{job_id}/run": {"parameters": [JOB_ID], "post": {
+            "operationId": "runJob", "responses": {**_linked(_ok("202", "Queued", _ref("Run")), RUN_LINKS),
+                                                   **ERRORS, **NOT_FOUND,
+                                                   "409": _error("A run is in progress (overlap: skip).")}}},
+        "/api/jobs/{job_id}/runs": {"parameters": [JOB_ID], "get": {
+            "operationId": "listRuns", "parameters": PAGING,
+            "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
+                          **ERRORS, **NOT_FOUND}}},
+        "/api/schedules/preview": {"post": {
+            "operationId": "previewSchedule",
+            "requestBody": {"required": True, "content": _json_content(_ref("SchedulePreview"))},
+            "responses": {**_ok("200", "The next start times of a job with this timing, created now",
+                                PREVIEW_ANSWER), **ERRORS}}},
+        **_run_paths(),
+    }
+
+
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
+RUN_NOT_FOUND = {"404": _error("No run has this id.")}
+ENDED = {"409": _error("The attempt (or run) this request addresses has already ended.")}
+
+
+def _run_paths() -> dict[str, Any]:
+    run = _ref("Run")
+    report = "Bearer: an API token, or the attempt's callbackToken from its delivery."
+    return {
+        "/api/runs/{run_id}": {"parameters": [RUN_ID], "get": {
+            "operationId": "getRun", "responses": {**_ok("200", "The run", run), **ERRORS, **RUN_NOT_FOUND}}},
+        "/api/runs/{run_id}/heartbeat": {"parameters": [RUN_ID], "post": {
+            "operationId": "heartbeatRun", "description": report,
+            "requestBody": {"required": False, "content": _json_content(_ref("HeartbeatBody"))},
+            "responses": {**_ok("200", "The run (see cancelRequested)", run), **ERRORS, **RUN_NOT_FOUND, **ENDED}}},
+        "/api/runs/{run_id}/complete": {"parameters": [RUN_ID], "post": {
+            "operationId": "completeRun", "description": report,
+            "requestBody": {"required": True, "content": _json_content(_ref("CompleteBody"))},
+            "responses": {**_ok("200", "The run", run), **ERRORS, **RUN_NOT_FOUND, **ENDED}}},
+        "/api/runs/{run_id}/cancel": {"parameters": [RUN_ID], "post": {
+            "operationId": "cancelRun",
+            "responses": {**_ok("202", "The run: cancelled, or cancelRequested", run), **ERRORS, **RUN_NOT_FOUND,
+                          **ENDED}}},
+    }
+
+
+def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
+    """The string schema of a property (itself, or its non-null ``anyOf`` branch)."""
+    return next((b for b in prop.get("anyOf", []) if b.get("type") != "null"), prop)
+
+
+def _configured(schemas: dict[str, Any], min_interval_ms: int, max_payload_bytes: int) -> None:
+    # Limits that come from agentos.config.json, not from the models, and the IANA zone names.
+    schemas["Timezone"] = {"type": "string", "enum": _timezones(), "description": "IANA timezone name."}
+    for model in ("JobCreate", "JobPatch", "SchedulePreview"):
+        props = schemas[model]["properties"]
+        _string_branch(props["interval"])["minimum"] = min_interval_ms
+        zone = props["timezone"]
+        props["timezone"] = {"$ref": REF.format(model="Timezone"),
+                             **{k: zone[k] for k in ("default", "description") if k in zone}}
+        if "payload" in props:
+            props["payload"]["description"] += (f" At most {max_payload_bytes} bytes as JSON,"
+                                                f" nested at most {MAX_DEPTH} deep.")
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> list[str]:
+    """Every zone name the validation accepts, from the same check."""
+    from zoneinfo import available_timezones
+
+    from ..errors import InvalidSchedule
+    from ..schedules import validate_timezone
+
+    def accepted(name: str) -> bool:
+        try:
+            validate_timezone(name)
+        except InvalidSchedule:
+            return False
+        return True
+
+    return sorted(name for name in available_timezones() if accepted(name))
+
+
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    # A PATCH field that is absent stays unchanged: pydantic's "default": null is no default
+    # there, and is invalid for the non-nullable ones (name, agentId, timezone, payload, status).
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI document, for the running configuration's limits."""
+    from .. import runtime
+
+    limits = runtime.config().limits
+    return _document(limits.minIntervalMs, limits.maxPayloadBytes)
+
+
+@lru_cache(maxsize=4)
+def _document(min_interval_ms: int, max_payload_bytes: int) -> dict[str, Any]:
+    """The document for these limits (built once per pair)."""
+    from pydantic import BaseModel
+    from pydantic.json_schema import JsonSchemaMode, models_json_schema  # deferred: only this route needs them
+
+    from .preview import SchedulePreview
+    from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobPatch, Run
+
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation") for m in (JobCreate, JobPatch, HeartbeatBody, CompleteBody, SchedulePreview)]
+    modes += [(Job, "serialization"), (Run, "serialization"), (Error, "serialization")]
+    _, defs = models_json_schema(modes, ref_template=REF)
+    schemas = defs["$defs"]
+    _drop_null_defaults(schemas["JobPatch"])
+    _configured(schemas, min_interval_ms, max_payload_bytes)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "agentOS Jobs API", "version": "1.0.0",
+                 "description": "Schedule, manage and monitor background jobs for AI agents."},
+        "servers": [{"url": "http://localhost:3000"}],
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+    }

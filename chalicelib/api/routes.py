@@ -1,0 +1,207 @@
+"""The HTTP API blueprint: routes literally under ``/api`` (README, "The API").
+
+Each handler parses, calls one service function, and returns. Importing this module only
+registers the routes: the service, the config and the OpenAPI models are loaded through
+:mod:`.runtime` and :mod:`.openapi` on the first request that needs them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from .. import runtime, telemetry
+from ..clock import now_ms
+from ..engine import callbacks
+from ..errors import Unauthorized
+from ..vocab import JOB_STATUSES
+from . import scopes
+from .auth import Scope, authorize
+from .openapi import openapi_document
+from .web import (
+    ANY_CONTENT_TYPE,
+    check_query,
+    guarded,
+    json_text,
+    next_link,
+    parse_body,
+    query_choice,
+    query_limit,
+    query_uuid,
+)
+
+api = Blueprint(__name__)
+
+
+def _params() -> dict[str, str]:
+    return dict(api.current_request.query_params or {})
+
+
+def _authorize() -> Scope:
+    """The request's token scope (None: every agent, or security off); 401 without a valid token."""
+    telemetry.configure_logging()  # the scrubber, before anything of this request is logged
+    if runtime.config().security.enabled:
+        return authorize(api.current_request.headers.get("authorization"))
+    return None
+
+
+def _body() -> object:
+    return parse_body(api.current_request.raw_body, runtime.config().limits.maxPayloadBytes)
+
+
+def _path() -> str:
+    # Behind API Gateway the public path carries the stage prefix; locally it is the route.
+    context = api.current_request.context or {}
+    return str(context.get("path") or api.current_request.path)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json_text(body), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})  # JSON is UTF-8 (RFC 8259)
+
+
+@api.route("/api/health", methods=["GET"])
+@guarded
+def health() -> Response:
+    """Liveness: never needs a token."""
+    return _json({"status": "ok"})
+
+
+@api.route("/api/openapi.json", methods=["GET"])
+@guarded
+def openapi() -> Response:
+    """The OpenAPI 3 document of this API."""
+    _authorize()
+    return _json(openapi_document())
+
+
+@api.route("/api/jobs", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def create_job() -> Response:
+    """Create a job."""
+    scope = _authorize()  # before the body is read: a request without a valid token learns nothing
+    body = _body()
+    scopes.check_agent(scope, body)
+    job = runtime.jobs().create(body)
+    return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
+
+
+@api.route("/api/jobs", methods=["GET"])
+@guarded
+def list_jobs() -> Response:
+    """List jobs, filtered and paged."""
+    scope, params = _authorize(), _params()
+    check_query(params, ("status", "agentId", "limit", "cursor"))
+    status, agent = query_choice(params, "status", JOB_STATUSES), query_uuid(params, "agentId")
+    agent, foreign = scopes.list_filter(scope, agent)
+    if foreign:
+        return _json([])
+    jobs, cursor = runtime.jobs().list(status, agent, query_limit(params), params.get("cursor"), scope)
+    return _json(scopes.visible(scope, jobs), headers=next_link(_path(), params, cursor))
+
+
+@api.route("/api/jobs/{job_id}", methods=["GET"])
+@guarded
+def get_job(job_id: str) -> Response:
+    """One job."""
+    scopes.check_job(_authorize(), job_id)
+    return _json(runtime.jobs().get(job_id))
+
+
+@api.route("/api/jobs/{job_id}", methods=["PATCH"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def update_job(job_id: str) -> Response:
+    """Change any subset of a job's mutable fields."""
+    scope, body = _authorize(), _body()
+    scopes.check_job(scope, job_id)
+    scopes.check_agent(scope, body)
+    return _json(runtime.jobs().update(job_id, body))
+
+
+@api.route("/api/jobs/{job_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def delete_job(job_id: str) -> Response:
+    """Delete a job; nothing of it starts after the 204."""
+    scopes.check_job(_authorize(), job_id)
+    runtime.jobs().delete(job_id)
+    return Response(body="", status_code=204)
+
+
+@api.route("/api/jobs/{job_id}/run", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def run_job(job_id: str) -> Response:
+    """Run a job now, outside its schedule."""
+    scopes.check_job(_authorize(), job_id)
+    return _json(runtime.jobs().run_now(job_id), 202)
+
+
+@api.route("/api/jobs/{job_id}/runs", methods=["GET"])
+@guarded
+def list_runs(job_id: str) -> Response:
+    """A job's runs, newest first, paged."""
+    scopes.check_job(_authorize(), job_id)
+    params = _params()
+    check_query(params, ("limit", "cursor"))
+    runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
+    return _json(runs, headers=next_link(_path(), params, cursor))
+
+
+def _report_attempt(run_id: str) -> int | None:
+    """Who may report on ``run_id``: its attempt's callback token (the attempt it opens), or an
+    API token (None: the current attempt). A callback token of another run is a 401."""
+    header = api.current_request.headers.get("authorization") or ""
+    scheme, _, presented = header.strip().partition(" ")
+    if scheme.lower() == "bearer" and callbacks.looks_like_token(presented.strip()):
+        claim = callbacks.verify(presented.strip(), run_id, now_ms())
+        if claim is None:
+            raise Unauthorized("Authorization: the callback token is not valid for this run", "Authorization")
+        return claim.attempt
+    scopes.check_run(_authorize(), run_id)
+    return None
+
+
+def _optional_body() -> object:
+    raw = api.current_request.raw_body
+    return None if not raw or not raw.strip() else _body()
+
+
+@api.route("/api/runs/{run_id}", methods=["GET"])
+@guarded
+def get_run(run_id: str) -> Response:
+    """One run, whatever its job."""
+    scopes.check_run(_authorize(), run_id)
+    return _json(runtime.run_service().get(run_id))
+
+
+@api.route("/api/runs/{run_id}/heartbeat", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def heartbeat_run(run_id: str) -> Response:
+    """An accepted attempt is alive (and how far it got); the answer says if it should stop."""
+    attempt = _report_attempt(run_id)
+    return _json(runtime.run_service().heartbeat(run_id, _optional_body(), attempt))
+
+
+@api.route("/api/runs/{run_id}/complete", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def complete_run(run_id: str) -> Response:
+    """An accepted attempt's outcome, reported by its agent."""
+    attempt = _report_attempt(run_id)
+    return _json(runtime.run_service().complete(run_id, _body(), attempt))
+
+
+@api.route("/api/runs/{run_id}/cancel", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def cancel_run(run_id: str) -> Response:
+    """Stop a run: nothing further of it starts after the 202."""
+    scopes.check_run(_authorize(), run_id)
+    return _json(runtime.run_service().cancel(run_id), 202)
+
+
+@api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def preview_schedule() -> Response:
+    """The next start times of a schedule or interval (README, "The API")."""
+    _authorize()
+    from .preview import preview  # pydantic and croniter: loaded by the routes that need them
+
+    return _json(preview(_body(), runtime.config().limits.minIntervalMs))

@@ -1,0 +1,418 @@
+"""The executor: each SQS message is one attempt of one occurrence, or one deadline check.
+
+Per attempt message: *claim* on arrival (SQS brings it up to a second early) with one
+transaction that re-checks the job is live, takes the job's overlap slot and takes the
+attempt; hold until the instant; read the job (a delete, pause or reschedule during the
+hold still stops it); deliver; then end the attempt through :mod:`.outcomes` (one write for
+the run, the job's counters and its slot). An agent that answers 202 *accepted* the work:
+the run stays ``running``, the message is done, and a *check* message sent for the
+attempt's deadline (re-sent past SQS's 15-minute delay limit, and again after each
+heartbeat) times it out unless it reported.
+
+A claim that finds another run in progress records ``skipped`` (overlap ``skip``) or waits
+(overlap ``queue``: the finishing run hands it the slot and sends it). Order of effects,
+so that a crash at any line leaves a message that finishes the work: "retrying" is written
+before the next attempt is sent; the dead letter is sent before the run is marked failed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .. import clock, telemetry
+from ..clock import iso, now_ms
+from ..config import Config
+from ..defaults import DEFAULT_TIMEOUT_MS
+from ..errors import DeliveryFailed
+from ..store import budgets
+from ..store.jobs import JobStore
+from ..store.models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
+from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
+from ..store.sqs import Kind, Message, OccurrenceQueue, decode
+from . import callbacks
+from .actions import load_plugins, run_action, run_callback
+from .agent_limits import Gate
+from .bounds import after_end, exhausted, missed_by
+from .delivery import AgentAnswer, Delivery, post_to_agent
+from .failures import FailureLog
+from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
+from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
+from .waiting import AgentWaits
+
+__all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
+log = logging.getLogger("agentos.jobs.executor")
+
+CLAIM_ROUNDS = 4  # a queued occurrence that keeps finding the slot changed claims again
+TAKEOVER_RETRY_MS = 1_000  # how soon a newer generation looks again at an older one's hold
+
+
+def warm_clients() -> None:
+    """Build the DynamoDB clients once, before threads race to build one each on a cold start
+    (PynamoDB's connection builds its client unlocked). The SQS client is built, under its lock,
+    by the first send: a batch of successful runs sends nothing."""
+    from ..store.dynamo import model_connection
+
+    for model in (JobModel, RunModel):
+        _ = model._get_connection().connection.client
+        _ = model_connection(model).client
+
+
+def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
+    # The same rule as the claim's condition (runs.RunStore._job_live), on the item read.
+    if job is None:
+        return False
+    if occ.trigger is Trigger.MANUAL:
+        return True
+    live = job.status in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
+    # A job completed by maxRuns still runs the occurrences its claims counted (they started), and
+    # a completed job the retries of occurrences that started.
+    live = live or (job.status == JobStatus.COMPLETED.value and (exhausted(job) or occ.attempt > 1))
+    return live and int(job.generation) == occ.generation
+
+
+def timeout_ms(job: JobModel) -> int:
+    """The job's ``timeoutMs`` (the longest one attempt may take)."""
+    return int(job.timeoutMs) if job.timeoutMs is not None else DEFAULT_TIMEOUT_MS
+
+
+def attempt_deadline(run: RunModel) -> int:
+    """When an accepted attempt times out: its timeout, or its heartbeat deadline if sooner."""
+    deadline = int(run.timeoutAt)
+    if run.heartbeatTimeoutMs:
+        deadline = min(deadline, int(run.heartbeatAt or run.acceptedAt) + int(run.heartbeatTimeoutMs))
+    return deadline
+
+
+class Executor:
+    """Runs occurrences handed over by SQS (the Lambda) or by the local queue loop."""
+
+    def __init__(self, config: Config, jobs: JobStore, runs: RunStore, queue: OccurrenceQueue,
+                 failures: FailureLog | None = None, batched: bool = True) -> None:
+        self.config = config
+        self.batched = batched  # False: the per-message reference path (one claim and one read each)
+        self.jobs = jobs
+        self.runs = runs
+        self.queue = queue
+        self.progress = RunProgress(runs.model, runs.jobs, self.lease_ms)
+        self.outcomes = Outcomes(config, jobs, self.progress, queue, failures)
+        self.failures = self.outcomes.failures
+        self.limits = self.outcomes.limits
+        self.waits = AgentWaits(self.limits, self.outcomes, self.progress, runs, queue, self.lease_ms)
+        self.budgets = budgets.JobBudgets(jobs.model)
+        load_plugins()
+        warm_clients()
+
+    def handle_batch(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run every record in parallel; report the ones to retry (SQS partial batch response)."""
+        if not records:
+            return {"batchItemFailures": []}
+        if self.batched:
+            from .batch import BatchRun
+
+            return BatchRun(self, records).handle()
+        with ThreadPoolExecutor(max_workers=len(records)) as pool:
+            done = list(pool.map(self._record_ok, records))
+        failed = [r for r, ok in zip(records, done, strict=True) if not ok]
+        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in failed]}
+
+    def _record_ok(self, record: dict[str, Any]) -> bool:
+        try:
+            self.run(decode(record["body"]))
+            return True
+        except Exception as exc:  # the message stays queued; SQS retries it, then the DLQ takes it
+            log.warning("record %s not done: %s: %s", record.get("messageId"), type(exc).__name__, exc)
+            return False
+
+    def run(self, message: Message) -> Outcome:
+        """Take one message from arrival to recorded outcome."""
+        if message.not_before_ms - now_ms() > HOLD_MAX_MS:
+            self.queue.send_one(message, now_ms())  # too early (long backoff, a far deadline): back in the queue
+            return Outcome.REQUEUED
+        if message.kind is Kind.CHECK:
+            return self._check(message.occurrence, message.not_before_ms)
+        if message.kind is Kind.WAKE:
+            return self.waits.wake(message.occurrence, message.not_before_ms)
+        return self._claim_and_run(message)
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a claim is honoured before another claimant may take the attempt over."""
+        return claim_lease_ms(self.config)
+
+    def _claim_and_run(self, message: Message, lost: tuple[Claim, Prior | None, Slot | None] | None = None) -> Outcome:
+        """Claim and run one attempt; ``lost`` is what a batched claim of it lost to (its first round)."""
+        occ, wake = message.occurrence, message.not_before_ms
+        for _ in range(CLAIM_ROUNDS):
+            claimed_at = now_ms()
+            # A granted waiting run was counted and charged already; so was a crashed attempt.
+            charge = message.kind is not Kind.ADMITTED
+            claim, prior, slot = lost or self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake),
+                                                         charge)
+            lost = None
+            if claim is Claim.DUPLICATE and charge and prior is not None and prior.crashed(occ, claimed_at):
+                claim, prior, slot = self.runs.claim(occ, claimed_at, self.lease_ms, max(claimed_at, wake), False)
+            if claim is Claim.DUPLICATE:
+                return self._duplicate(occ, prior)
+            if claim is Claim.JOB_GONE:
+                if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
+                    self.outcomes.release_gone(occ.run_id)
+                return self._skip(occ, _gone_reason(slot))
+            if claim is Claim.OVER_BUDGET:
+                telemetry.count("RunsSkippedByBudget")
+                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)))
+            if claim is Claim.NEW_DAY:
+                self._new_budget_day(occ)
+                continue
+            if claim is Claim.RECLAIM:  # it learnt the job's last usage: reserve that
+                continue
+            if claim is Claim.EXHAUSTED:
+                self.jobs.complete(occ.job_id, occ.generation)
+                return self._skip(occ, "maxRuns reached: the job is completed")
+            if claim is Claim.CLAIMED:
+                return self._hold_and_run(message, max(claimed_at, wake))
+            assert slot is not None
+            outcome = self._busy(occ, slot)
+            if outcome is not None:
+                return outcome
+        return self._skip(occ, "overlap: the job's run in progress kept changing")
+
+    def _hold_and_run(self, message: Message, started: int,
+                      read: dict[str, JobModel | None] | None = None) -> Outcome:
+        """Hold a claimed attempt until its instant, read its job, run it (``read``: the jobs a
+        batch already read at the instant, :mod:`.batch`)."""
+        occ = message.occurrence
+        reserved = self.runs.reserved(occ.run_id)  # what the claim reserved: the agent's budget is charged the same
+        if read is None:  # a batch held until the instant and read the jobs there already
+            clock.sleep_until(message.not_before_ms)
+        # The one read of the job happens at the instant, after the hold: a delete, pause or
+        # reschedule that returned during the hold still stops this occurrence.
+        job = self.jobs.find(occ.job_id) if read is None else read.get(occ.job_id)
+        if not _still_live(job, occ):
+            self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled"))
+            if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
+                self.outcomes.release_gone(occ.run_id)
+            telemetry.count("RunsSkipped")
+            return Outcome.SKIPPED
+        assert job is not None
+        bound = self._out_of_bounds(job, occ, now_ms())
+        if bound is not None:
+            return bound
+        return self._gate(job, message, started, reserved)
+
+    def _new_budget_day(self, occ: Occurrence) -> None:
+        job = self.jobs.find(occ.job_id)
+        if job is not None:
+            self.budgets.new_day(job, now_ms())
+
+    def _gate(self, job: JobModel, message: Message, started: int, reserved: budgets.Spend) -> Outcome:
+        """The agent's limits: run now, wait for a slot, or skip on the agent's budget."""
+        occ = message.occurrence
+        for _ in range(CLAIM_ROUNDS):
+            gate = self.limits.admit(job, occ, now_ms(), now_ms() + self.lease_ms, reserved)
+            if gate is Gate.GO:
+                return self._attempt(job, message, started)
+            if gate is Gate.OVER_BUDGET:
+                telemetry.count("RunsSkippedByBudget")
+                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up")
+            limits = self.limits.limits(job.agentId)
+            assert limits is not None and limits.maxConcurrent is not None
+            if self.limits.enqueue(job.agentId, occ, limits.maxConcurrent):
+                return self.waits.queued(job, occ)
+        return self._skip_claimed(job, occ, f"agent {job.agentId}: its slots kept changing")
+
+    def _skip_claimed(self, job: JobModel, occ: Occurrence, reason: str, stats: list[Any] | None = None) -> Outcome:
+        """End a claimed occurrence that did not start: give back its count, reservation and slots."""
+        uncount = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
+        ending = Ending(RunStatus.SKIPPED, now_ms(), reason, stats=uncount + (stats or []),
+                        settlement=budgets.settlement(job, now_ms(), None) if occ.attempt == 1 else None,
+                        agent_slot=job.agentId if self.limits.slot_limited(job.agentId) else None)
+        finished = self.progress.finish(occ, ending)
+        if finished.freed_agent is not None:
+            self.outcomes.start_granted(finished.freed_agent)
+        telemetry.count("RunsSkipped")
+        log.info("skipped job=%s run=%s: %s", job.id, occ.run_id, reason, extra=keys(job, occ))
+        return Outcome.SKIPPED
+
+    def _out_of_bounds(self, job: JobModel, occ: Occurrence, now: int) -> Outcome | None:
+        """An occurrence past the job's endAt, or one that missed its catch-up window, is skipped."""
+        if occ.trigger is not Trigger.SCHEDULE:
+            return None
+        late = missed_by(job, occ.scheduled_ms, now)
+        if after_end(job, occ.scheduled_ms):
+            reason = "after endAt: the job is completed"
+            self.jobs.complete(job.id, occ.generation)
+        elif late is not None:
+            reason = f"missed: it could start only {late} ms after its time (catchupWindowMs {job.catchupWindowMs})"
+        else:
+            return None
+        # The claim counted this start against maxRuns and the budget: it did not start.
+        return self._skip_claimed(job, occ, reason)
+
+    def _skip(self, occ: Occurrence, reason: str) -> Outcome:
+        self.runs.skip(occ, now_ms(), reason)
+        telemetry.count("RunsSkipped")
+        log.info("skipped job=%s run=%s: %s", occ.job_id, occ.run_id, reason,
+                 extra={"jobId": occ.job_id, "runId": occ.run_id})
+        return Outcome.SKIPPED
+
+    def _busy(self, occ: Occurrence, slot: Slot) -> Outcome | None:
+        """Another run holds the slot: skip, or wait for it (None: the slot changed, claim again)."""
+        busy = f"overlap: run {slot.active_run} is in progress"
+        if slot.overlap != Overlap.QUEUE.value:
+            return self._skip(occ, busy)
+        if slot.waiting is not None and slot.waiting != occ.to_json():
+            return self._skip(occ, f"{busy} and another occurrence already waits for it")
+        if not self.runs.wait(occ, slot, now_ms()):
+            return None
+        # The finishing run hands this one the slot and sends it; should that send be lost,
+        # this copy comes back when the holder's bound passes and claims the slot then.
+        self.queue.send_one(Message(occ, max(int(slot.active_until or 0), now_ms())), now_ms())
+        telemetry.count("RunsQueued")
+        return Outcome.WAITING
+
+    def _duplicate(self, occ: Occurrence, prior: Prior | None) -> Outcome:
+        if prior is None:
+            return Outcome.DUPLICATE
+        now = now_ms()
+        if prior.queue_agent is not None:  # it waits in its agent's line: keep its wake alive
+            self.waits.arm_wake(prior.queue_agent, occ)  # (we may have died between queueing and arming)
+            return Outcome.WAITING
+        # This attempt was accepted (202): if we died, or the send failed, before its deadline check
+        # was sent, this returning copy sends it (a check that was sent finds nothing to do twice).
+        if prior.accepted and prior.status == RunStatus.RUNNING.value and prior.attempt == occ.attempt:
+            self.queue.send_one(Message(occ, max(now, prior.deadline_ms or now), Kind.CHECK), now)
+            return Outcome.REQUEUED
+        # This attempt was already given up ("retrying" is written before the next attempt
+        # is sent): if we died in between, the next attempt was never sent. Send it now, for
+        # the time it was due; if it was sent, the copy loses its claim.
+        if prior.status == RunStatus.RETRYING.value and prior.attempt == occ.attempt:
+            self.queue.send_one(Message(occ._replace(attempt=occ.attempt + 1), prior.retry_at_ms or now), now)
+            return Outcome.REQUEUED
+        # An older generation holds the instant: it either ran it (then this copy ends here)
+        # or will skip it at the instant; look again shortly after.
+        old = prior.generation is not None and prior.generation < occ.generation
+        if old and prior.status == RunStatus.RUNNING.value and now < (prior.started_ms or 0) + HOLD_MAX_MS:
+            self.queue.send_one(Message(occ, now + TAKEOVER_RETRY_MS), now)
+            return Outcome.REQUEUED
+        return Outcome.DUPLICATE
+
+    def _attempt(self, job: JobModel, message: Message, started: int) -> Outcome:
+        occ = message.occurrence
+        late = max(0, now_ms() - message.not_before_ms)
+        telemetry.milliseconds("DispatchLatenessMs", late)
+        log.info("start job=%s run=%s attempt=%s late_ms=%s", job.id, occ.run_id, occ.attempt, late,
+                 extra=keys(job, occ))
+        deadline = started + timeout_ms(job)
+        try:
+            answer = self.deliver(job, occ, deadline)
+        except DeliveryFailed as failure:
+            return self.outcomes.failed(job, occ, started, failure.message, failure.retryable, failure.retry_after_s)
+        if isinstance(answer, AgentAnswer) and answer.accepted:
+            return self._accepted(job, occ, deadline)
+        output, usage, text = _result(answer)
+        return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text)
+
+    def deliver(self, job: JobModel, occ: Occurrence, deadline_ms: int) -> AgentAnswer | object:
+        """Hand the occurrence to its callback, its agent's URL, or its payload's action."""
+        payload = json.loads(job.payload)
+        delivery = Delivery(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
+                            scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
+                            trigger=occ.trigger.value, payload=payload,
+                            callback_url=callbacks.callback_url(occ.run_id),
+                            callback_token=callbacks.mint(occ.run_id, occ.attempt, deadline_ms),
+                            timeout_at=iso(deadline_ms))
+        remaining_s = max(0.001, (min(deadline_ms, now_ms() + ACTION_TIMEOUT_MS) - now_ms()) / 1000)
+        if job.callback:
+            return run_callback(job.callback, delivery, remaining_s)
+        endpoint = self.config.agent(job.agentId)
+        if endpoint is not None and endpoint.url is not None:
+            return post_to_agent(delivery, endpoint, now_ms() // 1000, deadline_ms)
+        return run_action(delivery, remaining_s)
+
+    def _accepted(self, job: JobModel, occ: Occurrence, deadline: int) -> Outcome:
+        heartbeat_ms = int(job.heartbeatTimeoutMs) if job.heartbeatTimeoutMs else None
+        now = now_ms()
+        if not self.progress.accept(occ, now, deadline, heartbeat_ms, LEASE_SLACK_MS + HOLD_MAX_MS):
+            return Outcome.DUPLICATE
+        if self.limits.slot_limited(job.agentId):  # the slot is held until the attempt's deadline
+            self.limits.extend(job.agentId, occ.run_id, deadline + LEASE_SLACK_MS + HOLD_MAX_MS)
+        first_check = min(deadline, now + heartbeat_ms) if heartbeat_ms else deadline
+        # If this send is lost, the attempt's own message (not yet deleted) comes back and
+        # sends the check (see _duplicate): an accepted run is never left unwatched.
+        self.queue.send_one(Message(occ, first_check, Kind.CHECK), now)
+        telemetry.count("RunsAccepted")
+        log.info("accepted job=%s run=%s attempt=%s until %s", job.id, occ.run_id, occ.attempt, iso(deadline),
+                 extra=keys(job, occ))
+        return Outcome.ACCEPTED
+
+    def _check(self, occ: Occurrence, due: int) -> Outcome:
+        """An accepted attempt's deadline: time it out, or look again at its new deadline."""
+        clock.sleep_until(due)
+        run = self.runs.get(occ.job_id, occ.run_id)
+        if run is None or run.status != RunStatus.RUNNING.value or int(run.attempt) != occ.attempt \
+                or run.acceptedAt is None:
+            return Outcome.CHECKED  # it reported, was taken over, or ended otherwise
+        deadline = attempt_deadline(run)
+        if now_ms() < deadline:  # a heartbeat moved it
+            self.queue.send_one(Message(occ, deadline, Kind.CHECK), now_ms())
+            return Outcome.CHECKED
+        outcome = self._time_out(occ, run, deadline)
+        if outcome is Outcome.DUPLICATE:  # a heartbeat or a report landed meanwhile: look again
+            return self._check(occ, now_ms())
+        return outcome
+
+    def _time_out(self, occ: Occurrence, run: RunModel, deadline: int) -> Outcome:
+        silent = run.heartbeatTimeoutMs and deadline < int(run.timeoutAt)
+        error = (f"timed out: no heartbeat for {int(run.heartbeatTimeoutMs)} ms" if silent
+                 else f"timed out: no outcome by {iso(int(run.timeoutAt))}")
+        # The write holds only if nothing changed since this read (a heartbeat renews heartbeatAt).
+        extra = self.runs.model.heartbeatAt == run.heartbeatAt
+        job = self.jobs.find(occ.job_id)
+        started = int(run.startedAt or deadline)
+        telemetry.count("RunsTimedOut")
+        if job is None:  # deleted while its agent worked: its agent's slot is freed with it
+            finished = self.progress.finish(occ, Ending(RunStatus.FAILED, now_ms(), error), extra)
+            if finished.recorded is not Recorded.DONE:
+                return Outcome.DUPLICATE
+            self.outcomes.release_gone(occ.run_id)
+            return Outcome.FAILED
+        if run.cancelRequested:
+            return self.outcomes.cancelled(job, occ, started, f"cancelled; {error}", extra=extra)
+        return self.outcomes.failed(job, occ, started, error, retryable=True, extra=extra)
+
+
+def _gone_reason(slot: Slot | None) -> str:
+    """Why a claim found its job not live: what a skipped run's error says."""
+    status = slot.status if slot is not None else None
+    if status is None:
+        return "the job was deleted"
+    if status in (JobStatus.PAUSED.value, JobStatus.COMPLETED.value):
+        return f"the job is {status}"
+    return "the job was rescheduled (this occurrence belongs to its old schedule)"
+
+
+def _result(answer: AgentAnswer | object) -> tuple[str | None, str | None, str | None]:
+    """The run's output, usage and answer text from a 2xx answer or an action's return value."""
+    if isinstance(answer, AgentAnswer):
+        document = answer.document
+        text = answer.text if document is None else None
+    else:
+        document, text = answer, None
+        try:
+            json.dumps(document)
+        except (TypeError, ValueError):  # not JSON: kept as text only
+            document, text = None, str(answer)[:1024]
+    usage = document.get("usage") if isinstance(document, dict) else None
+    return output_text(document), usage_text(usage), text
+
+
+def usage_text(usage: object) -> str | None:
+    """The ``usage`` object as stored: only its known, non-negative numeric fields."""
+    if not isinstance(usage, dict):
+        return None
+    kept = {k: usage[k] for k in ("inputTokens", "outputTokens", "costUsd")
+            if isinstance(usage.get(k), (int, float)) and not isinstance(usage.get(k), bool) and usage[k] >= 0}
+    return json.dumps(kept, separators=(",", ":")) if kept else None
+

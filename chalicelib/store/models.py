@@ -1,0 +1,246 @@
+"""PynamoDB models and the enums of job and run states.
+
+The jobs table holds two kinds of item: jobs (``id = job-…``) and name claims
+(``id = name#<name>``), written in one transaction with their job so that names
+stay unique under concurrent creates and renames.
+
+``JobModel.dueShard`` is the partition key of the sparse ``due`` index: only an
+active job that still has an occurrence to dispatch carries it, so the tick queries
+exactly the due jobs. ``nextRunAt`` (epoch ms) is the next occurrence not yet handed
+to SQS. The index projects only what the tick needs to plan occurrences, so that
+recording a run on the job (lastRunAt, runCount…) does not write the index.
+"""
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.models import Model
+
+# The enums live with the API's other limits (importing them must not load PynamoDB).
+from ..vocab import JobStatus as JobStatus
+from ..vocab import Overlap as Overlap
+from ..vocab import RunStatus as RunStatus
+from ..vocab import Trigger as Trigger
+from . import aws
+
+aws.share_with_pynamodb()  # one botocore session for every model's connection and client
+
+# A run is "in progress" (it holds the job's overlap slot) while its status is one of these.
+IN_PROGRESS = (RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.RETRYING.value)
+# A run in one of these has ended: nothing of it starts again.
+ENDED = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.SKIPPED.value, RunStatus.CANCELLED.value)
+
+
+# Attributes the tick reads from the due index (besides its keys and the table key).
+DUE_PROJECTION = ["status", "schedule", "interval", "timezone", "generation"]
+
+
+def _region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
+def _host() -> str | None:
+    # Only the local stack and tests set this; on AWS botocore picks the endpoint.
+    return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+class DueIndex(GlobalSecondaryIndex["JobModel"]):
+    """Sparse, sharded index of jobs with an occurrence left to dispatch."""
+
+    class Meta:
+        index_name = "due"
+        projection = IncludeProjection(DUE_PROJECTION)
+
+    dueShard = NumberAttribute(hash_key=True)
+    nextRunAt = NumberAttribute(range_key=True)
+
+
+class ListIndex(GlobalSecondaryIndex["JobModel"]):
+    """Jobs by status, then agent and id (``listKey`` = ``<agentId>#<id>``): each page of the
+    job list is one Query, whatever its filters. Keys only: recording a run never writes it."""
+
+    class Meta:
+        index_name = "list"
+        projection = KeysOnlyProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    listKey = UnicodeAttribute(range_key=True)
+
+
+class JobModel(Model):
+    """One scheduled job."""
+
+    class Meta:
+        table_name = os.environ.get("JOBS_TABLE", "agentos-jobs-dev")
+        region = _region()
+        host = _host()
+        max_pool_connections = aws.max_connections()
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    agentId = UnicodeAttribute()
+    schedule = UnicodeAttribute(null=True)
+    interval = NumberAttribute(null=True)
+    timezone = UnicodeAttribute(default="UTC")
+    payload = UnicodeAttribute()  # JSON text: keeps numbers and key order exactly as sent
+    retryPolicy = UnicodeAttribute(null=True)  # JSON text of a per-job RetryPolicy
+    callback = UnicodeAttribute(null=True)  # name of a registered in-process callback
+    status = UnicodeAttribute(default=JobStatus.ACTIVE.value)
+    generation = NumberAttribute(default=1)  # bumped when the schedule changes or resumes
+    anchorAt = NumberAttribute(null=True)  # epoch ms of an interval job's first occurrence
+    nextRunAt = NumberAttribute(null=True)
+    dueShard = NumberAttribute(null=True)
+    lastRunAt = NumberAttribute(null=True)
+    lastRunStatus = UnicodeAttribute(null=True)
+    runCount = NumberAttribute(default=0)
+    failureCount = NumberAttribute(default=0)
+    timeoutMs = NumberAttribute(null=True)  # null: the default (DEFAULT_TIMEOUT_MS)
+    heartbeatTimeoutMs = NumberAttribute(null=True)
+    overlap = UnicodeAttribute(null=True)  # an Overlap value; null: skip
+    # The overlap slot: the run in progress (skip/queue) and the one occurrence waiting
+    # for it (queue; JSON of its Occurrence). Written only by conditional writes that also
+    # claim or finish a run, so the overlap decision is atomic with the claim.
+    startAt = NumberAttribute(null=True)  # schedule bounds (epoch ms), see chalicelib/engine/bounds.py
+    endAt = NumberAttribute(null=True)
+    maxRuns = NumberAttribute(null=True)
+    startedRuns = NumberAttribute(null=True)  # scheduled occurrences started (counted by the claim)
+    catchupWindowMs = NumberAttribute(null=True)
+    maxConsecutiveFailures = NumberAttribute(null=True)  # the circuit breaker's threshold
+    consecutiveFailures = NumberAttribute(null=True)  # failed runs in a row (absent: 0)
+    pausedReason = UnicodeAttribute(null=True)  # why the system paused the job (the breaker)
+    # Budget (chalicelib/store/budgets.py): the limits, and what counts against them on ``usageDay``
+    # (the job's timezone) until ``usageDayEnd``: spent plus reserved by the runs in progress.
+    budgetTokens = NumberAttribute(null=True)
+    budgetCostUsd = NumberAttribute(null=True)
+    usageDay = UnicodeAttribute(null=True)
+    usageDayEnd = NumberAttribute(null=True)
+    usedTokens = NumberAttribute(null=True)
+    usedCost = NumberAttribute(null=True)
+    lastUsageTokens = NumberAttribute(null=True)  # what the last finished run reported: the reservation
+    lastUsageCost = NumberAttribute(null=True)
+    activeRun = UnicodeAttribute(null=True)
+    activeUntil = NumberAttribute(null=True)  # after this the holder is presumed lost (crashed out)
+    waitingRun = UnicodeAttribute(null=True)
+    createdAt = NumberAttribute()
+    updatedAt = NumberAttribute()
+
+    due = DueIndex()
+    listKey = UnicodeAttribute(null=True)  # "<agentId>#<id>" (listing.list_key): the list index's sort key
+    listing = ListIndex()
+
+
+class NameClaim(Model):
+    """The item that reserves a job name; lives in the jobs table."""
+
+    class Meta:
+        table_name = JobModel.Meta.table_name
+        region = _region()
+        host = _host()
+        max_pool_connections = aws.max_connections()
+
+    id = UnicodeAttribute(hash_key=True)  # "name#<name>"
+    jobId = UnicodeAttribute()
+
+
+class AgentModel(Model):
+    """One agent's limits state (``id = agent#<agentId>``, in the jobs table): the runs holding
+    its concurrency slots (run id -> lease, epoch ms), how many wait, and its UTC day's usage."""
+
+    class Meta:
+        table_name = JobModel.Meta.table_name
+        region = _region()
+        host = _host()
+        max_pool_connections = aws.max_connections()
+
+    id = UnicodeAttribute(hash_key=True)
+    holders = MapAttribute(null=True)  # type: ignore[var-annotated]
+    queued = NumberAttribute(null=True)
+    usageDay = UnicodeAttribute(null=True)
+    usedTokens = NumberAttribute(null=True)
+    usedCost = NumberAttribute(null=True)
+
+
+def agent_item_id(agent_id: str) -> str:
+    """The jobs-table key of an agent's limits item."""
+    return f"agent#{agent_id}"
+
+
+class AgentQueueIndex(GlobalSecondaryIndex["RunModel"]):
+    """Runs waiting for a slot of their agent (``maxConcurrent``), in scheduled order: sparse,
+    only a waiting run carries ``queueAgent``."""
+
+    class Meta:
+        index_name = "agentQueue"
+        projection = IncludeProjection(["trigger", "scheduledAt", "generation", "attempt"])
+
+    queueAgent = UnicodeAttribute(hash_key=True)
+    queueKey = UnicodeAttribute(range_key=True)  # "<13-digit scheduledAt>#<run id>"
+
+
+class OverdueIndex(GlobalSecondaryIndex["RunModel"]):
+    """Runs in progress by when the reconciler should look at them (``recAt``: a lease, a deadline,
+    a retry's time): sparse, since a run that ended carries no ``recAt``, and sharded (``recShard``)
+    so that a burst of claims spreads its index writes. Each minute's pass reads only what is due."""
+
+    class Meta:
+        index_name = "overdue"
+        projection = IncludeProjection(["trigger", "scheduledAt", "generation", "attempt", "status", "acceptedAt",
+                                        "timeoutAt", "hbDeadline", "retryAt", "queueAgent", "admittedAt"])
+
+    recShard = NumberAttribute(hash_key=True)
+    recAt = NumberAttribute(range_key=True)
+
+
+class RunModel(Model):
+    """One occurrence of a job: every attempt and redelivery shares it."""
+
+    class Meta:
+        table_name = os.environ.get("RUNS_TABLE", "agentos-runs-dev")
+        region = _region()
+        host = _host()
+        max_pool_connections = aws.max_connections()
+
+    jobId = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)  # "run-<13-digit ms>-<tag>": sorts by time
+    trigger = UnicodeAttribute()
+    scheduledAt = NumberAttribute()
+    status = UnicodeAttribute()
+    attempt = NumberAttribute(default=0)
+    generation = NumberAttribute(null=True)
+    startedAt = NumberAttribute(null=True)
+    finishedAt = NumberAttribute(null=True)
+    leaseUntil = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    response = UnicodeAttribute(null=True)  # the agent's answer, truncated (non-JSON answers)
+    output = UnicodeAttribute(null=True)  # JSON text of the run's output (<= 32 KiB or a marker)
+    usage = UnicodeAttribute(null=True)  # JSON text of {"inputTokens", "outputTokens", "costUsd"}
+    progress = UnicodeAttribute(null=True)  # JSON text of the last heartbeat's progress
+    timeoutAt = NumberAttribute(null=True)  # this attempt's deadline (startedAt + job timeoutMs)
+    heartbeatTimeoutMs = NumberAttribute(null=True)  # copied from the job at the claim
+    heartbeatAt = NumberAttribute(null=True)
+    hbDeadline = NumberAttribute(null=True)  # an accepted attempt's heartbeat deadline (heartbeatAt + timeout)
+    acceptedAt = NumberAttribute(null=True)  # set when the agent answered 202 for this attempt
+    cancelRequested = BooleanAttribute(null=True)
+    retryAt = NumberAttribute(null=True)  # when the next attempt is due (a "retrying" run)
+    reservedTokens = NumberAttribute(null=True)  # what the claim reserved on the job's budget (absent: 0)
+    reservedCost = NumberAttribute(null=True)
+    reportDigest = UnicodeAttribute(null=True)  # SHA-256 of the completion report (repeats are no-ops)
+    expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
+    queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent
+    queueKey = UnicodeAttribute(null=True)
+    admittedAt = NumberAttribute(null=True)  # granted its agent's slot after waiting (its start is sent)
+    agentQueue = AgentQueueIndex()
+    recShard = NumberAttribute(null=True)  # set with recAt while the run is in progress (reconcile.py)
+    recAt = NumberAttribute(null=True)
+    overdue = OverdueIndex()
+
+
+def name_claim_id(name: str) -> str:
+    """The jobs-table key that reserves ``name``."""
+    return f"name#{name}"
+
+
+ALL_MODELS: tuple[type[Model], ...] = (JobModel, RunModel)
