@@ -16,7 +16,7 @@ from ..engine.outcomes import Outcome, Outcomes, output_text
 from ..engine.progress import RunProgress
 from ..errors import PayloadTooLarge, RunConflict, RunNotFound, ValidationFailed
 from ..store.jobs import JobStore
-from ..store.models import ENDED, RunModel, RunStatus, Trigger
+from ..store.models import ENDED, RunModel, RunStatus
 from ..store.runs import Occurrence, RunStore, job_of_run
 from .schemas import CompleteBody, HeartbeatBody, validate
 from .views import run_view
@@ -78,12 +78,11 @@ class RunService:
                 raise PayloadTooLarge(f"progress: {size} bytes is over the limit of {PROGRESS_MAX_BYTES}", "progress")
         job_id = job_of_run(run_id)
         if attempt is not None and job_id is not None:  # a callback token names its attempt: one write
-            occ = Occurrence(job_id, run_id, 0, Trigger.SCHEDULE, 0, attempt)
-            run = self.progress.heartbeat(occ, now_ms(), progress)
+            run = self.progress.heartbeat(job_id, run_id, attempt, now_ms(), progress)
             if run is not None:
                 return run_view(run)
         occ = self._attempt(self._run(run_id), attempt)  # 404 or 409, or the current attempt
-        run = self.progress.heartbeat(occ, now_ms(), progress)
+        run = self.progress.heartbeat(occ.job_id, run_id, occ.attempt, now_ms(), progress)
         if run is None:
             raise RunConflict(f"attempt {occ.attempt} of run {run_id} ended meanwhile", "attempt")
         return run_view(run)

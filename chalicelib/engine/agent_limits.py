@@ -43,6 +43,11 @@ class Gate(StrEnum):
     OVER_BUDGET = "over_budget"  # the agent's budget is used up today
 
 
+def holds_slots(limits: AgentEndpoint | None) -> bool:
+    """True if an agent with these limits (:meth:`AgentLimits.limits`) has its attempts hold slots."""
+    return limits is not None and limits.maxConcurrent is not None
+
+
 class Waiting(NamedTuple):
     """A run waiting for a slot, as the queue index shows it."""
 
@@ -72,15 +77,15 @@ class AgentLimits:
 
     def slot_limited(self, agent_id: str) -> bool:
         """True if the agent's attempts hold slots (``maxConcurrent`` is set)."""
-        limits = self.limits(agent_id)
-        return limits is not None and limits.maxConcurrent is not None
+        return holds_slots(self.limits(agent_id))
 
     # --- the gate -------------------------------------------------------------------------
 
-    def admit(self, job: JobModel, occ: Occurrence, now_ms: int, lease_until: int, reserved: Spend) -> Gate:
+    def admit(self, job: JobModel, occ: Occurrence, limits: AgentEndpoint | None, now_ms: int, lease_until: int,
+              reserved: Spend) -> Gate:
         """Take a slot for this attempt and, on a run's first attempt, charge the agent's budget
-        what the run's claim reserved (its final write settles that same amount)."""
-        limits = self.limits(job.agentId)
+        what the run's claim reserved (its final write settles that same amount). ``limits``: the
+        agent's (:meth:`limits`), worked out once per attempt by the caller."""
         if limits is None:
             return Gate.GO
         charge = reserved if occ.attempt == 1 and limits.budget is not None else None
@@ -210,7 +215,7 @@ class AgentLimits:
 
     # --- waiting ----------------------------------------------------------------------------
 
-    def enqueue(self, agent_id: str, occ: Occurrence, limits_max: int) -> bool:
+    def enqueue(self, agent_id: str, occ: Occurrence, limits: AgentEndpoint) -> bool:
         """Make the claimed attempt wait for a slot: the run becomes ``queued`` (attempt given
         back) in the agent's line, counted by the agent. False if a slot is free after all."""
         runs, model = self.runs, self.model
@@ -218,7 +223,8 @@ class AgentLimits:
         run_actions: list[Action] = [runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
                                      runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
                                      runs.leaseUntil.remove(), runs.startedAt.remove(), *unwatch(runs)]
-        full = (size(model.holders) >= limits_max) | (model.queued > 0)
+        assert limits.maxConcurrent is not None  # only a slot-limited agent's gate queues
+        full = (size(model.holders) >= limits.maxConcurrent) | (model.queued > 0)
 
         def write() -> None:
             with TransactWrite(connection=model_connection(self.runs)) as tx:

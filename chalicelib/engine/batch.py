@@ -136,7 +136,7 @@ class BatchRun:
         with ThreadPoolExecutor(max_workers=len(self.records)) as pool:
             for i, record in enumerate(self.records):
                 if i not in chosen and i not in later:
-                    self.results[i] = pool.submit(self.executor._record_ok, record)
+                    self.results[i] = pool.submit(self.executor.record_ok, record)
             if chosen:
                 self._claimed_then_held(pool, chosen)
             for i, first in later.items():
@@ -153,7 +153,7 @@ class BatchRun:
 
     def _after(self, first: Future[bool], record: dict[str, Any]) -> bool:
         first.result()
-        return self.executor._record_ok(record)
+        return self.executor.record_ok(record)
 
     def _claimed_then_held(self, pool: ThreadPoolExecutor, chosen: list[int]) -> None:
         index = {id(self.messages[i]): i for i in chosen}
@@ -166,7 +166,7 @@ class BatchRun:
             return
         for message, result in lost:
             self.results[index[id(message)]] = pool.submit(
-                self._safely, message, partial(self.executor._claim_and_run, message, result))
+                self._safely, message, partial(self.executor.claim_and_run, message, result))
         for instant in sorted({m.not_before_ms for m, _ in claimed}):
             due = [(m, started) for m, started in claimed if m.not_before_ms == instant]
             # Each attempt's thread is started now and waits for the read: started at the instant,
@@ -185,7 +185,7 @@ class BatchRun:
             jobs = reading.result()
         except Exception as exc:  # as a single read that failed: the record stays queued
             raise StoreUnavailable(f"jobs not read at the instant: {type(exc).__name__}") from exc
-        return self.executor._hold_and_run(message, started, jobs)
+        return self.executor.hold_and_run(message, started, jobs)
 
     def _read_at_instant(self, reading: Future[dict[str, JobModel | None] | None], due: list[Occurrence]) -> None:
         # None: each attempt reads its own job (GetItem), as on the per-message path.

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import clock, telemetry
 from ..clock import iso, now_ms
-from ..config import Config
+from ..config import AgentEndpoint, Config
 from ..defaults import DEFAULT_TIMEOUT_MS
 from ..errors import DeliveryFailed
 from ..store import budgets
@@ -33,7 +33,7 @@ from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from ..store.sqs import Kind, Message, OccurrenceQueue, decode
 from . import callbacks
 from .actions import load_plugins, run_action, run_callback
-from .agent_limits import Gate
+from .agent_limits import Gate, holds_slots
 from .bounds import after_end, exhausted, missed_by
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .failures import FailureLog
@@ -113,11 +113,12 @@ class Executor:
 
             return BatchRun(self, records).handle()
         with ThreadPoolExecutor(max_workers=len(records)) as pool:
-            done = list(pool.map(self._record_ok, records))
+            done = list(pool.map(self.record_ok, records))
         failed = [r for r, ok in zip(records, done, strict=True) if not ok]
         return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in failed]}
 
-    def _record_ok(self, record: dict[str, Any]) -> bool:
+    def record_ok(self, record: dict[str, Any]) -> bool:
+        """Run one SQS record; False if it is to be retried (the batched path calls it too)."""
         try:
             self.run(decode(record["body"]))
             return True
@@ -134,15 +135,16 @@ class Executor:
             return self._check(message.occurrence, message.not_before_ms)
         if message.kind is Kind.WAKE:
             return self.waits.wake(message.occurrence, message.not_before_ms)
-        return self._claim_and_run(message)
+        return self.claim_and_run(message)
 
     @property
     def lease_ms(self) -> int:
         """How long a claim is honoured before another claimant may take the attempt over."""
         return claim_lease_ms(self.config)
 
-    def _claim_and_run(self, message: Message, lost: tuple[Claim, Prior | None, Slot | None] | None = None) -> Outcome:
-        """Claim and run one attempt; ``lost`` is what a batched claim of it lost to (its first round)."""
+    def claim_and_run(self, message: Message, lost: tuple[Claim, Prior | None, Slot | None] | None = None) -> Outcome:
+        """Claim and run one attempt; ``lost`` is what a batched claim of it lost to (its first round,
+        :mod:`.batch`)."""
         occ, wake = message.occurrence, message.not_before_ms
         for _ in range(CLAIM_ROUNDS):
             claimed_at = now_ms()
@@ -171,14 +173,14 @@ class Executor:
                 self.jobs.complete(occ.job_id, occ.generation)
                 return self._skip(occ, "maxRuns reached: the job is completed")
             if claim is Claim.CLAIMED:
-                return self._hold_and_run(message, max(claimed_at, wake))
+                return self.hold_and_run(message, max(claimed_at, wake))
             assert slot is not None
             outcome = self._busy(occ, slot)
             if outcome is not None:
                 return outcome
         return self._skip(occ, "overlap: the job's run in progress kept changing")
 
-    def _hold_and_run(self, message: Message, started: int,
+    def hold_and_run(self, message: Message, started: int,
                       read: dict[str, JobModel | None] | None = None) -> Outcome:
         """Hold a claimed attempt until its instant, read its job, run it (``read``: the jobs a
         batch already read at the instant, :mod:`.batch`)."""
@@ -196,38 +198,40 @@ class Executor:
             telemetry.count("RunsSkipped")
             return Outcome.SKIPPED
         assert job is not None
-        bound = self._out_of_bounds(job, occ, now_ms())
+        limits = self.limits.limits(job.agentId)  # the agent's limits, once for the whole attempt
+        bound = self._out_of_bounds(job, occ, now_ms(), limits)
         if bound is not None:
             return bound
-        return self._gate(job, message, started, reserved)
+        return self._gate(job, message, started, reserved, limits)
 
     def _new_budget_day(self, occ: Occurrence) -> None:
         job = self.jobs.find(occ.job_id)
         if job is not None:
             self.budgets.new_day(job, now_ms())
 
-    def _gate(self, job: JobModel, message: Message, started: int, reserved: budgets.Spend) -> Outcome:
+    def _gate(self, job: JobModel, message: Message, started: int, reserved: budgets.Spend,
+              limits: AgentEndpoint | None) -> Outcome:
         """The agent's limits: run now, wait for a slot, or skip on the agent's budget."""
         occ = message.occurrence
         for _ in range(CLAIM_ROUNDS):
-            gate = self.limits.admit(job, occ, now_ms(), now_ms() + self.lease_ms, reserved)
+            gate = self.limits.admit(job, occ, limits, now_ms(), now_ms() + self.lease_ms, reserved)
             if gate is Gate.GO:
-                return self._attempt(job, message, started)
+                return self._attempt(job, message, started, limits)
             if gate is Gate.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
-                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up")
-            limits = self.limits.limits(job.agentId)
-            assert limits is not None and limits.maxConcurrent is not None
-            if self.limits.enqueue(job.agentId, occ, limits.maxConcurrent):
+                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up", limits)
+            assert limits is not None  # an agent without limits is never queued
+            if self.limits.enqueue(job.agentId, occ, limits):
                 return self.waits.queued(job, occ)
-        return self._skip_claimed(job, occ, f"agent {job.agentId}: its slots kept changing")
+        return self._skip_claimed(job, occ, f"agent {job.agentId}: its slots kept changing", limits)
 
-    def _skip_claimed(self, job: JobModel, occ: Occurrence, reason: str, stats: list[Any] | None = None) -> Outcome:
+    def _skip_claimed(self, job: JobModel, occ: Occurrence, reason: str, limits: AgentEndpoint | None,
+                      stats: list[Any] | None = None) -> Outcome:
         """End a claimed occurrence that did not start: give back its count, reservation and slots."""
         uncount = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
         ending = Ending(RunStatus.SKIPPED, now_ms(), reason, stats=uncount + (stats or []),
                         settlement=budgets.settlement(job, now_ms(), None) if occ.attempt == 1 else None,
-                        agent_slot=job.agentId if self.limits.slot_limited(job.agentId) else None)
+                        agent_slot=job.agentId if holds_slots(limits) else None)
         finished = self.progress.finish(occ, ending)
         if finished.freed_agent is not None:
             self.outcomes.start_granted(finished.freed_agent)
@@ -235,7 +239,7 @@ class Executor:
         log.info("skipped job=%s run=%s: %s", job.id, occ.run_id, reason, extra=keys(job, occ))
         return Outcome.SKIPPED
 
-    def _out_of_bounds(self, job: JobModel, occ: Occurrence, now: int) -> Outcome | None:
+    def _out_of_bounds(self, job: JobModel, occ: Occurrence, now: int, limits: AgentEndpoint | None) -> Outcome | None:
         """An occurrence past the job's endAt, or one that missed its catch-up window, is skipped."""
         if occ.trigger is not Trigger.SCHEDULE:
             return None
@@ -248,7 +252,7 @@ class Executor:
         else:
             return None
         # The claim counted this start against maxRuns and the budget: it did not start.
-        return self._skip_claimed(job, occ, reason)
+        return self._skip_claimed(job, occ, reason, limits)
 
     def _skip(self, occ: Occurrence, reason: str) -> Outcome:
         self.runs.skip(occ, now_ms(), reason)
@@ -298,7 +302,7 @@ class Executor:
             return Outcome.REQUEUED
         return Outcome.DUPLICATE
 
-    def _attempt(self, job: JobModel, message: Message, started: int) -> Outcome:
+    def _attempt(self, job: JobModel, message: Message, started: int, limits: AgentEndpoint | None) -> Outcome:
         occ = message.occurrence
         late = max(0, now_ms() - message.not_before_ms)
         telemetry.milliseconds("DispatchLatenessMs", late)
@@ -310,7 +314,7 @@ class Executor:
         except DeliveryFailed as failure:
             return self.outcomes.failed(job, occ, started, failure.message, failure.retryable, failure.retry_after_s)
         if isinstance(answer, AgentAnswer) and answer.accepted:
-            return self._accepted(job, occ, deadline)
+            return self._accepted(job, occ, deadline, limits)
         output, usage, text = _result(answer)
         return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text)
 
@@ -331,12 +335,12 @@ class Executor:
             return post_to_agent(delivery, endpoint, now_ms() // 1000, deadline_ms)
         return run_action(delivery, remaining_s)
 
-    def _accepted(self, job: JobModel, occ: Occurrence, deadline: int) -> Outcome:
+    def _accepted(self, job: JobModel, occ: Occurrence, deadline: int, limits: AgentEndpoint | None) -> Outcome:
         heartbeat_ms = int(job.heartbeatTimeoutMs) if job.heartbeatTimeoutMs else None
         now = now_ms()
         if not self.progress.accept(occ, now, deadline, heartbeat_ms, LEASE_SLACK_MS + HOLD_MAX_MS):
             return Outcome.DUPLICATE
-        if self.limits.slot_limited(job.agentId):  # the slot is held until the attempt's deadline
+        if holds_slots(limits):  # the slot is held until the attempt's deadline
             self.limits.extend(job.agentId, occ.run_id, deadline + LEASE_SLACK_MS + HOLD_MAX_MS)
         first_check = min(deadline, now + heartbeat_ms) if heartbeat_ms else deadline
         # If this send is lost, the attempt's own message (not yet deleted) comes back and

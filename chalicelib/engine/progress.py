@@ -112,7 +112,11 @@ class RunProgress:
                     & (model.generation == occ.generation))
 
     def _update(self, occ: Occurrence, actions: list[Action], condition: Condition, what: str) -> RunModel | None:
-        run = self.model(occ.job_id, occ.run_id)
+        return self._update_run(occ.job_id, occ.run_id, actions, condition, what)
+
+    def _update_run(self, job_id: str, run_id: str, actions: list[Action], condition: Condition,
+                    what: str) -> RunModel | None:
+        run = self.model(job_id, run_id)
         try:
             run.update(actions=actions, condition=condition)
             return run
@@ -145,9 +149,9 @@ class RunProgress:
         self.hold_slot(occ, timeout_at + slack_ms)
         return True
 
-    def heartbeat(self, occ: Occurrence, now_ms: int, progress: str | None) -> RunModel | None:
-        """Renew the heartbeat deadline (and keep ``progress``); the run as it now is (one write,
-        which returns the item), or None if the attempt is no longer running."""
+    def heartbeat(self, job_id: str, run_id: str, attempt: int, now_ms: int, progress: str | None) -> RunModel | None:
+        """Renew attempt ``attempt``'s heartbeat deadline (and keep ``progress``); the run as it now is
+        (one write, which returns the item), or None if that attempt is no longer running."""
         model = self.model
         # The heartbeat deadline moves with the heartbeat, in the same write (an attempt without a
         # heartbeat timeout gets one past any timeoutAt: its timeout alone then bounds it).
@@ -156,8 +160,8 @@ class RunProgress:
         if progress is not None:
             actions.append(model.progress.set(progress))
         # The attempt number alone names it (a callback token carries it; no read needed first).
-        condition = (model.status == RunStatus.RUNNING.value) & (model.attempt == occ.attempt) & self.open_at(now_ms)
-        return self._update(occ, actions, condition, "record a heartbeat")
+        condition = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & self.open_at(now_ms)
+        return self._update_run(job_id, run_id, actions, condition, "record a heartbeat")
 
     def open_at(self, now_ms: int) -> Condition:
         """The attempt's deadlines have not passed: after them the attempt is over (only its
