@@ -12,10 +12,11 @@ price: cyclic garbage of that one invocation, frozen with the rest, is never fre
 from __future__ import annotations
 
 import gc
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from . import settings
 
 _lock = threading.Lock()
 _first = True
@@ -27,7 +28,7 @@ def invocation() -> Iterator[None]:
     global _first
     with _lock:
         first, _first = _first, False
-    if not (first and os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and gc.isenabled()):
+    if not (first and settings.in_lambda() and gc.isenabled()):
         yield
         return
     gc.disable()

@@ -24,7 +24,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import settings
 from .checks import Unsure, boolean, integer, number, optional, section, text
+from .defaults import COUNT_MAX, DAY_MS
 from .errors import ConfigError
 from .vocab import COST_DECIMALS
 
@@ -170,7 +172,7 @@ def _url(value: Any) -> str:
 
 def check_budget(value: Any) -> Budget:
     """A budget, if plainly valid (:mod:`.checks`)."""
-    budget: Budget = section(Budget, {"maxCostUsdPerDay": optional(number(0, 10**9)),
+    budget: Budget = section(Budget, {"maxCostUsdPerDay": optional(number(0, COUNT_MAX)),
                                        "maxTokensPerDay": optional(integer(0, 10**15))})(value)
     if budget.maxCostUsdPerDay is None and budget.maxTokensPerDay is None:
         raise Unsure  # at least one limit
@@ -200,14 +202,14 @@ def _agents(value: Any) -> dict[str, AgentEndpoint]:
 
 
 check_retry_policy = section(RetryPolicy, {
-    "maxAttempts": integer(1, 20), "initialDelayMs": integer(0, 86_400_000), "maxDelayMs": integer(0, 86_400_000),
+    "maxAttempts": integer(1, 20), "initialDelayMs": integer(0, DAY_MS), "maxDelayMs": integer(0, DAY_MS),
     "multiplier": number(1.0, 10.0), "jitter": boolean})
 _CONFIG = section(Config, {
     "retryPolicy": optional(check_retry_policy),
     "security": section(Security, {"enabled": boolean}),
     "agents": _agents,
     "logs": section(Logs, {"dir": text(1, 2**31)}),
-    "limits": section(Limits, {"minIntervalMs": integer(1, 86_400_000), "maxPayloadBytes": integer(2, 262_144)}),
+    "limits": section(Limits, {"minIntervalMs": integer(1, DAY_MS), "maxPayloadBytes": integer(2, 262_144)}),
     "scheduler": section(Scheduler, {
         "lookaheadSeconds": integer(61, 840), "dueShards": integer(1, 64),
         "runHistoryDays": integer(MIN_RUN_HISTORY_DAYS, 3650), "advanceBatch": integer(1, 100)}),
@@ -281,8 +283,8 @@ def deployed_defaults(data: object) -> object:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the file at ``path`` (default ``$AGENTOS_CONFIG``, else ./agentos.config.json;
     in Lambda, else the packaged chalicelib/agentos.config.json, with security on by default)."""
-    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    where = Path(path or os.environ.get("AGENTOS_CONFIG") or (PACKAGED_PATH if in_lambda else DEFAULT_PATH))
+    in_lambda = settings.in_lambda()
+    where = Path(path or settings.config_path() or (PACKAGED_PATH if in_lambda else DEFAULT_PATH))
     data: object = {}
     if where.exists():
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from .config import MIN_RUN_HISTORY_DAYS, canonical_agent_ids
+from .defaults import COUNT_MAX, DAY_MS
 from .vocab import COST_DECIMALS
 
 
@@ -22,8 +23,8 @@ class RetryPolicy(_Strict):
     """How often and how far apart a failed attempt is tried again."""
 
     maxAttempts: int = Field(3, ge=1, le=20)
-    initialDelayMs: int = Field(1000, ge=0, le=86_400_000)
-    maxDelayMs: int = Field(300_000, ge=0, le=86_400_000)
+    initialDelayMs: int = Field(1000, ge=0, le=DAY_MS)
+    maxDelayMs: int = Field(300_000, ge=0, le=DAY_MS)
     multiplier: float = Field(2.0, ge=1.0, le=10.0)
     jitter: bool = True
 
@@ -47,7 +48,7 @@ class Budget(_Strict):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, json_schema_extra={
         "anyOf": [{"required": ["maxCostUsdPerDay"]}, {"required": ["maxTokensPerDay"]}]})
 
-    maxCostUsdPerDay: float | None = Field(None, ge=0, le=10**9,
+    maxCostUsdPerDay: float | None = Field(None, ge=0, le=COUNT_MAX,
                                            description="USD per day, kept to the nano-dollar (9 decimal places).")
     maxTokensPerDay: int | None = Field(None, ge=0, le=10**15)
 
@@ -101,7 +102,7 @@ class Logs(_Strict):
 
 
 class Limits(_Strict):
-    minIntervalMs: int = Field(1000, ge=1, le=86_400_000)
+    minIntervalMs: int = Field(1000, ge=1, le=DAY_MS)
     maxPayloadBytes: int = Field(65_536, ge=2, le=262_144)
 
 

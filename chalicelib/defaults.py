@@ -1,8 +1,13 @@
-"""Defaults and bounds shared by the floors, in one place (the API's vocabulary is :mod:`.vocab`).
+"""Defaults and bounds the floors share, in one place (the API's vocabulary is :mod:`.vocab`).
 
-A value the API, the engine and the store must agree on lives here once, so that no floor
-imports another's module for a number. This module imports nothing.
+A number that the API, the engine and the store must agree on lives here once, so that no floor
+imports another's module for a number, and no copy drifts. This module imports nothing.
 """
 from __future__ import annotations
 
 DEFAULT_TIMEOUT_MS = 900_000  # a job's timeoutMs when unset (the API shows it, the executor applies it)
+DAY_MS = 86_400_000  # the longest timeout, heartbeat timeout, retry delay and minimum interval
+COUNT_MAX = 10**9  # the most of maxRuns, a run's cost (USD) and an agent's daily budget
+OUTPUT_MAX_BYTES = 32 * 1024  # a run's output: an answer kept whole up to this, a report refused above
+TEXT_KEEP_CHARS = 1024  # an answer's text, a run's response, a dead letter's failure reason
+ERROR_KEEP_CHARS = 2048  # a run's error

@@ -6,17 +6,16 @@ Registering them is cheap; each loads its engine (:func:`.runtime.dispatcher`,
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from chalice import Blueprint, Rate
 
-from . import coldstart, runtime, telemetry
+from . import coldstart, runtime, settings, telemetry
 from .clock import now_ms
 
 events = Blueprint(__name__)
 log = logging.getLogger("agentos.jobs.events")
-QUEUE_NAME = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
+QUEUE_NAME = settings.jobs_queue()  # read at import: the SQS trigger names it
 
 
 @events.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

@@ -6,10 +6,11 @@ use, so every function pays only for what it runs. Nothing talks to AWS until fi
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import settings
 
 if TYPE_CHECKING:  # for the annotations only: importing them is what this module defers
     from .api.jobs import JobService
@@ -99,7 +100,7 @@ def executor() -> Executor:
     message), the reference the bench and the tests compare the batched path with."""
     from .engine.executor import Executor
 
-    batched = os.environ.get("AGENTOS_EXECUTOR_BATCH", "1") != "0"
+    batched = settings.executor_batched()
     return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue(), batched=batched))
 
 
@@ -123,4 +124,4 @@ def reset() -> None:
 
 def stage() -> str:
     """The deployment stage name (``dev`` when unset)."""
-    return os.environ.get("AGENTOS_STAGE", "dev")
+    return settings.stage()

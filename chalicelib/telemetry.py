@@ -9,14 +9,15 @@ passes a scrubber that blanks configured secrets, as defence in depth.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
 
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentOSJobs")
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "agentos-jobs")
+from . import settings
+
+NAMESPACE = settings.metrics_namespace()  # read at import
+SERVICE = settings.service_name()
 ROOT_LOGGER = "agentos.jobs"
 _lock = threading.Lock()
 _metrics: Any = None
@@ -25,7 +26,7 @@ _cold_start = True
 
 def in_lambda() -> bool:
     """True inside an AWS Lambda function."""
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    return settings.in_lambda()
 
 
 _registered: set[str] = set()  # secrets read at run time (SSM tokens, agent secrets)
@@ -60,10 +61,9 @@ class SecretScrubber(logging.Filter):
 def known_secrets() -> list[str]:
     """The API tokens (bare, without their scopes) and every agent secret named by the config."""
     from .config import get_config
-    from .settings import api_tokens, bare_tokens
 
-    tokens = bare_tokens(api_tokens() or "")
-    agents = [os.environ.get(a.secretEnv or "", "") for a in get_config().agents.values() if a.secretEnv]
+    tokens = settings.bare_tokens(settings.api_tokens() or "")
+    agents = [settings.value(a.secretEnv) or "" for a in get_config().agents.values() if a.secretEnv]
     return [s for s in tokens + agents if s]
 
 
@@ -88,7 +88,7 @@ def configure_logging() -> None:
         handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
         handler.agentos_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+        logger.setLevel(settings.log_level())
         logger.propagate = False
     for reached in logger.handlers + logging.getLogger().handlers:
         if _scrubber not in reached.filters:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import uuid
 from functools import lru_cache
 from typing import NamedTuple
 
+from .. import settings
 from ..errors import ConfigError, Unauthorized
 from ..settings import bare_tokens
 
@@ -59,10 +59,10 @@ def _is_uuid(text: str) -> bool:
 @lru_cache(maxsize=1)
 def api_grants() -> tuple[Grant, ...]:
     """The accepted tokens and their scopes, loaded once per process."""
-    raw = os.environ.get("AGENTOS_API_TOKENS")
+    raw = settings.api_tokens()
     # The parameter is for deployed functions; `chalice local` also sees the stage's
     # environment, and must not need SSM.
-    if raw is None and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if raw is None and settings.in_lambda():
         raw = _parameter_value(tokens_parameter())
     grants = parse_grants(raw or "")
     if not grants:
@@ -78,8 +78,7 @@ def api_tokens() -> tuple[bytes, ...]:
 def tokens_parameter() -> str:
     """The SSM parameter holding a deployed stage's tokens: ``/agentos-jobs/<stage>/api-tokens``
     (``AGENTOS_API_TOKENS_PARAM`` overrides it; the packaged template sets it to the same name)."""
-    stage = os.environ.get("AGENTOS_STAGE", "dev")
-    return os.environ.get("AGENTOS_API_TOKENS_PARAM") or f"/agentos-jobs/{stage}/api-tokens"
+    return settings.api_tokens_param()
 
 
 def _parameter_value(param: str) -> str:

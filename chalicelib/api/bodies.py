@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..checks import Check, Unsure, integer, one_of, optional, text
 from ..config import Budget, RetryPolicy, check_budget, check_retry_policy
+from ..defaults import COUNT_MAX, DAY_MS
 from ..vocab import (
     CONTROL_CHARS,
     DESCRIPTION_MAX_LENGTH,
@@ -89,9 +90,9 @@ _FIELDS: dict[str, Check] = {
     "name": text(1, NAME_MAX_LENGTH, NAME_PATTERN), "description": optional(_description), "agentId": _agent_id,
     "schedule": optional(text(1, SCHEDULE_MAX_LENGTH)), "interval": optional(integer(1, MAX_INTERVAL_MS)),
     "timezone": text(1, TIMEZONE_MAX_LENGTH), "payload": _payload, "retryPolicy": optional(check_retry_policy),
-    "timeoutMs": optional(integer(1_000, 86_400_000)), "heartbeatTimeoutMs": optional(integer(1_000, 86_400_000)),
+    "timeoutMs": optional(integer(1_000, DAY_MS)), "heartbeatTimeoutMs": optional(integer(1_000, DAY_MS)),
     "overlap": one_of(*values(Overlap)), "maxConsecutiveFailures": optional(integer(1, 1_000)),
-    "startAt": optional(text(1, 64)), "endAt": optional(text(1, 64)), "maxRuns": optional(integer(1, 10**9)),
+    "startAt": optional(text(1, 64)), "endAt": optional(text(1, 64)), "maxRuns": optional(integer(1, COUNT_MAX)),
     "catchupWindowMs": optional(integer(0, MAX_INTERVAL_MS)), "budget": optional(check_budget),
 }
 

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..clock import now_ms
+from ..defaults import OUTPUT_MAX_BYTES
 from ..engine.outcomes import Outcome, Outcomes, output_text
 from ..engine.progress import RunProgress
 from ..errors import PayloadTooLarge, RunConflict, RunNotFound, ValidationFailed
@@ -22,7 +23,6 @@ from .schemas import CompleteBody, HeartbeatBody, validate
 from .views import run_view
 
 PROGRESS_MAX_BYTES = 4 * 1024
-OUTPUT_MAX_BYTES = 32 * 1024
 WAITING = (RunStatus.QUEUED.value, RunStatus.RETRYING.value)
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from ..config_schema import Budget, RetryPolicy
+from ..defaults import COUNT_MAX, DAY_MS
 from ..errors import ValidationFailed
 from ..vocab import (
     CONTROL_CHARS,
@@ -134,10 +135,10 @@ NOT_BOTH_TIMINGS: dict[str, Any] = {"not": {"required": ["schedule", "interval"]
     **_TIMED["schedule"]["properties"], **_TIMED["interval"]["properties"]}}}
 
 
-TimeoutField = Field(None, ge=1_000, le=86_400_000,
+TimeoutField = Field(None, ge=1_000, le=DAY_MS,
                      description="The longest one attempt may take, from its start to its outcome (default 900000).")
 HeartbeatField = Field(
-    None, ge=1_000, le=86_400_000,
+    None, ge=1_000, le=DAY_MS,
     description="An accepted attempt silent for this long has timed out (null: no heartbeat needed).")
 OverlapPolicy = OverlapName
 StartAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
@@ -145,7 +146,7 @@ StartAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"form
 EndAtField = Field(None, min_length=1, max_length=64, json_schema_extra={"format": "date-time"},
                    description="ISO-8601 date-time in the future, after startAt: no occurrence after it; "
                                "the job is completed once it passed.")
-MaxRunsField = Field(None, ge=1, le=10**9, description="Completed once this many scheduled occurrences started.")
+MaxRunsField = Field(None, ge=1, le=COUNT_MAX, description="Completed once this many scheduled occurrences started.")
 CatchupField = Field(None, ge=0, le=MAX_INTERVAL_MS,
                      description="An occurrence that cannot start within this long after its time is skipped.")
 BreakerField = Field(None, ge=1, le=1_000,
@@ -273,7 +274,7 @@ class Usage(_Body):
 
     inputTokens: int | None = Field(None, ge=0, le=10**12)
     outputTokens: int | None = Field(None, ge=0, le=10**12)
-    costUsd: float | None = Field(None, ge=0, le=10**9,
+    costUsd: float | None = Field(None, ge=0, le=COUNT_MAX,
                                   description="USD; counted towards budgets to the nano-dollar (9 decimal places).")
 
     @field_validator("costUsd", mode="before")

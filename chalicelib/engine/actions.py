@@ -26,7 +26,6 @@ from ..errors import DeliveryFailed, UnknownAction
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MAX_TEXT_CHARS = 1024
 _MAX_ERROR_CHARS = 500
 
 log = logging.getLogger("agentos.jobs.actions")

@@ -7,10 +7,9 @@ read is handed to the log scrubber before it can be used.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
-from .. import telemetry
+from .. import settings, telemetry
 from ..config import AgentEndpoint
 from ..errors import ConfigError, DeliveryFailed
 from ..store import parameters
@@ -26,7 +25,7 @@ def agent_secret(endpoint: AgentEndpoint) -> str | None:
         return _from_parameter(endpoint.secretParam)
     if not endpoint.secretEnv:
         return None
-    value = os.environ.get(endpoint.secretEnv)
+    value = settings.value(endpoint.secretEnv)
     if not value:
         # Never fall back to an unsigned request: the agent would (rightly) reject it,
         # or worse, accept it. This is a deployment error, so retrying cannot help.

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from .. import settings
 from ..errors import ConfigError
 
 log = logging.getLogger("agentos.jobs.callbacks")
@@ -40,10 +41,10 @@ class TokenClaim(NamedTuple):
 @lru_cache(maxsize=1)
 def server_secret() -> bytes:
     """The secret that callback tokens are derived from, loaded once per process."""
-    param = os.environ.get("AGENTOS_CALLBACK_SECRET_PARAM")
-    if param and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    param = settings.callback_secret_param()
+    if param and settings.in_lambda():
         return _parameter_value(param).encode()
-    given = os.environ.get("AGENTOS_CALLBACK_SECRET")
+    given = settings.callback_secret()
     if given:
         return given.encode()
     return _local_secret(LOCAL_SECRET_FILE)
@@ -114,7 +115,7 @@ def looks_like_token(presented: str) -> bool:
 
 def public_url() -> str:
     """This API's public base URL (no trailing slash): the stage's invoke URL on AWS."""
-    return (os.environ.get("AGENTOS_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    return (settings.public_url() or DEFAULT_PUBLIC_URL).rstrip("/")
 
 
 def callback_url(run_id: str) -> str:

@@ -28,14 +28,13 @@ from urllib.parse import urlsplit
 
 from .. import clock
 from ..config import AgentEndpoint
+from ..defaults import OUTPUT_MAX_BYTES, TEXT_KEEP_CHARS
 from ..errors import DeliveryFailed
 from .actions import ActionContext
 
 SIGNATURE_HEADER = "X-AgentOS-Signature"
 RUN_ID_HEADER = "X-AgentOS-Run-Id"
 USER_AGENT = "agentOS-Jobs/1.0"
-MAX_TEXT_CHARS = 1024
-_KEEP_BYTES = 32 * 1024  # an answer up to this size is kept whole as the run's output
 _COUNT_BYTES_MAX = 16 * 1024 * 1024  # past this a huge answer is not even counted to its end
 _ERROR_SNIPPET_CHARS = 200
 
@@ -68,7 +67,7 @@ class Delivery(ActionContext):
 
 
 class AgentAnswer(NamedTuple):
-    """A 2xx answer: accepted (202) or done, with its body as text (<= 1024 chars) and as JSON."""
+    """A 2xx answer: accepted (202) or done, with its body as text (at most TEXT_KEEP_CHARS) and as JSON."""
 
     status: int
     text: str
@@ -154,7 +153,7 @@ def post_to_agent(delivery: Delivery, endpoint: AgentEndpoint, now_s: int,
         status, answer_headers, raw, size = exchange.post(body, headers)
     except (OSError, http.client.HTTPException) as exc:
         raise _transport_failure(exc, endpoint, exchange.aborted) from exc
-    text = _scrub(_decode(raw, answer_headers)[:MAX_TEXT_CHARS], redact)
+    text = _scrub(_decode(raw, answer_headers)[:TEXT_KEEP_CHARS], redact)
     if not 200 <= status < 300:
         raise _status_failure(status, answer_headers, text, now_s)
     return AgentAnswer(status, text, _document(raw, size, redact), size)
@@ -205,7 +204,7 @@ class _Exchange:
 
 def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, int]:
     """The body's first OUTPUT_MAX_BYTES + 1 bytes, and its whole size (counted, up to a cap)."""
-    kept = response.read(_KEEP_BYTES + 1)
+    kept = response.read(OUTPUT_MAX_BYTES + 1)
     size = len(kept)
     try:
         while size < _COUNT_BYTES_MAX:
@@ -234,7 +233,7 @@ def _scrub(text: str, redact: list[str]) -> str:
 
 def _document(raw: bytes, size: int, redact: list[str]) -> Any:
     """The answer body as JSON (object or array), the truncation marker if too big, else None."""
-    if size > _KEEP_BYTES:
+    if size > OUTPUT_MAX_BYTES:
         return {"truncated": True, "bytes": size} if raw[:1] in (b"{", b"[") else None
     try:
         document = json.loads(_scrub(raw.decode("utf-8"), redact))

@@ -24,7 +24,7 @@ from typing import Any
 from .. import clock, telemetry
 from ..clock import iso, now_ms
 from ..config import AgentEndpoint, Config
-from ..defaults import DEFAULT_TIMEOUT_MS
+from ..defaults import DEFAULT_TIMEOUT_MS, TEXT_KEEP_CHARS
 from ..errors import DeliveryFailed
 from ..store import budgets
 from ..store.jobs import JobStore
@@ -407,7 +407,7 @@ def _result(answer: AgentAnswer | object) -> tuple[str | None, str | None, str |
         try:
             json.dumps(document)
         except (TypeError, ValueError):  # not JSON: kept as text only
-            document, text = None, str(answer)[:1024]
+            document, text = None, str(answer)[:TEXT_KEEP_CHARS]
     usage = document.get("usage") if isinstance(document, dict) else None
     return output_text(document), usage_text(usage), text
 

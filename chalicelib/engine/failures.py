@@ -8,11 +8,12 @@ they go to stdout, which is CloudWatch Logs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from .. import settings
 
 FILE_NAME = "failures.jsonl"
 
@@ -22,7 +23,7 @@ class FailureLog:
 
     def __init__(self, directory: str, in_lambda: bool | None = None) -> None:
         self.directory = Path(directory)
-        self.in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) if in_lambda is None else in_lambda
+        self.in_lambda = settings.in_lambda() if in_lambda is None else in_lambda
         self._lock = threading.Lock()
 
     @property

@@ -20,6 +20,7 @@ from pynamodb.expressions.condition import Condition
 from .. import telemetry
 from ..clock import iso, now_ms
 from ..config import Config, RetryPolicy, parse_retry_policy
+from ..defaults import OUTPUT_MAX_BYTES
 from ..errors import JobsError
 from ..schedules import OnceSchedule
 from ..store import budgets
@@ -35,7 +36,6 @@ from .progress import Breaker, Ending, Finished, Recorded, RunProgress
 
 log = logging.getLogger("agentos.jobs.outcomes")
 MAX_RETRY_AFTER_MS = 3_600_000
-OUTPUT_MAX_BYTES = 32 * 1024
 
 
 class Outcome(StrEnum):

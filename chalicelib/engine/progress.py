@@ -17,14 +17,13 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from ..config import Config
+from ..defaults import ERROR_KEEP_CHARS, TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
 from ..store import dynamo
 from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
 from ..store.runs import Occurrence, unwatch, watch
 
-ERROR_KEEP_CHARS = 2048
-RESPONSE_KEEP_CHARS = 1024
 FINISH_TRIES = 6  # each try learns what the job held from the last one's cancellation
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
 ACTION_TIMEOUT_MS = 60_000  # the longest an in-process action may run in one attempt
@@ -214,7 +213,7 @@ class RunProgress:
             if value is not None:
                 actions.append(attribute.set(value))
         if ending.response is not None:
-            actions.append(model.response.set(ending.response[:RESPONSE_KEEP_CHARS]))
+            actions.append(model.response.set(ending.response[:TEXT_KEEP_CHARS]))
         if ending.digest is not None:
             actions.append(model.reportDigest.set(ending.digest))
         if ending.waiting:  # a run that waited ends where it waited: out of its agent's line

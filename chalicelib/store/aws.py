@@ -23,7 +23,8 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import DataNotFoundError
 
-CONNECTIONS_VAR = "AGENTOS_AWS_CONNECTIONS"
+from .. import settings
+
 SERVICES = ("dynamodb", "sqs", "ssm")  # every client the Lambdas build
 # botocore's endpoints.json (1.2 MB, every partition's ~400 services) with the services cut to
 # SERVICES: written by ``python -m devtools.endpoints``, checked against botocore by tests/test_aws.py
@@ -124,7 +125,7 @@ def max_connections() -> int:
     A Lambda works one batch at a time, at most ten calls at once. The local stack runs up to
     128 invocations in one process: there, a call beyond the pool opened a TCP connection of its
     own (and the embedded AWS a thread for it) and closed it after one answer."""
-    return int(os.environ.get(CONNECTIONS_VAR) or 10)
+    return settings.aws_connections()
 
 
 def client(service: str) -> Any:

@@ -12,13 +12,12 @@ recording a run on the job (lastRunAt, runCount…) does not write the index.
 """
 from __future__ import annotations
 
-import os
-
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 # The enums live with the API's other limits (importing them must not load PynamoDB).
+from .. import settings
 from ..vocab import JobStatus as JobStatus
 from ..vocab import Overlap as Overlap
 from ..vocab import RunStatus as RunStatus
@@ -38,12 +37,12 @@ DUE_PROJECTION = ["status", "schedule", "interval", "timezone", "generation"]
 
 
 def _region() -> str:
-    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    return settings.region()
 
 
 def _host() -> str | None:
     # Only the local stack and tests set this; on AWS botocore picks the endpoint.
-    return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+    return settings.dynamodb_endpoint()
 
 
 class DueIndex(GlobalSecondaryIndex["JobModel"]):
@@ -73,7 +72,7 @@ class JobModel(Model):
     """One scheduled job."""
 
     class Meta:
-        table_name = os.environ.get("JOBS_TABLE", "agentos-jobs-dev")
+        table_name = settings.jobs_table()
         region = _region()
         host = _host()
         max_pool_connections = aws.max_connections()
@@ -198,7 +197,7 @@ class RunModel(Model):
     """One occurrence of a job: every attempt and redelivery shares it."""
 
     class Meta:
-        table_name = os.environ.get("RUNS_TABLE", "agentos-runs-dev")
+        table_name = settings.runs_table()
         region = _region()
         host = _host()
         max_pool_connections = aws.max_connections()

@@ -21,9 +21,7 @@ from pynamodb.transactions import TransactWrite
 from . import budgets, dynamo
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 
-RESPONSE_KEEP_CHARS = 1024
 WAITING_RECHECK_MS = 60_000  # a queued run is looked at this long after it should have started
-ERROR_KEEP_CHARS = 2048
 
 
 class Claim(StrEnum):

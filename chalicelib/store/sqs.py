@@ -7,7 +7,6 @@ holds it until the instant, so an agent sees it on the second.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +16,8 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import settings
+from ..defaults import TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
 from .models import Trigger
 from .runs import Occurrence
@@ -168,7 +169,7 @@ class OccurrenceQueue:
     def dead_letter(self, message: Message, reason: str) -> None:
         """Put the next attempt of a failed occurrence in the DLQ (a redrive runs it once more)."""
         body = json.loads(encode(message))
-        body["failure"] = reason[:1024]
+        body["failure"] = reason[:TEXT_KEEP_CHARS]
         try:
             self.client.send_message(QueueUrl=self.url(self.dlq_name), MessageBody=json.dumps(body))
         except (ClientError, BotoCoreError) as exc:
@@ -177,6 +178,6 @@ class OccurrenceQueue:
 
 def queue_from_env() -> OccurrenceQueue:
     """The queue pair named by ``JOBS_QUEUE`` / ``JOBS_DLQ``."""
-    name = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
-    return OccurrenceQueue(name, os.environ.get("JOBS_DLQ", f"{name}-dlq"))
+    name = settings.jobs_queue()
+    return OccurrenceQueue(name, settings.jobs_dlq(name))
 
