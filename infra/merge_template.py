@@ -35,7 +35,6 @@ DASHBOARD_ID = "Dashboard"
 METRICS_NAMESPACE = "AgentOSJobs"
 SERVICE = "agentos-jobs"
 APP_METRICS = ("OccurrencesDispatched", "RunsSucceeded", "RunsFailed", "RunsRetried")
-LATENCY_METRICS = ("DispatchLatenessMs", "TickDurationMs")
 
 
 def log_group_id(function: str) -> str:

@@ -77,11 +77,6 @@ def _parameter_value(param: str) -> str:
     return str(answer["Parameter"]["Value"])
 
 
-def reset_secret() -> None:
-    """Forget the loaded secret (tests)."""
-    server_secret.cache_clear()
-
-
 def _mac(run_id: str, attempt: int, expires_s: int) -> str:
     message = f"{run_id}:{attempt}:{expires_s}".encode()
     digest = hmac.new(server_secret(), message, hashlib.sha256).digest()

@@ -29,8 +29,6 @@ from .models import JobModel, RunModel
 if TYPE_CHECKING:
     from .. import config_schema
 
-BUDGET_FIELD = "budget"
-
 
 class Spend(NamedTuple):
     """Tokens (input + output) and cost (USD) of one run, or of a day."""

@@ -241,5 +241,3 @@ def name_claim_id(name: str) -> str:
     """The jobs-table key that reserves ``name``."""
     return f"name#{name}"
 
-
-ALL_MODELS: tuple[type[Model], ...] = (JobModel, RunModel)
