@@ -1,22 +1,36 @@
 """agentOS Jobs: a serverless scheduler for AI agents (Chalice + DynamoDB + SQS).
 
-The path of a job, module by module (README, "Development", has the same map):
+Three floors over a small base; an import only points down (``make lint`` runs import-linter's
+contract, pyproject.toml ``[tool.importlinter]``). README, "Development", has the same map.
 
-request   ``api.py`` routes (registered by ``app.py``), ``web.py`` parsing, ``auth.py`` and
-          ``scopes.py`` tokens, ``jobs.py`` (:class:`JobService`) validating with ``schemas.py``,
-          ``schedules.py``, ``bounds.py`` and ``limits.py``;
-store     ``store.py`` (:class:`JobStore`) writes the job (``models.py`` items, ``dynamo.py``
-          plumbing); an active job with an occurrence left is in the sparse ``due`` index;
-tick      ``handlers.tick`` -> ``dispatch.py`` (:class:`Dispatcher`): query the due shards, plan,
-          send, advance ``nextRunAt`` (a close first occurrence is dispatched at once too);
-queue     ``sqs.py`` (:class:`OccurrenceQueue`): one SQS message per attempt, early by a second;
-executor  ``handlers.execute`` -> ``executor.py`` (:class:`Executor`): claim with ``runs.py``
-          (:class:`RunStore`), hold until the instant, read the job again;
-delivery  ``delivery.py`` posts to the agent (or ``actions.py`` runs in process); a 202 reports
-          later on the ``/api/runs/...`` routes (``reports.py``, :class:`RunService`) with a
-          ``callbacks.py`` token;
-run       ``outcomes.py`` decides retry or end (``failures.py`` and the DLQ for the last failure),
-          ``progress.py`` (:class:`RunProgress`) writes the run, the job's counters and its slot.
+top       ``runtime`` (the composition root: every service built once, lazily), ``handlers`` (the
+          Lambda entry points: the tick, the executor) and the ``api`` package;
+api/      ``routes`` (the blueprint ``app.py`` registers), ``web`` (body and query parsing),
+          ``auth`` (tokens), ``scopes`` (a token's agents), ``schemas`` (pydantic models),
+          ``bodies`` (a new job read without pydantic), ``openapi``, ``views`` (jobs and runs as
+          the API shows them), ``preview`` (schedule preview), ``manager`` (the Python job
+          manager), ``webconsole`` and ``console/`` (the browser console), ``jobs``
+          (:class:`JobService`), ``runs`` (:class:`RunService`: reads, reports, cancels);
+engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outcome), ``batch``
+          (the executor's batched claim and read, the default path), ``delivery`` (signed HTTP
+          to the agent), ``agent_secrets``, ``callbacks`` (tokens for later reports), ``actions``
+          and ``plugins/`` (in-process work), ``outcomes`` (retry or end), ``progress`` (the run's
+          writes), ``failures`` (the failure log), ``waiting`` (runs waiting for an agent's slot),
+          ``agent_limits`` (an agent's slots and daily budget), ``bounds`` (startAt, endAt,
+          maxRuns, catch-up), ``reconcile`` (the tick's repair of runs past their time);
+store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`` (DynamoDB
+          plumbing), ``models`` (the items), ``jobs`` (:class:`JobStore`, the due index),
+          ``runs`` (:class:`RunStore`: claims, the overlap slot), ``listing`` (the job list's
+          pages), ``sqs`` (:class:`OccurrenceQueue`), ``budgets`` (a job's daily budget);
+base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
+          pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,
+          ``telemetry`` (logs, metrics, the secret scrubber), ``coldstart`` (the first
+          invocation's GC), ``schedules`` (cron, interval, once; DST), ``vocab`` (the API's enums
+          and bounds), ``defaults`` (defaults and bounds the floors share), ``settings`` (every
+          environment variable).
 
-``views.py`` shapes jobs and runs for the API; ``runtime.py`` builds each service once, lazily.
+The path of a job: ``api.routes`` -> ``api.jobs`` -> ``store.jobs`` (the ``due`` index) ->
+``handlers.tick`` -> ``engine.dispatch`` -> ``store.sqs`` -> ``handlers.execute`` ->
+``engine.batch``/``engine.executor`` (claim with ``store.runs``, hold, read, gate) ->
+``engine.delivery`` or ``engine.actions`` -> ``engine.outcomes`` -> ``engine.progress``.
 """

@@ -1,10 +1,17 @@
 """The executor: each SQS message is one attempt of one occurrence, or one deadline check.
 
-Per attempt message: *claim* on arrival (SQS brings it up to a second early) with one
-transaction that re-checks the job is live, takes the job's overlap slot and takes the
-attempt; hold until the instant; read the job (a delete, pause or reschedule during the
-hold still stops it); deliver; then end the attempt through :mod:`.outcomes` (one write for
-the run, the job's counters and its slot). An agent that answers 202 *accepted* the work:
+A batch of messages (the SQS handler's) is worked per batch by default (:mod:`.batch`): its
+attempts are *claimed* on arrival (SQS brings them up to a second early) in **one** transaction
+(per attempt: re-check the job is live, take the job's overlap slot, take the attempt), held
+until their instant, and their jobs read with **one** BatchGetItem; each then goes on alone
+(:meth:`Executor.hold_and_run`). A claim that lost in the batch, a deadline check and a message
+too early to hold go the per-message way (:meth:`Executor.run`: one claim, one read each; also
+the whole path with ``AGENTOS_EXECUTOR_BATCH=0``, the reference the bench compares with).
+
+Either way, per attempt: claim; hold until the instant; read the job (a delete, pause or
+reschedule during the hold still stops it); the agent's gate (:mod:`.agent_limits`); deliver;
+then end the attempt through :mod:`.outcomes` (one write for the run, the job's counters and its
+slot). An agent that answers 202 *accepted* the work:
 the run stays ``running``, the message is done, and a *check* message sent for the
 attempt's deadline (re-sent past SQS's 15-minute delay limit, and again after each
 heartbeat) times it out unless it reported.

@@ -1,4 +1,5 @@
-"""PynamoDB models and the enums of job and run states.
+"""PynamoDB models of the jobs and runs tables (the enums of job and run states are :mod:`chalicelib.vocab`'s,
+re-exported here for the models' users).
 
 The jobs table holds two kinds of item: jobs (``id = job-…``) and name claims
 (``id = name#<name>``), written in one transaction with their job so that names
