@@ -15,7 +15,7 @@ from .clock import now_ms
 
 events = Blueprint(__name__)
 log = logging.getLogger("agentos.jobs.events")
-QUEUE_NAME = settings.jobs_queue()  # read at import: the SQS trigger names it
+QUEUE_NAME = settings.queues()[0]  # read at import: the SQS trigger names it
 
 
 @events.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

@@ -88,7 +88,7 @@ def run_service() -> RunService:
 
     def build() -> RunService:
         runs = run_store()
-        progress = RunProgress(runs.model, runs.jobs, claim_lease_ms(config()))
+        progress = RunProgress(runs, claim_lease_ms(config()))
         return RunService(job_store(), runs, progress, Outcomes(config(), job_store(), progress, queue()))
     return _once("runs_service", build)
 

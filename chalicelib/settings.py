@@ -95,20 +95,15 @@ def aws_connections() -> int:
     return int(os.environ.get(CONNECTIONS_VAR) or 10)
 
 
-def jobs_table() -> str:
-    return os.environ.get("JOBS_TABLE", "agentos-jobs-dev")
+def tables() -> tuple[str, str]:
+    """The jobs table and the runs table (``JOBS_TABLE``, ``RUNS_TABLE``; the dev stage's)."""
+    return os.environ.get("JOBS_TABLE", "agentos-jobs-dev"), os.environ.get("RUNS_TABLE", "agentos-runs-dev")
 
 
-def runs_table() -> str:
-    return os.environ.get("RUNS_TABLE", "agentos-runs-dev")
-
-
-def jobs_queue() -> str:
-    return os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
-
-
-def jobs_dlq(queue: str) -> str:
-    return os.environ.get("JOBS_DLQ", f"{queue}-dlq")
+def queues() -> tuple[str, str]:
+    """The occurrence queue and its dead-letter queue (``JOBS_QUEUE``, ``JOBS_DLQ``: ``<queue>-dlq``)."""
+    queue = os.environ.get("JOBS_QUEUE", "agentos-jobs-dev")
+    return queue, os.environ.get("JOBS_DLQ", f"{queue}-dlq")
 
 
 def region() -> str:
@@ -120,13 +115,8 @@ def dynamodb_endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
-def metrics_namespace() -> str:
-    return os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentOSJobs")
-
-
-def service_name() -> str:
-    return os.environ.get("POWERTOOLS_SERVICE_NAME", "agentos-jobs")
-
-
-def log_level() -> str:
-    return os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")
+def powertools() -> tuple[str, str, str]:
+    """Powertools' metrics namespace, service name and log level (``POWERTOOLS_...``)."""
+    env = os.environ
+    return (env.get("POWERTOOLS_METRICS_NAMESPACE", "AgentOSJobs"), env.get("POWERTOOLS_SERVICE_NAME", "agentos-jobs"),
+            env.get("POWERTOOLS_LOG_LEVEL", "INFO"))

@@ -16,8 +16,7 @@ from typing import Any
 
 from . import settings
 
-NAMESPACE = settings.metrics_namespace()  # read at import
-SERVICE = settings.service_name()
+NAMESPACE, SERVICE, _ = settings.powertools()  # read at import
 ROOT_LOGGER = "agentos.jobs"
 _lock = threading.Lock()
 _metrics: Any = None
@@ -88,7 +87,7 @@ def configure_logging() -> None:
         handler.setFormatter(LambdaPowertoolsFormatter(service=SERVICE))
         handler.agentos_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-        logger.setLevel(settings.log_level())
+        logger.setLevel(settings.powertools()[2])
         logger.propagate = False
     for reached in logger.handlers + logging.getLogger().handlers:
         if _scrubber not in reached.filters:

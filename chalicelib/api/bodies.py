@@ -14,21 +14,11 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import vocab
 from ..checks import Check, Unsure, integer, one_of, optional, text
 from ..config import Budget, RetryPolicy, check_budget, check_retry_policy
 from ..defaults import COUNT_MAX, DAY_MS
-from ..vocab import (
-    CONTROL_CHARS,
-    DESCRIPTION_MAX_LENGTH,
-    MAX_INTERVAL_MS,
-    NAME_MAX_LENGTH,
-    NAME_PATTERN,
-    SCHEDULE_MAX_LENGTH,
-    TIMEZONE_MAX_LENGTH,
-    UUID_PATTERN,
-    Overlap,
-    values,
-)
+from ..vocab import Overlap, values
 
 if TYPE_CHECKING:
     from .schemas import JobCreate
@@ -70,14 +60,14 @@ REQUIRED = ("name", "agentId", "payload")
 
 
 def _description(value: Any) -> str:
-    checked: str = text(0, DESCRIPTION_MAX_LENGTH)(value)
-    if re.search(f"[{CONTROL_CHARS}]", checked):
+    checked: str = text(0, vocab.DESCRIPTION_MAX_LENGTH)(value)
+    if re.search(f"[{vocab.CONTROL_CHARS}]", checked):
         raise Unsure
     return checked
 
 
 def _agent_id(value: Any) -> str:
-    return str(uuid.UUID(text(36, 36, UUID_PATTERN)(value)))
+    return str(uuid.UUID(text(36, 36, vocab.UUID_PATTERN)(value)))
 
 
 def _payload(value: Any) -> dict[str, Any]:
@@ -87,13 +77,14 @@ def _payload(value: Any) -> dict[str, Any]:
 
 
 _FIELDS: dict[str, Check] = {
-    "name": text(1, NAME_MAX_LENGTH, NAME_PATTERN), "description": optional(_description), "agentId": _agent_id,
-    "schedule": optional(text(1, SCHEDULE_MAX_LENGTH)), "interval": optional(integer(1, MAX_INTERVAL_MS)),
-    "timezone": text(1, TIMEZONE_MAX_LENGTH), "payload": _payload, "retryPolicy": optional(check_retry_policy),
+    "name": text(1, vocab.NAME_MAX_LENGTH, vocab.NAME_PATTERN), "description": optional(_description),
+    "agentId": _agent_id,
+    "schedule": optional(text(1, vocab.SCHEDULE_MAX_LENGTH)), "interval": optional(integer(1, vocab.MAX_INTERVAL_MS)),
+    "timezone": text(1, vocab.TIMEZONE_MAX_LENGTH), "payload": _payload, "retryPolicy": optional(check_retry_policy),
     "timeoutMs": optional(integer(1_000, DAY_MS)), "heartbeatTimeoutMs": optional(integer(1_000, DAY_MS)),
     "overlap": one_of(*values(Overlap)), "maxConsecutiveFailures": optional(integer(1, 1_000)),
     "startAt": optional(text(1, 64)), "endAt": optional(text(1, 64)), "maxRuns": optional(integer(1, COUNT_MAX)),
-    "catchupWindowMs": optional(integer(0, MAX_INTERVAL_MS)), "budget": optional(check_budget),
+    "catchupWindowMs": optional(integer(0, vocab.MAX_INTERVAL_MS)), "budget": optional(check_budget),
 }
 
 

@@ -102,7 +102,7 @@ class Executor:
         self.jobs = jobs
         self.runs = runs
         self.queue = queue
-        self.progress = RunProgress(runs.model, runs.jobs, self.lease_ms)
+        self.progress = RunProgress(runs, self.lease_ms)
         self.outcomes = Outcomes(config, jobs, self.progress, queue, failures)
         self.failures = self.outcomes.failures
         self.limits = self.outcomes.limits

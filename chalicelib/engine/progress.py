@@ -22,7 +22,7 @@ from ..errors import StoreUnavailable
 from ..store import dynamo
 from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
-from ..store.runs import Occurrence, unwatch, watch
+from ..store.runs import Occurrence, RunStore, unwatch, watch
 
 FINISH_TRIES = 6  # each try learns what the job held from the last one's cancellation
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
@@ -98,11 +98,9 @@ def _not_cancelling(model: type[RunModel]) -> Condition:
 class RunProgress:
     """The conditional writes of a claimed run, until it ends."""
 
-    def __init__(self, model: type[RunModel] = RunModel, jobs: type[JobModel] = JobModel,
-                 lease_ms: int = 95_000) -> None:
-        self.model = model
-        self.jobs = jobs
-        self.lease_ms = lease_ms
+    def __init__(self, runs: RunStore, lease_ms: int) -> None:
+        """``runs``: the tables it writes (the runs' and the jobs'); ``lease_ms``: a claim's lease."""
+        self.model, self.jobs, self.lease_ms = runs.model, runs.jobs, lease_ms
 
     def still_ours(self, occ: Occurrence) -> Condition:
         """The attempt is running and nobody else took it over."""

@@ -73,7 +73,7 @@ class JobModel(Model):
     """One scheduled job."""
 
     class Meta:
-        table_name = settings.jobs_table()
+        table_name = settings.tables()[0]
         region = _region()
         host = _host()
         max_pool_connections = aws.max_connections()
@@ -198,7 +198,7 @@ class RunModel(Model):
     """One occurrence of a job: every attempt and redelivery shares it."""
 
     class Meta:
-        table_name = settings.runs_table()
+        table_name = settings.tables()[1]
         region = _region()
         host = _host()
         max_pool_connections = aws.max_connections()

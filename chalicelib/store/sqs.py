@@ -178,6 +178,5 @@ class OccurrenceQueue:
 
 def queue_from_env() -> OccurrenceQueue:
     """The queue pair named by ``JOBS_QUEUE`` / ``JOBS_DLQ``."""
-    name = settings.jobs_queue()
-    return OccurrenceQueue(name, settings.jobs_dlq(name))
+    return OccurrenceQueue(*settings.queues())
 
