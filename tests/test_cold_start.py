@@ -1,21 +1,25 @@
 """Cold start: ``import app`` registers routes and handlers only; each function loads its engine
-on its first call (docs/operations.md, cold starts). Every check runs in a fresh interpreter: this process has long
-imported everything.
+on its first call (docs/operations.md, cold starts). Every such check runs in a fresh interpreter
+(marked slow): this process has long imported everything. Last, ``chalicelib.coldstart``: the first
+invocation in Lambda runs with the cyclic GC paused, then freezes what it built.
 
 Nothing here measures time (``make bench`` does); the first-call probes of
 ``bench.cold_start`` are run once to show they still load what each function needs.
 """
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from bench import cold_start
+from chalicelib import coldstart
 
-pytestmark = pytest.mark.slow  # every check starts a fresh interpreter
+slow = pytest.mark.slow  # the check starts a fresh interpreter
 
 HEAVY = ("pydantic", "pydantic_core", "pynamodb", "croniter", "boto3", "botocore", "aws_lambda_powertools")
 ROOTS = HEAVY + ("chalicelib", "asyncio")
@@ -29,6 +33,7 @@ def _loaded(code: str, roots: tuple[str, ...], env: dict[str, str] | None = None
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
+@slow
 def test_import_app_loads_no_engine() -> None:
     loaded = _loaded("import app", HEAVY + ("chalicelib",))
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
@@ -41,6 +46,7 @@ def test_import_app_loads_no_engine() -> None:
                       "chalicelib.engine", "chalicelib.engine.callbacks"}
 
 
+@slow
 def test_the_routes_and_handlers_are_all_registered() -> None:
     code = ("import app; a = app.app; print(json.dumps([sorted((p, sorted(m)) for p, m in a.routes.items()), "
             "sorted(a.handler_map)]))")
@@ -57,6 +63,7 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     assert {"execute", "tick"} <= set(handlers)
 
 
+@slow
 @pytest.mark.parametrize("function, needs, never", [
     # croniter comes with the first cron schedule read: none in an empty list, a tick with nothing
     # due, or a batch whose job is gone; asyncio only with an async action.
@@ -89,6 +96,7 @@ CLIENTS = ("import gc, botocore.session, botocore.client; gc.unfreeze(); "
            "if isinstance(o, botocore.client.BaseClient))]))")
 
 
+@slow
 @pytest.mark.parametrize("function, clients", [
     ("api", ["dynamodb"]),  # the job list: no SQS client, no SSM client (security's tokens come from the environment)
     ("api_create", ["dynamodb"]),  # its next occurrence is hours away: nothing to send
@@ -101,3 +109,40 @@ def test_a_first_invocation_builds_one_session_and_only_the_clients_it_uses(func
                          env=cold_start._lambda_env(function), capture_output=True, text=True, check=True)
     sessions, built = json.loads(out.stdout.splitlines()[-1])
     assert (sessions, built) == (1, clients)
+
+
+# --- chalicelib.coldstart: the first invocation's GC (quick: in this process) ----------------------
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(coldstart, "_first", True)
+    yield
+    gc.unfreeze()  # this process is a test run: give its objects back to the collector
+    gc.enable()
+
+
+def test_the_first_invocation_in_lambda_runs_without_the_gc_and_freezes_what_it_built(
+        fresh: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentos-jobs-dev-tick")
+    with coldstart.invocation():
+        assert not gc.isenabled()
+        built = [object()]
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    with coldstart.invocation():  # a warm one: nothing changes
+        assert gc.isenabled()
+    assert built
+
+
+def test_the_gc_resumes_when_the_first_invocation_fails(fresh: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentos-jobs-dev-execute")
+    with pytest.raises(RuntimeError), coldstart.invocation():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_outside_lambda_the_gc_is_never_paused(fresh: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    frozen = gc.get_freeze_count()
+    with coldstart.invocation():
+        assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
