@@ -85,36 +85,6 @@ def measure(agent: Any) -> dict[str, Any]:
     return figures
 
 
-def section(results: dict[str, Any]) -> str:
-    """The benchmark document's section."""
-    rails = results.get("guard_rails")
-    if not rails:
-        return ""
-    base = rails["no limits (reference)"]["dynamodb_per_occurrence"]
-    rows = "\n".join(f"| {name} | {v['runs_succeeded']}/{v['repeat']} | {v['dynamodb_per_occurrence']} | "
-                     f"{round(v['dynamodb_per_occurrence'] - base, 2):+} | {v['sqs_per_occurrence']} |"
-                     for name, v in rails.items())
-    note = results.get("guard_rails_meta")
-    measured = f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
-    return f"""## 1d. The cost of a guard rail: executor calls per occurrence, limits off and on
-
-Each row delivers {rails['no limits (reference)']['repeat']} occurrences (agent answering 200 at once),
-one SQS record per batch, counted side by side in one run, after one uncounted occurrence per
-job (the first claim of a budget day costs one more read, write and claim: once a day per job).
-A job budget costs no call: its check and its reservation are part of the claim's own
-transaction, and its settlement part of the final write. An agent's limits cost its gate (one
-conditional UpdateItem when the run starts); with `maxConcurrent`, one read of the agent's item
-after the final write (which frees the slot as a third item of its own transaction) to see
-whether a run waits (a Query of the waiting line only when one does); with an agent budget, one
-UpdateItem replacing the run's reservation by its usage. With no limit configured the executor
-makes exactly the calls it made before guard rails existed.
-
-| limits | runs succeeded | DynamoDB calls / occurrence | vs reference | SQS calls / occurrence |
-| --- | --- | --- | --- | --- |
-{rows}{measured}
-"""
-
-
 def main() -> int:
     """``python -m bench.guard_rails``: measure alone, merge into bench/results.json, re-render the docs."""
     from .alone import run_alone

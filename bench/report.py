@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import findings, guard_rails, paper, plots, reconcile
+from . import findings, paper, plots, reconcile
 from .env import ROOT
 from .paper import _table
 
@@ -129,6 +129,36 @@ def _listing_note(results: dict[str, Any]) -> str:
     """Where the list figures came from, when not from the run the rest of the page reports."""
     note = results.get("listing_meta")
     return f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
+
+
+def guard_rails_section(results: dict[str, Any]) -> str:
+    """Section 1d: the cost of a guard rail (measured by bench/guard_rails.py)."""
+    rails = results.get("guard_rails")
+    if not rails:
+        return ""
+    base = rails["no limits (reference)"]["dynamodb_per_occurrence"]
+    rows = "\n".join(f"| {name} | {v['runs_succeeded']}/{v['repeat']} | {v['dynamodb_per_occurrence']} | "
+                     f"{round(v['dynamodb_per_occurrence'] - base, 2):+} | {v['sqs_per_occurrence']} |"
+                     for name, v in rails.items())
+    note = results.get("guard_rails_meta")
+    measured = f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
+    return f"""## 1d. The cost of a guard rail: executor calls per occurrence, limits off and on
+
+Each row delivers {rails['no limits (reference)']['repeat']} occurrences (agent answering 200 at once),
+one SQS record per batch, counted side by side in one run, after one uncounted occurrence per
+job (the first claim of a budget day costs one more read, write and claim: once a day per job).
+A job budget costs no call: its check and its reservation are part of the claim's own
+transaction, and its settlement part of the final write. An agent's limits cost its gate (one
+conditional UpdateItem when the run starts); with `maxConcurrent`, one read of the agent's item
+after the final write (which frees the slot as a third item of its own transaction) to see
+whether a run waits (a Query of the waiting line only when one does); with an agent budget, one
+UpdateItem replacing the run's reservation by its usage. With no limit configured the executor
+makes exactly the calls it made before guard rails existed.
+
+| limits | runs succeeded | DynamoDB calls / occurrence | vs reference | SQS calls / occurrence |
+| --- | --- | --- | --- | --- |
+{rows}{measured}
+"""
 
 
 def long_runs_section(results: dict[str, Any]) -> str:
@@ -362,7 +392,7 @@ def _first_calls(c: dict[str, Any]) -> str:
 def render(results: dict[str, Any]) -> str:
     """The whole document."""
     sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
-                long_runs_section(results), guard_rails.section(results), reconcile.section(results),
+                long_runs_section(results), guard_rails_section(results), reconcile.section(results),
                 lateness_section(results),
                 executor_section(results), cold_section(results), paper.section(results),
                 findings.section(results)]

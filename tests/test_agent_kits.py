@@ -93,6 +93,22 @@ def test_complete_refuses_an_unknown_outcome_and_needs_callbacks() -> None:
         bare.heartbeat()
 
 
+def test_the_kits_copies_of_the_servers_signing_and_outcomes_are_the_servers() -> None:
+    """The kits depend on nothing of the project on purpose (test below): they keep copies of the
+    signature header, its tolerance and the outcomes an agent may report. The copies stay equal."""
+    from typing import get_args
+
+    from chalicelib.vocab import ReportedRunStatus
+
+    outcomes = get_args(ReportedRunStatus)
+    assert (kit.SIGNATURE_HEADER, kit.TOLERANCE_S, kit.OUTCOMES) == (
+        server.SIGNATURE_HEADER, server.SIGNATURE_TOLERANCE_S, outcomes)
+    source = (Path(__file__).resolve().parents[1] / "sdk" / "typescript" / "agentos-agent.mjs").read_text()
+    assert f"export const SIGNATURE_HEADER = '{server.SIGNATURE_HEADER}';" in source
+    assert f"export const TOLERANCE_S = {server.SIGNATURE_TOLERANCE_S};" in source
+    assert "const OUTCOMES = [" + ", ".join(f"'{o}'" for o in outcomes) + "];" in source
+
+
 def test_kit_imports_nothing_of_the_project() -> None:
     code = ("import sys; sys.path.insert(0, 'sdk/python'); import agentos_agent; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "

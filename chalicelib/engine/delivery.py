@@ -35,6 +35,7 @@ from .actions import ActionContext
 SIGNATURE_HEADER = "X-AgentOS-Signature"
 RUN_ID_HEADER = "X-AgentOS-Run-Id"
 USER_AGENT = "agentOS-Jobs/1.0"
+SIGNATURE_TOLERANCE_S = 300  # how old a signature an agent accepts (the kits keep a copy: tests pin it)
 _COUNT_BYTES_MAX = 16 * 1024 * 1024  # past this a huge answer is not even counted to its end
 _ERROR_SNIPPET_CHARS = 200
 
@@ -93,7 +94,7 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={int(timestamp)},v1={mac.hexdigest()}"
 
 
-def verify(secret: bytes, header: str, body: bytes, now_s: int, tolerance_s: int = 300) -> bool:
+def verify(secret: bytes, header: str, body: bytes, now_s: int, tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
     """True if ``header`` signs ``body`` with ``secret`` and its ``t`` is within ``tolerance_s`` of now.
 
     Malformed headers are rejected, never raised on. Several ``v1`` entries are allowed
