@@ -301,10 +301,14 @@ class Executor:
         if prior.status == RunStatus.RETRYING.value and prior.attempt == occ.attempt:
             self.queue.send_one(Message(occ._replace(attempt=occ.attempt + 1), prior.retry_at_ms or now), now)
             return Outcome.REQUEUED
-        # An older generation holds the instant: it either ran it (then this copy ends here)
-        # or will skip it at the instant; look again shortly after.
+        # An older generation holds the instant: it either delivers it (then this copy ends here)
+        # or skips it when it reads the job; look again shortly after, until it has done either,
+        # or its lease passed (it died: the claim then takes it over). Not a fixed time after the
+        # instant: a claimant slow between its claim and its read (a throttled read retried, a
+        # descheduled thread) would lose the new generation's occurrence.
         old = prior.generation is not None and prior.generation < occ.generation
-        if old and prior.status == RunStatus.RUNNING.value and now < (prior.started_ms or 0) + HOLD_MAX_MS:
+        until = prior.lease_until if prior.lease_until is not None else (prior.started_ms or 0) + HOLD_MAX_MS
+        if old and prior.status == RunStatus.RUNNING.value and not prior.accepted and now <= until:
             self.queue.send_one(Message(occ, now + TAKEOVER_RETRY_MS), now)
             return Outcome.REQUEUED
         return Outcome.DUPLICATE

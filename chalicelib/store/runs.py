@@ -134,10 +134,11 @@ def _claimable(model: type[RunModel], occ: Occurrence, now_ms: int, takeover: bo
     stale = (model.status == RunStatus.RUNNING.value) & (model.attempt == attempt) & (model.leaseUntil < now_ms) \
         & model.acceptedAt.does_not_exist()
     # A newer generation (the job was resumed or rescheduled onto the same instant) takes over
-    # what an older one skipped, or still holds before the instant (it has not read the job yet,
-    # and will find the new generation when it does).
+    # what an older one skipped, still holds before the instant (it has not read the job yet,
+    # and will find the new generation when it does), or left behind when it died (lease passed).
     held = (model.status == RunStatus.RUNNING.value) & (model.startedAt > now_ms)
-    newer = (model.generation < occ.generation) & ((model.status == RunStatus.SKIPPED.value) | held)
+    dead = (model.status == RunStatus.RUNNING.value) & (model.leaseUntil < now_ms) & model.acceptedAt.does_not_exist()
+    newer = (model.generation < occ.generation) & ((model.status == RunStatus.SKIPPED.value) | held | dead)
     # ``takeover`` False: a claim that counts and charges the run never takes a crashed attempt
     # over (that attempt was counted already); it fails, and the caller takes over uncharged.
     # The claim's Put rewrites the item whole: it carries the reservation the item holds (``kept``,
