@@ -23,6 +23,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     saved = (list(logger.handlers), list(logger.filters), logger.level, logger.propagate)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentos-jobs-dev-execute")
     monkeypatch.setattr(telemetry, "_metrics", None)
+    monkeypatch.setattr(telemetry, "_cold_start", True)  # an earlier in-process tick (test_reconcile) took it
     yield
     logger.handlers, logger.filters, logger.level, logger.propagate = saved[0], saved[1], saved[2], saved[3]
 
