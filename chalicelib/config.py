@@ -73,6 +73,15 @@ class Budget(NamedTuple):
         return {k: v for k, v in both.items() if v is not None}
 
 
+class Quota(NamedTuple):
+    """What one agent may schedule (contract section 11): checked on create, PUT and PATCH."""
+
+    maxJobs: int | None = None  # jobs of the agent that are not deleted
+    minIntervalMs: int | None = None  # the shortest gap between two of a job's next 50 starts
+    maxRunsPerDay: int | None = None  # starts in the next 24 h, summed over the agent's active jobs
+    maxDepth: int = 3  # lineage: a job made by a run of a job made by a run ...
+
+
 class AgentEndpoint(NamedTuple):
     """Where and how an agent receives its occurrences (only from config, never from the API),
     and its limits. An entry with only limits (no ``url``) runs its jobs' in-process actions."""
@@ -83,6 +92,7 @@ class AgentEndpoint(NamedTuple):
     secretEnv: str | None = None
     secretParam: str | None = None  # an SSM SecureString parameter, read once, on first use
     timeoutMs: int = 10_000
+    quota: Quota = Quota()
 
     @property
     def limited(self) -> bool:
@@ -181,11 +191,16 @@ def check_budget(value: Any) -> Budget:
     return budget
 
 
+check_quota = section(Quota, {
+    "maxJobs": optional(integer(0, 1_000_000)), "minIntervalMs": optional(integer(1, DAY_MS)),
+    "maxRunsPerDay": optional(integer(0, 10**9)), "maxDepth": integer(0, 100)})
+
+
 def _agent(value: Any) -> AgentEndpoint:
     agent: AgentEndpoint = section(AgentEndpoint, {
         "url": optional(_url), "maxConcurrent": optional(integer(1, 10_000)), "budget": optional(check_budget),
         "secretEnv": optional(text(1, 128)), "secretParam": optional(text(2, 2048, r"/[A-Za-z0-9_.\-/]+")),
-        "timeoutMs": integer(100, 60_000)})(value)
+        "timeoutMs": integer(100, 60_000), "quota": check_quota})(value)
     if agent.secretEnv and agent.secretParam:
         raise Unsure  # one secret source
     return agent
@@ -228,10 +243,10 @@ def quick_config(data: object) -> Config | None:
 def from_schema(model: config_schema.Config) -> Config:
     """The named tuples holding what the pydantic models accepted."""
     def agent(endpoint: config_schema.AgentEndpoint) -> AgentEndpoint:
-        fields = endpoint.model_dump(exclude={"url", "budget"})
+        fields = endpoint.model_dump(exclude={"url", "budget", "quota"})
         return AgentEndpoint(url=None if endpoint.url is None else str(endpoint.url),
                              budget=None if endpoint.budget is None else Budget(**endpoint.budget.model_dump()),
-                             **fields)
+                             quota=Quota(**endpoint.quota.model_dump()), **fields)
     policy = model.retryPolicy
     return Config(retryPolicy=None if policy is None else RetryPolicy(**policy.model_dump()),
                   security=Security(**model.security.model_dump()),

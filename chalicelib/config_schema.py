@@ -69,6 +69,15 @@ class Budget(_Strict):
         return self
 
 
+class Quota(_Strict):
+    """What one agent may schedule (contract section 11)."""
+
+    maxJobs: int | None = Field(None, ge=0, le=1_000_000)
+    minIntervalMs: int | None = Field(None, ge=1, le=DAY_MS)
+    maxRunsPerDay: int | None = Field(None, ge=0, le=10**9)
+    maxDepth: int = Field(3, ge=0, le=100)
+
+
 class AgentEndpoint(_Strict):
     """Where and how an agent receives its occurrences (only from config, never from the API),
     and its limits. An entry with only limits (no ``url``) runs its jobs' in-process actions."""
@@ -84,6 +93,7 @@ class AgentEndpoint(_Strict):
     # stays shorter than the queue's visibility timeout (540 s): a redelivered message then
     # always finds an expired lease, and a crashed attempt is taken over.
     timeoutMs: int = Field(10_000, ge=100, le=60_000)
+    quota: Quota = Quota()
 
     @field_validator("url", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from ..schedules import IntervalSchedule, Schedule, parse_schedule, validate_tim
 from ..store.budgets import budget_attributes
 from ..store.jobs import JobStore
 from ..store.listing import AgentScope, list_key
-from ..store.models import JobModel, JobStatus, Overlap, Trigger
+from ..store.models import JobModel, JobStatus, Origin, Overlap, Trigger
 from ..store.runs import Occurrence, RunStore
 from ..store.sqs import Message, OccurrenceQueue
 from .bodies import read_new_job
@@ -69,8 +69,9 @@ class JobService:
         validate_timezone(tz)
         return parse_schedule(schedule, interval, tz, from_ms(now), self.config.limits.minIntervalMs)
 
-    def create(self, body: object, callback: str | None = None) -> dict[str, Any]:
-        """Validate and store a new job; returns its API view."""
+    def create(self, body: object, callback: str | None = None, origin: Origin | None = None) -> dict[str, Any]:
+        """Validate and store a new job; returns its API view. ``origin``: who makes it
+        (default: a plain API request, depth 0)."""
         spec = read_new_job(body)
         now = clock_now_ms()
         schedule = self._schedule(spec.schedule, spec.interval, spec.timezone, now)
@@ -88,7 +89,7 @@ class JobService:
             timeoutMs=spec.timeoutMs, heartbeatTimeoutMs=spec.heartbeatTimeoutMs, overlap=spec.overlap,
             maxConsecutiveFailures=spec.maxConsecutiveFailures, startAt=bounds.start_ms, endAt=bounds.end_ms,
             maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, **budget_attributes(spec.budget),
-            createdAt=now, updatedAt=now)
+            origin=(origin or Origin()).text(), createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
         self.store.create(job)
         self._enqueue_if_close(job, now)

@@ -11,7 +11,7 @@ from ..engine.bounds import after_end, exhausted
 from ..engine.dispatch import schedule_of
 from ..schedules import CronSchedule, IntervalSchedule, OnceSchedule
 from ..store.budgets import budget_view, usage_today
-from ..store.models import JobModel, JobStatus, Overlap, RunModel
+from ..store.models import JobModel, JobStatus, Origin, Overlap, RunModel
 
 log = logging.getLogger("agentos.jobs.views")
 
@@ -82,6 +82,7 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
         "budget": budget_view(job),
         "usageToday": usage_today(job, now_ms),
+        "origin": Origin.of(job)._asdict(),
         "createdAt": iso(job.createdAt),
         "updatedAt": iso(job.updatedAt),
     }

@@ -13,6 +13,9 @@ recording a run on the job (lastRunAt, runCount…) does not write the index.
 """
 from __future__ import annotations
 
+import json
+from typing import NamedTuple
+
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
@@ -124,12 +127,31 @@ class JobModel(Model):
     activeRun = UnicodeAttribute(null=True)
     activeUntil = NumberAttribute(null=True)  # after this the holder is presumed lost (crashed out)
     waitingRun = UnicodeAttribute(null=True)
+    origin = UnicodeAttribute(null=True)  # JSON of an Origin (absent: made over the API, depth 0)
     createdAt = NumberAttribute()
     updatedAt = NumberAttribute()
 
     due = DueIndex()
     listKey = UnicodeAttribute(null=True)  # "<agentId>#<id>" (listing.list_key): the list index's sort key
     listing = ListIndex()
+
+
+class Origin(NamedTuple):
+    """Who made a job (contract section 11): ``via`` (api, mcp, console, kit, run), the run whose
+    callback token made it, and its lineage depth (0 unless a run made it)."""
+
+    via: str = "api"
+    runId: str | None = None
+    depth: int = 0
+
+    def text(self) -> str:
+        """The stored JSON text."""
+        return json.dumps(self._asdict(), separators=(",", ":"))
+
+    @classmethod
+    def of(cls, job: JobModel) -> Origin:
+        """A stored job's origin (jobs made before origins were kept: the API's, depth 0)."""
+        return cls(**json.loads(job.origin)) if job.origin else cls()
 
 
 class NameClaim(Model):
