@@ -19,7 +19,7 @@ from pynamodb.expressions.condition import Condition
 
 from .. import telemetry
 from ..clock import iso, now_ms
-from ..config import Config, RetryPolicy, parse_retry_policy
+from ..config import AgentEndpoint, Config, RetryPolicy, parse_retry_policy
 from ..defaults import OUTPUT_MAX_BYTES
 from ..errors import JobsError
 from ..schedules import OnceSchedule
@@ -28,7 +28,7 @@ from ..store.jobs import JobStore
 from ..store.models import JobModel, JobStatus, RunModel, RunStatus, Trigger
 from ..store.runs import Occurrence
 from ..store.sqs import Kind, Message, OccurrenceQueue
-from .agent_limits import AgentLimits
+from .agent_limits import AgentLimits, holds_slots
 from .bounds import exhausted
 from .dispatch import schedule_of
 from .failures import FailureLog
@@ -205,10 +205,11 @@ class Outcomes:
                                  int(job.consecutiveFailures or 0), job.status == JobStatus.ACTIVE.value)
         reported = budgets.Spend.of_usage(ending.usage)
         ending.settlement = budgets.settlement(job, started, reported)
-        ending.agent_slot = job.agentId if self.limits.slot_limited(job.agentId) else None
+        limits = self.limits.limits(job.agentId)  # once per outcome: the slot and the budget below
+        ending.agent_slot = job.agentId if holds_slots(limits) else None
         finished = self.progress.finish(occ, ending, extra)
         if finished.recorded is not Recorded.LOST:
-            self._after_release(job, started, reported, finished)
+            self._after_release(job, limits, started, reported, finished)
         if finished.recorded is Recorded.LOST:
             return Outcome.DUPLICATE  # another claimant took over this attempt: its outcome wins
         if finished.tripped:
@@ -231,8 +232,8 @@ class Outcomes:
                     extra={**keys(job, occ), "event": "circuit_breaker_tripped",
                            "consecutiveFailures": ending.breaker.seen + 1})
 
-    def _after_release(self, job: JobModel, started: int, reported: budgets.Spend, finished: Finished) -> None:
-        limits = self.limits.limits(job.agentId)
+    def _after_release(self, job: JobModel, limits: AgentEndpoint | None, started: int, reported: budgets.Spend,
+                       finished: Finished) -> None:
         if limits is not None and limits.budget is not None:
             reserved = finished.reserved or budgets.Spend()
             self.limits.settle(job.agentId, budgets.day_of("UTC", started)[0],
