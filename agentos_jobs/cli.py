@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
@@ -50,15 +51,38 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
     for pair in getattr(args, "set", None) or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"--set {pair}: expected FIELD=JSON, e.g. timeoutMs=60000")
-        body[key] = _json_arg(value, f"--set {key}")
+            raise UsageError(f"--set {pair}: expected FIELD=VALUE, e.g. timeoutMs=60000 or overlap=queue")
+        body[key] = _set_value(value)
     return body
+
+
+def _set_value(text: str) -> Any:
+    """A ``--set`` value: JSON when it is JSON (60000, true, null, {...}, "quoted"), else the
+    text itself, so ``--set overlap=queue`` needs no shell-escaped JSON quotes."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+JOB_ID = re.compile(r"job-[0-9a-f]{16}")
 
 
 def _job_path(job_id: str) -> str:
     from urllib.parse import quote
 
     return f"/jobs/{quote(job_id, safe='')}"
+
+
+def _job_ref(client: Client, ref: str) -> str:
+    """The path of the job ``ref`` names: a job id as it is, anything else as a job's name
+    (``GET /api/jobs/by-name/{name}``)."""
+    if JOB_ID.fullmatch(ref):
+        return _job_path(ref)
+    from urllib.parse import quote
+
+    job = client.call("GET", f"/jobs/by-name/{quote(ref, safe='')}").data
+    return _job_path(str(job["id"]))
 
 
 def _run_path(run_id: str) -> str:
@@ -80,7 +104,7 @@ def jobs_list(client: Client, args: argparse.Namespace) -> Result:
 
 def jobs_get(client: Client, args: argparse.Namespace) -> Result:
     """One job."""
-    job = client.call("GET", _job_path(args.id)).data
+    job = client.call("GET", _job_ref(client, args.id)).data
     return job, block(job)
 
 
@@ -97,13 +121,13 @@ def jobs_update(client: Client, args: argparse.Namespace) -> Result:
     body = _fields(args)
     if not body:
         raise UsageError("jobs update: give at least one field to change")
-    job = client.call("PATCH", _job_path(args.id), body).data
+    job = client.call("PATCH", _job_ref(client, args.id), body).data
     return job, block(job)
 
 
 def _set_status(status: str) -> Callable[[Client, argparse.Namespace], Result]:
     def change(client: Client, args: argparse.Namespace) -> Result:
-        job = client.call("PATCH", _job_path(args.id), {"status": status}).data
+        job = client.call("PATCH", _job_ref(client, args.id), {"status": status}).data
         return job, f"{job['id']} {job['status']}"
     change.__doc__ = f"Set a job's status to {status}."
     return change
@@ -111,19 +135,19 @@ def _set_status(status: str) -> Callable[[Client, argparse.Namespace], Result]:
 
 def jobs_run(client: Client, args: argparse.Namespace) -> Result:
     """Run a job now, outside its schedule."""
-    run = client.call("POST", f"{_job_path(args.id)}/run").data
+    run = client.call("POST", f"{_job_ref(client, args.id)}/run").data
     return run, f"queued run {run['id']}"
 
 
 def jobs_delete(client: Client, args: argparse.Namespace) -> Result:
     """Delete a job."""
-    client.call("DELETE", _job_path(args.id))
+    client.call("DELETE", _job_ref(client, args.id))
     return {"deleted": args.id}, f"deleted {args.id}"
 
 
 def runs_list(client: Client, args: argparse.Namespace) -> Result:
     """A job's runs, newest first."""
-    runs = client.pages(f"{_job_path(args.job_id)}/runs", {"limit": args.limit}, args.all)
+    runs = client.pages(f"{_job_ref(client, args.job_id)}/runs", {"limit": args.limit}, args.all)
     return runs, table(runs, RUN_COLUMNS) if runs else "no run"
 
 
@@ -162,8 +186,27 @@ def _job_flags(parser: argparse.ArgumentParser, creating: bool) -> None:
     parser.add_argument("--description")
     parser.add_argument("--payload", help="JSON object passed to the agent ({} by default)")
     parser.add_argument("--retry-policy", help="JSON object, e.g. '{\"maxAttempts\": 3}'")
-    parser.add_argument("--set", action="append", metavar="FIELD=JSON",
-                        help="any other job field, e.g. --set timeoutMs=60000 --set overlap='\"queue\"'")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                        help="any other job field: JSON, or plain text for a string, e.g. --set timeoutMs=60000 "
+                             "--set overlap=queue")
+
+
+def _global_flags(parser: argparse.ArgumentParser, default: Any = None) -> argparse.ArgumentParser:
+    parser.add_argument("--url", default=default, help="the API (default: $AGENTOS_URL or http://localhost:3000)")
+    parser.add_argument("--token", default=default, help="bearer token (default: $AGENTOS_TOKEN)")
+    parser.add_argument("--json", action="store_true", default=default or False,
+                        help="print the API's JSON (for scripts)")
+    return parser
+
+
+# The global flags are accepted after the subcommand too (`jobs list --json`): each command
+# parser repeats them with SUPPRESS defaults, so one given before the subcommand is kept.
+_COMMON = _global_flags(argparse.ArgumentParser(add_help=False), argparse.SUPPRESS)
+
+
+def _command(verbs: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = verbs.add_parser(name, help=text, parents=[_COMMON])
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,14 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m agentos_jobs", description=__doc__.split("\n\n")[0],
                                      epilog="AGENTOS_URL (default http://localhost:3000) and AGENTOS_TOKEN "
                                             "name the API. Exit codes: 0 ok, 1 API error, 2 usage, 3 unreachable.")
-    parser.add_argument("--url", help="the API (default: $AGENTOS_URL or http://localhost:3000)")
-    parser.add_argument("--token", help="bearer token (default: $AGENTOS_TOKEN)")
-    parser.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
+    _global_flags(parser)
     nouns = parser.add_subparsers(dest="noun", required=True, metavar="{jobs,runs,preview}")
 
-    jobs = nouns.add_parser("jobs", help="list, read, create, change, run and delete jobs")
+    jobs = _command(nouns, "jobs", "list, read, create, change, run and delete jobs")
     verbs = jobs.add_subparsers(dest="verb", required=True)
-    listing = verbs.add_parser("list", help="list jobs")
+    listing = _command(verbs, "list", "list jobs")
     listing.add_argument("--status", choices=["active", "paused", "completed", "failed"])
     listing.add_argument("--agent-id")
     listing.add_argument("--limit", type=int)
@@ -187,30 +228,30 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, handler, text in (("get", jobs_get, "show a job"), ("pause", _set_status("paused"), "pause a job"),
                                 ("resume", _set_status("active"), "resume a job"),
                                 ("run", jobs_run, "run a job now"), ("delete", jobs_delete, "delete a job")):
-        command = verbs.add_parser(verb, help=text)
-        command.add_argument("id", help="job id")
+        command = _command(verbs, verb, text)
+        command.add_argument("id", help="job id or name")
         command.set_defaults(handler=handler)
-    create = verbs.add_parser("create", help="create a job")
+    create = _command(verbs, "create", "create a job")
     _job_flags(create, creating=True)
     create.set_defaults(handler=jobs_create)
-    update = verbs.add_parser("update", help="change some fields of a job")
-    update.add_argument("id", help="job id")
+    update = _command(verbs, "update", "change some fields of a job")
+    update.add_argument("id", help="job id or name")
     _job_flags(update, creating=False)
     update.set_defaults(handler=jobs_update)
 
-    runs = nouns.add_parser("runs", help="list, read and cancel runs")
+    runs = _command(nouns, "runs", "list, read and cancel runs")
     run_verbs = runs.add_subparsers(dest="verb", required=True)
-    run_list = run_verbs.add_parser("list", help="a job's runs, newest first")
-    run_list.add_argument("job_id")
+    run_list = _command(run_verbs, "list", "a job's runs, newest first")
+    run_list.add_argument("job_id", help="job id or name")
     run_list.add_argument("--limit", type=int)
     run_list.add_argument("--all", action="store_true", help="follow every page")
     run_list.set_defaults(handler=runs_list)
     for verb, handler, text in (("get", runs_get, "show a run"), ("cancel", runs_cancel, "cancel a run")):
-        command = run_verbs.add_parser(verb, help=text)
+        command = _command(run_verbs, verb, text)
         command.add_argument("id", help="run id")
         command.set_defaults(handler=handler)
 
-    ahead = nouns.add_parser("preview", help="next start times of a schedule or interval")
+    ahead = _command(nouns, "preview", "next start times of a schedule or interval")
     timing = ahead.add_mutually_exclusive_group(required=True)
     timing.add_argument("--schedule")
     timing.add_argument("--interval", type=int)
@@ -236,9 +277,23 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         return USAGE
     except ApiError as exc:
         print(f"error: {exc}", file=err)
+        if exc.status == 401:
+            print("hint: set AGENTOS_TOKEN (or --token) to one of the API's tokens", file=err)
         return API_ERROR
     except Unreachable as exc:
         print(f"error: {exc}", file=err)
         return UNREACHABLE
-    print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else text, file=out)
+    return _print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else text, out)
+
+
+def _print(text: str, out: TextIO) -> int:
+    """Print the result; a reader that went away (``| head``) is not an error."""
+    try:
+        print(text, file=out)
+        out.flush()
+    except BrokenPipeError:
+        # Python would print a traceback when it flushes stdout at exit: point stdout at
+        # /dev/null first (the recipe of Python's signal documentation).
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return OK

@@ -44,6 +44,27 @@ def timing(job: dict[str, Any]) -> str:
 JOB_COLUMNS = [("ID", lambda j: j["id"]), ("NAME", lambda j: j["name"]), ("AGENT", lambda j: j["agentId"]),
                ("SCHEDULE", timing), ("STATUS", lambda j: j["status"]), ("NEXT RUN", lambda j: j.get("nextRunAt")),
                ("LAST", lambda j: j.get("lastRunStatus")), ("PAUSED REASON", lambda j: j.get("pausedReason"))]
+def progress(run: dict[str, Any]) -> str | None:
+    """A run's last progress report, in a few characters (``40%`` or its text)."""
+    reported = run.get("progress")
+    if not isinstance(reported, dict):
+        return None if reported is None else clean(reported)
+    parts = [f"{reported['percent']}%" if reported.get("percent") is not None else "",
+             str(reported.get("message") or "")]
+    return " ".join(p for p in parts if p) or clean(reported)
+
+
+def usage(run: dict[str, Any]) -> str | None:
+    """A run's reported usage: tokens (input + output) and cost."""
+    used = run.get("usage")
+    if not isinstance(used, dict):
+        return None
+    tokens = int(used.get("inputTokens") or 0) + int(used.get("outputTokens") or 0)
+    cost = used.get("costUsd")
+    return f"{tokens} tok" + (f" ${cost:g}" if isinstance(cost, int | float) else "")
+
+
 RUN_COLUMNS = [("ID", lambda r: r["id"]), ("STATUS", lambda r: r["status"]), ("ATTEMPT", lambda r: r["attempt"]),
                ("TRIGGER", lambda r: r["trigger"]), ("SCHEDULED", lambda r: r["scheduledAt"]),
-               ("DURATION MS", lambda r: r.get("durationMs")), ("ERROR", lambda r: r.get("error"))]
+               ("DURATION MS", lambda r: r.get("durationMs")), ("PROGRESS", progress), ("USAGE", usage),
+               ("ERROR", lambda r: r.get("error"))]

@@ -140,7 +140,48 @@ def test_token_from_the_environment(api: str, configure: Any, monkeypatch: pytes
     configure({"security": {"enabled": True}})
     code, _, err = cli(api, "jobs", "list")
     assert code == 1 and "HTTP 401" in err
+    assert "AGENTOS_TOKEN" in err  # a 401 says how to give a token
     assert cli(api, "jobs", "list", token="cli-token")[0] == 0
+
+
+def test_global_flags_after_the_subcommand(api: str) -> None:
+    job = create(api, "flags-after")
+    code, out, err = cli(api, "jobs", "get", job["id"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["id"] == job["id"]
+    code, out, _ = cli(api, "jobs", "list", "--json", "--url", api)
+    assert code == 0 and [j["id"] for j in json.loads(out)] == [job["id"]]
+    code, out, _ = cli(api, "--json", "jobs", "list")  # before the subcommand, as before
+    assert code == 0 and json.loads(out)[0]["id"] == job["id"]
+
+
+def test_set_takes_a_plain_string_or_json(api: str) -> None:
+    job = create(api, "plain-set", "--set", "overlap=queue", "--set", "timeoutMs=60000",
+                 "--set", 'description="quoted"')
+    assert (job["overlap"], job["timeoutMs"], job["description"]) == ("queue", 60000, "quoted")
+
+
+def test_runs_list_shows_progress_and_usage(api: str) -> None:
+    job = create(api, "columns")
+    cli_json(api, "jobs", "run", job["id"])
+    code, out, _ = cli(api, "runs", "list", job["id"])
+    assert code == 0 and "PROGRESS" in out.splitlines()[0] and "USAGE" in out.splitlines()[0]
+    from agentos_jobs.tables import RUN_COLUMNS, table
+
+    row = {"id": "r", "status": "running", "attempt": 1, "trigger": "manual", "scheduledAt": "t",
+           "progress": {"percent": 40, "message": "indexing"},
+           "usage": {"inputTokens": 1200, "outputTokens": 300, "costUsd": 0.0125}}
+    line = table([row], RUN_COLUMNS).splitlines()[1]
+    assert "40% indexing" in line and "1500 tok $0.0125" in line
+
+
+def test_piping_into_head_prints_no_traceback(api: str) -> None:
+    for index in range(30):  # over 64 KiB of JSON: more than a pipe holds once head has gone
+        create(api, f"pipe-{index:02d}", "--description", "x" * 1000, "--payload", json.dumps({"text": "y" * 3000}))
+    env = {**__import__("os").environ, "AGENTOS_URL": api}
+    answer = subprocess.run(f"{sys.executable} -m agentos_jobs --json jobs list | head -c 10", shell=True,
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert answer.stdout and "Traceback" not in answer.stderr and "BrokenPipe" not in answer.stderr
 
 
 def test_control_characters_from_the_api_are_not_printed(api: str) -> None:
