@@ -56,6 +56,14 @@ def test_make_run_api_answers_405_with_allow(api_server: str) -> None:
     assert_405s(api_server)
 
 
+def test_the_openapi_document_names_the_port_it_was_asked_on(api_server: str) -> None:
+    # Given the API on a port other than 3000 (issue 27: the document always said 3000)
+    document = requests.get(f"{api_server}/api/openapi.json", timeout=30).json()
+    # Then its server is where it was asked, so a client generated from it calls this API
+    assert document["servers"] == [{"url": api_server}]
+    assert "/api/jobs" in document["paths"]
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
     """Until something listens on ``port`` (AssertionError if ``proc`` exits or time runs out)."""
     deadline = time.monotonic() + timeout_s

@@ -190,12 +190,16 @@ def _drop_null_defaults(schema: dict[str, Any]) -> None:
             del prop["default"]
 
 
-def openapi_document() -> dict[str, Any]:
-    """The whole OpenAPI document, for the running configuration's limits."""
+DEFAULT_SERVER = "http://localhost:3000"
+
+
+def openapi_document(server: str = DEFAULT_SERVER) -> dict[str, Any]:
+    """The whole OpenAPI document, for the running configuration's limits, naming ``server``
+    (the origin it was asked on: another port, or a deployed stage's base URL)."""
     from .. import runtime
 
     limits = runtime.config().limits
-    return _document(limits.minIntervalMs, limits.maxPayloadBytes)
+    return {**_document(limits.minIntervalMs, limits.maxPayloadBytes), "servers": [{"url": server}]}
 
 
 @lru_cache(maxsize=4)
@@ -218,7 +222,6 @@ def _document(min_interval_ms: int, max_payload_bytes: int) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "agentOS Jobs API", "version": "1.0.0",
                  "description": "Schedule, manage and monitor background jobs for AI agents."},
-        "servers": [{"url": "http://localhost:3000"}],
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],

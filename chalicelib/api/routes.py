@@ -55,6 +55,16 @@ def _path() -> str:
     return str(context.get("path") or api.current_request.path)
 
 
+def _server() -> str:
+    """The base URL this request reached (scheme, host and port, and a deployed stage's prefix):
+    what the OpenAPI document names as its server."""
+    headers = api.current_request.headers
+    host = headers.get("host") or "localhost:3000"
+    scheme = headers.get("x-forwarded-proto") or "http"
+    prefix = _path()[: -len(api.current_request.path)] if _path().endswith(api.current_request.path) else ""
+    return f"{scheme}://{host}{prefix}"
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(body=json_text(body), status_code=status,
                     headers={"Content-Type": "application/json", **(headers or {})})  # JSON is UTF-8 (RFC 8259)
@@ -72,7 +82,7 @@ def health() -> Response:
 def openapi() -> Response:
     """The OpenAPI 3 document of this API."""
     _authorize()
-    return _json(openapi_document())
+    return _json(openapi_document(_server()))
 
 
 @api.route("/api/jobs", methods=["POST"], content_types=ANY_CONTENT_TYPE)
