@@ -139,6 +139,11 @@ def check_config() -> Any:
             api_grants()
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
+    from chalicelib.engine.agent_secrets import missing_secrets
+
+    missing = missing_secrets(config)
+    if missing:  # as a missing API token: found now, not at the agent's first run
+        raise StartupError(f"config {path}: " + "; ".join(missing))
     found = "" if Path(path).exists() else " (not found: all defaults)"
     log.info("config: %s%s; %d agent URL(s), security %s", path, found, len(config.agents),
              "on" if config.security.enabled else "off")

@@ -10,7 +10,7 @@ import logging
 import threading
 
 from .. import settings, telemetry
-from ..config import AgentEndpoint
+from ..config import AgentEndpoint, Config
 from ..errors import ConfigError, DeliveryFailed
 from ..store import parameters
 
@@ -31,6 +31,13 @@ def agent_secret(endpoint: AgentEndpoint) -> str | None:
         # or worse, accept it. This is a deployment error, so retrying cannot help.
         raise DeliveryFailed(f"secret env {endpoint.secretEnv} is not set", retryable=False)
     return value
+
+
+def missing_secrets(config: Config) -> list[str]:
+    """Agents whose ``secretEnv`` names an unset variable, one line each (a start-up check:
+    otherwise the first delivery to such an agent would find out, and fail its run)."""
+    return [f"agent {agent_id}: secretEnv {endpoint.secretEnv} is not set" for agent_id, endpoint in
+            sorted(config.agents.items()) if endpoint.secretEnv and not settings.value(endpoint.secretEnv)]
 
 
 def _from_parameter(name: str) -> str:
