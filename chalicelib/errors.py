@@ -69,6 +69,17 @@ class JobNotFound(JobsError):
         self.job_id = job_id
 
 
+class AgentNotFound(JobsError):
+    """No agent has this id: none configured, and no job names it (404)."""
+
+    status = 404
+    code = "NotFoundError"
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"agent {agent_id!r} not found", "agentId")
+        self.agent_id = agent_id
+
+
 class RunNotFound(JobsError):
     """No run has this id (404)."""
 

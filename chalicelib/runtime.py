@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import settings
 
 if TYPE_CHECKING:  # for the annotations only: importing them is what this module defers
+    from .api.agents import AgentService
     from .api.jobs import JobService
     from .api.runs import RunService
     from .config import Config
@@ -78,6 +79,14 @@ def jobs() -> JobService:
     from .api.jobs import JobService
 
     return _once("service", lambda: JobService(config(), job_store(), run_store(), queue(), dispatcher()))
+
+
+def agents() -> AgentService:
+    """The agents routes' service."""
+    from .api.agents import AgentService
+    from .store.agents import AgentDirectory
+
+    return _once("agents", lambda: AgentService(config(), AgentDirectory()))
 
 
 def run_service() -> RunService:

@@ -207,6 +207,22 @@ def cancel_run(run_id: str) -> Response:
     return _json(runtime.run_service().cancel(run_id), 202)
 
 
+@api.route("/api/agents", methods=["GET"])
+@guarded
+def list_agents() -> Response:
+    """Every configured agent and every agent with jobs (the token's own, when scoped)."""
+    scope = _authorize()
+    check_query(_params(), ())
+    return _json(runtime.agents().list(scope))
+
+
+@api.route("/api/agents/{agent_id}", methods=["GET"])
+@guarded
+def get_agent(agent_id: str) -> Response:
+    """One agent: its limits, slots, waiting runs, usage today, quota and jobs."""
+    return _json(runtime.agents().get(agent_id, _authorize()))
+
+
 @api.route("/api/schedules/preview", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @guarded
 def preview_schedule() -> Response:

@@ -87,7 +87,8 @@ def check_query(params: dict[str, str], allowed: tuple[str, ...]) -> None:
     """Refuse unknown query parameters: a typo such as ``?staus=`` must not list everything."""
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValidationFailed(unknown[0], f"is not a query parameter of this route (use {', '.join(allowed)})")
+        known = f"use {', '.join(allowed)}" if allowed else "it takes none"
+        raise ValidationFailed(unknown[0], f"is not a query parameter of this route ({known})")
 
 
 def query_limit(params: dict[str, str], default: int = PAGE_LIMIT_DEFAULT, maximum: int = PAGE_LIMIT_MAX) -> int:
