@@ -140,3 +140,24 @@ class UnknownAction(DeliveryFailed):
 
     def __init__(self, action: object) -> None:
         super().__init__(f"no agent URL configured and no registered action {action!r}", False)
+
+
+class NameOfAnotherAgent(JobsError):
+    """A declaration (``PUT /api/jobs/by-name/{name}``) names a job of another agent (409)."""
+
+    status = 409
+    code = "ConflictError"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"name: the job named {name!r} belongs to another agent", "name")
+
+
+class IdempotencyConflict(JobsError):
+    """An ``Idempotency-Key`` was used for another request, or its first request is still
+    running (409)."""
+
+    status = 409
+    code = "ConflictError"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Idempotency-Key: {reason}", "Idempotency-Key")

@@ -55,7 +55,7 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     routes, handlers = json.loads(out.stdout)
     assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
-                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/openapi.json", ["GET"]],
+                      ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/mcp", ["POST"]], ["/api/openapi.json", ["GET"]],
                       ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
                       ["/api/runs/{run_id}/complete", ["POST"]], ["/api/runs/{run_id}/heartbeat", ["POST"]],
                       ["/api/schedules/preview", ["POST"]], ["/console", ["GET"]], ["/console/app.css", ["GET"]],

@@ -17,7 +17,15 @@ from ..clock import now_ms as clock_now_ms
 from ..config import Config
 from ..engine.bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
 from ..engine.dispatch import Dispatcher, manual_run_id, shard_of
-from ..errors import JobsError, PayloadTooLarge, RunConflict, ValidationFailed
+from ..errors import (
+    ConcurrentUpdate,
+    DuplicateName,
+    JobsError,
+    NameOfAnotherAgent,
+    PayloadTooLarge,
+    RunConflict,
+    ValidationFailed,
+)
 from ..schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from ..store.budgets import budget_attributes
 from ..store.jobs import JobStore
@@ -26,6 +34,8 @@ from ..store.models import JobModel, JobStatus, Origin, Overlap, Trigger
 from ..store.runs import Occurrence, RunStore
 from ..store.sqs import Message, OccurrenceQueue
 from .bodies import read_new_job
+from .declare import changes as declared_changes
+from .declare import declared_body
 from .views import job_view, run_view
 from .web import json_text
 
@@ -201,6 +211,34 @@ class JobService:
         return {"schedule": schedule, "interval": interval, "status": status,
                 "generation": int(job.generation) + 1, "nextRunAt": probe.nextRunAt,
                 "anchorAt": probe.anchorAt, "dueShard": probe.dueShard}
+
+    def declare(self, name: str, body: object, origin: Origin | None = None) -> tuple[dict[str, Any], bool]:
+        """Make the job named ``name`` match ``body`` (contract section 10's PUT): the job's view
+        and True if it was created. Nothing is written when nothing differs."""
+        create, status = declared_body(name, body)
+        for _ in range(2):  # a concurrent declaration of a new name creates it first: look again
+            job = self.store.find_by_name(name)
+            if job is None:
+                try:
+                    return self._declare_new(create, status, origin), True
+                except DuplicateName:
+                    continue
+            return self._redeclare(job, create, status), False
+        raise ConcurrentUpdate("the job was created and deleted while this request ran; retry it")
+
+    def _declare_new(self, create: dict[str, Any], status: str | None, origin: Origin | None) -> dict[str, Any]:
+        view = self.create(create, origin=origin)
+        if status == JobStatus.PAUSED.value:  # a create body has no status: paused right after
+            view = self.update(view["id"], {"status": status})
+        return view
+
+    def _redeclare(self, job: JobModel, create: dict[str, Any], status: str | None) -> dict[str, Any]:
+        spec = read_new_job(create)  # the same 400s as a create
+        if spec.agentId != job.agentId:
+            raise NameOfAnotherAgent(job.name)
+        self._payload_text(spec.payload)  # the same 413 as a create
+        patch = declared_changes(job, spec, create, status)
+        return self.update(job.id, patch) if patch else job_view(job, clock_now_ms())
 
     def delete(self, job_id: str) -> None:
         """Delete a job: no occurrence starts after this returns."""

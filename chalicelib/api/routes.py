@@ -231,3 +231,15 @@ def preview_schedule() -> Response:
     from .preview import preview  # pydantic and croniter: loaded by the routes that need them
 
     return _json(preview(_body(), runtime.config().limits.minIntervalMs))
+
+
+@api.route("/api/mcp", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def mcp() -> Response:
+    """The MCP server (Streamable HTTP, stateless): one JSON-RPC message in, one JSON answer out."""
+    scope, headers = _authorize(), api.current_request.headers
+    from .mcp import answer_post  # loaded by the first MCP request, not with the routes
+
+    status, body = answer_post(scope, api.current_request.raw_body, headers.get("mcp-protocol-version"),
+                               headers.get("origin"), runtime.config())
+    return _json(body, status) if body is not None else Response(body="", status_code=status)

@@ -117,6 +117,18 @@ class JobStore:
         except JobNotFound:
             return None
 
+    def find_by_name(self, name: str) -> JobModel | None:
+        """The job named ``name`` (its name claim read with one GetItem, then the job), or None."""
+        try:
+            claim = self.claim.get(name_claim_id(name), consistent_read=True)
+        except DoesNotExist:
+            return None
+        except GetError as exc:
+            raise dynamo.unavailable("jobs", "read a name claim") from exc
+        # A delete removes the claim and its job in one transaction: a claim without its job
+        # is one being deleted right now, as good as absent.
+        return self.find(claim.jobId)
+
     def update(self, job: JobModel, actions: list[Action], stamp: int, old_name: str | None = None) -> None:
         """Apply ``actions`` if nobody changed the job since it was read (optimistic lock).
 
