@@ -7,6 +7,7 @@ registers the routes: the service, the config and the OpenAPI models are loaded 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 
@@ -94,6 +95,19 @@ def create_job() -> Response:
     scopes.check_agent(scope, body)
     job = runtime.jobs().create(body)
     return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
+
+
+@api.route("/api/jobs/by-name/{name}", methods=["PUT"], content_types=ANY_CONTENT_TYPE)
+@guarded
+def declare_job(name: str) -> Response:
+    """Create or update the job named ``name`` so that it matches the body (a job declared in code)."""
+    scope = _authorize()
+    body = _body()
+    scopes.check_agent(scope, body)
+    job, created = runtime.jobs().declare(unquote(name), body)
+    if not created:
+        return _json(job)
+    return _json(job, 201, {"Location": f"{_path().split('/by-name/', 1)[0]}/{job['id']}"})
 
 
 @api.route("/api/jobs", methods=["GET"])
