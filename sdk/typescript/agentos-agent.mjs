@@ -1,26 +1,20 @@
-// agentOS Jobs agent kit for Node.js 20+: plain ES module, no dependencies, no build step.
-// Types: agentos-agent.d.ts. The same API as sdk/python/agentos_agent.py.
+// agentOS Jobs agent kit for Node.js 20+: signatures and deliveries (plain ES module, no
+// dependencies, no build step). Types: agentos-agent.d.ts. The package's entry is index.mjs.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { AgentOSError } from './lib/errors.mjs';
+import { baseHeaders, send } from './lib/transport.mjs';
+import { retrying } from './lib/retry.mjs';
+
+export { AgentOSError };
 
 export const SIGNATURE_HEADER = 'X-AgentOS-Signature';
 export const TOLERANCE_S = 300;
 const OUTCOMES = ['succeeded', 'failed', 'cancelled'];
-const USER_AGENT = 'agentos-agent-node/1.0';
+export { OUTCOMES };
 
 /** A delivery whose signature is missing, wrong or outside the replay window. */
 export class SignatureError extends Error {
   constructor(message) { super(message); this.name = 'SignatureError'; }
-}
-
-/** The agentOS Jobs API refused a heartbeat or a report. */
-export class AgentOSError extends Error {
-  constructor(status, code, message) {
-    super(`${status} ${code}: ${message}`);
-    this.name = 'AgentOSError';
-    this.status = status;
-    this.code = code;
-    this.apiMessage = message;
-  }
 }
 
 const toBuffer = (value) => (Buffer.isBuffer(value) ? value
@@ -80,9 +74,13 @@ export class Delivery {
     this.payload = data.payload;
     this.callbackUrl = data.callbackUrl ?? null;
     this.timeoutAt = data.timeoutAt ?? null;
+    this.state = data.state ?? null; // the job's state, as its last succeeded run saved it (section 12)
+    this.lastSuccess = data.lastSuccess ?? null; // {runId, scheduledAt, finishedAt, output} or null
     // A secret: not enumerable, so JSON.stringify and console.log leave it out.
     Object.defineProperty(this, 'callbackToken', { value: data.callbackToken ?? null, enumerable: false });
     Object.defineProperty(this, 'raw', { value: data, enumerable: false });
+    // how reports are retried ({backoff: {firstMs, maxMs}}): tests make it quick
+    Object.defineProperty(this, 'retryOptions', { value: {}, writable: true, enumerable: false });
   }
 
   /** A delivery from its JSON body (string, Buffer or parsed object); TypeError names a bad field. */
@@ -99,40 +97,49 @@ export class Delivery {
     return new Delivery(data);
   }
 
-  /** Tell the API the work goes on (and how far); resolves the run, with `cancelRequested`. */
+  /** The attempt's timeoutAt in epoch milliseconds, or null. */
+  get deadlineMs() {
+    const ms = this.timeoutAt ? Date.parse(this.timeoutAt) : NaN;
+    return Number.isNaN(ms) ? null : ms;
+  }
+
+  /**
+   * Tell the API the work goes on (and how far); resolves the run, with `cancelRequested`.
+   * Retried on connection errors and 5xx until timeoutAt; rejects with AttemptEnded (409) once over.
+   */
   heartbeat(progress = undefined, { timeoutMs = 10000 } = {}) {
     return this.#post('heartbeat', progress === undefined ? {} : { progress }, timeoutMs);
   }
 
-  /** Report the outcome: succeeded, failed (retried unless retryable is false) or cancelled. */
-  complete(status, { output, error, usage, retryable = true, timeoutMs = 10000 } = {}) {
-    if (!OUTCOMES.includes(status)) throw new TypeError(`status must be one of ${OUTCOMES.join(', ')}, not ${status}`);
-    const body = { status };
-    if (output !== undefined) body.output = output;
-    if (error !== undefined) body.error = error;
-    if (usage !== undefined) body.usage = usage;
-    if (status === 'failed') body.retryable = Boolean(retryable);
-    return this.#post('complete', body, timeoutMs);
+  /**
+   * Report the outcome: succeeded (with `state` to save for the next run), failed (retried unless
+   * retryable is false) or cancelled. Retried like heartbeat; repeating the same report is harmless.
+   */
+  complete(status, { output, error, usage, retryable = true, state, timeoutMs = 10000 } = {}) {
+    return this.#post('complete', reportBody(status, { output, error, usage, retryable, state }), timeoutMs);
   }
 
   async #post(action, body, timeoutMs) {
     if (!this.callbackUrl || !this.callbackToken) {
       throw new AgentOSError(0, 'NoCallback', 'this delivery has no callbackUrl/callbackToken');
     }
-    const response = await fetch(`${this.callbackUrl.replace(/\/+$/, '')}/${action}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'User-Agent': USER_AGENT,
-        Authorization: `Bearer ${this.callbackToken}` },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'error',
-    });
-    const text = await response.text();
-    let data = {};
-    try { data = text ? JSON.parse(text) : {}; } catch { data = {}; }
-    if (!response.ok) throw new AgentOSError(response.status, data.Code ?? 'HTTPError', data.Message ?? response.statusText);
-    return data;
+    const url = `${this.callbackUrl.replace(/\/+$/, '')}/${action}`;
+    const headers = baseHeaders(this.callbackToken);
+    const reply = await retrying(() => send('POST', url, { body, headers, timeoutMs }), this.deadlineMs, this.retryOptions);
+    return reply.data ?? {};
   }
+}
+
+/** The JSON body of POST /api/runs/{id}/complete; TypeError for an unknown outcome. */
+export function reportBody(status, { output, error, usage, retryable = true, state } = {}) {
+  if (!OUTCOMES.includes(status)) throw new TypeError(`status must be one of ${OUTCOMES.join(', ')}, not ${status}`);
+  const body = { status };
+  if (output !== undefined && output !== null) body.output = output;
+  if (error !== undefined && error !== null) body.error = error;
+  if (usage !== undefined && usage !== null) body.usage = usage;
+  if (status === 'failed') body.retryable = Boolean(retryable);
+  if (status === 'succeeded' && state !== undefined && state !== null) body.state = state;
+  return body;
 }
 
 function headerOf(headers, name) {
