@@ -247,8 +247,11 @@ class Stack:
 
     def _start_api(self) -> None:
         from app import app
+        from devtools import inbox
         from scripts.local_api import ApiServer
 
+        # Deliveries for an agent with no URL and no registered action go to the local inbox.
+        inbox.install(app, Path(self.opts.state_dir))
         self.api = ApiServer(app, self.opts.host, self.opts.port)
         self.api.start()
         log.info("ready: http://localhost:%s/api  (AWS_ENDPOINT_URL=%s, state in %s/)", self.opts.port,

@@ -339,3 +339,25 @@ def test_an_agent_limited_to_one_slot_runs_a_burst_one_at_a_time(shared: Stack) 
     assert all(gap >= 1.0 for gap in gaps), gaps
     assert_on_time([gap - 1.0 for gap in gaps])
     assert {r.json()["jobId"] for r in got} == {j["id"] for j in jobs}
+
+
+def test_the_quickstart_job_is_delivered_to_the_local_inbox(shared: Stack) -> None:
+    # Given the seed's own example job, created verbatim, for an agent nobody configured
+    seed = {"name": "SocialMediaProactivePost",
+            "description": "Checks for trending news and posts a summary every 4 hours",
+            "agentId": "550e8400-e29b-41d4-a716-446655440000", "schedule": "0 */4 * * *",
+            "payload": {"action": "FETCH_TRENDS_AND_POST", "platform": "twitter", "topics": ["AI", "Blockchain"]}}
+    job = shared.stack.create(**seed)
+    # When its first run starts (run now: its first scheduled time may be hours away)
+    run = shared.stack.call("POST", f"/jobs/{job['id']}/run").json()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and runs_of(shared.stack, job["id"])[0]["status"] != "succeeded":
+        time.sleep(0.2)
+    # Then the local inbox agent received it and the run succeeded (no dead letter)
+    [done] = runs_of(shared.stack, job["id"])
+    assert (done["id"], done["status"], done["output"]) == \
+        (run["id"], "succeeded", {"inbox": "received", "agentId": seed["agentId"]})
+    inbox = shared.stack.call("GET", "/inbox").json()
+    assert inbox[0]["runId"] == run["id"] and inbox[0]["payload"] == seed["payload"]
+    # And make run's log shows the delivery
+    assert f"inbox: job SocialMediaProactivePost ({job['id']}) run {run['id']}" in shared.stack.log_path.read_text()

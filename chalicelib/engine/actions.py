@@ -114,12 +114,26 @@ def callback_name(fn: Callable[..., Any]) -> str:
         raise ValueError(f"{_reference(fn)} is not a registered callback (decorate it with @callback)") from None
 
 
+_FALLBACK: list[_Entry] = []  # at most one: the local stack's inbox (devtools/inbox.py)
+
+
+def set_fallback(fn: Callable[[ActionContext], object] | None) -> None:
+    """Hand every occurrence that has no agent URL and no registered action to ``fn`` (None: none).
+
+    Only the local stack installs one (its inbox agent), so that a newcomer's first job, made
+    for an agent nobody configured yet, is received and shown instead of dead-lettered."""
+    _FALLBACK[:] = [] if fn is None else [_Entry(fn, True)]
+
+
 def run_action(ctx: ActionContext, timeout_s: float | None = None) -> object:
-    """Run the handler registered for ``ctx.payload["action"]``; unknown -> UnknownAction."""
+    """Run the handler registered for ``ctx.payload["action"]``; unknown -> the fallback if one is
+    installed, else UnknownAction."""
     name = ctx.payload.get("action") if isinstance(ctx.payload, dict) else None
-    if not isinstance(name, str) or name not in _ACTIONS:
-        raise UnknownAction(name)
-    return _invoke("action", name, _ACTIONS[name], ctx, timeout_s)
+    if isinstance(name, str) and name in _ACTIONS:
+        return _invoke("action", name, _ACTIONS[name], ctx, timeout_s)
+    if _FALLBACK:
+        return _invoke("fallback", "inbox", _FALLBACK[0], ctx, timeout_s)
+    raise UnknownAction(name)
 
 
 def run_callback(name: str, ctx: ActionContext, timeout_s: float | None = None) -> object:
