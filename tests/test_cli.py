@@ -155,6 +155,15 @@ def test_global_flags_after_the_subcommand(api: str) -> None:
     assert code == 0 and json.loads(out)[0]["id"] == job["id"]
 
 
+def test_jobs_are_looked_up_by_name(api: str) -> None:
+    job = create(api, "by name/with slash")
+    assert cli_json(api, "jobs", "get", "by name/with slash")["id"] == job["id"]
+    assert cli_json(api, "jobs", "pause", "by name/with slash")["status"] == "paused"
+    assert cli_json(api, "runs", "list", "by name/with slash") == []
+    code, _, err = cli(api, "jobs", "get", "no-such-name")
+    assert code == 1 and "HTTP 404" in err
+
+
 def test_set_takes_a_plain_string_or_json(api: str) -> None:
     job = create(api, "plain-set", "--set", "overlap=queue", "--set", "timeoutMs=60000",
                  "--set", 'description="quoted"')

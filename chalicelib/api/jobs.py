@@ -20,6 +20,7 @@ from ..engine.dispatch import Dispatcher, manual_run_id, shard_of
 from ..errors import (
     ConcurrentUpdate,
     DuplicateName,
+    JobNotFound,
     JobsError,
     NameOfAnotherAgent,
     PayloadTooLarge,
@@ -126,6 +127,13 @@ class JobService:
     def get(self, job_id: str) -> dict[str, Any]:
         """The API view of one job."""
         return job_view(self.store.get(job_id), clock_now_ms())
+
+    def get_by_name(self, name: str) -> dict[str, Any]:
+        """The API view of the job named ``name``; JobNotFound when none has it."""
+        job = self.store.find_by_name(name)
+        if job is None:
+            raise JobNotFound(name)
+        return job_view(job, clock_now_ms())
 
     def list(self, status: str | None, agent_id: str | None, limit: int, cursor: str | None,
              scope: AgentScope = None) -> tuple[list[dict[str, Any]], str | None]:

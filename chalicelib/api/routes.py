@@ -97,6 +97,16 @@ def create_job() -> Response:
     return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
 
 
+@api.route("/api/jobs/by-name/{name}", methods=["GET"])
+@guarded
+def get_job_by_name(name: str) -> Response:
+    """The job named ``name`` (404 when none, or when it is another agent's for a scoped token)."""
+    scope = _authorize()
+    job = runtime.jobs().get_by_name(unquote(name))
+    scopes.check_job(scope, job["id"])
+    return _json(job)
+
+
 @api.route("/api/jobs/by-name/{name}", methods=["PUT"], content_types=ANY_CONTENT_TYPE)
 @guarded
 def declare_job(name: str) -> Response:
