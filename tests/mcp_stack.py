@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
-from typing import Any
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
+import anyio
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 TOOL_NAMES = ["list_jobs", "get_job", "ensure_job", "update_job", "pause_job", "resume_job", "delete_job", "run_job",
               "list_runs", "get_run", "cancel_run", "replay_run", "preview_schedule"]
 READ_TOOLS = {"list_jobs", "get_job", "list_runs", "get_run", "preview_schedule"}
@@ -17,8 +22,8 @@ OTHER = "22222222-2222-4222-8222-222222222222"
 ADMIN, SCOPED = "mcp-admin-token-0123456789", "mcp-scoped-token-0123456789"
 
 
-@pytest.fixture(scope="session")
-def mcp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(scope="session", name="mcp_stack")
+def mcp_stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The local stack with security on, an admin token and one scoped to MINE; SIGINT at the end."""
     from e2e_stack import LocalStack
 
@@ -32,3 +37,46 @@ def mcp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
     finally:
         stack.kill()
+
+
+def sdk_http(url: str, token: str | None, use: Callable[[Any], Awaitable[T]]) -> T:
+    """``use(client)`` with the official MCP client connected to ``url`` over Streamable HTTP."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def run() -> T:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
+                Client(streamable_http_client(url, http_client=http)) as client:
+            return await use(client)
+
+    return anyio.run(run)
+
+
+def sdk_stdio(base: str, token: str | None, use: Callable[[Any], Awaitable[T]], *flags: str) -> T:
+    """``use(client)`` with the official MCP client running ``python -m agentos_jobs.mcp *flags``."""
+    from mcp import Client, StdioServerParameters
+
+    env = {"AGENTOS_URL": base, "PYTHONPATH": str(ROOT), **({"AGENTOS_TOKEN": token} if token else {})}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "agentos_jobs.mcp", *flags], env=env,
+                                   cwd=ROOT)
+
+    async def run() -> T:
+        async with Client(params, read_timeout_seconds=60) as client:
+            return await use(client)
+
+    return anyio.run(run)
+
+
+def text_of(result: Any) -> Any:
+    """The API answer a successful CallToolResult carries as JSON text."""
+    assert result.is_error is False, result
+    return json.loads(result.content[0].text)
+
+
+def error_of(result: Any) -> str:
+    """The API's Message an isError CallToolResult carries."""
+    assert result.is_error is True, result
+    text: str = result.content[0].text
+    return text

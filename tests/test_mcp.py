@@ -11,9 +11,21 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from conftest import AGENT_ID, call, job_body
-from mcp_stack import ADMIN, MINE, OTHER, READ_TOOLS, SCOPED, TOOL_NAMES, mcp_stack  # noqa: F401
+from mcp_stack import (  # noqa: F401  (mcp_stack: the fixture)
+    ADMIN,
+    MINE,
+    OTHER,
+    READ_TOOLS,
+    SCOPED,
+    TOOL_NAMES,
+    error_of,
+    mcp_stack_fixture,
+    sdk_http,
+    text_of,
+)
 
 HEADERS = {"Accept": "application/json, text/event-stream"}
 
@@ -242,3 +254,55 @@ def test_a_scoped_token_reaches_only_its_agents(secured: dict[str, Any]) -> None
     assert failure(moved).startswith("agentId")
     # the admin token sees both
     assert len(data(tool(client, "list_jobs", {}, secured["admin"]))) == 2
+
+
+# --- 2. the official MCP client over Streamable HTTP, against the local stack ---------------------
+
+
+@pytest.mark.e2e
+def test_the_sdk_client_over_streamable_http(mcp_stack: Any) -> None:
+    url = f"{mcp_stack.base}/mcp"
+
+    async def use(client: Any) -> dict[str, Any]:
+        tools = (await client.list_tools()).tools
+        made = await client.call_tool("ensure_job", job_body(name="sdk-http-job", agentId=MINE))
+        missing = await client.call_tool("get_job", {"id": "job-0000000000000000"})
+        return {"version": client.protocol_version, "server": client.server_info.name, "tools": tools,
+                "made": made, "missing": missing}
+
+    # When the SDK's client connects (its discover probe falls back to initialize) and calls tools
+    seen = sdk_http(url, ADMIN, use)
+    # Then the handshake, the list with its annotations, a job made via MCP and an API error as isError
+    assert seen["version"] == "2025-11-25" and seen["server"] == "agentos-jobs"
+    assert [t.name for t in seen["tools"]] == TOOL_NAMES
+    assert {t.name for t in seen["tools"] if t.annotations.read_only_hint} == READ_TOOLS
+    assert {t.name for t in seen["tools"] if t.annotations.destructive_hint} == {"delete_job", "cancel_run"}
+    job = text_of(seen["made"])
+    assert job["origin"]["via"] == "mcp" and seen["made"].structured_content["id"] == job["id"]
+    assert error_of(seen["missing"]) == "job 'job-0000000000000000' not found"
+    # And the REST API shows the same job, made via MCP
+    rest = requests.get(f"{mcp_stack.base}/jobs/{job['id']}", headers={"Authorization": f"Bearer {ADMIN}"},
+                        timeout=15)
+    assert rest.json()["origin"] == {"via": "mcp", "runId": None, "depth": 0}
+
+
+@pytest.mark.e2e
+def test_the_sdk_client_with_a_scoped_token_and_without_a_token(mcp_stack: Any) -> None:
+    url = f"{mcp_stack.base}/mcp"
+    sdk_http(url, ADMIN, lambda c: c.call_tool("ensure_job", job_body(name="sdk-http-other", agentId=OTHER)))
+
+    async def use(client: Any) -> tuple[Any, Any]:
+        return (await client.call_tool("list_jobs", {}),
+                await client.call_tool("ensure_job", job_body(name="sdk-http-foreign", agentId=OTHER)))
+
+    # A scoped token sees only its agents' jobs and may not make one for another agent
+    listed, foreign = sdk_http(url, SCOPED, use)
+    assert {j["agentId"] for j in text_of(listed)} <= {MINE}
+    assert error_of(foreign).startswith("agentId: this token may not act for agent")
+    # Without a token: 401 with WWW-Authenticate, and the SDK's client cannot connect
+    bare = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=15)
+    assert bare.status_code == 401 and bare.headers["WWW-Authenticate"].startswith("Bearer")
+    with pytest.raises(Exception):  # noqa: B017  (the SDK's error for a refused handshake, whatever its class)
+        sdk_http(url, None, lambda c: c.list_tools())
+    # And GET is 405
+    assert requests.get(url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=15).status_code == 405
