@@ -8,6 +8,7 @@ each agent shown reads its jobs (list index + BatchGetItem) and, when limited, i
 """
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +62,7 @@ class AgentService:
             raise AgentNotFound(agent_id)
         return self._view(canonical, jobs)
 
-    def _view(self, agent_id: str, jobs: list[JobModel]) -> dict[str, Any]:
+    def _view(self, agent_id: str, jobs: builtins.list[JobModel]) -> dict[str, Any]:
         endpoint = self.config.agent(agent_id)
         limits = endpoint or AgentEndpoint()
         item = self.directory.item(agent_id) if limits.limited else None
