@@ -140,8 +140,11 @@ def run_node_tests(env: dict[str, str] | None = None) -> str:
 
 @pytest.mark.skipif(node_missing() is not None, reason=str(node_missing()))
 def test_typescript_kit_under_node_test_runner() -> None:
+    import re
+
     report = run_node_tests({"AGENTOS_E2E_URL": ""})
-    assert "# fail 0" in report and "# pass 6" in report, report[-2000:]
+    passed = re.search(r"^# pass (\d+)$", report, flags=re.M)
+    assert "# fail 0" in report and passed and int(passed.group(1)) >= 16, report[-2000:]
 
 
 # --- both kits end to end against the local stack -------------------------------------------------

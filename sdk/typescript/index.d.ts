@@ -1,6 +1,6 @@
 // Types of the agentOS Jobs agent kit (index.mjs) for Node.js 20+.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AgentOSError, Delivery, LastSuccess, Run, Usage } from './agentos-agent.js';
+import type { AgentOSError, Delivery, LastSuccess, RetryOptions, Run, Usage } from './agentos-agent.js';
 
 export * from './agentos-agent.js';
 
@@ -169,6 +169,8 @@ export interface JobManagerOptions {
   answerWithinMs?: number;
   /** Heartbeat period of an accepted attempt (default 10000, at most heartbeatTimeoutMs / 3). */
   heartbeatEveryMs?: number;
+  /** How reports are retried (default: from 250 ms doubling up to 15 s, with jitter, until timeoutAt). */
+  retry?: RetryOptions;
   log?: Pick<Console, 'warn' | 'error'>;
 }
 

@@ -28,7 +28,7 @@ function readBody(req) {
 /** Declares an agent's jobs and answers their deliveries (the seed's `job_manager` service). */
 export class JobManager {
   constructor({ client, agentId, secret, allowUnsigned = false, answerWithinMs = 8000, heartbeatEveryMs = 10000,
-    log = console } = {}) {
+    retry = {}, log = console } = {}) {
     this.client = client ?? new AgentOSClient();
     this.agentId = agentId ?? process.env.AGENTOS_AGENT_ID ?? null;
     const key = secret ?? process.env.AGENT_SECRET ?? null;
@@ -36,7 +36,7 @@ export class JobManager {
       throw new TypeError('no secret to verify deliveries: pass secret, set AGENT_SECRET, or allowUnsigned: true');
     }
     Object.defineProperty(this, 'secret', { value: key, enumerable: false });
-    Object.assign(this, { answerWithinMs, heartbeatEveryMs, log });
+    Object.assign(this, { answerWithinMs, heartbeatEveryMs, retry, log });
     this.accepted = []; // AcceptedRuns of attempts answered 202, most recent last
     this.byId = new Map();
     this.byName = new Map();
@@ -80,6 +80,7 @@ export class JobManager {
       return textAnswer(error instanceof SignatureError ? 401 : 400, error instanceof SignatureError ? error.message : `not a delivery: ${error.message}`);
     }
     const entry = this.byId.get(delivery.jobId) ?? this.byName.get(delivery.jobName);
+    delivery.retryOptions = this.retry;
     if (!entry) return textAnswer(404, `no callback registered for job ${JSON.stringify(delivery.jobName)} (${delivery.jobId})`);
     const { answer, accepted } = await dispatch(entry.callback, delivery,
       { answerWithinMs: this.answerWithinMs, heartbeatEveryMs: this.#heartbeatEvery(entry.job), log: this.log });
