@@ -47,6 +47,30 @@ PAGING = [
 PREVIEW_ANSWER = {"type": "object", "required": ["next"],
                   "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}}}}
 
+# POST /api/mcp (chalicelib/api/mcp.py): one JSON-RPC 2.0 message in, one out. An unknown method or
+# invalid params is a JSON-RPC error with 200; a body that is no JSON-RPC request is a 400.
+_RPC_ID = {"type": ["string", "integer"]}
+MCP_REQUEST = {"type": "object", "required": ["jsonrpc", "method"], "description": "A JSON-RPC 2.0 request "
+               "(with id) or notification (without): initialize, ping, tools/list, tools/call, notifications/...",
+               "properties": {"jsonrpc": {"const": "2.0"}, "id": _RPC_ID, "method": {"type": "string", "minLength": 1},
+                              "params": {"type": "object"}}}
+MCP_ERROR = {"type": "object", "required": ["code", "message"],
+             "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
+MCP_ANSWER = {"type": "object", "required": ["jsonrpc", "id"],
+              "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]},
+                             "result": {"type": "object"}, "error": MCP_ERROR}}
+MCP_OPERATION = {
+    "operationId": "mcp", "description": "The MCP server (Streamable HTTP, stateless, JSON answers): the tools "
+    "list_jobs, get_job, ensure_job, update_job, pause_job, resume_job, delete_job, run_job, list_runs, get_run, "
+    "cancel_run, replay_run and preview_schedule over this API, with the caller's token.",
+    "requestBody": {"required": True, "content": _json_content(MCP_REQUEST)},
+    "responses": {"200": {"description": "The JSON-RPC response (a result or an error)",
+                          "content": _json_content(MCP_ANSWER)},
+                  "202": {"description": "A notification or response: accepted, no body"},
+                  "400": {"description": "Parse error (-32700), invalid request (-32600) or an unsupported "
+                          "MCP-Protocol-Version header", "content": _json_content(MCP_ANSWER)},
+                  "401": ERRORS["401"], "413": ERRORS["413"]}}
+
 
 # A job answer links to the operations on that job (clients and stateful fuzzers follow them).
 JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
@@ -110,6 +134,7 @@ def _paths() -> dict[str, Any]:
             "operationId": "listRuns", "parameters": PAGING,
             "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
                           **ERRORS, **NOT_FOUND}}},
+        "/api/mcp": {"post": MCP_OPERATION},
         "/api/schedules/preview": {"post": {
             "operationId": "previewSchedule",
             "requestBody": {"required": True, "content": _json_content(_ref("SchedulePreview"))},
