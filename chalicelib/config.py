@@ -3,17 +3,19 @@
 Every key is optional. Unknown keys are errors too, so that a typo such as
 ``"retrypolicy"`` is reported instead of silently ignored.
 
-What a valid file is, and the message naming the first bad key of one, is defined by the
-pydantic models of :mod:`.config_schema`. The functions hold the named tuples below (frozen;
-not dataclasses: defining one costs ~0.8 ms). A document whose every key and value is plainly
-valid (known keys; JSON values of the exact type, within bounds; URLs already in their
-canonical form) is read here directly: importing pydantic and building the models is ~130 ms
-of a cold start the tick and the executor need not pay. Any other document, and every invalid
-one, goes through the models, which accept it or name its first bad key.
-tests/test_config_quick.py checks that both readings agree.
+Each section is declared once, below: a named tuple (frozen; not a dataclass: defining one
+costs ~0.8 ms) with each field's type and default, and in :data:`BOUNDS` each field's
+:class:`.checks.Bound`. Two readings are derived from them. A document whose every key and value is plainly valid
+(known keys; JSON values of the exact type, within bounds; URLs already in their canonical
+form) is read here directly, by the checks :func:`.checks.record` derives: importing pydantic
+and building the models is ~130 ms of a cold start the tick and the executor need not pay.
+Any other document, and every invalid one, goes through the pydantic models that
+:mod:`.config_schema` builds from the same tuples; they accept it or name its first bad key.
+Only what a table cannot say is written twice, once per reading (URLs, budgets, one secret
+source, agent ids). tests/test_config_quick.py checks that both readings agree.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the tuples' annotations are objects at once, which
+# checks.fields reads as they are (from strings, typing compiles each: ~0.5 ms of a cold start).
 import json
 import os
 import re
@@ -22,16 +24,13 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from . import settings
-from .checks import Unsure, boolean, integer, number, optional, section, text
+from .checks import Bound, Unsure, optional, record
 from .defaults import COUNT_MAX, DAY_MS
 from .errors import ConfigError
 from .vocab import COST_DECIMALS
-
-if TYPE_CHECKING:
-    from . import config_schema
 
 DEFAULT_PATH = "agentos.config.json"
 # In Lambda only app.py, chalicelib/ and vendor/ are packaged: `make package` writes the
@@ -90,8 +89,10 @@ class AgentEndpoint(NamedTuple):
     maxConcurrent: int | None = None
     budget: Budget | None = None  # across all the agent's jobs, per UTC day
     secretEnv: str | None = None
-    secretParam: str | None = None  # an SSM SecureString parameter, read once, on first use
-    timeoutMs: int = 10_000
+    # An SSM SecureString parameter holding the secret (deployed stages: under
+    # /agentos-jobs/<stage>/agents/, which the executor may read); read once, on first use.
+    secretParam: str | None = None
+    timeoutMs: int = 10_000  # bounded: see BOUNDS
     quota: Quota = Quota()
 
     @property
@@ -137,6 +138,27 @@ class Config(NamedTuple):
         return self.agents.get(agent_id.lower())
 
 
+# What each field allows beyond its type (a number's lo..hi, a string's length and pattern):
+# the one table both readings take their bounds from. Every number has one (checks.typed).
+BOUNDS: dict[type, dict[str, Bound]] = {
+    RetryPolicy: {"maxAttempts": Bound(1, 20), "initialDelayMs": Bound(0, DAY_MS), "maxDelayMs": Bound(0, DAY_MS),
+                  "multiplier": Bound(1.0, 10.0)},
+    Budget: {"maxCostUsdPerDay": Bound(0, COUNT_MAX, doc="USD per day, kept to the nano-dollar (9 decimal places)."),
+             "maxTokensPerDay": Bound(0, 10**15)},
+    Quota: {"maxJobs": Bound(0, 1_000_000), "minIntervalMs": Bound(1, DAY_MS), "maxRunsPerDay": Bound(0, 10**9),
+            "maxDepth": Bound(0, 100)},
+    # timeoutMs: a delivery fits the executor Lambda (90 s) and its claim lease (timeout + 30 s)
+    # stays shorter than the queue's visibility timeout (540 s): a redelivered message then
+    # always finds an expired lease, and a crashed attempt is taken over.
+    AgentEndpoint: {"maxConcurrent": Bound(1, 10_000), "secretEnv": Bound(1, 128),
+                    "secretParam": Bound(2, 2048, r"^/[A-Za-z0-9_.\-/]+$"), "timeoutMs": Bound(100, 60_000)},
+    Logs: {"dir": Bound(1)},
+    Limits: {"minIntervalMs": Bound(1, DAY_MS), "maxPayloadBytes": Bound(2, 262_144)},
+    Scheduler: {"lookaheadSeconds": Bound(61, 840), "dueShards": Bound(1, 64),
+                "runHistoryDays": Bound(MIN_RUN_HISTORY_DAYS, 3650), "advanceBatch": Bound(1, 100)},
+}
+
+
 def canonical_agent_ids(value: object) -> object:
     """``agents`` keyed by lower-case UUIDs, as jobs store agentId ("550E8400-…" as a key would
     never match one); a key that is not a UUID, or one given twice in two cases, is an error."""
@@ -180,10 +202,12 @@ def _url(value: Any) -> str:
     return url if plain[4] else url + "/"
 
 
+_BUDGET = record(Budget, BOUNDS)
+
+
 def check_budget(value: Any) -> Budget:
     """A budget, if plainly valid (:mod:`.checks`)."""
-    budget: Budget = section(Budget, {"maxCostUsdPerDay": optional(number(0, COUNT_MAX)),
-                                       "maxTokensPerDay": optional(integer(0, 10**15))})(value)
+    budget: Budget = _BUDGET(value)
     if budget.maxCostUsdPerDay is None and budget.maxTokensPerDay is None:
         raise Unsure  # at least one limit
     if budget.maxCostUsdPerDay is not None and round(budget.maxCostUsdPerDay, COST_DECIMALS) != budget.maxCostUsdPerDay:
@@ -191,16 +215,11 @@ def check_budget(value: Any) -> Budget:
     return budget
 
 
-check_quota = section(Quota, {
-    "maxJobs": optional(integer(0, 1_000_000)), "minIntervalMs": optional(integer(1, DAY_MS)),
-    "maxRunsPerDay": optional(integer(0, 10**9)), "maxDepth": integer(0, 100)})
+_AGENT = record(AgentEndpoint, BOUNDS, {"url": optional(_url), "budget": optional(check_budget)})
 
 
 def _agent(value: Any) -> AgentEndpoint:
-    agent: AgentEndpoint = section(AgentEndpoint, {
-        "url": optional(_url), "maxConcurrent": optional(integer(1, 10_000)), "budget": optional(check_budget),
-        "secretEnv": optional(text(1, 128)), "secretParam": optional(text(2, 2048, r"/[A-Za-z0-9_.\-/]+")),
-        "timeoutMs": integer(100, 60_000), "quota": check_quota})(value)
+    agent: AgentEndpoint = _AGENT(value)
     if agent.secretEnv and agent.secretParam:
         raise Unsure  # one secret source
     return agent
@@ -216,19 +235,8 @@ def _agents(value: Any) -> dict[str, AgentEndpoint]:
     return {agent_id: _agent(endpoint) for agent_id, endpoint in canonical.items()}
 
 
-check_retry_policy = section(RetryPolicy, {
-    "maxAttempts": integer(1, 20), "initialDelayMs": integer(0, DAY_MS), "maxDelayMs": integer(0, DAY_MS),
-    "multiplier": number(1.0, 10.0), "jitter": boolean})
-_CONFIG = section(Config, {
-    "retryPolicy": optional(check_retry_policy),
-    "security": section(Security, {"enabled": boolean}),
-    "agents": _agents,
-    "logs": section(Logs, {"dir": text(1, 2**31)}),
-    "limits": section(Limits, {"minIntervalMs": integer(1, DAY_MS), "maxPayloadBytes": integer(2, 262_144)}),
-    "scheduler": section(Scheduler, {
-        "lookaheadSeconds": integer(61, 840), "dueShards": integer(1, 64),
-        "runHistoryDays": integer(MIN_RUN_HISTORY_DAYS, 3650), "advanceBatch": integer(1, 100)}),
-})
+check_retry_policy = record(RetryPolicy, BOUNDS)
+_CONFIG = record(Config, BOUNDS, {"agents": _agents})
 
 
 def quick_config(data: object) -> Config | None:
@@ -238,21 +246,6 @@ def quick_config(data: object) -> Config | None:
     except Unsure:
         return None
     return config
-
-
-def from_schema(model: config_schema.Config) -> Config:
-    """The named tuples holding what the pydantic models accepted."""
-    def agent(endpoint: config_schema.AgentEndpoint) -> AgentEndpoint:
-        fields = endpoint.model_dump(exclude={"url", "budget", "quota"})
-        return AgentEndpoint(url=None if endpoint.url is None else str(endpoint.url),
-                             budget=None if endpoint.budget is None else Budget(**endpoint.budget.model_dump()),
-                             quota=Quota(**endpoint.quota.model_dump()), **fields)
-    policy = model.retryPolicy
-    return Config(retryPolicy=None if policy is None else RetryPolicy(**policy.model_dump()),
-                  security=Security(**model.security.model_dump()),
-                  agents={agent_id: agent(endpoint) for agent_id, endpoint in model.agents.items()},
-                  logs=Logs(**model.logs.model_dump()), limits=Limits(**model.limits.model_dump()),
-                  scheduler=Scheduler(**model.scheduler.model_dump()))
 
 
 def parse_config(data: object) -> Config:
@@ -267,7 +260,7 @@ def parse_config(data: object) -> Config:
     from . import config_schema
 
     try:
-        return from_schema(config_schema.Config.model_validate(data))
+        return config_schema.read_config(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -281,7 +274,7 @@ def parse_retry_policy(text: str) -> RetryPolicy:
         return config.retryPolicy
     from . import config_schema
 
-    return RetryPolicy(**config_schema.RetryPolicy.model_validate_json(text).model_dump())
+    return config_schema.read_retry_policy(text)
 
 
 def deployed_defaults(data: object) -> object:

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, HttpUrl, ValidationError
 
 from chalicelib import config_schema
-from chalicelib.config import Config, deployed_defaults, from_schema, quick_config
+from chalicelib.checks import Bound, record
+from chalicelib.config import BOUNDS, Config, deployed_defaults, quick_config
 
 AGENT = "550e8400-e29b-41d4-a716-446655440000"
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ SECTIONS: dict[str, type[BaseModel]] = {"retryPolicy": config_schema.RetryPolicy
 def readings(document: Any) -> tuple[Config | None, Config | None]:
     """(the quick reading, the models' reading), None where one declines or rejects."""
     try:
-        full = from_schema(config_schema.Config.model_validate(document))
+        full = config_schema.read_config(document)
     except ValidationError:
         full = None
     return quick_config(document), full
@@ -42,7 +43,7 @@ def agree(document: Any) -> bool:
 
 
 def test_the_defaults_are_the_models_defaults() -> None:
-    assert quick_config({}) == from_schema(config_schema.Config()) == Config()
+    assert quick_config({}) == config_schema.as_tuple(config_schema.Config()) == Config()
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -72,6 +73,25 @@ def test_every_bound_is_the_models_bound(section: str, name: str, model: type[Ba
         assert agree({section: {name: value}}), value
     for value in [lo - 1, hi + 1, lo - 0.5, True, "1", None, float("nan"), float("inf")]:
         assert not agree({section: {name: value}})  # never vouched for: the models name the key
+
+
+@pytest.mark.parametrize("cls", list(config_schema.MODELS), ids=lambda cls: cls.__name__)
+def test_each_model_is_built_from_its_tuple_and_bounds(cls: type) -> None:
+    """One declaration (chalicelib.config's tuple and BOUNDS): the model has its fields, defaults and bounds."""
+    model = config_schema.MODELS[cls]
+    assert list(model.model_fields) == list(cls._fields)  # type: ignore[attr-defined]
+    for name, field in model.model_fields.items():
+        assert config_schema.as_tuple(field.default) == cls._field_defaults[name], name  # type: ignore[attr-defined]
+        bound = BOUNDS.get(cls, {}).get(name, Bound())
+        if field.annotation in (int, float, int | None, float | None):
+            assert _bounds(model, name) == (bound.lo, bound.hi), name
+        assert field.description == bound.doc, name
+    assert model.__doc__ == cls.__doc__
+
+
+def test_a_bound_of_no_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="no field"):
+        record(Config, {Config: {"retrypolicy": Bound(1, 2)}})
 
 
 def test_agents_budgets_and_secrets_agree() -> None:
