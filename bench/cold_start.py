@@ -124,6 +124,11 @@ _JOB = ('{"name":"n","agentId":"550e8400-e29b-41d4-a716-446655440000","schedule"
 _API_CREATE_EVENT = {**_API_EVENT, "httpMethod": "POST", "body": _JOB,
                      "headers": {"authorization": "Bearer tok", "content-type": "application/json"},
                      "requestContext": {**_CONTEXT, "httpMethod": "POST"}}
+# The MCP server's first request (POST /api/mcp, tools/list): one more route of the API's function.
+_MCP_LIST = '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}'
+_API_MCP_EVENT = {**_API_EVENT, "resource": "/api/mcp", "path": "/api/mcp", "httpMethod": "POST", "body": _MCP_LIST,
+                  "headers": {"authorization": "Bearer tok", "content-type": "application/json"},
+                  "requestContext": {**_CONTEXT, "resourcePath": "/api/mcp", "path": "/api/mcp", "httpMethod": "POST"}}
 _TICK_EVENT = {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
                "time": "2030-01-01T00:00:00Z", "region": "us-east-1",
                "resources": ["arn:aws:events:us-east-1:1:rule/t"], "detail": {}}
@@ -135,6 +140,8 @@ _SQS_EVENT = {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": _BOD
 FIRST_CALLS = {
     "api": f"answer = app.app({_API_EVENT!r}, None); assert answer['statusCode'] == 200, answer",
     "api_create": f"answer = app.app({_API_CREATE_EVENT!r}, None); assert answer['statusCode'] == 201, answer",
+    "api_mcp": f"answer = app.app({_API_MCP_EVENT!r}, None); assert answer['statusCode'] == 200, answer; "
+               "assert len(__import__('json').loads(answer['body'])['result']['tools']) == 13, answer",
     "tick": f"from chalicelib import handlers; handlers.tick({_TICK_EVENT!r}, None)",
     "execute": f"from chalicelib import handlers; assert handlers.execute({_SQS_EVENT!r}, None) == "
                "{'batchItemFailures': []}",

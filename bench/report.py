@@ -376,7 +376,8 @@ def _first_calls(c: dict[str, Any]) -> str:
             "first invocation. That invocation is measured as Lambda makes it: in a fresh interpreter, "
             "`import app`, then the function's handler called with a real event (the API's `GET /api/jobs` "
             "with a token, and as `api_create` its first `POST /api/jobs`, a cron job with a plain body "
-            "(read without pydantic: `chalicelib/api/bodies.py`); the tick's scheduled event; the executor's "
+            "(read without pydantic: `chalicelib/api/bodies.py`), and as `api_mcp` its first `POST /api/mcp`, "
+            "the MCP server's `tools/list`; the tick's scheduled event; the executor's "
             "SQS batch of one attempt whose job is gone), botocore's "
             "HTTP send answered in process with empty answers (no network). Each round also times "
             f"`import boto3` ({c.get('first_invocation_boto3_s', 0):.3f} s, median{boto3_range}): the "
@@ -386,7 +387,18 @@ def _first_calls(c: dict[str, Any]) -> str:
             "for it in an empty `PYTHONPYCACHEPREFIX`): what every cold start pays when the zip ships no "
             ".pyc files, since Lambda's code directory is read-only.\n\n"
             + _table(["function", "first invocation (s)", "import app + first invocation (s)", "/ import boto3",
-                      "per round", "the same without .pyc (s)"], rows))
+                      "per round", "the same without .pyc (s)"], rows) + _mcp_note(whole, c))
+
+
+def _mcp_note(whole: dict[str, float], c: dict[str, Any]) -> str:
+    """The MCP route beside the API's other first calls (``api_mcp``, measured in the same rounds)."""
+    if "api_mcp" not in whole or "api" not in whole:
+        return ""
+    return (f"\n\nThe MCP server (`POST /api/mcp`, `chalicelib/api/mcp.py`) is one more route of the API's "
+            f"function, imported on its first request: `import app` with it registered is the "
+            f"{c['app_s']:.3f} s above; `import app` + a first `tools/list` takes {whole['api_mcp']:.3f} s, "
+            f"against {whole['api']:.3f} s for a first job list and {c.get('first_invocation_boto3_s', 0):.3f} s "
+            "for `import boto3` in the same rounds (no pydantic, PynamoDB or `mcp` package is loaded for it).")
 
 
 def render(results: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from chalicelib import coldstart
 slow = pytest.mark.slow  # the check starts a fresh interpreter
 
 HEAVY = ("pydantic", "pydantic_core", "pynamodb", "croniter", "boto3", "botocore", "aws_lambda_powertools")
-ROOTS = HEAVY + ("chalicelib", "asyncio")
+ROOTS = HEAVY + ("chalicelib", "asyncio", "mcp")
 LOADED = "import json, sys; {code}; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})))"
 
 
@@ -74,6 +74,9 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
      {"chalicelib.engine.executor", "chalicelib.api.schemas", "pydantic", "croniter", "boto3"}),
     ("api_create", {"chalicelib.api.jobs", "chalicelib.api.bodies", "croniter", "pynamodb"},
      {"chalicelib.engine.executor", "chalicelib.api.schemas", "chalicelib.config_schema", "pydantic", "boto3"}),
+    # The MCP server's tools/list: its two modules and the config, nothing of the store, no mcp package.
+    ("api_mcp", {"chalicelib.api.mcp", "chalicelib.api.mcp_tools", "chalicelib.config"},
+     {"chalicelib.api.jobs", "chalicelib.api.schemas", "pydantic", "pynamodb", "croniter", "boto3", "mcp"}),
     ("tick", {"chalicelib.engine.dispatch", "chalicelib.config", "chalicelib.schedules", "pynamodb",
               "aws_lambda_powertools"},
      {"chalicelib.api.schemas", "chalicelib.config_schema", "pydantic", "croniter", "boto3"}),
