@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -20,6 +21,7 @@ from .callbacks import Callback
 from .client import Client
 from .delivery import Delivery, receive
 from .dispatch import Answer, dispatch
+from .retry import Backoff
 from .signing import SignatureError
 
 
@@ -27,7 +29,8 @@ class JobManager:
     """Declares an agent's jobs and answers their deliveries (the seed's ``job_manager`` service)."""
 
     def __init__(self, client: Client | None = None, agent_id: str | None = None, secret: str | bytes | None = None,
-                 allow_unsigned: bool = False, answer_within_s: float = 8.0, heartbeat_every_s: float = 10.0) -> None:
+                 allow_unsigned: bool = False, answer_within_s: float = 8.0, heartbeat_every_s: float = 10.0,
+                 backoff: Backoff | None = None) -> None:
         """``secret`` (default ``$AGENT_SECRET``) verifies deliveries; without one, ``allow_unsigned``
         must say that unsigned deliveries are acceptable (a local test, a private network)."""
         self.client = client or Client()
@@ -37,6 +40,7 @@ class JobManager:
             raise ValueError("no secret to verify deliveries: pass secret=, set AGENT_SECRET, or allow_unsigned=True")
         self.answer_within_s = answer_within_s
         self.heartbeat_every_s = heartbeat_every_s
+        self.backoff = backoff or Backoff()  # how reports are retried (until the attempt's timeoutAt)
         self.accepted: list[AcceptedRun] = []  # attempts answered 202, most recent last
         self._lock = threading.Lock()
         self._by_id: dict[str, tuple[Callback, Mapping[str, Any]]] = {}
@@ -77,7 +81,7 @@ class JobManager:
         """Answer one delivery: 401 bad signature, 400 not a delivery, 404 no callback for its job,
         else the callback's answer (see :func:`agentos_agent.dispatch.dispatch`)."""
         try:
-            delivery = receive(body, headers, self.secret)
+            delivery = replace(receive(body, headers, self.secret), backoff=self.backoff)
         except SignatureError as error:
             return Answer.text(401, str(error))
         except ValueError as error:
