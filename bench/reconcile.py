@@ -12,7 +12,8 @@ progress. The bench's agent has no ``maxConcurrent``, so the pass's agent part r
 
 ``python -m bench.reconcile`` measures it alone and merges it into bench/results.json (key
 ``reconcile``); ``make bench`` runs it as a part of its own (``--part``: JSON on stdout only), in
-a fresh ``moto.mock_aws`` so that no run left by another section is in the index.
+a fresh ``moto.mock_aws`` so that no run left by another section is in the index. Its subsection
+of docs/benchmarks.md (1e) is written by bench/report.py (``reconcile_section``).
 """
 from __future__ import annotations
 
@@ -157,67 +158,6 @@ def measure(sizes: Sequence[int] = IN_PROGRESS, overdue: Sequence[int] = OVERDUE
             _write(_item(i, now, False) for i in _overdue_ids(total, late))  # on time again for the next case
     return {"cases": cases, "seeding": seeding, "kinds": list(KINDS), "shards": RECONCILE_SHARDS,
             "grace_ms": GRACE_MS, "recheck_ms": RECHECK_MS, "page": PAGE, "repeat": REPEAT}
-
-
-def _operations(calls: dict[str, int], service: str) -> str:
-    """``Query 4, UpdateItem 100``: one service's calls by operation."""
-    return ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in calls.items() if k.startswith(service + ".")) or "none"
-
-
-def _busiest(cases: list[dict[str, Any]]) -> str:
-    """What the pass did in the case with the most overdue runs."""
-    c = max(cases, key=lambda c: (c["overdue"], c["runs_in_progress"]))
-    return (f"with {c['overdue']} overdue among {c['runs_in_progress']:,}, {c['items_read']} index entries read, "
-            f"{c['messages_sent']} messages sent ({_operations(c['calls'], 'sqs')}: one message each) and "
-            f"{c['calls'].get('dynamodb.UpdateItem', 0)} UpdateItems")
-
-
-def section(results: dict[str, Any]) -> str:
-    """The benchmark document's subsection."""
-    from .paper import _table
-
-    rec = results.get("reconcile")
-    if not rec:
-        return ""
-    cases = rec["cases"]
-    rows = [(f"{c['runs_in_progress']:,}", c["overdue"], c["items_read"], f"{c['items_read_per_day']:,}",
-             f"{c['dynamodb_calls']} ({_operations(c['calls'], 'dynamodb')})", c["messages_sent"],
-             f"{c['rechecked']}/{c['overdue']}", f"{c['wall_s']:.3f}", f"{c['scan_items_read']:,}") for c in cases]
-    table = _table(["runs in progress", "overdue", "items read / minute", "items read / day at that rate",
-                    "DynamoDB calls",
-                    "messages sent", "rechecked", "wall s (moto)", "items read by a Scan (reference)"], rows)
-    seeding = ", ".join(f"{s['items']:,} items in {s['seconds']} s" for s in rec["seeding"])
-    flat = all(c["items_read"] == c["overdue"] for c in cases)
-    verdict = ("**Items read = overdue runs in every case**, whatever the runs in progress: O(overdue)."
-               if flat else "**Items read differ from the overdue runs in some case** (see the table).")
-    note = results.get("reconcile_meta")
-    measured = f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
-    return f"""## 1e. Reconciler: items read per minute, O(overdue)
-
-One reconciler pass, as the minute tick runs it (`runtime.reconciler().run()`,
-`chalicelib/engine/reconcile.py`), on runs in progress written straight into the runs table as the engine
-writes them ({', '.join(rec['kinds'])}: accepted runs with a future deadline, runs waiting for a
-retry, runs waiting to start), of which 0 or 100 are overdue (their `recAt` more than
-{rec['grace_ms'] / 1000:g} s past, the three kinds alike). The pass queries the {rec['shards']} shards of the
-sparse `overdue` index for `recAt < now - {rec['grace_ms'] / 1000:g} s` (at most {rec['page']} a shard a
-pass), re-sends each overdue run's message and moves its `recAt` on (one conditional UpdateItem
-each). One pass a minute: items read per pass are the items read per minute. Counted in one run,
-on one table that grows from the first size to the second; {rec['repeat']} passes per case (each
-overdue case re-marks its runs overdue first), every pass counted the same; wall time is their
-median. The bench's agent has no `maxConcurrent`: each slot-limited agent would add one GetItem
-of its item and one BatchGetItem of its slot holders (O(limited agents + their slots)).
-
-{table}
-
-{verdict}
-With nothing overdue a pass costs its {rec['shards']} empty Queries; {_busiest(cases)}.
-"Rechecked" counts the overdue runs whose `recAt` the pass moved {rec['recheck_ms'] / 60_000:g} minutes on.
-The last column is what a Scan of the runs table for the same overdue runs reads (every run in
-progress, once a minute), measured on the same table. Wall time grows with the runs in progress only
-because moto answers a GSI Query by scanning the whole table (MEASURED.md); DynamoDB reads (and
-bills) the index entries past their time. Seeding through `RunModel.batch_write()`
-(BatchWriteItem, 25 per call) into in-process moto: {seeding}.{measured}
-"""
 
 
 def _measured() -> dict[str, Any]:

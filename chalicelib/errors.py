@@ -58,6 +58,18 @@ class Forbidden(JobsError):
     code = "ForbiddenError"
 
 
+class QuotaExceeded(JobsError):
+    """A create, PUT or PATCH would take its agent past a quota (403); the message names the
+    quota, its limit and the value the request would reach."""
+
+    status = 403
+    code = "QuotaExceededError"
+
+    def __init__(self, quota: str, limit: int, value: int) -> None:
+        super().__init__(f"quota {quota}: the limit is {limit}, this request would reach {value}", quota)
+        self.quota, self.limit, self.value = quota, limit, value
+
+
 class JobNotFound(JobsError):
     """No job has this id (404)."""
 

@@ -12,7 +12,9 @@ is none. It is called by the fault and race tests after the recovery each drives
 (c) ``len(holders) + queued`` of each agent item equals its running runs plus the runs in its line;
 (d) a budgeted job's ``usedTokens`` / ``usedCost`` for its ``usageDay`` equal the usage its
     finished runs started that day reported plus the reservations of its runs in progress;
-(e) no occurrence succeeded twice, and no run's ``attempt`` is above its policy's ``maxAttempts``.
+(e) no occurrence succeeded twice, and no run's ``attempt`` is above its policy's ``maxAttempts``;
+(f) an agent item's quota counters, where kept (``jobCount``), equal the agent's jobs that are
+    not deleted and the sum of their ``runsPerDay``.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any
 from chalicelib.store.budgets import day_of
 from chalicelib.store.models import ENDED, AgentModel, JobModel, RunModel
 
-COUNT = 5  # the invariants above: (a) to (e)
+COUNT = 6  # the invariants above: (a) to (f)
 TOLERANCE_USD = 1e-6
 
 
@@ -127,7 +129,8 @@ def check_invariants(now_ms: int, *, queue_url: str | None = None, lease_ms: int
                       and jobs[r.jobId].agentId == agent_id)
         in_line = sum(1 for r in runs if r.queueAgent == agent_id)
         queued = int(agent.queued or 0)
-        if len(holders) + queued != running + in_line:
+        counters_only = agent.holders is None and agent.queued is None and agent.jobCount is not None
+        if not counters_only and len(holders) + queued != running + in_line:
             violations.append(f"(c) {agent.id}: {len(holders)} holders + {queued} queued != {running} running "
                               f"+ {in_line} in its line (holders {sorted(holders)})")
 
@@ -162,7 +165,22 @@ def check_invariants(now_ms: int, *, queue_url: str | None = None, lease_ms: int
         most = _max_attempts(jobs.get(run.jobId)) + allowed.get(run.id, 0)
         if int(run.attempt or 0) > most:
             violations.append(f"(e) run {run.id}: attempt {run.attempt} > maxAttempts {most}")
-    return violations
+    return violations + _counter_violations(jobs, agents)
+
+
+def _counter_violations(jobs: dict[str, JobModel], agents: list[AgentModel]) -> list[str]:
+    """(f) the quota counters kept on agent items match the agents' jobs."""
+    found: list[str] = []
+    for agent in agents:
+        if agent.jobCount is None:
+            continue
+        agent_id = agent.id.removeprefix("agent#")
+        own = [j for j in jobs.values() if j.agentId == agent_id]
+        runs = sum(int(j.runsPerDay or 0) for j in own)
+        if int(agent.jobCount) != len(own) or int(agent.runsPerDay or 0) != runs:
+            found.append(f"(f) {agent.id}: counters {agent.jobCount} jobs / {agent.runsPerDay} runs per day, "
+                         f"its jobs are {len(own)} / {runs}")
+    return found
 
 
 def assert_invariants(now_ms: int, **options: Any) -> int:

@@ -34,6 +34,7 @@ from ..store.listing import AgentScope, list_key
 from ..store.models import JobModel, JobStatus, Origin, Overlap, Trigger
 from ..store.runs import Occurrence, RunStore
 from ..store.sqs import Message, OccurrenceQueue
+from .admission import Admission
 from .bodies import read_new_job
 from .declare import changes as declared_changes
 from .declare import declared_body
@@ -64,6 +65,7 @@ class JobService:
         self.runs = runs
         self.queue = queue
         self.dispatcher = dispatcher
+        self.admission = Admission(config, store)
 
     def _payload_text(self, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -102,7 +104,7 @@ class JobService:
             maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, **budget_attributes(spec.budget),
             origin=(origin or Origin()).text(), createdAt=now, updatedAt=now)
         self._arm(job, schedule, first)
-        self.store.create(job)
+        self.admission.create(job, schedule, bounds, now)  # the quota's checks, then the write
         self._enqueue_if_close(job, now)
         return job_view(job, now)
 
@@ -163,11 +165,7 @@ class JobService:
         changes["updatedAt"] = max(now, stamp + 1)  # the optimistic lock needs a new stamp
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
-        actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
-                   for k, v in changes.items()]
-        for key, value in changes.items():
-            setattr(job, key, value)
-        self.store.update(job, actions, stamp, old_name)
+        self.admission.update(job, changes, stamp, old_name, now)  # the quota's checks, then the write
         self._enqueue_if_close(job, now)
         return job_view(job, now)
 
@@ -250,13 +248,13 @@ class JobService:
 
     def delete(self, job_id: str) -> None:
         """Delete a job: no occurrence starts after this returns."""
-        self.store.delete(self.store.get(job_id))
 
     def run_now(self, job_id: str) -> dict[str, Any]:
         """Start a manual run outside the schedule; returns the queued run.
 
         On a busy ``skip`` job this answers 409 naming the run in progress (the claim still
         decides atomically: a run that slips past this check is recorded ``skipped``)."""
+        self.admission.delete(self.store.get(job_id))
         job = self.store.get(job_id)
         now = clock_now_ms()
         busy = job.activeRun is not None and int(job.activeUntil or 0) >= now

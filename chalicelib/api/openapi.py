@@ -10,7 +10,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ..vocab import CURSOR_PATTERN, ID_MAX_LENGTH, JOB_STATUSES, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
+from ..vocab import (
+    CURSOR_PATTERN,
+    ID_MAX_LENGTH,
+    JOB_STATUSES,
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
+)
 from .web import MAX_DEPTH
 
 REF = "#/components/schemas/{model}"
@@ -34,6 +42,11 @@ ERRORS = {
     "413": _error("The body or payload is over limits.maxPayloadBytes."),
 }
 NOT_FOUND = {"404": _error("No job has this id.")}
+# 403 on a create, PUT or PATCH: ForbiddenError (a scoped token, or a run's callback token, for another
+# agent) or QuotaExceededError (contract section 11).
+REFUSED = {"403": _error("ForbiddenError: the token may not act for this agent. QuotaExceededError: the request "
+                         "would pass a quota of the agent (maxJobs, minIntervalMs, maxRunsPerDay, maxDepth); "
+                         "the message names the quota, its limit and the value the request would reach.")}
 LINK = {"Link": {"description": 'Next page: `<url>; rel="next"`', "schema": {"type": "string"}}}
 JOB_ID = {"name": "job_id", "in": "path", "required": True,
           "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
@@ -44,8 +57,10 @@ PAGING = [
      "schema": {"type": "string", "minLength": 1, "pattern": CURSOR_PATTERN}},
 ]
 
-PREVIEW_ANSWER = {"type": "object", "required": ["next"],
-                  "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}}}}
+PREVIEW_ANSWER = {"type": "object", "required": ["next", "runsPerDay"],
+                  "properties": {"next": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+                                 "runsPerDay": {"type": "integer", "minimum": 0,
+                                                "description": "Start times in the next 24 h, bounds applied."}}}
 
 # POST /api/mcp (chalicelib/api/mcp.py): one JSON-RPC 2.0 message in, one out. An unknown method or
 # invalid params is a JSON-RPC error with 200; a body that is no JSON-RPC request is a 400.
@@ -70,6 +85,16 @@ MCP_OPERATION = {
                   "400": {"description": "Parse error (-32700), invalid request (-32600) or an unsupported "
                           "MCP-Protocol-Version header", "content": _json_content(MCP_ANSWER)},
                   "401": ERRORS["401"], "413": ERRORS["413"]}}
+
+
+# Contract section 10: requests that are safe to retry, and jobs declared in code.
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "For 24 h, a request with the same key, token, route and body answers what the "
+                   "first one answered (status, body, Location) and does nothing else.",
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}}
+REUSED_KEY = "the Idempotency-Key was used for another request (or its first request has not answered yet)."
+JOB_NAME = {"name": "name", "in": "path", "required": True, "description": "The job's name, URL-encoded.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH, "pattern": NAME_PATTERN}}
 
 
 # A job answer links to the operations on that job (clients and stateful fuzzers follow them).
@@ -109,13 +134,15 @@ def _paths() -> dict[str, Any]:
         "/api/openapi.json": {"get": {"operationId": "openapi",
                                       "responses": {**_ok("200", "This document", {"type": "object"}), **ERRORS}}},
         "/api/jobs": {
-            "post": {"operationId": "createJob",
+            "post": {"operationId": "createJob", "parameters": [IDEMPOTENCY_KEY],
                      "requestBody": {"required": True, "content": _json_content(_ref("JobCreate"))},
                      "responses": {**_linked(_ok("201", "Created", _ref("Job"), Location=location)),
-                                   **ERRORS, "409": _error("Another job has this name.")}},
+                                   **ERRORS, **REFUSED,
+                                   "409": _error("Another job has this name, or " + REUSED_KEY)}},
             "get": {"operationId": "listJobs", "parameters": filters + PAGING,
                     "responses": {**_ok("200", "A page of jobs", jobs_list, **LINK), **ERRORS}},
         },
+        "/api/jobs/by-name/{name}": {"parameters": [JOB_NAME], "put": DECLARE_OPERATION},
         "/api/jobs/{job_id}": {
             "parameters": [JOB_ID],
             "get": {"operationId": "getJob",
@@ -123,13 +150,14 @@ def _paths() -> dict[str, Any]:
             "patch": {"operationId": "updateJob",
                       "requestBody": {"required": True, "content": _json_content(_ref("JobPatch"))},
                       "responses": {**_linked(_ok("200", "The changed job", _ref("Job"))), **ERRORS, **NOT_FOUND,
+                                    **REFUSED,
                                     "409": _error("Another job has this name, or the job changed meanwhile.")}},
             "delete": {"operationId": "deleteJob", "responses": {**_ok("204", "Deleted", None), **ERRORS, **NOT_FOUND}},
         },
-        "/api/jobs/{job_id}/run": {"parameters": [JOB_ID], "post": {
-            "operationId": "runJob", "responses": {**_linked(_ok("202", "Queued", _ref("Run")), RUN_LINKS),
-                                                   **ERRORS, **NOT_FOUND,
-                                                   "409": _error("A run is in progress (overlap: skip).")}}},
+        "/api/jobs/{job_id}/run": {"parameters": [JOB_ID, IDEMPOTENCY_KEY], "post": {
+            "operationId": "runJob", "requestBody": {"required": False, "content": _json_content(_ref("RunNow"))},
+            "responses": {**_linked(_ok("202", "Queued", _ref("Run")), RUN_LINKS), **ERRORS, **NOT_FOUND,
+                          "409": _error("A run is in progress (overlap: skip), or " + REUSED_KEY)}}},
         "/api/jobs/{job_id}/runs": {"parameters": [JOB_ID], "get": {
             "operationId": "listRuns", "parameters": PAGING,
             "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
@@ -144,6 +172,14 @@ def _paths() -> dict[str, Any]:
     }
 
 
+DECLARE_OPERATION = {
+    "operationId": "declareJob", "description": "Create the job named so, or make it match the body: every settable "
+    "field takes the body's value or its default; status is kept unless set. Nothing is written when nothing differs.",
+    "requestBody": {"required": True, "content": _json_content(_ref("JobDeclare"))},
+    "responses": {**_linked(_ok("201", "Created", _ref("Job"), Location={"description": "URL of the new job",
+                                                                        "schema": {"type": "string"}})),
+                  **_linked(_ok("200", "The job, as declared", _ref("Job"))), **ERRORS, **REFUSED,
+                  "409": _error("A job of another agent has this name, or the job changed meanwhile.")}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
 RUN_NOT_FOUND = {"404": _error("No run has this id.")}
 ENDED = {"409": _error("The attempt (or run) this request addresses has already ended.")}
@@ -163,6 +199,11 @@ def _run_paths() -> dict[str, Any]:
             "operationId": "completeRun", "description": report,
             "requestBody": {"required": True, "content": _json_content(_ref("CompleteBody"))},
             "responses": {**_ok("200", "The run", run), **ERRORS, **RUN_NOT_FOUND, **ENDED}}},
+        "/api/runs/{run_id}/replay": {"parameters": [RUN_ID, IDEMPOTENCY_KEY], "post": {
+            "operationId": "replayRun", "description": "A new run of the run's job (trigger replay, replayOf), "
+            "delivered the payload the run was delivered; overlap, budgets and agent limits apply as to a run now.",
+            "responses": {**_linked(_ok("202", "Queued", run), RUN_LINKS), **ERRORS, **RUN_NOT_FOUND,
+                          "409": _error("A run is in progress (overlap: skip), or " + REUSED_KEY)}}},
         "/api/runs/{run_id}/cancel": {"parameters": [RUN_ID], "post": {
             "operationId": "cancelRun",
             "responses": {**_ok("202", "The run: cancelled, or cancelRequested", run), **ERRORS, **RUN_NOT_FOUND,
@@ -178,7 +219,7 @@ def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
 def _configured(schemas: dict[str, Any], min_interval_ms: int, max_payload_bytes: int) -> None:
     # Limits that come from agentos.config.json, not from the models, and the IANA zone names.
     schemas["Timezone"] = {"type": "string", "enum": _timezones(), "description": "IANA timezone name."}
-    for model in ("JobCreate", "JobPatch", "SchedulePreview"):
+    for model in ("JobCreate", "JobPatch", "JobDeclare", "SchedulePreview"):
         props = schemas[model]["properties"]
         _string_branch(props["interval"])["minimum"] = min_interval_ms
         zone = props["timezone"]
@@ -234,14 +275,16 @@ def _document(min_interval_ms: int, max_payload_bytes: int) -> dict[str, Any]:
     from pydantic.json_schema import JsonSchemaMode, models_json_schema  # deferred: only this route needs them
 
     from .preview import SchedulePreview
-    from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobPatch, Run
+    from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobDeclare, JobPatch, Run, RunNow
 
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (m, "validation") for m in (JobCreate, JobPatch, HeartbeatBody, CompleteBody, SchedulePreview)]
+        (m, "validation") for m in (JobCreate, JobPatch, JobDeclare, RunNow, HeartbeatBody, CompleteBody,
+                                    SchedulePreview)]
     modes += [(Job, "serialization"), (Run, "serialization"), (Error, "serialization")]
     _, defs = models_json_schema(modes, ref_template=REF)
     schemas = defs["$defs"]
-    _drop_null_defaults(schemas["JobPatch"])
+    for model in ("JobPatch", "JobDeclare", "RunNow"):
+        _drop_null_defaults(schemas[model])
     _configured(schemas, min_interval_ms, max_payload_bytes)
     return {
         "openapi": "3.1.0",

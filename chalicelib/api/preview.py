@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 from ..clock import iso, to_ms
 from ..clock import now as clock_now
 from ..engine.bounds import Bounds, first_within, parse_bounds
+from ..engine.projection import runs_in_day
 from ..schedules import Schedule, parse_schedule, validate_timezone
 from .schemas import (
     ONE_TIMING,
@@ -64,12 +65,16 @@ def next_times(schedule: Schedule, start: datetime, count: int, bounds: Bounds |
     return times
 
 
-def preview(body: object, min_interval_ms: int) -> dict[str, list[str]]:
-    """Validate a preview request like a create and answer ``{"next": [ISO, ...]}``."""
+def preview(body: object, min_interval_ms: int) -> dict[str, Any]:
+    """Validate a preview request like a create and answer ``{"next": [ISO, ...], "runsPerDay": n}``
+    (``runsPerDay``: its starts in the next 24 h, bounds applied, as a job's ``projection`` counts them)."""
     spec: Any = validate(SchedulePreview, body)
     now = clock_now()
     validate_timezone(spec.timezone)  # first, as a create does: the same field is named
     schedule = parse_schedule(spec.schedule, spec.interval, spec.timezone, now, min_interval_ms)
     given = {k: getattr(spec, k) for k in ("startAt", "endAt", "maxRuns") if k in spec.model_fields_set}
     bounds = parse_bounds(given, Bounds(), spec.timezone, to_ms(now))
-    return {"next": [str(iso(to_ms(moment))) for moment in next_times(schedule, now, spec.count, bounds)]}
+    times = next_times(schedule, now, spec.count, bounds)
+    first = first_within(schedule, now, bounds)
+    runs = runs_in_day(schedule, to_ms(first) if first is not None else None, bounds, to_ms(now))
+    return {"next": [str(iso(to_ms(moment))) for moment in times], "runsPerDay": runs}

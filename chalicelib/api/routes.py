@@ -6,7 +6,7 @@ registers the routes: the service, the config and the OpenAPI models are loaded 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from chalice import Blueprint, Response
@@ -30,6 +30,9 @@ from .web import (
     query_limit,
     query_uuid,
 )
+
+if TYPE_CHECKING:
+    from ..store.models import Origin
 
 api = Blueprint(__name__)
 
@@ -90,11 +93,32 @@ def openapi() -> Response:
 @guarded
 def create_job() -> Response:
     """Create a job."""
-    scope = _authorize()  # before the body is read: a request without a valid token learns nothing
+    scope, origin = _author()  # before the body is read: a request without a valid token learns nothing
     body = _body()
     scopes.check_agent(scope, body)
-    job = runtime.jobs().create(body)
+    job = runtime.jobs().create(body, origin=origin)
     return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
+
+
+def _callback_token() -> str | None:
+    """The bearer value if it has a callback token's shape (it is then checked as one, never as an API token)."""
+    header = api.current_request.headers.get("authorization") or ""
+    scheme, _, presented = header.strip().partition(" ")
+    token = presented.strip()
+    return token if scheme.lower() == "bearer" and callbacks.looks_like_token(token) else None
+
+
+def _author() -> tuple[Scope, Origin]:
+    """Who makes a job (POST /api/jobs, PUT /api/jobs/by-name/...): a run's callback token (its own
+    agent only; origin ``run``, one level deeper) or an API token (origin: the client named by
+    the ``X-AgentOS-Client`` header, else ``api``)."""
+    from .admission import client_origin, run_author  # PynamoDB: loaded by the routes that need it
+
+    token = _callback_token()
+    if token is not None:
+        telemetry.configure_logging()
+        return run_author(runtime.job_store(), token, now_ms())
+    return _authorize(), client_origin(api.current_request.headers.get("x-agentos-client"))
 
 
 @api.route("/api/jobs/by-name/{name}", methods=["GET"])
@@ -111,10 +135,10 @@ def get_job_by_name(name: str) -> Response:
 @guarded
 def declare_job(name: str) -> Response:
     """Create or update the job named ``name`` so that it matches the body (a job declared in code)."""
-    scope = _authorize()
+    scope, origin = _author()
     body = _body()
     scopes.check_agent(scope, body)
-    job, created = runtime.jobs().declare(unquote(name), body)
+    job, created = runtime.jobs().declare(unquote(name), body, origin)
     if not created:
         return _json(job)
     return _json(job, 201, {"Location": f"{_path().split('/by-name/', 1)[0]}/{job['id']}"})
@@ -183,10 +207,9 @@ def list_runs(job_id: str) -> Response:
 def _report_attempt(run_id: str) -> int | None:
     """Who may report on ``run_id``: its attempt's callback token (the attempt it opens), or an
     API token (None: the current attempt). A callback token of another run is a 401."""
-    header = api.current_request.headers.get("authorization") or ""
-    scheme, _, presented = header.strip().partition(" ")
-    if scheme.lower() == "bearer" and callbacks.looks_like_token(presented.strip()):
-        claim = callbacks.verify(presented.strip(), run_id, now_ms())
+    token = _callback_token()
+    if token is not None:
+        claim = callbacks.verify(token, run_id, now_ms())
         if claim is None:
             raise Unauthorized("Authorization: the callback token is not valid for this run", "Authorization")
         return claim.attempt

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import types
 import uuid
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -164,6 +164,23 @@ class UsageToday(BaseModel):
     tokens: int
 
 
+class JobOrigin(BaseModel):
+    """Who made a job (read-only): the client, the run whose callback token made it, its lineage depth."""
+
+    via: Literal["api", "mcp", "console", "kit", "run"]
+    runId: str | None = Field(description="The run whose callback token made the job (via run), else null.")
+    depth: int = Field(ge=0, description="0 unless a run made the job: then its job's depth + 1.")
+
+
+class Projection(BaseModel):
+    """What a job is expected to start and cost in the next 24 h (read-only)."""
+
+    runsPerDay: int = Field(ge=0, description="Its start times in the next 24 h, bounds applied (0 unless active).")
+    tokensPerDay: float | None = Field(description="runsPerDay times the average tokens of its last (up to 10) "
+                                                   "finished runs that reported usage; null before any.")
+    costUsdPerDay: float | None = Field(description="The same for costUsd; null before any.")
+
+
 class JobCreate(_Body):
     """Body of ``POST /api/jobs``."""
 
@@ -186,6 +203,21 @@ class JobCreate(_Body):
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
     budget: Budget | None = BudgetField
+
+
+class JobDeclare(JobCreate):
+    """Body of ``PUT /api/jobs/by-name/{name}``: the job's whole desired state (a create body; an
+    absent field is its default); ``name``, if given, is the path's; ``status`` is kept if absent."""
+
+    name: str = _name(None)
+    status: SettableJobStatus = _unchanged_if_absent(description="Pause or resume the job (kept if absent).")
+
+
+class RunNow(_Body):
+    """Body of ``POST /api/jobs/{id}/run`` (optional)."""
+
+    payload: dict[str, Any] = _unchanged_if_absent(
+        description="Delivered to this run instead of the job's payload (the job is unchanged).")
 
 
 class JobPatch(_Body):
@@ -244,6 +276,8 @@ class Job(BaseModel):
     catchupWindowMs: int | None = None
     budget: Budget | None = None
     usageToday: UsageToday  # zeros before any usage, with or without a budget
+    origin: JobOrigin
+    projection: Projection
     createdAt: str
     updatedAt: str
 
@@ -267,6 +301,9 @@ class Run(BaseModel):
     timeoutAt: str | None = None
     heartbeatAt: str | None = None
     cancelRequested: bool = False
+    payload: dict[str, Any] | None = Field(None, description="The payload this run was (is to be) delivered: its "
+                                                               "job's, or its own (run now with a payload, replay).")
+    replayOf: str | None = Field(None, description="The run this one replays (trigger replay), else null.")
 
 
 class Usage(_Body):

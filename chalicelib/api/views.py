@@ -9,6 +9,7 @@ from ..clock import from_ms, iso, to_ms
 from ..defaults import DEFAULT_TIMEOUT_MS
 from ..engine.bounds import after_end, exhausted
 from ..engine.dispatch import schedule_of
+from ..engine.projection import projection
 from ..schedules import CronSchedule, IntervalSchedule, OnceSchedule
 from ..store.budgets import budget_view, usage_today
 from ..store.models import JobModel, JobStatus, Origin, Overlap, RunModel
@@ -83,6 +84,7 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "budget": budget_view(job),
         "usageToday": usage_today(job, now_ms),
         "origin": Origin.of(job)._asdict(),
+        "projection": projection(job, now_ms),
         "createdAt": iso(job.createdAt),
         "updatedAt": iso(job.updatedAt),
     }

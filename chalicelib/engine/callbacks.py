@@ -1,9 +1,12 @@
 """Callback tokens and URLs: how an agent that accepted a run (202) reports on it later.
 
-A callback token is a capability for *one attempt of one run*: ``v1.<attempt>.<expires s>.<mac>``
+A callback token is a capability for *one attempt of one run*: ``v2.<runId>.<attempt>.<expires s>.<mac>``
 where ``mac`` is HMAC-SHA256 of ``"<runId>:<attempt>:<expires>"`` under a server secret. Nothing
-is stored: the API recomputes the MAC from the run id in the URL and the attempt and expiry in
-the token, so a token is never kept in a table, and one run's token opens no other run.
+is stored: the API recomputes the MAC from the run id and the attempt and expiry in the token, so
+a token is never kept in a table, and one run's token opens no other run. The run id is in the
+token (since version 2) so that the token alone says which run it speaks for: a run's token may
+create follow-up jobs (contract section 11), where no run id is in the URL. Tokens of version 1
+(``v1.<attempt>.<expires s>.<mac>``, the same MAC) are still accepted on their run's report routes.
 
 The server secret comes from the SSM SecureString named by ``AGENTOS_CALLBACK_SECRET_PARAM``
 on AWS, from ``AGENTOS_CALLBACK_SECRET`` where set (tests, ``chalice local``), and otherwise is
@@ -16,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +33,7 @@ log = logging.getLogger("agentos.jobs.callbacks")
 LOCAL_SECRET_FILE = Path(".local") / "callback-secret"
 DEFAULT_PUBLIC_URL = "http://localhost:3000"
 TOKEN_GRACE_S = 3600  # a token outlives its attempt's deadline by this much (late reports get 409)
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # run ids have no dot: the token's fields split on dots
 
 
 class TokenClaim(NamedTuple):
@@ -86,17 +91,38 @@ def _mac(run_id: str, attempt: int, expires_s: int) -> str:
 def mint(run_id: str, attempt: int, deadline_ms: int) -> str:
     """The callback token of attempt ``attempt`` of ``run_id``, valid a while past its deadline."""
     expires_s = deadline_ms // 1000 + TOKEN_GRACE_S
-    return f"v1.{attempt}.{expires_s}.{_mac(run_id, attempt, expires_s)}"
+    if not _RUN_ID.fullmatch(run_id):  # never expected: every run id the engine makes fits
+        return f"v1.{attempt}.{expires_s}.{_mac(run_id, attempt, expires_s)}"
+    return f"v2.{run_id}.{attempt}.{expires_s}.{_mac(run_id, attempt, expires_s)}"
 
 
 def verify(token: str, run_id: str, now_ms: int) -> TokenClaim | None:
-    """The attempt ``token`` opens on ``run_id``, or None if it is forged, tampered or expired."""
+    """The attempt ``token`` opens on ``run_id``, or None if it is forged, tampered, expired or
+    (a version 2 token) of another run."""
+    claim = _claim(token, run_id, now_ms)
+    return claim if claim is not None and claim.run_id == run_id else None
+
+
+def verify_any(token: str, now_ms: int) -> TokenClaim | None:
+    """The run and attempt a version 2 ``token`` opens, from the token alone, or None if it is
+    forged, tampered, expired or of version 1 (which does not name its run)."""
+    return _claim(token, None, now_ms)
+
+
+def _claim(token: str, run_id: str | None, now_ms: int) -> TokenClaim | None:
+    # v2.<runId>.<attempt>.<expires>.<mac>, or v1.<attempt>.<expires>.<mac> checked against ``run_id``.
     parts = token.split(".")
-    if len(parts) != 4 or parts[0] != "v1" or not all(p.isascii() and p.isdigit() for p in parts[1:3]):
+    if len(parts) == 5 and parts[0] == "v2" and _RUN_ID.fullmatch(parts[1]):
+        run_id, numbers, mac = parts[1], parts[2:4], parts[4]
+    elif len(parts) == 4 and parts[0] == "v1" and run_id is not None:
+        numbers, mac = parts[1:3], parts[3]
+    else:
         return None
-    attempt, expires_s = int(parts[1]), int(parts[2])
+    if run_id is None or not all(p.isascii() and p.isdigit() for p in numbers):
+        return None
+    attempt, expires_s = int(numbers[0]), int(numbers[1])
     expected = _mac(run_id, attempt, expires_s)
-    if not hmac.compare_digest(expected.encode(), parts[3].encode("ascii", "replace")):
+    if not hmac.compare_digest(expected.encode(), mac.encode("ascii", "replace")):
         return None
     if now_ms // 1000 > expires_s:
         return None
@@ -105,7 +131,8 @@ def verify(token: str, run_id: str, now_ms: int) -> TokenClaim | None:
 
 def looks_like_token(presented: str) -> bool:
     """True if a bearer value has a callback token's shape (so it is checked as one)."""
-    return presented.startswith("v1.") and presented.count(".") == 3
+    return (presented.startswith("v1.") and presented.count(".") == 3) or \
+        (presented.startswith("v2.") and presented.count(".") == 4)
 
 
 def public_url() -> str:

@@ -204,7 +204,7 @@ class Outcomes:
         ending.breaker = Breaker(int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
                                  int(job.consecutiveFailures or 0), job.status == JobStatus.ACTIVE.value)
         reported = budgets.Spend.of_usage(ending.usage)
-        ending.settlement = budgets.settlement(job, started, reported)
+        ending.settlement = budgets.settlement(job, started, reported, usage_reported=ending.usage is not None)
         limits = self.limits.limits(job.agentId)  # once per outcome: the slot and the budget below
         ending.agent_slot = job.agentId if holds_slots(limits) else None
         finished = self.progress.finish(occ, ending, extra)

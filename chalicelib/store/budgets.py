@@ -25,6 +25,7 @@ from ..errors import StoreUnavailable
 from ..vocab import COST_DECIMALS
 from . import dynamo
 from .models import JobModel, RunModel
+from .recent_usage import appended
 
 if TYPE_CHECKING:
     from .. import config_schema
@@ -166,6 +167,7 @@ class Settlement(NamedTuple):
     reserved: Spend  # what the run's claim reserved (recorded on the run; the final write checks it)
     last: Spend | None  # the new "last finished run" (None: the run did not run, nothing reported)
     job_day: str | None = None  # the job's usageDay as last read (the final write checks it)
+    recent: str | None = None  # the job's recentUsage with this run's report (None: leave it)
 
     def actions(self, jobs: type[JobModel], counted: bool = True) -> list[Action]:
         """The job's counter updates: replace the reservation by the report on the run's day; on a
@@ -182,6 +184,8 @@ class Settlement(NamedTuple):
             actions = []
         if self.last is not None:
             actions += [jobs.lastUsageTokens.set(self.last.tokens), jobs.lastUsageCost.set(self.last.cost)]
+        if self.recent is not None:  # the projection's window, in the same write
+            actions.append(jobs.recentUsage.set(self.recent))
         return actions
 
     @property
@@ -199,17 +203,19 @@ class Settlement(NamedTuple):
 
 
 def settlement(job: JobModel, started_ms: int, reported: Spend | None,
-               reserved: Spend | None = None) -> Settlement:
+               reserved: Spend | None = None, usage_reported: bool = False) -> Settlement:
     """How a run of ``job`` started at ``started_ms`` ends on the day's usage (with or without a budget).
 
     ``reported`` is the run's usage; None for a run that ended without running (skipped after
     its claim, cancelled before it started), which only gives its reservation back. ``reserved``
     is the run's reservation if known; else the job's last usage is the first guess, and the
-    final write, which checks it against the run item, learns the right one."""
+    final write, which checks it against the run item, learns the right one. ``usage_reported``:
+    the run reported a ``usage`` (it joins the job's recentUsage window, for its projection)."""
     day, end = day_of(job.timezone, started_ms)
     if reserved is None:  # a job without a budget reserves nothing (runtime.RunStore.claim_parts)
         reserved = Spend.last_of(job) if budget_of(job) is not None else Spend()
-    return Settlement(day, end, reserved, reported, job.usageDay)
+    recent = appended(job.recentUsage, reported.tokens, reported.cost) if usage_reported and reported else None
+    return Settlement(day, end, reserved, reported, job.usageDay, recent)
 
 
 class JobBudgets:

@@ -26,7 +26,8 @@ from .. import clock
 from ..errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
 from . import dynamo
 from .listing import AgentScope, JobLister, ListPage, list_key
-from .models import JobModel, JobStatus, NameClaim, name_claim_id
+from .models import AgentModel, JobModel, JobStatus, NameClaim, name_claim_id
+from .quotas import Tally, add_tallies, refusal
 
 ADVANCE_TRIES = 3  # a batch whose jobs keep colliding with other writes is left to the next tick
 # A create, rename or delete cancelled by TransactionConflict (another transaction held one of
@@ -67,9 +68,11 @@ def _busy() -> ConcurrentUpdate:
 class JobStore:
     """Reads and writes job items and their name claims."""
 
-    def __init__(self, model: type[JobModel] = JobModel, claim: type[NameClaim] = NameClaim) -> None:
+    def __init__(self, model: type[JobModel] = JobModel, claim: type[NameClaim] = NameClaim,
+                 agents: type[AgentModel] = AgentModel) -> None:
         self.model = model
         self.claim = claim
+        self.agents = agents
 
     def _transact(self, write: Callable[[TransactWrite], None]) -> None:
         """Run ``write`` in one transaction, again after a TransactionConflict (up to
@@ -85,16 +88,21 @@ class JobStore:
             # Jittered so that two requests that collided do not collide again in step.
             clock.sleep_until(clock.now_ms() + random.randint(1, CONFLICT_BACKOFF_MS << attempt))
 
-    def create(self, job: JobModel) -> None:
-        """Store a new job and claim its name in one transaction (409 if the name is taken)."""
+    def create(self, job: JobModel, tallies: Sequence[Tally] = ()) -> None:
+        """Store a new job and claim its name in one transaction (409 if the name is taken);
+        ``tallies``: its agent's quota counters, in the same transaction (403 past a quota)."""
         job.listKey = list_key(job.agentId, job.id)
 
         def write(tx: TransactWrite) -> None:
             tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
             tx.save(job, condition=self.model.id.does_not_exist())
+            add_tallies(tx, self.agents, tallies)
         try:
             self._transact(write)
         except TransactWriteError as exc:
+            refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
+            if refused is not None:
+                raise refused from exc
             if dynamo.codes(exc)[:1] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "create a job")) from exc
@@ -129,52 +137,67 @@ class JobStore:
         # is one being deleted right now, as good as absent.
         return self.find(claim.jobId)
 
-    def update(self, job: JobModel, actions: list[Action], stamp: int, old_name: str | None = None) -> None:
+    def update(self, job: JobModel, actions: list[Action], stamp: int, old_name: str | None = None,
+               tallies: Sequence[Tally] = ()) -> None:
         """Apply ``actions`` if nobody changed the job since it was read (optimistic lock).
 
         A rename moves the name claim in the same transaction, so two renames to
-        one name cannot both succeed.
+        one name cannot both succeed; ``tallies`` (quota counters) go in it too.
         """
         guard = self.model.updatedAt == stamp
         try:
-            if old_name is None or old_name == job.name:
+            if not tallies and (old_name is None or old_name == job.name):
                 job.update(actions=actions, condition=guard)
                 return
-            self._rename(job, actions, guard, old_name)
+            self._rename(job, actions, guard, old_name or job.name, tallies)
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise self._conflict(job.id) from exc
             raise dynamo.unavailable("jobs", "update a job") from exc
 
-    def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str) -> None:
+    def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str,
+                tallies: Sequence[Tally]) -> None:
+        renamed = old_name != job.name
+
         def write(tx: TransactWrite) -> None:
-            tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
-            tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
+            if renamed:
+                tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
+                tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
             tx.update(job, actions=actions, condition=guard)
+            add_tallies(tx, self.agents, tallies)
         try:
             self._transact(write)
         except TransactWriteError as exc:
             reasons = dynamo.codes(exc)  # PynamoDB sends deletes, then puts, then updates
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
+            refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
+            if refused is not None:
+                raise refused from exc
+            if renamed and reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
                 raise self._conflict(job.id) from exc
             raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "rename a job")) from exc
-        job.refresh(consistent_read=True)
+        if renamed:
+            job.refresh(consistent_read=True)
 
     def _conflict(self, job_id: str) -> Exception:
         if self.find(job_id) is None:
             return JobNotFound(job_id)
         return ConcurrentUpdate("the job changed while this request ran; retry it")
 
-    def delete(self, job: JobModel) -> None:
-        """Remove the job and free its name in one transaction (409 if it was renamed meanwhile)."""
+    def delete(self, job: JobModel, tallies: Sequence[Tally] = ()) -> None:
+        """Remove the job and free its name in one transaction (409 if it was renamed meanwhile);
+        ``tallies``: its agent's quota counters given back."""
         def write(tx: TransactWrite) -> None:
             tx.delete(job, condition=self.model.id.exists())
             tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
+            add_tallies(tx, self.agents, tallies)
         try:
             self._transact(write)
         except TransactWriteError as exc:
+            refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
+            if refused is not None:
+                raise refused from exc
             if "ConditionalCheckFailed" in dynamo.codes(exc):
                 # The job is gone (404), or a rename moved its name claim after it was read:
                 # it still exists, so the caller is told to retry, never that it is absent.

@@ -128,6 +128,8 @@ class JobModel(Model):
     activeUntil = NumberAttribute(null=True)  # after this the holder is presumed lost (crashed out)
     waitingRun = UnicodeAttribute(null=True)
     origin = UnicodeAttribute(null=True)  # JSON of an Origin (absent: made over the API, depth 0)
+    recentUsage = UnicodeAttribute(null=True)  # the last runs' reported usage (store/recent_usage.py)
+    runsPerDay = NumberAttribute(null=True)  # starts in 24 h as admitted: what it adds to its agent's sum
     createdAt = NumberAttribute()
     updatedAt = NumberAttribute()
 
@@ -183,6 +185,9 @@ class AgentModel(Model):
     usageDay = UnicodeAttribute(null=True)
     usedTokens = NumberAttribute(null=True)
     usedCost = NumberAttribute(null=True)
+    # Quota counters (store/quotas.py), kept while the agent has maxJobs or maxRunsPerDay:
+    jobCount = NumberAttribute(null=True)  # its jobs that are not deleted
+    runsPerDay = NumberAttribute(null=True)  # the sum of its jobs' runsPerDay
 
 
 def agent_item_id(agent_id: str) -> str:
