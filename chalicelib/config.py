@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import settings
-from .checks import Bound, Unsure, optional, record
+from .checks import Bound, Unsure, one_of, optional, record
 from .defaults import COUNT_MAX, DAY_MS
 from .errors import ConfigError
 from .vocab import COST_DECIMALS
@@ -123,6 +123,21 @@ class Scheduler(NamedTuple):
     advanceBatch: int = 25  # jobs per DynamoDB write in the tick's advance
 
 
+NOTIFICATION_EVENTS = ("run.failed", "job.paused", "job.completed", "job.blocked", "job.late")
+NOTIFICATION_FORMATS = ("json", "slack")
+
+
+class NotificationTarget(NamedTuple):
+    """A receiver of notifications (contract section 13): its URL (only ever from here), the
+    events it takes, the variable holding its signing secret, and the body's format (``slack``:
+    an incoming webhook's ``{"text"}``)."""
+
+    url: str
+    events: tuple[str, ...]
+    secretEnv: str | None = None
+    format: str = "json"
+
+
 class Config(NamedTuple):
     """The whole configuration file."""
 
@@ -132,6 +147,7 @@ class Config(NamedTuple):
     logs: Logs = Logs()
     limits: Limits = Limits()
     scheduler: Scheduler = Scheduler()
+    notifications: tuple[NotificationTarget, ...] = ()
 
     def agent(self, agent_id: str) -> AgentEndpoint | None:
         """The configured endpoint of ``agent_id`` (any case), if any."""
@@ -156,6 +172,8 @@ BOUNDS: dict[type, dict[str, Bound]] = {
     Limits: {"minIntervalMs": Bound(1, DAY_MS), "maxPayloadBytes": Bound(2, 262_144)},
     Scheduler: {"lookaheadSeconds": Bound(61, 840), "dueShards": Bound(1, 64),
                 "runHistoryDays": Bound(MIN_RUN_HISTORY_DAYS, 3650), "advanceBatch": Bound(1, 100)},
+    NotificationTarget: {"events": Bound(1, len(NOTIFICATION_EVENTS) * 4), "secretEnv": Bound(1, 128)},
+    Config: {"notifications": Bound(0, 100)},
 }
 
 
@@ -235,8 +253,26 @@ def _agents(value: Any) -> dict[str, AgentEndpoint]:
     return {agent_id: _agent(endpoint) for agent_id, endpoint in canonical.items()}
 
 
+def _events(value: Any) -> tuple[str, ...]:
+    if type(value) is not list or not 1 <= len(value) <= 20 or not all(
+            type(event) is str and event in NOTIFICATION_EVENTS for event in value):
+        raise Unsure
+    return tuple(value)
+
+
+_NOTIFICATION = record(NotificationTarget, BOUNDS, {"url": _url, "events": _events,
+                                                    "format": one_of(*NOTIFICATION_FORMATS)})
+
+
+def _notifications(value: Any) -> tuple[NotificationTarget, ...]:
+    if type(value) is not list or len(value) > 100 or not all(
+            type(item) is dict and {"url", "events"} <= item.keys() for item in value):
+        raise Unsure  # (a receiver without its url or events: the models name the key)
+    return tuple(_NOTIFICATION(item) for item in value)
+
+
 check_retry_policy = record(RetryPolicy, BOUNDS)
-_CONFIG = record(Config, BOUNDS, {"agents": _agents})
+_CONFIG = record(Config, BOUNDS, {"agents": _agents, "notifications": _notifications})
 
 
 def quick_config(data: object) -> Config | None:

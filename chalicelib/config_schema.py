@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import GenericAlias, MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, create_model, field_validator, model_validator
 
@@ -82,8 +82,8 @@ def model(cls: type, base: type[Section] = Section, types: Mapping[str, Any] | N
     with the number rule on every float field, and ``validators`` (pydantic's decorators)."""
     declared = fields(cls, config.BOUNDS)
     defaults: dict[str, Any] = cls._field_defaults  # type: ignore[attr-defined]
-    definitions: dict[str, Any] = {
-        name: ((types or {}).get(name, _as_model_type(hint)), _field(hint, defaults[name], bound))
+    definitions: dict[str, Any] = {  # a field without a default is required (...)
+        name: ((types or {}).get(name, _as_model_type(hint)), _field(hint, defaults.get(name, ...), bound))
         for name, (hint, bound) in declared.items()}
     floats = [name for name, (hint, _) in declared.items() if (optional_of(hint) or hint) is float]
     if floats:
@@ -127,6 +127,7 @@ if TYPE_CHECKING:  # what a type checker can see of the models built below
     class Logs(Section): ...
     class Limits(Section): ...
     class Scheduler(Section): ...
+    class NotificationTarget(Section): ...
     class Config(Section): ...
 else:
     RetryPolicy = model(config.RetryPolicy)
@@ -141,7 +142,12 @@ else:
     Logs = model(config.Logs)
     Limits = model(config.Limits)
     Scheduler = model(config.Scheduler)
-    Config = model(config.Config,
+    NotificationTarget = model(
+        config.NotificationTarget,
+        types={"url": HttpUrl, "events": list[Literal[config.NOTIFICATION_EVENTS]],  # type: ignore[valid-type]
+               "format": Literal[config.NOTIFICATION_FORMATS]},  # type: ignore[valid-type]
+        _url_from_text=field_validator("url", mode="before")(_url_from_text))
+    Config = model(config.Config, types={"notifications": list[NotificationTarget]},
                    _canonical_agent_ids=field_validator("agents", mode="before")(_canonical_agent_ids))
 TUPLES = {built: cls for cls, built in MODELS.items()}  # model -> its named tuple
 
@@ -152,6 +158,8 @@ def as_tuple(value: Any) -> Any:
         return TUPLES[type(value)](**{name: as_tuple(getattr(value, name)) for name in type(value).model_fields})
     if isinstance(value, dict):
         return {key: as_tuple(item) for key, item in value.items()}
+    if isinstance(value, list):  # the tuples hold tuples (frozen), the models lists (JSON arrays)
+        return tuple(as_tuple(item) for item in value)
     return str(value) if isinstance(value, HttpUrl) else value
 
 

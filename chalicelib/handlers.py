@@ -12,6 +12,7 @@ from chalice import Blueprint, Rate
 
 from . import coldstart, runtime, settings, telemetry
 from .clock import now_ms
+from .defaults import NOTIFY_KEY
 
 events = Blueprint(__name__)
 log = logging.getLogger("agentos.jobs.events")
@@ -62,7 +63,13 @@ def execute(event: Any) -> dict[str, Any]:
 def _execute(event: Any) -> dict[str, Any]:
     telemetry.configure_logging()
     telemetry.invocation_started()
+    records = event.to_dict().get("Records", [])
     try:
-        return runtime.executor().handle_batch(event.to_dict().get("Records", []))
+        notes = [r for r in records if r.get("body", "").startswith(f'{{"{NOTIFY_KEY}"')]
+        if notes:  # notifications share the jobs queue: posted here, never failed back to SQS
+            records = [r for r in records if r not in notes]
+            for note in notes:
+                runtime.notifier().deliver_record(note)
+        return runtime.executor().handle_batch(records)
     finally:
         telemetry.flush()

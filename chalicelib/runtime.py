@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # for the annotations only: importing them is what this modul
     from .config import Config
     from .engine.dispatch import Dispatcher
     from .engine.executor import Executor
+    from .engine.notifications import Notifier
     from .engine.reconcile import Reconciler
     from .store.jobs import JobStore
     from .store.runs import RunStore
@@ -87,6 +88,13 @@ def agents() -> AgentService:
     from .store.agents import AgentDirectory
 
     return _once("agents", lambda: AgentService(config(), AgentDirectory()))
+
+
+def notifier() -> Notifier:
+    """The configured receivers' notifications (chalicelib/engine/notifications.py)."""
+    from .engine.notifications import Notifier
+
+    return _once("notifier", lambda: Notifier(config().notifications, queue()))
 
 
 def run_service() -> RunService:

@@ -81,7 +81,10 @@ def test_each_model_is_built_from_its_tuple_and_bounds(cls: type) -> None:
     model = config_schema.MODELS[cls]
     assert list(model.model_fields) == list(cls._fields)  # type: ignore[attr-defined]
     for name, field in model.model_fields.items():
-        assert config_schema.as_tuple(field.default) == cls._field_defaults[name], name  # type: ignore[attr-defined]
+        defaults = cls._field_defaults  # type: ignore[attr-defined]
+        assert field.is_required() == (name not in defaults), name  # a tuple's field without a default
+        if not field.is_required():
+            assert config_schema.as_tuple(field.default) == defaults[name], name
         bound = BOUNDS.get(cls, {}).get(name, Bound())
         if field.annotation in (int, float, int | None, float | None):
             assert _bounds(model, name) == (bound.lo, bound.hi), name
@@ -92,6 +95,21 @@ def test_each_model_is_built_from_its_tuple_and_bounds(cls: type) -> None:
 def test_a_bound_of_no_field_is_refused() -> None:
     with pytest.raises(TypeError, match="no field"):
         record(Config, {Config: {"retrypolicy": Bound(1, 2)}})
+
+
+def test_notification_receivers_agree() -> None:
+    vouched: list[dict[str, Any]] = [{"url": "http://127.0.0.1:9000/hook", "events": ["run.failed"]},
+               {"url": "https://hooks.slack.example/services/x", "events": ["job.late", "job.paused"],
+                "format": "slack", "secretEnv": "NOTIFY_SECRET"}]
+    for receiver in vouched:
+        assert agree({"notifications": [receiver]}), receiver
+    refused: list[dict[str, Any]] = [{"url": "http://127.0.0.1:9000/hook"}, {"events": ["run.failed"]},
+                     {"url": "http://127.0.0.1:9000/hook", "events": []},
+                     {"url": "http://127.0.0.1:9000/hook", "events": ["run.lost"]},
+                     {"url": "http://127.0.0.1:9000/hook", "events": ["run.failed"], "format": "xml"},
+                     {"url": "ftp://127.0.0.1/hook", "events": ["run.failed"]}]
+    for receiver in refused:
+        assert not agree({"notifications": [receiver]}), receiver
 
 
 def test_agents_budgets_and_secrets_agree() -> None:

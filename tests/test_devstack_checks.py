@@ -28,3 +28,12 @@ def test_a_set_agent_secret_starts(configure: Any, monkeypatch: pytest.MonkeyPat
     reset_config()
     config = check_config()
     assert config.agent(AGENT).secretEnv == "PRESENT_AGENT_SECRET"
+
+
+def test_an_unset_notification_secret_stops_start_up(configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MISSING_NOTIFY_SECRET", raising=False)
+    configure({"notifications": [{"url": "http://127.0.0.1:9/n", "events": ["run.failed"],
+                                  "secretEnv": "MISSING_NOTIFY_SECRET"}]})
+    reset_config()
+    with pytest.raises(StartupError, match="notifications.0: secretEnv MISSING_NOTIFY_SECRET is not set"):
+        check_config()

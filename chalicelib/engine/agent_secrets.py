@@ -36,8 +36,11 @@ def agent_secret(endpoint: AgentEndpoint) -> str | None:
 def missing_secrets(config: Config) -> list[str]:
     """Agents whose ``secretEnv`` names an unset variable, one line each (a start-up check:
     otherwise the first delivery to such an agent would find out, and fail its run)."""
-    return [f"agent {agent_id}: secretEnv {endpoint.secretEnv} is not set" for agent_id, endpoint in
-            sorted(config.agents.items()) if endpoint.secretEnv and not settings.value(endpoint.secretEnv)]
+    agents = [f"agent {agent_id}: secretEnv {endpoint.secretEnv} is not set" for agent_id, endpoint in
+              sorted(config.agents.items()) if endpoint.secretEnv and not settings.value(endpoint.secretEnv)]
+    return agents + [f"notifications.{index}: secretEnv {target.secretEnv} is not set"
+                     for index, target in enumerate(config.notifications)
+                     if target.secretEnv and not settings.value(target.secretEnv)]
 
 
 def _from_parameter(name: str) -> str:

@@ -166,6 +166,15 @@ class OccurrenceQueue:
         if self.send([message], now_ms):
             raise StoreUnavailable("the jobs queue did not accept the message; retry later")
 
+    def send_text(self, body: str, not_before_ms: int, now_ms: int) -> None:
+        """Send one message that is not an occurrence (a notification), visible from
+        ``not_before_ms`` (at most 15 minutes on), or raise :class:`StoreUnavailable`."""
+        try:
+            self.client.send_message(QueueUrl=self.url(self.queue_name), MessageBody=body,
+                                     DelaySeconds=delay_seconds(not_before_ms, now_ms))
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable("the jobs queue did not accept the notification") from exc
+
     def dead_letter(self, message: Message, reason: str) -> None:
         """Put the next attempt of a failed occurrence in the DLQ (a redrive runs it once more)."""
         body = json.loads(encode(message))
