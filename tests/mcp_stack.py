@@ -1,5 +1,6 @@
-"""What test_mcp.py and test_mcp_stdio.py share: the tool names, the tokens, and one local stack
-(``python -m scripts.devstack``, security on) for both modules' tests with the official MCP client."""
+"""What test_mcp.py and test_mcp_stdio.py share: the tool names, the tokens, the local stack
+(``python -m scripts.devstack``, security on; one per module that uses it) and the official MCP
+client over both transports."""
 from __future__ import annotations
 
 import json

@@ -3,7 +3,7 @@
 1. JSON-RPC through Chalice's test client: the handshake, the tool list, each tool once, errors
    as tool results with the API's Message, scoped tokens, and the protocol's error codes.
 2. The official MCP client (the ``mcp`` package's Streamable HTTP transport) against a running
-   local stack with security on (one stack for this module and test_mcp_stdio.py: mcp_stack.py).
+   local stack with security on (mcp_stack.py).
 """
 from __future__ import annotations
 

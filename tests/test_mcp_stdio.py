@@ -99,7 +99,11 @@ def test_read_only_offers_the_read_tools_and_refuses_a_write(mcp_stack: Any) -> 
 
 
 def test_the_token_scopes_the_stdio_tools_and_a_wrong_one_is_refused(mcp_stack: Any) -> None:
-    sdk_stdio(mcp_stack.base, ADMIN, lambda c: c.call_tool("ensure_job", job_body(name="stdio-other", agentId=OTHER)))
+    async def make(client: Any) -> None:
+        for name, agent in (("stdio-mine", MINE), ("stdio-other", OTHER)):
+            text_of(await client.call_tool("ensure_job", job_body(name=name, agentId=agent)))
+
+    sdk_stdio(mcp_stack.base, ADMIN, make)
 
     async def scoped(client: Any) -> tuple[Any, Any]:
         return (await client.call_tool("list_jobs", {}),

@@ -33,6 +33,7 @@ INSTRUCTIONS = ("Schedule, change and watch the background jobs of AI agents: en
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 INTERNAL_MESSAGE = "internal error; it has been logged"
+STRUCTURED_MAX_CHARS = 1024 * 1024
 
 
 class Answer(NamedTuple):
@@ -193,7 +194,10 @@ def _result(answer: dict[str, Any]) -> dict[str, Any]:
     content = [{"type": "text", "text": json_text(items if items is not None else answer)}]
     if items is not None and answer["nextCursor"] is not None:
         content.append({"type": "text", "text": json.dumps({"nextCursor": answer["nextCursor"]})})
-    return {"content": content, "structuredContent": answer, "isError": False}
+    result: dict[str, Any] = {"content": content, "isError": False}
+    if len(content[0]["text"]) <= STRUCTURED_MAX_CHARS:  # a big page once, not twice: Lambda answers at most 6 MB
+        result["structuredContent"] = answer
+    return result
 
 
 def _failed(code: str, message: str) -> dict[str, Any]:
