@@ -10,7 +10,8 @@ api/      ``routes`` (the blueprint ``app.py`` registers), ``web`` (body and que
           ``bodies`` (a new job read without pydantic), ``openapi``, ``views`` (jobs and runs as
           the API shows them), ``preview`` (schedule preview), ``manager`` (the Python job
           manager), ``webconsole`` and ``console/`` (the browser console), ``jobs``
-          (:class:`JobService`), ``runs`` (:class:`RunService`: reads, reports, cancels);
+          (:class:`JobService`), ``runs`` (:class:`RunService`: reads, reports, cancels), ``mcp``
+          (the MCP server, ``POST /api/mcp``) and ``mcp_tools`` (its tools);
 engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outcome), ``batch``
           (the executor's batched claim and read, the default path), ``delivery`` (signed HTTP
           to the agent), ``agent_secrets``, ``callbacks`` (tokens for later reports), ``actions``
