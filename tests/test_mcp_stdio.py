@@ -2,14 +2,20 @@
 
 The official MCP client spawns it, pointed at a running local stack (mcp_stack.py: security on);
 it forwards tools/list and tools/call to the stack's ``POST /api/mcp`` with ``AGENTOS_TOKEN``.
+The proxy's own refusals and error paths are tested in process first, against a fake API.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import pytest
 import requests
+from mcp import Client
+from mcp.shared.exceptions import MCPError
 
+from agentos_jobs.mcp import Proxy, Refused, Upstream, server
 from conftest import job_body
 from mcp_stack import (  # noqa: F401  (mcp_stack_fixture: the fixture)
     ADMIN,
@@ -24,9 +30,75 @@ from mcp_stack import (  # noqa: F401  (mcp_stack_fixture: the fixture)
     text_of,
 )
 
-pytestmark = pytest.mark.e2e
+
+class FakeApi(Upstream):
+    """The API's MCP server as the proxy sees it: two tools, or a refusal."""
+
+    def __init__(self, refusal: Exception | None = None) -> None:
+        super().__init__("http://127.0.0.1:9/api", None)
+        self.refusal = refusal
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((method, params))
+        if self.refusal is not None:
+            raise self.refusal
+        if method == "tools/list":
+            return {"tools": [{"name": "get_job", "inputSchema": {"type": "object"},
+                               "annotations": {"readOnlyHint": True}},
+                              {"name": "delete_job", "inputSchema": {"type": "object"},
+                               "annotations": {"readOnlyHint": False, "destructiveHint": True}}]}
+        if params["name"] not in ("get_job", "delete_job"):
+            raise MCPError(-32602, f"Unknown tool: {params['name']}")
+        return {"content": [{"type": "text", "text": "{}"}], "structuredContent": {}, "isError": False}
 
 
+def in_process(api: FakeApi, read_only: bool, use: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``use(client)`` with the SDK's client connected in process to the stdio server's Server."""
+    async def run() -> Any:
+        async with Client(server(Proxy(api, read_only))) as client:
+            return await use(client)
+
+    return anyio.run(run)
+
+
+def test_read_only_refuses_a_write_without_calling_the_api() -> None:
+    async def use(client: Any) -> tuple[Any, Any, Any]:
+        return ((await client.list_tools()).tools, await client.call_tool("delete_job", {"id": "job-1"}),
+                await client.call_tool("get_job", {"id": "job-1"}))
+
+    api = FakeApi()
+    tools, write, read = in_process(api, True, use)
+    assert [t.name for t in tools] == ["get_job"] and text_of(read) == {}
+    assert error_of(write) == "delete_job is not offered: this server runs with --read-only (read tools only)"
+    assert [name for _, p in api.calls if (name := p.get("name"))] == ["get_job"]
+
+
+def test_the_apis_errors_reach_the_client() -> None:
+    async def unknown(client: Any) -> str:
+        with pytest.raises(MCPError) as raised:
+            await client.call_tool("nope", {})
+        return raised.value.error.message
+
+    # An unknown tool: the API's JSON-RPC error, as it is
+    assert in_process(FakeApi(), False, unknown) == "Unknown tool: nope"
+
+    async def refused(client: Any) -> tuple[str, Any]:
+        with pytest.raises(MCPError) as raised:
+            await client.list_tools()
+        return raised.value.error.message, await client.call_tool("get_job", {"id": "job-1"})
+
+    # The API unreachable: tools/list is an error, a call a result with isError
+    message, call = in_process(FakeApi(Refused("cannot reach http://127.0.0.1:9/api/mcp: refused")), False, refused)
+    assert message == error_of(call) == "cannot reach http://127.0.0.1:9/api/mcp: refused"
+
+
+def test_an_unreachable_api_is_named() -> None:
+    with pytest.raises(Refused, match="cannot reach http://127.0.0.1:9/api/mcp"):
+        Upstream("http://127.0.0.1:9", None, timeout_s=5).request("tools/list", {})
+
+
+@pytest.mark.e2e
 def test_the_stdio_server_passes_the_apis_tools_through_unchanged(mcp_stack: Any) -> None:
     async def use(client: Any) -> Any:
         return client.server_info, (await client.list_tools()).tools
@@ -41,6 +113,7 @@ def test_the_stdio_server_passes_the_apis_tools_through_unchanged(mcp_stack: Any
     assert [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in tools] == direct
 
 
+@pytest.mark.e2e
 def test_each_tool_once_over_stdio(mcp_stack: Any) -> None:
     async def use(client: Any) -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -82,6 +155,7 @@ def test_each_tool_once_over_stdio(mcp_stack: Any) -> None:
     assert error_of(seen["gone"]) == f"job {job['id']!r} not found"
 
 
+@pytest.mark.e2e
 def test_read_only_offers_the_read_tools_and_refuses_a_write(mcp_stack: Any) -> None:
     async def use(client: Any) -> tuple[Any, Any, Any]:
         tools = (await client.list_tools()).tools
@@ -98,6 +172,7 @@ def test_read_only_offers_the_read_tools_and_refuses_a_write(mcp_stack: Any) -> 
     assert "read-only-write" not in {j["name"] for j in answer.json()}
 
 
+@pytest.mark.e2e
 def test_the_token_scopes_the_stdio_tools_and_a_wrong_one_is_refused(mcp_stack: Any) -> None:
     async def make(client: Any) -> None:
         for name, agent in (("stdio-mine", MINE), ("stdio-other", OTHER)):
