@@ -19,13 +19,17 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import anyio
-import anyio.to_thread
-import mcp.types as types
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.stdio import stdio_server
-from mcp.shared.exceptions import MCPError
+try:
+    import anyio
+    import anyio.to_thread
+    import mcp.types as types
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.exceptions import MCPError
+except ImportError as missing:  # the rest of the CLI needs nothing installed: say what this needs
+    sys.exit(f"python -m agentos_jobs.mcp needs the mcp package (pip install mcp==2.3.0, or make install): "
+             f"{missing}")
 
 from .client import USER_AGENT, api_base
 
