@@ -14,6 +14,7 @@ from . import settings
 
 if TYPE_CHECKING:  # for the annotations only: importing them is what this module defers
     from .api.agents import AgentService
+    from .api.idempotency import Idempotency
     from .api.jobs import JobService
     from .api.runs import RunService
     from .config import Config
@@ -108,6 +109,14 @@ def run_service() -> RunService:
         progress = RunProgress(runs, claim_lease_ms(config()))
         return RunService(job_store(), runs, progress, Outcomes(config(), job_store(), progress, queue()))
     return _once("runs_service", build)
+
+
+def idempotency() -> Idempotency:
+    """The ``Idempotency-Key`` records of the API's retry-safe routes."""
+    from .api.idempotency import Idempotency
+    from .store.idempotency import IdempotencyStore
+
+    return _once("idempotency", lambda: Idempotency(IdempotencyStore()))
 
 
 def executor() -> Executor:

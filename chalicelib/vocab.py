@@ -43,6 +43,7 @@ class Overlap(StrEnum):
 class Trigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
+    REPLAY = "replay"  # a run started again, delivered the payload it was delivered (contract section 10)
 
 
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
@@ -55,7 +56,7 @@ JOB_STATUSES = values(JobStatus)
 JobStatusName = Literal["active", "paused", "completed", "failed"]
 RunStatusName = Literal["queued", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]
 OverlapName = Literal["skip", "queue", "allow"]
-TriggerName = Literal["schedule", "manual"]
+TriggerName = Literal["schedule", "manual", "replay"]
 # The statuses a PATCH may set, a job's last run may have, and an agent may report.
 SettableJobStatus = Literal["active", "paused"]
 LastRunStatus = Literal["succeeded", "failed", "cancelled"]

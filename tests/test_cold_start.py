@@ -53,11 +53,12 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     out = subprocess.run([sys.executable, "-c", f"import json; {code}"], cwd=cold_start.ROOT, env=cold_start._env(),
                          capture_output=True, text=True, check=True)
     routes, handlers = json.loads(out.stdout)
-    assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
+    assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]], ["/api/jobs/by-name/{name}", ["PUT"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
                       ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/mcp", ["POST"]], ["/api/openapi.json", ["GET"]],
                       ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
                       ["/api/runs/{run_id}/complete", ["POST"]], ["/api/runs/{run_id}/heartbeat", ["POST"]],
+                      ["/api/runs/{run_id}/replay", ["POST"]],
                       ["/api/schedules/preview", ["POST"]], ["/console", ["GET"]], ["/console/app.css", ["GET"]],
                       ["/console/app.js", ["GET"]]]
     assert {"execute", "tick"} <= set(handlers)

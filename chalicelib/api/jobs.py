@@ -16,7 +16,7 @@ from ..clock import from_ms, to_ms
 from ..clock import now_ms as clock_now_ms
 from ..config import Config
 from ..engine.bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
-from ..engine.dispatch import Dispatcher, manual_run_id, shard_of
+from ..engine.dispatch import Dispatcher, shard_of
 from ..errors import (
     ConcurrentUpdate,
     DuplicateName,
@@ -24,20 +24,22 @@ from ..errors import (
     JobsError,
     NameOfAnotherAgent,
     PayloadTooLarge,
-    RunConflict,
     ValidationFailed,
 )
 from ..schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from ..store.budgets import budget_attributes
 from ..store.jobs import JobStore
 from ..store.listing import AgentScope, list_key
-from ..store.models import JobModel, JobStatus, Origin, Overlap, Trigger
-from ..store.runs import Occurrence, RunStore
-from ..store.sqs import Message, OccurrenceQueue
+from ..store.models import JobModel, JobStatus, Origin, Trigger
+from ..store.run_payloads import RunPayload
+from ..store.runs import RunStore
+from ..store.sqs import OccurrenceQueue
+from . import on_demand
 from .admission import Admission
 from .bodies import read_new_job
 from .declare import changes as declared_changes
 from .declare import declared_body
+from .on_demand import run_now_payload
 from .views import job_view, run_view
 from .web import json_text
 
@@ -248,23 +250,16 @@ class JobService:
 
     def delete(self, job_id: str) -> None:
         """Delete a job: no occurrence starts after this returns."""
-
-    def run_now(self, job_id: str) -> dict[str, Any]:
-        """Start a manual run outside the schedule; returns the queued run.
-
-        On a busy ``skip`` job this answers 409 naming the run in progress (the claim still
-        decides atomically: a run that slips past this check is recorded ``skipped``)."""
         self.admission.delete(self.store.get(job_id))
+
+    def run_now(self, job_id: str, body: object = None) -> dict[str, Any]:
+        """Start a manual run outside the schedule; returns the queued run. ``body``: None, or
+        ``{"payload": {...}}``, delivered to this run instead of the job's (the job is unchanged).
+        A busy ``skip`` job answers 409 naming the run in progress."""
+        payload = run_now_payload(body)
+        kept = RunPayload(self._payload_text(payload)) if payload is not None else None  # 413 like a create
         job = self.store.get(job_id)
-        now = clock_now_ms()
-        busy = job.activeRun is not None and int(job.activeUntil or 0) >= now
-        if busy and (job.overlap or Overlap.SKIP.value) == Overlap.SKIP.value:
-            raise RunConflict(f"run {job.activeRun} of this job is in progress (overlap: skip)", "overlap")
-        occ = Occurrence(job_id=job.id, run_id=manual_run_id(job.id, now), scheduled_ms=now,
-                         trigger=Trigger.MANUAL, generation=int(job.generation), attempt=1)
-        # Send first, then record "queued": if the record fails the run still happens.
-        self.queue.send_one(Message(occ, now), now)
-        return run_view(self.runs.enqueue_manual(occ, now))
+        return run_view(on_demand.start(self.runs, self.queue, job, Trigger.MANUAL, kept))
 
     def runs_of(self, job_id: str, limit: int,
                 cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:

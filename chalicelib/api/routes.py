@@ -6,6 +6,8 @@ registers the routes: the service, the config and the OpenAPI models are loaded 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -74,6 +76,24 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
                     headers={"Content-Type": "application/json", **(headers or {})})  # JSON is UTF-8 (RFC 8259)
 
 
+def _replayable(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A route whose requests may carry an ``Idempotency-Key`` (contract section 10): answered once
+    by ``view``, ever after (24 h) from the key's record (chalicelib/api/idempotency.py)."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request = api.current_request
+        headers, security = request.headers, runtime.config().security.enabled
+        if headers.get("idempotency-key") is None or (security and not headers.get("authorization")):
+            return view(*args, **kwargs)  # no key (or no token: the view answers 401)
+        from .idempotency import caller_fingerprint, read_key  # PynamoDB: only for a request with a key
+
+        key = read_key(headers.get("idempotency-key"))
+        caller = caller_fingerprint(headers.get("authorization"), security)
+        return runtime.idempotency().respond(key, caller, f"{request.method} {_path()}", request.raw_body,
+                                             lambda: view(*args, **kwargs))
+    return wrapper
+
+
 @api.route("/api/health", methods=["GET"])
 @guarded
 def health() -> Response:
@@ -91,6 +111,7 @@ def openapi() -> Response:
 
 @api.route("/api/jobs", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @guarded
+@_replayable
 def create_job() -> Response:
     """Create a job."""
     scope, origin = _author()  # before the body is read: a request without a valid token learns nothing
@@ -187,10 +208,11 @@ def delete_job(job_id: str) -> Response:
 
 @api.route("/api/jobs/{job_id}/run", methods=["POST"], content_types=ANY_CONTENT_TYPE)
 @guarded
+@_replayable
 def run_job(job_id: str) -> Response:
-    """Run a job now, outside its schedule."""
+    """Run a job now, outside its schedule (with an optional ``{"payload": ...}`` for this run only)."""
     scopes.check_job(_authorize(), job_id)
-    return _json(runtime.jobs().run_now(job_id), 202)
+    return _json(runtime.jobs().run_now(job_id, _optional_body()), 202)
 
 
 @api.route("/api/jobs/{job_id}/runs", methods=["GET"])
@@ -244,6 +266,15 @@ def complete_run(run_id: str) -> Response:
     """An accepted attempt's outcome, reported by its agent."""
     attempt = _report_attempt(run_id)
     return _json(runtime.run_service().complete(run_id, _body(), attempt))
+
+
+@api.route("/api/runs/{run_id}/replay", methods=["POST"], content_types=ANY_CONTENT_TYPE)
+@guarded
+@_replayable
+def replay_run(run_id: str) -> Response:
+    """Run the job of a run again, delivered the payload that run was delivered."""
+    scopes.check_run(_authorize(), run_id)
+    return _json(runtime.run_service().replay(run_id), 202)
 
 
 @api.route("/api/runs/{run_id}/cancel", methods=["POST"], content_types=ANY_CONTENT_TYPE)

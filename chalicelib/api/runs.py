@@ -17,8 +17,10 @@ from ..engine.outcomes import Outcome, Outcomes, output_text
 from ..engine.progress import RunProgress
 from ..errors import PayloadTooLarge, RunConflict, RunNotFound, ValidationFailed
 from ..store.jobs import JobStore
-from ..store.models import ENDED, RunModel, RunStatus
+from ..store.models import ENDED, RunModel, RunStatus, Trigger
+from ..store.run_payloads import RunPayload
 from ..store.runs import Occurrence, RunStore, job_of_run
+from . import on_demand
 from .schemas import CompleteBody, HeartbeatBody, validate
 from .views import run_view
 
@@ -119,6 +121,14 @@ class RunService:
             return outcomes.cancelled(job, occ, started, report.error, output=output, usage=usage, extra=open_now)
         return outcomes.failed(job, occ, started, report.error or "the agent reported a failure", report.retryable,
                                output=output, usage=usage, extra=open_now)
+
+    def replay(self, run_id: str) -> dict[str, Any]:
+        """Start a new run of ``run_id``'s job (trigger ``replay``), delivered the payload that run was
+        delivered (its job's current one for a run recorded before runs kept theirs); the queued run."""
+        run = self._run(run_id)
+        job = self.jobs.get(run.jobId)
+        kept = RunPayload(run.payload or job.payload, replay_of=run.id)
+        return run_view(on_demand.start(self.runs, self.outcomes.queue, job, Trigger.REPLAY, kept))
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Stop a run: a queued or waiting one ends ``cancelled`` now, a running one when it reports."""

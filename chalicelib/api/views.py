@@ -111,6 +111,8 @@ def run_view(run: RunModel) -> dict[str, Any]:
         "timeoutAt": iso(run.timeoutAt),
         "heartbeatAt": iso(run.heartbeatAt),
         "cancelRequested": bool(run.cancelRequested),
+        "payload": _json(run.payload),  # what this run was (is to be) delivered; null before runs kept it
+        "replayOf": run.replayOf,
     }
 
 

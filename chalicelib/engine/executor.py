@@ -70,7 +70,7 @@ def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
     # The same rule as the claim's condition (runs.RunStore._job_live), on the item read.
     if job is None:
         return False
-    if occ.trigger is Trigger.MANUAL:
+    if occ.trigger is not Trigger.SCHEDULE:  # a run on demand (run now, replay) needs only its job
         return True
     live = job.status in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
     # A job completed by maxRuns still runs the occurrences its claims counted (they started), and
@@ -330,8 +330,12 @@ class Executor:
         return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text)
 
     def deliver(self, job: JobModel, occ: Occurrence, deadline_ms: int) -> AgentAnswer | object:
-        """Hand the occurrence to its callback, its agent's URL, or its payload's action."""
-        payload = json.loads(job.payload)
+        """Hand the occurrence to its callback, its agent's URL, or its payload's action: the payload
+        kept for a run on demand (run now with a payload, replay), else the job's."""
+        kept = self.runs.on_demand(occ)
+        text = kept.payload if kept is not None else job.payload
+        self.progress.delivering(occ, text)
+        payload = json.loads(text)
         delivery = Delivery(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
                             scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
                             trigger=occ.trigger.value, payload=payload,

@@ -24,6 +24,7 @@ from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
 from ..store.runs import Occurrence, RunStore, unwatch, watch
 
+DELIVERED_KEPT = 4096  # attempts whose delivered payload waits for their next write, at most
 FINISH_TRIES = 6  # each try learns what the job held from the last one's cancellation
 HOLD_MAX_MS = 5_000  # a message this early is held in process; an earlier one is re-queued
 ACTION_TIMEOUT_MS = 60_000  # the longest an in-process action may run in one attempt
@@ -101,6 +102,23 @@ class RunProgress:
     def __init__(self, runs: RunStore, lease_ms: int) -> None:
         """``runs``: the tables it writes (the runs' and the jobs'); ``lease_ms``: a claim's lease."""
         self.model, self.jobs, self.lease_ms = runs.model, runs.jobs, lease_ms
+        # The payload each attempt was delivered, until the attempt's next write (accepted,
+        # retrying, finished) records it on the run: a scheduled run learns its payload only
+        # when it reads its job at the instant, after its claim, and this costs it no extra write.
+        self._delivered: dict[tuple[str, int], str] = {}
+
+    def delivering(self, occ: Occurrence, payload: str) -> None:
+        """Note the payload (JSON text) attempt ``occ`` is delivered: its next write records it."""
+        if len(self._delivered) >= DELIVERED_KEPT:
+            self._delivered.clear()  # attempts that died before writing: forgetting costs only the record
+        self._delivered[(occ.run_id, occ.attempt)] = payload
+
+    def _payload_actions(self, occ: Occurrence) -> list[Action]:
+        payload = self._delivered.get((occ.run_id, occ.attempt))
+        return [self.model.payload.set(payload)] if payload is not None else []
+
+    def _written(self, occ: Occurrence) -> None:
+        self._delivered.pop((occ.run_id, occ.attempt), None)
 
     def still_ours(self, occ: Occurrence) -> Condition:
         """The attempt is running and nobody else took it over."""
@@ -141,8 +159,10 @@ class RunProgress:
             if heartbeat_ms else [self.model.heartbeatTimeoutMs.remove(), self.model.hbDeadline.remove()]
         deadline = min(timeout_at, now_ms + heartbeat_ms) if heartbeat_ms else timeout_at
         actions += watch(self.model, occ.run_id, deadline)  # the reconciler times it out should its check be lost
+        actions += self._payload_actions(occ)
         if self._update(occ, actions, self.still_ours(occ), "record an accepted run") is None:
             return False
+        self._written(occ)
         self.hold_slot(occ, timeout_at + slack_ms)
         return True
 
@@ -193,8 +213,10 @@ class RunProgress:
                                  *watch(self.model, occ.run_id, retry_at + self.lease_ms)]
         if digest is not None:
             actions.append(self.model.reportDigest.set(digest))
+        actions += self._payload_actions(occ)
         condition = self.still_ours(occ) & _not_cancelling(self.model)
         if self._update(occ, actions, condition if extra is None else condition & extra, "record a retry"):
+            self._written(occ)
             if retry_at + 2 * HOLD_MAX_MS > slot_until:
                 self.hold_slot(occ, retry_at + self.lease_ms)
             return Recorded.DONE
@@ -225,6 +247,7 @@ class RunProgress:
         for _ in range(FINISH_TRIES):
             try:
                 dynamo.retry_conflicts(lambda: self._finish_once(occ, ending, plan, extra))
+                self._written(occ)
                 tripped = bool(ending.breaker and ending.breaker.tripped and not plan.cancelled)
                 return Finished(Recorded.CANCELLED if plan.cancelled else Recorded.DONE, plan.promoted, tripped,
                                 ending.agent_slot if plan.agent_holds else None,
@@ -261,7 +284,7 @@ class RunProgress:
             run_condition &= reserved_matches(self.model, plan.settlement.reserved)
         if not plan.cancelled and not ending.waiting:
             run_condition &= _not_cancelling(self.model)
-        run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status}))
+        run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status})) + self._payload_actions(occ)
         with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
             tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
                       return_values="ALL_OLD")

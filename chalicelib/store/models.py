@@ -256,6 +256,8 @@ class RunModel(Model):
     reservedCost = NumberAttribute(null=True)
     reportDigest = UnicodeAttribute(null=True)  # SHA-256 of the completion report (repeats are no-ops)
     expiresAt = NumberAttribute(null=True)  # DynamoDB TTL, epoch seconds
+    payload = UnicodeAttribute(null=True)  # JSON text of the payload this run is (was) delivered
+    replayOf = UnicodeAttribute(null=True)  # the run this one replays (trigger "replay")
     queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent
     queueKey = UnicodeAttribute(null=True)
     admittedAt = NumberAttribute(null=True)  # granted its agent's slot after waiting (its start is sent)

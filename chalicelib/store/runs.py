@@ -20,6 +20,7 @@ from pynamodb.transactions import TransactWrite
 
 from . import budgets, dynamo
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
+from .run_payloads import RunPayload, RunPayloads
 
 WAITING_RECHECK_MS = 60_000  # a queued run is looked at this long after it should have started
 
@@ -199,10 +200,11 @@ class RunStore:
     """Claims, finishes and lists runs."""
 
     def __init__(self, model: type[RunModel] = RunModel, jobs: type[JobModel] = JobModel,
-                 ttl_days: int = 30) -> None:
+                 ttl_days: int = 30, payloads: RunPayloads | None = None) -> None:
         self.model = model
         self.jobs = jobs
         self.ttl_days = ttl_days
+        self.payloads = payloads or RunPayloads()
         # What each job's last finished run reported, as last learnt: a budgeted claim reserves it
         # and holds only if the job still says so (a lost claim teaches the new value).
         self.last_usage: dict[str, budgets.Spend] = {}
@@ -217,8 +219,21 @@ class RunStore:
     def _expiry(self, now_ms: int) -> int:
         return now_ms // 1000 + self.ttl_days * 86_400
 
+    def on_demand(self, occ: Occurrence) -> RunPayload | None:
+        """What a run on demand (run now with a payload, a replay) is delivered; None: its job's
+        payload (every scheduled run, and a plain run now)."""
+        return None if occ.trigger is Trigger.SCHEDULE else self.payloads.get(occ.run_id)
+
+    def _carried(self, run: RunModel, occ: Occurrence) -> RunModel:
+        """``run`` (about to be written whole) with its payload and replayed run, if it has them:
+        every Put of a run item carries them, or a claim would drop what the run is to deliver."""
+        kept = self.on_demand(occ)
+        if kept is not None:
+            run.payload, run.replayOf = kept.payload, kept.replay_of
+        return run
+
     def _job_live(self, occ: Occurrence) -> Condition:
-        if occ.trigger is Trigger.MANUAL:
+        if occ.trigger is not Trigger.SCHEDULE:  # a run on demand needs only its job
             return self.jobs.id.exists()
         # A single-run job that failed is "failed", yet its occurrence redriven from the
         # DLQ must still run once more: same generation means same occurrence. An occurrence
@@ -237,7 +252,7 @@ class RunStore:
     def _job_is_live(self, raw: dict[str, Any] | None, occ: Occurrence) -> bool:
         if not raw:
             return False
-        if occ.trigger is Trigger.MANUAL:
+        if occ.trigger is not Trigger.SCHEDULE:
             return True
         live = dynamo.text(raw, "status") in _live_statuses(occ)
         return live and dynamo.number(raw, "generation") == occ.generation
@@ -254,6 +269,7 @@ class RunStore:
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
+        self._carried(run, occ)
         slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
         held = self._held.get(occ.run_id, budgets.Spend())
         reserve = held
@@ -340,6 +356,7 @@ class RunStore:
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.QUEUED.value, attempt=occ.attempt - 1, generation=occ.generation,
                          expiresAt=self._expiry(now_ms))
+        self._carried(run, occ)
         watched(run, max(int(slot.active_until or 0), now_ms) + WAITING_RECHECK_MS)
         run_guard = self.model.id.does_not_exist() | (self.model.status == RunStatus.QUEUED.value)
 
@@ -354,6 +371,7 @@ class RunStore:
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.SKIPPED.value, attempt=occ.attempt - 1, generation=occ.generation,
                          finishedAt=now_ms, error=reason, expiresAt=self._expiry(now_ms))
+        self._carried(run, occ)
         waiting = self.model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value) \
             & (self.model.attempt == occ.attempt - 1)
         try:
@@ -364,11 +382,18 @@ class RunStore:
                 return False
             raise dynamo.unavailable("runs", "record a skipped run") from exc
 
-    def enqueue_manual(self, occ: Occurrence, now_ms: int) -> RunModel:
-        """Create the ``queued`` run of a manual trigger (its message is already sent)."""
+    def keep_payload(self, occ: Occurrence, payload: RunPayload, now_ms: int) -> None:
+        """Keep what a run on demand is delivered (before its message is sent: see :mod:`.run_payloads`)."""
+        self.payloads.put(occ.run_id, payload, self._expiry(now_ms))
+
+    def enqueue_manual(self, occ: Occurrence, now_ms: int, payload: RunPayload | None = None) -> RunModel:
+        """Create the ``queued`` run of a run on demand (its message is already sent); ``payload``:
+        what it is delivered, as far as known now (the job's, unless kept with :meth:`keep_payload`)."""
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.QUEUED.value, attempt=0, generation=occ.generation,
                          expiresAt=self._expiry(now_ms))
+        if payload is not None:
+            run.payload, run.replayOf = payload.payload, payload.replay_of
         watched(run, now_ms + WAITING_RECHECK_MS)  # its message is sent: the reconciler re-sends a lost one
         try:
             run.save(condition=self.model.id.does_not_exist())
