@@ -312,3 +312,12 @@ def test_a_fault_at_the_create_transaction_leaves_the_counter_equal_to_the_jobs(
     # and the next create is counted as usual
     service.create(job_body(name="after"))
     assert counter()[0] == len(job_ids())
+
+
+def test_the_console_names_itself_on_every_call() -> None:
+    from pathlib import Path
+
+    import chalicelib.api as api_package
+
+    script = (Path(api_package.__file__).parent / "console" / "app.js").read_text()
+    assert "'X-AgentOS-Client': 'console'" in script

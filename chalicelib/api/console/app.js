@@ -157,9 +157,10 @@
     document.getElementById('forget-token').hidden = !sessionStorage.getItem(TOKEN_KEY);
   }
 
-  /** One API call; asks for a token on 401 and tries again. Resolves {data, link, status}. */
+  /** One API call; asks for a token on 401 and tries again. Resolves {data, link, status}.
+   *  X-AgentOS-Client names the console: jobs it creates have origin.via "console". */
   async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: 'application/json', 'X-AgentOS-Client': 'console' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = `Bearer ${token}`;
