@@ -61,3 +61,40 @@ def test_agent_ids_in_the_config_are_normalised() -> None:
         parse_config({"agents": {upper: {"url": "https://a.example"}, upper.lower(): {"url": "https://b.example"}}})
     with pytest.raises(ConfigError, match="UUID"):
         parse_config({"agents": {"my-agent": {"url": "https://a.example"}}})
+
+
+AGENT = "550e8400-e29b-41d4-a716-446655440000"
+
+
+@pytest.mark.parametrize("document, key, words", [
+    ({"x": 1}, "x", "Extra inputs are not permitted"),
+    ({"retryPolicy": {"maxAttempts": 0}}, "retryPolicy.maxAttempts", "greater than or equal to 1"),
+    ({"retryPolicy": {"multiplier": "2"}}, "retryPolicy.multiplier", "valid number"),
+    ({"agents": {AGENT: {"budget": {}}}}, f"agents.{AGENT}.budget", "give maxCostUsdPerDay and/or maxTokensPerDay"),
+    ({"agents": {AGENT: {"secretEnv": "A", "secretParam": "/a"}}}, f"agents.{AGENT}", "not both"),
+    ({"agents": {AGENT: {"url": "ftp://a.example"}}}, f"agents.{AGENT}.url", "scheme should be 'http' or 'https'"),
+    ({"agents": {AGENT: {"secretParam": "/a\n"}}}, f"agents.{AGENT}.secretParam", "should match pattern"),
+    ({"agents": {AGENT: {"quota": {"maxDepth": 101}}}}, f"agents.{AGENT}.quota.maxDepth", "less than or equal to 100"),
+    ({"logs": {"dir": ""}}, "logs.dir", "at least 1 character"),
+    ({"scheduler": {"dueShards": True}}, "scheduler.dueShards", "valid integer"),
+])
+def test_a_bad_file_names_its_first_bad_key(document: dict, key: str, words: str) -> None:
+    """The message (and ConfigError's key) name the first bad key, as the pydantic models word it."""
+    from chalicelib.config import parse_config
+    from chalicelib.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    assert str(caught.value).startswith(f"agentos.config.json: {key}: ") and words in str(caught.value)
+
+
+def test_a_whole_number_is_a_float_and_a_cost_is_kept_to_the_nano_dollar() -> None:
+    from chalicelib.config import parse_config, parse_retry_policy
+
+    config = parse_config({"retryPolicy": {"multiplier": 3},
+                           "agents": {AGENT: {"budget": {"maxCostUsdPerDay": 1.1234567891234}}}})
+    assert config.retryPolicy is not None and config.retryPolicy.multiplier == 3.0
+    assert type(config.retryPolicy.multiplier) is float
+    budget = config.agents[AGENT].budget
+    assert budget is not None and budget.maxCostUsdPerDay == 1.123456789
+    assert parse_retry_policy('{"multiplier": 3}').multiplier == 3.0
