@@ -1,6 +1,6 @@
 """Checks of the quick reading: a JSON value taken as it is, when it is plainly valid.
 
-:mod:`.config` (the configuration file) and :mod:`.bodies` (a new job's body) read a document
+:mod:`.config` (the configuration file) and :mod:`.api.bodies` (a new job's body) read a document
 without pydantic when every key and value of it passes these checks; a check raises
 :class:`Unsure` for anything else, and the pydantic models then decide (accept it, or name the
 first bad field). So a check may refuse a valid value, never accept an invalid one: it is
