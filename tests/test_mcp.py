@@ -155,7 +155,8 @@ def test_an_unsupported_protocol_version_header_is_a_400(client: Any) -> None:
 def test_get_is_405_and_a_foreign_origin_is_refused_without_security(client: Any) -> None:
     for method in ("GET", "PUT", "DELETE", "PATCH"):
         response = call(client, method, "/api/mcp")
-        assert response.status_code == 405 and response.headers["Allow"] == "POST", method
+        assert response.status_code == 405 and json.loads(response.body)["Code"] == "MethodNotAllowedError", method
+        assert response.headers["Allow"] == "POST", method
     refused = rpc(client, "ping", headers={"Origin": "http://attacker.example"})
     assert refused.status_code == 403 and answer(refused)["error"]["code"] == -32600
     assert rpc(client, "ping", headers={"Origin": "http://localhost:3000"}).status_code == 200
