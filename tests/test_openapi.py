@@ -141,8 +141,30 @@ def test_a_run_answer_links_to_the_run_routes() -> None:
     operations = {op["operationId"]: (path, method) for path, ops in document["paths"].items()
                   for method, op in ops.items() if method != "parameters"}
     links = document["paths"]["/api/jobs/{job_id}/run"]["post"]["responses"]["202"]["links"]
-    assert {link["operationId"] for link in links.values()} == {"getRun", "heartbeatRun", "completeRun", "cancelRun"}
+    assert {link["operationId"] for link in links.values()} == {"getRun", "heartbeatRun", "completeRun", "cancelRun",
+                                                                "replayRun"}
     for link in links.values():
         assert link["parameters"] == {"run_id": "$response.body#/id"}
         path, _ = operations[link["operationId"]]
         assert "{run_id}" in path
+
+
+def test_section_10_is_in_the_document() -> None:
+    # PUT by-name, the Idempotency-Key header on the three retry-safe routes, the run-now body,
+    # the replay route, and the run fields payload and replayOf (contract section 10).
+    document = openapi_document()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    declare = paths["/api/jobs/by-name/{name}"]["put"]
+    assert {"200", "201", "400", "403", "409", "413"} <= set(declare["responses"])
+    assert "Location" in declare["responses"]["201"]["headers"]
+    assert "name" not in schemas["JobDeclare"]["properties"] and "status" in schemas["JobDeclare"]["properties"]
+    keyed = [paths["/api/jobs"]["post"]["parameters"], paths["/api/jobs/{job_id}/run"]["parameters"],
+             paths["/api/runs/{run_id}/replay"]["parameters"]]
+    for parameters in keyed:
+        (key,) = [p for p in parameters if p["name"] == "Idempotency-Key"]
+        assert key["in"] == "header" and key["schema"]["maxLength"] == 255
+    assert paths["/api/jobs/{job_id}/run"]["post"]["requestBody"]["required"] is False
+    assert set(schemas["RunNow"]["properties"]) == {"payload"}
+    assert "202" in paths["/api/runs/{run_id}/replay"]["post"]["responses"]
+    run = schemas["Run"]["properties"]
+    assert "replay" in run["trigger"]["enum"] and {"payload", "replayOf"} <= set(run)

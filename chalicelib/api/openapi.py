@@ -105,7 +105,8 @@ JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$respons
 # A run answer (POST /api/jobs/{id}/run) links to the operations on that run.
 RUN_LINKS = {name: {"operationId": operation, "parameters": {"run_id": "$response.body#/id"}}
              for name, operation in [("GetRun", "getRun"), ("HeartbeatRun", "heartbeatRun"),
-                                     ("CompleteRun", "completeRun"), ("CancelRun", "cancelRun")]}
+                                     ("CompleteRun", "completeRun"), ("CancelRun", "cancelRun"),
+                                     ("ReplayRun", "replayRun")]}
 
 
 def _linked(answer: dict[str, Any], links: dict[str, Any] = JOB_LINKS) -> dict[str, Any]:
@@ -285,6 +286,9 @@ def _document(min_interval_ms: int, max_payload_bytes: int) -> dict[str, Any]:
     schemas = defs["$defs"]
     for model in ("JobPatch", "JobDeclare", "RunNow"):
         _drop_null_defaults(schemas[model])
+    # A declaration may repeat its name only as the path's: no schema can say "equal to the path",
+    # so the document leaves it out (generated bodies would name another job and be refused).
+    del schemas["JobDeclare"]["properties"]["name"]
     _configured(schemas, min_interval_ms, max_payload_bytes)
     return {
         "openapi": "3.1.0",
