@@ -8,7 +8,9 @@ cold start nothing but this module and :mod:`.mcp_tools`.
 
 HTTP statuses: 202 and no body for a notification or a response; 400 for a body that is no
 JSON-RPC request (-32700, -32600) or an unsupported ``MCP-Protocol-Version`` header; 200 for
-everything else, errors (-32601, -32602) included. The bearer token was checked by the route.
+everything else, errors (-32601, -32602) included; 403 for a browser page of a foreign origin
+when security is off (no token then stands between a DNS-rebinding page and the API). The bearer
+token was checked by the route.
 """
 from __future__ import annotations
 
