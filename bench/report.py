@@ -251,6 +251,39 @@ bills) the index entries past their time. Seeding through `RunModel.batch_write(
 """
 
 
+def admission_section(results: dict[str, Any]) -> str:
+    """Section 1f: what a quota check costs (measured by bench/admission.py)."""
+    adm = results.get("admission")
+    if not adm:
+        return ""
+    rows = [(c["case"], f"{c['dynamodb_calls']} ({_reconcile_operations(c['calls'], 'dynamodb')})",
+             c["items_read"], c["items_written"], f"{c['wall_ms']:.2f}") for c in adm["cases"]]
+    table = _table(["request", "DynamoDB calls", "items read", "items written", "wall ms (moto, median)"], rows)
+    views = "; ".join(f"{label}: runsPerDay {v['runsPerDay']:,}, {v['us_per_view']} µs a view, {v['calls']} calls"
+                      for label, v in adm["views"].items())
+    note = results.get("admission_meta")
+    measured = f"\n\nMeasured {note['at']} on commit {note['commit']}: {note['how']}." if note else ""
+    return f"""## 1f. Admission: what a quota check costs
+
+`JobService` creates, changes (a new interval) and deletes {adm['repeat']} jobs of an agent without a quota,
+then of one with every quota ({', '.join(f'`{k}` {v:,}' for k, v in adm['quota'].items())}), each request
+counted call by call (every request of a case counted the same; wall time is their median). An agent
+with `maxJobs` or `maxRunsPerDay` keeps counters on its `agent#<id>` item, moved in the job's own
+TransactWriteItems with a condition that keeps them within the quota: no extra call and no read, one
+more item written (a PATCH becomes a transaction). `minIntervalMs` and `maxDepth` are decided in
+memory. The last row is the first create of an agent whose {adm['existing']} jobs were made before its
+counters: the transaction fails its condition, the counters are started (one Query of the `list`
+index per status, one BatchGetItem per 100 jobs, one UpdateItem) and the create is written again, once.
+
+{table}
+
+The projection on every job view reads nothing ({adm['view_count']} views timed per schedule): {views}.
+An interval's starts are counted arithmetically; a cron's are walked, once per minute per expression
+and zone (cached), so the every-minute cron's figure is one walk of 1,440 starts spread over the
+views of that minute.{measured}
+"""
+
+
 def lateness_section(results: dict[str, Any]) -> str:
     """Per-load lateness and what bounds it."""
     late = results["lateness"]
@@ -464,6 +497,7 @@ def render(results: dict[str, Any]) -> str:
     """The whole document."""
     sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
                 long_runs_section(results), guard_rails_section(results), reconcile_section(results),
+                admission_section(results),
                 lateness_section(results),
                 executor_section(results), cold_section(results), paper.section(results),
                 findings.section(results)]

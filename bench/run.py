@@ -2,7 +2,7 @@
 
 Quick mode (``--quick`` or ``BENCH_QUICK=1``) is sized to finish in about three minutes
 on two idle cores. Each part runs in a fresh subprocess (``bench.inproc``,
-``bench.lateness``, ``bench.cold_start``, ``bench.reconcile``) so that each sets its own
+``bench.lateness``, ``bench.cold_start``, ``bench.reconcile``, ``bench.admission``) so that each sets its own
 environment before ``chalicelib`` is imported; their stderr goes to ``bench/logs/``.
 """
 from __future__ import annotations
@@ -22,9 +22,11 @@ from .env import ROOT, quick
 
 RESULTS = ROOT / "bench" / "results.json"
 LOGS = ROOT / "bench" / "logs"  # git-ignored (logs/)
-PARTS = ("inproc", "lateness", "cold_start", "reconcile")
-PART_ARGS = {"reconcile": ("--part",)}  # measure and print only: bench.reconcile alone also merges
-SECTIONS = ("reconcile",)  # parts whose figures go into results.json as they are, under their own key
+PARTS = ("inproc", "lateness", "cold_start", "reconcile", "admission", "idempotency")
+# measure and print only: bench.reconcile and bench.admission alone also merge
+PART_ARGS = {"reconcile": ("--part",), "admission": ("--part",), "idempotency": ("--part",)}
+# parts whose figures go into results.json as they are, under their own key
+SECTIONS = ("reconcile", "admission", "idempotency")
 
 
 def ensure_plotting() -> None:
