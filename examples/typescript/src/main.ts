@@ -6,8 +6,7 @@ const runtime = new AgentRuntime();
 runtime.remember("a user asked for a weekly digest");
 const port = Number(process.env.PORT ?? 8080);
 const server = await runtime.start([new CustomTaskPlugin()], port);
-console.log(`agent listening on http://127.0.0.1:${port}/`);
-
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => server.close(() => process.exit(0)));
 }
+console.log(`agent listening on http://127.0.0.1:${port}/`);
