@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { receive, SignatureError } from '../agentos-agent.mjs';
+import { AgentOSClient, JobManager } from '../index.mjs';
 
 const env = process.env;
 const skip = env.AGENTOS_E2E_URL ? false : 'AGENTOS_E2E_URL is not set (tests/test_agent_kits.py sets it)';
@@ -77,5 +78,47 @@ test('a delivery accepted with 202, then heartbeat and complete through the kit'
     await api('DELETE', `/jobs/${created.data.id}`);
   } finally {
     agent.server.close();
+  }
+});
+
+async function ended(client, runId, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await client.getRun(runId);
+    if (['succeeded', 'failed', 'cancelled'].includes(run.status)) return run;
+    assert.ok(Date.now() < deadline, `run ${runId} still ${run.status}`);
+    await new Promise((resolve) => { setTimeout(resolve, 250); });
+  }
+}
+
+test('the job manager against the stack: quick, slow (202, heartbeats, complete) and failing callbacks', { skip }, async () => {
+  const client = new AgentOSClient({ baseUrl: env.AGENTOS_E2E_URL, token: env.AGENTOS_E2E_TOKEN });
+  const jobs = new JobManager({ client, agentId: env.AGENTOS_E2E_AGENT_ID, secret: env.AGENTOS_E2E_SECRET,
+    answerWithinMs: 2000, heartbeatEveryMs: 1000 }); // the stack's agent timeoutMs is 5000 here
+  const server = await jobs.listen(Number(env.AGENTOS_E2E_AGENT_PORT));
+  try {
+    const stamp = Date.now();
+    const declare = (name, callback, extra = {}) => jobs.createJob({ name: `${name}-${stamp}`, schedule: '0 0 1 1 *', callback, ...extra });
+    const quick = await declare('ts-quick', (ctx) => ({ doubled: ctx.payload.n * 2 }));
+    assert.equal(quick.origin.via, 'kit');
+    const again = await declare('ts-quick', (ctx) => ({ doubled: ctx.payload.n * 2 }));
+    assert.deepEqual([again.id, again.updatedAt, again.nextRunAt], [quick.id, quick.updatedAt, quick.nextRunAt]);
+    const slow = await declare('ts-slow', async (ctx) => {
+      ctx.reportProgress({ step: 1 });
+      await new Promise((resolve) => { setTimeout(resolve, 4000); });
+      return { summary: 'slow from node' };
+    }, { heartbeatTimeoutMs: 3000 });
+    const boom = await declare('ts-boom', () => { throw new TypeError('no such feed'); });
+
+    const runs = await Promise.all([quick, slow, boom].map((job) => client.runJob(job.id, { payload: { n: 21 } })));
+    const [q, s, b] = await Promise.all(runs.map((run) => ended(client, run.id)));
+    assert.deepEqual([q.status, q.output, q.heartbeatAt], ['succeeded', { doubled: 42 }, null]);
+    assert.deepEqual([s.status, s.output, s.progress, s.attempt], ['succeeded', { summary: 'slow from node' }, { step: 1 }, 1]);
+    assert.ok(s.heartbeatAt, 'the slow run heartbeated');
+    assert.equal(b.status, 'failed');
+    assert.match(b.error, /TypeError: no such feed/);
+    for (const job of [quick, slow, boom]) await client.deleteJob(job.id);
+  } finally {
+    server.close();
   }
 });
