@@ -361,3 +361,25 @@ def test_the_quickstart_job_is_delivered_to_the_local_inbox(shared: Stack) -> No
     assert inbox[0]["runId"] == run["id"] and inbox[0]["payload"] == seed["payload"]
     # And make run's log shows the delivery
     assert f"inbox: job SocialMediaProactivePost ({job['id']}) run {run['id']}" in shared.stack.log_path.read_text()
+
+
+def test_docs_local_shows_only_lines_the_stack_prints(shared: Stack) -> None:
+    # Given a job that runs the example ECHO action, as docs/local.md's sample does
+    job = shared.stack.create(name=job_name("echo"), agentId="550e8400-e29b-41d4-a716-446655440000", interval=2000,
+                              payload={"action": "ECHO", "message": "hello from agentOS"})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "agentos.jobs.example" not in shared.stack.log_path.read_text():
+        time.sleep(0.2)
+    shared.stack.call("DELETE", f"/jobs/{job['id']}")
+    # Then every line of docs/local.md's "What it prints" has a line of the same logger and
+    # message head (its first word, up to an "=") in the stack's own output
+    def head(line: str) -> tuple[str, str]:
+        words = line.split()
+        return words[2], words[3].split("=")[0]
+
+    printed = {head(line) for line in shared.stack.log_path.read_text().splitlines() if len(line.split()) > 4}
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "local.md").read_text()
+    sample = docs.split("## What it prints", 1)[1].split("```")[1].strip().splitlines()
+    assert len(sample) >= 10
+    missing = {head(line) for line in sample} - printed
+    assert not missing, missing

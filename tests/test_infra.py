@@ -447,3 +447,18 @@ def test_an_agent_secret_parameter_must_be_one_the_executor_may_read(tmp_path: P
     assert stage_config("qa", tmp_path)["agents"]
     statements = {s["Sid"]: s for s in iam.policy("qa", "execute")["Statement"]}
     assert statements["ReadAgentSecrets"]["Resource"][0]["Fn::Sub"].endswith(":parameter/agentos-jobs/qa/agents/*")
+
+
+def test_the_deployer_policy_covers_every_resource_type(packaged: dict[str, Any]) -> None:
+    """docs/operations.md's deployer policy (python -m infra.deployer) names actions for every
+    resource type the packaged template creates, the SAM transform's own included."""
+    from infra.deployer import RESOURCE_ACTIONS, main, policy
+
+    types = {resource["Type"] for resource in packaged["template"]["Resources"].values()}
+    assert types <= RESOURCE_ACTIONS.keys(), sorted(types - RESOURCE_ACTIONS.keys())
+    document = policy("prod", "my-artifacts")
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert {"lambda:CreateEventSourceMapping", "events:PutRule", "apigateway:POST", "iam:PassRole",
+            "cloudformation:ExecuteChangeSet", "s3:PutObject"} <= actions
+    assert "arn:aws:s3:::my-artifacts/agentos-jobs/prod/*" in str(document)
+    assert main(["prod"]) == 2
