@@ -30,6 +30,7 @@ class FakeApi:
     completes: list[Any] = field(default_factory=list)
     heartbeats: list[Any] = field(default_factory=list)
     fail_reports: list[int] = field(default_factory=list)
+    fail_declares: list[int] = field(default_factory=list)
     cancel: bool = False
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,6 +54,9 @@ class FakeApi:
             return self._client_route(record.method, record.path)
 
     def _declare(self, name: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if self.fail_declares:
+            status = self.fail_declares.pop(0)
+            return status, {"Code": "Scripted", "Message": f"scripted {status}"}, {}
         known = self.jobs.get(name)
         job = {"id": known["id"] if known else f"job-{len(self.jobs) + 1}", **body, "name": name}
         self.jobs[name] = job

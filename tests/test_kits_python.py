@@ -72,6 +72,17 @@ def test_create_job_declares_it_by_name_with_the_kit_header_and_is_idempotent(ap
         jobs.create_job(name="x", interval=1000, callback=None)  # type: ignore[arg-type]
 
 
+def test_create_job_retries_its_declaration_on_5xx_not_on_4xx(api: FakeApi) -> None:
+    jobs = manager(api)
+    api.fail_declares.extend([503, 502])
+    job = jobs.create_job(name="declared", interval=60_000, callback=lambda: None)
+    assert job["id"] == "job-1" and sum(r.method == "PUT" for r in api.requests) == 3
+    api.fail_declares.append(409)
+    with pytest.raises(kit.AgentOSError) as refused:
+        jobs.create_job(name="declared", interval=60_000, callback=lambda: None)
+    assert refused.value.status == 409 and sum(r.method == "PUT" for r in api.requests) == 4
+
+
 def test_a_quick_callback_answers_200_with_its_value_and_state_none_answers_204(api: FakeApi) -> None:
     jobs = manager(api)
     job = jobs.create_job(name="quick", interval=60_000, callback=lambda ctx: {

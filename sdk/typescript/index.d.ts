@@ -171,6 +171,8 @@ export interface JobManagerOptions {
   heartbeatEveryMs?: number;
   /** How reports are retried (default: from 250 ms doubling up to 15 s, with jitter, until timeoutAt). */
   retry?: RetryOptions;
+  /** How long createJob retries its declaration on connection errors and 5xx (default 30000). */
+  declareWithinMs?: number;
   log?: Pick<Console, 'warn' | 'error'>;
 }
 

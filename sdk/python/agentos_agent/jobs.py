@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
@@ -21,7 +22,7 @@ from .callbacks import Callback
 from .client import Client
 from .delivery import Delivery, receive
 from .dispatch import Answer, dispatch
-from .retry import Backoff
+from .retry import Backoff, retrying
 from .signing import SignatureError
 
 
@@ -30,7 +31,7 @@ class JobManager:
 
     def __init__(self, client: Client | None = None, agent_id: str | None = None, secret: str | bytes | None = None,
                  allow_unsigned: bool = False, answer_within_s: float = 8.0, heartbeat_every_s: float = 10.0,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, declare_within_s: float = 30.0) -> None:
         """``secret`` (default ``$AGENT_SECRET``) verifies deliveries; without one, ``allow_unsigned``
         must say that unsigned deliveries are acceptable (a local test, a private network)."""
         self.client = client or Client()
@@ -41,6 +42,7 @@ class JobManager:
         self.answer_within_s = answer_within_s
         self.heartbeat_every_s = heartbeat_every_s
         self.backoff = backoff or Backoff()  # how reports are retried (until the attempt's timeoutAt)
+        self.declare_within_s = declare_within_s  # a declaration meeting a (re)starting API is retried this long
         self.accepted: list[AcceptedRun] = []  # attempts answered 202, most recent last
         self._lock = threading.Lock()
         self._by_id: dict[str, tuple[Callback, Mapping[str, Any]]] = {}
@@ -56,7 +58,8 @@ class JobManager:
         if body["agentId"] is None:
             raise ValueError("no agentId: pass agent_id= to JobManager (or AGENTOS_AGENT_ID), or agentId=")
         body.update({k: v for k, v in (("schedule", schedule), ("interval", interval)) if v is not None})
-        job = self.client.ensure_job(name, **body)
+        # PUT by name is idempotent: trying it again after a lost answer cannot make a second job
+        job = retrying(lambda: self.client.ensure_job(name, **body), time.time() + self.declare_within_s, self.backoff)
         self.register(callback, job)
         return job
 

@@ -8,6 +8,7 @@ import http from 'node:http';
 import { receive, SignatureError } from '../agentos-agent.mjs';
 import { AgentOSClient } from './client.mjs';
 import { dispatch, textAnswer } from './dispatch.mjs';
+import { retrying } from './retry.mjs';
 
 const MAX_BODY_BYTES = 1024 * 1024; // a delivery is at most the API's payload limit plus a few fields
 
@@ -28,7 +29,7 @@ function readBody(req) {
 /** Declares an agent's jobs and answers their deliveries (the seed's `job_manager` service). */
 export class JobManager {
   constructor({ client, agentId, secret, allowUnsigned = false, answerWithinMs = 8000, heartbeatEveryMs = 10000,
-    retry = {}, log = console } = {}) {
+    retry = {}, declareWithinMs = 30000, log = console } = {}) {
     this.client = client ?? new AgentOSClient();
     this.agentId = agentId ?? process.env.AGENTOS_AGENT_ID ?? null;
     const key = secret ?? process.env.AGENT_SECRET ?? null;
@@ -36,7 +37,7 @@ export class JobManager {
       throw new TypeError('no secret to verify deliveries: pass secret, set AGENT_SECRET, or allowUnsigned: true');
     }
     Object.defineProperty(this, 'secret', { value: key, enumerable: false });
-    Object.assign(this, { answerWithinMs, heartbeatEveryMs, retry, log });
+    Object.assign(this, { answerWithinMs, heartbeatEveryMs, retry, declareWithinMs, log });
     this.accepted = []; // AcceptedRuns of attempts answered 202, most recent last
     this.byId = new Map();
     this.byName = new Map();
@@ -51,7 +52,9 @@ export class JobManager {
     if (typeof callback !== 'function') throw new TypeError('createJob needs a callback function');
     const agentId = fields.agentId ?? this.agentId;
     if (!agentId) throw new TypeError('no agentId: pass agentId to JobManager (or AGENTOS_AGENT_ID), or to createJob');
-    const job = await this.client.ensureJob(name, { ...fields, agentId, payload: payload ?? {} });
+    // PUT by name is idempotent: trying it again after a lost answer cannot make a second job
+    const job = await retrying(() => this.client.ensureJob(name, { ...fields, agentId, payload: payload ?? {} }),
+      Date.now() + this.declareWithinMs, this.retry);
     this.register(callback, job);
     return job;
   }

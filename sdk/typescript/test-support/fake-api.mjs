@@ -4,7 +4,7 @@ import http from 'node:http';
 
 /** Start a fake API; `script` lets a test make the next reports fail (503s, a 409). */
 export async function fakeApi({ port = 0 } = {}) {
-  const api = { requests: [], completes: [], heartbeats: [], failReports: [], cancel: false, jobs: new Map() };
+  const api = { requests: [], completes: [], heartbeats: [], failReports: [], failDeclares: [], cancel: false, jobs: new Map() };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c)).on('end', () => {
@@ -28,6 +28,8 @@ function route(api, { method, url, body }) {
   const path = new URL(url, 'http://x').pathname;
   let m;
   if (method === 'PUT' && (m = path.match(/^\/api\/jobs\/by-name\/(.+)$/))) {
+    const failure = api.failDeclares.shift();
+    if (failure) return [failure, { Code: 'Scripted', Message: `scripted ${failure}` }];
     const name = decodeURIComponent(m[1]);
     const known = api.jobs.get(name);
     const job = { id: known?.id ?? `job-${api.jobs.size + 1}`, ...body, name, nextRunAt: '2030-01-01T00:00:00.000Z' };

@@ -50,6 +50,19 @@ test('createJob declares the job with PUT by-name (URL-encoded, kit header, toke
   } finally { await api.close(); }
 });
 
+test('createJob retries its declaration on 5xx, not on 4xx', async () => {
+  const { api, jobs } = await setUp();
+  try {
+    api.failDeclares.push(503, 502);
+    const job = await jobs.createJob({ name: 'declared', interval: 60000, callback: () => null });
+    assert.equal(job.id, 'job-1');
+    assert.equal(api.requests.filter((r) => r.method === 'PUT').length, 3);
+    api.failDeclares.push(409);
+    await assert.rejects(jobs.createJob({ name: 'declared', interval: 60000, callback: () => null }), (e) => e.status === 409);
+    assert.equal(api.requests.filter((r) => r.method === 'PUT').length, 4);
+  } finally { await api.close(); }
+});
+
 test('a quick callback answers 200 with its return value (state at the top level); none answers 204', async () => {
   const { api, jobs } = await setUp();
   try {
