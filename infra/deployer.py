@@ -19,8 +19,9 @@ APP = "agentos-jobs"
 RESOURCE_ACTIONS: dict[str, list[str]] = {
     "AWS::Serverless::Function": [],  # the SAM transform's: the Lambda types below
     "AWS::Serverless::Api": [],  # the SAM transform's: the API Gateway types below
-    "AWS::Lambda::Function": ["lambda:CreateFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
-                              "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:DeleteFunction",
+    "AWS::Lambda::Function": ["lambda:CreateFunction", "lambda:UpdateFunctionCode",
+                              "lambda:UpdateFunctionConfiguration", "lambda:GetFunction",
+                              "lambda:GetFunctionConfiguration", "lambda:DeleteFunction",
                               "lambda:TagResource", "lambda:UntagResource", "lambda:ListTags"],
     "AWS::Lambda::Permission": ["lambda:AddPermission", "lambda:RemovePermission"],
     "AWS::Lambda::EventSourceMapping": ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping",
