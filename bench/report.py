@@ -278,9 +278,9 @@ index per status, one BatchGetItem per 100 jobs, one UpdateItem) and the create 
 {table}
 
 The projection on every job view reads nothing ({adm['view_count']} views timed per schedule): {views}.
-An interval's starts are counted arithmetically; a cron's are walked, once per minute per expression
-and zone (cached), so the every-minute cron's figure is one walk of 1,440 starts spread over the
-views of that minute.{measured}
+An interval's starts are counted arithmetically; a cron's field by field over the dates of the window
+(each matching date's matching hours, the matching minutes by bisection), cached per minute,
+expression and zone; only a window with a clock change (a DST day) is walked start by start.{measured}
 """
 
 

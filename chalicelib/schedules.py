@@ -158,7 +158,18 @@ class CronSchedule(Schedule):
         self.expression = " ".join(fields)
         self.zone = zone
         self.fixed_time = not fields[0].startswith("*") and not fields[1].startswith("*")
+        self.day_or = day_or  # both day fields restricted: a day matches either (cron's rule)
         self._lock = threading.Lock()  # a croniter object carries its position
+
+    def field_sets(self) -> list[list[int]] | None:
+        """The values each field matches (minute, hour, day of month, month, day of week with
+        Sunday 0; an empty list: every value), or None when a field is not a plain set (``L``,
+        ``#``): what counting starts without walking them needs (chalicelib/engine/projection.py)."""
+        expanded, nth = self._iter.expanded, getattr(self._iter, "nth_weekday_of_month", None)
+        if nth or any(not isinstance(v, int) and v != "*" for field in expanded[:5] for v in field):
+            return None
+        return [[] if field == ["*"] else sorted({int(v) % 7 if i == 4 else int(v) for v in field})
+                for i, field in enumerate(expanded[:5])]
 
     def first_after(self, moment: datetime) -> datetime | None:
         """First occurrence strictly after ``moment``."""

@@ -72,12 +72,24 @@ def test_an_interval_is_counted_without_walking_its_starts(monkeypatch: pytest.M
     assert runs_in_day(IntervalSchedule(1000), T0 - 500, Bounds(max_runs=10), T0, started=4) == 6
 
 
-def test_a_cron_count_is_walked_once_per_minute_and_schedule() -> None:
+def test_a_cron_count_is_cached_per_minute_and_schedule() -> None:
     projection_module._cron_count.cache_clear()
     schedule = load_schedule("* * * * *", None, "Europe/Paris")
     assert runs_in_day(schedule, None, Bounds(), T0) == 1440
     assert runs_in_day(schedule, None, Bounds(), T0 + 20_000) == 1440  # the same minute: the cache answers
     assert projection_module._cron_count.cache_info().hits == 1
+
+
+@pytest.mark.parametrize("expression", ["* * * * *", "*/5 9-17 * * 1-5", "0 0 1,15 * 0", "0 0 L * *", "@daily",
+                                        "*/7 */3 * * *", "30 2 * * *", "0 0 1-7 * 1", "*/13 1-4 10-20 * *"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe"])
+def test_a_cron_count_by_fields_equals_the_walk(expression: str, zone: str) -> None:
+    schedule = load_schedule(expression, None, zone)
+    # New Year, the night Paris springs forward (walked), a day in the Lord Howe half-hour shift, mid-year
+    for start in (T0, 1_901_145_600_000 - 3 * HOUR_MS, 1_917_910_800_000, 1_908_000_000_000):
+        low, high = start // 60_000, (start + 86_400_000) // 60_000
+        assert projection_module._cron_count(expression, zone, low, high) == \
+            projection_module._cron_walk(schedule, low, high), start
 
 
 def test_a_day_with_a_dst_change_counts_its_real_starts() -> None:

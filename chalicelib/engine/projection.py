@@ -2,10 +2,13 @@
 
 ``runsPerDay`` counts the starts in ``(now, now + 24 h]`` inside the job's bounds (after
 ``startAt``, up to ``endAt``, no more than the ``maxRuns`` left). An interval job's starts are
-counted arithmetically from its anchor (a 1-second interval is one division, not 86,400 steps);
-a cron job's are walked (at most one a minute, so at most 1,441; the walk stops at
-:data:`~chalicelib.defaults.CRON_DAY_CAP`) and the count is cached per expression, zone and
-minute, so a page of jobs sharing a schedule walks once. A job that is not ``active`` (paused,
+counted arithmetically from its anchor (a 1-second interval is one division, not 86,400 steps).
+A cron job's are counted field by field over the (at most three) dates of the window: for each
+matching date, each matching hour, the matching minutes in the window (a bisection), a few dozen
+steps; only a window with a clock change in it (a DST day), or a field that is no plain set (``L``,
+``#``), is walked start by start (at most one a minute; the walk stops at
+:data:`~chalicelib.defaults.CRON_DAY_CAP`). Counts are cached per expression, zone and minute, so
+a page of jobs sharing a schedule counts once. A job that is not ``active`` (paused,
 completed, failed) starts nothing: 0. ``tokensPerDay`` and ``costUsdPerDay`` are
 ``runsPerDay`` times the average of the job's ``recentUsage`` window (null before any report).
 
@@ -14,9 +17,11 @@ the quota ``minIntervalMs`` checks.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from bisect import bisect_right
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..clock import from_ms, to_ms
 from ..defaults import CRON_DAY_CAP, DAY_MS, GAP_SAMPLE
@@ -56,11 +61,42 @@ def _interval_count(step: int, anchor: int, low: int, high: int) -> int:
 def _cron_count(expression: str, zone: str, low_minute: int, high_minute: int) -> int:
     # Cron starts are whole minutes, so (low, high] and (low minute, high minute] hold the same.
     schedule = load_schedule(expression, None, zone)
+    assert isinstance(schedule, CronSchedule)
+    low, high = from_ms(low_minute * 60_000).astimezone(ZoneInfo(zone)), \
+        from_ms(high_minute * 60_000).astimezone(ZoneInfo(zone))
+    sets = schedule.field_sets()
+    if sets is not None and low.utcoffset() == high.utcoffset():
+        # No clock change in the window: instants and wall times match one to one, so the
+        # matching wall times are counted field by field (a few dozen steps, not 1,440).
+        return min(CRON_DAY_CAP, _wall_count(sets, schedule.day_or, low.replace(tzinfo=None),
+                                             high.replace(tzinfo=None)))
+    return _cron_walk(schedule, low_minute, high_minute)
+
+
+def _cron_walk(schedule: Schedule, low_minute: int, high_minute: int) -> int:
+    """Starts in (low minute, high minute] walked one by one (a window with a clock change)."""
     count, moment = 0, schedule.next_after(from_ms(low_minute * 60_000))
     high = high_minute * 60_000 + 59_999
     while moment is not None and to_ms(moment) <= high and count < CRON_DAY_CAP:
         count += 1
         moment = schedule.next_after(moment)
+    return count
+
+
+def _wall_count(sets: list[list[int]], day_or: bool, low: datetime, high: datetime) -> int:
+    """Wall times (whole minutes) in (low, high] that the field sets match."""
+    minutes, hours, days, months, weekdays = sets
+    minute_list, hour_list = minutes or list(range(60)), hours or list(range(24))
+    low_off, count, day = low.hour * 60 + low.minute, 0, low.date()
+    for offset in range((high.date() - day).days + 1):
+        date = day + timedelta(days=offset)
+        dom_ok, dow_ok = not days or date.day in days, not weekdays or (date.weekday() + 1) % 7 in weekdays
+        if (months and date.month not in months) or not ((dom_ok or dow_ok) if day_or else (dom_ok and dow_ok)):
+            continue
+        high_off = (high.date() - day).days * 1440 + high.hour * 60 + high.minute
+        for hour in hour_list:
+            base = offset * 1440 + hour * 60  # minutes from low's midnight
+            count += bisect_right(minute_list, high_off - base) - bisect_right(minute_list, low_off - base)
     return count
 
 
