@@ -302,3 +302,44 @@ def test_python_complete_retried_through_a_stack_restart_lands(stack: dict[str, 
     local.start()
     run = run_ended(stack, run_id, timeout_s=60)
     assert (run["status"], run["output"]) == ("succeeded", {"after": "restart"}), run
+
+
+# --- the Python kit's API client against the real API ---------------------------------------------
+
+def test_python_client_routes_against_the_stack(stack: dict[str, Any]) -> None:
+    client = kit.Client(stack["stack"].base, token=TOKEN)
+    name = f"client e2e/{time.time_ns()}"
+    fields = {"agentId": stack["ids"]["py"], "schedule": "0 0 1 1 *", "payload": {"from": "client"}}
+    job = client.create_job(idempotency_key=f"key-{name}", name=name, **fields)
+    again = client.create_job(idempotency_key=f"key-{name}", name=name, **fields)
+    assert again["id"] == job["id"], "the same Idempotency-Key made one job"
+    assert client.get_job_by_name(name)["id"] == job["id"] == client.ensure_job(name, **fields)["id"]
+    with pytest.raises(kit.AgentOSError) as duplicate:
+        client.create_job(name=name, **fields)
+    assert (duplicate.value.status, duplicate.value.code) == (409, "ConflictError"), duplicate.value
+    assert client.pause_job(job["id"])["status"] == "paused" and client.resume_job(job["id"])["status"] == "active"
+    assert client.update_job(job["id"], description="patched")["description"] == "patched"
+    assert len(client.preview_schedule(interval=60_000, count=3)["next"]) == 3
+    assert any(agent["id"] == stack["ids"]["py"] for agent in client.list_agents())
+    assert client.get_agent(stack["ids"]["py"])["jobs"] >= 1
+    assert any(j["id"] == job["id"] for j in client.iter_jobs(agent_id=stack["ids"]["py"], limit=2))
+    client.delete_job(job["id"])
+    with pytest.raises(kit.AgentOSError) as gone:
+        client.get_job(job["id"])
+    assert gone.value.status == 404 and gone.value.message
+
+
+def test_python_client_runs_replays_and_cancels_against_the_stack(stack: dict[str, Any]) -> None:
+    client = kit.Client(stack["stack"].base, token=TOKEN)
+    job = declare(stack, "py-client-runs", lambda ctx: {"echo": ctx.payload})
+    first = client.run_job(job["id"], payload={"take": 1}, idempotency_key=f"run-{job['id']}")
+    assert client.run_job(job["id"], payload={"take": 1}, idempotency_key=f"run-{job['id']}")["id"] == first["id"]
+    assert run_ended(stack, first["id"])["output"] == {"echo": {"take": 1}}
+    replay = client.replay_run(first["id"], idempotency_key=f"replay-{first['id']}")
+    assert (replay["trigger"], replay["replayOf"]) == ("replay", first["id"])
+    assert run_ended(stack, replay["id"])["output"] == {"echo": {"take": 1}}
+    assert [run["id"] for run in client.list_job_runs(job["id"])][:2] == [replay["id"], first["id"]]
+    assert client.get_run(first["id"])["status"] == "succeeded"
+    with pytest.raises(kit.AgentOSError) as ended:
+        client.cancel_run(first["id"])
+    assert ended.value.status == 409

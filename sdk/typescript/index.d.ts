@@ -84,6 +84,7 @@ export declare class AgentOSClient {
   openapi(): Promise<Record<string, unknown>>;
   createJob(fields: JobFields, options?: { idempotencyKey?: string }): Promise<Job>;
   ensureJob(name: string, fields?: JobFields): Promise<Job>;
+  getJobByName(name: string): Promise<Job>;
   listJobs(query?: { status?: string; agentId?: string; limit?: number }): AsyncIterable<Job>;
   getJob(jobId: string): Promise<Job>;
   updateJob(jobId: string, fields: JobFields & { state?: unknown }): Promise<Job>;

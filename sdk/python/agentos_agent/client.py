@@ -100,6 +100,10 @@ class Client:
         """``PUT /jobs/by-name/{name}``: create the job or make it match ``fields`` (idempotent)."""
         return dict(self._json("PUT", f"/jobs/by-name/{quote(name, safe='')}", {"name": name, **fields}))
 
+    def get_job_by_name(self, name: str) -> Json:
+        """``GET /jobs/by-name/{name}``."""
+        return dict(self._json("GET", f"/jobs/by-name/{quote(name, safe='')}"))
+
     def list_jobs(self, status: str | None = None, agent_id: str | None = None, limit: int | None = None,
                   cursor: str | None = None) -> Page:
         """One page of ``GET /jobs``; ``Page.next_url`` leads on."""

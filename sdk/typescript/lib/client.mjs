@@ -69,6 +69,8 @@ export class AgentOSClient {
   createJob(fields, { idempotencyKey } = {}) { return this.#json('POST', '/jobs', { body: fields, idempotencyKey }); }
   /** PUT /jobs/by-name/{name}: create the job or make it match `fields` (idempotent). */
   ensureJob(name, fields = {}) { return this.#json('PUT', `/jobs/by-name/${enc(name)}`, { body: { name, ...fields } }); }
+  /** GET /jobs/by-name/{name}. */
+  getJobByName(name) { return this.#json('GET', `/jobs/by-name/${enc(name)}`); }
   /** Every job matching the filters ({status, agentId, limit}), page after page. */
   listJobs(query = {}) { return this.#pages('/jobs', query); }
   /** GET /jobs/{id}. */
