@@ -266,6 +266,7 @@ def test_the_http_server_handler_answers_and_refuses(api: FakeApi) -> None:
         other_headers, other = delivery(api, {"id": "job-unknown", "name": "unknown"})
         status, text = post(other, other_headers)
         assert status == 404 and b"no callback registered for job 'unknown'" in text
+        assert post(b"x" * (2 * 1024 * 1024), headers)[0] == 413
     finally:
         server.shutdown()
         server.server_close()

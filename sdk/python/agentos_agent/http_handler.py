@@ -20,9 +20,12 @@ def handler_class(manager: JobManager) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             """One delivery: read it whole, answer what the manager says."""
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._write(413, {}, b"delivery too large")
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY_BYTES:  # a negative length would read to the end of the stream
+                self._write(413 if length > 0 else 400, {}, b"bad Content-Length")
                 return
             answer = manager.handle(dict(self.headers.items()), self.rfile.read(length))
             self._write(answer.status, answer.headers, answer.body)
