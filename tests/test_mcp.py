@@ -308,3 +308,16 @@ def test_the_sdk_client_with_a_scoped_token_and_without_a_token(mcp_stack: Any) 
         sdk_http(url, None, lambda c: c.list_tools())
     # And GET is 405
     assert requests.get(url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=15).status_code == 405
+
+
+def test_a_quota_refuses_through_mcp_as_through_rest(client: Any, configure: Any) -> None:
+    # Given an agent that may have one job, and has it (made via MCP)
+    configure({"agents": {AGENT_ID: {"quota": {"maxJobs": 1}}}})
+    data(tool(client, "ensure_job", job_body(name="quota-1")))
+    # When a second one is declared through MCP, then through REST
+    result = tool(client, "ensure_job", job_body(name="quota-2"))
+    rest = call(client, "PUT", "/api/jobs/by-name/quota-2", job_body(name="quota-2"))
+    # Then both are refused with the same QuotaExceededError and Message, and nothing was made
+    assert rest.status_code == 403 and json.loads(rest.body) == result["structuredContent"]
+    assert result["structuredContent"]["Code"] == "QuotaExceededError" and "maxJobs" in failure(result)
+    assert [j["name"] for j in data(tool(client, "list_jobs", {}))] == ["quota-1"]
