@@ -274,6 +274,27 @@ def test_max_runs_per_day_sums_the_agents_active_jobs(engine: dict[str, Any], co
     assert JobModel.get(first["id"]).status == "paused"
 
 
+def test_jobs_that_ended_on_their_own_give_their_runs_back_before_a_refusal(stack: dict[str, Any],
+                                                                           configure: Any) -> None:
+    configure({"agents": {AGENT_ID: {"url": stack["agent"].url, "quota": {"maxRunsPerDay": 2}}}})
+    # Given two single runs that fill the agent's runs per day, one of which runs and completes
+    done = create_job(stack, name="done")  # at 00:00:05
+    create_job(stack, name="later", schedule="2030-01-01T12:00:00Z")
+    assert counter() == (2, 2)
+    with pytest.raises(QuotaExceeded):
+        create_job(stack, name="refused", schedule="2030-01-01T13:00:00Z")
+    drive(stack, 6)
+    assert JobModel.get(done["id"]).status == "completed"
+    # When another one is created, the completed job's run is given back first: it fits
+    create_job(stack, name="fits", schedule="2030-01-01T13:00:00Z")
+    assert counter() == (3, 2)
+    assert int(JobModel.get(done["id"]).runsPerDay) == 0
+    assert_invariants(now_ms())
+    # and the sum is exact again: the next one is refused, naming the quota
+    with pytest.raises(QuotaExceeded, match="maxRunsPerDay: the limit is 2, this request would reach 3"):
+        create_job(stack, name="refused", schedule="2030-01-01T14:00:00Z")
+
+
 def test_a_patch_beyond_a_quota_is_refused_and_changes_nothing(engine: dict[str, Any], configure: Any,
                                                                 client: Any) -> None:
     quota_config(configure, minIntervalMs=60_000, maxRunsPerDay=100)

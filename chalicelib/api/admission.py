@@ -65,7 +65,7 @@ class Admission:
             if job.nextRunAt is not None else 0
         tallies = [Tally(job.agentId, 1, int(job.runsPerDay), quota.maxJobs, quota.maxRunsPerDay)] \
             if counted(quota) else []
-        self._write(lambda: self.store.create(job, tallies))
+        self._write(lambda: self.store.create(job, tallies), job.agentId)
 
     def update(self, job: JobModel, changes: dict[str, Any], stamp: int, old_name: str, now_ms: int) -> None:
         """Apply a PATCH's ``changes`` to ``job`` and store them, if its agent's quota allows."""
@@ -83,7 +83,7 @@ class Admission:
             tallies = self._moves(job, old_agent, old_runs, quota)
         actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
                    for k, v in changes.items()]
-        self._write(lambda: self.store.update(job, actions, stamp, old_name, tallies))
+        self._write(lambda: self.store.update(job, actions, stamp, old_name, tallies), job.agentId)
 
     def delete(self, job: JobModel) -> None:
         """Delete ``job``, giving its counts back to its agent."""
@@ -98,14 +98,21 @@ class Admission:
         moved = [Tally(old_agent, -1, -old_runs)] if counted(self.quota(old_agent)) else []
         return moved + ([Tally(job.agentId, 1, runs, quota.maxJobs, quota.maxRunsPerDay)] if counted(quota) else [])
 
-    def _write(self, write: Callable[[], None]) -> None:
+    def _write(self, write: Callable[[], None], agent_id: str | None = None) -> None:
         # Counters not started yet (a quota newly configured): count that agent's jobs, write again.
+        # Refused on maxRunsPerDay: give back the figures of ``agent_id``'s jobs that ended on their
+        # own (the sum still holds them), and write again if that freed anything.
+        released = agent_id is None
         for _ in range(WRITE_TRIES):
             try:
                 write()
                 return
             except CountersMissing as missing:
                 self.counters.start(missing.agent_id)
+            except QuotaExceeded as refused:
+                if released or refused.quota != "maxRunsPerDay" or not self.counters.release_ended(str(agent_id)):
+                    raise
+                released = True
         write()
 
     @staticmethod

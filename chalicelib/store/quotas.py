@@ -15,8 +15,10 @@ status, keys only, then the jobs' ``runsPerDay`` with BatchGetItem) and writes a
 
 The sum is of the figures the jobs hold: a job's figure is computed when it is made and when its
 timing, status or agent changes over the API (a pause sets it to 0). A job the engine ends on its
-own (a single run done, ``endAt`` passed, ``maxRuns`` used up) keeps its figure in the sum until
-it is deleted or changed: the sum errs on the side of refusing, never of passing the quota.
+own (a single run done, ``endAt`` passed, ``maxRuns`` used up) keeps its figure until a write is
+refused on ``maxRunsPerDay``: the caller then gives back the figures of the agent's ended jobs
+(:meth:`AgentCounters.release_ended`, each job set to 0 in one transaction with the sum) and tries
+once more. So the sum errs on the side of refusing, and is made exact before it refuses.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from pynamodb.transactions import TransactWrite
 from ..errors import JobsError, QuotaExceeded
 from . import dynamo
 from .listing import STATUS_ORDER
-from .models import AgentModel, JobModel, agent_item_id
+from .models import AgentModel, JobModel, JobStatus, agent_item_id
 
 BATCH_GET_MAX = 100  # BatchGetItem's most keys per call
 
@@ -111,14 +113,44 @@ class AgentCounters:
         except PynamoDBException as exc:
             raise dynamo.unavailable("jobs", "count an agent's jobs") from exc
 
+    def release_ended(self, agent_id: str) -> int:
+        """Give back to the agent's sum the ``runsPerDay`` of its jobs that ended (``completed``,
+        ``failed``: the engine ends them without the API), each job keeping 0 from then on, in one
+        transaction with the sum. Returns the runs per day given back. Cost: two Queries of the
+        ``list`` index, one BatchGetItem per 100 ended jobs, one transaction per job with a figure."""
+        try:
+            ended = [job_id for status in (JobStatus.COMPLETED.value, JobStatus.FAILED.value)
+                     for job_id in self._ids(agent_id, status)]
+            figures = [(job_id, figure) for job_id, figure in zip(ended, self._runs_of(ended), strict=True) if figure]
+        except PynamoDBException as exc:
+            raise dynamo.unavailable("jobs", "read an agent's ended jobs") from exc
+        return sum(figure for job_id, figure in figures if self._release(agent_id, job_id, figure))
+
+    def _release(self, agent_id: str, job_id: str, figure: int) -> bool:
+        # Conditional on the job still ended, of this agent, holding this figure (a concurrent
+        # resume or move recomputes it itself).
+        jobs = self.jobs
+        held = jobs.id.exists() & (jobs.status != JobStatus.ACTIVE.value) & (jobs.status != JobStatus.PAUSED.value) \
+            & (jobs.agentId == agent_id) & (jobs.runsPerDay == figure)
+
+        def write() -> None:
+            with TransactWrite(connection=dynamo.model_connection(jobs)) as tx:
+                tx.update(jobs(job_id), actions=[jobs.runsPerDay.set(0)], condition=held)
+                tx.update(self.agents(agent_item_id(agent_id)), actions=[self.agents.runsPerDay.add(-figure)],
+                          condition=self.agents.jobCount.exists())
+        return dynamo.committed(write, lambda: dynamo.unavailable("jobs", "give back an ended job's runs"))
+
     def _ids(self, agent_id: str, status: str) -> Iterator[str]:
         prefix = f"{agent_id}#"
         for entry in self.jobs.listing.query(status, self.jobs.listKey.startswith(prefix)):
             yield entry.id
 
-    def _runs_of(self, ids: list[str]) -> Iterator[int]:
+    def _runs_of(self, ids: list[str]) -> list[int]:
+        """The ``runsPerDay`` of each job of ``ids``, in their order (a job gone meanwhile: 0)."""
+        found: dict[str, int] = {}
         for start in range(0, len(ids), BATCH_GET_MAX):
             for job in self.jobs.batch_get(ids[start:start + BATCH_GET_MAX], consistent_read=True,
                                            attributes_to_get=["id", "runsPerDay"]):
-                yield int(job.runsPerDay or 0)
+                found[job.id] = int(job.runsPerDay or 0)
+        return [found.get(job_id, 0) for job_id in ids]
 
