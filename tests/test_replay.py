@@ -44,7 +44,7 @@ def test_run_now_without_a_body_delivers_the_jobs_payload_and_records_it(stack: 
 
 @pytest.mark.parametrize(("body", "status", "field"), [
     ({"payload": [1]}, 400, "payload"), ({"payload": None}, 400, "payload"), ({"other": 1}, 400, "other"),
-    ([1], 400, "body"), ({"payload": {"x": "y" * 70_000}}, 413, "payload"),
+    ([1], 400, "body"), ("null", 400, "body"), ({"payload": {"x": "y" * 70_000}}, 413, "payload"),
 ])
 def test_a_bad_run_now_body_is_refused_and_starts_nothing(stack: dict[str, Any], body: Any, status: int,
                                                           field: str) -> None:

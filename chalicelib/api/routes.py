@@ -16,7 +16,7 @@ from chalice import Blueprint, Response
 from .. import runtime, telemetry
 from ..clock import now_ms
 from ..engine import callbacks
-from ..errors import Unauthorized
+from ..errors import Unauthorized, ValidationFailed
 from ..vocab import JOB_STATUSES
 from . import scopes
 from .auth import Scope, authorize
@@ -212,7 +212,7 @@ def delete_job(job_id: str) -> Response:
 def run_job(job_id: str) -> Response:
     """Run a job now, outside its schedule (with an optional ``{"payload": ...}`` for this run only)."""
     scopes.check_job(_authorize(), job_id)
-    return _json(runtime.jobs().run_now(job_id, _optional_body()), 202)
+    return _json(runtime.jobs().run_now(job_id, _optional_object()), 202)
 
 
 @api.route("/api/jobs/{job_id}/runs", methods=["GET"])
@@ -242,6 +242,15 @@ def _report_attempt(run_id: str) -> int | None:
 def _optional_body() -> object:
     raw = api.current_request.raw_body
     return None if not raw or not raw.strip() else _body()
+
+
+def _optional_object() -> dict[str, Any] | None:
+    """An optional body that, when sent, must be a JSON object (``null`` too is refused)."""
+    body = _optional_body()
+    raw = api.current_request.raw_body
+    if raw and raw.strip() and not isinstance(body, dict):
+        raise ValidationFailed("body", "must be a JSON object")
+    return body if isinstance(body, dict) else None
 
 
 @api.route("/api/runs/{run_id}", methods=["GET"])
