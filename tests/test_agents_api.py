@@ -21,11 +21,11 @@ def agents(client: Any, token: str | None = None, path: str = "/api/agents") -> 
 
 @pytest.fixture
 def limited(stack: dict[str, Any], configure: Any) -> dict[str, Any]:
-    """The stack's agent limited to one slot; a second agent configured with a secret and a
-    quota, and no job."""
+    """The stack's agent limited to one slot and 10 jobs (its quota counters make its item before
+    any slot is taken); a second agent configured with a secret and a quota, and no job."""
     url = stack["agent"].url
     configure({"retryPolicy": NO_JITTER, "agents": {
-        AGENT_ID: {"url": url + "?key=secret-in-query", "maxConcurrent": 1},
+        AGENT_ID: {"url": url + "?key=secret-in-query", "maxConcurrent": 1, "quota": {"maxJobs": 10}},
         OTHER: {"url": "https://agent.example:8443/hooks/abc", "secretEnv": "OTHER_SECRET",
                 "quota": {"maxJobs": 10, "maxDepth": 1}}}})
     return stack
@@ -45,7 +45,7 @@ def test_an_agent_shows_its_limits_slots_line_usage_and_jobs(limited: dict[str, 
     assert view == {"id": AGENT_ID, "configured": True, "urlHost": view["urlHost"], "maxConcurrent": 1,
                     "running": 1, "queued": 1, "budget": None,
                     "usageToday": {"costUsd": 0.0, "tokens": 0},
-                    "quota": {"maxJobs": None, "minIntervalMs": None, "maxRunsPerDay": None, "maxDepth": 3},
+                    "quota": {"maxJobs": 10, "minIntervalMs": None, "maxRunsPerDay": None, "maxDepth": 3},
                     "jobs": 2}
     assert view["urlHost"] == limited["agent"].url.split("/")[2]  # host:port, never the path or query
     # And once the first reports its cost, the day's usage (its jobs') counts it and the second runs

@@ -106,8 +106,11 @@ class AgentLimits:
         condition: Condition = model.id.exists()
         if limits.maxConcurrent is not None:
             holds = model.holders[occ.run_id].exists()
-            free = (size(model.holders) < limits.maxConcurrent) & (model.queued.does_not_exist()
-                                                                    | (model.queued <= 0))
+            # An item made by the quota counters (or the budget) has no holders map yet: the
+            # condition holds, the SET of a slot in it is refused (ValidationException), and
+            # _learn creates the map ({} below). size() of a missing map is never evaluated.
+            free = (model.holders.does_not_exist() | (size(model.holders) < limits.maxConcurrent)) & (
+                model.queued.does_not_exist() | (model.queued <= 0))
             actions.append(model.holders[occ.run_id].set(lease_until))
             condition &= holds | free
         if charge is not None and limits.budget is not None:
