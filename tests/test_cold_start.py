@@ -53,7 +53,9 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     out = subprocess.run([sys.executable, "-c", f"import json; {code}"], cwd=cold_start.ROOT, env=cold_start._env(),
                          capture_output=True, text=True, check=True)
     routes, handlers = json.loads(out.stdout)
-    assert routes == [["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]], ["/api/jobs/by-name/{name}", ["PUT"]],
+    assert routes == [["/api/agents", ["GET"]], ["/api/agents/{agent_id}", ["GET"]],
+                      ["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
+                      ["/api/jobs/by-name/{name}", ["GET", "PUT"]],
                       ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
                       ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/mcp", ["POST"]], ["/api/openapi.json", ["GET"]],
                       ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
