@@ -304,3 +304,39 @@ def test_the_client_reads_its_url_and_token_from_the_environment(monkeypatch: py
     assert kit.Client().base_url == "http://localhost:3000/api"
     with pytest.raises(kit.ConnectionFailed):
         client.health()
+
+
+def test_a_delivery_carries_the_jobs_state_and_last_success_to_the_callback(api: FakeApi) -> None:
+    jobs = manager(api)
+    seen: list[Any] = []
+    job = jobs.create_job(name="continuity", interval=60_000,
+                          callback=lambda ctx: seen.append((ctx.state, ctx.last_success)))
+    last = {"runId": "run-0", "scheduledAt": "2030-01-01T00:00:00Z", "finishedAt": "2030-01-01T00:00:01Z",
+            "output": {"n": 1}}
+    assert jobs.handle(*delivery(api, job, state={"cursor": 3}, lastSuccess=last)).status == 204
+    assert jobs.handle(*delivery(api, job)).status == 204  # before any success: both None
+    assert seen == [({"cursor": 3}, last), (None, None)]
+
+
+def test_the_python_example_declares_two_jobs_and_its_digest_keeps_state(api: FakeApi,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "python" / "agent.py"
+    spec = importlib.util.spec_from_file_location("example_agent", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    first = example.digest(kit.JobContext(kit.Delivery.parse(delivery(api, {"id": "j", "name": "d"})[1])))
+    assert first == {"summary": "digest #1 for everyone", "state": {"sent": 1}}
+    again = kit.Delivery.parse(delivery(api, {"id": "j", "name": "d"}, state=first["state"])[1])
+    assert example.digest(kit.JobContext(again))["state"] == {"sent": 2}
+    monkeypatch.setenv("AGENTOS_URL", api.base)
+    monkeypatch.setenv("AGENTOS_AGENT_ID", AGENT)
+    monkeypatch.setenv("AGENT_SECRET", SECRET)
+    monkeypatch.setenv("PORT", "0")
+    monkeypatch.setattr(kit.JobManager, "server", lambda self, port: type("S", (), {"serve_forever": lambda s: None})())
+    example.main()
+    assert sorted(api.jobs) == ["daily-digest", "reindex"]
+    assert api.jobs["reindex"]["heartbeatTimeoutMs"] == 60_000
+    assert api.jobs["daily-digest"]["timezone"] == "Europe/Paris"

@@ -231,3 +231,15 @@ test('the client: pages through Link, sends Idempotency-Key and a run payload, e
     assert.equal(JSON.stringify(client).includes('"t"'), false, 'the token stays out of logs');
   } finally { await api.close(); }
 });
+
+test('a delivery carries the job\'s state and last success to the callback', async () => {
+  const { api, jobs } = await setUp();
+  try {
+    const seen = [];
+    const job = await jobs.createJob({ name: 'continuity', interval: 60000, callback: (ctx) => { seen.push([ctx.state, ctx.lastSuccess]); } });
+    const last = { runId: 'run-0', scheduledAt: '2030-01-01T00:00:00Z', finishedAt: '2030-01-01T00:00:01Z', output: { n: 1 } };
+    assert.equal((await jobs.handle(...Object.values(delivery(api, job, { state: { cursor: 3 }, lastSuccess: last })))).status, 204);
+    assert.equal((await jobs.handle(...Object.values(delivery(api, job)))).status, 204);
+    assert.deepEqual(seen, [[{ cursor: 3 }, last], [null, null]]);
+  } finally { await api.close(); }
+});
