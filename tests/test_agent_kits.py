@@ -144,7 +144,7 @@ def test_typescript_kit_under_node_test_runner() -> None:
 
     report = run_node_tests({"AGENTOS_E2E_URL": ""})
     passed = re.search(r"^# pass (\d+)$", report, flags=re.M)
-    assert "# fail 0" in report and passed and int(passed.group(1)) >= 18, report[-2000:]
+    assert "# fail 0" in report and passed and int(passed.group(1)) >= 19, report[-2000:]
 
 
 # --- both kits end to end against the local stack -------------------------------------------------

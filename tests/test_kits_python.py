@@ -340,3 +340,24 @@ def test_the_python_example_declares_two_jobs_and_its_digest_keeps_state(api: Fa
     assert sorted(api.jobs) == ["daily-digest", "reindex"]
     assert api.jobs["reindex"]["heartbeatTimeoutMs"] == 60_000
     assert api.jobs["daily-digest"]["timezone"] == "Europe/Paris"
+
+
+def test_an_output_that_is_not_json_fails_the_run_and_says_why(api: FakeApi) -> None:
+    jobs = manager(api)
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    quick = jobs.handle(*delivery(api, jobs.create_job(name="cycle", interval=60_000, callback=lambda: cycle)))
+    assert quick.status == 422 and b"not JSON" in quick.body
+
+    def slow() -> dict[str, Any]:
+        time.sleep(0.3)
+        return cycle
+
+    assert jobs.handle(*delivery(api, jobs.create_job(name="slow-cycle", interval=60_000, callback=slow))).status == 202
+    settled(jobs)
+    [report] = api.completes
+    assert (report["status"], report["retryable"]) == ("failed", False)
+    assert report["error"].startswith("the outcome could not be sent as JSON")
+    dated = jobs.handle(*delivery(api, jobs.create_job(name="dated", interval=60_000,
+                                                        callback=lambda: {"at": datetime(2030, 1, 1, tzinfo=UTC)})))
+    assert json.loads(dated.body) == {"at": "2030-01-01 00:00:00+00:00"}  # sent as its text

@@ -71,5 +71,15 @@ class AcceptedRun:
         try:
             self.reports.append(delivery.complete(status, **fields))
         except AgentOSError as error:
-            log.error("the outcome %s of run %s (attempt %s) was not recorded: %s", status, delivery.run_id,
-                      delivery.attempt, error)
+            self._lost(status, error)
+        except (TypeError, ValueError) as error:  # not JSON (a cycle): the run fails and says why
+            try:
+                self.reports.append(delivery.complete("failed", retryable=False,
+                                                      error=f"the outcome could not be sent as JSON: {error}"))
+            except AgentOSError as again:
+                self._lost("failed", again)
+
+    def _lost(self, status: str, error: AgentOSError) -> None:
+        delivery = self.context.delivery
+        log.error("the outcome %s of run %s (attempt %s) was not recorded: %s", status, delivery.run_id,
+                  delivery.attempt, error)

@@ -62,5 +62,8 @@ def dispatch(callback: Callback, delivery: Delivery, answer_within_s: float,
     error = done.exception()
     if error is not None:
         return Answer.text(500 if is_retryable(error) else 422, failure_text(error)), None
-    body = answer_body(done.result())
+    try:
+        body = answer_body(done.result())
+    except ValueError as error:  # not JSON (a cycle): retrying would not help
+        return Answer.text(422, f"the output is not JSON: {error}"), None
     return Answer(200 if body else 204, {"Content-Type": "application/json"} if body else {}, body), None

@@ -48,7 +48,8 @@ def send(method: str, url: str, body: Any = None, headers: dict[str, str] | None
     Raises :class:`AgentOSError` for any other status (:class:`AttemptEnded` for a 409 to a report)
     and :class:`ConnectionFailed` when no answer came.
     """
-    data = None if body is None else json.dumps(body).encode("utf-8")
+    # default=str: a datetime or a Decimal in an output is sent as its text; a cycle raises ValueError here
+    data = None if body is None else json.dumps(body, default=str).encode("utf-8")
     all_headers = {**(headers or {}), **({"Content-Type": "application/json"} if data is not None else {})}
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:

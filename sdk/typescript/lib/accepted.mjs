@@ -53,8 +53,22 @@ export class AcceptedRun {
     try {
       this.report = await this.context.delivery.complete(status, fields);
     } catch (error) {
-      if (!(error instanceof AgentOSError)) throw error;
-      this.log.error(`the outcome ${status} of run ${this.context.runId} (attempt ${this.context.attempt}) was not recorded: ${error.message}`);
+      if (error instanceof AgentOSError) this.#lost(status, error);
+      else await this.#unsendable(error);
     }
+  }
+
+  async #unsendable(error) {
+    // an outcome that is not JSON (a cycle, a BigInt): the run fails and says why, rather than timing out
+    try {
+      this.report = await this.context.delivery.complete('failed',
+        { error: `the outcome could not be sent as JSON: ${failureText(error)}`, retryable: false });
+    } catch (again) {
+      this.#lost('failed', again);
+    }
+  }
+
+  #lost(status, error) {
+    this.log.error(`the outcome ${status} of run ${this.context.runId} (attempt ${this.context.attempt}) was not recorded: ${error.message}`);
   }
 }

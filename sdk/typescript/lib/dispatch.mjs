@@ -39,5 +39,11 @@ export async function dispatch(callback, delivery, { answerWithinMs, heartbeatEv
   if (outcome.failed) return { answer: textAnswer(isRetryable(outcome.error) ? 500 : 422, failureText(outcome.error)), accepted: null };
   const output = outputOf(outcome.value);
   if (output === null) return { answer: { status: 204, headers: {}, body: '' }, accepted: null };
-  return { answer: { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(output) }, accepted: null };
+  let body;
+  try {
+    body = JSON.stringify(output);
+  } catch (error) { // not JSON (a cycle, a BigInt): retrying would not help
+    return { answer: textAnswer(422, `the output is not JSON: ${failureText(error)}`), accepted: null };
+  }
+  return { answer: { status: 200, headers: { 'Content-Type': 'application/json' }, body }, accepted: null };
 }

@@ -30,10 +30,11 @@ function refusal(response, data, url) {
  */
 export async function send(method, url, { body, headers = {}, timeoutMs = 10000 } = {}) {
   const all = { ...headers, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) };
+  const json = body === undefined ? undefined : JSON.stringify(body); // a cycle throws here, not retried
   let response;
   let text;
   try {
-    response = await fetch(url, { method, headers: all, body: body === undefined ? undefined : JSON.stringify(body),
+    response = await fetch(url, { method, headers: all, body: json,
       signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
     text = await response.text();
   } catch (error) {

@@ -243,3 +243,21 @@ test('a delivery carries the job\'s state and last success to the callback', asy
     assert.deepEqual(seen, [[{ cursor: 3 }, last], [null, null]]);
   } finally { await api.close(); }
 });
+
+test('an output that is not JSON fails the run and says why', async () => {
+  const { api, jobs } = await setUp();
+  try {
+    const cycle = {};
+    cycle.self = cycle;
+    const quick = await jobs.createJob({ name: 'cycle', interval: 60000, callback: () => cycle });
+    const answer = await jobs.handle(...Object.values(delivery(api, quick)));
+    assert.equal(answer.status, 422);
+    assert.match(answer.body, /not JSON/);
+    const slow = await jobs.createJob({ name: 'slow-cycle', interval: 60000, callback: async () => { await wait(300); return cycle; } });
+    assert.equal((await jobs.handle(...Object.values(delivery(api, slow)))).status, 202);
+    await settle(jobs);
+    assert.equal(api.completes.length, 1);
+    assert.deepEqual([api.completes[0].status, api.completes[0].retryable], ['failed', false]);
+    assert.match(api.completes[0].error, /^the outcome could not be sent as JSON/);
+  } finally { await api.close(); }
+});
