@@ -68,3 +68,25 @@ def test_the_typescript_example_type_checks_against_the_kits_types(tmp_path: Pat
     failed = subprocess.run([str(TS_HOME / ".bin" / "tsc"), "-p", "tsconfig.test.json", "--noEmit"], cwd=tmp_path,
                             capture_output=True, text=True)
     assert failed.returncode != 0 and "callback" in failed.stdout, failed.stdout
+
+
+@pytest.mark.skipif(tsc_missing() is not None, reason=str(tsc_missing()))
+def test_the_kits_types_cover_its_exports_and_type_check_a_users_code(tmp_path: Path) -> None:
+    import re
+
+    from kit_tools import TS_HOME
+
+    npm_install_kit(tmp_path)
+    kit_dir = ROOT / "sdk" / "typescript"
+    declared = set(re.findall(r"^export declare (?:class|function|const) (\w+)",
+                              (kit_dir / "index.d.ts").read_text() + (kit_dir / "agentos-agent.d.ts").read_text(),
+                              flags=re.M))
+    script = "import('agentos-agent').then((kit) => console.log(Object.keys(kit).join(',')))"
+    exported = set(run(["node", "--input-type=module", "-e", script], tmp_path).strip().split(","))
+    assert declared == exported, f"declared only: {declared - exported}; exported only: {exported - declared}"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "uses.ts").write_text((kit_dir / "test-support" / "types-check.ts").read_text())
+    (tmp_path / "tsconfig.json").write_text(json.dumps({"compilerOptions": {
+        "target": "es2022", "module": "node16", "moduleResolution": "node16", "strict": True, "noEmit": True,
+        "types": ["node"], "typeRoots": [str(TS_HOME / "@types")]}, "include": ["src"]}))
+    run([str(TS_HOME / ".bin" / "tsc"), "-p", "tsconfig.json"], tmp_path)
