@@ -343,6 +343,7 @@ def test_python_client_runs_replays_and_cancels_against_the_stack(stack: dict[st
     assert (replay["trigger"], replay["replayOf"]) == ("replay", first["id"])
     assert run_ended(stack, replay["id"])["output"] == {"echo": {"take": 1}}
     assert [run["id"] for run in client.list_job_runs(job["id"])][:2] == [replay["id"], first["id"]]
+    assert [run["id"] for run in client.iter_job_runs(job["id"])] == [replay["id"], first["id"]]
     assert client.get_run(first["id"])["status"] == "succeeded"
     with pytest.raises(kit.AgentOSError) as ended:
         client.cancel_run(first["id"])

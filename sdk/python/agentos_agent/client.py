@@ -145,6 +145,10 @@ class Client:
         """One page of ``GET /jobs/{id}/events``, newest first."""
         return self._page(f"/jobs/{quote(job_id, safe='')}/events", {"limit": limit})
 
+    def iter_job_events(self, job_id: str) -> Iterator[Json]:
+        """Every event of the job, newest first, page after page."""
+        return self._pages(f"/jobs/{quote(job_id, safe='')}/events", {})
+
     def preview_schedule(self, schedule: str | None = None, interval: int | None = None,
                          timezone: str | None = None, count: int | None = None) -> Json:
         """``POST /schedules/preview``: ``{"next": [...], "runsPerDay": n}``."""
@@ -157,6 +161,10 @@ class Client:
     def list_job_runs(self, job_id: str, limit: int | None = None) -> Page:
         """One page of ``GET /jobs/{id}/runs``, newest first."""
         return self._page(f"/jobs/{quote(job_id, safe='')}/runs", {"limit": limit})
+
+    def iter_job_runs(self, job_id: str) -> Iterator[Json]:
+        """Every run of the job, newest first, page after page."""
+        return self._pages(f"/jobs/{quote(job_id, safe='')}/runs", {})
 
     def list_runs(self, status: str | None = None, agent_id: str | None = None, job_id: str | None = None,
                   trigger: str | None = None, since: str | None = None, limit: int | None = None) -> Page:
