@@ -182,6 +182,7 @@ export declare class JobManager {
   constructor(options?: JobManagerOptions);
   readonly client: AgentOSClient;
   readonly agentId: string | null;
+  /** The latest attempts answered 202 (at most 100), most recent last. */
   readonly accepted: AcceptedRun[];
   /** A Node http listener answering deliveries: http.createServer(jobs.listener). */
   readonly listener: (req: IncomingMessage, res: ServerResponse) => void;

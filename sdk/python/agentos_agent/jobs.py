@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
@@ -24,6 +25,8 @@ from .delivery import Delivery, receive
 from .dispatch import Answer, dispatch
 from .retry import Backoff, retrying
 from .signing import SignatureError
+
+KEEP_ACCEPTED = 100
 
 
 class JobManager:
@@ -43,7 +46,8 @@ class JobManager:
         self.heartbeat_every_s = heartbeat_every_s
         self.backoff = backoff or Backoff()  # how reports are retried (until the attempt's timeoutAt)
         self.declare_within_s = declare_within_s  # a declaration meeting a (re)starting API is retried this long
-        self.accepted: list[AcceptedRun] = []  # attempts answered 202, most recent last
+        # the latest attempts answered 202, most recent last (bounded: a long-lived agent must not grow)
+        self.accepted: deque[AcceptedRun] = deque(maxlen=KEEP_ACCEPTED)
         self._lock = threading.Lock()
         self._by_id: dict[str, tuple[Callback, Mapping[str, Any]]] = {}
         self._by_name: dict[str, tuple[Callback, Mapping[str, Any]]] = {}

@@ -10,6 +10,7 @@ import { AgentOSClient } from './client.mjs';
 import { dispatch, textAnswer } from './dispatch.mjs';
 import { retrying } from './retry.mjs';
 
+const KEEP_ACCEPTED = 100; // a long-lived agent must not grow with every run
 const MAX_BODY_BYTES = 1024 * 1024; // a delivery is at most the API's payload limit plus a few fields
 
 function readBody(req) {
@@ -38,7 +39,7 @@ export class JobManager {
     }
     Object.defineProperty(this, 'secret', { value: key, enumerable: false });
     Object.assign(this, { answerWithinMs, heartbeatEveryMs, retry, declareWithinMs, log });
-    this.accepted = []; // AcceptedRuns of attempts answered 202, most recent last
+    this.accepted = []; // the latest AcceptedRuns (answered 202), most recent last; bounded (KEEP_ACCEPTED)
     this.byId = new Map();
     this.byName = new Map();
     this.listener = (req, res) => { this.#serve(req, res); }; // bound: pass it to http.createServer
@@ -87,7 +88,7 @@ export class JobManager {
     if (!entry) return textAnswer(404, `no callback registered for job ${JSON.stringify(delivery.jobName)} (${delivery.jobId})`);
     const { answer, accepted } = await dispatch(entry.callback, delivery,
       { answerWithinMs: this.answerWithinMs, heartbeatEveryMs: this.#heartbeatEvery(entry.job), log: this.log });
-    if (accepted) this.accepted.push(accepted);
+    if (accepted) this.accepted.splice(0, this.accepted.push(accepted) - KEEP_ACCEPTED);
     return answer;
   }
 
