@@ -31,6 +31,9 @@ def _tick() -> dict[str, Any]:
     flags, started = telemetry.invocation_started(), now_ms()
     try:
         report = runtime.dispatcher().tick(started)
+        from .engine.provisioning import ahead  # the switch off: one environment read, no AWS call
+
+        ahead(started, runtime.dispatcher().shards)  # the executor made ready for what is due next
         repaired = _reconcile()
         telemetry.count("OccurrencesDispatched", report.occurrences)
         telemetry.milliseconds("TickDurationMs", now_ms() - started)

@@ -18,6 +18,10 @@ AGENTOS_CALLBACK_SECRET(_PARAM) the callback tokens' secret, or its SSM paramete
 AGENTOS_PUBLIC_URL              this API's public base URL                          engine.callbacks
 AGENTOS_EXECUTOR_BATCH          ``0``: the per-message executor path (``1``)        runtime
 AGENTOS_AWS_CONNECTIONS         HTTP connections per AWS client (10)                store.aws
+AGENTOS_PROVISION_AHEAD         ``1``: the tick raises the executor's pollers       engine.provisioning
+                                before a burst (``0``, off; the template sets it)
+AGENTOS_EXECUTOR_MAPPING        the executor's SQS event source mapping (UUID)      engine.provisioning
+AGENTOS_POLLERS_REST/_MOST      its pollers at rest (2) and at most (2000)          engine.provisioning
 JOBS_TABLE / RUNS_TABLE         the tables (``agentos-jobs-dev``/``-runs-dev``)     store.models (import)
 JOBS_QUEUE / JOBS_DLQ           the queue and its dead-letter queue                 store.sqs, handlers
 AWS_DEFAULT_REGION, AWS_REGION  the region (``us-east-1``)                          store.models
@@ -88,6 +92,21 @@ def public_url() -> str | None:
 def executor_batched() -> bool:
     """False when ``AGENTOS_EXECUTOR_BATCH=0`` (the per-message reference path)."""
     return os.environ.get("AGENTOS_EXECUTOR_BATCH", "1") != "0"
+
+
+def provision_ahead() -> bool:
+    """True when ``AGENTOS_PROVISION_AHEAD=1``: the tick provisions the executor for what is due."""
+    return os.environ.get("AGENTOS_PROVISION_AHEAD", "0") == "1"
+
+
+def executor_mapping() -> str | None:
+    """``AGENTOS_EXECUTOR_MAPPING``: the UUID of the executor's SQS event source mapping."""
+    return os.environ.get("AGENTOS_EXECUTOR_MAPPING") or None
+
+
+def pollers() -> tuple[int, int]:
+    """(minimum at rest, most) pollers of the executor's mapping in provisioned mode (2, 2000)."""
+    return int(os.environ.get("AGENTOS_POLLERS_REST") or 2), int(os.environ.get("AGENTOS_POLLERS_MOST") or 2000)
 
 
 def aws_connections() -> int:

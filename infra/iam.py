@@ -16,6 +16,9 @@ from typing import Any
 from .resources import APP_NAME, stage_names
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
+# The logical id SAM gives the executor's SQS event source mapping: function "Execute" + event
+# "ExecuteSqsEventSource" (merge_template.CHALICE_FUNCTIONS, SQS_EVENT_ID); Ref gives its UUID.
+EXECUTOR_MAPPING_ID = "ExecuteExecuteSqsEventSource"
 FUNCTIONS = ("api_handler", "tick", "execute")
 STAGES = ("dev", "prod")
 
@@ -140,6 +143,10 @@ def _tick(stage: str) -> list[dict]:
         statement("ReadAgentSlots", ["dynamodb:GetItem"], [t["jobs"]],
                   {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["agent#*"]}}),
         statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
+        # Provisioning ahead (AGENTOS_PROVISION_AHEAD): the executor's SQS event source mapping's
+        # minimum pollers, read and set; that mapping only (SAM names it after the function and event).
+        statement("ProvisionExecutor", ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+                  [arn("lambda", f"event-source-mapping:${{{EXECUTOR_MAPPING_ID}}}")]),
     ]
 
 

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from .iam import function_name
+from .iam import EXECUTOR_MAPPING_ID, function_name
 from .resources import (
     DLQ_ID,
     JOBS_TABLE_ID,
@@ -35,6 +35,7 @@ DASHBOARD_ID = "Dashboard"
 METRICS_NAMESPACE = "AgentOSJobs"
 SERVICE = "agentos-jobs"
 APP_METRICS = ("OccurrencesDispatched", "RunsSucceeded", "RunsFailed", "RunsRetried")
+PROVISION_AHEAD_PARAM = "ProvisionAhead"
 
 
 def log_group_id(function: str) -> str:
@@ -56,6 +57,10 @@ def function_overrides(stage: str) -> dict[str, Any]:
     # Deliveries carry callback URLs on this stage's API: the executor learns its invoke URL here
     # (the API function itself needs none, so no resource depends on itself).
     execute["Properties"]["Environment"] = {"Variables": {"AGENTOS_PUBLIC_URL": public_url(stage)}}
+    # Provisioning ahead (chalicelib/engine/provisioning.py), off unless the stack's parameter says 1
+    overrides["Tick"]["Properties"]["Environment"] = {"Variables": {
+        "AGENTOS_PROVISION_AHEAD": {"Ref": PROVISION_AHEAD_PARAM},
+        "AGENTOS_EXECUTOR_MAPPING": {"Ref": EXECUTOR_MAPPING_ID}}}
     return overrides
 
 
@@ -238,7 +243,11 @@ def merge_template(stage: str) -> dict[str, Any]:
     return {
         "Parameters": {"AlarmEmail": {
             "Type": "String", "Default": "",
-            "Description": "E-mail address subscribed to the alarm topic (empty: none)."}},
+            "Description": "E-mail address subscribed to the alarm topic (empty: none)."},
+            PROVISION_AHEAD_PARAM: {
+                "Type": "String", "Default": "0", "AllowedValues": ["0", "1"],
+                "Description": "1: the tick raises the executor's minimum pollers before a burst "
+                               "(docs/operations.md, \"Provisioning ahead of a burst\")."}},
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
         "Resources": {
             **resource_definitions(stage),

@@ -41,6 +41,8 @@ RARE = {
     ("execute", "dynamodb:Query", "agentQueue"): "a slot freed while runs wait for it (maxConcurrent)",
     ("api_handler", "dynamodb:Query", "agentQueue"): "a report that frees a slot while runs wait for it",
     ("tick", "dynamodb:BatchGetItem", "runs"): "the reconciler reads the runs holding an agent's slots (none here)",
+    ("tick", "lambda:GetEventSourceMapping", "mapping"): "provisioning ahead, off by default (test_provisioning.py)",
+    ("tick", "lambda:UpdateEventSourceMapping", "mapping"): "provisioning ahead, off by default (test_provisioning.py)",
 }
 
 
@@ -104,6 +106,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, set[tuple[st
 def _short(arn: str) -> str:
     """A resource's kind, for RARE: jobs, runs, list, due (DynamoDB); queue, dlq; tokens, agents (SSM)."""
     service, tail = arn.split(":")[2], arn.split(":", 5)[5]
+    if service == "lambda":
+        return "mapping"
     if service == "dynamodb":
         return tail.split("/")[3] if "/index/" in tail else {"agentos-jobs-dev": "jobs"}.get(tail[6:], "runs")
     if service == "sqs":
@@ -166,3 +170,22 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, A
 ])
 def test_what_the_review_found_is_no_longer_allowed(function: str, action: str, table: str) -> None:
     assert not allowed(function, action, _table_arn(table))
+
+
+def test_only_the_tick_may_provision_and_only_the_executors_mapping() -> None:
+    # Provisioning ahead reads and sets the executor's mapping (its UUID comes from CloudFormation)
+    def mapping(uuid: str) -> str:
+        return _arn("lambda", f"event-source-mapping:{uuid}")
+
+    def allowed_on(function: str, action: str, uuid: str) -> bool:
+        return any(action in stmt["Action"] and any(fnmatch.fnmatchcase(
+            mapping(uuid), _resolved(r).replace("${" + iam.EXECUTOR_MAPPING_ID + "}", "executor-uuid"))
+            for r in stmt["Resource"]) for stmt in iam.policy("dev", function)["Statement"])
+
+    for action in ("lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"):
+        assert allowed_on("tick", action, "executor-uuid")
+        assert not allowed_on("tick", action, "another-uuid")
+        assert not allowed_on("execute", action, "executor-uuid")
+        assert not allowed_on("api_handler", action, "executor-uuid")
+    for action in ("lambda:DeleteEventSourceMapping", "lambda:CreateEventSourceMapping", "lambda:InvokeFunction"):
+        assert not allowed_on("tick", action, "executor-uuid")

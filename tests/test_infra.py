@@ -245,6 +245,9 @@ def test_functions_get_their_stage_environment(packaged: dict[str, Any]) -> None
         if logical == "Execute":  # deliveries carry callback URLs on this stage's API
             assert variables.pop("AGENTOS_PUBLIC_URL") == {
                 "Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"}
+        if logical == "Tick":  # provisioning ahead: the stack's switch and the executor's mapping
+            assert variables.pop("AGENTOS_PROVISION_AHEAD") == {"Ref": "ProvisionAhead"}
+            assert variables.pop("AGENTOS_EXECUTOR_MAPPING") == {"Ref": iam.EXECUTOR_MAPPING_ID}
         assert variables == expected
         assert props["Timeout"] == timeouts[logical]
         assert props["FunctionName"] == iam.function_name(stage, function)
