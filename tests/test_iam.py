@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
+from chalice import Response
 
 from chalicelib import runtime
 from chalicelib.clock import now_ms
@@ -147,6 +148,20 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, A
     waiting = service.run_now(daily["id"])  # queued; its message is not run: the reconciler looks at it
     recorded["now"] = "tick"
     assert runtime.reconciler().run(now_ms() + 3_600_000).repaired == 1, waiting
+    recorded["now"] = "api_handler"
+    # Contract section 10: a declaration, a run now with its own payload, a replay, an Idempotency-Key.
+    service.declare("daily-renamed", {**record_job(schedule="2 0 * * *"), "name": "daily-renamed",
+                                      "description": "declared"})
+    service.run_now(daily["id"], {"payload": {"action": "RECORD", "once": True}})
+    runtime.run_service().replay(manual["id"])
+    keyed = runtime.idempotency()
+    for _ in range(2):  # taken and answered, then answered from the record
+        keyed.respond("key-1", "open", "POST /api/jobs", "{}", lambda: Response(body="{}", status_code=201))
+    recorded["now"] = "setup"
+    records = receive_all(engine["queue_url"])
+    recorded["now"] = "execute"  # the run on demand's payload is read for its claim
+    for start in range(0, len(records), 10):
+        runtime.executor().handle_batch(records[start:start + 10])
     recorded["now"] = "api_handler"
     service.delete(soon["id"])
     recorded["now"] = "setup"
