@@ -10,8 +10,10 @@ api/      ``routes`` (the blueprint ``app.py`` registers), ``web`` (body and que
           ``bodies`` (a new job read without pydantic), ``openapi``, ``views`` (jobs and runs as
           the API shows them), ``preview`` (schedule preview), ``manager`` (the Python job
           manager), ``webconsole`` and ``console/`` (the browser console), ``jobs``
-          (:class:`JobService`), ``runs`` (:class:`RunService`: reads, reports, cancels), ``mcp``
-          (the MCP server, ``POST /api/mcp``) and ``mcp_tools`` (its tools);
+          (:class:`JobService`), ``declare`` (a job declared with PUT by name: what differs),
+          ``on_demand`` (run now and replay), ``idempotency`` (the ``Idempotency-Key`` of the
+          retry-safe routes), ``runs`` (:class:`RunService`: reads, reports, cancels, replays),
+          ``mcp`` (the MCP server, ``POST /api/mcp``) and ``mcp_tools`` (its tools);
 engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outcome), ``batch``
           (the executor's batched claim and read, the default path), ``delivery`` (signed HTTP
           to the agent), ``agent_secrets``, ``callbacks`` (tokens for later reports), ``actions``
@@ -21,7 +23,9 @@ engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outc
           maxRuns, catch-up), ``reconcile`` (the tick's repair of runs past their time);
 store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`` (DynamoDB
           plumbing), ``models`` (the items), ``jobs`` (:class:`JobStore`, the due index),
-          ``runs`` (:class:`RunStore`: claims, the overlap slot), ``listing`` (the job list's
+          ``runs`` (:class:`RunStore`: claims, the overlap slot), ``occurrences`` (an occurrence
+          and what its claim found), ``run_payloads`` (what a run on demand is delivered),
+          ``idempotency`` (the keys' records), ``listing`` (the job list's
           pages), ``sqs`` (:class:`OccurrenceQueue`), ``budgets`` (a job's daily budget);
 base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
           pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,
