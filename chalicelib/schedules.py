@@ -168,7 +168,8 @@ class CronSchedule(Schedule):
         expanded, nth = self._iter.expanded, getattr(self._iter, "nth_weekday_of_month", None)
         if nth or any(not isinstance(v, int) and v != "*" for field in expanded[:5] for v in field):
             return None
-        return [[] if field == ["*"] else sorted({int(v) % 7 if i == 4 else int(v) for v in field})
+        # A "*" anywhere in a list ("*,4/1") matches every value, as a lone "*" does.
+        return [[] if "*" in field else sorted({int(v) % 7 if i == 4 else int(v) for v in field})
                 for i, field in enumerate(expanded[:5])]
 
     def first_after(self, moment: datetime) -> datetime | None:

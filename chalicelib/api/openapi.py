@@ -97,6 +97,25 @@ JOB_NAME = {"name": "name", "in": "path", "required": True, "description": "The 
             "schema": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH, "pattern": NAME_PATTERN}}
 
 
+# Contract section 13: GET /api/agents (chalicelib/api/agents.py). Never a URL path, secret or token.
+_COUNT = {"type": "integer", "minimum": 0}
+_LIMIT = {"type": ["integer", "null"], "minimum": 0}
+AGENT = {"type": "object", "required": ["id", "configured", "urlHost", "maxConcurrent", "running", "queued", "budget",
+                                        "usageToday", "quota", "jobs"], "properties": {
+    "id": {"type": "string", "format": "uuid"}, "configured": {"type": "boolean"},
+    "urlHost": {"type": ["string", "null"], "description": "The agent URL's host and port only."},
+    "maxConcurrent": _LIMIT, "running": _COUNT, "queued": _COUNT,
+    "budget": {"type": ["object", "null"], "properties": {"maxCostUsdPerDay": {"type": "number"},
+                                                          "maxTokensPerDay": {"type": "integer"}}},
+    "usageToday": {"type": "object", "required": ["costUsd", "tokens"],
+                   "properties": {"costUsd": {"type": "number", "minimum": 0}, "tokens": _COUNT}},
+    "quota": {"type": "object", "required": ["maxJobs", "minIntervalMs", "maxRunsPerDay", "maxDepth"],
+              "properties": {"maxJobs": _LIMIT, "minIntervalMs": _LIMIT, "maxRunsPerDay": _LIMIT,
+                             "maxDepth": _COUNT}},
+    "jobs": _COUNT}}
+AGENT_ID = {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+
 # A job answer links to the operations on that job (clients and stateful fuzzers follow them).
 JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
              for name, operation in [("GetJob", "getJob"), ("UpdateJob", "updateJob"), ("DeleteJob", "deleteJob"),
@@ -143,7 +162,16 @@ def _paths() -> dict[str, Any]:
             "get": {"operationId": "listJobs", "parameters": filters + PAGING,
                     "responses": {**_ok("200", "A page of jobs", jobs_list, **LINK), **ERRORS}},
         },
-        "/api/jobs/by-name/{name}": {"parameters": [JOB_NAME], "put": DECLARE_OPERATION},
+        "/api/jobs/by-name/{name}": {"parameters": [JOB_NAME], "put": DECLARE_OPERATION, "get": {
+            "operationId": "getJobByName",
+            "responses": {**_linked(_ok("200", "The job of this name", _ref("Job"))), **ERRORS,
+                          "404": _error("No job has this name.")}}},
+        "/api/agents": {"get": {"operationId": "listAgents", "responses": {
+            **_ok("200", "Every configured agent and every agent with jobs (a scoped token's own)",
+                  {"type": "array", "items": AGENT}), **ERRORS}}},
+        "/api/agents/{agent_id}": {"parameters": [AGENT_ID], "get": {"operationId": "getAgent", "responses": {
+            **_ok("200", "The agent", AGENT), **ERRORS,
+            "404": _error("No agent has this id (none configured, no job names it), or another agent's.")}}},
         "/api/jobs/{job_id}": {
             "parameters": [JOB_ID],
             "get": {"operationId": "getJob",
