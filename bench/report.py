@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import findings, paper
+from . import findings
+from .aws_model.report import PLOT as AWS_PLOT
+from .aws_model.report import plot as aws_plot
+from .aws_model.report import section as aws_scale_section  # the model's, with the paper's estimates after it
 from .env import ROOT
 from .paper import _table
 
@@ -531,7 +534,7 @@ def render(results: dict[str, Any]) -> str:
                 long_runs_section(results), guard_rails_section(results), reconcile_section(results),
                 admission_section(results), idempotency_section(results),
                 lateness_section(results),
-                executor_section(results), cold_section(results), paper.section(results),
+                executor_section(results), cold_section(results), aws_scale_section(results),
                 findings.section(results)]
     return "\n".join(sections)
 
@@ -542,6 +545,7 @@ def write_docs(results: dict[str, Any]) -> Path:
 
     plots.tick_curve(results, IMG / "bench_tick_curve.png")
     plots.lateness_cdf(results, IMG / "bench_lateness_cdf.png")
+    aws_plot(results, IMG / AWS_PLOT)
     DOC.write_text(render(results), encoding="utf-8")
     return DOC
 

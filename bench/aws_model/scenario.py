@@ -3,8 +3,7 @@ them, the event source and the executor; what the agents see and what it all bil
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from bench.stats import summary
 
@@ -47,8 +46,7 @@ class Outcome:
     ledger: Ledger
     ticks: tick.TickLog
     peak_batches: int
-    sim_events_ms: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    throttled: int = 0
 
 
 def burst(size: int, seed: int) -> Load:
@@ -88,4 +86,5 @@ def simulate(profile: Profile, load: Load, seed: int, floor: Floor | None = None
     sim.run()
     ledger = platform.ledger
     late = [ms for ms, at in zip(ledger.lateness_ms, ledger.late_instants, strict=True) if at >= load.count_from_ms]
-    return Outcome(summary(late), ledger, ticks, source.peak)
+    throttled = sum(c.throttled for c in (platform.writes, platform.reads) if c is not None)
+    return Outcome(summary(late), ledger, ticks, source.peak, throttled)

@@ -49,7 +49,7 @@ class EventSource:
 
     def _dispatch(self) -> None:
         self._queued = False
-        allowed = min(int(self.target), self.source.most, self.limit)
+        allowed = min(int(self.target + 1e-6), self.source.most, self.limit)  # 60 steps of 1000/60 make 1000
         while self.ready and self.active < allowed:
             batch = [self.ready.popleft() for _ in range(min(BATCH, len(self.ready)))]
             self.active += 1

@@ -1,0 +1,41 @@
+"""The project's design in the model: what chalicelib.engine.provisioning would set before a load.
+
+The same arithmetic as the engine (its functions and constants are imported): the tick whose
+5-minute window first holds the busiest instant raises the minimum pollers; the raise takes
+effect UPDATE_MS later (assumed: AWS documents no figure for an UpdateEventSourceMapping to apply)
+and is held HOLD_MS.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from chalicelib.engine.provisioning import HOLD_MS, WINDOW_MS, pollers_for
+
+from . import tick
+from .profile import Source
+from .scenario import Floor, Load
+
+UPDATE_MS = 60_000  # assumed: a new MinimumPollers is in force within a minute
+REST_POLLERS = 2  # AGENTOS_POLLERS_REST's default: SQS's smallest MinimumPollers
+
+
+def busiest(load: Load) -> tuple[int, int]:
+    """(instant, occurrences) of the busiest whole second at the top of a minute (where the engine
+    looks), or of any second when none falls there."""
+    at_minutes = Counter(t for t in load.instants if t % 60_000 < 1000)
+    counts = at_minutes or Counter(load.instants)
+    instant, count = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
+    return instant, count
+
+
+def floor(load: Load, source: Source) -> Floor | None:
+    """The floor the design puts under ``source`` for ``load`` (None: resting pollers suffice)."""
+    instant, count = busiest(load)
+    pollers = pollers_for(count, REST_POLLERS)
+    if pollers <= REST_POLLERS:
+        return None
+    ticks = [load.first_tick_ms + k * tick.PERIOD_MS for k in range(-10, 20)]
+    raised_at = min(t for t in ticks if t + WINDOW_MS > instant)
+    held = math.ceil(HOLD_MS / tick.PERIOD_MS) + 1  # lowered by the first tick after the hold
+    return Floor(min(pollers * 10, source.most), raised_at + UPDATE_MS, pollers, float(held))
