@@ -15,3 +15,4 @@ NOTIFY_KEY = "notify"  # a jobs-queue message whose JSON starts with this key is
 USAGE_WINDOW = 10  # a job's projection averages the usage of its last this many runs that reported usage
 GAP_SAMPLE = 50  # the quota minIntervalMs looks at the gaps between a job's next this many start times
 CRON_DAY_CAP = 1_500  # a cron fires at most once a minute: 1,441 starts in 24 h; counting stops here
+IDEMPOTENCY_TTL_S = 86_400  # an Idempotency-Key answers the same for a day (contract section 10)

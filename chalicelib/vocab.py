@@ -95,3 +95,5 @@ PAGE_LIMIT_MAX = 1000
 # nothing nearer zero than 1e-130, so a cost like 2.2e-309 (or 1e9 + 1e-30) cannot be stored.
 COST_DECIMALS = 9
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url without padding (chalicelib.store.dynamo.encode_cursor)
+IDEMPOTENCY_KEY_MAX_LENGTH = 255  # an Idempotency-Key header: 1 to this many printable ASCII characters
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]+$"

@@ -51,7 +51,7 @@ def test_the_same_key_with_another_body_or_route_is_409(client: Any) -> None:
     assert job_names() == ["first"]
 
 
-@pytest.mark.parametrize("key", ["x" * 256, "caf\u00e9", "tab\there"])
+@pytest.mark.parametrize("key", ["x" * 256, "caf\u00e9", "tab\there", "new\nline"])
 def test_a_key_that_is_not_1_to_255_printable_ascii_is_400(client: Any, key: str) -> None:
     answer = call(client, "POST", "/api/jobs", job_body(name="bad-key"), {"Idempotency-Key": key})
     assert answer.status_code == 400 and json.loads(answer.body)["Message"].startswith("Idempotency-Key")

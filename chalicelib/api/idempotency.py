@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -25,12 +26,12 @@ from chalice import Response
 from ..clock import now_ms, sleep_until
 from ..errors import IdempotencyConflict, StoreUnavailable, ValidationFailed
 from ..store.idempotency import Answer, IdempotencyStore, Record, State, record_key
+from ..vocab import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
 
 log = logging.getLogger("agentos.jobs.idempotency")
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-KEY_MAX_LENGTH = 255
 OPEN_CALLER = "open"  # the fingerprint of every caller when security is off (there is no token)
 HOLD_MS = 60_000  # longer than any request may run (API Gateway gives up after 29 s)
 WAIT_STEP_MS = 100  # a duplicate looks again for the first request's answer this often...
@@ -41,8 +42,8 @@ def read_key(raw: str | None) -> str | None:
     """The ``Idempotency-Key`` header's value (None if absent); 400 unless 1-255 printable ASCII."""
     if raw is None:
         return None
-    if not 1 <= len(raw) <= KEY_MAX_LENGTH or not all(" " <= c <= "~" for c in raw):
-        raise ValidationFailed(HEADER, f"must be 1 to {KEY_MAX_LENGTH} printable ASCII characters")
+    if len(raw) > IDEMPOTENCY_KEY_MAX_LENGTH or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, raw):
+        raise ValidationFailed(HEADER, f"must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters")
     return raw
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from ..vocab import (
     CURSOR_PATTERN,
     ID_MAX_LENGTH,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
     JOB_STATUSES,
     NAME_MAX_LENGTH,
     NAME_PATTERN,
@@ -91,7 +93,8 @@ MCP_OPERATION = {
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "For 24 h, a request with the same key, token, route and body answers what the "
                    "first one answered (status, body, Location) and does nothing else.",
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}}
+                   "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                              "pattern": IDEMPOTENCY_KEY_PATTERN}}
 REUSED_KEY = "the Idempotency-Key was used for another request (or its first request has not answered yet)."
 JOB_NAME = {"name": "name", "in": "path", "required": True, "description": "The job's name, URL-encoded.",
             "schema": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH, "pattern": NAME_PATTERN}}

@@ -22,13 +22,13 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from .. import settings
+from ..defaults import IDEMPOTENCY_TTL_S
 from ..errors import StoreUnavailable
 from . import aws, dynamo
 
 aws.share_with_pynamodb()
 
 RECORD_RANGE = "idem"
-TTL_S = 86_400  # a key answers the same for 24 h (contract section 10)
 
 
 class State(StrEnum):
@@ -86,7 +86,7 @@ def record_key(fingerprint: str, key: str) -> str:
 class IdempotencyStore:
     """Takes, answers and gives back idempotency keys; every AWS error becomes a 503 here."""
 
-    def __init__(self, model: type[IdempotencyModel] = IdempotencyModel, ttl_s: int = TTL_S) -> None:
+    def __init__(self, model: type[IdempotencyModel] = IdempotencyModel, ttl_s: int = IDEMPOTENCY_TTL_S) -> None:
         self.model = model
         self.ttl_s = ttl_s
 
