@@ -49,7 +49,8 @@ def predict(profile: Profile, load: scenario.Load) -> dict[str, Any]:
     floor = design.floor(load, profile.source) if profile.name == "project" else None
     outcome = scenario.simulate(profile, load, SEED, floor)
     counted = sum(1 for t in load.instants if t >= load.count_from_ms)
-    queries = SHARDS * (60 if not load.count_from_ms else load.minutes) if profile.name == "project" else 0
+    calls = design.engine_calls(load, SHARDS, 60 if not load.count_from_ms else STEADY_MINUTES)
+    queries = calls["count_queries"] if profile.name == "project" else 0
     bill = cost.bill(outcome, len(load.instants), _epu_hours(profile.name, load, outcome, floor), int(queries))
     if load.count_from_ms:  # the steady load: per minute of it
         bill = {k: round(v * counted / len(load.instants) / load.minutes, 4) for k, v in bill.items()}
@@ -58,7 +59,8 @@ def predict(profile: Profile, load: scenario.Load) -> dict[str, Any]:
             "cost_by_service": bill, "cold_starts": outcome.ledger.cold_starts,
             "peak_batches": outcome.peak_batches, "throttled_writes": outcome.throttled,
             "tick_s": max(outcome.ticks.seconds, default=0.0),
-            "min_pollers": floor.pollers if floor else None}
+            "min_pollers": floor.pollers if floor else None,
+            "engine_calls": calls if profile.name == "project" else None}
 
 
 def bounds_100k(results: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +74,8 @@ def bounds_100k(results: dict[str, Any]) -> dict[str, Any]:
         "both": dataclasses.replace(base, concurrency_limit=10_000, wcu_per_s=0.0, rcu_per_s=0.0),
         "both_and_64_parallel_sends": dataclasses.replace(base, concurrency_limit=10_000, wcu_per_s=0.0,
                                                           rcu_per_s=0.0, send_threads=64),
+        "both_and_delay_at_send": dataclasses.replace(base, concurrency_limit=10_000, wcu_per_s=0.0,
+                                                      rcu_per_s=0.0, delay_at_send=True),
     }
     return {name: {k: v for k, v in predict(profile, load).items() if k.endswith("_ms")}
             for name, profile in variants.items()}

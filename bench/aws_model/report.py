@@ -49,7 +49,8 @@ def bounds_table(block: dict[str, Any]) -> str:
     names = {"as_documented": "as documented (account 1,000 invocations, table 40,000 WCU/s)",
              "account_concurrency_10000": "account concurrency raised to 10,000 (a quota request)",
              "table_unthrottled": "table throughput unlimited",
-             "both": "both", "both_and_64_parallel_sends": "both, and the tick sending 64 batches at once"}
+             "both": "both", "both_and_64_parallel_sends": "both, and the tick sending 64 batches at once",
+             "both_and_delay_at_send": "both, and DelaySeconds computed at each send"}
     return _table(["100,000 due at hh:00, project's design", "p50", "p99", "max"],
                   [[names.get(k, k), _s(v["p50_ms"]), _s(v["p99_ms"]), _s(v["max_ms"])]
                    for k, v in block["bounds_burst_100000"].items()])
@@ -118,7 +119,8 @@ def _predictions(block: dict[str, Any]) -> str:
     std10, prov10, proj10 = (_p99(block, "burst_10000", c) for c in CONFIGS)
     proj100 = _p99(block, "burst_100000", "project")
     bounds = block["bounds_burst_100000"]
-    lifted, sends = (_s(bounds[k]["p99_ms"]) if k in bounds else "-" for k in ("both", "both_and_64_parallel_sends"))
+    lifted, sends, at_send, table = (_s(bounds[k]["p99_ms"]) if k in bounds else "-" for k in (
+        "both", "both_and_64_parallel_sends", "both_and_delay_at_send", "table_unthrottled"))
     steady = pred["steady_10000_per_min"]["standard"]
     return f"""### Predictions for AWS, us-east-1
 
@@ -142,22 +144,32 @@ happen in the early window and are not seen. The steady 10,000 a minute is on ti
 configuration (p99 {_s(steady['p99_ms'])} in standard mode): a steady load keeps the event source
 scaled up, so the design changes nothing there and raises nothing.
 
-**100,000 at once** (project: p99 {proj100}) is bounded by documented limits, lifted one at a time below:
-the account's 1,000 concurrent invocations (Lambda's default quota; MinimumPollers' highest value,
-200, would give 2,000), DynamoDB's default per-table quota of 40,000 write units a second (400,000 for
-the claims alone, which must be done before the instant: 10 s), and then the tick itself: it sends
-10,000 SendMessageBatch calls 8 at a time (~12 s) with `DelaySeconds` computed from its start, so the
-last messages arrive seconds after their instant. With the concurrency quota raised to 10,000 and a
-table that takes the writes (a pre-warmed table and a raised table quota: both adjustable limits), p99
-is {lifted}: that is the best the documented limits allow with today's tick; what is left is the
-tick's send phase (sending 64 batches at a time instead of 8: {sends}).
+**100,000 at once** (project: p99 {proj100}) is bounded first by DynamoDB: the claims alone are
+400,000 write units to be written in the seconds before the instant, against a default per-table
+quota of 40,000 a second (on-demand takes at most twice its previous peak at once, a new table 4,000).
+With the table's limit lifted (pre-warmed, its quota raised: both adjustable) p99 is {table}. Next
+is the tick itself: it sends 10,000 SendMessageBatch calls 8 at a time (~12 s) and computes every
+`DelaySeconds` from its own start, so the last messages land seconds after their instant; with the
+delay computed at each send, and the concurrency quota raised to 10,000, p99 is {at_send} (64 sends at
+a time: {sends}). What remains is MinimumPollers' cap: 200 pollers run 2,000 batches at once, so
+100,000 go in waves. Within the limits as they are by default the best is p99 {proj100}; with the
+adjustable quotas raised, {lifted}.
 
 {bounds_table(block)}
 """
 
 
-def _design() -> str:
-    return """### The design: provisioning ahead of the due index
+def _engine_cost(block: dict[str, Any]) -> str:
+    calls = block["predictions"]["burst_10000"]["project"].get("engine_calls") or {}
+    if not calls:
+        return ""
+    return (f"Over the hour around a burst the engine itself (run by the model on its own code) makes "
+            f"{calls['count_queries']:,} COUNT queries with 16 shards and {calls['lambda_calls']} Lambda API "
+            f"calls (one read, the raise, the lowering): under a cent of read units.")
+
+
+def _design(block: dict[str, Any]) -> str:
+    return f"""### The design: provisioning ahead of the due index
 
 We know our own future load. With `ProvisionAhead=1` (a stack parameter, off by default; it sets
 `AGENTOS_PROVISION_AHEAD` for the tick) the tick runs `chalicelib/engine/provisioning.py` after each
@@ -170,7 +182,7 @@ the index when the tick advances them, before the burst is delivered), then the 
 The model shows the alternatives do worse: standard mode cannot be told ahead of time, a fixed
 minimum pays for its pollers all day and still covers only what it was sized for, and raising the
 executor's reserved concurrency does not make the event source start invocations faster.
-docs/operations.md says when to turn it on and what it costs.
+{_engine_cost(block)} docs/operations.md says when to turn it on and what it costs.
 """
 
 
@@ -183,7 +195,7 @@ def section(results: dict[str, Any]) -> str:
     block = results.get("aws_model")
     if not block:
         return on_paper.replace("### On paper", "## At AWS scale, on paper", 1)
-    return "\n".join([_intro(block), _calibration(block), _predictions(block), _design(),
+    return "\n".join([_intro(block), _calibration(block), _predictions(block), _design(block),
                       "### Assumptions and sources\n\n" + assumptions_table(block) + "\n", on_paper])
 
 

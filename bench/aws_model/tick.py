@@ -82,7 +82,8 @@ def dispatch(sim: Sim, profile: Profile, now: float, instants: list[int], log: T
     for batch, sent in zip(batches, ends, strict=True):
         jitter = sim.rng.uniform(0, profile.sqs_jitter_ms)
         for k, instant in enumerate(batch):
-            delay = 1000 * delay_seconds(instant - early.get(instant, 0), int(now))
+            clock = sent if profile.delay_at_send else now  # dispatch passes the tick's start to every send
+            delay = 1000 * delay_seconds(instant - early.get(instant, 0), int(clock))
             # moto stamps each entry of a batch in turn: its messages turn visible one by one
             apart = k * profile.entry_apart_ms
             visible.append((sent + delay + jitter + apart, instant))  # the delay runs from the send
