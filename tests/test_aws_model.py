@@ -65,3 +65,11 @@ def test_calibration_compares_each_local_load() -> None:
                 "a": block}
     row = calibration.calibrate(lateness)["a"]
     assert row["measured_p99_ms"] == 500.0 and row["model_p99_ms"] > 0 and "within_tolerance" in row
+
+
+def test_every_assumption_is_in_the_module_docstring_table() -> None:
+    from bench.aws_model import assumptions
+
+    doc = assumptions.__doc__ or ""
+    for row in assumptions.TABLE:
+        assert f"\n{row.key} " in doc and f"{row.value:g} {row.unit}" in doc, row.key

@@ -15,10 +15,11 @@ from chalicelib.engine.provisioning import HOLD_MS, WINDOW_MS, Provisioner, poll
 from chalicelib.store.lambda_api import PollerMapping, Pollers
 
 from . import tick
+from .assumptions import A
 from .profile import Source
 from .scenario import Floor, Load
 
-UPDATE_MS = 60_000  # assumed: a new MinimumPollers is in force within a minute
+UPDATE_MS = A["update_apply_ms"]  # assumed: a new MinimumPollers is in force within a minute
 REST_POLLERS = 2  # AGENTOS_POLLERS_REST's default: SQS's smallest MinimumPollers
 
 
