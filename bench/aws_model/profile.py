@@ -143,8 +143,8 @@ def local(lateness: dict[str, Any], load: str, agent_delay_ms: float = 0.0) -> P
     prices each DynamoDB call: the hammer keeps both the client's interpreter and moto's server
     busy, so each is taken to spend 1 / rate on a call. A call is a per-call part (about a
     GetItem) plus a part per item: a batch claim of n costs get + n x (twi - get). The tick's
-    Query and SendMessageBatch take what the load measured: its shard queries one after the other
-    on moto (the mean of k serialized calls is (k + 1) / 2 of one), its sends 8 at a time.
+    Query and SendMessageBatch take what the load measured: the shard count's query, then the
+    shards' queries one after the other on moto, and its sends 8 at a time.
     """
     cap = lateness["capacity_per_s"]
     rate = {k: (cap["before"][k] + cap["after"][k]) / 2 for k in cap["before"]}
@@ -154,8 +154,11 @@ def local(lateness: dict[str, Any], load: str, agent_delay_ms: float = 0.0) -> P
     cpu = {k: server[k] for k in ("claim", "claim_call", "read", "outcome", "get")}
     cpu.update({"delivery": LOCAL_DELIVERY_CPU_MS, "agent": LOCAL_AGENT_CPU_MS})
     means = lateness.get(load, {}).get("mean_ms", {})
-    queries = LOCAL_SHARDS + 1  # every shard, and the shard count's record
-    query = means.get("dynamodb.Query", LOCAL_QUERY_MS) * 2 * queries / (queries + 1)
+    # The tick reads the shard count (a Query) first, then queries the shards at once, which moto
+    # answers one at a time: latencies s, then s, 2s, ... ks; the phase ends after (k + 1) s.
+    k = LOCAL_SHARDS
+    one = means.get("dynamodb.Query", LOCAL_QUERY_MS) * (k + 1) / (1 + k * (k + 1) / 2)
+    query = (k + 1) * one
     send = means.get("sqs.SendMessageBatch", 8 * LOCAL_SEND_MS) / 8
     zero, agent = FIXED_ZERO, Latency(max(agent_delay_ms, 1.0), max(agent_delay_ms, 1.0))
     return Profile(

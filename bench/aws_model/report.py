@@ -108,7 +108,7 @@ p50 of (c) stays too low: the GIL's hand-off is less random than "any thread" ea
 Two more came from load (b): moto turns the entries of one SendMessageBatch visible one by one (so
 pollers receive 1-2 messages, not 10), and `DelaySeconds` counts from the send while the executor's
 early window is computed from the tick's start, so every ms the tick spends before a send is a ms
-later arrival. The model stays
+later arrival (and the tick reads the shard count with a Query of its own before the shards'). The model stays
 low on the largest local burst (d): the stack there is bound by more than the calls priced here
 (thread start-up, logging, the agent process and other work on the two cores).
 """
