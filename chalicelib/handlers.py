@@ -12,7 +12,6 @@ from chalice import Blueprint, Rate
 
 from . import coldstart, runtime, settings, telemetry
 from .clock import now_ms
-from .defaults import NOTIFY_KEY
 
 events = Blueprint(__name__)
 log = logging.getLogger("agentos.jobs.events")
@@ -66,13 +65,7 @@ def execute(event: Any) -> dict[str, Any]:
 def _execute(event: Any) -> dict[str, Any]:
     telemetry.configure_logging()
     telemetry.invocation_started()
-    records = event.to_dict().get("Records", [])
     try:
-        notes = [r for r in records if r.get("body", "").startswith(f'{{"{NOTIFY_KEY}"')]
-        if notes:  # notifications share the jobs queue: posted here, never failed back to SQS
-            records = [r for r in records if r not in notes]
-            for note in notes:
-                runtime.notifier().deliver_record(note)
-        return runtime.executor().handle_batch(records)
+        return runtime.executor().handle_batch(event.to_dict().get("Records", []))
     finally:
         telemetry.flush()

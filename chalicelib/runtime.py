@@ -72,8 +72,15 @@ def dispatcher() -> Dispatcher:
     from .engine.dispatch import Dispatcher
 
     cfg = config().scheduler
-    return _once("dispatcher", lambda: Dispatcher(job_store(), queue(), cfg.dueShards, cfg.lookaheadSeconds * 1000,
-                                                  cfg.advanceBatch))
+
+    def build() -> Dispatcher:
+        built = Dispatcher(job_store(), queue(), cfg.dueShards, cfg.lookaheadSeconds * 1000, cfg.advanceBatch)
+        if config().notifications:  # the tick's endAt completions are told (job.completed)
+            from .engine.notifications import Notifier
+
+            built.notifier = Notifier(config().notifications, queue())
+        return built
+    return _once("dispatcher", build)
 
 
 def jobs() -> JobService:
@@ -95,7 +102,12 @@ def notifier() -> Notifier:
     """The configured receivers' notifications (chalicelib/engine/notifications.py)."""
     from .engine.notifications import Notifier
 
-    return _once("notifier", lambda: Notifier(config().notifications, queue()))
+    from .api.views import run_view
+
+    def describe(job_id: str, run_id: str) -> dict[str, Any] | None:
+        run = run_store().get(job_id, run_id)
+        return None if run is None else run_view(run)
+    return _once("notifier", lambda: Notifier(config().notifications, queue(), describe))
 
 
 def run_service() -> RunService:
@@ -127,7 +139,13 @@ def executor() -> Executor:
     from .engine.executor import Executor
 
     batched = settings.executor_batched()
-    return _once("executor", lambda: Executor(config(), job_store(), run_store(), queue(), batched=batched))
+
+    def build() -> Executor:
+        built = Executor(config(), job_store(), run_store(), queue(), batched=batched)
+        if config().notifications:
+            built.notifier = notifier()
+        return built
+    return _once("executor", build)
 
 
 def reconciler() -> Reconciler:

@@ -136,3 +136,56 @@ def test_the_executor_handler_posts_notifications_beside_occurrences(aws: dict[s
     # Then it is posted, nothing is failed back to SQS, and the malformed one is dropped
     assert answer == {"batchItemFailures": []}
     assert [r.json()["event"] for r in plain.requests] == ["run.failed"]
+
+
+def received(server: AgentServer) -> list[tuple[str, str]]:
+    """(event, job name) of each notification the receiver got, in order."""
+    return [(r.json()["event"], r.json()["job"]["name"]) for r in server.requests]
+
+
+def test_a_failing_job_notifies_run_failed_then_its_breaker_pause(stack: dict[str, Any], configure: Any,
+                                                                  plain: AgentServer) -> None:
+    # Given receivers of every event (unsigned: the stack's clock is 2030, a signature's time
+    # would be outside the receiver's window; test_a_notification_is_posted_signed checks them),
+    # and an agent that always answers 500
+    from conftest import AGENT_ID, create_job, drive
+
+    receiver = plain
+    configure({"agents": {AGENT_ID: {"url": stack["agent"].url}}, "notifications": [
+        {"url": receiver.url, "events": ["run.failed", "job.paused", "job.completed", "job.blocked", "job.late"]}]})
+    stack["agent"].respond_with(500)
+    create_job(stack, name="breaks", schedule=None, interval=5000, maxConsecutiveFailures=2)
+    create_job(stack, name="once")  # one run at 00:00:05 of an agent that fails: completes, failed
+    # When its runs fail (no retry policy: each run is one attempt)
+    drive(stack, 16)
+    # Then each failed run was told, with the run as the API shows it; the breaker's pause
+    # once; and the single-run job's end
+    events = received(receiver)
+    assert events.count(("run.failed", "breaks")) == 2 and events.count(("job.paused", "breaks")) == 1
+    assert ("run.failed", "once") in events and ("job.completed", "once") not in events  # it failed
+    failed = next(r.json() for r in receiver.requests if r.json()["event"] == "run.failed")
+    assert failed["run"]["status"] == "failed" and failed["run"]["id"].startswith("run-")
+    assert "HTTP 500" in failed["message"] or "500" in failed["message"]
+
+
+def test_a_single_run_job_that_succeeds_notifies_completed(stack: dict[str, Any], configure: Any,
+                                                           plain: AgentServer) -> None:
+    from conftest import AGENT_ID, create_job, drive
+
+    configure({"agents": {AGENT_ID: {"url": stack["agent"].url}},
+               "notifications": [{"url": plain.url, "events": ["job.completed"]}]})
+    job = create_job(stack, name="single")
+    drive(stack, 8)
+    assert received(plain) == [("job.completed", "single")]
+    assert plain.requests[0].json()["job"]["id"] == job["id"]
+    assert plain.requests[0].json()["run"]["status"] == "succeeded"
+
+
+def test_no_receiver_costs_nothing(stack: dict[str, Any]) -> None:
+    # Given no notifications configured, a failing run sends no notification message
+    from conftest import create_job, drive
+
+    stack["agent"].respond_with(500)
+    create_job(stack, name="quiet")
+    drive(stack, 8)
+    assert runtime.executor().outcomes.notifier.targets == ()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..clock import from_ms, to_ms
 from ..errors import StoreUnavailable
@@ -25,6 +25,9 @@ from ..store.models import JobModel, JobStatus, Trigger
 from ..store.runs import Occurrence
 from ..store.sqs import Message, OccurrenceQueue
 from .bounds import after_end
+
+if TYPE_CHECKING:  # the tick's notifier (set by runtime when receivers are configured)
+    from .notifications import Notifier
 
 log = logging.getLogger("agentos.jobs.dispatch")
 T = TypeVar("T")
@@ -148,6 +151,7 @@ class Dispatcher:
         self.shards = shards
         self.lookahead_ms = lookahead_ms
         self.advance_batch = advance_batch
+        self.notifier: Notifier | None = None  # set by the tick's composition (runtime.dispatcher)
         self._span_seen = max(shards, UNRECORDED_SHARD_SPAN)  # shards this process knows may hold jobs
         self._span_recorded = shards <= UNRECORDED_SHARD_SPAN  # nothing to record at the default or below
 
@@ -225,8 +229,14 @@ class Dispatcher:
         for outcomes in _in_parallel(self._advance, batches):
             for outcome in outcomes:
                 report.count(outcome)
-        report.completed += sum(_in_parallel(lambda job: self.store.complete_at_end(job, now_ms), ending))
+        report.completed += sum(_in_parallel(lambda job: self._complete_at_end(job, now_ms), ending))
         return report
+
+    def _complete_at_end(self, job: JobModel, now_ms: int) -> bool:
+        done = self.store.complete_at_end(job, now_ms)
+        if done and self.notifier is not None:
+            self.notifier.emit("job.completed", job, None, "endAt passed")
+        return done
 
     def _message(self, job: JobModel, scheduled_ms: int) -> Message:
         occ = Occurrence(job_id=job.id, run_id=scheduled_run_id(job.id, scheduled_ms), scheduled_ms=scheduled_ms,

@@ -44,6 +44,7 @@ from .agent_limits import Gate, holds_slots
 from .bounds import after_end, exhausted, missed_by
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .failures import FailureLog
+from .notifications import Notifier, is_notification
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
 from .waiting import AgentWaits
@@ -104,6 +105,7 @@ class Executor:
         self.queue = queue
         self.progress = RunProgress(runs, self.lease_ms)
         self.outcomes = Outcomes(config, jobs, self.progress, queue, failures)
+        self.notifier: Notifier | None = None  # posts notifications (runtime's shows their run)
         self.failures = self.outcomes.failures
         self.limits = self.outcomes.limits
         self.waits = AgentWaits(self.limits, self.outcomes, self.progress, runs, queue, self.lease_ms)
@@ -113,6 +115,7 @@ class Executor:
 
     def handle_batch(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Run every record in parallel; report the ones to retry (SQS partial batch response)."""
+        records = self._without_notifications(records)
         if not records:
             return {"batchItemFailures": []}
         if self.batched:
@@ -123,6 +126,14 @@ class Executor:
             done = list(pool.map(self.record_ok, records))
         failed = [r for r, ok in zip(records, done, strict=True) if not ok]
         return {"batchItemFailures": [{"itemIdentifier": r.get("messageId")} for r in failed]}
+
+    def _without_notifications(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Notifications share the jobs queue: each is posted here and never failed back to SQS
+        # (its retries are its own delayed copies), so it never holds up the batch's runs.
+        notes = [r for r in records if is_notification(r)]
+        for note in notes:
+            (self.notifier or self.outcomes.notifier).deliver_record(note)
+        return [r for r in records if r not in notes] if notes else records
 
     def record_ok(self, record: dict[str, Any]) -> bool:
         """Run one SQS record; False if it is to be retried (the batched path calls it too)."""
@@ -177,7 +188,8 @@ class Executor:
             if claim is Claim.RECLAIM:  # it learnt the job's last usage: reserve that
                 continue
             if claim is Claim.EXHAUSTED:
-                self.jobs.complete(occ.job_id, occ.generation)
+                if self.jobs.complete(occ.job_id, occ.generation):
+                    self.outcomes.completed(occ.job_id, "maxRuns reached")
                 return self._skip(occ, "maxRuns reached: the job is completed")
             if claim is Claim.CLAIMED:
                 return self.hold_and_run(message, max(claimed_at, wake))
@@ -253,7 +265,8 @@ class Executor:
         late = missed_by(job, occ.scheduled_ms, now)
         if after_end(job, occ.scheduled_ms):
             reason = "after endAt: the job is completed"
-            self.jobs.complete(job.id, occ.generation)
+            if self.jobs.complete(job.id, occ.generation):
+                self.outcomes.completed(job.id, "endAt passed")
         elif late is not None:
             reason = f"missed: it could start only {late} ms after its time (catchupWindowMs {job.catchupWindowMs})"
         else:

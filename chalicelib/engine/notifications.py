@@ -15,7 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,18 +49,27 @@ def notification_body(event: str, job: JobModel | dict[str, Any], run: dict[str,
 class Notifier:
     """Queues notifications for the configured receivers of each event."""
 
-    def __init__(self, targets: Sequence[NotificationTarget], queue: OccurrenceQueue) -> None:
+    def __init__(self, targets: Sequence[NotificationTarget], queue: OccurrenceQueue,
+                 describe_run: Callable[[str, str], dict[str, Any] | None] | None = None) -> None:
         self.targets = tuple(targets)
         self.queue = queue
+        # The run as the API shows it, read when the notification is sent (off the run's path).
+        self.describe_run = describe_run
 
     def wants(self, event: str) -> bool:
         """True if some receiver subscribes to ``event`` (callers skip building the body otherwise)."""
         return any(event in target.events for target in self.targets)
 
-    def emit(self, event: str, job: JobModel | dict[str, Any], run: dict[str, Any] | None, message: str) -> int:
-        """Queue ``event`` for each receiver subscribed to it; returns how many were queued."""
+    def emit(self, event: str, job: JobModel | dict[str, Any], run: dict[str, Any] | None, message: str,
+             run_ref: tuple[str, str] | None = None) -> int:
+        """Queue ``event`` for each receiver subscribed to it; returns how many were queued.
+        ``run_ref`` (job id, run id): the run, shown as the API shows it when the notification is sent."""
+        if not self.wants(event):
+            return 0
         now = now_ms()
         body = notification_body(event, job, run, message, now)
+        if run_ref is not None and run is None:
+            body["runRef"] = list(run_ref)
         queued = 0
         for index, target in enumerate(self.targets):
             if event not in target.events:
@@ -86,7 +95,7 @@ class Notifier:
         if target is None or target.url != url:
             log.warning("notification %s dropped: receiver %d is no longer configured", body.get("event"), index)
             return True
-        error = post_notification(target, body)
+        error = post_notification(target, self._with_run(body))
         if error is None:
             return True
         if attempt > len(RETRY_DELAYS_S):
@@ -94,6 +103,16 @@ class Notifier:
             return True
         self._retry(index, target, attempt, body, error)
         return True
+
+    def _with_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        ref = body.get("runRef")
+        shown = {k: v for k, v in body.items() if k != "runRef"}
+        if ref and self.describe_run is not None:
+            try:
+                shown["run"] = self.describe_run(str(ref[0]), str(ref[1]))
+            except JobsError as exc:  # the run cannot be read now: sent without it
+                log.warning("notification %s: run %s not read: %s", body.get("event"), ref[1], exc)
+        return shown
 
     def _retry(self, index: int, target: NotificationTarget, attempt: int, body: dict[str, Any], error: str) -> None:
         delay = RETRY_DELAYS_S[attempt - 1]

@@ -32,6 +32,7 @@ from .agent_limits import AgentLimits, holds_slots
 from .bounds import exhausted
 from .dispatch import schedule_of
 from .failures import FailureLog
+from .notifications import Notifier
 from .progress import Breaker, Ending, Finished, Recorded, RunProgress
 
 log = logging.getLogger("agentos.jobs.outcomes")
@@ -90,6 +91,7 @@ class Outcomes:
         self.queue = queue
         self.failures = failures or FailureLog(config.logs.dir)
         self.limits = AgentLimits(config, runs=progress.model, jobs=progress.jobs)
+        self.notifier = Notifier(config.notifications, queue)
         self.digest: str | None = None
 
     def with_digest(self, digest: str) -> Outcomes:
@@ -167,7 +169,11 @@ class Outcomes:
         self.failures.write({"jobId": job.id, "jobName": job.name, "runId": occ.run_id, "attempt": occ.attempt,
                              "scheduledAt": iso(occ.scheduled_ms), "error": error})
         ending = Ending(RunStatus.FAILED, now_ms(), error=error, output=output, usage=usage, digest=self.digest)
-        return self._finish(job, occ, started, ending, extra)
+        outcome = self._finish(job, occ, started, ending, extra)
+        if outcome is Outcome.FAILED:
+            self.notifier.emit("run.failed", job, None, f"run {occ.run_id} failed after {occ.attempt} attempt(s): "
+                               f"{error}", run_ref=(occ.job_id, occ.run_id))
+        return outcome
 
     def _retry(self, job: JobModel, occ: Occurrence, started: int, error: str, wait: int,
                extra: Condition | None) -> Outcome:
@@ -214,6 +220,10 @@ class Outcomes:
             return Outcome.DUPLICATE  # another claimant took over this attempt: its outcome wins
         if finished.tripped:
             self._tripped(job, occ, ending)
+        once = isinstance(schedule_of(job), OnceSchedule)
+        if ending.closing and finished.recorded is Recorded.DONE and not (once and ending.status is RunStatus.FAILED):
+            self.notifier.emit("job.completed", job, None, "its single run succeeded" if once else "maxRuns reached",
+                               run_ref=(occ.job_id, occ.run_id))
         if finished.promoted is not None:
             self._start_waiting(finished.promoted)
         status = RunStatus.CANCELLED if finished.recorded is Recorded.CANCELLED else ending.status
@@ -227,6 +237,9 @@ class Outcomes:
     def _tripped(self, job: JobModel, occ: Occurrence, ending: Ending) -> None:
         assert ending.breaker is not None
         telemetry.count("JobsPausedByBreaker")
+        self.notifier.emit("job.paused", job, None, f"the circuit breaker paused the job after "
+                           f"{ending.breaker.seen + 1} consecutive failed runs: {ending.error}",
+                           run_ref=(occ.job_id, occ.run_id))
         log.warning("circuit breaker paused job=%s after %s consecutive failed runs (run=%s): %s", job.id,
                     ending.breaker.seen + 1, occ.run_id, ending.error,
                     extra={**keys(job, occ), "event": "circuit_breaker_tripped",
@@ -240,6 +253,13 @@ class Outcomes:
                                budgets.Spend(reported.tokens - reserved.tokens, reported.cost - reserved.cost))
         if finished.freed_agent is not None:
             self.start_granted(finished.freed_agent)
+
+    def completed(self, job_id: str, reason: str) -> None:
+        """Tell the receivers of ``job.completed`` that the job is done (its job read only for them)."""
+        if self.notifier.wants("job.completed"):
+            job = self.jobs.find(job_id)
+            if job is not None:
+                self.notifier.emit("job.completed", job, None, reason)
 
     def start_granted(self, agent_id: str) -> list[Occurrence]:
         """Give the agent's free slots to its earliest waiting runs and send them; returns them
