@@ -25,6 +25,7 @@ from pynamodb.transactions import TransactWrite
 from .. import clock
 from ..errors import ConcurrentUpdate, DuplicateName, JobNotFound, StoreUnavailable
 from . import dynamo
+from .events import Event, EventLog
 from .listing import AgentScope, JobLister, ListPage, list_key
 from .models import AgentModel, JobModel, JobStatus, NameClaim, name_claim_id
 from .quotas import Tally, add_tallies, refusal
@@ -69,10 +70,11 @@ class JobStore:
     """Reads and writes job items and their name claims."""
 
     def __init__(self, model: type[JobModel] = JobModel, claim: type[NameClaim] = NameClaim,
-                 agents: type[AgentModel] = AgentModel) -> None:
+                 agents: type[AgentModel] = AgentModel, events: EventLog | None = None) -> None:
         self.model = model
         self.claim = claim
         self.agents = agents
+        self.events = events or EventLog()  # each write's event goes in the write's own transaction
 
     def _transact(self, write: Callable[[TransactWrite], None]) -> None:
         """Run ``write`` in one transaction, again after a TransactionConflict (up to
@@ -88,15 +90,17 @@ class JobStore:
             # Jittered so that two requests that collided do not collide again in step.
             clock.sleep_until(clock.now_ms() + random.randint(1, CONFLICT_BACKOFF_MS << attempt))
 
-    def create(self, job: JobModel, tallies: Sequence[Tally] = ()) -> None:
+    def create(self, job: JobModel, tallies: Sequence[Tally] = (), event: Event | None = None) -> None:
         """Store a new job and claim its name in one transaction (409 if the name is taken);
-        ``tallies``: its agent's quota counters, in the same transaction (403 past a quota)."""
+        ``tallies``: its agent's quota counters, in the same transaction (403 past a quota);
+        ``event``: its history's first entry, in it too."""
         job.listKey = list_key(job.agentId, job.id)
 
         def write(tx: TransactWrite) -> None:
             tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
             tx.save(job, condition=self.model.id.does_not_exist())
-            add_tallies(tx, self.agents, tallies)
+            self.events.add(tx, job.id, job.agentId, event, int(job.createdAt))
+            add_tallies(tx, self.agents, tallies)  # last: refusal() reads their reasons from the end
         try:
             self._transact(write)
         except TransactWriteError as exc:
@@ -138,25 +142,26 @@ class JobStore:
         return self.find(claim.jobId)
 
     def update(self, job: JobModel, actions: list[Action], stamp: int, old_name: str | None = None,
-               tallies: Sequence[Tally] = ()) -> None:
+               tallies: Sequence[Tally] = (), event: Event | None = None) -> None:
         """Apply ``actions`` if nobody changed the job since it was read (optimistic lock).
 
         A rename moves the name claim in the same transaction, so two renames to
-        one name cannot both succeed; ``tallies`` (quota counters) go in it too.
+        one name cannot both succeed; ``tallies`` (quota counters) and ``event`` (the change's
+        entry in the job's history) go in it too. Nothing of these: one UpdateItem.
         """
         guard = self.model.updatedAt == stamp
         try:
-            if not tallies and (old_name is None or old_name == job.name):
+            if not tallies and event is None and (old_name is None or old_name == job.name):
                 job.update(actions=actions, condition=guard)
                 return
-            self._rename(job, actions, guard, old_name or job.name, tallies)
+            self._rename(job, actions, guard, old_name or job.name, tallies, event)
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise self._conflict(job.id) from exc
             raise dynamo.unavailable("jobs", "update a job") from exc
 
     def _rename(self, job: JobModel, actions: list[Action], guard: Condition, old_name: str,
-                tallies: Sequence[Tally]) -> None:
+                tallies: Sequence[Tally], event: Event | None = None) -> None:
         renamed = old_name != job.name
 
         def write(tx: TransactWrite) -> None:
@@ -164,6 +169,7 @@ class JobStore:
                 tx.save(self.claim(name_claim_id(job.name), jobId=job.id), condition=self.claim.id.does_not_exist())
                 tx.delete(self.claim(name_claim_id(old_name)), condition=self.claim.jobId == job.id)
             tx.update(job, actions=actions, condition=guard)
+            self.events.add(tx, job.id, job.agentId, event, int(job.updatedAt))
             add_tallies(tx, self.agents, tallies)
         try:
             self._transact(write)
@@ -185,12 +191,13 @@ class JobStore:
             return JobNotFound(job_id)
         return ConcurrentUpdate("the job changed while this request ran; retry it")
 
-    def delete(self, job: JobModel, tallies: Sequence[Tally] = ()) -> None:
+    def delete(self, job: JobModel, tallies: Sequence[Tally] = (), event: Event | None = None) -> None:
         """Remove the job and free its name in one transaction (409 if it was renamed meanwhile);
-        ``tallies``: its agent's quota counters given back."""
+        ``tallies``: its agent's quota counters given back; ``event``: the delete in its history."""
         def write(tx: TransactWrite) -> None:
             tx.delete(job, condition=self.model.id.exists())
             tx.delete(self.claim(name_claim_id(job.name)), condition=self.claim.jobId == job.id)
+            self.events.add(tx, job.id, job.agentId, event, clock.now_ms())
             add_tallies(tx, self.agents, tallies)
         try:
             self._transact(write)
@@ -365,31 +372,42 @@ class JobStore:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise dynamo.unavailable("jobs", "disarm a job") from exc
 
-    def complete(self, job_id: str, generation: int) -> bool:
+    def complete(self, job_id: str, generation: int, event: Event | None = None) -> bool:
         """Mark an active job ``completed`` (its bounds are used up) and drop it from the due index.
-        False if it changed meanwhile (paused, rescheduled, deleted): that change stands."""
+        False if it changed meanwhile (paused, rescheduled, deleted): that change stands.
+        ``event``: the completion in the job's history, in the same write."""
         guard = (self.model.status == JobStatus.ACTIVE.value) & (self.model.generation == generation)
-        return self._complete(job_id, guard, [])
+        return self._complete(job_id, guard, [], event)
 
-    def complete_at_end(self, job: JobModel, now_ms: int) -> bool:
+    def complete_at_end(self, job: JobModel, now_ms: int, event: Event | None = None) -> bool:
         """Complete ``job``, read at its end entry after its endAt passed; False if it changed
         since (moved, paused, deleted) or a run of it is still in progress (a run, or a retry
         waiting, holds its overlap slot): that run finishes first, a later tick completes it."""
         guard = (self.model.status == JobStatus.ACTIVE.value) & (self.model.generation == job.generation) \
             & (self.model.nextRunAt == job.nextRunAt) \
             & (self.model.activeRun.does_not_exist() | (self.model.activeUntil < now_ms))
-        return self._complete(job.id, guard, [self.model.nextRunAt.remove()])
+        return self._complete(job.id, guard, [self.model.nextRunAt.remove()], event)
 
-    def _complete(self, job_id: str, guard: Condition, more: builtins.list[Action]) -> bool:
+    def _complete(self, job_id: str, guard: Condition, more: builtins.list[Action], event: Event | None) -> bool:
         # status == active in every guard: on a deleted job it is false, so nothing is recreated.
+        actions = [self.model.status.set(JobStatus.COMPLETED.value), self.model.dueShard.remove(), *more]
+        if event is not None:
+            return self._complete_noted(job_id, guard, actions, event)
         try:
-            self.model(job_id).update(actions=[self.model.status.set(JobStatus.COMPLETED.value),
-                                               self.model.dueShard.remove(), *more], condition=guard)
+            self.model(job_id).update(actions=actions, condition=guard)
             return True
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise dynamo.unavailable("jobs", "complete a job") from exc
+
+    def _complete_noted(self, job_id: str, guard: Condition, actions: builtins.list[Action], event: Event) -> bool:
+        """The completion and its event in one transaction: both, or (a condition failed) neither."""
+        def write() -> None:
+            with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
+                tx.update(self.model(job_id), actions=actions, condition=guard)
+                self.events.add(tx, job_id, None, event, clock.now_ms())
+        return dynamo.committed(write, lambda: dynamo.unavailable("jobs", "complete a job"))
 
 
 # What a failed advance needs to know of the job (advance's transaction gets it all, ALL_OLD).
