@@ -27,6 +27,7 @@ from ..engine.dispatch import schedule_of
 from ..engine.projection import job_runs_per_day, runs_in_day, shortest_gap_ms
 from ..errors import Forbidden, QuotaExceeded, Unauthorized
 from ..schedules import Schedule
+from ..store.events import Event
 from ..store.jobs import JobStore
 from ..store.models import JobModel, Origin
 from ..store.quotas import AgentCounters, CountersMissing, Tally
@@ -55,8 +56,10 @@ class Admission:
         agent = self.config.agent(agent_id)
         return agent.quota if agent is not None else Quota()
 
-    def create(self, job: JobModel, schedule: Schedule, bounds: Bounds, now_ms: int) -> None:
-        """Check a new (armed) job against its agent's quota and store it."""
+    def create(self, job: JobModel, schedule: Schedule, bounds: Bounds, now_ms: int,
+               event: Event | None = None) -> None:
+        """Check a new (armed) job against its agent's quota and store it (with ``event``, its
+        history's first entry, in the same transaction)."""
         quota = self.quota(job.agentId)
         self._check_depth(Origin.of(job), quota)
         self._check_gap(schedule, bounds, now_ms, quota)
@@ -65,10 +68,12 @@ class Admission:
             if job.nextRunAt is not None else 0
         tallies = [Tally(job.agentId, 1, int(job.runsPerDay), quota.maxJobs, quota.maxRunsPerDay)] \
             if counted(quota) else []
-        self._write(lambda: self.store.create(job, tallies), job.agentId)
+        self._write(lambda: self.store.create(job, tallies, event), job.agentId)
 
-    def update(self, job: JobModel, changes: dict[str, Any], stamp: int, old_name: str, now_ms: int) -> None:
-        """Apply a PATCH's ``changes`` to ``job`` and store them, if its agent's quota allows."""
+    def update(self, job: JobModel, changes: dict[str, Any], stamp: int, old_name: str, now_ms: int,
+               note: Callable[[JobModel], Event] | None = None) -> None:
+        """Apply a PATCH's ``changes`` to ``job`` and store them, if its agent's quota allows;
+        ``note``: the change's event, made from the changed job and written in the same transaction."""
         old_agent, old_runs = job.agentId, int(job.runsPerDay or 0)
         for key, value in changes.items():
             setattr(job, key, value)
@@ -83,12 +88,13 @@ class Admission:
             tallies = self._moves(job, old_agent, old_runs, quota)
         actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
                    for k, v in changes.items()]
-        self._write(lambda: self.store.update(job, actions, stamp, old_name, tallies), job.agentId)
+        event = note(job) if note is not None else None
+        self._write(lambda: self.store.update(job, actions, stamp, old_name, tallies, event), job.agentId)
 
-    def delete(self, job: JobModel) -> None:
-        """Delete ``job``, giving its counts back to its agent."""
+    def delete(self, job: JobModel, event: Event | None = None) -> None:
+        """Delete ``job``, giving its counts back to its agent (``event``: the delete, in the same write)."""
         tallies = [Tally(job.agentId, -1, -int(job.runsPerDay or 0))] if counted(self.quota(job.agentId)) else []
-        self._write(lambda: self.store.delete(job, tallies))
+        self._write(lambda: self.store.delete(job, tallies, event))
 
     def _moves(self, job: JobModel, old_agent: str, old_runs: int, quota: Quota) -> list[Tally]:
         runs = int(job.runsPerDay or 0)
