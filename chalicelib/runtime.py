@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # for the annotations only: importing them is what this modul
     from .config import Config
     from .engine.dispatch import Dispatcher
     from .engine.executor import Executor
+    from .engine.lateness import LateWatch
     from .engine.notifications import Notifier
     from .engine.reconcile import Reconciler
     from .store.jobs import JobStore
@@ -108,6 +109,17 @@ def notifier() -> Notifier:
         run = run_store().get(job_id, run_id)
         return None if run is None else run_view(run)
     return _once("notifier", lambda: Notifier(config().notifications, queue(), describe))
+
+
+def late_watch() -> LateWatch | None:
+    """The tick's ``job.late`` pass, when a receiver takes that event (else None: no pass)."""
+    if not any("job.late" in target.events for target in config().notifications):
+        return None
+    from .engine.lateness import LateWatch
+    from .engine.notifications import Notifier
+    from .store.late import LateJobs
+
+    return _once("late_watch", lambda: LateWatch(LateJobs(), Notifier(config().notifications, queue())))
 
 
 def run_service() -> RunService:

@@ -88,6 +88,7 @@ SCHEDULE_MAX_LENGTH = 256
 TIMEZONE_MAX_LENGTH = 64
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_INTERVAL_MS = 315_360_000_000  # ten years
+EXPECT_SUCCESS_MIN_MS = 60_000  # job.late's expectSuccessWithinMs: at least a minute (the tick's period)
 ID_MAX_LENGTH = 256  # a job or run id in a path
 PAGE_LIMIT_DEFAULT = 100  # ?limit= of the job and run lists
 PAGE_LIMIT_MAX = 1000

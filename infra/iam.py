@@ -57,6 +57,7 @@ def _tables(stage: str) -> dict[str, dict]:
     return {"jobs": arn("dynamodb", f"table/{names.jobs_table}"),
             "due": arn("dynamodb", f"table/{names.jobs_table}/index/due"),
             "list": arn("dynamodb", f"table/{names.jobs_table}/index/list"),
+            "late": arn("dynamodb", f"table/{names.jobs_table}/index/late"),
             "runs": arn("dynamodb", f"table/{names.runs_table}"),
             "agentQueue": arn("dynamodb", f"table/{names.runs_table}/index/agentQueue"),
             "overdue": arn("dynamodb", f"table/{names.runs_table}/index/overdue")}
@@ -143,6 +144,9 @@ def _tick(stage: str) -> list[dict]:
         statement("ReadAgentSlots", ["dynamodb:GetItem"], [t["jobs"]],
                   {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["agent#*"]}}),
         statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
+        # job.late (chalicelib/engine/lateness.py): the jobs past their expected success (their
+        # disarming is an UpdateItem, granted above).
+        statement("FindLateJobs", ["dynamodb:Query"], [t["late"]]),
         # Provisioning ahead (AGENTOS_PROVISION_AHEAD): the executor's SQS event source mapping's
         # minimum pollers, read and set; that mapping only (SAM names it after the function and event).
         statement("ProvisionExecutor", ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],

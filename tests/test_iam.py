@@ -121,11 +121,12 @@ def _short(arn: str) -> str:
 def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, Any], configure: Any,
                                                              recorded: dict[str, Any]) -> None:
     # dueShards above the default: the shard count gets recorded; a limited agent: the reconciler reads its slots
-    configure({"scheduler": {"dueShards": 8}, "agents": {AGENT_ID: {"maxConcurrent": 4}}})
+    configure({"scheduler": {"dueShards": 8}, "agents": {AGENT_ID: {"maxConcurrent": 4}},
+               "notifications": [{"url": "http://127.0.0.1:9/late", "events": ["job.late"]}]})
     service = runtime.jobs()
     recorded["now"] = "api_handler"
     soon = service.create(record_job(name="soon", schedule=None, interval=5_000))  # enqueued at once
-    daily = service.create(record_job(name="daily", schedule="2 0 * * *"))
+    daily = service.create(record_job(name="daily", schedule="2 0 * * *", expectSuccessWithinMs=60_000))
     service.get(daily["id"])
     for status, agent in ((None, None), ("active", None), (None, daily["agentId"])):
         service.list(status, agent, 10, None)
@@ -148,6 +149,8 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, A
     waiting = service.run_now(daily["id"])  # queued; its message is not run: the reconciler looks at it
     recorded["now"] = "tick"
     assert runtime.reconciler().run(now_ms() + 3_600_000).repaired == 1, waiting
+    watch = runtime.late_watch()  # job.late: the late index, the disarm, the notification's message
+    assert watch is not None and watch.run(now_ms() + 3_600_000) == 1
     recorded["now"] = "api_handler"
     # Contract section 10: a declaration, a run now with its own payload, a replay, an Idempotency-Key.
     service.declare("daily-renamed", {**record_job(schedule="2 0 * * *"), "name": "daily-renamed",

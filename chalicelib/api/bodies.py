@@ -44,6 +44,7 @@ class NewJob(NamedTuple):
     maxRuns: int | None
     catchupWindowMs: int | None
     budget: Budget | None
+    expectSuccessWithinMs: int | None
     given: frozenset[str]
 
     def retry_policy_text(self) -> str | None:
@@ -55,7 +56,7 @@ class NewJob(NamedTuple):
 DEFAULTS: dict[str, Any] = {"description": None, "schedule": None, "interval": None, "timezone": "UTC",
                             "retryPolicy": None, "timeoutMs": None, "heartbeatTimeoutMs": None, "overlap": "skip",
                             "maxConsecutiveFailures": None, "startAt": None, "endAt": None, "maxRuns": None,
-                            "catchupWindowMs": None, "budget": None}
+                            "catchupWindowMs": None, "budget": None, "expectSuccessWithinMs": None}
 REQUIRED = ("name", "agentId", "payload")
 
 
@@ -85,6 +86,7 @@ _FIELDS: dict[str, Check] = {
     "overlap": one_of(*values(Overlap)), "maxConsecutiveFailures": optional(integer(1, 1_000)),
     "startAt": optional(text(1, 64)), "endAt": optional(text(1, 64)), "maxRuns": optional(integer(1, COUNT_MAX)),
     "catchupWindowMs": optional(integer(0, vocab.MAX_INTERVAL_MS)), "budget": optional(check_budget),
+    "expectSuccessWithinMs": optional(integer(vocab.EXPECT_SUCCESS_MIN_MS, vocab.MAX_INTERVAL_MS)),
 }
 
 

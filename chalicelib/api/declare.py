@@ -24,7 +24,7 @@ SETTABLE_STATUSES: tuple[SettableJobStatus, ...] = ("active", "paused")
 # A create body's fields that a declaration may change on an existing job (name and agentId
 # identify the job: they are checked, never changed here).
 PLAIN_FIELDS = ("description", "schedule", "interval", "timezone", "heartbeatTimeoutMs", "overlap",
-                "maxConsecutiveFailures", "maxRuns", "catchupWindowMs")
+                "maxConsecutiveFailures", "maxRuns", "catchupWindowMs", "expectSuccessWithinMs")
 
 
 def declared_body(name: str, body: object) -> tuple[dict[str, Any], str | None]:
@@ -61,6 +61,7 @@ def _stored(job: JobModel) -> dict[str, Any]:
         "overlap": job.overlap or Overlap.SKIP.value,
         "maxConsecutiveFailures": number(job.maxConsecutiveFailures) or None,
         "maxRuns": number(job.maxRuns), "catchupWindowMs": number(job.catchupWindowMs),
+        "expectSuccessWithinMs": number(job.expectSuccessWithinMs),
     }
 
 

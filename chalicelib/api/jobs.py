@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from ..store.budgets import budget_attributes
+from ..store.late import arm_changes
 from ..store.jobs import JobStore
 from ..store.listing import AgentScope, list_key
 from ..store.models import JobModel, JobStatus, Origin, Trigger
@@ -105,6 +106,9 @@ class JobService:
             maxConsecutiveFailures=spec.maxConsecutiveFailures, startAt=bounds.start_ms, endAt=bounds.end_ms,
             maxRuns=bounds.max_runs, catchupWindowMs=bounds.catchup_ms, **budget_attributes(spec.budget),
             origin=(origin or Origin()).text(), createdAt=now, updatedAt=now)
+        for key, value in arm_changes(job.id, spec.expectSuccessWithinMs, now).items():
+            setattr(job, key, value)  # job.late's watch, counted from now
+        job.expectSuccessWithinMs = spec.expectSuccessWithinMs
         self._arm(job, schedule, first)
         self.admission.create(job, schedule, bounds, now)  # the quota's checks, then the write
         self._enqueue_if_close(job, now)
@@ -164,6 +168,7 @@ class JobService:
         changes.update(self._schedule_changes(job, patch, now))
         if changes.get("status") == JobStatus.ACTIVE.value and job.status != JobStatus.ACTIVE.value:
             changes.update(consecutiveFailures=None, pausedReason=None)  # resuming resets the breaker
+        changes.update(_lateness_changes(job, patch, changes, now))
         changes["updatedAt"] = max(now, stamp + 1)  # the optimistic lock needs a new stamp
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
@@ -267,6 +272,17 @@ class JobService:
         self.store.get(job_id)
         runs, following = self.runs.list(job_id, limit, cursor)
         return [run_view(r) for r in runs], following
+
+
+def _lateness_changes(job: JobModel, patch: JobPatch, changes: dict[str, Any], now: int) -> dict[str, Any]:
+    """job.late's watch armed anew, counted from now, when the expectation is set or the job resumes
+    (a paused job is told nothing; null takes the expectation and the watch away)."""
+    given = "expectSuccessWithinMs" in patch.model_fields_set
+    resumed = changes.get("status") == JobStatus.ACTIVE.value and job.status != JobStatus.ACTIVE.value
+    if not given and not (resumed and job.expectSuccessWithinMs is not None):
+        return {}
+    expect = patch.expectSuccessWithinMs if given else int(job.expectSuccessWithinMs)
+    return {"expectSuccessWithinMs": expect, **arm_changes(job.id, expect, now)}
 
 
 def _new_timing(job: JobModel, patch: JobPatch, given: set[str]) -> tuple[str | None, int | None]:

@@ -19,6 +19,7 @@ from ..errors import ValidationFailed
 from ..vocab import (
     CONTROL_CHARS,
     DESCRIPTION_MAX_LENGTH,
+    EXPECT_SUCCESS_MIN_MS,
     MAX_INTERVAL_MS,
     NAME_MAX_LENGTH,
     NAME_PATTERN,
@@ -151,6 +152,8 @@ CatchupField = Field(None, ge=0, le=MAX_INTERVAL_MS,
                      description="An occurrence that cannot start within this long after its time is skipped.")
 BreakerField = Field(None, ge=1, le=1_000,
                      description="Pause the job when this many runs in a row end failed (null: never).")
+ExpectField = Field(None, ge=EXPECT_SUCCESS_MIN_MS, le=MAX_INTERVAL_MS,
+                    description="Notify job.late when no run has succeeded for this long (null: never).")
 
 
 BudgetField = Field(None, description="Daily limits (the job's timezone): an occurrence starts only while what "
@@ -203,6 +206,7 @@ class JobCreate(_Body):
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
     budget: Budget | None = BudgetField
+    expectSuccessWithinMs: int | None = ExpectField
 
 
 class JobDeclare(JobCreate):
@@ -243,6 +247,7 @@ class JobPatch(_Body):
     maxRuns: int | None = MaxRunsField
     catchupWindowMs: int | None = CatchupField
     budget: Budget | None = BudgetField
+    expectSuccessWithinMs: int | None = ExpectField
     status: SettableJobStatus = _unchanged_if_absent(description="Pause or resume the job.")
 
 
@@ -276,6 +281,7 @@ class Job(BaseModel):
     catchupWindowMs: int | None = None
     budget: Budget | None = None
     usageToday: UsageToday  # zeros before any usage, with or without a budget
+    expectSuccessWithinMs: int | None = None
     origin: JobOrigin
     projection: Projection
     createdAt: str

@@ -83,6 +83,7 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
         "budget": budget_view(job),
         "usageToday": usage_today(job, now_ms),
+        "expectSuccessWithinMs": int(job.expectSuccessWithinMs) if job.expectSuccessWithinMs is not None else None,
         "origin": Origin.of(job)._asdict(),
         "projection": projection(job, now_ms),
         "createdAt": iso(job.createdAt),

@@ -25,6 +25,7 @@ from ..errors import JobsError
 from ..schedules import OnceSchedule
 from ..store import budgets
 from ..store.jobs import JobStore
+from ..store.late import arm_actions
 from ..store.models import JobModel, JobStatus, RunModel, RunStatus, Trigger
 from ..store.runs import Occurrence
 from ..store.sqs import Kind, Message, OccurrenceQueue
@@ -200,6 +201,8 @@ class Outcomes:
     def _finish(self, job: JobModel, occ: Occurrence, started: int, ending: Ending,
                 extra: Condition | None) -> Outcome:
         ending.counted_from = started  # the job's counters, for the status the run ends with
+        if ending.status is RunStatus.SUCCEEDED and job.expectSuccessWithinMs is not None:
+            ending.stats += arm_actions(job.id, int(job.expectSuccessWithinMs), ending.at_ms)  # job.late: from now
         if occ.trigger is Trigger.SCHEDULE and isinstance(schedule_of(job), OnceSchedule) \
                 and ending.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             final = JobStatus.COMPLETED if ending.status is RunStatus.SUCCEEDED else JobStatus.FAILED

@@ -49,6 +49,18 @@ def _host() -> str | None:
     return settings.dynamodb_endpoint()
 
 
+class LateIndex(GlobalSecondaryIndex["JobModel"]):
+    """Jobs that expect a success by ``lateAt`` (``expectSuccessWithinMs``): sparse, only an armed
+    job carries ``lateShard``; the tick reads what is past its time, O(late jobs) a minute."""
+
+    class Meta:
+        index_name = "late"
+        projection = IncludeProjection(["name", "agentId", "status", "expectSuccessWithinMs"])
+
+    lateShard = NumberAttribute(hash_key=True)
+    lateAt = NumberAttribute(range_key=True)
+
+
 class DueIndex(GlobalSecondaryIndex["JobModel"]):
     """Sparse, sharded index of jobs with an occurrence left to dispatch."""
 
@@ -136,6 +148,11 @@ class JobModel(Model):
     due = DueIndex()
     listKey = UnicodeAttribute(null=True)  # "<agentId>#<id>" (listing.list_key): the list index's sort key
     listing = ListIndex()
+    # job.late (engine/lateness.py): the success expected by lateAt, armed while nobody was told.
+    expectSuccessWithinMs = NumberAttribute(null=True)
+    lateShard = NumberAttribute(null=True)
+    lateAt = NumberAttribute(null=True)
+    late = LateIndex()
 
 
 class Origin(NamedTuple):
