@@ -1,0 +1,26 @@
+"""bench/late_jobs.py on moto: a job.late pass reads the late jobs only, whatever is watched."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_the_late_pass_reads_only_the_late_jobs(aws: dict[str, str], configure: Any) -> None:
+    from bench import late_jobs, operator_sections
+    from bench.counting import COUNTER, attach_models
+    from chalicelib.store.models import JobModel
+
+    configure({"notifications": [{"url": late_jobs.RECEIVER, "events": ["job.late"]}]})
+    COUNTER.install()
+    try:
+        attach_models(COUNTER, JobModel)
+        figures = late_jobs.measure(sizes=(60, 120), late=(0, 6))
+    finally:
+        COUNTER.uninstall()
+    cases = {(c["watched"], c["late"]): c for c in figures["cases"]}
+    for watched in (60, 120):
+        assert cases[(watched, 0)]["items_read"] == 0 and cases[(watched, 0)]["calls"] == {"dynamodb.Query": 4}
+        assert cases[(watched, 6)]["items_read"] == 6 and cases[(watched, 6)]["told"] == 6
+        assert cases[(watched, 6)]["calls"]["dynamodb.UpdateItem"] == 6
+        assert cases[(watched, 6)]["calls"]["sqs.SendMessage"] == 6
+        assert cases[(watched, 0)]["scan_items_read"] == watched
+    assert "## 1h. job.late" in operator_sections.late_jobs_section({"late_jobs": figures})
