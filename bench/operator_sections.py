@@ -17,7 +17,8 @@ def late_jobs_section(results: dict[str, Any]) -> str:
     late = results.get("late_jobs")
     if not late:
         return ""
-    rows = [(f"{c['watched']:,}", c["late"], c["items_read"], f"{c['dynamodb_calls']} ({_calls(c['calls'], 'dynamodb')})",
+    rows = [(f"{c['watched']:,}", c["late"], c["items_read"],
+             f"{c['dynamodb_calls']} ({_calls(c['calls'], 'dynamodb')})",
              f"{c['sqs_calls']} ({_calls(c['calls'], 'sqs')})", f"{c['scan_items_read']:,}", c["wall_s"])
             for c in late["cases"]]
     table = _table(["jobs watched", "late", "items read", "DynamoDB calls", "SQS calls (notifications)",
