@@ -1,14 +1,21 @@
 """A real headless Chromium for the console's browser tests (Debian's chromium + chromedriver,
 driven by Selenium). :func:`missing` says why none can run here; the tests then skip with
-:data:`SKIP_MARK` in the reason, and conftest's summary says so loudly."""
+:data:`SKIP_MARK` in the reason, and conftest's summary says so loudly. :class:`Console` is what
+the tests drive: one stack, its agents and one browser (tests/test_console_browser.py and
+tests/test_console_pages.py). Set ``AGENTOS_SCREENSHOTS=1`` to refresh the README's screenshots
+in docs/img/ (they are always taken, into the test's tmp dir otherwise)."""
 from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 SKIP_MARK = "BROWSER TESTS SKIPPED"
+IMG_DIR = Path(__file__).resolve().parent.parent / "docs" / "img"
+WAIT_S = 15.0
 # This machine's network is closed: without these Chromium retries Google's hosts at start-up.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -61,3 +68,92 @@ def start(profile_dir: Path) -> Any:
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(chromedriver())))
     driver.set_page_load_timeout(30)
     return driver
+
+
+def unique(label: str) -> str:
+    return f"console-{label}-{time.time_ns()}"
+
+
+class Console:
+    """The running stack, its agents and one browser."""
+
+    def __init__(self, stack: Any, agents: dict[str, Any], driver: Any, shots: Path, token: str | None) -> None:
+        self.stack, self.agents, self.driver, self.shots, self.token = stack, agents, driver, shots, token
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.stack.port}/console"
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """The API with the token, as a script would call it."""
+        import requests
+
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return requests.request(method, f"{self.stack.base}{path}", json=body, timeout=10, headers=headers)
+
+    def create(self, **fields: Any) -> dict[str, Any]:
+        answer = self.api("POST", "/jobs", {"payload": {}, **fields})
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def open(self, fragment: str = "/", token: str | None = "") -> None:
+        """Load the page at ``#fragment`` with ``token`` (by default the stack's; None: none) already in
+        this tab's sessionStorage."""
+        token = self.token if token == "" else token
+        self.driver.get(self.url + "#/")
+        self.driver.execute_script(
+            "sessionStorage.clear(); if (arguments[0]) sessionStorage.setItem('agentos.console.token', arguments[0]);",
+            token)
+        self.driver.get(f"{self.url}#{fragment}")
+        self.driver.refresh()
+
+    def wait(self, condition: Callable[[], Any], timeout: float = WAIT_S, what: str = "") -> Any:
+        """Poll ``condition`` until it is truthy; its value."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = condition()
+            except Exception as exc:  # an element not there yet, or replaced meanwhile
+                last = exc
+            if last and not isinstance(last, Exception):
+                return last
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
+
+    def by_id(self, element_id: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.ID, element_id)
+
+    def css(self, selector: str) -> list[Any]:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, selector)
+
+    def heading(self) -> str:
+        return self.css("main h1")[0].text
+
+    def type(self, element_id: str, text: str) -> None:
+        field = self.by_id(element_id)
+        field.clear()
+        field.send_keys(text)
+
+    def shot(self, name: str) -> None:
+        """A screenshot of the page; into docs/img/ too when AGENTOS_SCREENSHOTS is set."""
+        path = self.shots / name
+        self.driver.save_screenshot(str(path))
+        if os.environ.get("AGENTOS_SCREENSHOTS"):
+            IMG_DIR.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, IMG_DIR / name)
+
+    def run_rows(self) -> list[dict[str, str]]:
+        """The runs table of a job page (or the runs view), one dict (column label -> text) per row."""
+        return self.rows("runs-table")
+
+    def rows(self, table_id: str) -> list[dict[str, str]]:
+        """The rows of the table ``#table_id``, one dict (column label -> text) per row, and its key."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#' + arguments[0] + ' tbody tr')].map(tr => Object.assign("
+            "Object.fromEntries([...tr.children].map(td => [td.dataset.label, td.textContent])), "
+            "{key: tr.dataset.key}))", table_id)

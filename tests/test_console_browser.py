@@ -7,18 +7,14 @@ README's screenshots in docs/img/ (they are always taken, into the test's tmp di
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 import browser
+from browser import Console, unique
 from e2e_stack import LocalStack, start_agents, write_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow,
@@ -26,84 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.slow,
 
 TOKEN = "console-browser-token"
 XSS = "<img src=x onerror=window.__xss=1>"
-IMG_DIR = Path(__file__).resolve().parent.parent / "docs" / "img"
-WAIT_S = 15.0
-
-
-class Console:
-    """The running stack, its agents and one browser."""
-
-    def __init__(self, stack: LocalStack, agents: dict[str, Any], driver: Any, shots: Path) -> None:
-        self.stack, self.agents, self.driver, self.shots = stack, agents, driver, shots
-
-    @property
-    def url(self) -> str:
-        return f"http://localhost:{self.stack.port}/console"
-
-    def api(self, method: str, path: str, body: Any = None) -> requests.Response:
-        """The API with the token, as a script would call it."""
-        return requests.request(method, f"{self.stack.base}{path}", json=body, timeout=10,
-                                headers={"Authorization": f"Bearer {TOKEN}"})
-
-    def create(self, **fields: Any) -> dict[str, Any]:
-        answer = self.api("POST", "/jobs", {"payload": {}, **fields})
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    def open(self, fragment: str = "/", token: str | None = TOKEN) -> None:
-        """Load the page at ``#fragment`` with ``token`` already in this tab's sessionStorage."""
-        self.driver.get(self.url + "#/")
-        self.driver.execute_script(
-            "sessionStorage.clear(); if (arguments[0]) sessionStorage.setItem('agentos.console.token', arguments[0]);",
-            token)
-        self.driver.get(f"{self.url}#{fragment}")
-        self.driver.refresh()
-
-    def wait(self, condition: Callable[[], Any], timeout: float = WAIT_S, what: str = "") -> Any:
-        """Poll ``condition`` until it is truthy; its value."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            try:
-                last = condition()
-            except Exception as exc:  # an element not there yet, or replaced meanwhile
-                last = exc
-            if last and not isinstance(last, Exception):
-                return last
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what or condition}: last {last!r}")
-
-    def by_id(self, element_id: str) -> Any:
-        from selenium.webdriver.common.by import By
-
-        return self.driver.find_element(By.ID, element_id)
-
-    def css(self, selector: str) -> list[Any]:
-        from selenium.webdriver.common.by import By
-
-        return self.driver.find_elements(By.CSS_SELECTOR, selector)
-
-    def heading(self) -> str:
-        return self.css("main h1")[0].text
-
-    def type(self, element_id: str, text: str) -> None:
-        field = self.by_id(element_id)
-        field.clear()
-        field.send_keys(text)
-
-    def shot(self, name: str) -> None:
-        """A screenshot of the page; into docs/img/ too when AGENTOS_SCREENSHOTS is set."""
-        path = self.shots / name
-        self.driver.save_screenshot(str(path))
-        if os.environ.get("AGENTOS_SCREENSHOTS"):
-            IMG_DIR.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, IMG_DIR / name)
-
-    def run_rows(self) -> list[dict[str, str]]:
-        """The runs table of a job page, one dict (column label -> text) per row."""
-        return self.driver.execute_script(
-            "return [...document.querySelectorAll('main table.grid tbody tr')].map(tr => "
-            "Object.fromEntries([...tr.children].map(td => [td.dataset.label, td.textContent])))")
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +39,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     try:
         stack.start()
         driver = browser.start(home / "profile")
-        yield Console(stack, agents, driver, home)
+        yield Console(stack, agents, driver, home, TOKEN)
         assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
     finally:
         if driver is not None:
@@ -129,10 +47,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         stack.kill()
         for agent in agents.values():
             agent.server.stop()
-
-
-def unique(label: str) -> str:
-    return f"console-{label}-{time.time_ns()}"
 
 
 def test_page_asks_for_a_token_keeps_it_for_the_tab_and_lists_jobs(console: Console) -> None:
@@ -177,7 +91,7 @@ def test_a_job_paused_by_its_guard_rail_shows_why(console: Console) -> None:
     console.open("/?status=paused")
     row = console.wait(lambda: [r for r in console.css("main table.grid tbody tr")
                                 if r.get_attribute("data-key") == job["id"]], what="the paused job")[0]
-    assert row.find_element("css selector", "td[data-label='Paused reason']").text == reason
+    assert row.find_element("css selector", "td[data-label='Paused or blocked']").text == reason
     console.open(f"/jobs/{job['id']}")
     console.wait(lambda: console.css("dd[data-field='pausedReason']")[0].text == reason, what="the reason")
     assert console.css("dd[data-field='consecutiveFailures']")[0].text == "1"
@@ -218,7 +132,7 @@ def test_create_through_the_form_and_watch_runs_appear_in_place(console: Console
     assert (job["interval"], job["payload"]) == (2000, {"topic": "weather"})
     console.wait(lambda: len(console.css("ol.upcoming li")) == 5, what="the job's next five start times")
     rows = console.wait(lambda: [r for r in console.run_rows() if r["Status"] == "succeeded"], what="a run")
-    first = console.css("main table.grid tbody tr")[-1]
+    first = console.css("#runs-table tbody tr")[-1]
     key = first.get_attribute("data-key")
     console.wait(lambda: len([r for r in console.run_rows() if r["Status"] == "succeeded"]) >= 3, what="more runs")
     assert first.get_attribute("data-key") == key  # the same element, updated in place (not stale)
@@ -384,7 +298,7 @@ def test_with_security_off_no_token_is_asked(tmp_path: Path) -> None:
         stack.start()
         job = stack.create(name=unique("open"), agentId=agents["open"].id, schedule="0 0 1 1 *", payload={})
         driver = browser.start(tmp_path / "profile")
-        console = Console(stack, agents, driver, tmp_path)
+        console = Console(stack, agents, driver, tmp_path, None)
         console.open(f"/jobs/{job['id']}", token=None)
         console.wait(lambda: console.heading() == job["name"], what="the job page")
         console.by_id("run-now").click()

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("path, content_type", [
-    ("/console", "text/html"), ("/console/app.js", "text/javascript"), ("/console/app.css", "text/css")])
+    ("/console", "text/html"), ("/console/app.js", "text/javascript"), ("/console/api.js", "text/javascript"),
+    ("/console/app.css", "text/css")])
 def test_files_are_served_with_a_strict_policy_and_no_token(client: Any, configure: Any,
                                                              monkeypatch: pytest.MonkeyPatch, path: str,
                                                              content_type: str) -> None:
@@ -38,9 +39,29 @@ def test_page_has_no_inline_script_or_handler() -> None:
 
 
 def test_script_never_writes_markup() -> None:
-    script = (FILES / "app.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in script, sink
+    scripts = sorted(FILES.glob("*.js"))
+    assert len(scripts) > 1
+    for path in scripts:
+        script = path.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in script, f"{path.name}: {sink}"
+
+
+def test_every_module_imported_is_served(client: Any) -> None:
+    # app.js is loaded as a module; each import is a relative URL the console route must serve
+    imported = {name for path in FILES.glob("*.js")
+                for name in re.findall(r"from '\./([a-z-]+\.js)'", path.read_text())}
+    assert {"api.js", "time.js", "jobs.js", "runs.js", "agents.js"} <= imported
+    for name in imported:
+        assert client.http.get(f"/console/{name}").status_code == 200, name
+    assert 'type="module"' in (FILES / "index.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["index.html", "webconsole.py", "nope.js", "..%2Fwebconsole.py", "APP.JS"])
+def test_only_the_consoles_scripts_and_style_are_served(client: Any, name: str) -> None:
+    response = client.http.get(f"/console/{name}")
+    assert response.status_code == 404
+    assert "Content-Security-Policy" in response.headers
 
 
 @pytest.mark.parametrize("public, prefix", [

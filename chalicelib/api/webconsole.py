@@ -1,13 +1,17 @@
-"""The browser console (README, "Console"): one page, one script, one stylesheet, served by the app.
+"""The browser console (README, "Console"): one page, its ES modules and one stylesheet, served by the app.
 
 The files live in ``chalicelib/api/console/`` so that they deploy with the API (Chalice packages
-``chalicelib`` whole). They need no token: the page asks for one when the API answers 401.
+``chalicelib`` whole). ``index.html`` loads ``app.js`` as a module, which imports the others
+(``api.js``, ``time.js``, ``jobs.js``, ``runs.js``, ``agents.js``…) by relative URLs, so they are
+found under the same prefix as the page; one route serves every ``.js``/``.css`` file of that
+directory, and nothing else (a name is one plain path segment). They need no token: the page asks for one when the API answers 401.
 Every response carries a Content-Security-Policy that allows only this origin's script and
 style (no inline script, no eval), so even a markup bug could not run injected code.
 """
 from __future__ import annotations
 
 import html
+import re
 from functools import cache
 from pathlib import Path
 
@@ -25,7 +29,14 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-cache",
 }
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+ASSET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}\.(?:js|css)")
+NOT_FOUND = {"Code": "NotFoundError", "Message": "no such console file"}
+
+
+def asset_names() -> frozenset[str]:
+    """The console's script and style files (what :func:`asset` serves)."""
+    return frozenset(p.name for p in FILES.iterdir() if p.is_file() and ASSET_NAME.fullmatch(p.name))
 
 
 @cache
@@ -50,9 +61,17 @@ def page(public_path: str) -> Response:
 
 
 def asset(name: str) -> Response:
-    """One of the console's static files."""
-    return Response(body=asset_text(name), status_code=200, headers={"Content-Type": ASSETS[name],
+    """One of the console's static files; 404 for any other name."""
+    if not ASSET_NAME.fullmatch(name) or name not in _known_assets():
+        return Response(body=NOT_FOUND, status_code=404, headers=dict(SECURITY_HEADERS))
+    content_type = TYPES[name[name.rindex("."):]]
+    return Response(body=asset_text(name), status_code=200, headers={"Content-Type": content_type,
                                                                       **SECURITY_HEADERS})
+
+
+@cache
+def _known_assets() -> frozenset[str]:
+    return asset_names()
 
 
 def _public_path() -> str:
@@ -67,13 +86,7 @@ def console_page() -> Response:
     return page(_public_path())
 
 
-@console.route(PAGE_ROUTE + "/app.js", methods=["GET"])
-def console_script() -> Response:
-    """The console's script."""
-    return asset("app.js")
-
-
-@console.route(PAGE_ROUTE + "/app.css", methods=["GET"])
-def console_style() -> Response:
-    """The console's stylesheet."""
-    return asset("app.css")
+@console.route(PAGE_ROUTE + "/{name}", methods=["GET"])
+def console_asset(name: str) -> Response:
+    """One of the console's modules (``app.js`` and what it imports) or its stylesheet."""
+    return asset(name)
