@@ -48,10 +48,11 @@ def config() -> Config:
 
 
 def job_store() -> JobStore:
-    """The jobs table wrapper."""
+    """The jobs table wrapper (each write's history event expires with the config's run history)."""
+    from .store.events import EventLog
     from .store.jobs import JobStore
 
-    return _once("jobs", JobStore)
+    return _once("jobs", lambda: JobStore(events=EventLog(config().scheduler.runHistoryDays)))
 
 
 def run_store() -> RunStore:
@@ -101,9 +102,8 @@ def agents() -> AgentService:
 
 def notifier() -> Notifier:
     """The configured receivers' notifications (chalicelib/engine/notifications.py)."""
-    from .engine.notifications import Notifier
-
     from .api.views import run_view
+    from .engine.notifications import Notifier
 
     def describe(job_id: str, run_id: str) -> dict[str, Any] | None:
         run = run_store().get(job_id, run_id)

@@ -24,6 +24,7 @@ from ..store.jobs import UNRECORDED_SHARD_SPAN, Advance, JobStore, end_entry, en
 from ..store.models import JobModel, JobStatus, Trigger
 from ..store.runs import Occurrence
 from ..store.sqs import Message, OccurrenceQueue
+from . import job_history
 from .bounds import after_end
 
 if TYPE_CHECKING:  # the tick's notifier (set by runtime when receivers are configured)
@@ -233,7 +234,7 @@ class Dispatcher:
         return report
 
     def _complete_at_end(self, job: JobModel, now_ms: int) -> bool:
-        done = self.store.complete_at_end(job, now_ms)
+        done = self.store.complete_at_end(job, now_ms, job_history.end_at_passed())
         if done and self.notifier is not None:
             self.notifier.emit("job.completed", job, None, "endAt passed")
         return done

@@ -18,7 +18,8 @@ import secrets
 from typing import Any, NamedTuple
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import QueryError
+from pynamodb.exceptions import PutError, QueryError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -119,6 +120,21 @@ class EventLog:
                                                          "reason", "agentId", "expiresAt")}
         tx.update(item, actions=[getattr(model, name).set(value) for name, value in values.items()
                                  if value is not None])
+
+    def put_with(self, item: Model, condition: Condition, job_id: str, event: Event, at_ms: int) -> bool:
+        """Put ``item`` (on ``condition``) and ``event`` in one transaction: True if both were written.
+        False if the condition failed: ``event`` is then written alone (what it records happened)."""
+        def write() -> None:
+            with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
+                tx.save(item, condition=condition)
+                self.add(tx, job_id, None, event, at_ms)
+        if dynamo.committed(write, lambda: dynamo.unavailable("runs", "record a run and its event")):
+            return True
+        try:
+            self.item(job_id, None, event, at_ms).save()
+        except PutError as exc:
+            raise dynamo.unavailable("runs", "record an event") from exc
+        return False
 
     def page(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[EventModel], str | None]:
         """One page of ``job_id``'s events, newest first, and the next page's cursor."""
