@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from .client import ApiError, Client, Unreachable
-from .tables import JOB_COLUMNS, RUN_COLUMNS, block, table
+from .tables import EVENT_COLUMNS, JOB_COLUMNS, RUN_COLUMNS, block, table
 
 OK, API_ERROR, USAGE, UNREACHABLE = 0, 1, 2, 3
 DEFAULT_URL = "http://localhost:3000"
@@ -145,6 +145,12 @@ def jobs_delete(client: Client, args: argparse.Namespace) -> Result:
     return {"deleted": args.id}, f"deleted {args.id}"
 
 
+def jobs_events(client: Client, args: argparse.Namespace) -> Result:
+    """A job's history, newest first (a deleted job's too, by its id, for 30 days)."""
+    found = client.pages(f"{_job_ref(client, args.id)}/events", {"limit": args.limit}, args.all)
+    return found, table(found, EVENT_COLUMNS) if found else "no event"
+
+
 def runs_list(client: Client, args: argparse.Namespace) -> Result:
     """A job's runs, newest first."""
     runs = client.pages(f"{_job_ref(client, args.job_id)}/runs", {"limit": args.limit}, args.all)
@@ -234,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     create = _command(verbs, "create", "create a job")
     _job_flags(create, creating=True)
     create.set_defaults(handler=jobs_create)
+    history = _command(verbs, "events", "a job's history: every change and system action, newest first")
+    history.add_argument("id", help="job id or name")
+    history.add_argument("--limit", type=int)
+    history.add_argument("--all", action="store_true", help="follow every page")
+    history.set_defaults(handler=jobs_events)
     update = _command(verbs, "update", "change some fields of a job")
     update.add_argument("id", help="job id or name")
     _job_flags(update, creating=False)

@@ -68,3 +68,14 @@ RUN_COLUMNS = [("ID", lambda r: r["id"]), ("STATUS", lambda r: r["status"]), ("A
                ("TRIGGER", lambda r: r["trigger"]), ("SCHEDULED", lambda r: r["scheduledAt"]),
                ("DURATION MS", lambda r: r.get("durationMs")), ("PROGRESS", progress), ("USAGE", usage),
                ("ERROR", lambda r: r.get("error"))]
+
+
+def changes(event: dict[str, Any]) -> str:
+    """An event's changes as ``field: old -> new`` (comma-separated)."""
+    return ", ".join(f"{field}: {clean(old, 20)} -> {clean(new, 20)}"
+                     for field, (old, new) in (event.get("changes") or {}).items())
+
+
+EVENT_COLUMNS = [("AT", lambda e: e["at"]), ("ACTION", lambda e: e["action"]),
+                 ("ACTOR", lambda e: f"{e['actor']['kind']}:{e['actor']['id']}"), ("CHANGES", changes),
+                 ("REASON", lambda e: e.get("reason"))]
