@@ -130,6 +130,9 @@ def test_create_through_the_form_and_watch_runs_appear_in_place(console: Console
     console.wait(lambda: console.heading() == name, what="the job page")
     job = [j for j in console.api("GET", "/jobs?limit=1000").json() if j["name"] == name][0]
     assert (job["interval"], job["payload"]) == (2000, {"topic": "weather"})
+    # made through the console: its origin says so (the console sends X-AgentOS-Client: console)
+    assert job["origin"]["via"] == "console"
+    console.wait(lambda: console.css("dd[data-field='origin']")[0].text == "console (depth 0)", what="the origin")
     console.wait(lambda: len(console.css("ol.upcoming li")) == 5, what="the job's next five start times")
     rows = console.wait(lambda: [r for r in console.run_rows() if r["Status"] == "succeeded"], what="a run")
     first = console.css("#runs-table tbody tr")[-1]

@@ -200,6 +200,21 @@ def test_run_now_with_a_payload(console: Console) -> None:
     console.wait(lambda: [r for r in console.run_rows() if r["key"] == run["id"]], what="the run in the table")
 
 
+def test_origin_and_projection_on_the_job_page(console: Console) -> None:
+    job = console.create(name=unique("projection"), agentId=console.agents["work"].id, interval=3_600_000)
+    console.api("POST", f"/jobs/{job['id']}/run")
+    wait_run(console, job["id"])
+    projection = console.wait(lambda: console.api("GET", f"/jobs/{job['id']}").json()["projection"]["tokensPerDay"]
+                              and console.api("GET", f"/jobs/{job['id']}").json()["projection"], what="a projection")
+    assert projection["runsPerDay"] == 24
+    console.open(f"/jobs/{job['id']}")
+    console.wait(lambda: console.heading() == job["name"])
+    expected = f"24 runs/day · {round(projection['tokensPerDay'])} tok/day"
+    console.wait(lambda: text_of(console, "dd[data-field='projection']").startswith(expected), what="the projection")
+    assert "/day" in text_of(console, "dd[data-field='projection']").split(" · ")[-1]
+    assert text_of(console, "dd[data-field='origin']") == "api (depth 0)"
+
+
 def test_history_tab_lists_the_jobs_events(console: Console) -> None:
     job = console.create(name=unique("history"), agentId=console.agents["work"].id, schedule="0 0 1 1 *")
     console.api("PATCH", f"/jobs/{job['id']}", {"status": "paused"})

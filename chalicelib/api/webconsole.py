@@ -4,7 +4,8 @@ The files live in ``chalicelib/api/console/`` so that they deploy with the API (
 ``chalicelib`` whole). ``index.html`` loads ``app.js`` as a module, which imports the others
 (``api.js``, ``time.js``, ``jobs.js``, ``runs.js``, ``agents.js``…) by relative URLs, so they are
 found under the same prefix as the page; one route serves every ``.js``/``.css`` file of that
-directory, and nothing else (a name is one plain path segment). They need no token: the page asks for one when the API answers 401.
+directory, and nothing else (a name is one plain path segment). They need no token: the page
+asks for one when the API answers 401.
 Every response carries a Content-Security-Policy that allows only this origin's script and
 style (no inline script, no eval), so even a markup bug could not run injected code.
 """

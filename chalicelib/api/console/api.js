@@ -98,6 +98,16 @@ export function routeAnswers(path) {
   return probes.get(path);
 }
 
+const jobNames = new Map();
+
+/** A job's name (asked once per page load; the id itself when the job is gone or unreadable). */
+export function jobName(id) {
+  if (!jobNames.has(id)) {
+    jobNames.set(id, api('GET', jobPath(id)).then((answer) => answer.data.name, () => id));
+  }
+  return jobNames.get(id);
+}
+
 /** The cursor of a `Link: <…?cursor=…>; rel="next"` header, or null. */
 export function nextCursor(link) {
   const match = /<([^>]*)>\s*;\s*rel="?next"?/.exec(link || '');

@@ -1,7 +1,7 @@
 // Runs: the columns every runs table shares, one run's page (#/runs/{id}: attempts, replay,
 // cancel) and the runs view across jobs (#/runs?status=…: GET /api/runs, contract section 13).
 import {
-  ApiError, agentHref, api, jobHref, query, routeAnswers, routeMissing, runHref, runPath,
+  ApiError, agentHref, api, jobHref, jobName, query, routeAnswers, routeMissing, runHref, runPath,
 } from './api.js';
 import {
   badge, codeCell, fieldList, h, keyedTable, linkCell, say, setAttr, setText,
@@ -60,11 +60,20 @@ async function act(refresh, done, call) {
   } catch (error) { report(error); }
 }
 
+/** A cell naming a run's job: its id at once, its name once known. */
+function jobCell(td, run) {
+  if (td.dataset.job === run.jobId) return;
+  td.dataset.job = run.jobId;
+  linkCell(td, run.jobName || run.jobId, jobHref(run.jobId));
+  if (run.jobName) return;
+  jobName(run.jobId).then((name) => { if (td.dataset.job === run.jobId) setText(td.firstElementChild, name); });
+}
+
 /** The columns of a runs table; ``withJob`` adds the job (the view across jobs). */
 export function runColumns(refresh, withJob) {
   return [
     { label: 'Run', cls: 'mono', fill: (td, r) => { linkCell(td, r.id, runHref(r.id)); setAttr(td, 'title', r.id); } },
-    withJob ? { label: 'Job', cls: 'mono', fill: (td, r) => linkCell(td, r.jobName || r.jobId, jobHref(r.jobId)) } : null,
+    withJob ? { label: 'Job', fill: jobCell } : null,
     { label: 'Trigger', fill: (td, r) => setText(td, r.trigger) },
     { label: 'Status', fill: (td, r) => badge(td, runStatus(r)) },
     { label: 'Attempt', fill: (td, r) => setText(td, r.attempt) },
@@ -97,7 +106,7 @@ export async function showRun(id) {
   const fields = fieldList();
   const cancel = h('button', { type: 'button', id: 'cancel-run' }, 'Cancel');
   const again = h('button', { type: 'button', id: 'replay-run' }, 'Replay');
-  const jobLink = h('a', { class: 'button secondary', id: 'run-job-link' }, 'Its job');
+  const jobLink = h('a', { class: 'button secondary', id: 'run-job-link' }, 'Job');
   const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Run actions' }, again, cancel, jobLink);
   const attempts = keyedTable('Attempts, oldest first', [
     { label: 'Attempt', fill: (td, a) => setText(td, a.attempt) },
@@ -119,6 +128,7 @@ export async function showRun(id) {
     setText(title, `Run ${run.id}`);
     setText(zoneHint, `Times in ${zoneName()}; refreshed every few seconds.`);
     setAttr(jobLink, 'href', jobHref(run.jobId));
+    jobName(run.jobId).then((name) => setText(jobLink, `Job ${name}`));
     cancel.hidden = FINAL_RUN.has(run.status) || Boolean(run.cancelRequested);
     again.hidden = run.status === 'skipped';
     for (const [key, label] of RUN_FIELDS) {
@@ -128,7 +138,7 @@ export async function showRun(id) {
       fields.show(key, true);
       const value = run[key];
       if (key === 'status') badge(cell, runStatus(run));
-      else if (key === 'jobId') linkCell(cell, value, jobHref(value));
+      else if (key === 'jobId') jobCell(cell, run);
       else if (key === 'replayOf') linkCell(cell, value, runHref(value));
       else if (RUN_TIMES.has(key)) setText(cell, fmtTime(value));
       else if (key === 'durationMs') setText(cell, fmtDuration(value));
