@@ -340,3 +340,22 @@ def test_runs_view_across_jobs_with_its_filters(console: Console) -> None:
     console.wait(lambda: console.heading() == "Runs")
     console.wait(lambda: console.css("main p.empty") and console.css("main p.empty")[0].is_displayed()
                  or console.by_id("runs-error").is_displayed(), what="no run since an hour ahead")
+
+
+def test_new_pages_fit_a_narrow_screen(console: Console) -> None:
+    job = console.create(name=unique("narrow-pages"), agentId=console.agents["work"].id, schedule="0 0 1 1 *")
+    run = console.api("POST", f"/jobs/{job['id']}/run").json()
+    wait_run(console, job["id"])
+    console.driver.set_window_size(360, 800)
+    try:
+        agent = console.agents["work"].id
+        pages = [("/agents", "Agents"), ("/inbox", "Inbox"), (f"/runs/{run['id']}", f"Run {run['id']}"),
+                 (f"/agents/{agent}", f"Agent {agent}")]
+        for fragment, heading in pages:
+            console.open(fragment)
+            console.wait(lambda h=heading: console.heading() == h, what=heading)  # type: ignore[misc]
+            time.sleep(0.5)
+            width = console.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"horizontal scroll at 360 px on {fragment}: {width}"
+    finally:
+        console.driver.set_window_size(1280, 900)
