@@ -16,8 +16,8 @@ def model(results: dict[str, Any]) -> dict[str, Any]:
     block: dict[str, Any] = {
         "calibration": calibration.calibrate(results["lateness"], quick) if "lateness" in results else {},
         "predictions": predictions.predictions(results),
-        "bounds_burst_100000": predictions.bounds_100k(results),
         "assumptions": [list(row) for row in rows()],
     }
+    block["bounds_burst_100000"] = predictions.bounds_100k(results, block["predictions"]["burst_100000"]["project"])
     block["seconds"] = round(time.perf_counter() - started, 1)
     return block
