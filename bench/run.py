@@ -22,12 +22,12 @@ from .env import ROOT, quick
 
 RESULTS = ROOT / "bench" / "results.json"
 LOGS = ROOT / "bench" / "logs"  # git-ignored (logs/)
-PARTS = ("inproc", "lateness", "cold_start", "reconcile", "admission", "idempotency", "late_jobs")
+PARTS = ("inproc", "lateness", "cold_start", "reconcile", "admission", "idempotency", "late_jobs", "events")
 # measure and print only: bench.reconcile and bench.admission alone also merge
 PART_ARGS = {"reconcile": ("--part",), "admission": ("--part",), "idempotency": ("--part",),
-             "late_jobs": ("--part",)}
+             "late_jobs": ("--part",), "events": ("--part",)}
 # parts whose figures go into results.json as they are, under their own key
-SECTIONS = ("reconcile", "admission", "idempotency", "late_jobs")
+SECTIONS = ("reconcile", "admission", "idempotency", "late_jobs", "events")
 
 
 def ensure_plotting() -> None:
