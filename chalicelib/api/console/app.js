@@ -28,8 +28,9 @@ function parseRoute() {
   const params = new URLSearchParams(search || '');
   const id = (match) => decodeURIComponent(match[1]);
   let match;
-  if (path === '/new') return { view: showForm, args: [null], nav: 'nav-new' };
-  if ((match = /^\/jobs\/([^/]+)\/edit$/.exec(path))) return { view: showEdit, args: [id(match)], nav: 'nav-jobs' };
+  // a form is not drawn again when the time toggle changes (what was typed would be lost)
+  if (path === '/new') return { view: showForm, args: [null], nav: 'nav-new', form: true };
+  if ((match = /^\/jobs\/([^/]+)\/edit$/.exec(path))) return { view: showEdit, args: [id(match)], nav: 'nav-jobs', form: true };
   if ((match = /^\/jobs\/([^/]+)$/.exec(path))) return { view: showJob, args: [id(match)], nav: 'nav-jobs' };
   if ((match = /^\/runs\/([^/]+)$/.exec(path))) return { view: showRun, args: [id(match)], nav: 'nav-runs' };
   if (path === '/runs') return { view: showRuns, args: [params], nav: 'nav-runs' };
@@ -59,6 +60,7 @@ function showTimeMode() {
 timeButton.addEventListener('click', () => setTimeMode(timeMode() === 'local' ? 'utc' : 'local'));
 onTimeMode(() => {
   showTimeMode();
+  if (parseRoute().form) return; // its preview shows the new times at the next change
   keepFocusOnce(); // the view is drawn again with the new times; the focus stays on the toggle
   route();
 });
