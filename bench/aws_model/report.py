@@ -128,13 +128,26 @@ Query of its own before the shards'). {_largest(block)}
 """
 
 
-def _predictions(block: dict[str, Any]) -> str:
-    pred = block["predictions"]
-    std10, prov10, proj10 = (_p99(block, "burst_10000", c) for c in CONFIGS)
-    proj100 = _p99(block, "burst_100000", "project")
+def _bounds_text(block: dict[str, Any]) -> str:
     bounds = block["bounds_burst_100000"]
     lifted, at_send, table = (_s(bounds[k]["p99_ms"]) if k in bounds else "-" for k in (
         "both", "both_and_delay_at_send", "table_unthrottled"))
+    proj100 = _p99(block, "burst_100000", "project")
+    return f"""**100,000 at once** (project: p99 {proj100}) is bounded first by DynamoDB: the claims alone are
+400,000 write units to be written in the seconds before the instant, against a default per-table
+quota of 40,000 a second (on-demand takes at most twice its previous peak at once, a new table 4,000).
+With the table's limit lifted (pre-warmed, its quota raised: both adjustable) p99 is {table}. Next
+is the tick itself: it sends 10,000 SendMessageBatch calls 8 at a time (~12 s) and computes every
+`DelaySeconds` from its own start, so the last messages land seconds after their instant; with the
+delay computed at each send, and the concurrency quota raised to 10,000, p99 is {at_send}. What
+remains is MinimumPollers' cap: 200 pollers run 2,000 batches at once, so 100,000 go in waves.
+Within the limits as they are by default the best is p99 {proj100}; with the adjustable quotas
+raised, {lifted}."""
+
+
+def _predictions(block: dict[str, Any]) -> str:
+    pred = block["predictions"]
+    std10, prov10, proj10 = (_p99(block, "burst_10000", c) for c in CONFIGS)
     steady = pred["steady_10000_per_min"]["standard"]
     return f"""### Predictions for AWS, us-east-1
 
@@ -158,16 +171,7 @@ happen in the early window and are not seen. The steady 10,000 a minute is on ti
 configuration (p99 {_s(steady['p99_ms'])} in standard mode): a steady load keeps the event source
 scaled up, so the design changes nothing there and raises nothing.
 
-**100,000 at once** (project: p99 {proj100}) is bounded first by DynamoDB: the claims alone are
-400,000 write units to be written in the seconds before the instant, against a default per-table
-quota of 40,000 a second (on-demand takes at most twice its previous peak at once, a new table 4,000).
-With the table's limit lifted (pre-warmed, its quota raised: both adjustable) p99 is {table}. Next
-is the tick itself: it sends 10,000 SendMessageBatch calls 8 at a time (~12 s) and computes every
-`DelaySeconds` from its own start, so the last messages land seconds after their instant; with the
-delay computed at each send, and the concurrency quota raised to 10,000, p99 is {at_send}. What
-remains is MinimumPollers' cap: 200 pollers run 2,000 batches at once, so 100,000 go in waves.
-Within the limits as they are by default the best is p99 {proj100}; with the adjustable quotas
-raised, {lifted}.
+{_bounds_text(block)}
 
 {bounds_table(block)}
 """

@@ -81,7 +81,7 @@ class LocalPollers:
     def __init__(self, platform: Platform, pollers: int, slots: int) -> None:
         self.platform, self.sim = platform, platform.sim
         self.ready: deque[int] = deque()
-        self.free_slots = slots
+        self.free_slots = self.slots = slots
         self.peak = 0
         self._waiting: list[Resume] = []
         for _ in range(pollers):
@@ -122,7 +122,7 @@ class LocalPollers:
             if self.platform.cpu is not None and profile.cpu_ms:  # boto3 parses the answer on the GIL
                 yield self.platform.cpu.use(profile.cpu_ms["get"])
             self.platform.ledger.receives += 1
-            self.peak = max(self.peak, 128 - self.free_slots)
+            self.peak = max(self.peak, self.slots - self.free_slots)
             self.sim.start(self._invoke(batch))
 
     def _invoke(self, batch: list[int]) -> Process:
