@@ -335,6 +335,17 @@ def test_runs_view_across_jobs_with_its_filters(console: Console) -> None:
     console.open(f"/runs?agentId={console.agents['limited'].id}&status=succeeded")
     rows = console.wait(lambda: console.rows("runs-table"), what="the limited agent's runs")
     assert {r["Job"] for r in rows} <= {other["id"], other["name"]} and {r["Status"] for r in rows} == {"succeeded"}
+    # paged with Link: one run a page, Next then Previous
+    console.open(f"/runs?jobId={work['id']}&limit=1")
+    console.wait(lambda: [r["key"] for r in console.rows("runs-table")] == [replayed["id"]], what="the first page")
+    pager = console.css("nav.pager button")
+    console.wait(lambda: pager[1].is_enabled(), what="a next page")
+    assert not pager[0].is_enabled()
+    pager[1].click()
+    console.wait(lambda: [r["key"] for r in console.rows("runs-table")] == [first["id"]], what="the second page")
+    assert pager[0].is_enabled()
+    pager[0].click()
+    console.wait(lambda: [r["key"] for r in console.rows("runs-table")] == [replayed["id"]], what="the first again")
     # since: nothing after the future
     console.open(f"/runs?since={iso_in(3600)}")
     console.wait(lambda: console.heading() == "Runs")

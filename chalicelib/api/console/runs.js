@@ -69,7 +69,8 @@ function jobCell(td, run) {
   jobName(run.jobId).then((name) => { if (td.dataset.job === run.jobId) setText(td.firstElementChild, name); });
 }
 
-/** The columns of a runs table; ``withJob`` adds the job (the view across jobs). */
+/** The columns of a runs table; ``withJob`` adds the job (the view across jobs, which leaves
+ *  output and progress to each run's page). */
 export function runColumns(refresh, withJob) {
   return [
     { label: 'Run', cls: 'mono', fill: (td, r) => { linkCell(td, r.id, runHref(r.id)); setAttr(td, 'title', r.id); } },
@@ -82,7 +83,7 @@ export function runColumns(refresh, withJob) {
     { label: 'Finished', cls: 'time', fill: (td, r) => timeCell(td, r.finishedAt) },
     { label: 'Duration', fill: (td, r) => setText(td, fmtDuration(r.durationMs)) },
     { label: 'Error', cls: 'wrap', fill: (td, r) => setText(td, r.error || '') },
-    { label: 'Output', cls: 'wrap json', fill: (td, r) => codeCell(td, r.output, fmtJson) },
+    withJob ? null : { label: 'Output', cls: 'wrap json', fill: (td, r) => codeCell(td, r.output, fmtJson) },
     { label: 'Usage', fill: (td, r) => setText(td, fmtUsage(r.usage)) },
     withJob ? null : { label: 'Progress', cls: 'wrap json', fill: (td, r) => codeCell(td, r.progress, fmtJson) },
     { label: 'Actions', fill: (td, r) => runActions(td, r, refresh) },
@@ -172,6 +173,7 @@ export async function showRun(id) {
 export async function showRuns(params) {
   const filters = Object.fromEntries(['status', 'agentId', 'jobId', 'trigger', 'since']
     .map((k) => [k, params.get(k) || '']));
+  const pageSize = /^\d{1,4}$/.test(params.get('limit') || '') ? params.get('limit') : '50'; // #/runs?limit=…
   mount('Runs');
   if (!(await routeAnswers('/runs?limit=1'))) {
     main.append(h('p', { class: 'empty', id: 'runs-missing' },
@@ -205,7 +207,7 @@ export async function showRuns(params) {
   pages = pager('Pages of runs', async (cursor) => {
     let answer;
     try {
-      answer = await api('GET', `/runs${query({ ...filters, limit: '50', cursor })}`);
+      answer = await api('GET', `/runs${query({ ...filters, limit: pageSize, cursor })}`);
     } catch (failure) {
       if (!(failure instanceof ApiError) || routeMissing(failure)) throw failure;
       setText(error, failure.message); // a bad filter: the API's own message
