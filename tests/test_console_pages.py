@@ -190,6 +190,7 @@ def test_run_now_with_a_payload(console: Console) -> None:
     error = console.wait(lambda: console.by_id("run-payload-error").text, what="the JSON error")
     assert error.startswith("payload: is not valid JSON")
     console.type("run-payload", '{"topic": "mars", "depth": 2}')
+    assert not console.by_id("run-payload-error").is_displayed()  # typing clears the error
     console.shot("console-run-payload.png")
     console.by_id("run-payload-submit").click()
     console.wait(lambda: dialog.get_attribute("open") is None, what="the dialog to close")

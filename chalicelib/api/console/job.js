@@ -136,6 +136,7 @@ function runWithPayload(job, done) {
     }
   };
   form.onsubmit = submit;
+  input.oninput = () => { error.hidden = true; input.removeAttribute('aria-invalid'); };
   dialog.showModal();
   input.focus();
 }
