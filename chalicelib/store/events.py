@@ -25,6 +25,7 @@ from pynamodb.transactions import TransactWrite
 
 from .. import settings
 from ..defaults import DAY_MS
+from ..errors import ValidationFailed
 from . import aws, dynamo
 
 aws.share_with_pynamodb()
@@ -139,6 +140,8 @@ class EventLog:
     def page(self, job_id: str, limit: int, cursor: str | None) -> tuple[list[EventModel], str | None]:
         """One page of ``job_id``'s events, newest first, and the next page's cursor."""
         start = dynamo.decode_cursor(cursor, ["jobId", "id"])
+        if start is not None and start["jobId"] != {"S": event_key(job_id)}:  # another list's (or job's) cursor
+            raise ValidationFailed("cursor", "is not a cursor of this job's events")
         try:
             pages = self.model.query(event_key(job_id), scan_index_forward=False, limit=limit,
                                      last_evaluated_key=start)
