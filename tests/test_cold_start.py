@@ -38,7 +38,7 @@ def test_import_app_loads_no_engine() -> None:
     loaded = _loaded("import app", HEAVY + ("chalicelib",))
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
     # Only the registration layer: no config, schemas, store, schedules or executor.
-    assert loaded == {"chalicelib", "chalicelib.clock", "chalicelib.coldstart", "chalicelib.defaults", "chalicelib.errors",
+    assert loaded == {"chalicelib", "chalicelib.clock", "chalicelib.coldstart", "chalicelib.errors",
                       "chalicelib.handlers", "chalicelib.runtime", "chalicelib.settings", "chalicelib.telemetry",
                       "chalicelib.vocab",
                       "chalicelib.api", "chalicelib.api.auth", "chalicelib.api.openapi", "chalicelib.api.routes",
