@@ -21,6 +21,11 @@ def test_the_late_pass_reads_only_the_late_jobs(aws: dict[str, str], configure: 
         assert cases[(watched, 0)]["items_read"] == 0 and cases[(watched, 0)]["calls"] == {"dynamodb.Query": 4}
         assert cases[(watched, 6)]["items_read"] == 6 and cases[(watched, 6)]["told"] == 6
         assert cases[(watched, 6)]["calls"]["dynamodb.UpdateItem"] == 6
-        assert cases[(watched, 6)]["calls"]["sqs.SendMessage"] == 6
         assert cases[(watched, 0)]["scan_items_read"] == watched
+    # each late job's notification is on the queue (SQS calls are counted by make bench's fresh process:
+    # a worker's SQS client may predate the counter)
+    from chalicelib.engine.notifications import is_notification
+    from conftest import receive_all
+
+    assert sum(is_notification(r) for r in receive_all(aws["queue_url"])) == 12
     assert "## 1h. job.late" in operator_sections.late_jobs_section({"late_jobs": figures})
