@@ -122,9 +122,9 @@ def test_a_forged_or_expired_or_version_1_callback_token_creates_nothing(engine:
 
 
 def test_a_callback_token_opens_nothing_else(client: Any, configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENTOS_API_TOKENS", "api-token")
+    monkeypatch.setenv("AGENTOS_API_TOKENS", "admission-token-3f9c")
     configure({"security": {"enabled": True}})
-    parent = post(client, job_body(name="parent"), "api-token")
+    parent = post(client, job_body(name="parent"), "admission-token-3f9c")
     assert parent.status_code == 201, parent.body
     job = json.loads(parent.body)
     auth = {"Authorization": f"Bearer {run_token(job)}"}
