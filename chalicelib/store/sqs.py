@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import settings
+from .. import clock, settings
 from ..defaults import TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
 from .models import Trigger
@@ -153,8 +153,12 @@ class OccurrenceQueue:
 
     def _send_batch(self, batch: Sequence[Message], now_ms: int,
                     bursts: Mapping[int, int] | None = None) -> list[Message]:
+        # DelaySeconds counts from this send, not from the tick's start: a burst's later batches
+        # leave seconds after its first, and each second counted from the start arrived late.
+        sent_at = max(now_ms, clock.now_ms())
         entries = [{"Id": str(i), "MessageBody": encode(m),
-                    "DelaySeconds": delay_seconds(_visible_from(m, bursts or {}), now_ms)} for i, m in enumerate(batch)]
+                    "DelaySeconds": delay_seconds(_visible_from(m, bursts or {}), sent_at)}
+                   for i, m in enumerate(batch)]
         try:
             answer = self.client.send_message_batch(QueueUrl=self.url(self.queue_name), Entries=entries)
         except (ClientError, BotoCoreError, StoreUnavailable):
