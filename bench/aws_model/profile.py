@@ -84,7 +84,7 @@ class Profile:
     shards: int = 4
     lookahead_ms: int = 90_000
     send_threads: int = 0  # the tick's parallel sends (0: PARALLEL_SENDS); moto answers one at a time
-    delay_at_send: bool = False  # a variant: DelaySeconds computed when each batch is sent
+    delay_at_send: bool = True  # DelaySeconds computed when each batch is sent (the engine since b85bd10)
     entry_apart_ms: float = 0.0  # between the messages of one send turning visible (moto: one by one)
 
     def with_source(self, source: Source, name: str) -> Profile:

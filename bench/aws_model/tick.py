@@ -2,8 +2,9 @@
 
 As chalicelib.engine.dispatch does it: every 60 s the tick queries each due shard for entries
 before ``now + lookahead`` (in parallel, 1 MB pages), sends the occurrences in batches of 10 on
-PARALLEL_SENDS threads, each with a ``DelaySeconds`` computed from the tick's start (so a long
-send phase makes the last messages late), then advances the jobs (25 per transaction, on 8
+PARALLEL_SENDS threads, each with a ``DelaySeconds`` computed when its batch is sent (before
+b85bd10 from the tick's start, so a long send phase made the last messages late; the profile's
+``delay_at_send=False`` models that), then advances the jobs (25 per transaction, on 8
 threads; each shard's index writes limited to one partition's write rate).
 """
 from __future__ import annotations
@@ -82,7 +83,7 @@ def dispatch(sim: Sim, profile: Profile, now: float, instants: list[int], log: T
     for batch, sent in zip(batches, ends, strict=True):
         jitter = sim.rng.uniform(0, profile.sqs_jitter_ms)
         for k, instant in enumerate(batch):
-            clock = sent if profile.delay_at_send else now  # dispatch passes the tick's start to every send
+            clock = sent if profile.delay_at_send else now  # (before b85bd10: the tick's start for every send)
             delay = 1000 * delay_seconds(instant - early.get(instant, 0), int(clock))
             # moto stamps each entry of a batch in turn: its messages turn visible one by one
             apart = k * profile.entry_apart_ms
