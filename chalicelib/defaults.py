@@ -11,6 +11,7 @@ COUNT_MAX = 10**9  # the most of maxRuns, a run's cost (USD) and an agent's dail
 OUTPUT_MAX_BYTES = 32 * 1024  # a run's output: an answer kept whole up to this, a report refused above
 TEXT_KEEP_CHARS = 1024  # an answer's text, a run's response, a dead letter's failure reason
 ERROR_KEEP_CHARS = 2048  # a run's error
+ATTEMPT_ERROR_KEEP_CHARS = 1000  # one attempt's error in a run's attempts (at most 20 attempts: ~22 KB)
 NOTIFY_KEY = "notify"  # a jobs-queue message whose JSON starts with this key is a notification
 USAGE_WINDOW = 10  # a job's projection averages the usage of its last this many runs that reported usage
 GAP_SAMPLE = 50  # the quota minIntervalMs looks at the gaps between a job's next this many start times

@@ -86,6 +86,7 @@ DESCRIPTION_MAX_LENGTH = 1024
 CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
 SCHEDULE_MAX_LENGTH = 256
 TIMEZONE_MAX_LENGTH = 64
+JOB_ID_PATTERN = r"^job-[0-9a-f]{1,64}$"  # a job's id (ids are made by the API: job-<hex>)
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_INTERVAL_MS = 315_360_000_000  # ten years
 EXPECT_SUCCESS_MIN_MS = 60_000  # job.late's expectSuccessWithinMs: at least a minute (the tick's period)

@@ -60,7 +60,8 @@ def _tables(stage: str) -> dict[str, dict]:
             "late": arn("dynamodb", f"table/{names.jobs_table}/index/late"),
             "runs": arn("dynamodb", f"table/{names.runs_table}"),
             "agentQueue": arn("dynamodb", f"table/{names.runs_table}/index/agentQueue"),
-            "overdue": arn("dynamodb", f"table/{names.runs_table}/index/overdue")}
+            "overdue": arn("dynamodb", f"table/{names.runs_table}/index/overdue"),
+            "recent": arn("dynamodb", f"table/{names.runs_table}/index/recent")}
 
 
 def _queues(stage: str) -> dict[str, dict]:
@@ -118,8 +119,10 @@ def _api_handler(stage: str) -> list[dict]:
                                      "ConditionCheckItem"]), [t["jobs"]]),
         statement("ListJobs", ["dynamodb:Query"], [t["list"]]),
         # A manual run's queued record (GetItem when the executor wrote it first); the runs list;
-        # an agent's heartbeat and report, an operator's cancel.
-        statement("Runs", _dynamodb(["GetItem", "PutItem", "UpdateItem", "Query"]), [t["runs"]]),
+        # an agent's heartbeat and report, an operator's cancel; GET /api/runs reads a page's items
+        # (BatchGetItem) found through the recent index.
+        statement("Runs", _dynamodb(["GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"]), [t["runs"]]),
+        statement("ListRuns", ["dynamodb:Query"], [t["recent"]]),
         # A report that frees an agent's slot starts the run waiting first for it.
         statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
         # Manual runs; a reported failure's next attempt, or its dead letter after the last one.
@@ -162,8 +165,10 @@ def _execute(stage: str) -> list[dict]:
         # ConditionCheckItem when the job is gone). Never a Put: the executor cannot create a job.
         statement("CheckAndRecordJobs", _dynamodb(["GetItem", "BatchGetItem", "ConditionCheckItem", "UpdateItem"]),
                   [t["jobs"]]),
-        # Claims and skips write the run item whole (Put); retries and outcomes update it.
-        statement("ClaimAndRecordRuns", _dynamodb(["GetItem", "PutItem", "UpdateItem"]), [t["runs"]]),
+        # Claims and skips write the run item whole (Put; a claim's Update that keeps the earlier
+        # attempts); retries and outcomes update it; an occurrence dropped by a pause, delete or
+        # reschedule leaves no run (DeleteItem of its claimed or waiting item: engine/drops.py).
+        statement("ClaimAndRecordRuns", _dynamodb(["GetItem", "PutItem", "UpdateItem", "DeleteItem"]), [t["runs"]]),
         # A freed agent slot goes to the run waiting first for it (maxConcurrent).
         statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
         # The SQS event source mapping polls with the function's role.

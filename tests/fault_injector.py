@@ -28,8 +28,12 @@ def _table(params: dict[str, Any]) -> str:
 
 
 def is_claim(params: dict[str, Any]) -> bool:
-    """The executor's claim: a Put of the run and an Update of the job (its overlap slot)."""
-    return any("runs" in item.get("Put", {}).get("TableName", "") for item in params.get("TransactItems", []))
+    """The executor's claim: a write of the whole run (an Update naming its ``trigger``, which only a
+    claim writes; a waiting run's Put) and an Update of the job (its overlap slot)."""
+    items = params.get("TransactItems", [])
+    return any("runs" in item.get("Put", {}).get("TableName", "") for item in items) or any(
+        "runs" in item.get("Update", {}).get("TableName", "") and "trigger" in _names(item["Update"])
+        for item in items)
 
 
 def is_advance(params: dict[str, Any]) -> bool:

@@ -37,6 +37,8 @@ RARE = {
     ("execute", "ssm:GetParameter", "callback"): "deployed functions only: the callback secret",
     ("api_handler", "dynamodb:ConditionCheckItem", "jobs"): "an agent's report on a run whose job was deleted",
     ("execute", "dynamodb:ConditionCheckItem", "jobs"): "the outcome of a run whose job was deleted meanwhile",
+    ("execute", "dynamodb:PutItem", "runs"): "an occurrence that waits for its job's run in progress (overlap queue)",
+    ("execute", "dynamodb:DeleteItem", "runs"): "an occurrence dropped while it was held or waited (engine/drops.py)",
     ("api_handler", "sqs:SendMessage", "dlq"): "an agent reporting a failure of its last attempt",
     ("api_handler", "sqs:GetQueueUrl", "dlq"): "an agent reporting a failure of its last attempt",
     ("execute", "dynamodb:Query", "agentQueue"): "a slot freed while runs wait for it (maxConcurrent)",
@@ -137,6 +139,9 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, A
     runtime.run_service().cancel(manual["id"])  # an operator's cancel: the run and its job's slot
     runtime.run_service().get(manual["id"])
     service.runs_of(daily["id"], 10, None)
+    from chalicelib.api.run_list import list_runs  # GET /api/runs: the recent index, the page's runs and jobs
+
+    list_runs({"agentId": daily["agentId"], "status": "cancelled"}, None)
     recorded["now"] = "tick"
     engine["clock"].advance(60)
     runtime.dispatcher().tick(now_ms())

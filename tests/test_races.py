@@ -382,7 +382,7 @@ def test_reschedule_between_tick_read_and_send_drops_the_old_occurrence(
     # Then only the new schedule's occurrence ran, once
     expected = [scheduled_run_id(job_id, T0 + 600_000)]
     assert engine["recorder"].runs() == expected
-    assert RunModel.get(job_id, scheduled_run_id(job_id, AT_0005)).status == "skipped"
+    assert [run.id for run in RunModel.query(job_id)] == expected  # the dropped one is not a run
     ledger("races", request.node.name, occurrences=1, lost=0, twice=0, late_wins=0)
     check_quiet(request, engine["queue_url"])
 

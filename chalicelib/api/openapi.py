@@ -15,11 +15,14 @@ from ..vocab import (
     ID_MAX_LENGTH,
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
+    JOB_ID_PATTERN,
     JOB_STATUSES,
     NAME_MAX_LENGTH,
     NAME_PATTERN,
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
+    RunStatus,
+    Trigger,
 )
 from .web import MAX_DEPTH
 
@@ -214,6 +217,14 @@ DECLARE_OPERATION = {
                   "409": _error("A job of another agent has this name, or the job changed meanwhile.")}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": ID_MAX_LENGTH}}
 RUN_NOT_FOUND = {"404": _error("No run has this id.")}
+RUN_FILTERS = [
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in RunStatus]}},
+    {"name": "trigger", "in": "query", "schema": {"type": "string", "enum": [t.value for t in Trigger]}},
+    {"name": "agentId", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+    {"name": "jobId", "in": "query", "schema": {"type": "string", "pattern": JOB_ID_PATTERN}},
+    {"name": "since", "in": "query", "description": "Only runs scheduled at or after this instant.",
+     "schema": {"type": "string", "format": "date-time"}},
+]
 ENDED = {"409": _error("The attempt (or run) this request addresses has already ended.")}
 
 
@@ -221,6 +232,12 @@ def _run_paths() -> dict[str, Any]:
     run = _ref("Run")
     report = "Bearer: an API token, or the attempt's callbackToken from its delivery."
     return {
+        "/api/runs": {"get": {
+            "operationId": "listAllRuns", "parameters": RUN_FILTERS + PAGING,
+            "description": "Runs across jobs, newest first; each page reads about its own size, so a page "
+                           "filtered by status, trigger or agentId may hold fewer than limit runs and still link "
+                           "to the next. A scoped token lists only its agents' runs.",
+            "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": run}, **LINK), **ERRORS}}},
         "/api/runs/{run_id}": {"parameters": [RUN_ID], "get": {
             "operationId": "getRun", "responses": {**_ok("200", "The run", run), **ERRORS, **RUN_NOT_FOUND}}},
         "/api/runs/{run_id}/heartbeat": {"parameters": [RUN_ID], "post": {

@@ -253,6 +253,17 @@ def _optional_object() -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+@api.route("/api/runs", methods=["GET"])
+@guarded
+def list_all_runs() -> Response:
+    """Runs across jobs, newest first, filtered and paged (each page reads about its size)."""
+    from .run_list import list_runs  # PynamoDB: loaded by the routes that need it
+
+    params = _params()
+    runs, cursor = list_runs(params, _authorize())
+    return _json(runs, headers=next_link(_path(), params, cursor))
+
+
 @api.route("/api/runs/{run_id}", methods=["GET"])
 @guarded
 def get_run(run_id: str) -> Response:

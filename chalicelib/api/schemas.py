@@ -310,6 +310,18 @@ class Run(BaseModel):
     payload: dict[str, Any] | None = Field(None, description="The payload this run was (is to be) delivered: its "
                                                                "job's, or its own (run now with a payload, replay).")
     replayOf: str | None = Field(None, description="The run this one replays (trigger replay), else null.")
+    attempts: list[Attempt] = Field(default_factory=list, description="Every attempt made, oldest first.")
+
+
+class Attempt(BaseModel):
+    """One attempt of a run: a retry keeps the attempts before it, each with its error."""
+
+    attempt: int
+    startedAt: str | None
+    finishedAt: str | None
+    status: Literal["running", "succeeded", "failed", "cancelled"]
+    error: str | None = Field(description="Why it failed (a timeout says `timed out`), at most 1,000 characters.")
+    durationMs: int | None
 
 
 class Usage(_Body):
@@ -327,7 +339,7 @@ class Usage(_Body):
         return float(value) if type(value) is int else value
 
 
-Run.model_rebuild()  # Run names Usage, defined after it
+Run.model_rebuild()  # Run names Usage and Attempt, defined after it
 
 
 class HeartbeatBody(_Body):

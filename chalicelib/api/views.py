@@ -11,6 +11,7 @@ from ..engine.bounds import after_end, exhausted
 from ..engine.dispatch import schedule_of
 from ..engine.projection import projection
 from ..schedules import CronSchedule, IntervalSchedule, OnceSchedule
+from ..store import run_attempts
 from ..store.budgets import budget_view, usage_today
 from ..store.models import JobModel, JobStatus, Origin, Overlap, RunModel
 
@@ -114,6 +115,7 @@ def run_view(run: RunModel) -> dict[str, Any]:
         "cancelRequested": bool(run.cancelRequested),
         "payload": _json(run.payload),  # what this run was (is to be) delivered; null before runs kept it
         "replayOf": run.replayOf,
+        "attempts": run_attempts.view(run.attempts),
     }
 
 

@@ -24,7 +24,7 @@ from pynamodb.transactions import TransactWrite
 
 from ..config import AgentEndpoint, Config
 from ..errors import StoreUnavailable
-from ..store import dynamo
+from ..store import dynamo, run_attempts
 from ..store.budgets import Spend, day_of
 from ..store.dynamo import model_connection
 from ..store.models import AgentModel, JobModel, RunModel, RunStatus, Trigger, agent_item_id
@@ -225,7 +225,8 @@ class AgentLimits:
         still_ours = (runs.status == RunStatus.RUNNING.value) & (runs.attempt == occ.attempt)
         run_actions: list[Action] = [runs.status.set(RunStatus.QUEUED.value), runs.attempt.set(occ.attempt - 1),
                                      runs.queueAgent.set(agent_id), runs.queueKey.set(queue_key(occ)),
-                                     runs.leaseUntil.remove(), runs.startedAt.remove(), *unwatch(runs)]
+                                     runs.leaseUntil.remove(), runs.startedAt.remove(), *unwatch(runs),
+                                     run_attempts.withdrawn(runs, occ.attempt)]
         assert limits.maxConcurrent is not None  # only a slot-limited agent's gate queues
         full = (size(model.holders) >= limits.maxConcurrent) | (model.queued > 0)
 

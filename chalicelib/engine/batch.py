@@ -72,14 +72,14 @@ def claim_all(runs: RunStore, messages: Sequence[Message],
 
 
 def _claim_once(runs: RunStore, messages: Sequence[Message], at: int, lease_ms: int) -> None:
-    # PynamoDB sends every Put before every Update: the reasons are [runs..., jobs...].
+    # Every run's write, then every job's: the reasons are [runs..., jobs...].
+    parts = [(m.occurrence, runs.claim_parts(m.occurrence, at, lease_ms, max(at, m.not_before_ms))) for m in messages]
     with TransactWrite(connection=model_connection(runs.model)) as tx:
-        for message in messages:
-            occ = message.occurrence
-            run, actions, condition = runs.claim_parts(occ, at, lease_ms, max(at, message.not_before_ms))
+        for occ, (run, _, _) in parts:
             # a charging claim never takes a crashed attempt over: that one loses, and takes
             # it over uncharged on the per-message path (RunStore.claim's charge)
-            tx.save(run, condition=runs.run_condition(occ, at, takeover=False), return_values="ALL_OLD")
+            runs.claim_write(tx, run, occ, at, takeover=False)
+        for occ, (_, actions, condition) in parts:
             tx.update(runs.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
 
 

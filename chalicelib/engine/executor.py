@@ -38,7 +38,7 @@ from ..store.jobs import JobStore
 from ..store.models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from ..store.sqs import Kind, Message, OccurrenceQueue, decode
-from . import callbacks
+from . import callbacks, drops
 from .actions import load_plugins, run_action, run_callback
 from .agent_limits import Gate, holds_slots
 from .bounds import after_end, exhausted, missed_by
@@ -178,6 +178,9 @@ class Executor:
             if claim is Claim.JOB_GONE:
                 if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
                     self.outcomes.release_gone(occ.run_id)
+                if drops.droppable(occ):  # not a run: no record (engine/drops.py)
+                    drops.unclaimed(self.runs, occ, slot, message.kind is Kind.ADMITTED)
+                    return Outcome.SKIPPED
                 return self._skip(occ, _gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
@@ -211,7 +214,8 @@ class Executor:
         # reschedule that returned during the hold still stops this occurrence.
         job = self.jobs.find(occ.job_id) if read is None else read.get(occ.job_id)
         if not _still_live(job, occ):
-            self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled"))
+            self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled",
+                                             dropped=drops.droppable(occ)))
             if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
                 self.outcomes.release_gone(occ.run_id)
             telemetry.count("RunsSkipped")

@@ -16,10 +16,11 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from .. import clock
 from ..config import Config
 from ..defaults import ERROR_KEEP_CHARS, TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
-from ..store import dynamo
+from ..store import dynamo, run_attempts
 from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
 from ..store.runs import Occurrence, RunStore, unwatch, watch
@@ -66,6 +67,7 @@ class Ending:
     settlement: Settlement | None = None  # the job's budget: the run's reservation replaced
     agent_slot: str | None = None  # the agent whose concurrency slot this run gives back
     waiting: tuple[str, ...] = ()  # the statuses of a run that waits (queued, retrying) ended by a cancel
+    dropped: bool = False  # its occurrence is not a run (engine/drops.py): the item is deleted, not ended
 
 
 @dataclass
@@ -210,7 +212,8 @@ class RunProgress:
         actions: list[Action] = [self.model.status.set(RunStatus.RETRYING.value),
                                  self.model.error.set(error[:ERROR_KEEP_CHARS]),
                    self.model.retryAt.set(retry_at), self.model.leaseUntil.remove(),
-                                 *watch(self.model, occ.run_id, retry_at + self.lease_ms)]
+                                 *watch(self.model, occ.run_id, retry_at + self.lease_ms),
+                                 *run_attempts.ended(self.model, occ.attempt, RunStatus.FAILED, clock.now_ms(), error)]
         if digest is not None:
             actions.append(self.model.reportDigest.set(digest))
         actions += self._payload_actions(occ)
@@ -282,12 +285,17 @@ class RunProgress:
         run_condition = self._ours(occ, ending) if extra is None else self._ours(occ, ending) & extra
         if plan.settlement is not None:  # it settles exactly what its claim reserved
             run_condition &= reserved_matches(self.model, plan.settlement.reserved)
-        if not plan.cancelled and not ending.waiting:
+        if not plan.cancelled and not ending.waiting and not ending.dropped:
             run_condition &= _not_cancelling(self.model)
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status})) + self._payload_actions(occ)
+        if not ending.waiting:  # a run that waits (queued, retrying) has no attempt running to end
+            run_actions += run_attempts.ended(self.model, occ.attempt, status, ending.at_ms, ending.error)
         with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
-            tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
-                      return_values="ALL_OLD")
+            if ending.dropped:  # no record: the job's generation alone keeps its copies out (engine/drops.py)
+                tx.delete(self.model(occ.job_id, occ.run_id), condition=run_condition)
+            else:
+                tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
+                          return_values="ALL_OLD")
             if plan.job_exists:
                 actions, condition = plan.job_write(self.jobs, ending)
                 breaker_actions, breaker_condition = _breaker_write(self.jobs, ending, status)

@@ -238,6 +238,19 @@ class OverdueIndex(GlobalSecondaryIndex["RunModel"]):
     recAt = NumberAttribute(range_key=True)
 
 
+class RecentIndex(GlobalSecondaryIndex["RunModel"]):
+    """Every run by its UTC day, newest first (``GET /api/runs``, store/run_index.py): keys only, and
+    its keys are set when the item is made and never change, so only a run's creation (and its
+    expiry) writes it: later writes of the run (heartbeats, outcomes) never do."""
+
+    class Meta:
+        index_name = "recent"
+        projection = KeysOnlyProjection()
+
+    runDay = UnicodeAttribute(hash_key=True)  # "YYYY-MM-DD" of the run id's instant (UTC)
+    id = UnicodeAttribute(range_key=True)
+
+
 class RunModel(Model):
     """One occurrence of a job: every attempt and redelivery shares it."""
 
@@ -278,6 +291,9 @@ class RunModel(Model):
     queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent
     queueKey = UnicodeAttribute(null=True)
     admittedAt = NumberAttribute(null=True)  # granted its agent's slot after waiting (its start is sent)
+    runDay = UnicodeAttribute(null=True)  # the recent index's key (store/run_index.py), set with the whole item
+    recent = RecentIndex()
+    attempts = MapAttribute(null=True)  # type: ignore[var-annotated]  # attempt number -> entry (store/run_attempts.py)
     agentQueue = AgentQueueIndex()
     recShard = NumberAttribute(null=True)  # set with recAt while the run is in progress (reconcile.py)
     recAt = NumberAttribute(null=True)

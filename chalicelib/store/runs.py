@@ -10,12 +10,12 @@ import zlib
 from collections.abc import Iterable
 from typing import Any, cast
 
-from pynamodb.exceptions import PutError, PynamoDBException, QueryError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, QueryError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from . import budgets, dynamo
+from . import budgets, dynamo, run_attempts, run_index
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .occurrences import Claim as Claim
 from .occurrences import Occurrence as Occurrence
@@ -123,7 +123,7 @@ class RunStore:
         kept = self.on_demand(occ)
         if kept is not None:
             run.payload, run.replayOf = kept.payload, kept.replay_of
-        return run
+        return run_index.stamp(run)  # and its place in the recent index (GET /api/runs)
 
     def _job_live(self, occ: Occurrence) -> Condition:
         if occ.trigger is not Trigger.SCHEDULE:  # a run on demand needs only its job
@@ -185,6 +185,13 @@ class RunStore:
         """The claim's condition on the run item (see :func:`_claimable`)."""
         return _claimable(self.model, occ, now_ms, takeover, self._held.get(occ.run_id, budgets.Spend()))
 
+    def claim_write(self, tx: TransactWrite, run: RunModel, occ: Occurrence, now_ms: int, takeover: bool) -> None:
+        """Add the claim's run write to ``tx``: an Update that leaves the item as a Put of ``run`` would,
+        but keeps the earlier attempts' entries and adds this attempt's (:mod:`.run_attempts`)."""
+        actions = run_attempts.put_actions(run) + [run_attempts.started(self.model, occ.attempt, int(run.startedAt))]
+        tx.update(self.model(occ.job_id, occ.run_id), actions=actions,
+                  condition=self.run_condition(occ, now_ms, takeover), return_values="ALL_OLD")
+
     def claim(self, occ: Occurrence, now_ms: int, lease_ms: int, started_ms: int,
               charge: bool = True) -> tuple[Claim, Prior | None, Slot | None]:
         """Atomically check the job is live and its overlap slot free, take the slot, and take
@@ -197,12 +204,12 @@ class RunStore:
 
         def write() -> None:
             with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
+                self.claim_write(tx, run, occ, now_ms, takeover=not charge)
                 tx.update(self.jobs(occ.job_id), actions=slot, condition=condition, return_values="ALL_OLD")
-                tx.save(run, condition=self.run_condition(occ, now_ms, takeover=not charge), return_values="ALL_OLD")
         try:
             dynamo.retry_conflicts(write)
         except TransactWriteError as exc:
-            found = dynamo.reasons(exc)  # PynamoDB sends the Put first, then the Update
+            found = dynamo.reasons(exc)  # in the order written: the run, then the job
             lost = self.lost_claim(occ, found[0], found[1], now_ms) if len(found) == 2 else None
             if lost is None:
                 raise dynamo.unavailable("runs", "claim a run") from exc
@@ -260,7 +267,7 @@ class RunStore:
         return dynamo.committed(write, lambda: dynamo.unavailable("runs", "queue a waiting run"))
 
     def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
-        """Record that an occurrence of a deleted/paused/rescheduled job started nothing."""
+        """Record that an occurrence started nothing (a waiting run keeps its earlier attempts)."""
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.SKIPPED.value, attempt=occ.attempt - 1, generation=occ.generation,
                          finishedAt=now_ms, error=reason, expiresAt=self._expiry(now_ms))
@@ -268,12 +275,27 @@ class RunStore:
         waiting = self.model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value) \
             & (self.model.attempt == occ.attempt - 1)
         try:
-            run.save(condition=self.model.id.does_not_exist() | waiting)
+            self.model(occ.job_id, occ.run_id).update(actions=run_attempts.put_actions(run),
+                                                      condition=self.model.id.does_not_exist() | waiting)
             return True
-        except PutError as exc:
+        except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise dynamo.unavailable("runs", "record a skipped run") from exc
+
+    def forget(self, occ: Occurrence) -> bool:
+        """Delete the run item of a first attempt that waited and never started (its occurrence was
+        dropped: its job was paused, deleted or rescheduled). False if it is not such an item."""
+        model = self.model
+        never_started = (model.status == RunStatus.QUEUED.value) & (model.attempt == occ.attempt - 1) \
+            & (model.generation == occ.generation)
+        try:
+            model(occ.job_id, occ.run_id).delete(condition=never_started)
+            return True
+        except DeleteError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise dynamo.unavailable("runs", "forget a dropped run") from exc
 
     def keep_payload(self, occ: Occurrence, payload: RunPayload, now_ms: int) -> None:
         """Keep what a run on demand is delivered (before its message is sent: see :mod:`.run_payloads`)."""
@@ -287,6 +309,7 @@ class RunStore:
                          expiresAt=self._expiry(now_ms))
         if payload is not None:
             run.payload, run.replayOf = payload.payload, payload.replay_of
+        run_index.stamp(run)
         watched(run, now_ms + WAITING_RECHECK_MS)  # its message is sent: the reconciler re-sends a lost one
         try:
             run.save(condition=self.model.id.does_not_exist())
