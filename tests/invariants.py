@@ -30,7 +30,8 @@ TOLERANCE_USD = 1e-6
 
 
 def _runs() -> list[RunModel]:
-    return list(RunModel.scan(consistent_read=True))
+    # Only runs: the runs table also holds run payloads, Idempotency-Key records and job history events.
+    return list(RunModel.scan(RunModel.id.startswith("run-"), consistent_read=True))
 
 
 def _jobs() -> dict[str, JobModel]:

@@ -392,7 +392,8 @@ def test_pause_fault(engine: dict[str, Any], client: Any, faults: Injector, requ
     # Given a daily job, and a pause whose write is refused (or lands, its answer lost)
     job = daily()
     before = answer(call(client, "GET", f"/api/jobs/{job['id']}"))
-    fault = faults.add("dynamodb", "UpdateItem", kind=kind, match=is_api_update)
+    # (a PATCH writes the job and its history event in one transaction: chalicelib/store/events.py)
+    fault = faults.add("dynamodb", "TransactWriteItems", kind=kind, match=_is_patch)
     assert_unavailable(call(client, "PATCH", f"/api/jobs/{job['id']}", {"status": "paused"}))
     assert fault.fired == 1
     faults.clear()
@@ -455,7 +456,13 @@ def test_delete_fault(engine: dict[str, Any], client: Any, faults: Injector, req
     check_quiet(request, queue_url(engine))
 
 
-@pytest.mark.parametrize("service, operation", [("sqs", "SendMessageBatch"), ("dynamodb", "PutItem")])
+def _is_patch(params: dict[str, Any]) -> bool:
+    """A PATCH's transaction: the job's optimistic-lock Update (it names updatedAt) and its event."""
+    return any(is_api_update(item.get("Update", {})) for item in params.get("TransactItems", []))
+
+
+# (the queued record of a run now and its history event are one transaction)
+@pytest.mark.parametrize("service, operation", [("sqs", "SendMessageBatch"), ("dynamodb", "TransactWriteItems")])
 def test_manual_run_fault(engine: dict[str, Any], client: Any, faults: Injector, request: pytest.FixtureRequest,
                           service: str, operation: str) -> None:
     # Given a manual run whose message (or whose "queued" record) is refused

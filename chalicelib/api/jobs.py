@@ -28,14 +28,15 @@ from ..errors import (
 )
 from ..schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
 from ..store.budgets import budget_attributes
-from ..store.late import arm_changes
 from ..store.jobs import JobStore
+from ..store.late import arm_changes
 from ..store.listing import AgentScope, list_key
 from ..store.models import JobModel, JobStatus, Origin, Trigger
 from ..store.run_payloads import RunPayload
 from ..store.runs import RunStore
 from ..store.sqs import OccurrenceQueue
-from . import on_demand
+from . import events, on_demand
+from .actors import internal_actor
 from .admission import Admission
 from .bodies import read_new_job
 from .declare import changes as declared_changes
@@ -45,6 +46,8 @@ from .views import job_view, run_view
 from .web import json_text
 
 if TYPE_CHECKING:
+    from ..store.events import Actor, Event
+    from .auth import Scope
     from .schemas import JobPatch
 
 log = logging.getLogger("agentos.jobs")
@@ -69,6 +72,7 @@ class JobService:
         self.queue = queue
         self.dispatcher = dispatcher
         self.admission = Admission(config, store)
+        self.history = events.History(store.events, store)
 
     def _payload_text(self, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -85,9 +89,10 @@ class JobService:
         validate_timezone(tz)
         return parse_schedule(schedule, interval, tz, from_ms(now), self.config.limits.minIntervalMs)
 
-    def create(self, body: object, callback: str | None = None, origin: Origin | None = None) -> dict[str, Any]:
+    def create(self, body: object, callback: str | None = None, origin: Origin | None = None,
+               actor: Actor | None = None) -> dict[str, Any]:
         """Validate and store a new job; returns its API view. ``origin``: who makes it
-        (default: a plain API request, depth 0)."""
+        (default: a plain API request, depth 0); ``actor``: who, in its history (default: in-process)."""
         spec = read_new_job(body)
         now = clock_now_ms()
         schedule = self._schedule(spec.schedule, spec.interval, spec.timezone, now)
@@ -110,9 +115,11 @@ class JobService:
             setattr(job, key, value)  # job.late's watch, counted from now
         job.expectSuccessWithinMs = spec.expectSuccessWithinMs
         self._arm(job, schedule, first)
-        self.admission.create(job, schedule, bounds, now)  # the quota's checks, then the write
+        view = job_view(job, now)
+        noted = events.created(view, actor or internal_actor())
+        self.admission.create(job, schedule, bounds, now, noted)  # the quota's checks, then the write
         self._enqueue_if_close(job, now)
-        return job_view(job, now)
+        return view
 
     def _arm(self, job: JobModel, schedule: Schedule, first: Any) -> None:
         # Puts the job in the due index at its first occurrence (or takes it out).
@@ -157,8 +164,9 @@ class JobService:
             views.append(view)
         return views, page.following
 
-    def update(self, job_id: str, body: object) -> dict[str, Any]:
-        """Apply a PATCH; a schedule change or a resume re-arms the job from now."""
+    def update(self, job_id: str, body: object, actor: Actor | None = None) -> dict[str, Any]:
+        """Apply a PATCH; a schedule change or a resume re-arms the job from now. ``actor``: who,
+        in the job's history (default: in-process)."""
         from .schemas import JobPatch, validate
 
         patch = validate(JobPatch, body)
@@ -172,9 +180,14 @@ class JobService:
         changes["updatedAt"] = max(now, stamp + 1)  # the optimistic lock needs a new stamp
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
-        self.admission.update(job, changes, stamp, old_name, now)  # the quota's checks, then the write
+        before, after = job_view(job, now), {}
+
+        def note(changed: JobModel) -> Event:
+            after.update(job_view(changed, now))
+            return events.updated(before, after, actor or internal_actor(), patch.model_fields_set)
+        self.admission.update(job, changes, stamp, old_name, now, note)  # the quota's checks, then the write
         self._enqueue_if_close(job, now)
-        return job_view(job, now)
+        return after
 
     def _field_changes(self, patch: JobPatch) -> dict[str, Any]:
         given = patch.model_fields_set
@@ -225,7 +238,8 @@ class JobService:
                 "generation": int(job.generation) + 1, "nextRunAt": probe.nextRunAt,
                 "anchorAt": probe.anchorAt, "dueShard": probe.dueShard}
 
-    def declare(self, name: str, body: object, origin: Origin | None = None) -> tuple[dict[str, Any], bool]:
+    def declare(self, name: str, body: object, origin: Origin | None = None,
+                actor: Actor | None = None) -> tuple[dict[str, Any], bool]:
         """Make the job named ``name`` match ``body`` (contract section 10's PUT): the job's view
         and True if it was created. Nothing is written when nothing differs."""
         create, status = declared_body(name, body)
@@ -233,38 +247,48 @@ class JobService:
             job = self.store.find_by_name(name)
             if job is None:
                 try:
-                    return self._declare_new(create, status, origin), True
+                    return self._declare_new(create, status, origin, actor), True
                 except DuplicateName:
                     continue
-            return self._redeclare(job, create, status), False
+            return self._redeclare(job, create, status, actor), False
         raise ConcurrentUpdate("the job was created and deleted while this request ran; retry it")
 
-    def _declare_new(self, create: dict[str, Any], status: str | None, origin: Origin | None) -> dict[str, Any]:
-        view = self.create(create, origin=origin)
+    def _declare_new(self, create: dict[str, Any], status: str | None, origin: Origin | None,
+                     actor: Actor | None) -> dict[str, Any]:
+        view = self.create(create, origin=origin, actor=actor)
         if status == JobStatus.PAUSED.value:  # a create body has no status: paused right after
-            view = self.update(view["id"], {"status": status})
+            view = self.update(view["id"], {"status": status}, actor)
         return view
 
-    def _redeclare(self, job: JobModel, create: dict[str, Any], status: str | None) -> dict[str, Any]:
+    def _redeclare(self, job: JobModel, create: dict[str, Any], status: str | None,
+                   actor: Actor | None) -> dict[str, Any]:
         spec = read_new_job(create)  # the same 400s as a create
         if spec.agentId != job.agentId:
             raise NameOfAnotherAgent(job.name)
         self._payload_text(spec.payload)  # the same 413 as a create
         patch = declared_changes(job, spec, create, status)
-        return self.update(job.id, patch) if patch else job_view(job, clock_now_ms())
+        return self.update(job.id, patch, actor) if patch else job_view(job, clock_now_ms())
 
-    def delete(self, job_id: str) -> None:
-        """Delete a job: no occurrence starts after this returns."""
-        self.admission.delete(self.store.get(job_id))
+    def delete(self, job_id: str, actor: Actor | None = None) -> None:
+        """Delete a job: no occurrence starts after this returns (its history stays 30 days)."""
+        self.admission.delete(self.store.get(job_id), events.deleted(actor or internal_actor()))
 
-    def run_now(self, job_id: str, body: object = None) -> dict[str, Any]:
+    def run_now(self, job_id: str, body: object = None, actor: Actor | None = None) -> dict[str, Any]:
         """Start a manual run outside the schedule; returns the queued run. ``body``: None, or
         ``{"payload": {...}}``, delivered to this run instead of the job's (the job is unchanged).
-        A busy ``skip`` job answers 409 naming the run in progress."""
+        A busy ``skip`` job answers 409 naming the run in progress. ``actor``: who, in the job's history."""
         payload = run_now_payload(body)
         kept = RunPayload(self._payload_text(payload)) if payload is not None else None  # 413 like a create
         job = self.store.get(job_id)
-        return run_view(on_demand.start(self.runs, self.queue, job, Trigger.MANUAL, kept))
+        who = actor or internal_actor()
+        return run_view(on_demand.start(self.runs, self.queue, job, Trigger.MANUAL, kept,
+                                        lambda run_id: events.run_requested(run_id, who)))
+
+    def events(self, job_id: str, scope: Scope, limit: int,
+               cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """One page of a job's history (newest first) and the next page's cursor; readable 30 days
+        after a delete; ``scope``: a token's agents (None: all)."""
+        return self.history.page(job_id, scope, limit, cursor)
 
     def runs_of(self, job_id: str, limit: int,
                 cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:

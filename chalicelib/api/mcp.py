@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, JobsError, ValidationFailed
 from .auth import Scope
-from .mcp_tools import TOOLS, checked
+from .mcp_tools import TOOLS, checked, mcp_actor
 from .web import json_text, parse_body
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..store.events import Actor
 
 log = logging.getLogger("agentos.jobs.mcp")
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18")  # newest first: the answer to a version we lack
@@ -62,19 +63,20 @@ class Request(NamedTuple):
 
 
 def answer_post(scope: Scope, raw: bytes | str | None, version: str | None, origin: str | None,
-                config: Config) -> Answer:
+                config: Config, actor: Actor | None = None) -> Answer:
     """The answer to ``POST /api/mcp``: its body ``raw``, its ``MCP-Protocol-Version`` and ``Origin``
-    headers, for a token of ``scope`` (already checked, when security is on)."""
+    headers, for a token of ``scope`` (already checked, when security is on) acting as ``actor``."""
     if not origin_allowed(origin, config.security.enabled):
         error = {"code": INVALID_REQUEST, "message": f"Forbidden: Origin {origin[:100]!r} may not call this server"
                  if origin else "Forbidden"}
         return Answer(403, {"jsonrpc": "2.0", "id": None, "error": error})
-    return handle(scope, raw, config.limits.maxPayloadBytes, version)
+    return handle(scope, raw, config.limits.maxPayloadBytes, version, actor)
 
 
-def handle(scope: Scope, raw: bytes | str | None, max_bytes: int, version: str | None) -> Answer:
+def handle(scope: Scope, raw: bytes | str | None, max_bytes: int, version: str | None,
+           actor: Actor | None = None) -> Answer:
     """Answer one POST of ``raw`` (its ``MCP-Protocol-Version`` header: ``version``) for a token
-    of ``scope``."""
+    of ``scope``, acting as ``actor`` (in a job's history; default: an MCP caller without a token)."""
     request_id: str | int | None = None
     try:
         message = _decode(raw, max_bytes)
@@ -86,7 +88,7 @@ def handle(scope: Scope, raw: bytes | str | None, max_bytes: int, version: str |
             _check_version(version)
         if request.id is None:
             return Answer(202, None)  # notifications/initialized and any other notification
-        return Answer(200, {"jsonrpc": "2.0", "id": request.id, "result": dispatch(scope, request)})
+        return Answer(200, {"jsonrpc": "2.0", "id": request.id, "result": dispatch(scope, request, actor)})
     except RpcError as error:
         body = {"code": error.code, "message": error.message}
         return Answer(error.status, {"jsonrpc": "2.0", "id": request_id, "error": body})
@@ -145,7 +147,7 @@ def origin_allowed(origin: str | None, token_checked: bool) -> bool:
     return host in LOCAL_HOSTS
 
 
-def dispatch(scope: Scope, request: Request) -> dict[str, Any]:
+def dispatch(scope: Scope, request: Request, actor: Actor | None = None) -> dict[str, Any]:
     """The result of one request (RpcError for an unknown method or invalid params)."""
     if request.method == "initialize":
         return _initialize(request.params)
@@ -154,7 +156,7 @@ def dispatch(scope: Scope, request: Request) -> dict[str, Any]:
     if request.method == "tools/list":
         return {"tools": [tool.listing() for tool in TOOLS.values()]}
     if request.method == "tools/call":
-        return call_tool(scope, request.params)
+        return call_tool(scope, request.params, actor)
     raise RpcError(METHOD_NOT_FOUND, f"Method not found: {request.method[:100]}")
 
 
@@ -167,7 +169,7 @@ def _initialize(params: dict[str, Any]) -> dict[str, Any]:
             "instructions": INSTRUCTIONS}
 
 
-def call_tool(scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
+def call_tool(scope: Scope, params: dict[str, Any], actor: Actor | None = None) -> dict[str, Any]:
     """Run the tool ``params`` names: its answer as text and structured content, or the API's error
     as a result with ``isError`` (an unknown tool or arguments that are no object: -32602)."""
     name, arguments = params.get("name"), params.get("arguments", {})
@@ -177,7 +179,7 @@ def call_tool(scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(arguments, dict):
         raise RpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
     try:
-        answer = tool.handler(scope, checked(tool, arguments))
+        answer = tool.handler(scope, checked(tool, arguments), actor or mcp_actor())
     except ConfigError as error:  # names files and parameters: for the operator only
         log.error("tool %s: configuration error: %s", tool.name, error.message)
         return _failed("InternalError", INTERNAL_MESSAGE)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import runtime
 from ..errors import ValidationFailed
 from ..vocab import JOB_STATUSES, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, UUID_PATTERN
-from . import scopes
+from . import actors, scopes
 from .auth import Scope
 from .web import query_choice, query_limit, query_uuid
 
-Handler = Callable[[Scope, dict[str, Any]], Any]
+if TYPE_CHECKING:
+    from ..store.events import Actor
+
+Handler = Callable[[Scope, dict[str, Any], "Actor"], Any]  # the actor: who, in a job's history
 ID = {"type": "string", "minLength": 1, "maxLength": 128}
 LIMIT = {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX, "default": PAGE_LIMIT_DEFAULT}
 CURSOR = {"type": "string", "description": "nextCursor of the previous page, as it was."}
@@ -102,7 +105,7 @@ def _page(key: str, items: list[dict[str, Any]], cursor: str | None) -> dict[str
     return {key: items, "nextCursor": cursor}
 
 
-def list_jobs(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def list_jobs(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """GET /api/jobs."""
     params = _query(args)
     status, agent = query_choice(params, "status", JOB_STATUSES), query_uuid(params, "agentId")
@@ -113,51 +116,51 @@ def list_jobs(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
     return _page("jobs", scopes.visible(scope, jobs), cursor)
 
 
-def get_job(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def get_job(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """GET /api/jobs/{id}."""
     scopes.check_job(scope, args["id"])
     return runtime.jobs().get(args["id"])
 
 
-def ensure_job(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def ensure_job(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """PUT /api/jobs/by-name/{name}: the job named ``name`` made to match the other arguments."""
     from ..store.models import Origin  # PynamoDB: with the first write, not with tools/list
 
     scopes.check_agent(scope, args)
-    job, _created = runtime.jobs().declare(args["name"], args, Origin(via="mcp"))
+    job, _created = runtime.jobs().declare(args["name"], args, Origin(via="mcp"), actor)
     return job
 
 
-def update_job(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def update_job(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """PATCH /api/jobs/{id} with every other argument as the body."""
     body = {k: v for k, v in args.items() if k != "id"}
     scopes.check_job(scope, args["id"])
     scopes.check_agent(scope, body)
-    return runtime.jobs().update(args["id"], body)
+    return runtime.jobs().update(args["id"], body, actor)
 
 
 def _set_status(status: str) -> Handler:
-    def handler(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+    def handler(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
         scopes.check_job(scope, args["id"])
-        return runtime.jobs().update(args["id"], {"status": status})
+        return runtime.jobs().update(args["id"], {"status": status}, actor)
     return handler
 
 
-def delete_job(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def delete_job(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """DELETE /api/jobs/{id} (its 204 has no body: the answer says what was deleted)."""
     scopes.check_job(scope, args["id"])
-    runtime.jobs().delete(args["id"])
+    runtime.jobs().delete(args["id"], actor)
     return {"id": args["id"], "deleted": True}
 
 
-def run_job(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def run_job(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """POST /api/jobs/{id}/run, with ``payload`` for this run only."""
     scopes.check_job(scope, args["id"])
     body = {"payload": args["payload"]} if "payload" in args else None
-    return runtime.jobs().run_now(args["id"], body)
+    return runtime.jobs().run_now(args["id"], body, actor)
 
 
-def list_runs(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def list_runs(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """GET /api/jobs/{jobId}/runs."""
     scopes.check_job(scope, args["jobId"])
     params = _query(args)
@@ -165,29 +168,36 @@ def list_runs(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
     return _page("runs", runs, cursor)
 
 
-def get_run(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def get_run(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """GET /api/runs/{id}."""
     scopes.check_run(scope, args["id"])
     return runtime.run_service().get(args["id"])
 
 
-def cancel_run(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def cancel_run(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """POST /api/runs/{id}/cancel."""
     scopes.check_run(scope, args["id"])
     return runtime.run_service().cancel(args["id"])
 
 
-def replay_run(scope: Scope, args: dict[str, Any]) -> dict[str, Any]:
+def replay_run(scope: Scope, args: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """POST /api/runs/{id}/replay."""
     scopes.check_run(scope, args["id"])
-    return runtime.run_service().replay(args["id"])
+    return runtime.run_service().replay(args["id"], actor)
 
 
-def preview_schedule(scope: Scope, args: dict[str, Any]) -> Any:
+def preview_schedule(scope: Scope, args: dict[str, Any], actor: Actor) -> Any:
     """POST /api/schedules/preview."""
     from .preview import preview  # pydantic and croniter: with the first preview
 
     return preview(args, runtime.config().limits.minIntervalMs)
+
+
+def mcp_actor() -> Actor:
+    """The actor of an MCP call that names none (no request: tests, in-process callers)."""
+    from ..store.events import Actor
+
+    return Actor("mcp", actors.LOCAL_ID)
 
 
 def _id(what: str) -> dict[str, Any]:

@@ -4,11 +4,13 @@ limits and callback tokens apply to them as to any run, in the executor's claim.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..clock import now_ms
 from ..engine.dispatch import manual_run_id
 from ..errors import RunConflict, ValidationFailed
+from ..store.events import Event
 from ..store.models import JobModel, Overlap, RunModel, Trigger
 from ..store.run_payloads import RunPayload
 from ..store.runs import Occurrence, RunStore
@@ -33,8 +35,9 @@ def run_now_payload(body: object) -> dict[str, Any] | None:
 
 
 def start(runs: RunStore, queue: OccurrenceQueue, job: JobModel, trigger: Trigger,
-          kept: RunPayload | None) -> RunModel:
-    """Start a run of ``job`` now; ``kept``: what it is delivered instead of the job's payload.
+          kept: RunPayload | None, note: Callable[[str], Event] | None = None) -> RunModel:
+    """Start a run of ``job`` now; ``kept``: what it is delivered instead of the job's payload;
+    ``note``: the request's event in the job's history, from the new run's id (written with its record).
 
     On a busy ``skip`` job this answers 409 naming the run in progress (the claim still decides
     atomically: a run that slips past this check is recorded ``skipped``)."""
@@ -48,4 +51,4 @@ def start(runs: RunStore, queue: OccurrenceQueue, job: JobModel, trigger: Trigge
         runs.keep_payload(occ, kept, now)
     # Send first, then record "queued": if the record fails the run still happens.
     queue.send_one(Message(occ, now), now)
-    return runs.enqueue_manual(occ, now, kept or RunPayload(job.payload))
+    return runs.enqueue_manual(occ, now, kept or RunPayload(job.payload), note(occ.run_id) if note else None)

@@ -121,11 +121,26 @@ AGENT = {"type": "object", "required": ["id", "configured", "urlHost", "maxConcu
     "jobs": _COUNT}}
 AGENT_ID = {"name": "agent_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
+# Contract section 13: GET /api/jobs/{id}/events (chalicelib/api/events.py), a job's history.
+EVENT_ACTIONS = ["created", "updated", "paused", "resumed", "completed", "deleted", "state-reset", "run-requested",
+                 "replayed"]
+ACTOR_KINDS = ["token", "scoped", "callback", "mcp", "console", "system"]
+EVENT = {"type": "object", "required": ["at", "action", "actor", "changes", "reason"], "properties": {
+    "at": {"type": "string", "format": "date-time"}, "action": {"enum": EVENT_ACTIONS},
+    "actor": {"type": "object", "required": ["kind", "id"], "properties": {
+        "kind": {"enum": ACTOR_KINDS},
+        "id": {"type": "string", "description": "A non-secret fingerprint of the token (the same token, the same "
+               "id; `local` with security off), the run id (callback), or breaker, maxRuns, endAt (system)."}}},
+    "changes": {"type": "object", "description": "{field: [old, new]}; a value over 1 KiB of JSON is "
+                "{\"truncated\": true, \"bytes\": n}.",
+                "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2}},
+    "reason": {"type": ["string", "null"]}}}
+
 
 # A job answer links to the operations on that job (clients and stateful fuzzers follow them).
 JOB_LINKS = {name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
              for name, operation in [("GetJob", "getJob"), ("UpdateJob", "updateJob"), ("DeleteJob", "deleteJob"),
-                                     ("RunJob", "runJob"), ("ListRuns", "listRuns")]}
+                                     ("RunJob", "runJob"), ("ListRuns", "listRuns"), ("ListEvents", "listEvents")]}
 
 # A run answer (POST /api/jobs/{id}/run) links to the operations on that run.
 RUN_LINKS = {name: {"operationId": operation, "parameters": {"run_id": "$response.body#/id"}}
@@ -197,6 +212,12 @@ def _paths() -> dict[str, Any]:
             "operationId": "listRuns", "parameters": PAGING,
             "responses": {**_ok("200", "Runs, newest first", {"type": "array", "items": _ref("Run")}, **LINK),
                           **ERRORS, **NOT_FOUND}}},
+        "/api/jobs/{job_id}/events": {"parameters": [JOB_ID], "get": {
+            "operationId": "listEvents", "parameters": PAGING,
+            "description": "The job's history, newest first: every change and system action. A deleted job's "
+                           "history stays readable for 30 days.",
+            "responses": {**_ok("200", "Events, newest first", {"type": "array", "items": EVENT}, **LINK),
+                          **ERRORS, "404": _error("No job has this id, nor had it in the last 30 days.")}}},
         "/api/mcp": {"post": MCP_OPERATION},
         "/api/schedules/preview": {"post": {
             "operationId": "previewSchedule",

@@ -18,7 +18,7 @@ from ..clock import now_ms
 from ..engine import callbacks
 from ..errors import Unauthorized, ValidationFailed
 from ..vocab import JOB_STATUSES
-from . import scopes
+from . import actors, scopes
 from .auth import Scope, authorize
 from .openapi import openapi_document
 from .web import (
@@ -34,6 +34,7 @@ from .web import (
 )
 
 if TYPE_CHECKING:
+    from ..store.events import Actor
     from ..store.models import Origin
 
 api = Blueprint(__name__)
@@ -49,6 +50,18 @@ def _authorize() -> Scope:
     if runtime.config().security.enabled:
         return authorize(api.current_request.headers.get("authorization"))
     return None
+
+
+def _actor(scope: Scope, mcp: bool = False) -> Actor:
+    """Who this request (made with an API token, or none) acts as, in a job's history."""
+    headers = api.current_request.headers
+    return actors.request_actor(headers.get("authorization"), scope, headers.get("x-agentos-client"),
+                                runtime.config().security.enabled, mcp)
+
+
+def _author_actor(scope: Scope, origin: Origin) -> Actor:
+    """The actor of a create or declaration: the run whose callback token made it, else the token's."""
+    return actors.callback_actor(origin.runId) if origin.via == "run" and origin.runId else _actor(scope)
 
 
 def _body() -> object:
@@ -117,7 +130,7 @@ def create_job() -> Response:
     scope, origin = _author()  # before the body is read: a request without a valid token learns nothing
     body = _body()
     scopes.check_agent(scope, body)
-    job = runtime.jobs().create(body, origin=origin)
+    job = runtime.jobs().create(body, origin=origin, actor=_author_actor(scope, origin))
     return _json(job, 201, {"Location": f"{_path()}/{job['id']}"})
 
 
@@ -159,7 +172,7 @@ def declare_job(name: str) -> Response:
     scope, origin = _author()
     body = _body()
     scopes.check_agent(scope, body)
-    job, created = runtime.jobs().declare(unquote(name), body, origin)
+    job, created = runtime.jobs().declare(unquote(name), body, origin, _author_actor(scope, origin))
     if not created:
         return _json(job)
     return _json(job, 201, {"Location": f"{_path().split('/by-name/', 1)[0]}/{job['id']}"})
@@ -194,15 +207,16 @@ def update_job(job_id: str) -> Response:
     scope, body = _authorize(), _body()
     scopes.check_job(scope, job_id)
     scopes.check_agent(scope, body)
-    return _json(runtime.jobs().update(job_id, body))
+    return _json(runtime.jobs().update(job_id, body, _actor(scope)))
 
 
 @api.route("/api/jobs/{job_id}", methods=["DELETE"], content_types=ANY_CONTENT_TYPE)
 @guarded
 def delete_job(job_id: str) -> Response:
     """Delete a job; nothing of it starts after the 204."""
-    scopes.check_job(_authorize(), job_id)
-    runtime.jobs().delete(job_id)
+    scope = _authorize()
+    scopes.check_job(scope, job_id)
+    runtime.jobs().delete(job_id, _actor(scope))
     return Response(body="", status_code=204)
 
 
@@ -211,8 +225,9 @@ def delete_job(job_id: str) -> Response:
 @_replayable
 def run_job(job_id: str) -> Response:
     """Run a job now, outside its schedule (with an optional ``{"payload": ...}`` for this run only)."""
-    scopes.check_job(_authorize(), job_id)
-    return _json(runtime.jobs().run_now(job_id, _optional_object()), 202)
+    scope = _authorize()
+    scopes.check_job(scope, job_id)
+    return _json(runtime.jobs().run_now(job_id, _optional_object(), _actor(scope)), 202)
 
 
 @api.route("/api/jobs/{job_id}/runs", methods=["GET"])
@@ -224,6 +239,16 @@ def list_runs(job_id: str) -> Response:
     check_query(params, ("limit", "cursor"))
     runs, cursor = runtime.jobs().runs_of(job_id, query_limit(params), params.get("cursor"))
     return _json(runs, headers=next_link(_path(), params, cursor))
+
+
+@api.route("/api/jobs/{job_id}/events", methods=["GET"])
+@guarded
+def list_events(job_id: str) -> Response:
+    """A job's history, newest first, paged (readable 30 days after a delete)."""
+    scope, params = _authorize(), _params()
+    check_query(params, ("limit", "cursor"))
+    events, cursor = runtime.jobs().events(job_id, scope, query_limit(params), params.get("cursor"))
+    return _json(events, headers=next_link(_path(), params, cursor))
 
 
 def _report_attempt(run_id: str) -> int | None:
@@ -293,8 +318,9 @@ def complete_run(run_id: str) -> Response:
 @_replayable
 def replay_run(run_id: str) -> Response:
     """Run the job of a run again, delivered the payload that run was delivered."""
-    scopes.check_run(_authorize(), run_id)
-    return _json(runtime.run_service().replay(run_id), 202)
+    scope = _authorize()
+    scopes.check_run(scope, run_id)
+    return _json(runtime.run_service().replay(run_id, _actor(scope)), 202)
 
 
 @api.route("/api/runs/{run_id}/cancel", methods=["POST"], content_types=ANY_CONTENT_TYPE)
@@ -339,5 +365,5 @@ def mcp() -> Response:
     from .mcp import answer_post  # loaded by the first MCP request, not with the routes
 
     status, body = answer_post(scope, api.current_request.raw_body, headers.get("mcp-protocol-version"),
-                               headers.get("origin"), runtime.config())
+                               headers.get("origin"), runtime.config(), _actor(scope, mcp=True))
     return _json(body, status) if body is not None else Response(body="", status_code=status)

@@ -16,11 +16,13 @@ from ..defaults import OUTPUT_MAX_BYTES
 from ..engine.outcomes import Outcome, Outcomes, output_text
 from ..engine.progress import RunProgress
 from ..errors import PayloadTooLarge, RunConflict, RunNotFound, ValidationFailed
+from ..store.events import Actor
 from ..store.jobs import JobStore
 from ..store.models import ENDED, RunModel, RunStatus, Trigger
 from ..store.run_payloads import RunPayload
 from ..store.runs import Occurrence, RunStore, job_of_run
-from . import on_demand
+from . import events, on_demand
+from .actors import internal_actor
 from .schemas import CompleteBody, HeartbeatBody, validate
 from .views import run_view
 
@@ -122,13 +124,16 @@ class RunService:
         return outcomes.failed(job, occ, started, report.error or "the agent reported a failure", report.retryable,
                                output=output, usage=usage, extra=open_now)
 
-    def replay(self, run_id: str) -> dict[str, Any]:
+    def replay(self, run_id: str, actor: Actor | None = None) -> dict[str, Any]:
         """Start a new run of ``run_id``'s job (trigger ``replay``), delivered the payload that run was
-        delivered (its job's current one for a run recorded before runs kept theirs); the queued run."""
+        delivered (its job's current one for a run recorded before runs kept theirs); the queued run.
+        ``actor``: who, in the job's history (default: in-process)."""
         run = self._run(run_id)
         job = self.jobs.get(run.jobId)
         kept = RunPayload(run.payload or job.payload, replay_of=run.id)
-        return run_view(on_demand.start(self.runs, self.outcomes.queue, job, Trigger.REPLAY, kept))
+        who = actor or internal_actor()
+        return run_view(on_demand.start(self.runs, self.outcomes.queue, job, Trigger.REPLAY, kept,
+                                        lambda new_id: events.replayed(new_id, run.id, who)))
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Stop a run: a queued or waiting one ends ``cancelled`` now, a running one when it reports."""

@@ -38,7 +38,7 @@ from ..store.jobs import JobStore
 from ..store.models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from ..store.sqs import Kind, Message, OccurrenceQueue, decode
-from . import callbacks, drops
+from . import callbacks, drops, job_history
 from .actions import load_plugins, run_action, run_callback
 from .agent_limits import Gate, holds_slots
 from .bounds import after_end, exhausted, missed_by
@@ -191,7 +191,7 @@ class Executor:
             if claim is Claim.RECLAIM:  # it learnt the job's last usage: reserve that
                 continue
             if claim is Claim.EXHAUSTED:
-                if self.jobs.complete(occ.job_id, occ.generation):
+                if self.jobs.complete(occ.job_id, occ.generation, job_history.max_runs_reached()):
                     self.outcomes.completed(occ.job_id, "maxRuns reached")
                 return self._skip(occ, "maxRuns reached: the job is completed")
             if claim is Claim.CLAIMED:
@@ -269,7 +269,7 @@ class Executor:
         late = missed_by(job, occ.scheduled_ms, now)
         if after_end(job, occ.scheduled_ms):
             reason = "after endAt: the job is completed"
-            if self.jobs.complete(job.id, occ.generation):
+            if self.jobs.complete(job.id, occ.generation, job_history.end_at_passed()):
                 self.outcomes.completed(job.id, "endAt passed")
         elif late is not None:
             reason = f"missed: it could start only {late} ms after its time (catchupWindowMs {job.catchupWindowMs})"

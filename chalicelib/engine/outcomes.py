@@ -29,6 +29,7 @@ from ..store.late import arm_actions
 from ..store.models import JobModel, JobStatus, RunModel, RunStatus, Trigger
 from ..store.runs import Occurrence
 from ..store.sqs import Kind, Message, OccurrenceQueue
+from . import job_history
 from .agent_limits import AgentLimits, holds_slots
 from .bounds import exhausted
 from .dispatch import schedule_of
@@ -207,9 +208,11 @@ class Outcomes:
                 and ending.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             final = JobStatus.COMPLETED if ending.status is RunStatus.SUCCEEDED else JobStatus.FAILED
             ending.closing = [JobModel.status.set(final.value), JobModel.dueShard.remove()]
+            ending.closing_event = job_history.single_run_ended(final.value)
         elif occ.trigger is Trigger.SCHEDULE and exhausted(job) and job.status == JobStatus.ACTIVE.value:
             # The last of maxRuns ended: the job is done (runs still in progress finish anyway).
             ending.closing = [JobModel.status.set(JobStatus.COMPLETED.value), JobModel.dueShard.remove()]
+            ending.closing_event = job_history.max_runs_reached()
         ending.breaker = Breaker(int(job.maxConsecutiveFailures) if job.maxConsecutiveFailures else None,
                                  int(job.consecutiveFailures or 0), job.status == JobStatus.ACTIVE.value)
         reported = budgets.Spend.of_usage(ending.usage)

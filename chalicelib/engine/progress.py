@@ -22,8 +22,10 @@ from ..defaults import ERROR_KEEP_CHARS, TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
 from ..store import dynamo, run_attempts
 from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
+from ..store.events import Event
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
 from ..store.runs import Occurrence, RunStore, unwatch, watch
+from . import job_history
 
 DELIVERED_KEPT = 4096  # attempts whose delivered payload waits for their next write, at most
 FINISH_TRIES = 6  # each try learns what the job held from the last one's cancellation
@@ -62,6 +64,7 @@ class Ending:
     stats: list[Action] = field(default_factory=list)  # other job counters (maxRuns' count given back)
     counted_from: int | None = None  # the run's start: count it on its job (lastRunAt, runCount, ...)
     closing: list[Action] = field(default_factory=list)  # a single-run job's end: only at its generation
+    closing_event: Event | None = None  # the closing's entry in the job's history, written with it
     digest: str | None = None  # the completion report that ended it
     breaker: Breaker | None = None  # the job's circuit breaker, as last read
     settlement: Settlement | None = None  # the job's budget: the run's reservation replaced
@@ -104,6 +107,7 @@ class RunProgress:
     def __init__(self, runs: RunStore, lease_ms: int) -> None:
         """``runs``: the tables it writes (the runs' and the jobs'); ``lease_ms``: a claim's lease."""
         self.model, self.jobs, self.lease_ms = runs.model, runs.jobs, lease_ms
+        self.events = runs.events  # the breaker's pause and a job's end are written in the final write
         # The payload each attempt was delivered, until the attempt's next write (accepted,
         # retrying, finished) records it on the run: a scheduled run learns its payload only
         # when it reads its job at the instant, after its claim, and this costs it no extra write.
@@ -262,7 +266,7 @@ class RunProgress:
                 codes = [reason.code for reason in found]
                 if len(found) < 2 or dynamo.CONDITION_FAILED not in codes:
                     raise dynamo.unavailable("runs", "record a run outcome") from exc
-                if len(found) == 3 and found[2].code == dynamo.CONDITION_FAILED:
+                if len(found) >= 3 and found[2].code == dynamo.CONDITION_FAILED:  # [3]: an event, never failing
                     plan.agent_holds = False  # the slot was reaped (or never taken): nothing to give back
                 if found[0].code == dynamo.CONDITION_FAILED and not plan.learn_run(found[0].item, ending):
                     return Finished(Recorded.LOST)
@@ -310,6 +314,8 @@ class RunProgress:
                 agents = AgentModel
                 held = agents.holders[occ.run_id]
                 tx.update(agents(agent_item_id(ending.agent_slot)), actions=[held.remove()], condition=held.exists())
+            if plan.job_exists:  # last: the items above keep their positions in the cancellation reasons
+                self.events.add(tx, occ.job_id, None, _history(ending, plan), ending.at_ms)
 
 
 class _SlotPlan:
@@ -387,6 +393,14 @@ class _SlotPlan:
             return None
         waiting = Occurrence.from_json(self.waiting)
         return None if waiting.run_id == self.occ.run_id else waiting
+
+
+def _history(ending: Ending, plan: _SlotPlan) -> Event | None:
+    """The job's history entry of this final write, if it changes the job's status: the breaker's
+    pause, or the job's end (the closing, where it applies)."""
+    if ending.breaker is not None and ending.breaker.tripped and not plan.cancelled:
+        return job_history.breaker_paused(ending.breaker.reason(ending.error))
+    return ending.closing_event if ending.closing and plan.closing_applies else None
 
 
 def _breaker_write(jobs: type[JobModel], ending: Ending, status: RunStatus) -> tuple[list[Action], Condition]:

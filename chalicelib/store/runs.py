@@ -16,6 +16,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from . import budgets, dynamo, run_attempts, run_index
+from .events import Event, EventLog
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .occurrences import Claim as Claim
 from .occurrences import Occurrence as Occurrence
@@ -98,6 +99,7 @@ class RunStore:
         self.jobs = jobs
         self.ttl_days = ttl_days
         self.payloads = payloads or RunPayloads()
+        self.events = EventLog(ttl_days)  # a run on demand's event (run-requested, replayed) goes with its record
         # What each job's last finished run reported, as last learnt: a budgeted claim reserves it
         # and holds only if the job still says so (a lost claim teaches the new value).
         self.last_usage: dict[str, budgets.Spend] = {}
@@ -301,9 +303,11 @@ class RunStore:
         """Keep what a run on demand is delivered (before its message is sent: see :mod:`.run_payloads`)."""
         self.payloads.put(occ.run_id, payload, self._expiry(now_ms))
 
-    def enqueue_manual(self, occ: Occurrence, now_ms: int, payload: RunPayload | None = None) -> RunModel:
+    def enqueue_manual(self, occ: Occurrence, now_ms: int, payload: RunPayload | None = None,
+                       event: Event | None = None) -> RunModel:
         """Create the ``queued`` run of a run on demand (its message is already sent); ``payload``:
-        what it is delivered, as far as known now (the job's, unless kept with :meth:`keep_payload`)."""
+        what it is delivered, as far as known now (the job's, unless kept with :meth:`keep_payload`);
+        ``event``: the request in its job's history, in the same transaction."""
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.QUEUED.value, attempt=0, generation=occ.generation,
                          expiresAt=self._expiry(now_ms))
@@ -311,7 +315,9 @@ class RunStore:
             run.payload, run.replayOf = payload.payload, payload.replay_of
         run_index.stamp(run)
         watched(run, now_ms + WAITING_RECHECK_MS)  # its message is sent: the reconciler re-sends a lost one
-        try:
+        if event is not None and self.events.put_with(run, self.model.id.does_not_exist(), occ.job_id, event, now_ms):
+            return run
+        try:  # (with an event whose write found the run claimed already, this Put fails too: the claim's run)
             run.save(condition=self.model.id.does_not_exist())
         except PutError as exc:
             # A fast executor may have claimed the message first: its run item is the answer.
