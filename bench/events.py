@@ -10,8 +10,9 @@ units by DynamoDB's published rule applied to the stored items' sizes (a standar
 per KB of the item; a transactional write: 2 per KB of each item in it), since moto reports none.
 The wall time per request is moto's, in process: it shows the CPU the events add, not AWS latency.
 
-``python -m bench.events`` measures it alone and prints JSON; ``make bench`` runs it as a part
-(``--part``) and keeps it under ``events``; docs/benchmarks.md section 1i (bench/report.py).
+``python -m bench.events`` measures it alone, prints JSON and merges it into bench/results.json;
+``make bench`` runs it as a part (``--part``) and keeps it under ``events``; docs/benchmarks.md
+section 1i (bench/operator_sections.py).
 """
 from __future__ import annotations
 
@@ -195,12 +196,18 @@ def _measured(measure_fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """``python -m bench.events [--part] [--quick]``: JSON on stdout."""
+    """``python -m bench.events [--part] [--quick]``: JSON on stdout; alone (no ``--part``), also
+    merged into bench/results.json (key ``events``) and docs/benchmarks.md re-rendered."""
     import logging
 
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     count = 5 if "--quick" in sys.argv else REQUESTS
-    json.dump(_measured(lambda: measure(count)), sys.stdout, indent=1)
+    figures = _measured(lambda: measure(count))
+    if "--part" not in sys.argv:
+        from .alone import _merge
+
+        _merge("events", figures)
+    json.dump(figures, sys.stdout, indent=1)
     return 0
 
 
