@@ -244,14 +244,28 @@ def test_max_runs_completion_is_the_systems(aws: dict[str, str], configure: Any,
 
 
 def test_end_at_completion_is_the_systems(aws: dict[str, str], configure: Any, fake_clock: Any,
-                                          sqs_on_fake_clock: None, recorder: Any) -> None:
+                                          sqs_on_fake_clock: None, recorder: Any,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.client import BaseClient
+
     from test_guard_rails import pump_all
+    from test_iam import allowed, authorisations
 
     configure({})
     timed = {**aws, "clock": fake_clock, "recorder": recorder}
     job = runtime.jobs().create(record_job(name="ends", schedule=None, interval=60_000,
                                            endAt="2030-01-01T00:02:30Z"))
+    calls: set[tuple[str, str]] = set()  # what the tick and the executor ask of AWS while the job ends
+    original = BaseClient._make_api_call
+
+    def spy(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls.update(authorisations(client.meta.service_model.service_name, operation, params))
+        return original(client, operation, params)
+    monkeypatch.setattr(BaseClient, "_make_api_call", spy)
     pump_all(timed, 300)
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    event_write = [(action, arn) for action, arn in calls if action == "dynamodb:UpdateItem" and "runs" in arn]
+    assert event_write and all(allowed(f, *call) for f in ("tick", "execute") for call in event_write)
     assert runtime.jobs().get(job["id"])["status"] == "completed"
     done = _history(job["id"])[0]
     assert (done["action"], done["actor"], done["reason"]) == ("completed", {"kind": "system", "id": "endAt"},
