@@ -7,6 +7,7 @@ test starts its own, twice.
 """
 from __future__ import annotations
 
+import json
 import math
 import signal
 import statistics
@@ -383,3 +384,37 @@ def test_docs_local_shows_only_lines_the_stack_prints(shared: Stack) -> None:
     assert len(sample) >= 10
     missing = {head(line) for line in sample} - printed
     assert not missing, missing
+
+
+def test_agents_are_seen_with_their_limits_and_no_url_path(shared: Stack) -> None:
+    # Given the stack's configured agents (one limited to a slot) and a job of one
+    limited = shared.agents["limited"]
+    shared.stack.create(name=job_name("agents"), agentId=limited.id, schedule="0 0 1 1 *", payload={})
+    # When an operator lists the agents
+    listed = {a["id"]: a for a in shared.stack.call("GET", "/agents").json()}
+    # Then each configured agent is there, with its host and port only, and its limits and jobs
+    assert set(listed) >= {a.id for a in shared.agents.values()}
+    view = listed[limited.id]
+    host = limited.server.url.split("/")[2]
+    assert (view["configured"], view["urlHost"], view["maxConcurrent"]) == (True, host, 1)
+    assert view["jobs"] >= 1 and "/jobs" not in json.dumps(listed)
+    assert shared.stack.call("GET", f"/agents/{limited.id}").json()["id"] == limited.id
+    assert shared.stack.call("GET", "/agents/6fa459ea-ee8a-3ca4-894e-db77e160355e").status_code == 404
+
+
+def test_the_cli_finds_a_job_by_name_and_takes_json_after_the_subcommand(shared: Stack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    name = job_name("cli")
+    job = shared.stack.create(name=name, agentId=shared.agents["cron"].id, schedule="0 0 1 1 *", payload={})
+    env = {**os.environ, "AGENTOS_URL": f"http://localhost:{shared.stack.port}"}
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-m", "agentos_jobs", "jobs", "get", name, "--json"], cwd=root,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["id"] == job["id"]
+    piped = subprocess.run(f"{sys.executable} -m agentos_jobs jobs list --all --json | head -c 1", shell=True,
+                           cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in piped.stderr
