@@ -56,9 +56,10 @@ def test_the_routes_and_handlers_are_all_registered() -> None:
     assert routes == [["/api/agents", ["GET"]], ["/api/agents/{agent_id}", ["GET"]],
                       ["/api/health", ["GET"]], ["/api/jobs", ["GET", "POST"]],
                       ["/api/jobs/by-name/{name}", ["GET", "PUT"]],
-                      ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/run", ["POST"]],
+                      ["/api/jobs/{job_id}", ["DELETE", "GET", "PATCH"]], ["/api/jobs/{job_id}/events", ["GET"]],
+                      ["/api/jobs/{job_id}/run", ["POST"]],
                       ["/api/jobs/{job_id}/runs", ["GET"]], ["/api/mcp", ["POST"]], ["/api/openapi.json", ["GET"]],
-                      ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
+                      ["/api/runs", ["GET"]], ["/api/runs/{run_id}", ["GET"]], ["/api/runs/{run_id}/cancel", ["POST"]],
                       ["/api/runs/{run_id}/complete", ["POST"]], ["/api/runs/{run_id}/heartbeat", ["POST"]],
                       ["/api/runs/{run_id}/replay", ["POST"]],
                       ["/api/schedules/preview", ["POST"]], ["/console", ["GET"]], ["/console/{name}", ["GET"]]]

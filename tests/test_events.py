@@ -363,3 +363,11 @@ def test_a_patch_that_sets_the_state_is_a_state_reset(client: Any) -> None:
     history = json.loads(call(client, "GET", f"/api/jobs/{job['id']}/events").body)
     assert [(e["action"], e["changes"]) for e in history[:2]] == [
         ("state-reset", {"state": [{"cursor": 7}, None]}), ("state-reset", {"state": [None, {"cursor": 7}]})]
+
+
+def test_the_recorded_fields_are_every_field_a_patch_may_set() -> None:
+    from chalicelib.api.events import HISTORY_FIELDS
+    from chalicelib.api.schemas import JobPatch
+
+    missing = set(JobPatch.model_fields) - set(HISTORY_FIELDS)
+    assert not missing and "pausedReason" in HISTORY_FIELDS

@@ -10,7 +10,6 @@ agent the delete recorded) is one of its own.
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 from ..clock import iso
@@ -23,12 +22,17 @@ from .auth import Scope
 STATE_FIELD = "state"  # a PATCH that sets it is a "state-reset"
 
 
-@cache
-def history_fields() -> tuple[str, ...]:
-    """The job fields whose changes an event records: every field a PATCH may set, and pausedReason."""
-    from .schemas import JobPatch
+# The job fields whose changes an event records: every field a PATCH may set (tests/test_events.py
+# checks it against the PATCH model, which is not imported here: a plain create loads no pydantic),
+# and pausedReason.
+HISTORY_FIELDS = ("name", "description", "agentId", "schedule", "interval", "timezone", "payload", "retryPolicy",
+                  "timeoutMs", "heartbeatTimeoutMs", "overlap", "maxConsecutiveFailures", "startAt", "endAt",
+                  "maxRuns", "catchupWindowMs", "budget", "expectSuccessWithinMs", "state", "status", "pausedReason")
 
-    return (*JobPatch.model_fields, "pausedReason")
+
+def history_fields() -> tuple[str, ...]:
+    """The job fields whose changes an event records."""
+    return HISTORY_FIELDS
 
 
 def created(view: dict[str, Any], actor: Actor) -> Event:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from ..store.events import Actor
 
 log = logging.getLogger("agentos.jobs.mcp")
+# Who a tool call acts as, in a job's history: asked only by tools/call (building it loads the store).
+Acting = Callable[[], "Actor"]
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18")  # newest first: the answer to a version we lack
 SERVER_INFO = {"name": "agentos-jobs", "title": "agentOS Jobs", "version": "1.0.0"}
 INSTRUCTIONS = ("Schedule, change and watch the background jobs of AI agents: ensure_job declares a job by "
@@ -63,9 +66,9 @@ class Request(NamedTuple):
 
 
 def answer_post(scope: Scope, raw: bytes | str | None, version: str | None, origin: str | None,
-                config: Config, actor: Actor | None = None) -> Answer:
+                config: Config, actor: Acting | None = None) -> Answer:
     """The answer to ``POST /api/mcp``: its body ``raw``, its ``MCP-Protocol-Version`` and ``Origin``
-    headers, for a token of ``scope`` (already checked, when security is on) acting as ``actor``."""
+    headers, for a token of ``scope`` (already checked, when security is on) acting as ``actor()``."""
     if not origin_allowed(origin, config.security.enabled):
         error = {"code": INVALID_REQUEST, "message": f"Forbidden: Origin {origin[:100]!r} may not call this server"
                  if origin else "Forbidden"}
@@ -74,7 +77,7 @@ def answer_post(scope: Scope, raw: bytes | str | None, version: str | None, orig
 
 
 def handle(scope: Scope, raw: bytes | str | None, max_bytes: int, version: str | None,
-           actor: Actor | None = None) -> Answer:
+           actor: Acting | None = None) -> Answer:
     """Answer one POST of ``raw`` (its ``MCP-Protocol-Version`` header: ``version``) for a token
     of ``scope``, acting as ``actor`` (in a job's history; default: an MCP caller without a token)."""
     request_id: str | int | None = None
@@ -147,7 +150,7 @@ def origin_allowed(origin: str | None, token_checked: bool) -> bool:
     return host in LOCAL_HOSTS
 
 
-def dispatch(scope: Scope, request: Request, actor: Actor | None = None) -> dict[str, Any]:
+def dispatch(scope: Scope, request: Request, actor: Acting | None = None) -> dict[str, Any]:
     """The result of one request (RpcError for an unknown method or invalid params)."""
     if request.method == "initialize":
         return _initialize(request.params)
@@ -169,7 +172,7 @@ def _initialize(params: dict[str, Any]) -> dict[str, Any]:
             "instructions": INSTRUCTIONS}
 
 
-def call_tool(scope: Scope, params: dict[str, Any], actor: Actor | None = None) -> dict[str, Any]:
+def call_tool(scope: Scope, params: dict[str, Any], actor: Acting | None = None) -> dict[str, Any]:
     """Run the tool ``params`` names: its answer as text and structured content, or the API's error
     as a result with ``isError`` (an unknown tool or arguments that are no object: -32602)."""
     name, arguments = params.get("name"), params.get("arguments", {})
@@ -179,7 +182,7 @@ def call_tool(scope: Scope, params: dict[str, Any], actor: Actor | None = None) 
     if not isinstance(arguments, dict):
         raise RpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
     try:
-        answer = tool.handler(scope, checked(tool, arguments), actor or mcp_actor())
+        answer = tool.handler(scope, checked(tool, arguments), actor() if actor is not None else mcp_actor())
     except ConfigError as error:  # names files and parameters: for the operator only
         log.error("tool %s: configuration error: %s", tool.name, error.message)
         return _failed("InternalError", INTERNAL_MESSAGE)

@@ -18,7 +18,7 @@ from ..clock import now_ms
 from ..engine import callbacks
 from ..errors import Unauthorized, ValidationFailed
 from ..vocab import JOB_STATUSES
-from . import actors, scopes
+from . import scopes
 from .auth import Scope, authorize
 from .openapi import openapi_document
 from .web import (
@@ -54,6 +54,8 @@ def _authorize() -> Scope:
 
 def _actor(scope: Scope, mcp: bool = False) -> Actor:
     """Who this request (made with an API token, or none) acts as, in a job's history."""
+    from . import actors  # with the first write, not with the routes
+
     headers = api.current_request.headers
     return actors.request_actor(headers.get("authorization"), scope, headers.get("x-agentos-client"),
                                 runtime.config().security.enabled, mcp)
@@ -61,6 +63,8 @@ def _actor(scope: Scope, mcp: bool = False) -> Actor:
 
 def _author_actor(scope: Scope, origin: Origin) -> Actor:
     """The actor of a create or declaration: the run whose callback token made it, else the token's."""
+    from . import actors
+
     return actors.callback_actor(origin.runId) if origin.via == "run" and origin.runId else _actor(scope)
 
 
@@ -365,5 +369,5 @@ def mcp() -> Response:
     from .mcp import answer_post  # loaded by the first MCP request, not with the routes
 
     status, body = answer_post(scope, api.current_request.raw_body, headers.get("mcp-protocol-version"),
-                               headers.get("origin"), runtime.config(), _actor(scope, mcp=True))
+                               headers.get("origin"), runtime.config(), lambda: _actor(scope, mcp=True))
     return _json(body, status) if body is not None else Response(body="", status_code=status)
