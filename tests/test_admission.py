@@ -340,5 +340,5 @@ def test_the_console_names_itself_on_every_call() -> None:
 
     import chalicelib.api as api_package
 
-    script = (Path(api_package.__file__).parent / "console" / "app.js").read_text()
+    script = (Path(api_package.__file__).parent / "console" / "api.js").read_text()  # every call goes through it
     assert "'X-AgentOS-Client': 'console'" in script
