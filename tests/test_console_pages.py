@@ -216,6 +216,28 @@ def test_origin_and_projection_on_the_job_page(console: Console) -> None:
     assert text_of(console, "dd[data-field='origin']") == "api (depth 0)"
 
 
+def test_a_job_made_by_a_run_links_to_that_run(console: Console) -> None:
+    import requests
+
+    parent = console.create(name=unique("parent"), agentId=console.agents["accept"].id, schedule="0 0 1 1 *")
+    before = len(console.agents["accept"].deliveries())
+    run = console.api("POST", f"/jobs/{parent['id']}/run").json()
+    delivery = console.agents["accept"].wait_for(before + 1, 15.0)[-1].json()
+    assert delivery["runId"] == run["id"]
+    body = {"name": unique("child"), "agentId": console.agents["accept"].id, "schedule": "0 0 1 1 *", "payload": {}}
+    made = requests.post(f"{console.stack.base}/jobs", json=body, timeout=10,
+                         headers={"Authorization": f"Bearer {delivery['callbackToken']}"})
+    assert made.status_code == 201, made.text
+    child = made.json()
+    assert child["origin"] == {"via": "run", "runId": run["id"], "depth": 1}
+    console.open(f"/jobs/{child['id']}")
+    console.wait(lambda: text_of(console, "dd[data-field='origin']") == f"run: {run['id']} (depth 1)",
+                 what="the origin")
+    console.css("dd[data-field='origin'] a")[0].click()
+    console.wait(lambda: console.heading() == f"Run {run['id']}", what="the parent run's page")
+    console.api("POST", f"/runs/{run['id']}/cancel")
+
+
 def test_history_tab_lists_the_jobs_events(console: Console) -> None:
     job = console.create(name=unique("history"), agentId=console.agents["work"].id, schedule="0 0 1 1 *")
     console.api("PATCH", f"/jobs/{job['id']}", {"status": "paused"})

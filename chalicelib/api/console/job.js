@@ -31,14 +31,14 @@ const JOB_FIELDS = [
 ];
 const TIME_FIELDS = new Set(['nextRunAt', 'lastRunAt', 'lastSuccessAt', 'createdAt', 'updatedAt', 'startAt', 'endAt']);
 
-/** A job's origin: "api", "console", or "run <link to the run> (depth 1)". */
+/** A job's origin: "api (depth 0)", "console (depth 0)", or "run: <link to the run> (depth 1)". */
 function originCell(dd, origin) {
   const key = JSON.stringify(origin);
   if (dd.dataset.value === key) return;
   dd.dataset.value = key;
   if (!origin || typeof origin !== 'object') { dd.replaceChildren('—'); return; }
   const parts = [String(origin.via)];
-  if (origin.runId) parts.push(' by run ', h('a', { href: runHref(origin.runId), class: 'mono' }, origin.runId));
+  if (origin.runId) parts.push(': ', h('a', { href: runHref(origin.runId), class: 'mono' }, origin.runId));
   parts.push(` (depth ${origin.depth})`);
   dd.replaceChildren(...parts);
 }
