@@ -317,6 +317,9 @@ def test_skipped_runs_show_their_count(console: Console) -> None:
         console.wait(lambda: text_of(console, "dd[data-field='status']").startswith("skipped ×"), what="the count")
         assert int(text_of(console, "dd[data-field='skippedCount']")) >= 2
         assert text_of(console, "dd[data-field='lastSkippedAt']").endswith(" UTC")
+        console.open(f"/jobs/{job['id']}")  # and in the job's runs table: one row for the streak
+        row = console.wait(lambda: [r for r in console.run_rows() if r["key"] == run["id"]], what="the skipped row")[0]
+        assert row["Status"].startswith("skipped ×") and "(last " in row["Status"]
     finally:
         console.api("DELETE", f"/jobs/{job['id']}")
 
