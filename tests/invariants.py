@@ -14,7 +14,11 @@ is none. It is called by the fault and race tests after the recovery each drives
     finished runs started that day reported plus the reservations of its runs in progress;
 (e) no occurrence succeeded twice, and no run's ``attempt`` is above its policy's ``maxAttempts``;
 (f) an agent item's quota counters, where kept (``jobCount``), equal the agent's jobs that are
-    not deleted and the sum of their ``runsPerDay``.
+    not deleted and the sum of their ``runsPerDay``;
+(g) continuity: a job's ``lastSuccess`` names one of its succeeded runs, with that run's
+    ``scheduledAt`` and ``finishedAt`` (``lastSuccessAt`` too), and none of its runs succeeded
+    later; a job none of whose runs succeeded has no ``lastSuccess`` (its ``state`` was only ever
+    set by PATCH; tests/test_continuity_faults.py checks which state each case leaves).
 """
 from __future__ import annotations
 
@@ -22,10 +26,11 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
+from chalicelib.clock import iso
 from chalicelib.store.budgets import day_of
 from chalicelib.store.models import ENDED, AgentModel, JobModel, RunModel
 
-COUNT = 6  # the invariants above: (a) to (f)
+COUNT = 7  # the invariants above: (a) to (g)
 TOLERANCE_USD = 1e-6
 
 
@@ -166,7 +171,7 @@ def check_invariants(now_ms: int, *, queue_url: str | None = None, lease_ms: int
         most = _max_attempts(jobs.get(run.jobId)) + allowed.get(run.id, 0)
         if int(run.attempt or 0) > most:
             violations.append(f"(e) run {run.id}: attempt {run.attempt} > maxAttempts {most}")
-    return violations + _counter_violations(jobs, agents)
+    return violations + _counter_violations(jobs, agents) + _continuity_violations(jobs, runs_of)
 
 
 def _counter_violations(jobs: dict[str, JobModel], agents: list[AgentModel]) -> list[str]:
@@ -181,6 +186,26 @@ def _counter_violations(jobs: dict[str, JobModel], agents: list[AgentModel]) -> 
         if int(agent.jobCount) != len(own) or int(agent.runsPerDay or 0) != runs:
             found.append(f"(f) {agent.id}: counters {agent.jobCount} jobs / {agent.runsPerDay} runs per day, "
                          f"its jobs are {len(own)} / {runs}")
+    return found
+
+
+def _continuity_violations(jobs: dict[str, JobModel], runs_of: dict[str, list[RunModel]]) -> list[str]:
+    """(g) each job's lastSuccess is its latest succeeded run, as that run was recorded."""
+    found: list[str] = []
+    for job in jobs.values():
+        succeeded = [r for r in runs_of[job.id] if r.status == "succeeded" and r.finishedAt is not None]
+        latest = max((int(r.finishedAt) for r in succeeded), default=None)
+        last = json.loads(job.lastSuccess) if job.lastSuccess else None
+        if last is None or latest is None:
+            if (last, latest) != (None, None) or job.lastSuccessAt is not None:
+                found.append(f"(g) job {job.id}: lastSuccess {last}, but its latest success finished at {latest}")
+            continue
+        named = next((r for r in succeeded if r.id == last["runId"]), None)
+        shown = (iso(int(named.scheduledAt)), iso(int(named.finishedAt))) if named is not None else None
+        if shown != (last["scheduledAt"], last["finishedAt"]) or job.lastSuccessAt != latest \
+                or int(named.finishedAt if named is not None else -1) != latest:
+            found.append(f"(g) job {job.id}: lastSuccess {last} (at {job.lastSuccessAt}) is not its latest "
+                         f"succeeded run (finished at {latest})")
     return found
 
 

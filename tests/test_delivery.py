@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import AgentEndpoint, parse_config
+from chalicelib.defaults import ANSWER_READ_BYTES
 from chalicelib.engine.delivery import Delivery, parse_retry_after, post_to_agent, sign, verify
 from chalicelib.errors import DeliveryFailed
 from devtools.agent_server import AgentServer, check_signature, unused_port
@@ -64,6 +65,7 @@ def test_body_is_compact_json_with_exactly_the_documented_fields() -> None:
         "jobId": "job-123", "jobName": "nightly", "runId": "run-abc",
         "agentId": "550e8400-e29b-41d4-a716-446655440000", "scheduledAt": "2030-01-01T00:00:00Z",
         "attempt": 2, "trigger": "schedule", "payload": {"action": "FETCH", "topics": ["AI", "ü"], "n": 1},
+        "state": None, "lastSuccess": None,  # contract section 12: the job's memory, null before any
     }
     assert b", " not in body and b": " not in body
 
@@ -127,11 +129,16 @@ def test_any_2xx_succeeds_and_long_answers_are_truncated(agent: AgentServer) -> 
     assert (answer.text, answer.accepted, answer.size) == ("x" * 1024, True, 5000)
 
 
-def test_a_json_answer_is_kept_whole_up_to_32_kib_then_marked_truncated(agent: AgentServer) -> None:
+def test_a_json_answer_is_read_whole_up_to_1_mib_then_marked_truncated(agent: AgentServer) -> None:
+    # Read past the output's 32 KiB, so that a state beside a large output is found (the run's
+    # output is capped afterwards: outcomes.output_text, tests/test_continuity.py)
     agent.respond_with(200, body=json.dumps({"summary": "ok", "usage": {"inputTokens": 5}}))
     assert post_to_agent(DELIVERY, endpoint(agent.url), now()).document == {"summary": "ok",
                                                                              "usage": {"inputTokens": 5}}
-    big = json.dumps({"blob": "y" * 40_000})
+    large = {"blob": "y" * 40_000, "state": {"n": 1}}
+    agent.respond_with(200, body=json.dumps(large))
+    assert post_to_agent(DELIVERY, endpoint(agent.url), now()).document == large
+    big = json.dumps({"blob": "y" * ANSWER_READ_BYTES})
     agent.respond_with(200, body=big)
     assert post_to_agent(DELIVERY, endpoint(agent.url), now()).document == {"truncated": True, "bytes": len(big)}
 

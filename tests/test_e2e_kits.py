@@ -348,3 +348,24 @@ def test_python_client_runs_replays_and_cancels_against_the_stack(stack: dict[st
     with pytest.raises(kit.AgentOSError) as ended:
         client.cancel_run(first["id"])
     assert ended.value.status == 409
+
+
+def test_python_callbacks_see_and_save_the_state_answered_at_once_or_reported(stack: dict[str, Any]) -> None:
+    # Contract section 12 through the kit: a callback's returned "state" is saved, whether the kit
+    # answered at once (200) or accepted the work (202) and reported it with complete
+    seen: list[tuple[Any, Any]] = []
+
+    def counting(ctx: kit.JobContext) -> dict[str, Any]:
+        seen.append((ctx.state, ctx.last_success))
+        if len(seen) == 2:
+            time.sleep(4.5)  # long: answered 202, its outcome (and state) reported with complete
+        n = (ctx.state or {}).get("n", 0) + 1
+        return {"n": n, "state": {"n": n}}
+
+    job = declare(stack, "py-state", counting, heartbeatTimeoutMs=3000)
+    runs = [run_now(stack, job) for _ in range(3)]
+    assert [state for state, _ in seen] == [None, {"n": 1}, {"n": 2}]
+    assert seen[0][1] is None and [last["runId"] for _, last in seen[1:]] == [runs[0]["id"], runs[1]["id"]]
+    assert [r["output"] for r in runs] == [{"n": 1}, {"n": 2}, {"n": 3}]  # the state is the job's, not the output's
+    assert runs[1]["heartbeatAt"] is not None  # the accepted one
+    assert api(stack, "GET", f"/jobs/{job['id']}")["state"] == {"n": 3}

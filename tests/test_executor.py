@@ -190,7 +190,8 @@ def test_http_agent_receives_the_documented_body_signed(aws: dict[str, Any], con
     assert request.signature_valid
     body = request.json()
     assert set(body) == {"jobId", "jobName", "runId", "agentId", "scheduledAt", "attempt", "trigger", "payload",
-                         "callbackUrl", "callbackToken", "timeoutAt"}
+                         "callbackUrl", "callbackToken", "timeoutAt", "state", "lastSuccess"}
+    assert (body["state"], body["lastSuccess"]) == (None, None)  # a first run: no memory yet (section 12)
     assert body["callbackUrl"].endswith(f"/api/runs/{body['runId']}")
     assert (body["jobId"], body["jobName"], body["agentId"], body["attempt"], body["trigger"]) == (
         job["id"], "http", AGENT_ID, 1, "schedule")

@@ -68,3 +68,16 @@ def test_an_occurrence_succeeded_twice_and_too_many_attempts_are_found(engine: d
     got = found("e")
     assert len(got) == 2 and any("succeeded 2 times" in v for v in got) and any("attempt 4 > maxAttempts 3" in v
                                                                                  for v in got), got
+
+
+def test_a_last_success_that_is_not_the_latest_success_is_found(engine: dict[str, Any]) -> None:
+    job_id, run = one_run(engine)
+    job = JobModel.get(job_id, consistent_read=True)
+    assert json.loads(job.lastSuccess)["runId"] == run.id and found("g") == []
+    # A later success the job does not name, then a job that names no run at all
+    RunModel(job_id, "run-later", trigger="manual", scheduledAt=int(run.scheduledAt) + 1, status="succeeded",
+             startedAt=int(run.finishedAt), finishedAt=int(run.finishedAt) + 1).save()
+    [violation] = found("g")
+    assert job_id in violation
+    job.update(actions=[JobModel.lastSuccess.remove(), JobModel.lastSuccessAt.remove()])
+    assert len(found("g")) == 1

@@ -16,6 +16,7 @@ from ..clock import from_ms, to_ms
 from ..clock import now_ms as clock_now_ms
 from ..config import Config
 from ..engine.bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
+from ..engine.continuity import state_text
 from ..engine.dispatch import Dispatcher, shard_of
 from ..errors import (
     ConcurrentUpdate,
@@ -198,6 +199,8 @@ class JobService:
             raise ValidationFailed("overlap", "must be one of skip, queue, allow")
         if "payload" in given:
             changes["payload"] = self._payload_text(patch.payload)
+        if "state" in given:  # null removes it: the next run starts over
+            changes["state"] = state_text(patch.state)
         if "budget" in given:  # raising (or lowering) a budget applies from the next claim on
             changes.update(budget_attributes(patch.budget))
         if "retryPolicy" in given:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..clock import now_ms
 from ..defaults import OUTPUT_MAX_BYTES
+from ..engine.continuity import STATE_KEY, Saved, state_text, without_state
 from ..engine.outcomes import Outcome, Outcomes, output_text
 from ..engine.progress import RunProgress
 from ..errors import PayloadTooLarge, RunConflict, RunNotFound, ValidationFailed
@@ -36,6 +37,18 @@ def _json_bytes(value: Any, field: str) -> tuple[str, int]:
         return text, len(text.encode())
     except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") is not text: it cannot be stored
         raise ValidationFailed(field, "contains a lone UTF-16 surrogate, which is not valid Unicode text") from exc
+
+
+def _saved(report: CompleteBody) -> tuple[Any, Saved | None]:
+    """A report's output and the state it saves: a ``state`` sent with ``succeeded`` (413 past
+    16 KiB; null clears it), lifted out of the output as well (kits send it in both, as returned).
+    A failed or cancelled report's state is checked, then ignored: only a success saves state."""
+    if STATE_KEY not in report.model_fields_set:
+        return report.output, None
+    saved = Saved(state_text(report.state))
+    if report.status != RunStatus.SUCCEEDED.value:
+        return report.output, None
+    return without_state(report.output), saved
 
 
 def report_digest(body: CompleteBody) -> str:
@@ -94,22 +107,23 @@ class RunService:
     def complete(self, run_id: str, body: object, attempt: int | None) -> dict[str, Any]:
         """Record the outcome an agent reports for its attempt (retried by the policy if failed)."""
         report = validate(CompleteBody, body)
+        reported, saved = _saved(report)
         output = None
-        if report.output is not None:
-            output, size = _json_bytes(report.output, "output")
+        if reported is not None:
+            output, size = _json_bytes(reported, "output")
             if size > OUTPUT_MAX_BYTES:
                 raise PayloadTooLarge(f"output: {size} bytes is over the limit of {OUTPUT_MAX_BYTES}", "output")
         run, digest = self._run(run_id), report_digest(report)
         if run.reportDigest == digest and (attempt is None or attempt == int(run.attempt)):
             return run_view(run)  # the same report again: 200, nothing changes
         occ = self._attempt(run, attempt)
-        outcome = self._record(run, occ, report, output, digest)
+        outcome = self._record(run, occ, report, output, digest, saved)
         if outcome is Outcome.DUPLICATE:
             raise RunConflict(f"attempt {occ.attempt} of run {run.id} ended before this report", "attempt")
         return run_view(self._run(run_id))
 
     def _record(self, run: RunModel, occ: Occurrence, report: CompleteBody, output: str | None,
-                digest: str) -> Outcome:
+                digest: str, saved: Saved | None = None) -> Outcome:
         job = self.jobs.find(occ.job_id)
         usage = report.usage.model_dump_json(exclude_none=True) if report.usage else None
         started = int(run.startedAt or now_ms())
@@ -118,7 +132,7 @@ class RunService:
         if job is None:  # deleted while the agent worked: the run still gets its outcome
             return outcomes.orphan(occ, report.status, report.error, output_text(report.output), usage, open_now)
         if report.status == RunStatus.SUCCEEDED.value:
-            return outcomes.succeeded(job, occ, started, output=output, usage=usage, extra=open_now)
+            return outcomes.succeeded(job, occ, started, output=output, usage=usage, extra=open_now, saved=saved)
         if report.status == RunStatus.CANCELLED.value:
             return outcomes.cancelled(job, occ, started, report.error, output=output, usage=usage, extra=open_now)
         return outcomes.failed(job, occ, started, report.error or "the agent reported a failure", report.retryable,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from ..config_schema import Budget, RetryPolicy
-from ..defaults import COUNT_MAX, DAY_MS
+from ..defaults import COUNT_MAX, DAY_MS, STATE_MAX_BYTES
 from ..errors import ValidationFailed
 from ..vocab import (
     CONTROL_CHARS,
@@ -156,6 +156,8 @@ ExpectField = Field(None, ge=EXPECT_SUCCESS_MIN_MS, le=MAX_INTERVAL_MS,
                     description="Notify job.late when no run has succeeded for this long (null: never).")
 
 
+StateField = Field(None, description=f"Any JSON (at most {STATE_MAX_BYTES} bytes): the job's state, delivered to "
+                                     "each run as `state`; a succeeded run may replace it (null: no state).")
 BudgetField = Field(None, description="Daily limits (the job's timezone): an occurrence starts only while what "
                                        "was spent plus reserved today is below each; otherwise it is skipped.")
 
@@ -249,6 +251,7 @@ class JobPatch(_Body):
     budget: Budget | None = BudgetField
     expectSuccessWithinMs: int | None = ExpectField
     status: SettableJobStatus = _unchanged_if_absent(description="Pause or resume the job.")
+    state: Any = StateField  # null: start over without state
 
 
 class Job(BaseModel):
@@ -281,6 +284,8 @@ class Job(BaseModel):
     catchupWindowMs: int | None = None
     budget: Budget | None = None
     usageToday: UsageToday  # zeros before any usage, with or without a budget
+    state: Any = StateField
+    lastSuccessAt: str | None = Field(None, description="When its latest succeeded run finished (null: none yet).")
     expectSuccessWithinMs: int | None = None
     origin: JobOrigin
     projection: Projection
@@ -356,6 +361,8 @@ class CompleteBody(_Body):
     error: str | None = Field(None, max_length=2048)
     usage: Usage | None = None
     retryable: bool = Field(True, description="A failed run is retried by its policy unless this is false.")
+    state: Any = Field(None, description=f"With succeeded: the job's state for its next runs (any JSON, at most "
+                                         f"{STATE_MAX_BYTES} bytes; null clears it; absent keeps it).")
 
 
 class Error(BaseModel):

@@ -84,6 +84,8 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
         "budget": budget_view(job),
         "usageToday": usage_today(job, now_ms),
+        "state": _json(job.state),  # what its last succeeded run saved (contract section 12)
+        "lastSuccessAt": iso(job.lastSuccessAt),
         "expectSuccessWithinMs": int(job.expectSuccessWithinMs) if job.expectSuccessWithinMs is not None else None,
         "origin": Origin.of(job)._asdict(),
         "projection": projection(job, now_ms),

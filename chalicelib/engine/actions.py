@@ -43,6 +43,8 @@ class ActionContext:
     attempt: int
     trigger: str
     payload: dict[str, Any]
+    state: Any = None  # the job's state, as its last succeeded run saved it (contract section 12)
+    last_success: dict[str, Any] | None = None  # {runId, scheduledAt, finishedAt, output} of that run, or None
 
 
 class _Entry(NamedTuple):

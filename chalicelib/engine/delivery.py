@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from .. import clock
 from ..config import AgentEndpoint
-from ..defaults import OUTPUT_MAX_BYTES, TEXT_KEEP_CHARS
+from ..defaults import ANSWER_READ_BYTES, TEXT_KEEP_CHARS
 from ..errors import DeliveryFailed
 from .actions import ActionContext
 
@@ -60,6 +60,8 @@ class Delivery(ActionContext):
             "attempt": self.attempt,
             "trigger": self.trigger,
             "payload": self.payload,
+            "state": self.state,
+            "lastSuccess": self.last_success,
         }
         if self.callback_url is not None:
             document.update(callbackUrl=self.callback_url, callbackToken=self.callback_token,
@@ -204,8 +206,8 @@ class _Exchange:
 
 
 def _read_capped(response: http.client.HTTPResponse) -> tuple[bytes, int]:
-    """The body's first OUTPUT_MAX_BYTES + 1 bytes, and its whole size (counted, up to a cap)."""
-    kept = response.read(OUTPUT_MAX_BYTES + 1)
+    """The body's first ANSWER_READ_BYTES + 1 bytes, and its whole size (counted, up to a cap)."""
+    kept = response.read(ANSWER_READ_BYTES + 1)
     size = len(kept)
     try:
         while size < _COUNT_BYTES_MAX:
@@ -233,8 +235,10 @@ def _scrub(text: str, redact: list[str]) -> str:
 
 
 def _document(raw: bytes, size: int, redact: list[str]) -> Any:
-    """The answer body as JSON (object or array), the truncation marker if too big, else None."""
-    if size > OUTPUT_MAX_BYTES:
+    """The answer body as JSON (object or array), the truncation marker if too big to read, else None.
+    It is read past the output's 32 KiB so that a top-level ``state`` can be lifted out of it
+    (continuity.py); the run's output is capped after that (outcomes.output_text)."""
+    if size > ANSWER_READ_BYTES:
         return {"truncated": True, "bytes": size} if raw[:1] in (b"{", b"[") else None
     try:
         document = json.loads(_scrub(raw.decode("utf-8"), redact))

@@ -32,13 +32,13 @@ from .. import clock, telemetry
 from ..clock import iso, now_ms
 from ..config import AgentEndpoint, Config
 from ..defaults import DEFAULT_TIMEOUT_MS, TEXT_KEEP_CHARS
-from ..errors import DeliveryFailed
+from ..errors import DeliveryFailed, JobsError
 from ..store import budgets
 from ..store.jobs import JobStore
 from ..store.models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from ..store.sqs import Kind, Message, OccurrenceQueue, decode
-from . import callbacks, drops, job_history
+from . import callbacks, continuity, drops, job_history
 from .actions import load_plugins, run_action, run_callback
 from .agent_limits import Gate, holds_slots
 from .bounds import after_end, exhausted, missed_by
@@ -343,8 +343,12 @@ class Executor:
             return self.outcomes.failed(job, occ, started, failure.message, failure.retryable, failure.retry_after_s)
         if isinstance(answer, AgentAnswer) and answer.accepted:
             return self._accepted(job, occ, deadline, limits)
+        try:
+            answer, saved = continuity.lift_answer(answer)
+        except JobsError as refused:  # a state that cannot be saved fails the run: retrying would not help
+            return self.outcomes.failed(job, occ, started, refused.message, retryable=False)
         output, usage, text = _result(answer)
-        return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text)
+        return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text, saved=saved)
 
     def deliver(self, job: JobModel, occ: Occurrence, deadline_ms: int) -> AgentAnswer | object:
         """Hand the occurrence to its callback, its agent's URL, or its payload's action: the payload
@@ -355,7 +359,7 @@ class Executor:
         payload = json.loads(text)
         delivery = Delivery(job_id=job.id, job_name=job.name, run_id=occ.run_id, agent_id=job.agentId,
                             scheduled_at=iso(occ.scheduled_ms) or "", attempt=occ.attempt,
-                            trigger=occ.trigger.value, payload=payload,
+                            trigger=occ.trigger.value, payload=payload, **continuity.delivered(job),
                             callback_url=callbacks.callback_url(occ.run_id),
                             callback_token=callbacks.mint(occ.run_id, occ.attempt, deadline_ms),
                             timeout_at=iso(deadline_ms))

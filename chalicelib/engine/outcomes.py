@@ -32,6 +32,7 @@ from ..store.sqs import Kind, Message, OccurrenceQueue
 from . import job_history
 from .agent_limits import AgentLimits, holds_slots
 from .bounds import exhausted
+from .continuity import Saved, Success
 from .dispatch import schedule_of
 from .failures import FailureLog
 from .notifications import Notifier
@@ -146,10 +147,13 @@ class Outcomes:
         return self.config.retryPolicy
 
     def succeeded(self, job: JobModel, occ: Occurrence, started: int, output: str | None = None,
-                  usage: str | None = None, response: str | None = None, extra: Condition | None = None) -> Outcome:
-        """Record a succeeded attempt (a run asked to stop ends ``cancelled`` instead)."""
+                  usage: str | None = None, response: str | None = None, extra: Condition | None = None,
+                  saved: Saved | None = None) -> Outcome:
+        """Record a succeeded attempt (a run asked to stop ends ``cancelled`` instead), and on its job
+        the run as its lastSuccess and the state it ``saved`` (None: the state stays), in the same write."""
         ending = Ending(RunStatus.SUCCEEDED, now_ms(), output=output, usage=usage, response=response,
                         digest=self.digest)
+        ending.success = Success.of(occ, ending.at_ms, output, saved)
         return self._finish(job, occ, started, ending, extra)
 
     def cancelled(self, job: JobModel, occ: Occurrence, started: int, error: str | None = None,

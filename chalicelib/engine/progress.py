@@ -25,7 +25,7 @@ from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
 from ..store.events import Event
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
 from ..store.runs import Occurrence, RunStore, unwatch, watch
-from . import job_history
+from . import continuity, job_history
 
 DELIVERED_KEPT = 4096  # attempts whose delivered payload waits for their next write, at most
 FINISH_TRIES = 6  # each try learns what the job held from the last one's cancellation
@@ -70,6 +70,7 @@ class Ending:
     settlement: Settlement | None = None  # the job's budget: the run's reservation replaced
     agent_slot: str | None = None  # the agent whose concurrency slot this run gives back
     waiting: tuple[str, ...] = ()  # the statuses of a run that waits (queued, retrying) ended by a cancel
+    success: continuity.Success | None = None  # a success's lastSuccess and saved state, for its job
     dropped: bool = False  # its occurrence is not a run (engine/drops.py): the item is deleted, not ended
 
 
@@ -272,6 +273,7 @@ class RunProgress:
                     return Finished(Recorded.LOST)
                 if found[1].code == dynamo.CONDITION_FAILED:
                     plan.learn_job(found[1].item, now_ms=ending.at_ms, lease_ms=self.lease_ms)
+                    continuity.learn(ending.success, found[1].item)
                     if ending.breaker is not None and found[1].item:
                         ending.breaker.seen = dynamo.number(found[1].item, "consecutiveFailures") or 0
                         ending.breaker.limit = dynamo.number(found[1].item, "maxConsecutiveFailures")
@@ -304,6 +306,8 @@ class RunProgress:
                 actions, condition = plan.job_write(self.jobs, ending)
                 breaker_actions, breaker_condition = _breaker_write(self.jobs, ending, status)
                 actions, condition = actions + breaker_actions, condition & breaker_condition
+                kept_actions, kept_condition = continuity.job_write(self.jobs, ending.success, status)
+                actions, condition = actions + kept_actions, condition & kept_condition
                 if not actions:  # nothing to change on the job (a skip of a run that lost its slot):
                     # an update must name something; this one writes what is already there
                     actions = [self.jobs.runCount.set(self.jobs.runCount | 0)]

@@ -142,6 +142,11 @@ class JobModel(Model):
     origin = UnicodeAttribute(null=True)  # JSON of an Origin (absent: made over the API, depth 0)
     recentUsage = UnicodeAttribute(null=True)  # the last runs' reported usage (store/recent_usage.py)
     runsPerDay = NumberAttribute(null=True)  # starts in 24 h as admitted: what it adds to its agent's sum
+    # Continuity (engine/continuity.py), written with a run's success: its JSON state (<= 16 KiB), and
+    # the JSON of {runId, scheduledAt, finishedAt, output} of its latest success, finishedAt beside it.
+    state = UnicodeAttribute(null=True)
+    lastSuccess = UnicodeAttribute(null=True)
+    lastSuccessAt = NumberAttribute(null=True)
     createdAt = NumberAttribute()
     updatedAt = NumberAttribute()
 
