@@ -261,6 +261,12 @@ def test_history_tab_lists_the_jobs_events(console: Console) -> None:
     console.shot("console-history.png")
     console.by_id("runs-tab").click()
     console.wait(lambda: console.by_id("runs-panel").is_displayed(), what="the runs again")
+    # a deleted job's history stays readable (30 days): its page says not found, and shows it
+    assert console.api("DELETE", f"/jobs/{job['id']}").status_code == 204
+    console.open(f"/jobs/{job['id']}")
+    console.wait(lambda: console.heading() == "Job not found", what="the deleted job's page")
+    rows = console.wait(lambda: console.rows("history-table"), what="its history")
+    assert rows[0]["Action"] == "deleted" and [r["Action"] for r in rows][-1] == "created"
 
 
 def test_attempts_on_a_run_page(console: Console) -> None:

@@ -31,6 +31,30 @@ const JOB_FIELDS = [
 ];
 const TIME_FIELDS = new Set(['nextRunAt', 'lastRunAt', 'lastSuccessAt', 'createdAt', 'updatedAt', 'startAt', 'endAt']);
 
+const EVENT_COLUMNS = [
+  { label: 'When', cls: 'time', fill: (td, e) => timeCell(td, e.at) },
+  { label: 'Action', fill: (td, e) => badge(td, e.action) },
+  { label: 'Actor', cls: 'mono', fill: (td, e) => setText(td, e.actor ? `${e.actor.kind} ${e.actor.id || ''}`.trim() : '—') },
+  { label: 'Changes', cls: 'wrap', fill: (td, e) => setText(td, fmtChanges(e.changes)) },
+  { label: 'Reason', cls: 'wrap', fill: (td, e) => setText(td, e.reason || '') },
+];
+const eventKey = (e) => `${e.at}|${e.action}|${JSON.stringify(e.changes)}|${e.actor ? e.actor.id : ''}`;
+
+/** A deleted job's page: not found, and its history while the API keeps it (30 days). */
+async function showDeleted(id, error) {
+  notFound('Job not found', error, '#/', 'All jobs');
+  let answer;
+  try {
+    answer = await api('GET', `${jobPath(id)}/events${query({ limit: '100' })}`);
+  } catch (failure) { return; } // no history route, or none kept: the 404 says it all
+  if (!Array.isArray(answer.data) || !answer.data.length) return;
+  const table = keyedTable('History, newest first', EVENT_COLUMNS, { id: 'history-table' });
+  table.sync(answer.data, eventKey);
+  main.append(h('h2', {}, 'Its history'),
+    h('p', { class: 'hint' }, 'A deleted job\'s history stays readable for 30 days.'),
+    h('div', { class: 'scroll' }, table.table));
+}
+
 /** A job's origin: "api (depth 0)", "console (depth 0)", or "run: <link to the run> (depth 1)". */
 function originCell(dd, origin) {
   const key = JSON.stringify(origin);
@@ -162,13 +186,7 @@ export async function showJob(id) {
   const runsHint = h('p', { class: 'hint' });
   let runLimit = 25;
 
-  const events = keyedTable('History, newest first', [
-    { label: 'When', cls: 'time', fill: (td, e) => timeCell(td, e.at) },
-    { label: 'Action', fill: (td, e) => badge(td, e.action) },
-    { label: 'Actor', cls: 'mono', fill: (td, e) => setText(td, e.actor ? `${e.actor.kind} ${e.actor.id || ''}`.trim() : '—') },
-    { label: 'Changes', cls: 'wrap', fill: (td, e) => setText(td, fmtChanges(e.changes)) },
-    { label: 'Reason', cls: 'wrap', fill: (td, e) => setText(td, e.reason || '') },
-  ], { id: 'history-table' });
+  const events = keyedTable('History, newest first', EVENT_COLUMNS, { id: 'history-table' });
   const noEvents = h('p', { class: 'empty', hidden: true }, 'No event yet.');
   const olderEvents = h('button', { type: 'button', hidden: true, id: 'older-events' }, 'Older events');
   let eventLimit = 25;
@@ -198,7 +216,7 @@ export async function showJob(id) {
     historyKnown = true;
     historyTab.hidden = false;
     if (Array.isArray(answer.data)) {
-      events.sync(answer.data, (e) => `${e.at}|${e.action}|${JSON.stringify(e.changes)}|${e.actor ? e.actor.id : ''}`);
+      events.sync(answer.data, eventKey);
       noEvents.hidden = answer.data.length > 0;
     }
     olderEvents.hidden = !/rel="?next"?/.test(answer.link || '');
@@ -285,7 +303,7 @@ export async function showJob(id) {
   try {
     await refresh();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) { notFound('Job not found', error, '#/', 'All jobs'); return; }
+    if (error instanceof ApiError && error.status === 404) { await showDeleted(id, error); return; }
     throw error;
   }
   keepRefreshing(refresh);
