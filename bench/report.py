@@ -14,6 +14,7 @@ from .aws_model.report import PLOT as AWS_PLOT
 from .aws_model.report import plot as aws_plot
 from .aws_model.report import section as aws_scale_section  # the model's, with the paper's estimates after it
 from .env import ROOT
+from .history_section import history_section
 from .operator_sections import events_section, late_jobs_section
 from .paper import _table
 
@@ -534,7 +535,7 @@ def render(results: dict[str, Any]) -> str:
     sections = [header(results), targets_section(results), tick_section(results), listing_section(results),
                 long_runs_section(results), guard_rails_section(results), reconcile_section(results),
                 admission_section(results), idempotency_section(results), late_jobs_section(results),
-                events_section(results),
+                events_section(results), history_section(results),
                 lateness_section(results),
                 executor_section(results), cold_section(results), aws_scale_section(results),
                 findings.section(results)]

@@ -22,12 +22,13 @@ from .env import ROOT, quick
 
 RESULTS = ROOT / "bench" / "results.json"
 LOGS = ROOT / "bench" / "logs"  # git-ignored (logs/)
-PARTS = ("inproc", "lateness", "cold_start", "reconcile", "admission", "idempotency", "late_jobs", "events")
+PARTS = ("inproc", "lateness", "cold_start", "reconcile", "admission", "idempotency", "late_jobs", "events",
+         "history")
 # measure and print only: bench.reconcile and bench.admission alone also merge
 PART_ARGS = {"reconcile": ("--part",), "admission": ("--part",), "idempotency": ("--part",),
-             "late_jobs": ("--part",), "events": ("--part",)}
+             "late_jobs": ("--part",), "events": ("--part",), "history": ("--part",)}
 # parts whose figures go into results.json as they are, under their own key
-SECTIONS = ("reconcile", "admission", "idempotency", "late_jobs", "events")
+SECTIONS = ("reconcile", "admission", "idempotency", "late_jobs", "events", "history")
 
 
 def ensure_plotting() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from chalicelib.clock import iso
 from chalicelib.store.budgets import day_of
 from chalicelib.store.models import ENDED, AgentModel, JobModel, RunModel
+from history_invariants import history_violations
 
 COUNT = 7  # the invariants above: (a) to (g)
 TOLERANCE_USD = 1e-6
@@ -171,7 +172,8 @@ def check_invariants(now_ms: int, *, queue_url: str | None = None, lease_ms: int
         most = _max_attempts(jobs.get(run.jobId)) + allowed.get(run.id, 0)
         if int(run.attempt or 0) > most:
             violations.append(f"(e) run {run.id}: attempt {run.attempt} > maxAttempts {most}")
-    return violations + _counter_violations(jobs, agents) + _continuity_violations(jobs, runs_of)
+    return violations + _counter_violations(jobs, agents) + _continuity_violations(jobs, runs_of) \
+        + history_violations(jobs, runs_of)  # (h)-(j): tests/history_invariants.py
 
 
 def _counter_violations(jobs: dict[str, JobModel], agents: list[AgentModel]) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib import runtime
 from chalicelib.store.models import RunModel
-from conftest import NO_JITTER, call, create_job, delivery, drive, report
+from conftest import AGENT_ID, NO_JITTER, call, create_job, delivery, drive, report
 
 
 def runs_of(job_id: str) -> list[RunModel]:
@@ -75,3 +75,67 @@ def test_an_attempt_error_is_capped(stack: dict[str, Any]) -> None:
     assert answer.status_code == 200, answer.json_body
     view = shown(stack, delivery(stack)["runId"])
     assert len(view["attempts"][0]["error"]) == 1000 and len(view["error"]) > 1000
+
+
+def test_eight_seconds_of_overlap_skips_make_one_record(stack: dict[str, Any]) -> None:
+    stack["agent"].respond_with(202)  # the first run stays in progress: every next occurrence overlaps
+    job = create_job(stack, name="overlapping", schedule=None, interval=1_000, timeoutMs=60_000)
+    drive(stack, 10)
+    runs = runs_of(job["id"])
+    skipped = [r for r in runs if r.status == "skipped"]
+    assert len(skipped) == 1 and len([r for r in runs if r.status == "running"]) == 1
+    view = shown(stack, skipped[0].id)
+    assert view["skippedCount"] >= 8 and "overlap" in view["error"]
+    assert view["lastSkippedAt"] > view["scheduledAt"]
+    job_view = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body
+    assert job_view["skipped"] == {"overlap": view["skippedCount"], "budget": 0, "missed": 0}
+    listed = call(stack["client"], "GET", f"/api/jobs/{job['id']}/runs").json_body
+    assert [r["skippedCount"] for r in listed if r["status"] == "skipped"] == [view["skippedCount"]]
+
+
+def test_a_run_between_skips_closes_the_streak(stack: dict[str, Any]) -> None:
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name="two-streaks", schedule=None, interval=1_000, timeoutMs=60_000)
+    drive(stack, 5)
+    token = delivery(stack)["callbackToken"]
+    assert report(stack, "complete", {"status": "succeeded"}, token).status_code == 200
+    drive(stack, 5)
+    skipped = sorted((r for r in runs_of(job["id"]) if r.status == "skipped"), key=lambda r: r.id)
+    assert len(skipped) == 2
+    counts = [shown(stack, r.id)["skippedCount"] for r in skipped]
+    total = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body["skipped"]["overlap"]
+    assert sum(counts) == total and all(c >= 2 for c in counts)
+    assert skipped[0].skippedCount == counts[0]  # the first streak was finalised when the second opened
+
+
+def test_a_spent_tokyo_day_budget_is_blocked_until_tokyo_midnight_and_its_skips_are_one_record(
+        stack: dict[str, Any]) -> None:
+    # 2030-01-01T00:00Z is 09:00 in Tokyo: the budget day ends at Tokyo's midnight, 15:00Z
+    stack["agent"].respond_with(200, body='{"usage": {"inputTokens": 500}}')
+    job = create_job(stack, name="tokyo", schedule=None, interval=1_000, timezone="Asia/Tokyo",
+                     budget={"maxTokensPerDay": 100})
+    assert call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body["blocked"] is None
+    drive(stack, 8)
+    view = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body
+    assert view["blocked"]["reason"] == "budget" and view["blocked"]["until"] == "2030-01-01T15:00:00.000Z"
+    assert "budget" in view["blocked"]["message"] and view["usageToday"]["tokens"] == 500
+    skipped = [r for r in runs_of(job["id"]) if r.status == "skipped"]
+    assert len(skipped) == 1 and view["skipped"]["budget"] == shown(stack, skipped[0].id)["skippedCount"] >= 5
+
+
+def test_usage_today_and_skipped_are_on_every_job(stack: dict[str, Any]) -> None:
+    job = create_job(stack, name="plain")
+    view = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body
+    assert view["usageToday"] == {"costUsd": 0, "tokens": 0}
+    assert view["skipped"] == {"overlap": 0, "budget": 0, "missed": 0} and view["blocked"] is None
+
+
+def test_a_spent_agent_budget_blocks_its_jobs_until_the_next_utc_day(stack: dict[str, Any], configure: Any) -> None:
+    configure({"agents": {AGENT_ID: {"url": stack["agent"].url, "timeoutMs": 10_000,
+                                     "budget": {"maxTokensPerDay": 100}}}, "retryPolicy": NO_JITTER})
+    stack["agent"].respond_with(200, body='{"usage": {"inputTokens": 500}}')
+    job = create_job(stack, name="agent-spent", schedule=None, interval=1_000)
+    drive(stack, 5)
+    view = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body
+    assert view["blocked"]["reason"] == "agentBudget" and view["blocked"]["until"] == "2030-01-02T00:00:00.000Z"
+    assert view["skipped"]["budget"] >= 2

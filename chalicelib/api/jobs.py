@@ -296,9 +296,9 @@ class JobService:
     def runs_of(self, job_id: str, limit: int,
                 cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """One page of a job's runs (newest first) and the next page's cursor."""
-        self.store.get(job_id)
+        job = self.store.get(job_id)
         runs, following = self.runs.list(job_id, limit, cursor)
-        return [run_view(r) for r in runs], following
+        return [run_view(r, job) for r in runs], following
 
 
 def _lateness_changes(job: JobModel, patch: JobPatch, changes: dict[str, Any], now: int) -> dict[str, Any]:

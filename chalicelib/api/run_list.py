@@ -15,7 +15,7 @@ from typing import Any
 from .. import runtime
 from ..clock import now_ms, to_ms
 from ..errors import ValidationFailed
-from ..store.models import JobModel, RunStatus, Trigger
+from ..store.models import JobModel, RunModel, RunStatus, Trigger
 from ..store.run_index import RunFilter, RunIndex
 from ..vocab import JOB_ID_PATTERN
 from .auth import Scope
@@ -80,4 +80,11 @@ def list_runs(params: dict[str, str], scope: Scope) -> tuple[list[dict[str, Any]
     wanted = parse(params, scope)
     index = RunIndex(ttl_days=runtime.run_store().ttl_days)
     runs, cursor = index.page(wanted, query_limit(params), params.get("cursor"), now_ms())
-    return [run_view(r) for r in runs], cursor
+    streaks = {job.id: job for job in _streak_jobs(runs)}
+    return [run_view(r, streaks.get(r.jobId)) for r in runs], cursor
+
+
+def _streak_jobs(runs: list[RunModel]) -> list[JobModel]:
+    """The jobs of the page's streaks of skips (one BatchGetItem, only when the page has some)."""
+    wanted = {r.jobId for r in runs if r.skipReason}
+    return list(JobModel.batch_get(wanted)) if wanted else []

@@ -74,7 +74,8 @@ class RunService:
 
     def get(self, run_id: str) -> dict[str, Any]:
         """The API view of one run."""
-        return run_view(self._run(run_id))
+        run = self._run(run_id)  # a streak of skips shows its job's live count (store/streaks.py)
+        return run_view(run, self.jobs.find(run.jobId) if run.skipReason else None)
 
     def _attempt(self, run: RunModel, attempt: int | None) -> Occurrence:
         # ``attempt`` is the callback token's; an API token speaks for the current attempt.

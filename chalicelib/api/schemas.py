@@ -284,9 +284,11 @@ class Job(BaseModel):
     catchupWindowMs: int | None = None
     budget: Budget | None = None
     usageToday: UsageToday  # zeros before any usage, with or without a budget
+    skipped: Skipped
+    blocked: Blocked | None = Field(None, description="Why the job's occurrences are being skipped, and until when.")
+    expectSuccessWithinMs: int | None = None
     state: Any = StateField
     lastSuccessAt: str | None = Field(None, description="When its latest succeeded run finished (null: none yet).")
-    expectSuccessWithinMs: int | None = None
     origin: JobOrigin
     projection: Projection
     createdAt: str
@@ -316,6 +318,24 @@ class Run(BaseModel):
                                                                "job's, or its own (run now with a payload, replay).")
     replayOf: str | None = Field(None, description="The run this one replays (trigger replay), else null.")
     attempts: list[Attempt] = Field(default_factory=list, description="Every attempt made, oldest first.")
+    skippedCount: int | None = Field(None, description="A skipped run: the consecutive occurrences it stands for.")
+    lastSkippedAt: str | None = Field(None, description="A skipped run: the latest of them (scheduledAt: the first).")
+
+
+class Skipped(BaseModel):
+    """Occurrences of a job skipped since its creation, by reason."""
+
+    overlap: int
+    budget: int
+    missed: int
+
+
+class Blocked(BaseModel):
+    """Why a job's occurrences are skipped now."""
+
+    reason: Literal["budget", "agentBudget", "quota"]
+    until: str | None
+    message: str
 
 
 class Attempt(BaseModel):
@@ -345,6 +365,7 @@ class Usage(_Body):
 
 
 Run.model_rebuild()  # Run names Usage and Attempt, defined after it
+Job.model_rebuild()  # Job names Skipped and Blocked
 
 
 class HeartbeatBody(_Body):

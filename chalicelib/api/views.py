@@ -11,7 +11,7 @@ from ..engine.bounds import after_end, exhausted
 from ..engine.dispatch import schedule_of
 from ..engine.projection import projection
 from ..schedules import CronSchedule, IntervalSchedule, OnceSchedule
-from ..store import run_attempts
+from ..store import blocks, run_attempts, streaks
 from ..store.budgets import budget_view, usage_today
 from ..store.models import JobModel, JobStatus, Origin, Overlap, RunModel
 
@@ -84,9 +84,11 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
         "budget": budget_view(job),
         "usageToday": usage_today(job, now_ms),
+        "skipped": streaks.skipped_view(job),  # skips since creation, by reason (contract section 13)
+        "blocked": blocks.view(job, now_ms),
+        "expectSuccessWithinMs": int(job.expectSuccessWithinMs) if job.expectSuccessWithinMs is not None else None,
         "state": _json(job.state),  # what its last succeeded run saved (contract section 12)
         "lastSuccessAt": iso(job.lastSuccessAt),
-        "expectSuccessWithinMs": int(job.expectSuccessWithinMs) if job.expectSuccessWithinMs is not None else None,
         "origin": Origin.of(job)._asdict(),
         "projection": projection(job, now_ms),
         "createdAt": iso(job.createdAt),
@@ -94,8 +96,13 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
     }
 
 
-def run_view(run: RunModel) -> dict[str, Any]:
-    """The API representation of a run."""
+def _skips(run: RunModel, job: JobModel | None) -> dict[str, Any]:
+    shown = streaks.view(run, job)
+    return {"skippedCount": shown["skippedCount"], "lastSkippedAt": iso(shown["lastSkippedAt"])}
+
+
+def run_view(run: RunModel, job: JobModel | None = None) -> dict[str, Any]:
+    """The API representation of a run (``job``: its job, for an open streak's live count)."""
     started, finished = run.startedAt, run.finishedAt
     duration = int(finished - started) if started is not None and finished is not None else None
     return {
@@ -118,6 +125,7 @@ def run_view(run: RunModel) -> dict[str, Any]:
         "payload": _json(run.payload),  # what this run was (is to be) delivered; null before runs kept it
         "replayOf": run.replayOf,
         "attempts": run_attempts.view(run.attempts),
+        **_skips(run, job),
     }
 
 

@@ -33,7 +33,7 @@ from ..clock import iso, now_ms
 from ..config import AgentEndpoint, Config
 from ..defaults import DEFAULT_TIMEOUT_MS, TEXT_KEEP_CHARS
 from ..errors import DeliveryFailed, JobsError
-from ..store import budgets
+from ..store import blocks, budgets
 from ..store.jobs import JobStore
 from ..store.models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
@@ -47,6 +47,7 @@ from .failures import FailureLog
 from .notifications import Notifier, is_notification
 from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
+from .skips import Skips
 from .waiting import AgentWaits
 
 __all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
@@ -110,6 +111,7 @@ class Executor:
         self.limits = self.outcomes.limits
         self.waits = AgentWaits(self.limits, self.outcomes, self.progress, runs, queue, self.lease_ms)
         self.budgets = budgets.JobBudgets(jobs.model)
+        self.skips = Skips(runs)
         load_plugins()
         warm_clients()
 
@@ -184,7 +186,7 @@ class Executor:
                 return self._skip(occ, _gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
-                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)))
+                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)), slot)
             if claim is Claim.NEW_DAY:
                 self._new_budget_day(occ)
                 continue
@@ -200,7 +202,7 @@ class Executor:
             outcome = self._busy(occ, slot)
             if outcome is not None:
                 return outcome
-        return self._skip(occ, "overlap: the job's run in progress kept changing")
+        return self._skip(occ, "overlap: the job's run in progress kept changing", slot)
 
     def hold_and_run(self, message: Message, started: int,
                       read: dict[str, JobModel | None] | None = None) -> Outcome:
@@ -242,7 +244,8 @@ class Executor:
                 return self._attempt(job, message, started, limits)
             if gate is Gate.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
-                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up", limits)
+                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up", limits,
+                                          blocks.agent_spent(now_ms()))  # the job shows it blocked till then
             assert limits is not None  # an agent without limits is never queued
             if self.limits.enqueue(job.agentId, occ, limits):
                 return self.waits.queued(job, occ)
@@ -276,10 +279,10 @@ class Executor:
         else:
             return None
         # The claim counted this start against maxRuns and the budget: it did not start.
-        return self._skip_claimed(job, occ, reason, limits)
+        return self._skip_claimed(job, occ, reason, limits, blocks.counted(reason))
 
-    def _skip(self, occ: Occurrence, reason: str) -> Outcome:
-        self.runs.skip(occ, now_ms(), reason)
+    def _skip(self, occ: Occurrence, reason: str, slot: Slot | None = None) -> Outcome:
+        self.skips.record(occ, reason, slot)  # one record per streak of the same reason (engine/skips.py)
         telemetry.count("RunsSkipped")
         log.info("skipped job=%s run=%s: %s", occ.job_id, occ.run_id, reason,
                  extra={"jobId": occ.job_id, "runId": occ.run_id})
@@ -289,9 +292,9 @@ class Executor:
         """Another run holds the slot: skip, or wait for it (None: the slot changed, claim again)."""
         busy = f"overlap: run {slot.active_run} is in progress"
         if slot.overlap != Overlap.QUEUE.value:
-            return self._skip(occ, busy)
+            return self._skip(occ, busy, slot)
         if slot.waiting is not None and slot.waiting != occ.to_json():
-            return self._skip(occ, f"{busy} and another occurrence already waits for it")
+            return self._skip(occ, f"{busy} and another occurrence already waits for it", slot)
         if not self.runs.wait(occ, slot, now_ms()):
             return None
         # The finishing run hands this one the slot and sends it; should that send be lost,

@@ -142,6 +142,16 @@ class JobModel(Model):
     origin = UnicodeAttribute(null=True)  # JSON of an Origin (absent: made over the API, depth 0)
     recentUsage = UnicodeAttribute(null=True)  # the last runs' reported usage (store/recent_usage.py)
     runsPerDay = NumberAttribute(null=True)  # starts in 24 h as admitted: what it adds to its agent's sum
+    # Skips (store/streaks.py): the open streak (its run, reason, count, latest instant) and the totals;
+    # an agent budget's block (store/blocks.py): until when its occurrences are skipped.
+    streakRun = UnicodeAttribute(null=True)
+    streakReason = UnicodeAttribute(null=True)
+    streakCount = NumberAttribute(null=True)
+    streakLast = NumberAttribute(null=True)
+    skippedOverlap = NumberAttribute(null=True)
+    skippedBudget = NumberAttribute(null=True)
+    skippedMissed = NumberAttribute(null=True)
+    agentBlockedUntil = NumberAttribute(null=True)
     # Continuity (engine/continuity.py), written with a run's success: its JSON state (<= 16 KiB), and
     # the JSON of {runId, scheduledAt, finishedAt, output} of its latest success, finishedAt beside it.
     state = UnicodeAttribute(null=True)
@@ -296,6 +306,9 @@ class RunModel(Model):
     queueAgent = UnicodeAttribute(null=True)  # set while the run waits for a slot of its agent
     queueKey = UnicodeAttribute(null=True)
     admittedAt = NumberAttribute(null=True)  # granted its agent's slot after waiting (its start is sent)
+    skippedCount = NumberAttribute(null=True)  # a streak of skips (store/streaks.py): the occurrences it covers
+    lastSkippedAt = NumberAttribute(null=True)  # the latest of them (its first is scheduledAt)
+    skipReason = UnicodeAttribute(null=True)  # overlap, budget or missed: a streak's reason
     runDay = UnicodeAttribute(null=True)  # the recent index's key (store/run_index.py), set with the whole item
     recent = RecentIndex()
     attempts = MapAttribute(null=True)  # type: ignore[var-annotated]  # attempt number -> entry (store/run_attempts.py)

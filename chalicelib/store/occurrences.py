@@ -102,12 +102,13 @@ class Slot(NamedTuple):
     waiting: str | None  # JSON of the waiting Occurrence
     overlap: str
     status: str | None = None  # the job's status (None: the job is gone)
+    job: dict[str, Any] | None = None  # the whole job item, as returned (a skip learns its streak from it)
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any] | None) -> Slot:
         """Decode the job item a cancelled claim returned."""
         return cls(dynamo.text(raw, "activeRun"), dynamo.number(raw, "activeUntil"), dynamo.text(raw, "waitingRun"),
-                   dynamo.text(raw, "overlap") or Overlap.SKIP.value, dynamo.text(raw, "status"))
+                   dynamo.text(raw, "overlap") or Overlap.SKIP.value, dynamo.text(raw, "status"), raw)
 
 
 _RUN_ID = re.compile(r"^run-\d{13}-([0-9a-f]{1,64})(?:-m[0-9a-f]{8})?$")

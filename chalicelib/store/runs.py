@@ -165,7 +165,9 @@ class RunStore:
                          status=RunStatus.RUNNING.value, attempt=occ.attempt, generation=occ.generation,
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         self._carried(run, occ)
-        slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms)]
+        slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms),
+                              self.jobs.streakReason.remove(),  # it starts: the job's streak of skips ends here
+                              self.jobs.agentBlockedUntil.remove()]  # and its agent's budget let it through
         held = self._held.get(occ.run_id, budgets.Spend())
         reserve = held
         watched(run, now_ms + lease_ms)

@@ -1,0 +1,58 @@
+"""docs/benchmarks.md's "Run history" section, from results.json's ``history`` (bench/history.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _listing_rows(found: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for size, pages in found.items():
+        for case, label in (("newest_page", "newest page"), ("fifth_page", "5th page"), ("by_job", "?jobId="),
+                            ("failed_only", "?status=failed (1 %)")):
+            page = pages[case]
+            rows.append((f"{int(size):,}", label, f"{page['items_read_per_page']:g}", f"{page['runs_per_page']:g}",
+                         f"{page['ms_per_page_moto']:g}"))
+    return rows
+
+
+def history_section(results: dict[str, Any]) -> str:
+    """Section 1j: the writes the run history saves, and what a page of GET /api/runs reads."""
+    found = results.get("history")
+    if not found:
+        return ""
+    paused, blocked = found["paused_5s_job_1h"], found["budget_blocked_1s_job_12h"]
+    listing = table(["runs in the table", "page (limit 100)", "items read", "runs shown", "ms (moto)"],
+                    _listing_rows(found["runs_list"]))
+    return f"""## 1j. Run history: writes saved, and what a page of runs reads
+
+Contract section 13 (`bench/history.py`, docs/history.md), on in-process moto.
+
+**A 5-s job paused for an hour.** When the pause returns, the tick has sent the job's next
+{paused['dropped_occurrences']} occurrences. Each used to write a `skipped` run (one PutItem, one item);
+each is now dropped (its lost claim writes nothing more): {paused['dynamodb_writes_before']} writes before,
+{paused['dynamodb_writes_now']} now (the claims), **{paused['writes_saved_per_pause']} writes and
+{paused['run_items_before']} run items saved per pause**; the paused hour itself and the resume dispatch
+nothing of the old generation either way, so a job paused once a day saves that much a day.
+
+**A 1-s job blocked by its budget for 12 hours** ({blocked['scaled_to_skips']:,} occurrences; measured on
+{blocked['sampled_skips']} skips through the executor and scaled). A skip still costs one write (the
+job's streak: one UpdateItem of {blocked['skip_write_units_now']} unit, where a new run item cost
+{blocked['skip_write_units_before']}), and its lost claim as before: {blocked['writes_per_skip_now']} writes
+per skip in all. What falls is the items: **{blocked['run_items_now']} run item instead of
+{blocked['run_items_before_12h']:,}**, so {blocked['items_saved_12h']:,} fewer `recent` index writes and
+{blocked['items_saved_12h']:,} fewer TTL deletes, and the job's history shows one row (`skippedCount`
+{blocked['skipped_count_recorded']} in the sample). Calls per skip: {blocked['calls_per_skip_now']}
+(the GetItem is the budget's error text, read as before).
+
+**`GET /api/runs`**: items read per page (index keys + the page's items). A page reads about twice its
+size whatever the table holds; a filter the index cannot serve reads at most 2 × `limit` items and
+may come back short with a next link.
+
+{listing}
+"""
