@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib import runtime
 from chalicelib.store.models import RunModel
 from conftest import AGENT_ID, NO_JITTER, call, create_job, delivery, drive, report
+from invariants import check_quiet
 
 
 def runs_of(job_id: str) -> list[RunModel]:
@@ -139,3 +142,91 @@ def test_a_spent_agent_budget_blocks_its_jobs_until_the_next_utc_day(stack: dict
     view = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body
     assert view["blocked"]["reason"] == "agentBudget" and view["blocked"]["until"] == "2030-01-02T00:00:00.000Z"
     assert view["skipped"]["budget"] >= 2
+
+
+# --- faults and races at the new writes (tests/fault_injector.py, tests/invariants.py) ------------
+
+def _names(params: dict[str, Any]) -> set[str]:
+    return set(params.get("ExpressionAttributeNames", {}).values())
+
+
+def _opens_streak(params: dict[str, Any]) -> bool:
+    return any("skipReason" in _names(item.get("Update", {})) for item in params.get("TransactItems", []))
+
+
+def _extends_streak(params: dict[str, Any]) -> bool:
+    return "streakCount" in _names(params) and "streakRun" not in {
+        n for n in _names(params) if f"SET #{n}" in params.get("UpdateExpression", "")}
+
+
+def _drops_claimed(params: dict[str, Any]) -> bool:
+    return any("runs" in item.get("Delete", {}).get("TableName", "") for item in params.get("TransactItems", []))
+
+
+@pytest.mark.parametrize("kind", ["throttle", "lost", "crash"])
+@pytest.mark.parametrize("write", ["open", "extend"])
+def test_a_fault_at_a_streak_write_keeps_its_counts_true(stack: dict[str, Any], faults: Any, kind: str,
+                                                         write: str, request: pytest.FixtureRequest) -> None:
+    # Given a job whose run in progress makes every next occurrence an overlap skip
+    stack["agent"].respond_with(202)
+    job = create_job(stack, name=f"streak-{write}-{kind}", schedule=None, interval=1_000, timeoutMs=60_000)
+    operation = "TransactWriteItems" if write == "open" else "UpdateItem"
+    fault = faults.add("dynamodb", operation, kind=kind, match=_opens_streak if write == "open" else _extends_streak,
+                       skip=0 if write == "open" else 1)
+    # When that write fails once (throttled, its answer lost, the process dying there)
+    drive(stack, 8)
+    drive(stack, 40)  # the failed message comes back (visibility) and is worked again
+    assert fault.fired
+    # Then one streak record, the job's totals equal its count, and the invariants hold
+    skipped = [r for r in runs_of(job["id"]) if r.status == "skipped"]
+    assert len(skipped) == 1
+    total = call(stack["client"], "GET", f"/api/jobs/{job['id']}").json_body["skipped"]["overlap"]
+    assert shown(stack, skipped[0].id)["skippedCount"] == total >= 6
+    check_quiet(request, stack["queue_url"])
+
+
+@pytest.mark.parametrize("kind", ["throttle", "lost", "crash"])
+def test_a_fault_when_a_held_occurrence_is_dropped_leaves_no_run_and_no_slot(
+        stack: dict[str, Any], faults: Any, kind: str, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    # Given an occurrence claimed and held until its instant, whose job is paused during the hold
+    job = create_job(stack, name=f"held-drop-{kind}")
+    from chalicelib import clock as clock_module
+
+    original = clock_module.sleep_until
+
+    def pause_during_hold(epoch_ms: int) -> None:
+        runtime.jobs().update(job["id"], {"status": "paused"})
+        original(epoch_ms)
+
+    monkeypatch.setattr(clock_module, "sleep_until", pause_during_hold)
+    fault = faults.add("dynamodb", "TransactWriteItems", kind=kind, match=_drops_claimed)
+    # When the write that deletes its claimed item fails once
+    drive(stack, 8)
+    monkeypatch.setattr(clock_module, "sleep_until", original)
+    drive(stack, 1_000, step=10)  # the claim's lease passes; a copy finds the job not live and drops it
+    assert fault.fired
+    # Then nothing was delivered, no run is left, and the job's slot is free
+    assert stack["agent"].requests == []
+    assert runs_of(job["id"]) == []
+    check_quiet(request, stack["queue_url"])
+
+
+def test_the_history_invariants_find_each_violation(stack: dict[str, Any]) -> None:
+    from chalicelib.store.models import JobModel
+    from history_invariants import history_violations
+
+    job = JobModel("job-00000000000000aa", name="x", agentId=AGENT_ID, payload="{}", createdAt=0, updatedAt=0,
+                   skippedOverlap=3)
+    gap = RunModel(job.id, "run-0000000000001-00000000000000aa", trigger="schedule", scheduledAt=1,
+                   status="failed", attempt=3, attempts={"1": {"status": "failed", "startedAt": 1, "finishedAt": 2},
+                                                         "3": {"status": "succeeded", "startedAt": 3,
+                                                               "finishedAt": 4}})
+    streak = RunModel(job.id, "run-0000000000002-00000000000000aa", trigger="schedule", scheduledAt=2,
+                      status="skipped", attempt=0, error="overlap: run x is in progress", skippedCount=2)
+    dropped = RunModel(job.id, "run-0000000000003-00000000000000aa", trigger="schedule", scheduledAt=3,
+                       status="skipped", attempt=0, error="the job is paused")
+    found = history_violations({job.id: job}, {job.id: [gap, streak, dropped]})
+    assert any(v.startswith("(h)") and "gap" in v for v in found)
+    assert any(v.startswith("(h)") and "says succeeded" in v for v in found)
+    assert any(v.startswith("(i)") for v in found) and any(v.startswith("(j)") for v in found)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 
 from .. import telemetry
+from ..clock import now_ms
 from ..store.models import Trigger
 from ..store.runs import Occurrence, RunStore, Slot
 
@@ -39,8 +40,8 @@ def unclaimed(runs: RunStore, occ: Occurrence, slot: Slot | None, admitted: bool
 
     Without a waiting item (the usual case: a message of the lookahead) this writes nothing."""
     waited = admitted or (slot is not None and (slot.waiting == occ.to_json() or slot.active_run == occ.run_id))
-    if waited:
-        runs.forget(occ)
+    if waited:  # it waited, or its claimant died holding the slot: its item goes
+        runs.forget(occ, now_ms())
     dropped(occ)
 
 

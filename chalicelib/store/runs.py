@@ -287,12 +287,16 @@ class RunStore:
                 return False
             raise dynamo.unavailable("runs", "record a skipped run") from exc
 
-    def forget(self, occ: Occurrence) -> bool:
-        """Delete the run item of a first attempt that waited and never started (its occurrence was
-        dropped: its job was paused, deleted or rescheduled). False if it is not such an item."""
+    def forget(self, occ: Occurrence, now_ms: int) -> bool:
+        """Delete the run item of a first attempt that waited and never started, or whose claimant
+        died before it could drop it (its lease passed, never accepted), its occurrence being dropped
+        (its job was paused, deleted or rescheduled: no claim at its generation can succeed again).
+        False if it is not such an item."""
         model = self.model
-        never_started = (model.status == RunStatus.QUEUED.value) & (model.attempt == occ.attempt - 1) \
-            & (model.generation == occ.generation)
+        waited = (model.status == RunStatus.QUEUED.value) & (model.attempt == occ.attempt - 1)
+        died = (model.status == RunStatus.RUNNING.value) & (model.attempt == occ.attempt) \
+            & (model.leaseUntil < now_ms) & model.acceptedAt.does_not_exist()
+        never_started = (waited | died) & (model.generation == occ.generation)
         try:
             model(occ.job_id, occ.run_id).delete(condition=never_started)
             return True
