@@ -171,8 +171,10 @@ def _seed(total: int, already: int) -> None:
             job = f"job-{i % 20:016x}"
             at = START_MS - (i * 8_640_000 // max(total, 1)) * 100 - i  # spread over ~10 days, unique
             run_id = f"run-{at:013d}-{job[4:]}"
+            failed = i % 100 == 0  # as a failed run's final write leaves it: in the sparse failed index
             batch.save(RunModel(job, run_id, trigger="schedule", scheduledAt=at, attempt=1,
-                                runDay=run_day(run_id), status="failed" if i % 100 == 0 else "succeeded"))
+                                runDay=run_day(run_id), status="failed" if failed else "succeeded",
+                                failedDay=run_day(run_id) if failed else None))
 
 
 def _page(wanted: Any, limit: int = 100, pages: int = 1) -> dict[str, Any]:
@@ -197,7 +199,8 @@ def listing(sizes: tuple[int, ...]) -> dict[str, Any]:
         seeded = size
         found[str(size)] = {"newest_page": _page(RunFilter()), "fifth_page": _page(RunFilter(), pages=5),
                             "by_job": _page(RunFilter(job_id="job-0000000000000003")),
-                            "failed_only": _page(RunFilter(status="failed"))}
+                            "failed_only": _page(RunFilter(status="failed")),
+                            "manual_only": _page(RunFilter(trigger="manual"))}
     return found
 
 

@@ -14,7 +14,8 @@ def _listing_rows(found: dict[str, Any]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for size, pages in found.items():
         for case, label in (("newest_page", "newest page"), ("fifth_page", "5th page"), ("by_job", "?jobId="),
-                            ("failed_only", "?status=failed (1 %)")):
+                            ("failed_only", "?status=failed (1 %, sparse index)"),
+                            ("manual_only", "?trigger=manual (none: a filter)")):
             page = pages[case]
             rows.append((f"{int(size):,}", label, f"{page['items_read_per_page']:g}", f"{page['runs_per_page']:g}",
                          f"{page['ms_per_page_moto']:g}"))
@@ -51,8 +52,9 @@ per skip in all. What falls is the items: **{blocked['run_items_now']} run item 
 (the GetItem is the budget's error text, read as before).
 
 **`GET /api/runs`**: items read per page (index keys + the page's items). A page reads about twice its
-size whatever the table holds; a filter the index cannot serve reads at most 2 × `limit` items and
-may come back short with a next link.
+size whatever the table holds (the `recent` index's keys, then the items); `?status=failed` reads the
+sparse `failed` index, so exactly its runs; a filter no index serves reads at most 2 × `limit` items
+and may come back short with a next link.
 
 {listing}
 """

@@ -61,7 +61,8 @@ def _tables(stage: str) -> dict[str, dict]:
             "runs": arn("dynamodb", f"table/{names.runs_table}"),
             "agentQueue": arn("dynamodb", f"table/{names.runs_table}/index/agentQueue"),
             "overdue": arn("dynamodb", f"table/{names.runs_table}/index/overdue"),
-            "recent": arn("dynamodb", f"table/{names.runs_table}/index/recent")}
+            "recent": arn("dynamodb", f"table/{names.runs_table}/index/recent"),
+            "failed": arn("dynamodb", f"table/{names.runs_table}/index/failed")}
 
 
 def _queues(stage: str) -> dict[str, dict]:
@@ -122,7 +123,7 @@ def _api_handler(stage: str) -> list[dict]:
         # an agent's heartbeat and report, an operator's cancel; GET /api/runs reads a page's items
         # (BatchGetItem) found through the recent index.
         statement("Runs", _dynamodb(["GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query"]), [t["runs"]]),
-        statement("ListRuns", ["dynamodb:Query"], [t["recent"]]),
+        statement("ListRuns", ["dynamodb:Query"], [t["recent"], t["failed"]]),
         # A report that frees an agent's slot starts the run waiting first for it.
         statement("AgentWaitingLine", ["dynamodb:Query"], [t["agentQueue"]]),
         # Manual runs; a reported failure's next attempt, or its dead letter after the last one.

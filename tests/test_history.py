@@ -230,3 +230,13 @@ def test_the_history_invariants_find_each_violation(stack: dict[str, Any]) -> No
     assert any(v.startswith("(h)") and "gap" in v for v in found)
     assert any(v.startswith("(h)") and "says succeeded" in v for v in found)
     assert any(v.startswith("(i)") for v in found) and any(v.startswith("(j)") for v in found)
+
+
+def test_a_failed_run_is_in_the_failed_index(stack: dict[str, Any]) -> None:
+    stack["agent"].respond_with(500)
+    job = create_job(stack, name="fails", retryPolicy={**NO_JITTER, "maxAttempts": 2})
+    drive(stack, 10)
+    (run,) = runs_of(job["id"])
+    assert run.status == "failed" and run.failedDay == "2030-01-01"
+    listed = call(stack["client"], "GET", "/api/runs?status=failed").json_body
+    assert [r["id"] for r in listed] == [run.id] and len(listed[0]["attempts"]) == 2

@@ -142,6 +142,7 @@ def test_each_function_is_allowed_exactly_the_calls_it_makes(engine: dict[str, A
     from chalicelib.api.run_list import list_runs  # GET /api/runs: the recent index, the page's runs and jobs
 
     list_runs({"agentId": daily["agentId"], "status": "cancelled"}, None)
+    list_runs({"status": "failed"}, None)  # the sparse failed index
     recorded["now"] = "tick"
     engine["clock"].advance(60)
     runtime.dispatcher().tick(now_ms())

@@ -17,14 +17,15 @@ NOW = 1_893_456_000_000  # 2030-01-01T00:00:00Z (the fake clock)
 
 def seed(job_id: str, count: int, start_ms: int, step_ms: int, status: str = "succeeded",
          trigger: str = "schedule") -> list[str]:
-    """Write ``count`` run items of ``job_id`` directly, one every ``step_ms`` from ``start_ms``."""
+    """Write ``count`` run items of ``job_id`` directly, one every ``step_ms`` from ``start_ms`` (a failed
+    one with its failedDay, as a failed run's final write leaves it)."""
     ids = []
     with RunModel.batch_write() as batch:
         for i in range(count):
             at = start_ms + i * step_ms
             run_id = f"run-{at:013d}-{job_id[4:]}"
             batch.save(RunModel(job_id, run_id, trigger=trigger, scheduledAt=at, status=status, attempt=1,
-                                runDay=run_day(run_id)))
+                                runDay=run_day(run_id), failedDay=run_day(run_id) if status == "failed" else None))
             ids.append(run_id)
     return ids
 
@@ -93,8 +94,18 @@ def test_a_page_reads_about_its_own_size(clocked: Any) -> None:
     runs, cursor = index.page(RunFilter(), 100, None, NOW)
     assert len(runs) == 100 and cursor is not None and index.items_read <= 2 * 100 + 2
     filtered = RunIndex()
-    runs, cursor = filtered.page(RunFilter(status="failed"), 100, None, NOW)
+    runs, cursor = filtered.page(RunFilter(trigger="manual"), 100, None, NOW)
     assert filtered.items_read <= 2 * 2 * 100 + 2 and cursor is not None  # short page, never a big read
+
+
+def test_failed_runs_come_from_their_sparse_index(clocked: Any) -> None:
+    a = make_job(clocked, "a")
+    seed(a, 2_000, NOW - 2 * 86_400_000, 60_000)
+    failed = seed(a, 5, NOW - 3 * 86_400_000, 60_000, status="failed")
+    index = RunIndex()
+    runs, _ = index.page(RunFilter(status="failed"), 100, None, NOW)
+    assert [r.id for r in runs] == sorted(failed, reverse=True)
+    assert index.items_read == 2 * len(failed)  # its keys and its items: nothing else
 
 
 def test_a_scoped_token_sees_only_its_agents_runs(clocked: Any, configure: Any,

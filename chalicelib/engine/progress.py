@@ -20,7 +20,7 @@ from .. import clock
 from ..config import Config
 from ..defaults import ERROR_KEEP_CHARS, TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
-from ..store import dynamo, run_attempts
+from ..store import dynamo, run_attempts, run_index
 from ..store.budgets import Settlement, Spend, reserved_matches, reserved_of
 from ..store.events import Event
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
@@ -296,6 +296,9 @@ class RunProgress:
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status})) + self._payload_actions(occ)
         if not ending.waiting:  # a run that waits (queued, retrying) has no attempt running to end
             run_actions += run_attempts.ended(self.model, occ.attempt, status, ending.at_ms, ending.error)
+        failed_day = run_index.run_day(occ.run_id) if status is RunStatus.FAILED else None
+        if failed_day is not None:  # the sparse failed index (store/run_index.py): its one write
+            run_actions.append(self.model.failedDay.set(failed_day))
         with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
             if ending.dropped:  # no record: the job's generation alone keeps its copies out (engine/drops.py)
                 tx.delete(self.model(occ.job_id, occ.run_id), condition=run_condition)

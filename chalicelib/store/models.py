@@ -266,6 +266,18 @@ class RecentIndex(GlobalSecondaryIndex["RunModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class FailedIndex(GlobalSecondaryIndex["RunModel"]):
+    """Failed runs by their UTC day, newest first (``GET /api/runs?status=failed``): sparse, only a
+    run whose final write made it ``failed`` carries ``failedDay`` (a redriven run's claim removes it)."""
+
+    class Meta:
+        index_name = "failed"
+        projection = KeysOnlyProjection()
+
+    failedDay = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
 class RunModel(Model):
     """One occurrence of a job: every attempt and redelivery shares it."""
 
@@ -311,6 +323,8 @@ class RunModel(Model):
     skipReason = UnicodeAttribute(null=True)  # overlap, budget or missed: a streak's reason
     runDay = UnicodeAttribute(null=True)  # the recent index's key (store/run_index.py), set with the whole item
     recent = RecentIndex()
+    failedDay = UnicodeAttribute(null=True)  # set on a failed run only: the sparse failed index's key
+    failed = FailedIndex()
     attempts = MapAttribute(null=True)  # type: ignore[var-annotated]  # attempt number -> entry (store/run_attempts.py)
     agentQueue = AgentQueueIndex()
     recShard = NumberAttribute(null=True)  # set with recAt while the run is in progress (reconcile.py)

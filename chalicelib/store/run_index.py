@@ -60,9 +60,13 @@ class RunFilter:
     agent_of: Callable[[Iterable[str]], dict[str, str | None]] | None = None  # job ids -> agent ids
     agents: frozenset[str] | None = None  # the agents whose runs may be shown
 
+    def failed_only(self) -> bool:
+        """True when the sparse ``failed`` index serves the status filter itself."""
+        return self.status == "failed" and self.job_id is None
+
     def filtered(self) -> bool:
         """True if items are dropped after they are read (the page may come back short)."""
-        return bool(self.status or self.trigger or self.agents is not None)
+        return bool((self.status and not self.failed_only()) or self.trigger or self.agents is not None)
 
     def keep(self, runs: list[RunModel]) -> list[RunModel]:
         """The runs that pass every filter."""
@@ -112,7 +116,8 @@ class RunIndex:
                 rows = list(self.model.query(wanted.job_id, between, scan_index_forward=False, limit=want + 1))
                 rows = [r for r in rows if r.id != high][:want]
             else:
-                keys = list(self.model.recent.query(day, between, scan_index_forward=False, limit=want + 1))
+                index = self.model.failed if wanted.failed_only() else self.model.recent
+                keys = list(index.query(day, between, scan_index_forward=False, limit=want + 1))
                 keys = [k for k in keys if k.id != high][:want]
                 self.items_read += len(keys)
                 rows = self._items([(k.jobId, k.id) for k in keys])
