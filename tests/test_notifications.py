@@ -189,3 +189,23 @@ def test_no_receiver_costs_nothing(stack: dict[str, Any]) -> None:
     create_job(stack, name="quiet")
     drive(stack, 8)
     assert runtime.executor().outcomes.notifier.targets == ()
+
+
+@pytest.mark.parametrize("where", ["job", "agent"])
+def test_a_spent_budget_tells_job_blocked_once_per_block(stack: dict[str, Any], configure: Any, plain: AgentServer,
+                                                         where: str) -> None:
+    # Given a job (or its agent) with 100 tokens a day, whose first run reports 150
+    from conftest import AGENT_ID, create_job, drive
+
+    agent = {"url": stack["agent"].url, **({"budget": {"maxTokensPerDay": 100}} if where == "agent" else {})}
+    configure({"agents": {AGENT_ID: agent}, "notifications": [{"url": plain.url, "events": ["job.blocked"]}]})
+    stack["agent"].respond_with(200, body=json.dumps({"usage": {"inputTokens": 150}}))
+    budget = {"budget": {"maxTokensPerDay": 100}} if where == "job" else {}
+    create_job(stack, name=f"spender-{where}", schedule=None, interval=2000, **budget)
+    # When its later occurrences are skipped for the rest of the day
+    drive(stack, 20)
+    # Then the receiver was told once that the job is blocked, naming the budget
+    told = [r.json() for r in plain.requests]
+    assert [n["event"] for n in told] == ["job.blocked"], told
+    assert "budget" in told[0]["message"] and told[0]["job"]["name"] == f"spender-{where}"
+    assert len(stack["agent"].requests) == 1  # one run spent it; the rest were skipped

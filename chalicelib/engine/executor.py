@@ -186,7 +186,7 @@ class Executor:
                 return self._skip(occ, _gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
-                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)), slot)
+                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)), slot, blocks=True)
             if claim is Claim.NEW_DAY:
                 self._new_budget_day(occ)
                 continue
@@ -244,12 +244,23 @@ class Executor:
                 return self._attempt(job, message, started, limits)
             if gate is Gate.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
+                self._agent_blocked(job)
                 return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up", limits,
                                           blocks.agent_spent(now_ms()))  # the job shows it blocked till then
             assert limits is not None  # an agent without limits is never queued
             if self.limits.enqueue(job.agentId, occ, limits):
                 return self.waits.queued(job, occ)
         return self._skip_claimed(job, occ, f"agent {job.agentId}: its slots kept changing", limits)
+
+    def _agent_blocked(self, job: JobModel) -> None:
+        # job.blocked once per block: only a skip whose job read predates the block's record writes
+        # (a batch read its jobs once), and only the first such write tells.
+        until = blocks.next_utc_day(now_ms())
+        if int(job.agentBlockTold or 0) >= until or not self.outcomes.notifier.wants("job.blocked"):
+            return
+        if blocks.told_once(JobModel, job.id, until):
+            self.outcomes.blocked(job.id, f"agent {job.agentId}'s daily budget is used up: its occurrences are "
+                                          "skipped until the next UTC day")
 
     def _skip_claimed(self, job: JobModel, occ: Occurrence, reason: str, limits: AgentEndpoint | None,
                       stats: list[Any] | None = None) -> Outcome:
@@ -281,8 +292,10 @@ class Executor:
         # The claim counted this start against maxRuns and the budget: it did not start.
         return self._skip_claimed(job, occ, reason, limits, blocks.counted(reason))
 
-    def _skip(self, occ: Occurrence, reason: str, slot: Slot | None = None) -> Outcome:
-        self.skips.record(occ, reason, slot)  # one record per streak of the same reason (engine/skips.py)
+    def _skip(self, occ: Occurrence, reason: str, slot: Slot | None = None, blocks: bool = False) -> Outcome:
+        opened = self.skips.record(occ, reason, slot)  # one record per streak of the same reason (engine/skips.py)
+        if blocks and opened:  # the job's budget starts skipping its occurrences: once per block
+            self.outcomes.blocked(occ.job_id, f"{reason}: its occurrences are skipped until its next budget day")
         telemetry.count("RunsSkipped")
         log.info("skipped job=%s run=%s: %s", occ.job_id, occ.run_id, reason,
                  extra={"jobId": occ.job_id, "runId": occ.run_id})

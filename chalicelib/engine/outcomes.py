@@ -264,6 +264,13 @@ class Outcomes:
         if finished.freed_agent is not None:
             self.start_granted(finished.freed_agent)
 
+    def blocked(self, job_id: str, reason: str) -> None:
+        """Tell the receivers of ``job.blocked`` that a budget starts skipping the job's occurrences."""
+        if self.notifier.wants("job.blocked"):
+            job = self.jobs.find(job_id)
+            if job is not None:
+                self.notifier.emit("job.blocked", job, None, reason)
+
     def completed(self, job_id: str, reason: str) -> None:
         """Tell the receivers of ``job.completed`` that the job is done (its job read only for them)."""
         if self.notifier.wants("job.completed"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..clock import now_ms
 from ..store.runs import Occurrence, RunStore, Slot
-from ..store.streaks import REASONS, Streak, Streaks
+from ..store.streaks import OPENED, REASONS, Streak, Streaks
 
 
 def reason_of(error: str) -> str | None:
@@ -20,11 +20,14 @@ class Skips:
         self.runs = runs
         self.streaks = Streaks(runs.model, runs.jobs, runs.ttl_days)
 
-    def record(self, occ: Occurrence, error: str, slot: Slot | None) -> None:
-        """Record ``occ`` skipped with ``error``: in its job's streak when the claim returned the job."""
+    def record(self, occ: Occurrence, error: str, slot: Slot | None) -> bool:
+        """Record ``occ`` skipped with ``error``: in its job's streak when the claim returned the job.
+        True when this skip began a streak (for a budget: a block begins)."""
         reason = reason_of(error)
         now = now_ms()
         if reason is not None and slot is not None and slot.job is not None:
-            if self.streaks.skip(occ, reason, error, now, Streak.of(slot.job)):
-                return
+            done = self.streaks.skip(occ, reason, error, now, Streak.of(slot.job))
+            if done is not None:
+                return done == OPENED
         self.runs.skip(occ, now, error)
+        return False

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from ..clock import iso
 from ..defaults import DAY_MS
+from . import dynamo
 from .budgets import budget_of
 from .models import JobModel
 
@@ -32,6 +34,19 @@ def next_utc_day(now_ms: int) -> int:
 def agent_spent(now_ms: int) -> list[Action]:
     """The job actions of a skip on its agent's budget: blocked until the next UTC day, counted."""
     return [JobModel.agentBlockedUntil.set(next_utc_day(now_ms)), JobModel.skippedBudget.add(1)]
+
+
+def told_once(model: type[JobModel], job_id: str, until: int) -> bool:
+    """True for the one caller that records that the agent-budget block ending at ``until`` was
+    told (``job.blocked``): one conditional write, made only by the skips whose job read predates it."""
+    try:
+        model(job_id).update(actions=[model.agentBlockTold.set(until)],
+                             condition=model.agentBlockTold.does_not_exist() | (model.agentBlockTold < until))
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise dynamo.unavailable("jobs", "record a block told") from exc
 
 
 def counted(error: str) -> list[Action]:

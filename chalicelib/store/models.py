@@ -152,6 +152,7 @@ class JobModel(Model):
     skippedBudget = NumberAttribute(null=True)
     skippedMissed = NumberAttribute(null=True)
     agentBlockedUntil = NumberAttribute(null=True)
+    agentBlockTold = NumberAttribute(null=True)  # the agent-budget block whose job.blocked was sent (its end)
     # Continuity (engine/continuity.py), written with a run's success: its JSON state (<= 16 KiB), and
     # the JSON of {runId, scheduledAt, finishedAt, output} of its latest success, finishedAt beside it.
     state = UnicodeAttribute(null=True)

@@ -87,25 +87,30 @@ def _covers(seen: Streak, occ: Occurrence) -> bool:
     return seen.run_id == occ.run_id
 
 
+OPENED, JOINED = "opened", "joined"  # what a skip did to its job's streak
+
+
 class Streaks:
     """Records skips as streaks."""
 
     def __init__(self, model: type[RunModel], jobs: type[JobModel], ttl_days: int) -> None:
         self.model, self.jobs, self.ttl_days = model, jobs, ttl_days
 
-    def skip(self, occ: Occurrence, reason: str, error: str, now_ms: int, seen: Streak) -> bool:
-        """Record ``occ`` skipped for ``reason``; False if it could not (the caller records it alone)."""
+    def skip(self, occ: Occurrence, reason: str, error: str, now_ms: int, seen: Streak) -> str | None:
+        """Record ``occ`` skipped for ``reason``: ``OPENED`` when it began a streak (a block begins:
+        ``job.blocked``), ``JOINED`` when it joined one (or was recorded already); None if it could
+        not (the caller records it alone)."""
         for _ in range(ROUNDS):
             if seen.run_id is not None and seen.reason == reason:
                 if _covers(seen, occ) or self._extend(occ, reason, seen):
-                    return True
+                    return JOINED
                 seen = self._read(occ.job_id)
                 continue
-            learnt = self._open(occ, reason, error, now_ms, seen)
+            opened, learnt = self._open(occ, reason, error, now_ms, seen)
             if learnt is None:
-                return True
+                return OPENED if opened else JOINED
             seen = learnt
-        return False
+        return None
 
     def _extend(self, occ: Occurrence, reason: str, seen: Streak) -> bool:
         jobs = self.jobs
@@ -138,8 +143,10 @@ class Streaks:
                          skippedCount=1, lastSkippedAt=occ.scheduled_ms, skipReason=reason)
         return run_index.stamp(run)
 
-    def _open(self, occ: Occurrence, reason: str, error: str, now_ms: int, seen: Streak) -> Streak | None:
-        """Open a streak at ``occ``; None when done, else the job's streak as it is (try again)."""
+    def _open(self, occ: Occurrence, reason: str, error: str, now_ms: int,
+              seen: Streak) -> tuple[bool, Streak | None]:
+        """Open a streak at ``occ``: (whether this write opened it, None when done, else the job's
+        streak as it is: try again)."""
         jobs, model = self.jobs, self.model
         run = self._new_run(occ, reason, error, now_ms)
         fresh = model.id.does_not_exist() | (model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value)
@@ -156,9 +163,9 @@ class Streaks:
                 if seen.run_id is not None and seen.run_id != occ.run_id and seen.finalise:
                     tx.update(model(occ.job_id, seen.run_id), condition=model.id.exists(), actions=[
                         model.skippedCount.set(seen.skips), model.lastSkippedAt.set(seen.last or occ.scheduled_ms)])
-            return None
+            return True, None
         except TransactWriteError as exc:
-            return self._lost(exc, seen)
+            return False, self._lost(exc, seen)
 
     def _lost(self, exc: TransactWriteError, seen: Streak) -> Streak | None:
         found = dynamo.reasons(exc)
