@@ -61,7 +61,8 @@ class AttemptsBackfill(Backfill):
             self.client.update_item(
                 TableName=self.table, Key={"jobId": {"S": job_id}, "id": {"S": run_id}},
                 UpdateExpression="SET #a = if_not_exists(#a, :empty)", ConditionExpression="attribute_exists(#i)",
-                ExpressionAttributeNames={"#a": "attempts", "#i": "id"}, ExpressionAttributeValues={":empty": {"M": {}}})
+                ExpressionAttributeNames={"#a": "attempts", "#i": "id"},
+                ExpressionAttributeValues={":empty": {"M": {}}})
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
