@@ -28,8 +28,8 @@ from .schemas import (
     ScheduleField,
     ScheduleText,
     StartAtField,
-    _Body,
-    _timezone,
+    StrictBody,
+    timezone_field,
     validate,
 )
 
@@ -37,14 +37,14 @@ MAX_COUNT = 50
 DEFAULT_COUNT = 5
 
 
-class SchedulePreview(_Body):
+class SchedulePreview(StrictBody):
     """Body of ``POST /api/schedules/preview``: a job's timing fields and how many times to list."""
 
     model_config = ConfigDict(json_schema_extra=ONE_TIMING)  # documented like a create's
 
     schedule: ScheduleText | None = ScheduleField
     interval: int | None = IntervalField
-    timezone: str = _timezone("UTC")
+    timezone: str = timezone_field("UTC")
     count: int = Field(DEFAULT_COUNT, ge=1, le=MAX_COUNT, description="How many start times to list (1-50).")
     startAt: str | None = StartAtField
     endAt: str | None = EndAtField

@@ -81,7 +81,9 @@ _ISO_DATE_TIME = (r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 SCHEDULE_PATTERN = f"^\\s*(?:{_cron_pattern()}|{_ISO_DATE_TIME})\\s*$"
 
 
-class _Body(BaseModel):
+class StrictBody(BaseModel):
+    """A request body: no unknown key, values of their JSON type."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     @field_validator("description", check_fields=False)
@@ -111,7 +113,8 @@ def _unchanged_if_absent(**documented: Any) -> Any:
     return Field(None, **documented)
 
 
-def _timezone(default: Any) -> Any:
+def timezone_field(default: Any) -> Any:
+    """A body's ``timezone`` field (IANA name), defaulting to ``default``."""
     return Field(default, min_length=1, max_length=TIMEZONE_MAX_LENGTH, description="IANA timezone name.")
 
 
@@ -186,7 +189,7 @@ class Projection(BaseModel):
     costUsdPerDay: float | None = Field(description="The same for costUsd; null before any.")
 
 
-class JobCreate(_Body):
+class JobCreate(StrictBody):
     """Body of ``POST /api/jobs``."""
 
     model_config = ConfigDict(json_schema_extra=ONE_TIMING)
@@ -196,7 +199,7 @@ class JobCreate(_Body):
     agentId: str = _agent_id()
     schedule: ScheduleText | None = ScheduleField
     interval: int | None = IntervalField
-    timezone: str = _timezone("UTC")
+    timezone: str = timezone_field("UTC")
     payload: dict[str, Any] = Field(description="Data passed to the agent's action handler.")
     retryPolicy: RetryPolicy | None = None
     timeoutMs: int | None = TimeoutField
@@ -219,14 +222,14 @@ class JobDeclare(JobCreate):
     status: SettableJobStatus = _unchanged_if_absent(description="Pause or resume the job (kept if absent).")
 
 
-class RunNow(_Body):
+class RunNow(StrictBody):
     """Body of ``POST /api/jobs/{id}/run`` (optional)."""
 
     payload: dict[str, Any] = _unchanged_if_absent(
         description="Delivered to this run instead of the job's payload (the job is unchanged).")
 
 
-class JobPatch(_Body):
+class JobPatch(StrictBody):
     """Body of ``PATCH /api/jobs/{id}``: any subset of the mutable fields."""
 
     model_config = ConfigDict(json_schema_extra=NOT_BOTH_TIMINGS)
@@ -237,7 +240,7 @@ class JobPatch(_Body):
     agentId: str = _agent_id(None)
     schedule: ScheduleText | None = ScheduleField
     interval: int | None = IntervalField
-    timezone: str = _timezone(None)
+    timezone: str = timezone_field(None)
     payload: dict[str, Any] = _unchanged_if_absent(description="Replaces the whole payload.")
     retryPolicy: RetryPolicy | None = None
     timeoutMs: int | None = TimeoutField
@@ -349,7 +352,7 @@ class Attempt(BaseModel):
     durationMs: int | None
 
 
-class Usage(_Body):
+class Usage(StrictBody):
     """What a run consumed, as its agent reports it."""
 
     inputTokens: int | None = Field(None, ge=0, le=10**12)
@@ -368,13 +371,13 @@ Run.model_rebuild()  # Run names Usage and Attempt, defined after it
 Job.model_rebuild()  # Job names Skipped and Blocked
 
 
-class HeartbeatBody(_Body):
+class HeartbeatBody(StrictBody):
     """Body of ``POST /api/runs/{runId}/heartbeat`` (optional)."""
 
     progress: Any = Field(None, description="Any JSON (at most 4 KiB): what the run has done so far.")
 
 
-class CompleteBody(_Body):
+class CompleteBody(StrictBody):
     """Body of ``POST /api/runs/{runId}/complete``."""
 
     status: ReportedRunStatus
@@ -400,7 +403,7 @@ _FRIENDLY = {
 }
 
 
-B = TypeVar("B", bound=_Body)
+B = TypeVar("B", bound=StrictBody)
 
 
 def _field_of(error: ErrorDetails) -> str:
