@@ -37,12 +37,12 @@ def run_alone(key: str, measure: Callable[[Any], dict[str, Any]], **config: Any)
         with mock_aws():
             provision("dev")
             figures = measure(agent)
-    _merge(key, figures)
+    merge_results(key, figures)
     json.dump(figures, sys.stdout, indent=1)
     return 0
 
 
-def _merge(key: str, figures: dict[str, Any]) -> None:
+def merge_results(key: str, figures: dict[str, Any]) -> None:
     from . import env
     from .assemble import targets
     from .report import write_docs

@@ -299,9 +299,9 @@ def main() -> int:
     """Entry point: JSON on stdout (``--merge``: into bench/results.json and the docs too)."""
     result = run(quick())
     if "--merge" in sys.argv[1:]:
-        from .alone import _merge
+        from .alone import merge_results
 
-        _merge("cold_start", result)
+        merge_results("cold_start", result)
     json.dump(result, sys.stdout, indent=1)
     return 0
 

@@ -204,9 +204,9 @@ def main() -> int:
     count = 5 if "--quick" in sys.argv else REQUESTS
     figures = _measured(lambda: measure(count))
     if "--part" not in sys.argv:
-        from .alone import _merge
+        from .alone import merge_results
 
-        _merge("events", figures)
+        merge_results("events", figures)
     json.dump(figures, sys.stdout, indent=1)
     return 0
 

@@ -25,7 +25,7 @@ DESIGN_MINIMUM = {"success": 2, "retry_scheduled": 2, "retry_then_success": 2, "
                   "skip_deleted": 2, "skip_paused": 2, "duplicate_delivery": 1}
 
 
-def _message(jid: str, attempt: int = 1, scheduled_ms: int | None = None) -> Message:
+def cost_message(jid: str, attempt: int = 1, scheduled_ms: int | None = None) -> Message:
     """The queue message of attempt ``attempt`` of a job's occurrence, runnable now."""
     at = scheduled_ms or int(time.time() * 1000)
     occ = Occurrence(job_id=jid, run_id=scheduled_run_id(jid, at), scheduled_ms=at,
@@ -33,12 +33,12 @@ def _message(jid: str, attempt: int = 1, scheduled_ms: int | None = None) -> Mes
     return Message(occ, at)
 
 
-def _record(message: Message, n: int) -> dict[str, Any]:
+def cost_record(message: Message, n: int) -> dict[str, Any]:
     """A Lambda-style SQS record."""
     return {"messageId": f"m-{n}", "body": encode(message)}
 
 
-def _jobs(tag: int, status: str = JobStatus.ACTIVE.value, count: int = REPEAT) -> list[str]:
+def cost_jobs(tag: int, status: str = JobStatus.ACTIVE.value, count: int = REPEAT) -> list[str]:
     """``count`` fresh jobs (with name claims) and their ids."""
     jobs = [seed.make_job(seed.job_id(tag, i), int(time.time() * 1000) + 3_600_000, 4, status=status)
             for i in range(count)]
@@ -50,7 +50,7 @@ def _count(messages: list[Message]) -> dict[str, Any]:
     """Run each message through ``handle_batch`` alone; counts per message."""
     executor = runtime.executor()
     with COUNTER.measure() as tally:
-        failures = [executor.handle_batch([_record(m, i)])["batchItemFailures"] for i, m in enumerate(messages)]
+        failures = [executor.handle_batch([cost_record(m, i)])["batchItemFailures"] for i, m in enumerate(messages)]
     per = {k: round(v / len(messages), 3) for k, v in sorted(tally.calls.items())}
     return {"calls": per, "dynamodb": round(tally.service_calls("dynamodb") / len(messages), 3),
             "sqs": round(tally.service_calls("sqs") / len(messages), 3),
@@ -64,27 +64,27 @@ def _scenarios(agent: Any) -> dict[str, Callable[[], dict[str, Any]]]:
 
     def success() -> dict[str, Any]:
         answer(200)
-        return _count([_message(j) for j in _jobs(0x10)])
+        return _count([cost_message(j) for j in cost_jobs(0x10)])
 
     def deleted() -> dict[str, Any]:
-        return _count([_message(seed.job_id(0x20, i)) for i in range(REPEAT)])
+        return _count([cost_message(seed.job_id(0x20, i)) for i in range(REPEAT)])
 
     def paused() -> dict[str, Any]:
-        return _count([_message(j) for j in _jobs(0x21, JobStatus.PAUSED.value)])
+        return _count([cost_message(j) for j in cost_jobs(0x21, JobStatus.PAUSED.value)])
 
     def retry(attempt: int, status: int, tag: int) -> dict[str, Any]:
-        jobs, at = _jobs(tag), int(time.time() * 1000)
+        jobs, at = cost_jobs(tag), int(time.time() * 1000)
         if attempt > 1:  # the previous attempt ran and gave up: the run item says "retrying"
             answer(503)
-            _count([_message(j, attempt - 1, at) for j in jobs])
+            _count([cost_message(j, attempt - 1, at) for j in jobs])
         answer(status)
-        return _count([_message(j, attempt, at) for j in jobs])
+        return _count([cost_message(j, attempt, at) for j in jobs])
 
     def duplicate() -> dict[str, Any]:  # SQS delivers a finished occurrence again
         answer(200)
-        jobs, at = _jobs(0x30), int(time.time() * 1000)
-        _count([_message(j, 1, at) for j in jobs])
-        return _count([_message(j, 1, at) for j in jobs])
+        jobs, at = cost_jobs(0x30), int(time.time() * 1000)
+        _count([cost_message(j, 1, at) for j in jobs])
+        return _count([cost_message(j, 1, at) for j in jobs])
 
     return {
         "success": success,
@@ -99,7 +99,7 @@ def _scenarios(agent: Any) -> dict[str, Callable[[], dict[str, Any]]]:
 
 def _batch(tag: int) -> tuple[float, int, int]:
     """Ten fresh occurrences in one ``handle_batch`` (ten threads): (seconds, clients built, failures)."""
-    records = [_record(_message(j), i) for i, j in enumerate(_jobs(tag, count=10))]
+    records = [cost_record(cost_message(j), i) for i, j in enumerate(cost_jobs(tag, count=10))]
     before = len(COUNTER._clients)
     started = time.perf_counter()
     failures = runtime.executor().handle_batch(records)["batchItemFailures"]
@@ -136,12 +136,12 @@ def transaction_ms(tag: int, table_items: int, claims: int = 3) -> dict[str, Any
     ``devtools.moto_speed`` installed (``bench.env.tune_moto``) they back up only the items
     they name, so this figure should not grow with the tables.
     """
-    jid, at = _jobs(tag, count=1)[0], int(time.time() * 1000)
-    first = _message(jid, 1, at - 1).occurrence
+    jid, at = cost_jobs(tag, count=1)[0], int(time.time() * 1000)
+    first = cost_message(jid, 1, at - 1).occurrence
     runtime.run_store().claim(first, at, 60_000, at)  # builds the client
     with COUNTER.measure() as tally:
         for n in range(claims):
-            occ = _message(jid, 1, at + n).occurrence
+            occ = cost_message(jid, 1, at + n).occurrence
             runtime.run_store().claim(occ, at, 60_000, at)
     return {"table_items": table_items, "claims": claims,
             "mean_ms": round(tally.mean_ms("dynamodb.TransactWriteItems"), 1)}

@@ -46,7 +46,7 @@ def _variant(tag: int, spec: dict[str, Any]) -> dict[str, Any]:
 
     from . import seed
     from .counting import COUNTER
-    from .executor_cost import _message, _record
+    from .executor_cost import cost_message, cost_record
 
     jobs = [seed.make_job(seed.job_id(tag, i), int(time.time() * 1000) + 3_600_000, 4) for i in range(REPEAT)]
     for job in jobs:
@@ -60,11 +60,11 @@ def _variant(tag: int, spec: dict[str, Any]) -> dict[str, Any]:
     # item, once a day and once ever; the figure is the steady state.
     now = int(time.time() * 1000)
     for i, job in enumerate(jobs):
-        executor.handle_batch([_record(_message(job.id, scheduled_ms=now - 60_000), 1000 + i)])
-    messages = [_message(job.id, scheduled_ms=now) for job in jobs]
+        executor.handle_batch([cost_record(cost_message(job.id, scheduled_ms=now - 60_000), 1000 + i)])
+    messages = [cost_message(job.id, scheduled_ms=now) for job in jobs]
     with COUNTER.measure() as tally:
         for i, message in enumerate(messages):
-            executor.handle_batch([_record(message, i)])
+            executor.handle_batch([cost_record(message, i)])
     ran = sum(1 for job in jobs if int(JobModel.get(job.id).runCount or 0) == 2)
     return {"runs_succeeded": ran, "repeat": REPEAT,
             "dynamodb_per_occurrence": round(tally.service_calls("dynamodb") / REPEAT, 2),

@@ -251,9 +251,9 @@ def main() -> int:
     quick = "--quick" in sys.argv
     figures = _measured(lambda: measure(quick))
     if "--part" not in sys.argv:
-        from .alone import _merge
+        from .alone import merge_results
 
-        _merge("history", figures)
+        merge_results("history", figures)
     json.dump(figures, sys.stdout, indent=1)
     return 0
 

@@ -383,12 +383,12 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
 
 def merge(result: dict[str, Any]) -> None:
     """Put every load of ``result`` into bench/results.json (the last full run) and re-render the docs."""
-    from .alone import _merge
+    from .alone import merge_results
     from .assemble import lateness_blocks
 
     headline, loads = lateness_blocks(result)
-    _merge("lateness", loads)
-    _merge("lateness_ms", headline)
+    merge_results("lateness", loads)
+    merge_results("lateness_ms", headline)
 
 
 def main() -> int:

@@ -27,15 +27,15 @@ def accepted_life(agent: Any) -> dict[str, Any]:
     from chalicelib.store.sqs import Kind, Message
 
     from .counting import COUNTER
-    from .executor_cost import _jobs, _message, _record
+    from .executor_cost import cost_jobs, cost_message, cost_record
 
     agent.respond_with(202)
-    messages = [_message(j) for j in _jobs(0x60)]
+    messages = [cost_message(j) for j in cost_jobs(0x60)]
     service, executor = runtime.run_service(), runtime.executor()
     phases: dict[str, Any] = {}
     with COUNTER.measure() as tally:
         for i, m in enumerate(messages):
-            executor.handle_batch([_record(m, i)])
+            executor.handle_batch([cost_record(m, i)])
     phases["deliver_and_accept"] = tally
     with COUNTER.measure() as tally:
         for m in messages:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .paper import _table
+from .paper import md_table
 
 
 def _calls(calls: dict[str, int], service: str) -> str:
@@ -21,7 +21,7 @@ def late_jobs_section(results: dict[str, Any]) -> str:
              f"{c['dynamodb_calls']} ({_calls(c['calls'], 'dynamodb')})",
              f"{c['sqs_calls']} ({_calls(c['calls'], 'sqs')})", f"{c['scan_items_read']:,}", c["wall_s"])
             for c in late["cases"]]
-    table = _table(["jobs watched", "late", "items read", "DynamoDB calls", "SQS calls (notifications)",
+    table = md_table(["jobs watched", "late", "items read", "DynamoDB calls", "SQS calls (notifications)",
                     "a Scan would read", "pass wall s (moto)"], rows)
     return f"""## 1h. job.late: O(late jobs) a minute
 
@@ -50,7 +50,7 @@ def events_section(results: dict[str, Any]) -> str:
              f"{c['before']['write_units']:g} -> {c['after']['write_units']:g}", f"{c['after']['event_bytes']:g}",
              f"{c['before']['median_ms_moto']} -> {c['after']['median_ms_moto']}")
             for name, c in found["cases"].items()]
-    table = _table(["request", "DynamoDB calls before", "after", "write units", "event bytes",
+    table = md_table(["request", "DynamoDB calls before", "after", "write units", "event bytes",
                     "median ms (moto, in process)"], rows)
     return f"""## 1i. A job's history: what an event costs its write
 

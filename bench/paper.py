@@ -94,7 +94,7 @@ def capacity_rows() -> list[tuple[str, str, str]]:
     ]
 
 
-def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+def md_table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
     """A markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -112,7 +112,7 @@ def _cost_table(results: dict[str, Any]) -> str:
                                         gb_s_per_occurrence(1), gb_s_per_occurrence(10) + LAMBDA_GB * 0.05))))
     rows.append(("EventBridge Scheduler (trigger only, no run history)",
                  *([f"${PRICE['eventbridge_scheduler_per_m']:.2f}"] * len(columns))))
-    return _table(["per million successful occurrences", f"Lambda batches of 10, held {HOLD_S:g} s",
+    return md_table(["per million successful occurrences", f"Lambda batches of 10, held {HOLD_S:g} s",
                    f"a burst's batches of 10, held {BURST_HOLD_S:g} s", "batches of 1 (quiet hours)",
                    f"accepted (202) runs, {HEARTBEATS} heartbeats"], rows)
 
@@ -130,8 +130,8 @@ def _measured_gb_s(results: dict[str, Any]) -> str:
 
 def section(results: dict[str, Any]) -> str:
     """The markdown of the section."""
-    units = _table(["step", "write units"], [(k, v) for k, v in WRITE_UNITS.items()])
-    reads = _table(["step", "read units"], [(k, f"{v:g}") for k, v in READ_UNITS.items()])
+    units = md_table(["step", "write units"], [(k, v) for k, v in WRITE_UNITS.items()])
+    reads = md_table(["step", "read units"], [(k, f"{v:g}") for k, v in READ_UNITS.items()])
     burst30, burst60 = shards_needed(BURST, 30), shards_needed(BURST, 60)
     # The tick's send + advance time on AWS: SendMessageBatch of 10 at 15-20 ms, advance transactions of
     # ADVANCE_BATCH jobs at ADVANCE_TX_MS, 8 threads.
@@ -156,7 +156,7 @@ Prices are **us-east-1 on-demand list prices as published when this was written:
 
 Capacity:
 
-{_table(["", f"steady: {DUE_PER_MIN:,} due per minute", f"burst: {BURST:,} at hh:00"], capacity_rows())}
+{md_table(["", f"steady: {DUE_PER_MIN:,} due per minute", f"burst: {BURST:,} at hh:00"], capacity_rows())}
 
 **Due-index shards.** Each advance writes the index twice (its sort key `nextRunAt` moves), all on
 the job's shard: one partition key value, ~{PARTITION_WCU:,} writes/s. The steady load needs one shard.

@@ -26,7 +26,7 @@ def tick_curve(results: dict[str, Any], path: Path) -> Path:
     for axis in (items, wall):
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def lateness_cdf(results: dict[str, Any], path: Path) -> Path:
@@ -43,10 +43,10 @@ def lateness_cdf(results: dict[str, Any], path: Path) -> Path:
              title="Dispatch lateness on the local stack (moto server)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7, loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     """Write ``fig`` as a PNG and free it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

@@ -16,7 +16,7 @@ from .aws_model.report import section as aws_scale_section  # the model's, with 
 from .env import ROOT
 from .history_section import history_section
 from .operator_sections import events_section, late_jobs_section
-from .paper import _table
+from .paper import md_table
 
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
@@ -55,7 +55,7 @@ def targets_section(results: dict[str, Any]) -> str:
     """The pass/fail table."""
     rows = [(t["name"], f"{t['value']:g}", t["target"], "**PASS**" if t["pass"] else "**FAIL**", t["note"])
             for t in results["targets"]]
-    return "## Targets\n\n" + _table(["what", "measured", "target", "", "note"], rows) + "\n"
+    return "## Targets\n\n" + md_table(["what", "measured", "target", "", "note"], rows) + "\n"
 
 
 def tick_section(results: dict[str, Any]) -> str:
@@ -85,7 +85,7 @@ paused), {t['due']} of them due within the lookahead; {t['shards']} due-index sh
 reference (`bench/naive_tick.py`: a Scan of the whole table, then the very same sends and
 conditional advances), on the same data:
 
-{_table(["", "engine (due index)", "Scan reference"], rows)}
+{md_table(["", "engine (due index)", "Scan reference"], rows)}
 
 **The Scan reads {t['scan_to_index_items_ratio']:g}× more items** than the engine for the same {t['due']}
 occurrences (every item of the table: the {nai['items_read'] - t['table_items']:,} beyond the seeded ones were left
@@ -96,7 +96,7 @@ whatever N.
 The curve at fixed D = {t['due']} (find phase only: the sends and advances are the same D-sized work
 for both):
 
-{_table(["jobs (N)", "table items", "items read: index", "items read: Scan", "wall s: index", "wall s: Scan"], curve)}
+{md_table(["jobs (N)", "table items", "items read: index", "items read: Scan", "wall s: index", "wall s: Scan"], curve)}
 
 ![items read and wall time against N](img/bench_tick_curve.png)
 
@@ -125,7 +125,7 @@ jobs fetched. The first three pages at the default limit of 100, and one page at
 tick bench's table (one job in twenty paused, one agent). A Scan-based list reads up to the whole
 table for a page whose filter matches few jobs (the `status=failed` row: the table size).{_listing_note(results)}
 
-{_table(["jobs (N)", "table items", "filter", "items read, pages 1/2/3 (limit 100)", "jobs returned",
+{md_table(["jobs (N)", "table items", "filter", "items read, pages 1/2/3 (limit 100)", "jobs returned",
          "max DynamoDB calls / page", "items read (limit 1)"], rows)}
 """
 
@@ -180,14 +180,14 @@ def long_runs_section(results: dict[str, Any]) -> str:
 An accepted (202) run with {life['heartbeats']} heartbeats, counted per run over {life['repeat']} runs:
 **{life['dynamodb_per_run']} DynamoDB calls** ({life['dynamodb_per_run_formula']}).
 
-{_table(["phase", "DynamoDB calls / run", "SQS calls / run"], rows)}
+{md_table(["phase", "DynamoDB calls / run", "SQS calls / run"], rows)}
 
 Deadlines are watched by a check message per accepted attempt (delayed to its deadline, re-sent
 past SQS's 15-minute limit and after a heartbeat moved it), not by polling a table: the cost is
 one read per check that comes due, whatever the number of runs in progress, and nothing at all
 while no deadline is due.
 
-{_table(["runs in progress", "due", "timed out", "items read / due check", "DynamoDB calls / due check",
+{md_table(["runs in progress", "due", "timed out", "items read / due check", "DynamoDB calls / due check",
          "SQS calls / due check"], checks)}{_long_note(results)}
 """
 
@@ -219,7 +219,7 @@ def reconcile_section(results: dict[str, Any]) -> str:
     rows = [(f"{c['runs_in_progress']:,}", c["overdue"], c["items_read"], f"{c['items_read_per_day']:,}",
              f"{c['dynamodb_calls']} ({_reconcile_operations(c['calls'], 'dynamodb')})", c["messages_sent"],
              f"{c['rechecked']}/{c['overdue']}", f"{c['wall_s']:.3f}", f"{c['scan_items_read']:,}") for c in cases]
-    table = _table(["runs in progress", "overdue", "items read / minute", "items read / day at that rate",
+    table = md_table(["runs in progress", "overdue", "items read / minute", "items read / day at that rate",
                     "DynamoDB calls",
                     "messages sent", "rechecked", "wall s (moto)", "items read by a Scan (reference)"], rows)
     seeding = ", ".join(f"{s['items']:,} items in {s['seconds']} s" for s in rec["seeding"])
@@ -263,7 +263,7 @@ def admission_section(results: dict[str, Any]) -> str:
         return ""
     rows = [(c["case"], f"{c['dynamodb_calls']} ({_reconcile_operations(c['calls'], 'dynamodb')})",
              c["items_read"], c["items_written"], f"{c['wall_ms']:.2f}") for c in adm["cases"]]
-    table = _table(["request", "DynamoDB calls", "items read", "items written", "wall ms (moto, median)"], rows)
+    table = md_table(["request", "DynamoDB calls", "items read", "items written", "wall ms (moto, median)"], rows)
     views = "; ".join(f"{label}: runsPerDay {v['runsPerDay']:,}, {v['us_per_view']} µs a view, {v['calls']} calls"
                       for label, v in adm["views"].items())
     note = results.get("admission_meta")
@@ -301,7 +301,7 @@ def idempotency_section(results: dict[str, Any]) -> str:
     rows = [(labels.get(name, name), f"{c['dynamodb_calls']} ({_reconcile_operations(c['calls'], 'dynamodb')})",
              f"{c['sqs_calls']} ({_reconcile_operations(c['calls'], 'sqs')})",
              "yes" if c["same_every_time"] else "no") for name, c in idem["cases"].items()]
-    table = _table(["request", "DynamoDB calls", "SQS calls", f"same for all {idem['cases']['create']['requests']}"],
+    table = md_table(["request", "DynamoDB calls", "SQS calls", f"same for all {idem['cases']['create']['requests']}"],
                    rows)
     extra = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in idem["key_extra_calls"].items())
     note = results.get("idempotency_meta")
@@ -367,7 +367,7 @@ visible, SQS receives and deletes one at a time, and `devtools/moto_speed.py` wi
 `devtools/moto_speed_dynamo.py` (transactions back up only the items they name, finding 3;
 keep-alive, routing and expression caches, finding 1).
 
-{_table(header, rows)}
+{md_table(header, rows)}
 
 ![lateness CDF](img/bench_lateness_cdf.png)
 
@@ -445,7 +445,7 @@ in-process moto with a real HTTP agent; calls counted per occurrence. The design
 claim that also checks the job (one TransactWriteItems with a ConditionCheck) and one write of
 the outcome. SQS receive/delete are Lambda's event source's and not counted here.
 
-{_table(["path", "DynamoDB calls", "total", "design minimum", "over", "SQS calls"], rows)}
+{md_table(["path", "DynamoDB calls", "total", "design minimum", "over", "SQS calls"], rows)}
 """
 
 
@@ -470,7 +470,7 @@ def cold_section(results: dict[str, Any]) -> str:
 `import app` and `import boto3`, each timed inside a fresh interpreter, {c['reps']} alternating runs after
 one warm-up each (median):
 
-{_table(["", "import (s)", "whole process (s)"], [("import app", c["app_s"], c["app_process_s"]),
+{md_table(["", "import (s)", "whole process (s)"], [("import app", c["app_s"], c["app_process_s"]),
                                                    ("import boto3", c["boto3_s"], c["boto3_process_s"])])}
 
 Ratio of the medians **{c['ratio']:g}** (target ≤ 1.5); ratio of the fastest runs {c.get('ratio_of_fastest', 0):g}
@@ -515,7 +515,7 @@ def _first_calls(c: dict[str, Any]) -> str:
             "\"Without .pyc\" is the same invocation when no module has its bytecode (Python looks "
             "for it in an empty `PYTHONPYCACHEPREFIX`): what every cold start pays when the zip ships no "
             ".pyc files, since Lambda's code directory is read-only.\n\n"
-            + _table(["function", "first invocation (s)", "import app + first invocation (s)", "/ import boto3",
+            + md_table(["function", "first invocation (s)", "import app + first invocation (s)", "/ import boto3",
                       "per round", "the same without .pyc (s)"], rows) + _mcp_note(whole, c))
 
 

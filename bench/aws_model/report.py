@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..paper import md_table
 from .calibration import TOLERANCE
 from .predictions import BURSTS
 
@@ -11,12 +12,6 @@ CONFIGS = ("standard", "provisioned", "project")
 LABELS = {"standard": "standard mode", "provisioned": "provisioned, fixed minimum (10 pollers)",
           "project": "project: raised ahead by the tick"}
 PLOT = "aws_lateness_vs_burst.png"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
-
 
 def _s(ms: float) -> str:
     return f"{ms / 1000:,.2f} s" if ms >= 1000 else f"{ms:,.0f} ms"
@@ -28,7 +23,7 @@ def calibration_table(block: dict[str, Any]) -> str:
              _s(row["model_p50_ms"]), _s(row["measured_p99_ms"]), _s(row["model_p99_ms"]),
              f"{row['error']:+.0%}", "yes" if row["within_tolerance"] else "no"]
             for name, row in block["calibration"].items()]
-    return _table(["local load", "measured p50", "model p50", "measured p99", "model p99", "p99 error",
+    return md_table(["local load", "measured p50", "model p50", "measured p99", "model p99", "p99 error",
                    f"within {TOLERANCE:.0%}"], rows)
 
 
@@ -40,7 +35,7 @@ def predictions_table(block: dict[str, Any]) -> str:
             p = configs[config]
             rows.append([load, LABELS[config], _s(p["p50_ms"]), f"**{_s(p['p99_ms'])}**", _s(p["max_ms"]),
                          f"${p['cost_usd']:,.3f}", p["cold_starts"], p["peak_batches"], p["min_pollers"] or "-"])
-    return _table(["load", "configuration", "p50", "p99", "max", "cost", "cold starts", "peak batches",
+    return md_table(["load", "configuration", "p50", "p99", "max", "cost", "cold starts", "peak batches",
                    "pollers raised to"], rows)
 
 
@@ -50,14 +45,14 @@ def bounds_table(block: dict[str, Any]) -> str:
              "table_unthrottled": "table throughput unlimited",
              "both": "and the account's concurrency raised to 10,000 (a quota request)",
              "both_and_delay_from_tick_start": "but DelaySeconds counted from the tick's start (before b85bd10)"}
-    return _table(["100,000 due at hh:00, project's design", "p50", "p99", "max"],
+    return md_table(["100,000 due at hh:00, project's design", "p50", "p99", "max"],
                   [[names.get(k, k), _s(v["p50_ms"]), _s(v["p99_ms"]), _s(v["max_ms"])]
                    for k, v in block["bounds_burst_100000"].items()])
 
 
 def assumptions_table(block: dict[str, Any]) -> str:
     """Every assumed figure with its source."""
-    return _table(["figure", "value", "meaning", "source"], [list(r) for r in block["assumptions"]])
+    return md_table(["figure", "value", "meaning", "source"], [list(r) for r in block["assumptions"]])
 
 
 def _p99(block: dict[str, Any], load: str, config: str) -> str:
@@ -222,7 +217,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     block = results.get("aws_model")
     if not block:
         return None
-    from bench.plots import _save, plt
+    from bench.plots import plt, save_figure
 
     fig, axis = plt.subplots(figsize=(8, 4.5))
     for config, colour in zip(CONFIGS, ("tab:red", "tab:orange", "tab:green"), strict=True):
@@ -235,4 +230,4 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
              ylabel="lateness seen by the agent (ms, log)", title="Predicted lateness on AWS (bench/aws_model)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7, loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
