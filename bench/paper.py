@@ -6,6 +6,7 @@ pricing pages before quoting (they change, and free tiers are ignored here).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 PRICE = {  # USD, us-east-1, on-demand list prices: check before quoting
@@ -94,7 +95,7 @@ def capacity_rows() -> list[tuple[str, str, str]]:
     ]
 
 
-def md_table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -80,7 +80,9 @@ def test_a_cron_count_is_cached_per_minute_and_schedule() -> None:
     assert projection_module._cron_count.cache_info().hits == 1
 
 
-@pytest.mark.parametrize("expression", ["* * * * *", "*/5 9-17 * * 1-5", "0 0 1,15 * 0", "0 0 L * *", "@daily", "*/20,*,4/1 * * * *", "0 *,5 * * *",                                         "*/7 */3 * * *", "30 2 * * *", "0 0 1-7 * 1", "*/13 1-4 10-20 * *"])
+@pytest.mark.parametrize("expression", ["* * * * *", "*/5 9-17 * * 1-5", "0 0 1,15 * 0", "0 0 L * *", "@daily",
+                                        "*/20,*,4/1 * * * *", "0 *,5 * * *", "*/7 */3 * * *", "30 2 * * *",
+                                        "0 0 1-7 * 1", "*/13 1-4 10-20 * *"])
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe"])
 def test_a_cron_count_by_fields_equals_the_walk(expression: str, zone: str) -> None:
     schedule = load_schedule(expression, None, zone)
