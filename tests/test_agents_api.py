@@ -56,6 +56,17 @@ def test_an_agent_shows_its_limits_slots_line_usage_and_jobs(limited: dict[str, 
     assert (view["running"], view["queued"], view["usageToday"]) == (1, 0, {"costUsd": 0.25, "tokens": 10})
 
 
+def test_a_run_waiting_for_its_agents_slot_says_so(limited: dict[str, Any]) -> None:
+    # Given a one-slot agent busy with an accepted run, and a second job's run due
+    limited["agent"].respond_with(202)
+    create_job(limited, name="holder")
+    second = create_job(limited, name="waiter", schedule="2030-01-01T00:00:06Z")
+    drive(limited, 8)
+    # Then the waiting run says why it has not started
+    [run] = json.loads(call(limited["client"], "GET", f"/api/jobs/{second['id']}/runs").body)
+    assert (run["status"], run["waitingFor"]) == ("queued", {"agentId": AGENT_ID, "reason": "maxConcurrent"})
+
+
 def test_a_budgeted_agent_shows_what_counts_against_its_budget(stack: dict[str, Any], configure: Any) -> None:
     configure({"retryPolicy": NO_JITTER, "agents": {AGENT_ID: {"url": stack["agent"].url,
                                                                "budget": {"maxTokensPerDay": 1000}}}})

@@ -298,6 +298,13 @@ class Job(BaseModel):
     updatedAt: str
 
 
+class WaitingFor(BaseModel):
+    """Why a queued run has not started."""
+
+    agentId: str
+    reason: Literal["maxConcurrent"]
+
+
 class Run(BaseModel):
     """One occurrence of a job as the API returns it."""
 
@@ -323,6 +330,8 @@ class Run(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list, description="Every attempt made, oldest first.")
     skippedCount: int | None = Field(None, description="A skipped run: the consecutive occurrences it stands for.")
     lastSkippedAt: str | None = Field(None, description="A skipped run: the latest of them (scheduledAt: the first).")
+    waitingFor: WaitingFor | None = Field(None, description="A queued run waiting for a slot of its agent "
+                                                            "(maxConcurrent): whose; null otherwise.")
 
 
 class Skipped(BaseModel):

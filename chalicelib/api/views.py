@@ -125,6 +125,8 @@ def run_view(run: RunModel, job: JobModel | None = None) -> dict[str, Any]:
         "payload": _json(run.payload),  # what this run was (is to be) delivered; null before runs kept it
         "replayOf": run.replayOf,
         "attempts": run_attempts.view(run.attempts),
+        # Why a queued run has not started: its agent's slots (maxConcurrent) are all taken.
+        "waitingFor": {"agentId": run.queueAgent, "reason": "maxConcurrent"} if run.queueAgent else None,
         **_skips(run, job),
     }
 

@@ -19,6 +19,7 @@ const TRIGGERS = ['schedule', 'manual', 'replay'];
 /** A run's status as text: "running (cancel requested)", "skipped ×3 (last 09:12:00)". */
 export function runStatus(run) {
   if (run.cancelRequested && !FINAL_RUN.has(run.status)) return `${run.status} (cancel requested)`;
+  if (run.status === 'queued' && run.waitingFor) return `queued (waiting for a slot of agent ${run.waitingFor.agentId})`;
   if (run.status === 'skipped' && run.skippedCount > 1) {
     return `skipped ×${run.skippedCount}${run.lastSkippedAt ? ` (last ${fmtShort(run.lastSkippedAt)})` : ''}`;
   }
