@@ -245,7 +245,7 @@ def tick_findings(results: dict[str, Any]) -> str:
    {writes} writes and {t['shards']} queries. A job changed since the tick read it fails its condition, drops out
    of the batch and the rest is written again (a lost race, as before); a transaction conflict
    with another write is written again at once, twice at most, then left to the next tick, which
-   re-sends and dedupes (`tests/test_dispatch.py`, `tests/test_faults.py`). The price: a
+   re-sends and dedupes (`tests/engine/test_dispatch.py`, `tests/test_faults.py`). The price: a
    transactional write bills 2 units per job instead of 1 (+1 of ~12 units per occurrence, "At
    AWS scale"); `scheduler.advanceBatch = 1` keeps one plain conditional UpdateItem per job.
 9. **Tick at AWS scale: sends and batched advances on thread pools.** The sends
@@ -299,7 +299,7 @@ def cold_findings(results: dict[str, Any]) -> str:
    `tests/test_config_quick.py` checks that both readings agree, on the models' own bounds and on
    generated documents); a list or a get of jobs loads no pydantic either, nor does a plainly valid
    new job (`api_create`, the API's first POST: `chalicelib/api/bodies.py` reads it the same way, and the
-   API's pydantic models decide every other body and word every error, `tests/test_bodies.py`: it
+   API's pydantic models decide every other body and word every error, `tests/api/test_bodies.py`: it
    measured 2.05× while every create loaded them, ≈ 250 ms of pydantic's import and the models'
    build); a function's first invocation in Lambda
    runs with the cyclic GC paused, then freezes what it built (its collections took 80–90 ms of each

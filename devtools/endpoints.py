@@ -1,7 +1,7 @@
 """Write ``chalicelib/store/endpoints.json``: botocore's endpoint data, trimmed to the services the
 Lambdas call (``chalicelib.store.aws.SERVICES``).
 
-``python -m devtools.endpoints`` after a botocore upgrade (``tests/test_aws.py`` fails until
+``python -m devtools.endpoints`` after a botocore upgrade (``tests/store/test_aws.py`` fails until
 then). Every partition keeps its regions, defaults and variants; only the ``services`` maps
 are cut, from ~400 services to ours.
 """

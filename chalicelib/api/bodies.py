@@ -5,7 +5,7 @@ start, twice what the rest of the request costs). A body whose every key and val
 valid (:mod:`.checks`: known keys, JSON values of the exact type, within the models' bounds)
 is read here without them; any other body, and every invalid one, goes through
 :class:`.schemas.JobCreate`, which accepts it or names its first bad field. Both readings give
-a :class:`NewJob`. tests/test_bodies.py checks that they agree.
+a :class:`NewJob`. tests/api/test_bodies.py checks that they agree.
 """
 from __future__ import annotations
 

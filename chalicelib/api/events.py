@@ -22,7 +22,7 @@ from .auth import Scope
 STATE_FIELD = "state"  # a PATCH that sets it is a "state-reset"
 
 
-# The job fields whose changes an event records: every field a PATCH may set (tests/test_events.py
+# The job fields whose changes an event records: every field a PATCH may set (tests/api/test_events.py
 # checks it against the PATCH model, which is not imported here: a plain create loads no pydantic),
 # and pausedReason.
 HISTORY_FIELDS = ("name", "description", "agentId", "schedule", "interval", "timezone", "payload", "retryPolicy",

@@ -27,7 +27,7 @@ from .. import settings
 
 SERVICES = ("dynamodb", "sqs", "ssm")  # every client the Lambdas build
 # botocore's endpoints.json (1.2 MB, every partition's ~400 services) with the services cut to
-# SERVICES: written by ``python -m devtools.endpoints``, checked against botocore by tests/test_aws.py
+# SERVICES: written by ``python -m devtools.endpoints``, checked against botocore by tests/store/test_aws.py
 ENDPOINTS_PATH = Path(__file__).with_name("endpoints.json")
 
 _session: botocore.session.Session | None = None

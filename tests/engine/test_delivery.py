@@ -131,7 +131,7 @@ def test_any_2xx_succeeds_and_long_answers_are_truncated(agent: AgentServer) -> 
 
 def test_a_json_answer_is_read_whole_up_to_1_mib_then_marked_truncated(agent: AgentServer) -> None:
     # Read past the output's 32 KiB, so that a state beside a large output is found (the run's
-    # output is capped afterwards: outcomes.output_text, tests/test_continuity.py)
+    # output is capped afterwards: outcomes.output_text, tests/engine/test_continuity.py)
     agent.respond_with(200, body=json.dumps({"summary": "ok", "usage": {"inputTokens": 5}}))
     assert post_to_agent(DELIVERY, endpoint(agent.url), now()).document == {"summary": "ok",
                                                                              "usage": {"inputTokens": 5}}

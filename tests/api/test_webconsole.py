@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.api.webconsole import CSP, FILES, base_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("path, content_type", [

@@ -19,7 +19,7 @@ def next_of(client: Any, **body: Any) -> list[str]:
     response = preview(client, body)
     assert response.status_code == 200, response.body
     answer = json.loads(response.body)
-    assert set(answer) == {"next", "runsPerDay"}  # runsPerDay: contract section 11 (tests/test_projection.py)
+    assert set(answer) == {"next", "runsPerDay"}  # runsPerDay: contract section 11 (tests/engine/test_projection.py)
     assert isinstance(answer["runsPerDay"], int) and answer["runsPerDay"] >= 0
     return answer["next"]
 
