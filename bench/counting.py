@@ -94,6 +94,10 @@ class CallCounter:
     def attach(self, client: Any) -> Any:
         """Hook one existing client (idempotent: each hook has its own unique id, which botocore
         keys on whatever the event)."""
+        for event, suffix in (("before-call", "-before"), ("after-call", "-after"), ("after-call-error", "-error")):
+            # Another counter's hook on this client (a test that counted before, in this process)
+            # would keep the unique id, and botocore would ignore this registration: take it over.
+            client.meta.events.unregister(event, unique_id=_HOOK_ID + suffix)
         client.meta.events.register("before-call", self.on_before_call, unique_id=_HOOK_ID + "-before")
         client.meta.events.register("after-call", self.on_after_call, unique_id=_HOOK_ID + "-after")
         client.meta.events.register("after-call-error", self.on_call_error, unique_id=_HOOK_ID + "-error")

@@ -5,7 +5,7 @@ from typing import Any
 
 
 def test_the_admission_bench_counts_one_more_item_and_no_more_calls(aws: dict[str, str], configure: Any) -> None:
-    from bench import admission, report
+    from bench import admission, feature_sections
     from bench.counting import COUNTER, attach_models
     from chalicelib.store.models import AgentModel, JobModel, NameClaim
 
@@ -26,5 +26,5 @@ def test_the_admission_bench_counts_one_more_item_and_no_more_calls(aws: dict[st
     assert first["calls"]["dynamodb.TransactWriteItems"] == 2 and first["items_read"] == 2 * admission.EXISTING
     assert {v["calls"] for v in figures["views"].values()} == {0}
     assert figures["views"]["interval 1 s"]["runsPerDay"] == 86_400
-    assert "| create, every quota | 1 (TransactWriteItems 1) | 0 | 3 |" in report.admission_section(
+    assert "| create, every quota | 1 (TransactWriteItems 1) | 0 | 3 |" in feature_sections.admission_section(
         {"admission": figures})

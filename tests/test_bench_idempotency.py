@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_the_idempotency_bench_counts_two_more_calls_per_create() -> None:
-    from bench import report
+    from bench import feature_sections
 
     out = subprocess.run([sys.executable, "-m", "bench.idempotency", "--part"], cwd=ROOT, capture_output=True,
                          text=True, timeout=300, check=True)
@@ -25,4 +25,4 @@ def test_the_idempotency_bench_counts_two_more_calls_per_create() -> None:
     assert cases["create_repeated_with_key"]["calls"] == {"dynamodb.GetItem": 1, "dynamodb.PutItem": 1}
     assert cases["run_now_with_payload"]["dynamodb_calls"] == cases["run_now"]["dynamodb_calls"] + 1
     assert "| POST /api/jobs with a new Idempotency-Key | 3 (PutItem 1, TransactWriteItems 1, UpdateItem 1) |" \
-        in report.idempotency_section({"idempotency": figures})
+        in feature_sections.idempotency_section({"idempotency": figures})

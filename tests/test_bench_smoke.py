@@ -109,7 +109,7 @@ def test_a_call_that_ends_without_an_answer_leaves_nothing_in_flight() -> None:
 
 def test_the_reconciler_bench_reads_the_overdue_runs_only(aws: dict[str, str]) -> None:
     """bench.reconcile on 60 and 240 runs in progress, 0 and 6 overdue: items read == overdue."""
-    from bench import reconcile, report
+    from bench import feature_sections, reconcile
     from bench.counting import COUNTER
     from chalicelib.store.models import RunModel
 
@@ -129,4 +129,4 @@ def test_the_reconciler_bench_reads_the_overdue_runs_only(aws: dict[str, str]) -
                               **({"dynamodb.UpdateItem": c["overdue"], "sqs.SendMessageBatch": c["overdue"]}
                                  if c["overdue"] else {})}, c
         assert c["scan_items_read"] == c["runs_in_progress"]  # the reference reads every run in progress
-    assert "| 240 | 6 | 6 |" in report.reconcile_section({"reconcile": figures})
+    assert "| 240 | 6 | 6 |" in feature_sections.reconcile_section({"reconcile": figures})

@@ -191,11 +191,9 @@ def test_the_python_job_manager_records_in_process_writes(engine: dict[str, Any]
 
 
 def test_mcp_writes_are_recorded_as_mcp(client: Any) -> None:
-    from test_mcp import HEADERS
-
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "ensure_job", "arguments": job_body(name="via-mcp")}}
-    answer = json.loads(call(client, "POST", "/api/mcp", body, HEADERS).body)
+    answer = json.loads(call(client, "POST", "/api/mcp", body, {"Accept": "application/json, text/event-stream"}).body)
     job = answer["result"]["structuredContent"]
     history = json.loads(call(client, "GET", f"/api/jobs/{job['id']}/events").body)
     assert [(e["action"], e["actor"]) for e in history] == [("created", {"kind": "mcp", "id": "local"})]
