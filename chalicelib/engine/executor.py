@@ -31,22 +31,25 @@ from typing import Any
 from .. import clock, telemetry
 from ..clock import iso, now_ms
 from ..config import AgentEndpoint, Config
-from ..defaults import DEFAULT_TIMEOUT_MS, TEXT_KEEP_CHARS
 from ..errors import DeliveryFailed, JobsError
 from ..store import blocks, budgets
 from ..store.jobs import JobStore
-from ..store.models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
+from ..store.models import JobModel, Overlap, RunModel, RunStatus, Trigger
 from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
 from ..store.sqs import Kind, Message, OccurrenceQueue, decode
 from . import callbacks, continuity, drops, job_history
 from .actions import load_plugins, run_action, run_callback
 from .agent_limits import Gate, holds_slots
-from .bounds import after_end, exhausted, missed_by
+from .answers import result_of
+from .bounds import after_end, missed_by
+from .deadlines import attempt_deadline, timeout_ms
 from .delivery import AgentAnswer, Delivery, post_to_agent
+from .endings import Ending, Recorded
 from .failures import FailureLog
+from .liveness import gone_reason, still_live
 from .notifications import Notifier, is_notification
-from .outcomes import Outcome, Outcomes, backoff_ms, keys, output_text
-from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, Ending, Recorded, RunProgress, claim_lease_ms
+from .outcomes import Outcome, Outcomes, backoff_ms, keys
+from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, RunProgress, claim_lease_ms
 from .skips import Skips
 from .waiting import AgentWaits
 
@@ -66,32 +69,6 @@ def warm_clients() -> None:
     for model in (JobModel, RunModel):
         _ = model._get_connection().connection.client
         _ = model_connection(model).client
-
-
-def _still_live(job: JobModel | None, occ: Occurrence) -> bool:
-    # The same rule as the claim's condition (runs.RunStore._job_live), on the item read.
-    if job is None:
-        return False
-    if occ.trigger is not Trigger.SCHEDULE:  # a run on demand (run now, replay) needs only its job
-        return True
-    live = job.status in (JobStatus.ACTIVE.value, JobStatus.FAILED.value)
-    # A job completed by maxRuns still runs the occurrences its claims counted (they started), and
-    # a completed job the retries of occurrences that started.
-    live = live or (job.status == JobStatus.COMPLETED.value and (exhausted(job) or occ.attempt > 1))
-    return live and int(job.generation) == occ.generation
-
-
-def timeout_ms(job: JobModel) -> int:
-    """The job's ``timeoutMs`` (the longest one attempt may take)."""
-    return int(job.timeoutMs) if job.timeoutMs is not None else DEFAULT_TIMEOUT_MS
-
-
-def attempt_deadline(run: RunModel) -> int:
-    """When an accepted attempt times out: its timeout, or its heartbeat deadline if sooner."""
-    deadline = int(run.timeoutAt)
-    if run.heartbeatTimeoutMs:
-        deadline = min(deadline, int(run.heartbeatAt or run.acceptedAt) + int(run.heartbeatTimeoutMs))
-    return deadline
 
 
 class Executor:
@@ -183,7 +160,7 @@ class Executor:
                 if drops.droppable(occ):  # not a run: no record (engine/drops.py)
                     drops.unclaimed(self.runs, occ, slot, message.kind is Kind.ADMITTED)
                     return Outcome.SKIPPED
-                return self._skip(occ, _gone_reason(slot))
+                return self._skip(occ, gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
                 return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)), slot, blocks=True)
@@ -215,7 +192,7 @@ class Executor:
         # The one read of the job happens at the instant, after the hold: a delete, pause or
         # reschedule that returned during the hold still stops this occurrence.
         job = self.jobs.find(occ.job_id) if read is None else read.get(occ.job_id)
-        if not _still_live(job, occ):
+        if not still_live(job, occ):
             self.progress.finish(occ, Ending(RunStatus.SKIPPED, now_ms(), "the job was deleted, paused or rescheduled",
                                              dropped=drops.droppable(occ)))
             if message.kind is Kind.ADMITTED:  # it was granted its agent's slot while it waited
@@ -363,7 +340,7 @@ class Executor:
             answer, saved = continuity.lift_answer(answer)
         except JobsError as refused:  # a state that cannot be saved fails the run: retrying would not help
             return self.outcomes.failed(job, occ, started, refused.message, retryable=False)
-        output, usage, text = _result(answer)
+        output, usage, text = result_of(answer)
         return self.outcomes.succeeded(job, occ, started, output=output, usage=usage, response=text, saved=saved)
 
     def deliver(self, job: JobModel, occ: Occurrence, deadline_ms: int) -> AgentAnswer | object:
@@ -437,38 +414,3 @@ class Executor:
         if run.cancelRequested:
             return self.outcomes.cancelled(job, occ, started, f"cancelled; {error}", extra=extra)
         return self.outcomes.failed(job, occ, started, error, retryable=True, extra=extra)
-
-
-def _gone_reason(slot: Slot | None) -> str:
-    """Why a claim found its job not live: what a skipped run's error says."""
-    status = slot.status if slot is not None else None
-    if status is None:
-        return "the job was deleted"
-    if status in (JobStatus.PAUSED.value, JobStatus.COMPLETED.value):
-        return f"the job is {status}"
-    return "the job was rescheduled (this occurrence belongs to its old schedule)"
-
-
-def _result(answer: AgentAnswer | object) -> tuple[str | None, str | None, str | None]:
-    """The run's output, usage and answer text from a 2xx answer or an action's return value."""
-    if isinstance(answer, AgentAnswer):
-        document = answer.document
-        text = answer.text if document is None else None
-    else:
-        document, text = answer, None
-        try:
-            json.dumps(document)
-        except (TypeError, ValueError):  # not JSON: kept as text only
-            document, text = None, str(answer)[:TEXT_KEEP_CHARS]
-    usage = document.get("usage") if isinstance(document, dict) else None
-    return output_text(document), usage_text(usage), text
-
-
-def usage_text(usage: object) -> str | None:
-    """The ``usage`` object as stored: only its known, non-negative numeric fields."""
-    if not isinstance(usage, dict):
-        return None
-    kept = {k: usage[k] for k in ("inputTokens", "outputTokens", "costUsd")
-            if isinstance(usage.get(k), (int, float)) and not isinstance(usage.get(k), bool) and usage[k] >= 0}
-    return json.dumps(kept, separators=(",", ":")) if kept else None
-

@@ -34,9 +34,10 @@ from .agent_limits import AgentLimits, holds_slots
 from .bounds import exhausted
 from .continuity import Saved, Success
 from .dispatch import schedule_of
+from .endings import Breaker, Ending, Finished, Recorded
 from .failures import FailureLog
 from .notifications import Notifier
-from .progress import Breaker, Ending, Finished, Recorded, RunProgress
+from .progress import RunProgress
 
 log = logging.getLogger("agentos.jobs.outcomes")
 MAX_RETRY_AFTER_MS = 3_600_000
