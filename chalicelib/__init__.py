@@ -13,20 +13,28 @@ api/      ``routes`` (the blueprint ``app.py`` registers), ``web`` (body and que
           (:class:`JobService`), ``declare`` (a job declared with PUT by name: what differs),
           ``on_demand`` (run now and replay), ``idempotency`` (the ``Idempotency-Key`` of the
           retry-safe routes), ``runs`` (:class:`RunService`: reads, reports, cancels, replays),
-          ``mcp`` (the MCP server, ``POST /api/mcp``) and ``mcp_tools`` (its tools);
+          ``mcp`` (the MCP server, ``POST /api/mcp``) and ``mcp_tools`` (its tools), ``admission``
+          (origins, lineage, quotas), ``agents`` (``GET /api/agents``), ``events`` and ``actors``
+          (a job's history, who acted), ``run_list`` (``GET /api/runs``);
 engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outcome), ``batch``
           (the executor's batched claim and read, the default path), ``delivery`` (signed HTTP
           to the agent), ``agent_secrets``, ``callbacks`` (tokens for later reports), ``actions``
           and ``plugins/`` (in-process work), ``outcomes`` (retry or end), ``progress`` (the run's
           writes), ``failures`` (the failure log), ``waiting`` (runs waiting for an agent's slot),
           ``agent_limits`` (an agent's slots and daily budget), ``bounds`` (startAt, endAt,
-          maxRuns, catch-up), ``reconcile`` (the tick's repair of runs past their time);
+          maxRuns, catch-up), ``reconcile`` (the tick's repair of runs past their time),
+          ``endings`` (what an attempt's end records), ``answers``, ``deadlines``, ``liveness``,
+          ``continuity`` (state and lastSuccess), ``skips`` and ``drops`` (skip streaks, dropped
+          occurrences), ``job_history`` (system events), ``projection`` (starts in 24 h),
+          ``notifications``, ``lateness`` (``job.late``), ``provisioning`` (ready for a burst);
 store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`` (DynamoDB
           plumbing), ``models`` (the items), ``jobs`` (:class:`JobStore`, the due index),
           ``runs`` (:class:`RunStore`: claims, the overlap slot), ``occurrences`` (an occurrence
           and what its claim found), ``run_payloads`` (what a run on demand is delivered),
           ``idempotency`` (the keys' records), ``listing`` (the job list's
-          pages), ``sqs`` (:class:`OccurrenceQueue`), ``budgets`` (a job's daily budget);
+          pages), ``sqs`` (:class:`OccurrenceQueue`), ``budgets`` (a job's daily budget),
+          ``quotas``, ``recent_usage``, ``agents``, ``late``, ``events``, ``blocks``, ``streaks``,
+          ``run_attempts``, ``run_index``, ``due_counts``, ``lambda_api`` (README: one line each);
 base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
           pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,
           ``telemetry`` (logs, metrics, the secret scrubber), ``coldstart`` (the first
