@@ -6,7 +6,7 @@ contract, pyproject.toml ``[tool.importlinter]``). README, "Development", has th
 top       ``runtime`` (the composition root: every service built once, lazily), ``handlers`` (the
           Lambda entry points: the tick, the executor) and the ``api`` package;
 api/      ``routes`` (the blueprint ``app.py`` registers), ``web`` (body and query parsing),
-          ``auth`` (tokens), ``scopes`` (a token's agents), ``schemas`` (pydantic models),
+          ``auth`` (tokens), ``scopes`` (a token's agents), ``schemas`` (request models), ``answers`` (answer models),
           ``bodies`` (a new job read without pydantic), ``openapi``, ``views`` (jobs and runs as
           the API shows them), ``preview`` (schedule preview), ``manager`` (the Python job
           manager), ``webconsole`` and ``console/`` (the browser console), ``jobs``

@@ -344,8 +344,9 @@ def _document(min_interval_ms: int, max_payload_bytes: int) -> dict[str, Any]:
     from pydantic import BaseModel
     from pydantic.json_schema import JsonSchemaMode, models_json_schema  # deferred: only this route needs them
 
+    from .answers import Error, Job, Run
     from .preview import SchedulePreview
-    from .schemas import CompleteBody, Error, HeartbeatBody, Job, JobCreate, JobDeclare, JobPatch, Run, RunNow
+    from .schemas import CompleteBody, HeartbeatBody, JobCreate, JobDeclare, JobPatch, RunNow
 
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in (JobCreate, JobPatch, JobDeclare, RunNow, HeartbeatBody, CompleteBody,
