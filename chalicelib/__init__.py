@@ -34,7 +34,7 @@ store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`
           ``idempotency`` (the keys' records), ``listing`` (the job list's
           pages), ``sqs`` (:class:`OccurrenceQueue`), ``budgets`` (a job's daily budget),
           ``quotas``, ``recent_usage``, ``agents``, ``late``, ``events``, ``blocks``, ``streaks``,
-          ``run_attempts``, ``run_index``, ``due_counts``, ``lambda_api`` (README: one line each);
+          ``run_attempts``, ``run_index``, ``due_counts``, ``lambda_api``, ``shard_span`` (README: one line each);
 base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
           pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,
           ``telemetry`` (logs, metrics, the secret scrubber), ``coldstart`` (the first

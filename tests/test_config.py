@@ -30,7 +30,7 @@ def test_security_is_on_in_lambda_unless_the_file_says_false(
 def test_the_unrecorded_due_shard_span_is_the_default_count() -> None:
     """A stage that never recorded a count armed its jobs with the default one (store.shard_span)."""
     from chalicelib.config import Scheduler
-    from chalicelib.store.jobs import UNRECORDED_SHARD_SPAN
+    from chalicelib.store.shard_span import UNRECORDED_SHARD_SPAN
 
     assert Scheduler().dueShards == UNRECORDED_SHARD_SPAN
 

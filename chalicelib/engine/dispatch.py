@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, TypeVar
 from ..clock import from_ms, to_ms
 from ..errors import StoreUnavailable
 from ..schedules import IntervalSchedule, OnceSchedule, Schedule, load_schedule
-from ..store.jobs import UNRECORDED_SHARD_SPAN, Advance, JobStore, end_entry, ended, is_end_entry
+from ..store.jobs import Advance, JobStore, end_entry, ended, is_end_entry
 from ..store.models import JobModel, JobStatus, Trigger
 from ..store.runs import Occurrence
+from ..store.shard_span import UNRECORDED_SHARD_SPAN, ShardSpans
 from ..store.sqs import Message, OccurrenceQueue
 from . import job_history
 from .bounds import after_end
@@ -152,6 +153,7 @@ class Dispatcher:
         self.shards = shards
         self.lookahead_ms = lookahead_ms
         self.advance_batch = advance_batch
+        self.spans = ShardSpans(store.model)  # the recorded due-shard count
         self.notifier: Notifier | None = None  # set by the tick's composition (runtime.dispatcher)
         self._span_seen = max(shards, UNRECORDED_SHARD_SPAN)  # shards this process knows may hold jobs
         self._span_recorded = shards <= UNRECORDED_SHARD_SPAN  # nothing to record at the default or below
@@ -161,7 +163,7 @@ class Dispatcher:
         job is armed in one of them: a later, lower count must still query it). One
         conditional write per process, only when the count is above the default."""
         if not self._span_recorded:
-            self.store.record_shard_span(self.shards)
+            self.spans.record(self.shards)
             self._span_recorded = True
 
     def _span(self, report: DispatchReport) -> int:
@@ -172,7 +174,7 @@ class Dispatcher:
         record comes down (:meth:`_lower_span`)."""
         try:
             self.record_span()
-            self._span_seen = max(self.shards, self.store.shard_span())
+            self._span_seen = max(self.shards, self.spans.span())
         except StoreUnavailable:  # query what this process last read; the next tick reads it again
             report.errors.append("due-shard count: store unavailable")
         return self._span_seen
@@ -188,8 +190,8 @@ class Dispatcher:
         if not above or any(jobs or error for jobs, error in found[target:span]):
             return
         try:
-            if all(self.store.shard_is_empty(shard) for shard in above) \
-                    and self.store.lower_shard_span(span, target, now_ms):
+            if all(self.spans.is_empty(shard) for shard in above) \
+                    and self.spans.lower(span, target, now_ms):
                 log.info("tick: the recorded due-shard count went down from %s to %s", span, target)
                 self._span_seen = target
         except StoreUnavailable:  # the next tick looks again

@@ -306,7 +306,7 @@ def test_a_local_snapshot_restores_a_job_at_its_end_entry() -> None:
 
 def test_the_recorded_due_shard_count_comes_down_once_the_high_shards_are_empty(
         engine: dict[str, Any], configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.store.jobs import SHARD_SPAN_ID, SPAN_GRACE_MS
+    from chalicelib.store.shard_span import SHARD_SPAN_ID, SPAN_GRACE_MS
 
     # Given daily jobs armed under 16 shards: some at 00:05, and one at 12:00 in a shard above 4
     configure({"scheduler": {"dueShards": 16}})
