@@ -38,7 +38,7 @@ store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`
 base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
           pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,
           ``telemetry`` (logs, metrics, the secret scrubber), ``coldstart`` (the first
-          invocation's GC), ``schedules`` (cron, interval, once; DST), ``vocab`` (the API's enums
+          invocation's GC), ``schedules`` (cron, interval, once; DST), ``cron_syntax`` (a cron expression checked), ``vocab`` (the API's enums
           and bounds), ``defaults`` (defaults and bounds the floors share), ``settings`` (every
           environment variable).
 
