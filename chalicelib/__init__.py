@@ -38,9 +38,9 @@ store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`
 base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
           pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,
           ``telemetry`` (logs, metrics, the secret scrubber), ``coldstart`` (the first
-          invocation's GC), ``schedules`` (cron, interval, once; DST), ``cron_syntax`` (a cron expression checked), ``vocab`` (the API's enums
-          and bounds), ``defaults`` (defaults and bounds the floors share), ``settings`` (every
-          environment variable).
+          invocation's GC), ``schedules`` (cron, interval, once; DST), ``cron_syntax`` (a cron
+          expression checked), ``vocab`` (the API's enums and bounds), ``defaults`` (defaults and
+          bounds the floors share), ``settings`` (every environment variable).
 
 The path of a job: ``api.routes`` -> ``api.jobs`` -> ``store.jobs`` (the ``due`` index) ->
 ``handlers.tick`` -> ``engine.dispatch`` -> ``store.sqs`` -> ``handlers.execute`` ->

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,20 @@ def share_with_pynamodb() -> None:
     import pynamodb.connection.base as base
 
     base.get_session = session
+
+
+class LazyClient:
+    """An AWS client built on first use, once, under a lock (``factory`` builds it): the wrappers
+    of SQS and Lambda hold one each, so importing them touches nothing."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """The client (built by the first caller)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client

@@ -64,15 +64,19 @@ class JobStore:
         self.agents = agents
         self.events = events or EventLog()  # each write's event goes in the write's own transaction
 
-    def _transact(self, write: Callable[[TransactWrite], None]) -> None:
+    def _transact(self, write: Callable[[TransactWrite], None], tallies: Sequence[Tally] = ()) -> None:
         """Run ``write`` in one transaction, again after a TransactionConflict (up to
-        TRANSACTION_TRIES); the last TransactWriteError is raised for the caller to classify."""
+        TRANSACTION_TRIES); a quota's refusal (``tallies``: the counters it carries) is raised as
+        QuotaExceeded, any other last TransactWriteError for the caller to classify."""
         for attempt in range(TRANSACTION_TRIES):
             try:
                 with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
                     write(tx)
                 return
             except TransactWriteError as exc:
+                refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
+                if refused is not None:
+                    raise refused from exc
                 if not dynamo.is_conflict(exc) or attempt == TRANSACTION_TRIES - 1:
                     raise
             # Jittered so that two requests that collided do not collide again in step.
@@ -90,11 +94,8 @@ class JobStore:
             self.events.add(tx, job.id, job.agentId, event, int(job.createdAt))
             add_tallies(tx, self.agents, tallies)  # last: refusal() reads their reasons from the end
         try:
-            self._transact(write)
+            self._transact(write, tallies)
         except TransactWriteError as exc:
-            refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
-            if refused is not None:
-                raise refused from exc
             if dynamo.codes(exc)[:1] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             raise (_busy() if dynamo.is_conflict(exc) else dynamo.unavailable("jobs", "create a job")) from exc
@@ -160,12 +161,9 @@ class JobStore:
             self.events.add(tx, job.id, job.agentId, event, int(job.updatedAt))
             add_tallies(tx, self.agents, tallies)
         try:
-            self._transact(write)
+            self._transact(write, tallies)
         except TransactWriteError as exc:
             reasons = dynamo.codes(exc)  # PynamoDB sends deletes, then puts, then updates
-            refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
-            if refused is not None:
-                raise refused from exc
             if renamed and reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise DuplicateName(job.name) from exc
             if "ConditionalCheckFailed" in reasons:
@@ -188,11 +186,8 @@ class JobStore:
             self.events.add(tx, job.id, job.agentId, event, clock.now_ms())
             add_tallies(tx, self.agents, tallies)
         try:
-            self._transact(write)
+            self._transact(write, tallies)
         except TransactWriteError as exc:
-            refused = refusal(tallies, dynamo.reasons(exc)) if tallies else None
-            if refused is not None:
-                raise refused from exc
             if "ConditionalCheckFailed" in dynamo.codes(exc):
                 # The job is gone (404), or a rename moved its name claim after it was read:
                 # it still exists, so the caller is told to retry, never that it is absent.

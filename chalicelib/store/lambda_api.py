@@ -6,7 +6,6 @@ burst and lowers it after. The client is built once, on first use, from the shar
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -14,6 +13,7 @@ from typing import Any, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import StoreUnavailable
+from .aws import LazyClient
 
 
 class Pollers(NamedTuple):
@@ -35,17 +35,12 @@ class PollerMapping:
 
     def __init__(self, uuid: str, client_factory: Callable[[], Any] | None = None) -> None:
         self.uuid = uuid
-        self._factory = client_factory or _lambda_client
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = LazyClient(client_factory or _lambda_client)
 
     @property
     def client(self) -> Any:
         """The Lambda client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
+        return self._client.get()
 
     def read(self) -> Pollers:
         """The mapping's minimum pollers and when it last changed (GetEventSourceMapping)."""

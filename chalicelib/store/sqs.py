@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import clock, settings
 from ..defaults import TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
+from .aws import LazyClient
 from .models import Trigger
 from .runs import Occurrence
 
@@ -110,23 +111,19 @@ class OccurrenceQueue:
                  client_factory: Callable[[], Any] | None = None) -> None:
         self.queue_name = queue_name
         self.dlq_name = dlq_name
-        self._factory = client_factory or _sqs_client
-        self._client: Any = None
+        self._client = LazyClient(client_factory or _sqs_client)
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
         """The SQS client, built on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
+        return self._client.get()
 
     def url(self, name: str) -> str:
         """The URL of queue ``name`` (looked up once)."""
         if name not in self._urls:
-            client = self.client  # built under the same lock, so taken first
+            client = self.client  # built first (under its own lock), before the lookup's
             # one lookup, not one per thread: a burst's first sends start together
             with self._lock:
                 if name not in self._urls:
