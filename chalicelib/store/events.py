@@ -23,10 +23,10 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from .. import settings
 from ..defaults import DAY_MS
 from ..errors import ValidationFailed
 from . import aws, dynamo
+from .models import RunsTableMeta
 
 aws.share_with_pynamodb()
 
@@ -38,11 +38,8 @@ VALUE_KEEP_BYTES = 1024  # a changed value longer than this (as JSON) is kept as
 class EventModel(Model):
     """One event of a job's history (an item of the runs table)."""
 
-    class Meta:
-        table_name = settings.tables()[1]
-        region = settings.region()
-        host = settings.dynamodb_endpoint()
-        max_pool_connections = aws.max_connections()
+    class Meta(RunsTableMeta):
+        pass
 
     jobId = UnicodeAttribute(hash_key=True)  # "event#<jobId>"
     id = UnicodeAttribute(range_key=True)  # "<13-digit at>#<8 hex>"

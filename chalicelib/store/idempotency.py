@@ -21,10 +21,10 @@ from pynamodb.exceptions import GetError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from .. import settings
 from ..defaults import IDEMPOTENCY_TTL_S
 from ..errors import StoreUnavailable
 from . import aws, dynamo
+from .models import RunsTableMeta
 
 aws.share_with_pynamodb()
 
@@ -42,11 +42,8 @@ class State(StrEnum):
 class IdempotencyModel(Model):
     """One ``Idempotency-Key`` of one token (an item of the runs table)."""
 
-    class Meta:
-        table_name = settings.tables()[1]
-        region = settings.region()
-        host = settings.dynamodb_endpoint()
-        max_pool_connections = aws.max_connections()
+    class Meta(RunsTableMeta):
+        pass
 
     jobId = UnicodeAttribute(hash_key=True)  # "idem#<token fingerprint>#<key>"
     id = UnicodeAttribute(range_key=True)  # RECORD_RANGE

@@ -49,6 +49,26 @@ def _host() -> str | None:
     return settings.dynamodb_endpoint()
 
 
+class JobsTableMeta:
+    """The ``Meta`` of every model of an item kept in the jobs table (jobs, name claims, agents):
+    its table, region, endpoint and connection pool, written once."""
+
+    table_name = settings.tables()[0]
+    region = _region()
+    host = _host()
+    max_pool_connections = aws.max_connections()
+
+
+class RunsTableMeta:
+    """The ``Meta`` of every model of an item kept in the runs table (runs, and the history events,
+    idempotency keys and run payloads that share it)."""
+
+    table_name = settings.tables()[1]
+    region = _region()
+    host = _host()
+    max_pool_connections = aws.max_connections()
+
+
 class LateIndex(GlobalSecondaryIndex["JobModel"]):
     """Jobs that expect a success by ``lateAt`` (``expectSuccessWithinMs``): sparse, only an armed
     job carries ``lateShard``; the tick reads what is past its time, O(late jobs) a minute."""
@@ -87,11 +107,8 @@ class ListIndex(GlobalSecondaryIndex["JobModel"]):
 class JobModel(Model):
     """One scheduled job."""
 
-    class Meta:
-        table_name = settings.tables()[0]
-        region = _region()
-        host = _host()
-        max_pool_connections = aws.max_connections()
+    class Meta(JobsTableMeta):
+        pass
 
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
@@ -192,11 +209,8 @@ class Origin(NamedTuple):
 class NameClaim(Model):
     """The item that reserves a job name; lives in the jobs table."""
 
-    class Meta:
-        table_name = JobModel.Meta.table_name
-        region = _region()
-        host = _host()
-        max_pool_connections = aws.max_connections()
+    class Meta(JobsTableMeta):
+        pass
 
     id = UnicodeAttribute(hash_key=True)  # "name#<name>"
     jobId = UnicodeAttribute()
@@ -206,11 +220,8 @@ class AgentModel(Model):
     """One agent's limits state (``id = agent#<agentId>``, in the jobs table): the runs holding
     its concurrency slots (run id -> lease, epoch ms), how many wait, and its UTC day's usage."""
 
-    class Meta:
-        table_name = JobModel.Meta.table_name
-        region = _region()
-        host = _host()
-        max_pool_connections = aws.max_connections()
+    class Meta(JobsTableMeta):
+        pass
 
     id = UnicodeAttribute(hash_key=True)
     holders = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -282,11 +293,8 @@ class FailedIndex(GlobalSecondaryIndex["RunModel"]):
 class RunModel(Model):
     """One occurrence of a job: every attempt and redelivery shares it."""
 
-    class Meta:
-        table_name = settings.tables()[1]
-        region = _region()
-        host = _host()
-        max_pool_connections = aws.max_connections()
+    class Meta(RunsTableMeta):
+        pass
 
     jobId = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)  # "run-<13-digit ms>-<tag>": sorts by time

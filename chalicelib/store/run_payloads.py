@@ -17,8 +17,8 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import GetError, PutError
 from pynamodb.models import Model
 
-from .. import settings
 from . import aws, dynamo
+from .models import RunsTableMeta
 
 aws.share_with_pynamodb()
 
@@ -29,11 +29,8 @@ REMEMBERED = 1024  # run payloads a process keeps after reading them (a run's re
 class RunPayloadModel(Model):
     """The payload of one run on demand, and the run it replays (an item of the runs table)."""
 
-    class Meta:
-        table_name = settings.tables()[1]
-        region = settings.region()
-        host = settings.dynamodb_endpoint()
-        max_pool_connections = aws.max_connections()
+    class Meta(RunsTableMeta):
+        pass
 
     jobId = UnicodeAttribute(hash_key=True)  # "payload#<runId>"
     id = UnicodeAttribute(range_key=True)  # RECORD_RANGE
