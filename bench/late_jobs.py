@@ -8,7 +8,7 @@ as chalicelib/store/late.py writes them), 1,000 and then 10,000, with 0 and then
 and counts one pass in each case: items read must be the late jobs, not the watched ones
 (O(late jobs), the issue's rule), where a Scan would read every job.
 
-``python -m bench.late_jobs`` measures it alone and prints JSON; ``make bench`` runs it as a part
+``python -m bench.late_jobs`` measures it alone and merges it into bench/results.json; ``make bench`` runs it as a part
 (``--part``) and keeps it under ``late_jobs``; docs/benchmarks.md section 1h is written by
 bench/operator_sections.py.
 """
@@ -126,7 +126,12 @@ def main() -> int:
     import logging
 
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    json.dump(_measured(), sys.stdout, indent=1)
+    figures = _measured()
+    if "--part" not in sys.argv:  # alone: merged into bench/results.json
+        from .alone import merge_results
+
+        merge_results("late_jobs", figures)
+    json.dump(figures, sys.stdout, indent=1)
     return 0
 
 
