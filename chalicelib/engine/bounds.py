@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 from ..clock import from_ms, to_ms
 from ..errors import ValidationFailed
 from ..schedules import IntervalSchedule, Schedule, parse_bound
-from ..store.models import JobModel
+from ..store.models import JobModel, Trigger
+from ..store.occurrences import Occurrence
 
 BOUND_FIELDS = ("startAt", "endAt", "maxRuns", "catchupWindowMs")
 
@@ -86,9 +87,10 @@ def after_end(job: JobModel, at_ms: int) -> bool:
     return job.endAt is not None and at_ms > int(job.endAt)
 
 
-def missed_by(job: JobModel, scheduled_ms: int, start_ms: int) -> int | None:
-    """How late past its catch-up window an occurrence starting at ``start_ms`` is (None: in time)."""
-    if job.catchupWindowMs is None:
+def missed(window_ms: int | None, occ: Occurrence, start_ms: int) -> str | None:
+    """The skip's error of a scheduled occurrence that could start only at ``start_ms``, past its
+    job's catch-up window ``window_ms`` (None: in time, no window, or not a scheduled occurrence)."""
+    late = start_ms - occ.scheduled_ms
+    if window_ms is None or occ.trigger is not Trigger.SCHEDULE or late <= window_ms:
         return None
-    late = start_ms - scheduled_ms
-    return late if late > int(job.catchupWindowMs) else None
+    return f"missed: it could start only {late} ms after its time (catchupWindowMs {window_ms})"

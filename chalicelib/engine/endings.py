@@ -13,6 +13,7 @@ from ..store.budgets import Settlement, Spend
 from ..store.events import Event
 from ..store.models import RunStatus
 from ..store.runs import Occurrence
+from ..store.streaks import Fold
 from . import continuity
 
 
@@ -45,6 +46,7 @@ class Ending:
     waiting: tuple[str, ...] = ()  # the statuses of a run that waits (queued, retrying) ended by a cancel
     success: continuity.Success | None = None  # a success's lastSuccess and saved state, for its job
     dropped: bool = False  # its occurrence is not a run (engine/drops.py): the item is deleted, not ended
+    fold: Fold | None = None  # a claimed skip's place in its job's streak of skips (store/streaks.py)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from .. import clock, telemetry
 from ..clock import iso, now_ms
 from ..config import AgentEndpoint, Config
 from ..errors import DeliveryFailed, JobsError
-from ..store import blocks, budgets
+from ..store import blocks, budgets, dynamo
 from ..store.jobs import JobStore
 from ..store.models import JobModel, Overlap, RunModel, RunStatus, Trigger
 from ..store.runs import Claim, Occurrence, Prior, RunStore, Slot, counts_as_run
@@ -41,7 +41,7 @@ from . import callbacks, continuity, drops, job_history
 from .actions import load_plugins, run_action, run_callback
 from .agent_limits import Gate, holds_slots
 from .answers import result_of
-from .bounds import after_end, missed_by
+from .bounds import after_end, missed
 from .deadlines import attempt_deadline, timeout_ms
 from .delivery import AgentAnswer, Delivery, post_to_agent
 from .endings import Ending, Recorded
@@ -50,7 +50,7 @@ from .liveness import gone_reason, still_live
 from .notifications import Notifier, is_notification
 from .outcomes import Outcome, Outcomes, backoff_ms, keys
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, RunProgress, claim_lease_ms
-from .skips import Skips
+from .skips import Skips, folded
 from .waiting import AgentWaits
 
 __all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
@@ -163,12 +163,16 @@ class Executor:
                 return self._skip(occ, gone_reason(slot))
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
-                return self._skip(occ, budgets.spent_reason(self.jobs.find(occ.job_id)), slot, blocks=True)
+                return self._skip(occ, budgets.spent_reason(slot.job if slot is not None else None), slot, blocks=True)
             if claim is Claim.NEW_DAY:
                 self._new_budget_day(occ)
                 continue
             if claim is Claim.RECLAIM:  # it learnt the job's last usage: reserve that
                 continue
+            if claim is Claim.MISSED:
+                assert slot is not None
+                return self._skip(occ, missed(dynamo.number(slot.job, "catchupWindowMs"), occ, claimed_at) or "missed",
+                                  slot)
             if claim is Claim.EXHAUSTED:
                 if self.jobs.complete(occ.job_id, occ.generation, job_history.max_runs_reached()):
                     self.outcomes.completed(occ.job_id, "maxRuns reached")
@@ -243,7 +247,8 @@ class Executor:
                       stats: list[Any] | None = None) -> Outcome:
         """End a claimed occurrence that did not start: give back its count, reservation and slots."""
         uncount = [JobModel.startedRuns.add(-1)] if counts_as_run(occ) else []
-        ending = Ending(RunStatus.SKIPPED, now_ms(), reason, stats=uncount + (stats or []),
+        streak, counted = folded(job, occ, reason)  # in its job's streak of skips, if it has one
+        ending = Ending(RunStatus.SKIPPED, now_ms(), reason, stats=uncount + counted + (stats or []), fold=streak,
                         settlement=budgets.settlement(job, now_ms(), None) if occ.attempt == 1 else None,
                         agent_slot=job.agentId if holds_slots(limits) else None)
         finished = self.progress.finish(occ, ending)
@@ -257,17 +262,17 @@ class Executor:
         """An occurrence past the job's endAt, or one that missed its catch-up window, is skipped."""
         if occ.trigger is not Trigger.SCHEDULE:
             return None
-        late = missed_by(job, occ.scheduled_ms, now)
+        late = missed(int(job.catchupWindowMs) if job.catchupWindowMs is not None else None, occ, now)
         if after_end(job, occ.scheduled_ms):
             reason = "after endAt: the job is completed"
             if self.jobs.complete(job.id, occ.generation, job_history.end_at_passed()):
                 self.outcomes.completed(job.id, "endAt passed")
         elif late is not None:
-            reason = f"missed: it could start only {late} ms after its time (catchupWindowMs {job.catchupWindowMs})"
+            reason = late
         else:
             return None
         # The claim counted this start against maxRuns and the budget: it did not start.
-        return self._skip_claimed(job, occ, reason, limits, blocks.counted(reason))
+        return self._skip_claimed(job, occ, reason, limits)
 
     def _skip(self, occ: Occurrence, reason: str, slot: Slot | None = None, blocks: bool = False) -> Outcome:
         opened = self.skips.record(occ, reason, slot)  # one record per streak of the same reason (engine/skips.py)

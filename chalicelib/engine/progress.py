@@ -18,7 +18,7 @@ from .. import clock
 from ..config import Config
 from ..defaults import ERROR_KEEP_CHARS, TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
-from ..store import dynamo, run_attempts, run_index
+from ..store import dynamo, run_attempts, run_index, streaks
 from ..store.budgets import reserved_matches, reserved_of
 from ..store.events import Event
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
@@ -211,13 +211,17 @@ class RunProgress:
                 codes = [reason.code for reason in found]
                 if len(found) < 2 or dynamo.CONDITION_FAILED not in codes:
                     raise dynamo.unavailable("runs", "record a run outcome") from exc
-                if len(found) >= 3 and found[2].code == dynamo.CONDITION_FAILED:  # [3]: an event, never failing
+                if plan.failed_at(found, plan.agent_at):
                     plan.agent_holds = False  # the slot was reaped (or never taken): nothing to give back
+                if ending.fold is not None and plan.failed_at(found, plan.finalise_at):
+                    ending.fold.expired()  # the previous streak's record expired: leave it
                 if found[0].code == dynamo.CONDITION_FAILED and not plan.learn_run(found[0].item, ending):
                     return Finished(Recorded.LOST)
                 if found[1].code == dynamo.CONDITION_FAILED:
                     plan.learn_job(found[1].item, now_ms=ending.at_ms, lease_ms=self.lease_ms)
                     continuity.learn(ending.success, found[1].item)
+                    if ending.fold is not None:
+                        ending.fold.learn(found[1].item)
                     if ending.breaker is not None and found[1].item:
                         ending.breaker.seen = dynamo.number(found[1].item, "consecutiveFailures") or 0
                         ending.breaker.limit = dynamo.number(found[1].item, "maxConsecutiveFailures")
@@ -235,16 +239,19 @@ class RunProgress:
         run_condition = self._ours(occ, ending) if extra is None else self._ours(occ, ending) & extra
         if plan.settlement is not None:  # it settles exactly what its claim reserved
             run_condition &= reserved_matches(self.model, plan.settlement.reserved)
-        if not plan.cancelled and not ending.waiting and not ending.dropped:
+        fold = ending.fold if plan.job_exists and not plan.cancelled else None  # else recorded alone
+        deleted = ending.dropped or (fold is not None and fold.joins())  # no record of its own
+        if not plan.cancelled and not ending.waiting and not deleted:
             run_condition &= _not_cancelling(self.model)
         run_actions = self._run_actions(Ending(**{**ending.__dict__, "status": status})) + self._payload_actions(occ)
+        run_actions += fold.run_actions(self.model) if fold is not None else []
         if not ending.waiting:  # a run that waits (queued, retrying) has no attempt running to end
             run_actions += run_attempts.ended(self.model, occ.attempt, status, ending.at_ms, ending.error)
         failed_day = run_index.run_day(occ.run_id) if status is RunStatus.FAILED else None
         if failed_day is not None:  # the sparse failed index (store/run_index.py): its one write
             run_actions.append(self.model.failedDay.set(failed_day))
         with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
-            if ending.dropped:  # no record: the job's generation alone keeps its copies out (engine/drops.py)
+            if deleted:  # dropped: the job's generation alone keeps its copies out (engine/drops.py); or joined
                 tx.delete(self.model(occ.job_id, occ.run_id), condition=run_condition)
             else:
                 tx.update(self.model(occ.job_id, occ.run_id), actions=run_actions, condition=run_condition,
@@ -255,16 +262,27 @@ class RunProgress:
                 actions, condition = actions + breaker_actions, condition & breaker_condition
                 kept_actions, kept_condition = continuity.job_write(self.jobs, ending.success, status)
                 actions, condition = actions + kept_actions, condition & kept_condition
+                if fold is not None:
+                    fold_actions, fold_condition = fold.job_write(self.jobs)
+                    actions, condition = actions + fold_actions, condition & fold_condition
+                elif status is not RunStatus.SKIPPED and not ending.dropped:  # a run between skips
+                    actions.append(streaks.closing(self.jobs, occ))
                 if not actions:  # nothing to change on the job (a skip of a run that lost its slot):
                     # an update must name something; this one writes what is already there
                     actions = [self.jobs.runCount.set(self.jobs.runCount | 0)]
                 tx.update(self.jobs(occ.job_id), actions=actions, condition=condition, return_values="ALL_OLD")
             else:  # the job is gone: the transaction records the run alone
                 tx.condition_check(self.jobs, occ.job_id, condition=self.jobs.id.does_not_exist())
+            plan.agent_at = plan.finalise_at = None  # the positions of the optional items, for their reasons
             if ending.agent_slot is not None and plan.agent_holds:
                 agents = AgentModel
                 held = agents.holders[occ.run_id]
                 tx.update(agents(agent_item_id(ending.agent_slot)), actions=[held.remove()], condition=held.exists())
+                plan.agent_at = 2
+            finalised = fold.finalising(self.model) if fold is not None else None
+            if finalised is not None:  # a streak opens: the one before it gets its final count
+                tx.update(finalised[0], actions=finalised[1], condition=self.model.id.exists())
+                plan.finalise_at = 2 if plan.agent_at is None else 3
             if plan.job_exists:  # last: the items above keep their positions in the cancellation reasons
                 self.events.add(tx, occ.job_id, None, _history(ending, plan), ending.at_ms)
 
@@ -283,7 +301,14 @@ class _SlotPlan:
         self.closing_applies = True  # the job is still at this occurrence's generation
         self.cancelled = False
         self.promoted: Occurrence | None = None
+        self.agent_at: int | None = None  # where the agent's slot and a streak's finalising are in the write
+        self.finalise_at: int | None = None
         self._until = 0
+
+    @staticmethod
+    def failed_at(found: list[dynamo.Reason], position: int | None) -> bool:
+        """True if the item at ``position`` of the last write failed its condition."""
+        return position is not None and len(found) > position and found[position].code == dynamo.CONDITION_FAILED
 
     def learn_run(self, item: dict[str, Any] | None, ending: Ending) -> bool:
         """The run condition failed: True if it is because a cancel was requested (retry as such)."""

@@ -32,8 +32,9 @@ def next_utc_day(now_ms: int) -> int:
 
 
 def agent_spent(now_ms: int) -> list[Action]:
-    """The job actions of a skip on its agent's budget: blocked until the next UTC day, counted."""
-    return [JobModel.agentBlockedUntil.set(next_utc_day(now_ms)), JobModel.skippedBudget.add(1)]
+    """The job actions of a skip on its agent's budget: blocked until the next UTC day (the skip is
+    counted in its streak, store/streaks.py)."""
+    return [JobModel.agentBlockedUntil.set(next_utc_day(now_ms))]
 
 
 def told_once(model: type[JobModel], job_id: str, until: int) -> bool:
@@ -47,11 +48,6 @@ def told_once(model: type[JobModel], job_id: str, until: int) -> bool:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise dynamo.unavailable("jobs", "record a block told") from exc
-
-
-def counted(error: str) -> list[Action]:
-    """The job actions of another skip of a claimed occurrence: a ``missed`` one is counted."""
-    return [JobModel.skippedMissed.add(1)] if error.startswith("missed") else []
 
 
 def _spent(job: JobModel) -> bool:

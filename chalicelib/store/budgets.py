@@ -152,9 +152,11 @@ def _decimal(item: dict[str, Any] | None, name: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def spent_reason(job: JobModel | None) -> str:
-    """The ``error`` of an occurrence skipped by its job's budget."""
-    limits = budget_view(job) if job is not None else None
+def spent_reason(item: dict[str, Any] | None) -> str:
+    """The ``error`` of an occurrence skipped by its job's budget, from the job item its lost claim
+    returned (no read)."""
+    tokens, cost = dynamo.number(item, "budgetTokens"), _decimal(item, "budgetCostUsd")
+    limits = None if tokens is None and cost is None else Budget(maxTokensPerDay=tokens, maxCostUsdPerDay=cost).limits()
     return f"budget: the job's daily budget {json.dumps(limits)} is used up" if limits \
         else "budget: the job's daily budget is used up"
 

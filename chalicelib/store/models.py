@@ -165,6 +165,7 @@ class JobModel(Model):
     streakReason = UnicodeAttribute(null=True)
     streakCount = NumberAttribute(null=True)
     streakLast = NumberAttribute(null=True)
+    streakClosedAt = NumberAttribute(null=True)  # the time of the first run to end since it opened
     skippedOverlap = NumberAttribute(null=True)
     skippedBudget = NumberAttribute(null=True)
     skippedMissed = NumberAttribute(null=True)

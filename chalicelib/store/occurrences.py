@@ -21,6 +21,7 @@ class Claim(StrEnum):
     DUPLICATE = "duplicate"  # another caller owns or finished it: do nothing
     JOB_GONE = "job_gone"  # the job is deleted, paused or rescheduled: skip it
     BUSY = "busy"  # another run of the job is in progress (overlap skip/queue)
+    MISSED = "missed"  # it is claimed past its job's catch-up window: skip it (it never takes the slot)
     EXHAUSTED = "exhausted"  # the job's maxRuns scheduled occurrences have all started
     OVER_BUDGET = "over_budget"  # the job's budget is used up today
     NEW_DAY = "new_day"  # the job's budget day is over: start the new one, then claim again

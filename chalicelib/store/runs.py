@@ -85,6 +85,12 @@ def _live_statuses(occ: Occurrence) -> tuple[str, ...]:
     return JobStatus.ACTIVE.value, JobStatus.FAILED.value
 
 
+def late_by(occ: Occurrence, now_ms: int) -> int:
+    """How late a claim at ``now_ms`` is, past the occurrence's time (0 for a run asked for: those
+    have no catch-up window)."""
+    return max(0, now_ms - occ.scheduled_ms) if occ.trigger is Trigger.SCHEDULE else 0
+
+
 def _exhausted(item: dict[str, Any] | None) -> bool:
     limit = dynamo.number(item, "maxRuns")
     return limit is not None and (dynamo.number(item, "startedRuns") or 0) >= limit
@@ -144,6 +150,12 @@ class RunStore:
         return cast(Condition, (jobs.overlap == Overlap.ALLOW.value) | jobs.activeRun.does_not_exist()
                     | (jobs.activeRun == run_id) | (jobs.activeUntil < now_ms))
 
+    def _in_time(self, occ: Occurrence, now_ms: int) -> Condition:
+        """The claim's condition that a scheduled occurrence is within its job's ``catchupWindowMs``
+        (else it is skipped as ``missed`` without taking the job's slot from one that is in time)."""
+        window = self.jobs.catchupWindowMs
+        return cast(Condition, window.does_not_exist() | (window >= late_by(occ, now_ms)))
+
     def _job_is_live(self, raw: dict[str, Any] | None, occ: Occurrence) -> bool:
         if not raw:
             return False
@@ -166,7 +178,6 @@ class RunStore:
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         self._carried(run, occ)
         slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms),
-                              self.jobs.streakReason.remove(),  # it starts: the job's streak of skips ends here
                               self.jobs.agentBlockedUntil.remove()]  # and its agent's budget let it through
         held = self._held.get(occ.run_id, budgets.Spend())
         reserve = held
@@ -176,6 +187,8 @@ class RunStore:
             slot.append(self.jobs.startedRuns.add(1))
             condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
                 | (self.jobs.startedRuns < self.jobs.maxRuns)
+        if occ.attempt == 1 and charge and late_by(occ, now_ms) > 0:  # past its catch-up window, it must
+            condition &= self._in_time(occ, now_ms)  # not take the job's slot, even for a moment
         if occ.attempt == 1 and charge:  # a run is charged once, when it starts (not per attempt)
             reserve = self.last_usage.get(occ.job_id, budgets.Spend())
             spend, within = budgets.claim_terms(self.jobs, now_ms, reserve)
@@ -237,6 +250,9 @@ class RunStore:
             return Claim.JOB_GONE, None, Slot.from_raw(job.item)
         if counts_as_run(occ) and _exhausted(job.item):
             return Claim.EXHAUSTED, None, None
+        window = dynamo.number(job.item, "catchupWindowMs")
+        if occ.attempt == 1 and window is not None and late_by(occ, now_ms) > window:
+            return Claim.MISSED, None, Slot.from_raw(job.item)
         refused = budgets.refusal(job.item, now_ms) if occ.attempt == 1 else None
         if refused is not None:
             return (Claim.NEW_DAY if refused == "day" else Claim.OVER_BUDGET), None, Slot.from_raw(job.item)

@@ -13,9 +13,20 @@ job item its lost claim returned (no read), then:
   saw, count included), and the previous streak's run item finalised with the job's count. Once
   per streak. A lost condition returns the job as it is, and the skip tries again with it.
 
-A non-skip outcome closes the streak: the claim's own job update removes ``streakReason`` (no
-extra write), so the next skip opens a new one. Two skips at once both ADD (counts are exact), or
-both try to open a streak: one transaction wins, the other learns it and extends it.
+A run that ends (any final write that is not a skip: succeeded, failed, cancelled, timed out)
+closes the streak in its own job update (no extra write): ``streakClosedAt`` becomes that run's
+scheduled time, if no run closed it before. A skip joins the streak only if it was scheduled
+before that time, so the order in which the executor happens to work a burst does not matter:
+twenty occurrences missed during an outage are one record even when an on-time one that follows
+them runs before the last of them is worked; a skip scheduled after the run opens a new streak.
+Two skips at once both ADD (counts are exact), or both try to open a streak: one transaction wins,
+the other learns it and extends it.
+
+A claimed occurrence can still be skipped (``missed`` its catch-up window, or its agent's budget
+is spent): :class:`Fold` is that skip's part of the run's final write (engine/progress.py). It
+joins the open streak of its reason (its claimed item is deleted and the job's count grows, in the
+one transaction that already gives back its slot and reservation), or its item becomes the record
+of a new streak.
 
 The open streak's run item holds ``skippedCount`` 1 until the next streak finalises it: its views
 take the live count from the job (``view``), which every run view of a streak run reads.
@@ -26,6 +37,7 @@ from typing import Any, NamedTuple
 
 from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -45,18 +57,26 @@ class Streak(NamedTuple):
     skips: int = 0  # streakCount
     last: int | None = None
     finalise: bool = True  # False: the previous streak's run item is gone (expired), leave it
+    closed_at: int | None = None  # streakClosedAt: a skip scheduled at or after it is past the streak
+
+    def joinable(self, reason: str, scheduled_ms: int) -> bool:
+        """True if a skip for ``reason`` of an occurrence at ``scheduled_ms`` joins this streak."""
+        before_close = self.closed_at is None or scheduled_ms < self.closed_at
+        return self.run_id is not None and self.reason == reason and before_close
 
     @classmethod
     def of(cls, raw: dict[str, Any] | None) -> Streak:
         """The streak of a job item as DynamoDB returned it."""
         return cls(dynamo.text(raw, "streakRun"), dynamo.text(raw, "streakReason"),
-                   dynamo.number(raw, "streakCount") or 0, dynamo.number(raw, "streakLast"))
+                   dynamo.number(raw, "streakCount") or 0, dynamo.number(raw, "streakLast"),
+                   closed_at=dynamo.number(raw, "streakClosedAt"))
 
     @classmethod
     def of_job(cls, job: JobModel) -> Streak:
         """The streak of a job model."""
         return cls(job.streakRun, job.streakReason, int(job.streakCount or 0),
-                   int(job.streakLast) if job.streakLast is not None else None)
+                   int(job.streakLast) if job.streakLast is not None else None,
+                   closed_at=int(job.streakClosedAt) if job.streakClosedAt is not None else None)
 
 
 def total(jobs: type[JobModel], reason: str) -> NumberAttribute:
@@ -90,6 +110,81 @@ def _covers(seen: Streak, occ: Occurrence) -> bool:
 OPENED, JOINED = "opened", "joined"  # what a skip did to its job's streak
 
 
+def closing(jobs: type[JobModel], occ: Occurrence) -> Action:
+    """The job action of a run's final write that closes the open streak at the run's time (kept
+    if a run closed it already: the first run to end is, all but always, the earliest)."""
+    action: Action = jobs.streakClosedAt.set(jobs.streakClosedAt | occ.scheduled_ms)
+    return action
+
+
+def joining(jobs: type[JobModel], seen: Streak, reason: str, occ: Occurrence) -> tuple[list[Action], Condition]:
+    """The job's actions and condition for a skip of ``occ`` joining the streak ``seen``: the job's
+    streak is still that one, for ``reason``, and no run closed it before ``occ``'s time. Skips are
+    worked in any order: ``streakLast`` moves only forward (set on the condition that it is earlier)."""
+    at = occ.scheduled_ms
+    actions: list[Action] = [jobs.streakCount.add(1), total(jobs, reason).add(1)]
+    condition: Condition = (jobs.streakRun == seen.run_id) & (jobs.streakReason == reason)
+    condition &= jobs.streakClosedAt.does_not_exist() | (jobs.streakClosedAt > at)
+    if seen.last is None or at > seen.last:
+        actions.append(jobs.streakLast.set(at))
+        condition &= jobs.streakLast.does_not_exist() | (jobs.streakLast < at)
+    return actions, condition
+
+
+def opening(jobs: type[JobModel], occ: Occurrence, reason: str) -> list[Action]:
+    """The job actions that open a streak at ``occ``."""
+    return [jobs.streakRun.set(occ.run_id), jobs.streakReason.set(reason), jobs.streakCount.set(1),
+            jobs.streakLast.set(occ.scheduled_ms), total(jobs, reason).add(1), jobs.streakClosedAt.remove()]
+
+
+def finalising(model: type[RunModel], occ: Occurrence, seen: Streak) -> tuple[RunModel, list[Action]] | None:
+    """The previous streak's run item and the actions that write its final count, when a streak
+    opens at ``occ`` (None: there is none, or it expired)."""
+    if seen.run_id is None or seen.run_id == occ.run_id or not seen.finalise:
+        return None
+    return model(occ.job_id, seen.run_id), [model.skippedCount.set(seen.skips),
+                                             model.lastSkippedAt.set(seen.last or occ.scheduled_ms)]
+
+
+class Fold:
+    """A claimed skip's part of its run's final write (engine/progress.py): join the job's streak
+    (the claimed item is deleted) or open one (the item is its record). Relearnt on each try."""
+
+    def __init__(self, occ: Occurrence, reason: str, seen: Streak) -> None:
+        self.occ, self.reason, self.seen = occ, reason, seen
+
+    def joins(self) -> bool:
+        """True if this skip joins the streak as last seen (its claimed item then goes)."""
+        return self.seen.run_id != self.occ.run_id and self.seen.joinable(self.reason, self.occ.scheduled_ms)
+
+    def job_write(self, jobs: type[JobModel]) -> tuple[list[Action], Condition]:
+        """The job's actions, and the condition that the streak is as seen."""
+        seen, reason = self.seen, self.reason
+        if self.joins():
+            return joining(jobs, seen, reason, self.occ)
+        same = jobs.streakRun.does_not_exist() if seen.run_id is None else \
+            (jobs.streakRun == seen.run_id) & (jobs.streakCount == seen.skips)
+        return opening(jobs, self.occ, reason), same
+
+    def run_actions(self, model: type[RunModel]) -> list[Action]:
+        """The opening record's own fields (nothing when it joins: the item is deleted)."""
+        return [] if self.joins() else [model.skippedCount.set(1), model.lastSkippedAt.set(self.occ.scheduled_ms),
+                                        model.skipReason.set(self.reason)]
+
+    def finalising(self, model: type[RunModel]) -> tuple[RunModel, list[Action]] | None:
+        """The previous streak's final count, written when this skip opens a streak."""
+        return None if self.joins() else finalising(model, self.occ, self.seen)
+
+    def learn(self, item: dict[str, Any] | None) -> None:
+        """The job condition failed: the streak is as the job item shows it."""
+        if item:
+            self.seen = Streak.of(item)
+
+    def expired(self) -> None:
+        """The previous streak's run item is gone: open without finalising it."""
+        self.seen = self.seen._replace(finalise=False)
+
+
 class Streaks:
     """Records skips as streaks."""
 
@@ -101,7 +196,7 @@ class Streaks:
         ``job.blocked``), ``JOINED`` when it joined one (or was recorded already); None if it could
         not (the caller records it alone)."""
         for _ in range(ROUNDS):
-            if seen.run_id is not None and seen.reason == reason:
+            if seen.joinable(reason, occ.scheduled_ms):
                 if _covers(seen, occ) or self._extend(occ, reason, seen):
                     return JOINED
                 seen = self._read(occ.job_id)
@@ -113,15 +208,12 @@ class Streaks:
         return None
 
     def _extend(self, occ: Occurrence, reason: str, seen: Streak) -> bool:
-        jobs = self.jobs
-        actions: list[Action] = [jobs.streakCount.add(1), total(jobs, reason).add(1),
-                                 jobs.streakLast.set(occ.scheduled_ms)]
+        actions, condition = joining(self.jobs, seen, reason, occ)
         # Concurrent skips (a catch-up burst) each ADD: the count is exact. A copy of the message that
         # opened the streak is recognised (_covers); a copy of a later one whose first answer was lost
         # counts again (docs/history.md: the one known excess; no per-occurrence record is kept).
-        condition = (jobs.streakRun == seen.run_id) & (jobs.streakReason == reason)
         try:
-            jobs(occ.job_id).update(actions=actions, condition=condition)
+            self.jobs(occ.job_id).update(actions=actions, condition=condition)
             return True
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -151,8 +243,7 @@ class Streaks:
         run = self._new_run(occ, reason, error, now_ms)
         fresh = model.id.does_not_exist() | (model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value)
                                              & (model.attempt == occ.attempt - 1))
-        pointer: list[Action] = [jobs.streakRun.set(occ.run_id), jobs.streakReason.set(reason), jobs.streakCount.set(1),
-                   jobs.streakLast.set(occ.scheduled_ms), total(jobs, reason).add(1)]
+        pointer = opening(jobs, occ, reason)
         same = jobs.streakRun.does_not_exist() if seen.run_id is None else \
             (jobs.streakRun == seen.run_id) & (jobs.streakCount == seen.skips)
         try:
@@ -160,9 +251,9 @@ class Streaks:
                 tx.update(model(occ.job_id, occ.run_id), actions=run_attempts.put_actions(run), condition=fresh)
                 tx.update(jobs(occ.job_id), actions=pointer, condition=jobs.id.exists() & same,
                           return_values="ALL_OLD")
-                if seen.run_id is not None and seen.run_id != occ.run_id and seen.finalise:
-                    tx.update(model(occ.job_id, seen.run_id), condition=model.id.exists(), actions=[
-                        model.skippedCount.set(seen.skips), model.lastSkippedAt.set(seen.last or occ.scheduled_ms)])
+                finalised = finalising(model, occ, seen)
+                if finalised is not None:
+                    tx.update(finalised[0], actions=finalised[1], condition=model.id.exists())
             return True, None
         except TransactWriteError as exc:
             return False, self._lost(exc, seen)
