@@ -25,15 +25,16 @@ engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outc
           maxRuns, catch-up), ``reconcile`` (the tick's repair of runs past their time),
           ``endings`` (what an attempt's end records), ``answers``, ``deadlines``, ``liveness``,
           ``continuity`` (state and lastSuccess), ``skips`` and ``drops`` (skip streaks, dropped
-          occurrences), ``job_history`` (system events), ``projection`` (starts in 24 h),
-          ``notifications``, ``lateness`` (``job.late``), ``provisioning`` (ready for a burst);
+          occurrences), ``parking`` (a budget-blocked job's park), ``job_history`` (system events),
+          ``projection`` (starts in 24 h), ``notifications``, ``lateness`` (``job.late``),
+          ``provisioning`` (ready for a burst);
 store/    ``aws`` (clients, ``endpoints.json``), ``parameters`` (SSM), ``dynamo`` (DynamoDB
           plumbing), ``models`` (the items), ``jobs`` (:class:`JobStore`, the due index),
           ``runs`` (:class:`RunStore`: claims, the overlap slot), ``occurrences`` (an occurrence
           and what its claim found), ``run_payloads`` (what a run on demand is delivered),
           ``idempotency`` (the keys' records), ``listing`` (the job list's
           pages), ``sqs`` (:class:`OccurrenceQueue`), ``budgets`` (a job's daily budget),
-          ``quotas``, ``recent_usage``, ``agents``, ``late``, ``events``, ``blocks``, ``streaks``,
+          ``quotas``, ``recent_usage``, ``agents``, ``late``, ``events``, ``blocks``, ``streaks``, ``parks``,
           ``run_attempts``, ``run_index``, ``due_counts``, ``lambda_api``, ``shard_span`` (README: one line each);
 base      ``config`` (read without pydantic when plainly valid) and ``config_schema`` (its
           pydantic models), ``checks`` (the quick readings' checks), ``errors``, ``clock``,

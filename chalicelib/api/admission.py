@@ -16,8 +16,10 @@ made and again when its timing, status or agent changes (a pause gives its runs 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from pynamodb.expressions.update import Action
 
 from ..clock import from_ms
 from ..config import Config, Quota
@@ -71,9 +73,10 @@ class Admission:
         self._write(lambda: self.store.create(job, tallies, event), job.agentId)
 
     def update(self, job: JobModel, changes: dict[str, Any], stamp: int, old_name: str, now_ms: int,
-               note: Callable[[JobModel], Event] | None = None) -> None:
+               note: Callable[[JobModel], Event] | None = None, extra: Sequence[Action] = ()) -> None:
         """Apply a PATCH's ``changes`` to ``job`` and store them, if its agent's quota allows;
-        ``note``: the change's event, made from the changed job and written in the same transaction."""
+        ``note``: the change's event, made from the changed job and written in the same transaction;
+        ``extra``: more actions of that write (counters it ADDs to)."""
         old_agent, old_runs = job.agentId, int(job.runsPerDay or 0)
         for key, value in changes.items():
             setattr(job, key, value)
@@ -87,7 +90,7 @@ class Admission:
             changes["runsPerDay"] = job.runsPerDay = job_runs_per_day(job, now_ms)
             tallies = self._moves(job, old_agent, old_runs, quota)
         actions = [getattr(JobModel, k).remove() if v is None else getattr(JobModel, k).set(v)
-                   for k, v in changes.items()]
+                   for k, v in changes.items()] + list(extra)
         event = note(job) if note is not None else None
         self._write(lambda: self.store.update(job, actions, stamp, old_name, tallies, event), job.agentId)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import from_ms, to_ms
 from ..clock import now_ms as clock_now_ms
 from ..config import Config
+from ..engine import parking
 from ..engine.bounds import BOUND_FIELDS, Bounds, first_within, parse_bounds
 from ..engine.continuity import state_text
 from ..engine.dispatch import Dispatcher, shard_of
@@ -28,6 +29,7 @@ from ..errors import (
     ValidationFailed,
 )
 from ..schedules import IntervalSchedule, Schedule, parse_schedule, validate_timezone
+from ..store import parks
 from ..store.budgets import budget_attributes
 from ..store.jobs import JobStore
 from ..store.late import arm_changes
@@ -182,11 +184,16 @@ class JobService:
         if "agentId" in changes:
             changes["listKey"] = list_key(changes["agentId"], job.id)
         before, after = job_view(job, now), {}
+        ahead = _unpark(job, changes, now)
 
         def note(changed: JobModel) -> Event:
+            if ahead:  # the write takes them out of the counts (ADD): so does the view it returns
+                changed.streakCount = int(changed.streakCount or 0) - ahead
+                changed.skippedBudget = int(changed.skippedBudget or 0) - ahead
             after.update(job_view(changed, now))
             return events.updated(before, after, actor or internal_actor(), patch.model_fields_set)
-        self.admission.update(job, changes, stamp, old_name, now, note)  # the quota's checks, then the write
+        self.admission.update(job, changes, stamp, old_name, now, note,  # the quota's checks, then the write
+                              parks.uncounted(JobModel, ahead))
         self._enqueue_if_close(job, now)
         return after
 
@@ -299,6 +306,19 @@ class JobService:
         job = self.store.get(job_id)
         runs, following = self.runs.list(job_id, limit, cursor)
         return [run_view(r, job) for r in runs], following
+
+
+def _unpark(job: JobModel, changes: dict[str, Any], now: int) -> int:
+    """A change to a job parked by its spent budget unparks it (store/parks.py): it is armed again
+    at its first parked occurrence not yet come (unless the change re-arms it anyway), the park is
+    forgotten, and the occurrences counted ahead that have not come leave the counts (returned: the
+    write ADDs them back out, so skips recorded meanwhile are kept)."""
+    if not parks.parked(job, now):
+        return 0
+    if "nextRunAt" not in changes and changes.get("status", job.status) == JobStatus.ACTIVE.value:
+        changes["nextRunAt"] = parking.resume_at(job, now)
+    changes.update(parks.UNPARKED)
+    return parking.ahead(job, now)
 
 
 def _lateness_changes(job: JobModel, patch: JobPatch, changes: dict[str, Any], now: int) -> dict[str, Any]:

@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from ..clock import from_ms, iso, to_ms
+from ..clock import now_ms as current_ms
 from ..defaults import DEFAULT_TIMEOUT_MS
+from ..engine import parking
 from ..engine.bounds import after_end, exhausted
 from ..engine.dispatch import schedule_of
 from ..engine.projection import projection
 from ..schedules import CronSchedule, IntervalSchedule, OnceSchedule
-from ..store import blocks, run_attempts, streaks
+from ..store import blocks, parks, run_attempts, streaks
 from ..store.budgets import budget_view, usage_today
 from ..store.models import JobModel, JobStatus, Origin, Overlap, RunModel
 
@@ -84,7 +86,7 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
         "catchupWindowMs": int(job.catchupWindowMs) if job.catchupWindowMs is not None else None,
         "budget": budget_view(job),
         "usageToday": usage_today(job, now_ms),
-        "skipped": streaks.skipped_view(job),  # skips since creation, by reason (contract section 13)
+        "skipped": streaks.skipped_view(job, parking.ahead(job, now_ms)),  # since creation (contract section 13)
         "blocked": blocks.view(job, now_ms),
         "expectSuccessWithinMs": int(job.expectSuccessWithinMs) if job.expectSuccessWithinMs is not None else None,
         "state": _json(job.state),  # what its last succeeded run saved (contract section 12)
@@ -98,6 +100,11 @@ def job_view(job: JobModel, now_ms: int) -> dict[str, Any]:
 
 def _skips(run: RunModel, job: JobModel | None) -> dict[str, Any]:
     shown = streaks.view(run, job)
+    now = current_ms()
+    if job is not None and job.streakRun == run.id and parks.parked(job, now):
+        # a parked job counted its skips ahead (store/parks.py): only those whose time has come show
+        shown = {"skippedCount": shown["skippedCount"] - parking.ahead(job, now),
+                 "lastSkippedAt": min(int(shown["lastSkippedAt"] or 0), parking.last_come(job, now) or now)}
     return {"skippedCount": shown["skippedCount"], "lastSkippedAt": iso(shown["lastSkippedAt"])}
 
 

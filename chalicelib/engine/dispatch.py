@@ -73,8 +73,9 @@ def next_ms(schedule: Schedule, after_ms: int) -> int | None:
     return None if following is None else to_ms(following)
 
 
-def _first_on_time(schedule: Schedule, missed_ms: int, cutoff_ms: int) -> int | None:
-    # The first occurrence at or after the cutoff, keeping an interval job's cadence.
+def first_on_time(schedule: Schedule, missed_ms: int, cutoff_ms: int) -> int | None:
+    """The first occurrence at or after ``cutoff_ms``, keeping an interval job's cadence from the
+    occurrence at ``missed_ms``."""
     if isinstance(schedule, IntervalSchedule):
         steps = (cutoff_ms - missed_ms) // schedule.interval_ms + 1
         return missed_ms + steps * schedule.interval_ms
@@ -95,7 +96,7 @@ def plan(job: JobModel, now_ms: int, horizon_ms: int) -> tuple[list[int], int | 
     upcoming: int | None = first
     if first < now_ms:  # already past when the tick finds it: missed (downtime)
         due.append(first)
-        upcoming = _first_on_time(schedule, first, now_ms)
+        upcoming = first_on_time(schedule, first, now_ms)
     while upcoming is not None and upcoming < horizon_ms and len(due) < MAX_PER_JOB:
         due.append(upcoming)
         upcoming = next_ms(schedule, upcoming)

@@ -275,7 +275,8 @@ class Executor:
         return self._skip_claimed(job, occ, reason, limits)
 
     def _skip(self, occ: Occurrence, reason: str, slot: Slot | None = None, blocks: bool = False) -> Outcome:
-        opened = self.skips.record(occ, reason, slot)  # one record per streak of the same reason (engine/skips.py)
+        # one record per streak of the same reason; a job whose own budget is spent parks (engine/skips.py)
+        opened = self.skips.record(occ, reason, slot, spent=blocks).opened
         if blocks and opened:  # the job's budget starts skipping its occurrences: once per block
             self.outcomes.blocked(occ.job_id, f"{reason}: its occurrences are skipped until its next budget day")
         telemetry.count("RunsSkipped")

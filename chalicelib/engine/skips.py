@@ -4,12 +4,21 @@ claim was lost (:class:`Skips`) or held (:func:`fold`, written by the run's fina
 skip is recorded alone."""
 from __future__ import annotations
 
+import logging
+from typing import Any, NamedTuple
+
 from pynamodb.expressions.update import Action
 
-from ..clock import now_ms
+from .. import telemetry
+from ..clock import iso, now_ms
+from ..errors import StoreUnavailable
+from ..store import parks
 from ..store.models import JobModel, Trigger
 from ..store.runs import Occurrence, RunStore, Slot
 from ..store.streaks import OPENED, REASONS, Fold, Streak, Streaks, total
+from . import parking
+
+log = logging.getLogger("agentos.jobs.skips")
 
 
 def reason_of(error: str) -> str | None:
@@ -33,6 +42,13 @@ def folded(job: JobModel, occ: Occurrence, error: str) -> tuple[Fold | None, lis
     return None, [total(JobModel, counted).add(1)] if counted is not None else []
 
 
+class Skipped(NamedTuple):
+    """What recording a skip did."""
+
+    opened: bool  # it began a streak (for a budget: a block begins)
+    streak: str | None  # the run id of the streak it is in (None: recorded alone)
+
+
 class Skips:
     """Records the skips of unclaimed occurrences (a lost claim's)."""
 
@@ -40,14 +56,28 @@ class Skips:
         self.runs = runs
         self.streaks = Streaks(runs.model, runs.jobs, runs.ttl_days)
 
-    def record(self, occ: Occurrence, error: str, slot: Slot | None) -> bool:
+    def record(self, occ: Occurrence, error: str, slot: Slot | None, spent: bool = False) -> Skipped:
         """Record ``occ`` skipped with ``error``: in its job's streak when the claim returned the job.
-        True when this skip began a streak (for a budget: a block begins)."""
+        ``spent``: skipped on the job's own spent budget, the job parks if it can (store/parks.py)."""
         reason = streaked(occ, error)
         now = now_ms()
         if reason is not None and slot is not None and slot.job is not None:
             done = self.streaks.skip(occ, reason, error, now, Streak.of(slot.job))
             if done is not None:
-                return done == OPENED
+                if spent:
+                    self._park(occ, slot.job, done[1])
+                return Skipped(done[0] == OPENED, done[1])
         self.runs.skip(occ, now, error)
-        return False
+        return Skipped(False, None)
+
+    def _park(self, occ: Occurrence, seen: dict[str, Any], streak: str) -> None:
+        planned = parking.plan(seen, streak)
+        try:
+            done = planned is not None and parks.park(self.runs.jobs, occ.job_id, seen, planned)
+        except StoreUnavailable as exc:  # parking saves writes; a later skip parks the job instead
+            log.warning("park of %s not done: %s", occ.job_id, exc, extra={"jobId": occ.job_id})
+            return
+        if done and planned is not None:
+            telemetry.count("JobsParked")
+            log.info("parked job=%s until %s: %s budget skips counted ahead", occ.job_id, iso(planned.until),
+                     planned.skips, extra={"jobId": occ.job_id})

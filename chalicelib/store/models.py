@@ -166,6 +166,11 @@ class JobModel(Model):
     streakCount = NumberAttribute(null=True)
     streakLast = NumberAttribute(null=True)
     streakClosedAt = NumberAttribute(null=True)  # the time of the first run to end since it opened
+    # A job parked by its spent budget (store/parks.py): its skips until the next budget day are
+    # counted ahead in one write, instead of one claim and one write per occurrence.
+    parkedSince = NumberAttribute(null=True)
+    parkedUntil = NumberAttribute(null=True)
+    parkedStreak = UnicodeAttribute(null=True)
     skippedOverlap = NumberAttribute(null=True)
     skippedBudget = NumberAttribute(null=True)
     skippedMissed = NumberAttribute(null=True)

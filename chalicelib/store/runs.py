@@ -250,12 +250,13 @@ class RunStore:
             return Claim.JOB_GONE, None, Slot.from_raw(job.item)
         if counts_as_run(occ) and _exhausted(job.item):
             return Claim.EXHAUSTED, None, None
-        window = dynamo.number(job.item, "catchupWindowMs")
-        if occ.attempt == 1 and window is not None and late_by(occ, now_ms) > window:
-            return Claim.MISSED, None, Slot.from_raw(job.item)
+        # A spent budget first: while it lasts every skip is a budget one (store/parks.py relies on it)
         refused = budgets.refusal(job.item, now_ms) if occ.attempt == 1 else None
         if refused is not None:
             return (Claim.NEW_DAY if refused == "day" else Claim.OVER_BUDGET), None, Slot.from_raw(job.item)
+        window = dynamo.number(job.item, "catchupWindowMs")
+        if occ.attempt == 1 and window is not None and late_by(occ, now_ms) > window:
+            return Claim.MISSED, None, Slot.from_raw(job.item)
         if occ.attempt == 1 and budgets.limited(job.item) and self._learnt(occ.job_id, job.item):
             return Claim.RECLAIM, None, None
         return Claim.BUSY, None, Slot.from_raw(job.item or {})

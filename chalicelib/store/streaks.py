@@ -86,9 +86,10 @@ def total(jobs: type[JobModel], reason: str) -> NumberAttribute:
     return attribute
 
 
-def skipped_view(job: JobModel) -> dict[str, int]:
-    """The API's ``skipped``: totals since creation."""
-    return {"overlap": int(job.skippedOverlap or 0), "budget": int(job.skippedBudget or 0),
+def skipped_view(job: JobModel, ahead: int = 0) -> dict[str, int]:
+    """The API's ``skipped``: totals since creation (``ahead``: budget skips a parked job counted
+    whose time has not come, store/parks.py)."""
+    return {"overlap": int(job.skippedOverlap or 0), "budget": int(job.skippedBudget or 0) - ahead,
             "missed": int(job.skippedMissed or 0)}
 
 
@@ -191,19 +192,19 @@ class Streaks:
     def __init__(self, model: type[RunModel], jobs: type[JobModel], ttl_days: int) -> None:
         self.model, self.jobs, self.ttl_days = model, jobs, ttl_days
 
-    def skip(self, occ: Occurrence, reason: str, error: str, now_ms: int, seen: Streak) -> str | None:
-        """Record ``occ`` skipped for ``reason``: ``OPENED`` when it began a streak (a block begins:
-        ``job.blocked``), ``JOINED`` when it joined one (or was recorded already); None if it could
-        not (the caller records it alone)."""
+    def skip(self, occ: Occurrence, reason: str, error: str, now_ms: int, seen: Streak) -> tuple[str, str] | None:
+        """Record ``occ`` skipped for ``reason``: (``OPENED`` when it began a streak (a block begins:
+        ``job.blocked``) or ``JOINED`` when it joined one (or was recorded already), the streak's run
+        id); None if it could not (the caller records it alone)."""
         for _ in range(ROUNDS):
             if seen.joinable(reason, occ.scheduled_ms):
                 if _covers(seen, occ) or self._extend(occ, reason, seen):
-                    return JOINED
+                    return JOINED, seen.run_id or occ.run_id
                 seen = self._read(occ.job_id)
                 continue
             opened, learnt = self._open(occ, reason, error, now_ms, seen)
             if learnt is None:
-                return OPENED if opened else JOINED
+                return (OPENED if opened else JOINED), occ.run_id
             seen = learnt
         return None
 
