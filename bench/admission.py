@@ -16,14 +16,12 @@ subsection of docs/benchmarks.md (1f) is written by bench/report.py (``admission
 """
 from __future__ import annotations
 
-import json
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
+
+from .harness import part_main
 
 FREE = "11111111-1111-4111-8111-111111111111"  # no quota
 LIMITED = "22222222-2222-4222-8222-222222222222"  # every quota
@@ -125,38 +123,9 @@ def measure() -> dict[str, Any]:
             "view_count": VIEWS}
 
 
-def _measured() -> dict[str, Any]:
-    """Provision the dev stage in a fresh in-process moto and measure (env set before chalicelib)."""
-    from . import env
-
-    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        path = env.write_config(Path(tmp) / "agentos.config.json", None, Path(tmp) / "logs", **config_extra())
-        env.prepare(config_path=path)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        tuned = env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            return {**measure(), "moto_adjustments": tuned}
-
-
 def main() -> int:
     """``python -m bench.admission [--part]``: JSON on stdout; alone, also merged into bench/results.json."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    figures = _measured()
-    if "--part" not in sys.argv:
-        from .alone import merge_results
-
-        merge_results("admission", figures)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return part_main("admission", measure, **config_extra())
 
 
 if __name__ == "__main__":

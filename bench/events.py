@@ -20,13 +20,13 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
+
+from .harness import part_main
 
 REQUESTS = 20
 AGENT = "550e8400-e29b-41d4-a716-446655440000"
@@ -175,40 +175,11 @@ def measure(requests: int = REQUESTS) -> dict[str, Any]:
     return {"cases": cases, "requests": requests}
 
 
-def _measured(measure_fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Provision the dev stage in a fresh in-process moto and measure (env set before chalicelib)."""
-    from . import env
-
-    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        path = env.write_config(Path(tmp) / "agentos.config.json", None, Path(tmp) / "logs")
-        env.prepare(config_path=path)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        tuned = env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            return {**measure_fn(), "moto_adjustments": tuned}
-
-
 def main() -> int:
     """``python -m bench.events [--part] [--quick]``: JSON on stdout; alone (no ``--part``), also
     merged into bench/results.json (key ``events``) and docs/benchmarks.md re-rendered."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     count = 5 if "--quick" in sys.argv else REQUESTS
-    figures = _measured(lambda: measure(count))
-    if "--part" not in sys.argv:
-        from .alone import merge_results
-
-        merge_results("events", figures)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return part_main("events", lambda: measure(count))
 
 
 if __name__ == "__main__":

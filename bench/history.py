@@ -4,10 +4,10 @@
   the pause returns. Each of them used to write a ``skipped`` run (one PutItem, one new item);
   now each is dropped (engine/drops.py): its lost claim writes nothing more. Resuming dispatches
   the new generation only, so the hour adds nothing either way: the saving is per pause.
-* **A 1-s job blocked by its budget for 12 hours.** Every occurrence is skipped (43,200). It used
-  to put one run item each; now each extends the job's streak (store/streaks.py: one UpdateItem of
-  the job item) and one run item stands for all. Measured on ``SAMPLE`` occurrences, scaled to
-  12 hours; write units priced by DynamoDB's rule on the stored items' sizes (bench/events.py).
+* **A 1-s job blocked by its budget for 12 hours.** Every occurrence is skipped (43,200). Sent one
+  by one, each costs its lost claim and one streak write (parking off: measured on ``SAMPLE``
+  skips, scaled); parked (store/parks.py), the job is not sent until its budget day ends: every
+  minute of the 12 hours is ticked and measured, side by side in the same run.
 * **``GET /api/runs`` at 10k and 100k runs.** Items read per page (index keys plus the page's items),
   seeded straight into moto in batches, over 20 jobs and 10 days, 1 % failed.
 
@@ -17,17 +17,16 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from pynamodb.expressions.update import Action
+
+from .harness import part_main
 
 AGENT = "550e8400-e29b-41d4-a716-446655440000"
 START_MS = 1_893_456_000_000  # 2030-01-01T00:00:00Z
@@ -122,44 +121,74 @@ def paused(clock: Clock, queue_url: str) -> dict[str, Any]:
             "run_items_now": records, "run_items_before": dropped, "calls_now": dict(calls)}
 
 
-def _item_size(item: Any) -> int:
-    from .events import item_size
-
-    return item_size(item.serialize())
-
-
-def blocked(clock: Clock, queue_url: str, sample: int) -> dict[str, Any]:
-    """A 1-s job whose budget is spent: ``sample`` skips through the executor, scaled to 12 hours."""
+def _spent_job(name: str, clock: Clock, blocked_ms: int) -> str:
+    """A 1-s job whose budget is spent for the next ``blocked_ms``."""
     from chalicelib import runtime
+    from chalicelib.store.models import JobModel
+
+    job = runtime.jobs().create({"name": name, "agentId": AGENT, "interval": 1_000,
+                                 "payload": {"action": "ECHO"}, "budget": {"maxTokensPerDay": 1}})
+    spent: list[Action] = [JobModel.usageDay.set("2030-01-01"), JobModel.usageDayEnd.set(clock.ms + blocked_ms),
+                           JobModel.usedTokens.set(10)]
+    JobModel(job["id"]).update(actions=spent)
+    return str(job["id"])
+
+
+def unparked(clock: Clock, queue_url: str, sample: int) -> dict[str, Any]:
+    """One skip per occurrence (parking off, as before it): ``sample`` skips, per skip."""
+    from chalicelib.engine import parking
+    from chalicelib.store.models import JobModel
+
+    kept, parking.MIN_SKIPS = parking.MIN_SKIPS, 10**12  # never worth a park: every occurrence is sent
+    try:
+        job_id = _spent_job("blocked-unparked", clock, 12 * 3_600_000)
+        with counted() as calls:
+            while int(JobModel.get(job_id).skippedBudget or 0) < sample:
+                _minute(clock, queue_url)
+    finally:
+        parking.MIN_SKIPS = kept
+    skipped = int(JobModel.get(job_id).skippedBudget or 0)
+    return {"sampled_skips": skipped, "writes_per_skip": round(_writes(calls) / skipped, 3),
+            "calls_per_skip": {op: round(n / skipped, 3) for op, n in calls.items()}}
+
+
+def _minute(clock: Clock, queue_url: str) -> int:
+    from chalicelib import runtime
+
+    runtime.dispatcher().tick(clock.ms)
+    worked = _drain(queue_url, clock)
+    clock.ms += 60_000
+    return worked
+
+
+def parked(clock: Clock, queue_url: str, hours: int) -> dict[str, Any]:
+    """A 1-s job whose budget stays spent for ``hours``, parked: every tick of those hours, measured."""
     from chalicelib.store.models import JobModel, RunModel
 
-    job = runtime.jobs().create({"name": "blocked-1s", "agentId": AGENT, "interval": 1_000,
-                                 "payload": {"action": "ECHO"}, "budget": {"maxTokensPerDay": 1}})
-    spent: list[Action] = [JobModel.usageDay.set("2030-01-01"), JobModel.usageDayEnd.set(START_MS + 86_400_000),
-             JobModel.usedTokens.set(10)]
-    JobModel(job["id"]).update(actions=spent)
+    job_id = _spent_job("blocked-parked", clock, hours * 3_600_000)
+    end, worked = clock.ms + hours * 3_600_000 - 60_000, 0
     with counted() as calls:
-        skipped = 0
-        while skipped < sample:
-            runtime.dispatcher().tick(clock.ms)
-            clock.ms += 60_000
-            skipped += _drain(queue_url, clock)
-    stored = JobModel.get(job["id"])
-    streak = [r for r in RunModel.query(job["id"])]
-    skipped = int(stored.skippedBudget or 0)  # the occurrences skipped (some messages came twice: early ones)
-    per_skip_now = _writes(calls) / max(skipped, 1)
-    job_units = math.ceil(_item_size(stored) / 1024)
-    run_units = max(1, math.ceil(max((_item_size(r) for r in streak), default=300) / 1024))
-    day = 12 * 3600
-    return {"sampled_skips": skipped, "scaled_to_skips": day, "writes_per_skip_now": round(per_skip_now, 3),
-            "calls_per_skip_now": {op: round(n / max(skipped, 1), 3) for op, n in calls.items()},
-            "skip_write_units_now": job_units, "skip_write_units_before": run_units,
-            "run_items_now": len(streak), "run_items_before_12h": day,
-            "skipped_count_recorded": int(stored.streakCount or 0), "skipped_total": int(stored.skippedBudget or 0),
-            "items_saved_12h": day - len(streak),
-            "recent_index_writes_saved_12h": day - len(streak),
-            "note": "calls per skip are the same (one write of the skip); items, index writes and TTL deletes fall "
-                    "from one per skip to one per streak"}
+        while clock.ms < end:
+            worked += _minute(clock, queue_url)
+    stored = JobModel.get(job_id)
+    streak = list(RunModel.query(job_id))
+    return {"hours": hours, "messages_worked": worked, "writes": _writes(calls), "calls": dict(calls),
+            "skips_counted": int(stored.skippedBudget or 0), "streak_count": int(stored.streakCount or 0),
+            "run_items": len(streak)}
+
+
+def blocked(clock: Clock, queue_url: str, sample: int, hours: int) -> dict[str, Any]:
+    """A 1-s job blocked by its budget for 12 hours: parked (every minute of it measured), side by
+    side with one skip per occurrence (measured on ``sample`` skips, scaled to 12 hours)."""
+    before, now = unparked(clock, queue_url, sample), parked(clock, queue_url, hours)
+    occurrences = 12 * 3_600
+    scale = occurrences / (hours * 3_600)
+    writes_before = round(before["writes_per_skip"] * occurrences)
+    writes_now = round(now["writes"] * scale)
+    return {"occurrences_12h": occurrences, "unparked": before, "parked": now,
+            "writes_12h_unparked": writes_before, "writes_12h_parked": writes_now,
+            "writes_saved_12h": writes_before - writes_now,
+            "run_items_12h_before_streaks": occurrences, "run_items_12h_now": now["run_items"]}
 
 
 def _seed(total: int, already: int) -> None:
@@ -214,7 +243,7 @@ def measure(quick: bool) -> dict[str, Any]:
     queue_module.delay_seconds = lambda not_before_ms, now_ms: 0
     queue_url = _queue_url()
     return {"paused_5s_job_1h": paused(fake, queue_url),
-            "budget_blocked_1s_job_12h": blocked(fake, queue_url, 60 if quick else SAMPLE),
+            "budget_blocked_1s_job_12h": blocked(fake, queue_url, 60 if quick else SAMPLE, 2 if quick else 12),
             "runs_list": listing((1_000, 10_000) if quick else (10_000, 100_000))}
 
 
@@ -226,36 +255,10 @@ def _queue_url() -> str:
     return str(boto3.client("sqs").get_queue_url(QueueName=settings.queues()[0])["QueueUrl"])
 
 
-def _measured(measure_fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Provision the dev stage in a fresh in-process moto and measure (env set before chalicelib)."""
-    from . import env
-
-    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        path = env.write_config(Path(tmp) / "agentos.config.json", None, Path(tmp) / "logs")
-        env.prepare(config_path=path)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        tuned = env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            return {**measure_fn(), "moto_adjustments": tuned}
-
-
 def main() -> int:
     """``python -m bench.history [--part] [--quick]``: JSON on stdout (alone: merged into results.json)."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     quick = "--quick" in sys.argv
-    figures = _measured(lambda: measure(quick))
-    if "--part" not in sys.argv:
-        from .alone import merge_results
-
-        merge_results("history", figures)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return part_main("history", lambda: measure(quick), count_calls=False)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def history_section(results: dict[str, Any]) -> str:
     if not found:
         return ""
     paused, blocked = found["paused_5s_job_1h"], found["budget_blocked_1s_job_12h"]
+    before, now = blocked["unparked"], blocked["parked"]
+    scaled = "" if now["hours"] == 12 else ", scaled to 12 hours"
     listing = table(["runs in the table", "page (limit 100)", "items read", "runs shown", "ms (moto)"],
                     _listing_rows(found["runs_list"]))
     return f"""## 1j. Run history: writes saved, and what a page of runs reads
@@ -41,15 +43,16 @@ each is now dropped (its lost claim writes nothing more): {paused['dynamodb_writ
 {paused['run_items_before']} run items saved per pause**; the paused hour itself and the resume dispatch
 nothing of the old generation either way, so a job paused once a day saves that much a day.
 
-**A 1-s job blocked by its budget for 12 hours** ({blocked['scaled_to_skips']:,} occurrences; measured on
-{blocked['sampled_skips']} skips through the executor and scaled). A skip still costs one write (the
-job's streak: one UpdateItem of {blocked['skip_write_units_now']} unit, where a new run item cost
-{blocked['skip_write_units_before']}), and its lost claim as before: {blocked['writes_per_skip_now']} writes
-per skip in all. What falls is the items: **{blocked['run_items_now']} run item instead of
-{blocked['run_items_before_12h']:,}**, so {blocked['items_saved_12h']:,} fewer `recent` index writes and
-{blocked['items_saved_12h']:,} fewer TTL deletes, and the job's history shows one row (`skippedCount`
-{blocked['skipped_count_recorded']} in the sample). Calls per skip: {blocked['calls_per_skip_now']}
-(the GetItem is the budget's error text, read as before).
+**A 1-s job blocked by its budget for 12 hours** ({blocked['occurrences_12h']:,} occurrences), side by side.
+Sent one by one (parking off; measured on {before['sampled_skips']} skips through the executor and
+scaled): each skip costs its lost claim and one streak write, {before['writes_per_skip']} writes per
+skip, **{blocked['writes_12h_unparked']:,} writes** in 12 hours. Parked (docs/history.md, "Parked jobs";
+every minute of {now['hours']} hours ticked and measured{scaled}): the tick's lookahead already sent
+({now['messages_worked']} messages) is skipped as before, then one write parks the job and nothing
+more is sent: **{blocked['writes_12h_parked']:,} writes**, {blocked['writes_saved_12h']:,} saved per 12 hours.
+The job's history shows {now['run_items']} row (`skippedCount` {now['streak_count']:,}, equal to its
+`skipped.budget` total), where one run item per skip made {blocked['run_items_12h_before_streaks']:,}.
+Calls per skip sent one by one: {before['calls_per_skip']}; parked, in all: {now['calls']}.
 
 **`GET /api/runs`**: items read per page (index keys + the page's items). A page reads about twice its
 size whatever the table holds (the `recent` index's keys, then the items); `?status=failed` reads the

@@ -17,11 +17,10 @@ Its subsection of docs/benchmarks.md (1f) is written by bench/report.py (``idemp
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
 from collections import Counter
-from pathlib import Path
 from typing import Any
+
+from .harness import part_main
 
 CREATES = 20
 AGENT = "550e8400-e29b-41d4-a716-446655440000"
@@ -80,38 +79,9 @@ def measure(creates: int = CREATES) -> dict[str, Any]:
             "key_extra_dynamodb_calls": cases["create_with_key"]["dynamodb_calls"] - cases["create"]["dynamodb_calls"]}
 
 
-def _measured() -> dict[str, Any]:
-    """Provision the dev stage in a fresh in-process moto and measure (env set before chalicelib)."""
-    from . import env
-
-    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        path = env.write_config(Path(tmp) / "agentos.config.json", None, Path(tmp) / "logs")
-        env.prepare(config_path=path)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        tuned = env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            return {**measure(), "moto_adjustments": tuned}
-
-
 def main() -> int:
     """``python -m bench.idempotency [--part]``: JSON on stdout; alone, also merged into bench/results.json."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    figures = _measured()
-    if "--part" not in sys.argv:
-        from .alone import merge_results
-
-        merge_results("idempotency", figures)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return part_main("idempotency", measure)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ bench/operator_sections.py.
 """
 from __future__ import annotations
 
-import json
-import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
+
+from .harness import part_main
 
 WATCHED = (1_000, 10_000)
 LATE = (0, 100)
@@ -101,38 +99,9 @@ def measure(sizes: Sequence[int] = WATCHED, late: Sequence[int] = LATE) -> dict[
     return {"cases": cases, "shards": LATE_SHARDS}
 
 
-def _measured() -> dict[str, Any]:
-    from . import env
-
-    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        path = env.write_config(Path(tmp) / "agentos.config.json", None, Path(tmp) / "logs",
-                                notifications=[{"url": RECEIVER, "events": ["job.late"]}])
-        env.prepare(config_path=path)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            return measure()
-
-
 def main() -> int:
-    """``python -m bench.late_jobs [--part]``: JSON on stdout."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    figures = _measured()
-    if "--part" not in sys.argv:  # alone: merged into bench/results.json
-        from .alone import merge_results
-
-        merge_results("late_jobs", figures)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    """``python -m bench.late_jobs [--part]``: JSON on stdout; alone, also merged into bench/results.json."""
+    return part_main("late_jobs", measure, notifications=[{"url": RECEIVER, "events": ["job.late"]}])
 
 
 if __name__ == "__main__":

@@ -17,14 +17,12 @@ of docs/benchmarks.md (1e) is written by bench/report.py (``reconcile_section``)
 """
 from __future__ import annotations
 
-import json
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
+
+from .harness import part_main
 
 IN_PROGRESS = (1_000, 10_000)
 OVERDUE = (0, 100)
@@ -160,38 +158,9 @@ def measure(sizes: Sequence[int] = IN_PROGRESS, overdue: Sequence[int] = OVERDUE
             "grace_ms": GRACE_MS, "recheck_ms": RECHECK_MS, "page": PAGE, "repeat": REPEAT}
 
 
-def _measured() -> dict[str, Any]:
-    """Provision the dev stage in a fresh in-process moto and measure (env set before chalicelib)."""
-    from . import env
-
-    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
-        path = env.write_config(Path(tmp) / "agentos.config.json", None, Path(tmp) / "logs")
-        env.prepare(config_path=path)
-        from moto import mock_aws
-
-        from infra.provision import provision
-
-        from .counting import COUNTER
-
-        COUNTER.install()
-        tuned = env.tune_moto()
-        with mock_aws():
-            provision("dev")
-            return {**measure(), "moto_adjustments": tuned}
-
-
 def main() -> int:
     """``python -m bench.reconcile [--part]``: JSON on stdout; alone, also merged into bench/results.json."""
-    import logging
-
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    figures = _measured()
-    if "--part" not in sys.argv:
-        from .alone import merge_results
-
-        merge_results("reconcile", figures)
-    json.dump(figures, sys.stdout, indent=1)
-    return 0
+    return part_main("reconcile", measure)
 
 
 if __name__ == "__main__":
