@@ -23,7 +23,8 @@ engine/   ``dispatch`` (the tick), ``executor`` (an attempt from message to outc
           writes), ``failures`` (the failure log), ``waiting`` (runs waiting for an agent's slot),
           ``agent_limits`` (an agent's slots and daily budget), ``bounds`` (startAt, endAt,
           maxRuns, catch-up), ``reconcile`` (the tick's repair of runs past their time),
-          ``endings`` (what an attempt's end records), ``answers``, ``deadlines``, ``liveness``,
+          ``endings`` (what an attempt's end records), ``answers``, ``deadlines``, ``timeouts`` (an
+          accepted attempt's deadline check), ``liveness``,
           ``continuity`` (state and lastSuccess), ``skips`` and ``drops`` (skip streaks, dropped
           occurrences), ``parking`` (a budget-blocked job's park), ``job_history`` (system events),
           ``projection`` (starts in 24 h), ``notifications``, ``lateness`` (``job.late``),

@@ -44,13 +44,14 @@ from .answers import result_of
 from .bounds import after_end, missed
 from .deadlines import attempt_deadline, timeout_ms
 from .delivery import AgentAnswer, Delivery, post_to_agent
-from .endings import Ending, Recorded
+from .endings import Ending
 from .failures import FailureLog
 from .liveness import gone_reason, still_live
 from .notifications import Notifier, is_notification
 from .outcomes import Outcome, Outcomes, backoff_ms, keys
 from .progress import ACTION_TIMEOUT_MS, HOLD_MAX_MS, LEASE_SLACK_MS, RunProgress, claim_lease_ms
 from .skips import Skips, folded
+from .timeouts import Timeouts
 from .waiting import AgentWaits
 
 __all__ = ["Executor", "Outcome", "backoff_ms", "attempt_deadline"]
@@ -89,6 +90,7 @@ class Executor:
         self.waits = AgentWaits(self.limits, self.outcomes, self.progress, runs, queue, self.lease_ms)
         self.budgets = budgets.JobBudgets(jobs.model)
         self.skips = Skips(runs)
+        self.timeouts = Timeouts(jobs, runs, self.progress, self.outcomes, queue)
         load_plugins()
         warm_clients()
 
@@ -129,7 +131,7 @@ class Executor:
             self.queue.send_one(message, now_ms())  # too early (long backoff, a far deadline): back in the queue
             return Outcome.REQUEUED
         if message.kind is Kind.CHECK:
-            return self._check(message.occurrence, message.not_before_ms)
+            return self.timeouts.check(message.occurrence, message.not_before_ms)
         if message.kind is Kind.WAKE:
             return self.waits.wake(message.occurrence, message.not_before_ms)
         return self.claim_and_run(message)
@@ -385,38 +387,3 @@ class Executor:
         log.info("accepted job=%s run=%s attempt=%s until %s", job.id, occ.run_id, occ.attempt, iso(deadline),
                  extra=keys(job, occ))
         return Outcome.ACCEPTED
-
-    def _check(self, occ: Occurrence, due: int) -> Outcome:
-        """An accepted attempt's deadline: time it out, or look again at its new deadline."""
-        clock.sleep_until(due)
-        run = self.runs.get(occ.job_id, occ.run_id)
-        if run is None or run.status != RunStatus.RUNNING.value or int(run.attempt) != occ.attempt \
-                or run.acceptedAt is None:
-            return Outcome.CHECKED  # it reported, was taken over, or ended otherwise
-        deadline = attempt_deadline(run)
-        if now_ms() < deadline:  # a heartbeat moved it
-            self.queue.send_one(Message(occ, deadline, Kind.CHECK), now_ms())
-            return Outcome.CHECKED
-        outcome = self._time_out(occ, run, deadline)
-        if outcome is Outcome.DUPLICATE:  # a heartbeat or a report landed meanwhile: look again
-            return self._check(occ, now_ms())
-        return outcome
-
-    def _time_out(self, occ: Occurrence, run: RunModel, deadline: int) -> Outcome:
-        silent = run.heartbeatTimeoutMs and deadline < int(run.timeoutAt)
-        error = (f"timed out: no heartbeat for {int(run.heartbeatTimeoutMs)} ms" if silent
-                 else f"timed out: no outcome by {iso(int(run.timeoutAt))}")
-        # The write holds only if nothing changed since this read (a heartbeat renews heartbeatAt).
-        extra = self.runs.model.heartbeatAt == run.heartbeatAt
-        job = self.jobs.find(occ.job_id)
-        started = int(run.startedAt or deadline)
-        telemetry.count("RunsTimedOut")
-        if job is None:  # deleted while its agent worked: its agent's slot is freed with it
-            finished = self.progress.finish(occ, Ending(RunStatus.FAILED, now_ms(), error), extra)
-            if finished.recorded is not Recorded.DONE:
-                return Outcome.DUPLICATE
-            self.outcomes.release_gone(occ.run_id)
-            return Outcome.FAILED
-        if run.cancelRequested:
-            return self.outcomes.cancelled(job, occ, started, f"cancelled; {error}", extra=extra)
-        return self.outcomes.failed(job, occ, started, error, retryable=True, extra=extra)
