@@ -29,7 +29,7 @@ def history_section(results: dict[str, Any]) -> str:
         return ""
     paused, blocked = found["paused_5s_job_1h"], found["budget_blocked_1s_job_12h"]
     before, now = blocked["unparked"], blocked["parked"]
-    scaled = "" if now["hours"] == 12 else ", scaled to 12 hours"
+    scaled = "" if now["hours"] == 12 else " (the hours after the first minute write nothing)"
     listing = table(["runs in the table", "page (limit 100)", "items read", "runs shown", "ms (moto)"],
                     _listing_rows(found["runs_list"]))
     return f"""## 1j. Run history: writes saved, and what a page of runs reads
@@ -52,7 +52,8 @@ every minute of {now['hours']} hours ticked and measured{scaled}): the tick's lo
 more is sent: **{blocked['writes_12h_parked']:,} writes**, {blocked['writes_saved_12h']:,} saved per 12 hours.
 The job's history shows {now['run_items']} row (`skippedCount` {now['streak_count']:,}, equal to its
 `skipped.budget` total), where one run item per skip made {blocked['run_items_12h_before_streaks']:,}.
-Calls per skip sent one by one: {before['calls_per_skip']}; parked, in all: {now['calls']}.
+Calls per skip sent one by one: {before['calls_per_skip']}; parked, in all: {now['calls']} (the
+Query calls are the ticks' due-index reads, one a minute per shard whatever the jobs).
 
 **`GET /api/runs`**: items read per page (index keys + the page's items). A page reads about twice its
 size whatever the table holds (the `recent` index's keys, then the items); `?status=failed` reads the
