@@ -57,9 +57,11 @@ def job_store() -> JobStore:
 
 def run_store() -> RunStore:
     """The runs table wrapper (history TTL from config)."""
+    from .store import blocks
     from .store.runs import RunStore
 
-    return _once("runs", lambda: RunStore(ttl_days=config().scheduler.runHistoryDays))
+    return _once("runs", lambda: RunStore(ttl_days=config().scheduler.runHistoryDays,
+                                          agent_marks=blocks.marks(config().agents)))
 
 
 def queue() -> OccurrenceQueue:

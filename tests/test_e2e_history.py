@@ -6,6 +6,7 @@ run history of contract section 13 as a user sees it over HTTP.
 * 8 s of overlap skips make one record;
 * a spent Tokyo-day budget is ``blocked`` until Tokyo midnight, and its skips, counted ahead when
   the job parks, show only as their time comes;
+* an agent's spent budget skips claimed occurrences into one record too;
 * ``GET /api/runs`` lists them across jobs, filtered.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from e2e_stack import Agent, LocalStack, iso_in, start_agents, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NAMES = ["retry", "pause", "overlap", "tokyo"]
+NAMES = ["retry", "pause", "overlap", "tokyo", "spender"]
+LIMITS = {"spender": {"budget": {"maxTokensPerDay": 100}}}  # an agent's daily budget (UTC)
 
 
 class Stack:
@@ -48,7 +50,7 @@ class Stack:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("e2e-history")
     agents = start_agents(NAMES)
-    stack = LocalStack(home / "state", write_config(home, agents), home / "stack.log")
+    stack = LocalStack(home / "state", write_config(home, agents, LIMITS), home / "stack.log")
     try:
         yield Stack(stack.start(), agents)
         assert stack.stop(signal.SIGINT) == 0, stack.log_tail()
@@ -144,3 +146,22 @@ def test_a_spent_tokyo_day_budget_is_blocked_until_tokyo_midnight(shared: Stack)
     assert shared.job(job["id"])["skipped"]["budget"] in (streak["skippedCount"], streak["skippedCount"] + 1)
     failed_or_skipped = shared.stack.call("GET", f"/runs?status=skipped&agentId={agent.id}").json()
     assert [r["id"] for r in failed_or_skipped] == [skipped[0]["id"]]
+
+
+def test_an_agents_spent_budget_makes_one_record(shared: Stack) -> None:
+    agent = shared.agents["spender"]
+    agent.server.respond_with(200, body='{"usage": {"inputTokens": 500}}')
+    # (overlap allowed: an occurrence claimed ahead of its time would otherwise meet the first run
+    # still in progress and be an overlap skip next to it)
+    job = shared.stack.create(name=name("spender"), agentId=agent.id, interval=1000, payload={"s": 1},
+                              overlap="allow")
+    agent.wait_for(1, 10)
+    blocked = until(lambda: shared.job(job["id"])["blocked"], 10)
+    assert blocked["reason"] == "agentBudget"
+    time.sleep(4)
+    skipped = [r for r in shared.runs(job["id"]) if r["status"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["error"].startswith("budget: agent"), skipped
+    assert skipped[0]["skippedCount"] >= 3 and skipped[0]["attempts"] == []
+    assert shared.job(job["id"])["skipped"]["budget"] >= skipped[0]["skippedCount"]
+    assert len(agent.server.requests) == 1
+    assert shared.stack.call("PATCH", f"/jobs/{job['id']}", {"status": "paused"}).status_code == 200

@@ -72,6 +72,11 @@ def warm_clients() -> None:
         _ = model_connection(model).client
 
 
+def agent_spent_reason(agent_id: str | None) -> str:
+    """The ``error`` of an occurrence skipped on its agent's spent budget."""
+    return f"budget: agent {agent_id}'s daily budget is used up"
+
+
 class Executor:
     """Runs occurrences handed over by SQS (the Lambda) or by the local queue loop."""
 
@@ -166,6 +171,9 @@ class Executor:
             if claim is Claim.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
                 return self._skip(occ, budgets.spent_reason(slot.job if slot is not None else None), slot, blocks=True)
+            if claim is Claim.AGENT_SPENT:  # a block an earlier skip recorded (store/blocks.py)
+                telemetry.count("RunsSkippedByBudget")
+                return self._skip(occ, agent_spent_reason(dynamo.text(slot.job if slot else None, "agentId")), slot)
             if claim is Claim.NEW_DAY:
                 self._new_budget_day(occ)
                 continue
@@ -228,8 +236,9 @@ class Executor:
             if gate is Gate.OVER_BUDGET:
                 telemetry.count("RunsSkippedByBudget")
                 self._agent_blocked(job)
-                return self._skip_claimed(job, occ, f"budget: agent {job.agentId}'s daily budget is used up", limits,
-                                          blocks.agent_spent(now_ms()))  # the job shows it blocked till then
+                spent_by = blocks.mark(job.agentId, limits.budget if limits is not None else None)
+                return self._skip_claimed(job, occ, agent_spent_reason(job.agentId), limits,  # blocked till then
+                                          blocks.agent_spent(now_ms(), spent_by))
             assert limits is not None  # an agent without limits is never queued
             if self.limits.enqueue(job.agentId, occ, limits):
                 return self.waits.queued(job, occ)

@@ -67,7 +67,8 @@ class Skips:
                 if spent:
                     self._park(occ, slot.job, done[1])
                 return Skipped(done[0] == OPENED, done[1])
-        self.runs.skip(occ, now, error)
+        counted = reason_of(error)  # a skip asked for (run now): its own record, counted in the totals
+        self.runs.skip(occ, now, error, [total(self.runs.jobs, counted).add(1)] if counted is not None else [])
         return Skipped(False, None)
 
     def _park(self, occ: Occurrence, seen: dict[str, Any], streak: str) -> None:

@@ -175,6 +175,7 @@ class JobModel(Model):
     skippedBudget = NumberAttribute(null=True)
     skippedMissed = NumberAttribute(null=True)
     agentBlockedUntil = NumberAttribute(null=True)
+    agentBlockedBy = UnicodeAttribute(null=True)  # the agent's budget that blocked it (store/blocks.mark)
     agentBlockTold = NumberAttribute(null=True)  # the agent-budget block whose job.blocked was sent (its end)
     # Continuity (engine/continuity.py), written with a run's success: its JSON state (<= 16 KiB), and
     # the JSON of {runId, scheduledAt, finishedAt, output} of its latest success, finishedAt beside it.

@@ -24,6 +24,7 @@ class Claim(StrEnum):
     MISSED = "missed"  # it is claimed past its job's catch-up window: skip it (it never takes the slot)
     EXHAUSTED = "exhausted"  # the job's maxRuns scheduled occurrences have all started
     OVER_BUDGET = "over_budget"  # the job's budget is used up today
+    AGENT_SPENT = "agent_spent"  # its agent's budget is used up today (store/blocks.py): skip it
     NEW_DAY = "new_day"  # the job's budget day is over: start the new one, then claim again
     RECLAIM = "reclaim"  # the claim's idea of the job's last usage (its reservation) was stale: claim again
 

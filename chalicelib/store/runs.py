@@ -7,7 +7,7 @@ SQS redeliveries and retried invocations cannot start an occurrence twice.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, QueryError, TransactWriteError, UpdateError
@@ -15,7 +15,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from . import budgets, dynamo, run_attempts, run_index
+from . import blocks, budgets, dynamo, run_attempts, run_index
 from .events import Event, EventLog
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .occurrences import Claim as Claim
@@ -100,8 +100,10 @@ class RunStore:
     """Claims, finishes and lists runs."""
 
     def __init__(self, model: type[RunModel] = RunModel, jobs: type[JobModel] = JobModel,
-                 ttl_days: int = 30, payloads: RunPayloads | None = None) -> None:
+                 ttl_days: int = 30, payloads: RunPayloads | None = None,
+                 agent_marks: frozenset[str] = frozenset()) -> None:
         self.model = model
+        self.agent_marks = agent_marks  # the configured agent budgets (store/blocks.mark): a block by one holds
         self.jobs = jobs
         self.ttl_days = ttl_days
         self.payloads = payloads or RunPayloads()
@@ -187,6 +189,9 @@ class RunStore:
             slot.append(self.jobs.startedRuns.add(1))
             condition &= self.jobs.maxRuns.does_not_exist() | self.jobs.startedRuns.does_not_exist() \
                 | (self.jobs.startedRuns < self.jobs.maxRuns)
+        blocked = blocks.claim_condition(self.jobs, now_ms, self.agent_marks) if occ.attempt == 1 and charge else None
+        if blocked is not None:  # an agent budget spent today refuses the claim, before the job's slot is taken
+            condition &= blocked
         if occ.attempt == 1 and charge and late_by(occ, now_ms) > 0:  # past its catch-up window, it must
             condition &= self._in_time(occ, now_ms)  # not take the job's slot, even for a moment
         if occ.attempt == 1 and charge:  # a run is charged once, when it starts (not per attempt)
@@ -254,6 +259,8 @@ class RunStore:
         refused = budgets.refusal(job.item, now_ms) if occ.attempt == 1 else None
         if refused is not None:
             return (Claim.NEW_DAY if refused == "day" else Claim.OVER_BUDGET), None, Slot.from_raw(job.item)
+        if occ.attempt == 1 and blocks.agent_blocked(job.item, now_ms, self.agent_marks):
+            return Claim.AGENT_SPENT, None, Slot.from_raw(job.item)
         window = dynamo.number(job.item, "catchupWindowMs")
         if occ.attempt == 1 and window is not None and late_by(occ, now_ms) > window:
             return Claim.MISSED, None, Slot.from_raw(job.item)
@@ -287,22 +294,40 @@ class RunStore:
                 tx.save(run, condition=run_guard)
         return dynamo.committed(write, lambda: dynamo.unavailable("runs", "queue a waiting run"))
 
-    def skip(self, occ: Occurrence, now_ms: int, reason: str) -> bool:
-        """Record that an occurrence started nothing (a waiting run keeps its earlier attempts)."""
+    def skip(self, occ: Occurrence, now_ms: int, reason: str, counted: Sequence[Action] = ()) -> bool:
+        """Record that an occurrence started nothing (a waiting run keeps its earlier attempts);
+        ``counted``: the job's total it counts in (``skipped``), in the same transaction."""
         run = self.model(occ.job_id, occ.run_id, trigger=occ.trigger.value, scheduledAt=occ.scheduled_ms,
                          status=RunStatus.SKIPPED.value, attempt=occ.attempt - 1, generation=occ.generation,
                          finishedAt=now_ms, error=reason, expiresAt=self._expiry(now_ms))
         self._carried(run, occ)
         waiting = self.model.status.is_in(RunStatus.QUEUED.value, RunStatus.RETRYING.value) \
             & (self.model.attempt == occ.attempt - 1)
+        condition = self.model.id.does_not_exist() | waiting
+        if counted and self._skip_counted(run, condition, counted):
+            return True
         try:
-            self.model(occ.job_id, occ.run_id).update(actions=run_attempts.put_actions(run),
-                                                      condition=self.model.id.does_not_exist() | waiting)
+            self.model(occ.job_id, occ.run_id).update(actions=run_attempts.put_actions(run), condition=condition)
             return True
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise dynamo.unavailable("runs", "record a skipped run") from exc
+
+    def _skip_counted(self, run: RunModel, condition: Condition, counted: Sequence[Action]) -> bool:
+        """The skipped run and its job's count in one transaction; False if that did not write (the
+        run is there already, or the job is gone: the caller writes the run alone, or learns it is)."""
+        def write() -> None:
+            with TransactWrite(connection=dynamo.model_connection(self.model)) as tx:
+                tx.update(run, actions=run_attempts.put_actions(run), condition=condition)
+                tx.update(self.jobs(run.jobId), actions=list(counted), condition=self.jobs.id.exists())
+        try:
+            dynamo.retry_conflicts(write)
+            return True
+        except TransactWriteError as exc:
+            if dynamo.CONDITION_FAILED not in {reason.code for reason in dynamo.reasons(exc)}:
+                raise dynamo.unavailable("runs", "record a skipped run") from exc
+            return False
 
     def forget(self, occ: Occurrence, now_ms: int) -> bool:
         """Delete the run item of a first attempt that waited and never started, or whose claimant
