@@ -7,10 +7,12 @@ run history of contract section 13 as a user sees it over HTTP.
 * a spent Tokyo-day budget is ``blocked`` until Tokyo midnight, and its skips, counted ahead when
   the job parks, show only as their time comes;
 * an agent's spent budget skips claimed occurrences into one record too;
+* occurrences missed while the stack was stopped (SIGSTOP) make one record;
 * ``GET /api/runs`` lists them across jobs, filtered.
 """
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ from e2e_stack import Agent, LocalStack, iso_in, start_agents, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NAMES = ["retry", "pause", "overlap", "tokyo", "spender"]
+NAMES = ["retry", "pause", "overlap", "tokyo", "spender", "missed"]
 LIMITS = {"spender": {"budget": {"maxTokensPerDay": 100}}}  # an agent's daily budget (UTC)
 
 
@@ -164,4 +166,28 @@ def test_an_agents_spent_budget_makes_one_record(shared: Stack) -> None:
     assert skipped[0]["skippedCount"] >= 3 and skipped[0]["attempts"] == []
     assert shared.job(job["id"])["skipped"]["budget"] >= skipped[0]["skippedCount"]
     assert len(agent.server.requests) == 1
+    assert shared.stack.call("PATCH", f"/jobs/{job['id']}", {"status": "paused"}).status_code == 200
+
+
+def test_occurrences_missed_while_the_stack_was_stopped_make_one_record(shared: Stack) -> None:
+    agent = shared.agents["missed"]
+    job = shared.stack.create(name=name("missed"), agentId=agent.id, interval=1000, payload={"m": 1},
+                              catchupWindowMs=2000, overlap="allow")
+    agent.wait_for(2, 10)
+    # When the stack (API, tick and executor; not its AWS) is stopped for 8 s, then goes on
+    assert shared.stack.proc is not None
+    os.kill(shared.stack.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(8)
+    finally:
+        os.kill(shared.stack.proc.pid, signal.SIGCONT)
+    ran = len(agent.server.requests)
+    agent.wait_for(ran + 2, 15)
+    # Then the occurrences it could not start within 2 s of their time are one record
+    missed = until(lambda: [r for r in shared.runs(job["id"])
+                            if r["status"] == "skipped" and (r["error"] or "").startswith("missed")], 10)
+    time.sleep(1)
+    missed = [r for r in shared.runs(job["id"]) if r["status"] == "skipped" and r["error"].startswith("missed")]
+    assert len(missed) == 1 and missed[0]["skippedCount"] >= 4, missed
+    assert shared.job(job["id"])["skipped"]["missed"] == missed[0]["skippedCount"]
     assert shared.stack.call("PATCH", f"/jobs/{job['id']}", {"status": "paused"}).status_code == 200

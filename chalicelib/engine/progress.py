@@ -18,7 +18,7 @@ from .. import clock
 from ..config import Config
 from ..defaults import ERROR_KEEP_CHARS, TEXT_KEEP_CHARS
 from ..errors import StoreUnavailable
-from ..store import dynamo, run_attempts, run_index, streaks
+from ..store import dynamo, run_attempts, run_index
 from ..store.budgets import reserved_matches, reserved_of
 from ..store.events import Event
 from ..store.models import AgentModel, JobModel, JobStatus, RunModel, RunStatus, agent_item_id
@@ -265,8 +265,6 @@ class RunProgress:
                 if fold is not None:
                     fold_actions, fold_condition = fold.job_write(self.jobs)
                     actions, condition = actions + fold_actions, condition & fold_condition
-                elif status is not RunStatus.SKIPPED and not ending.dropped:  # a run between skips
-                    actions.append(streaks.closing(self.jobs, occ))
                 if not actions:  # nothing to change on the job (a skip of a run that lost its slot):
                     # an update must name something; this one writes what is already there
                     actions = [self.jobs.runCount.set(self.jobs.runCount | 0)]

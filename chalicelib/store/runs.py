@@ -15,7 +15,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from . import blocks, budgets, dynamo, run_attempts, run_index
+from . import blocks, budgets, dynamo, run_attempts, run_index, streaks
 from .events import Event, EventLog
 from .models import JobModel, JobStatus, Overlap, RunModel, RunStatus, Trigger
 from .occurrences import Claim as Claim
@@ -180,6 +180,7 @@ class RunStore:
                          startedAt=started_ms, leaseUntil=now_ms + lease_ms, expiresAt=self._expiry(now_ms))
         self._carried(run, occ)
         slot: list[Action] = [self.jobs.activeRun.set(occ.run_id), self.jobs.activeUntil.set(now_ms + lease_ms),
+                              streaks.closing(self.jobs, occ),  # a run between skips (store/streaks.py)
                               self.jobs.agentBlockedUntil.remove()]  # and its agent's budget let it through
         held = self._held.get(occ.run_id, budgets.Spend())
         reserve = held

@@ -13,12 +13,14 @@ job item its lost claim returned (no read), then:
   saw, count included), and the previous streak's run item finalised with the job's count. Once
   per streak. A lost condition returns the job as it is, and the skip tries again with it.
 
-A run that ends (any final write that is not a skip: succeeded, failed, cancelled, timed out)
-closes the streak in its own job update (no extra write): ``streakClosedAt`` becomes that run's
-scheduled time, if no run closed it before. A skip joins the streak only if it was scheduled
-before that time, so the order in which the executor happens to work a burst does not matter:
-twenty occurrences missed during an outage are one record even when an on-time one that follows
-them runs before the last of them is worked; a skip scheduled after the run opens a new streak.
+A run that starts closes the streak in its claim's own job update (no extra write):
+``streakClosedAt`` becomes that run's scheduled time, if no run closed it before. A skip joins the
+streak only if it was scheduled before that time, so the order in which the executor happens to
+work a burst does not matter: twenty occurrences missed during an outage are one record even when
+an on-time one that follows them is claimed before the last of them is worked; a skip scheduled
+after the run opens a new streak. Two closings do not count: a run scheduled before the streak's
+first occurrence (one claimed before an outage, a retry), and a claimed occurrence's own claim when
+it is then skipped for the streak's reason; the skip that meets either clears it.
 Two skips at once both ADD (counts are exact), or both try to open a streak: one transaction wins,
 the other learns it and extends it.
 
@@ -59,10 +61,22 @@ class Streak(NamedTuple):
     finalise: bool = True  # False: the previous streak's run item is gone (expired), leave it
     closed_at: int | None = None  # streakClosedAt: a skip scheduled at or after it is past the streak
 
-    def joinable(self, reason: str, scheduled_ms: int) -> bool:
-        """True if a skip for ``reason`` of an occurrence at ``scheduled_ms`` joins this streak."""
-        before_close = self.closed_at is None or scheduled_ms < self.closed_at
+    @property
+    def stale_close(self) -> bool:
+        """True if the run that closed it was scheduled before the streak's first occurrence (a run
+        that ended after the streak opened, e.g. one in progress through an outage): not between."""
+        first = scheduled_of(self.run_id)
+        return self.closed_at is not None and first is not None and self.closed_at < first
+
+    def joinable(self, reason: str, scheduled_ms: int, claimed: bool = False) -> bool:
+        """True if a skip for ``reason`` of an occurrence at ``scheduled_ms`` joins this streak
+        (``claimed``: that occurrence was claimed, its claim closing the streak at its own time)."""
+        before_close = self.closed_at is None or scheduled_ms < self.closed_at or self.void_close(scheduled_ms, claimed)
         return self.run_id is not None and self.reason == reason and before_close
+
+    def void_close(self, scheduled_ms: int, claimed: bool) -> bool:
+        """True if the streak's closing does not count for a skip at ``scheduled_ms`` (see above)."""
+        return self.stale_close or (claimed and self.closed_at == scheduled_ms)
 
     @classmethod
     def of(cls, raw: dict[str, Any] | None) -> Streak:
@@ -111,21 +125,32 @@ def _covers(seen: Streak, occ: Occurrence) -> bool:
 OPENED, JOINED = "opened", "joined"  # what a skip did to its job's streak
 
 
+def scheduled_of(run_id: str | None) -> int | None:
+    """The scheduled time in a scheduled run's id (``run-<ms>-<job>``), or None."""
+    head = (run_id or "")[4:17]
+    return int(head) if run_id and run_id.startswith("run-") and head.isdigit() else None
+
+
 def closing(jobs: type[JobModel], occ: Occurrence) -> Action:
-    """The job action of a run's final write that closes the open streak at the run's time (kept
-    if a run closed it already: the first run to end is, all but always, the earliest)."""
+    """The job action of a claim that closes the open streak at its run's time (kept if a run closed
+    it already: the first to start is, all but always, the earliest)."""
     action: Action = jobs.streakClosedAt.set(jobs.streakClosedAt | occ.scheduled_ms)
     return action
 
 
-def joining(jobs: type[JobModel], seen: Streak, reason: str, occ: Occurrence) -> tuple[list[Action], Condition]:
+def joining(jobs: type[JobModel], seen: Streak, reason: str, occ: Occurrence,
+            claimed: bool = False) -> tuple[list[Action], Condition]:
     """The job's actions and condition for a skip of ``occ`` joining the streak ``seen``: the job's
     streak is still that one, for ``reason``, and no run closed it before ``occ``'s time. Skips are
     worked in any order: ``streakLast`` moves only forward (set on the condition that it is earlier)."""
     at = occ.scheduled_ms
     actions: list[Action] = [jobs.streakCount.add(1), total(jobs, reason).add(1)]
     condition: Condition = (jobs.streakRun == seen.run_id) & (jobs.streakReason == reason)
-    condition &= jobs.streakClosedAt.does_not_exist() | (jobs.streakClosedAt > at)
+    if seen.void_close(at, claimed):  # cleared, so that the next run to start closes the streak
+        actions.append(jobs.streakClosedAt.remove())
+        condition &= jobs.streakClosedAt == seen.closed_at
+    else:
+        condition &= jobs.streakClosedAt.does_not_exist() | (jobs.streakClosedAt > at)
     if seen.last is None or at > seen.last:
         actions.append(jobs.streakLast.set(at))
         condition &= jobs.streakLast.does_not_exist() | (jobs.streakLast < at)
@@ -156,13 +181,13 @@ class Fold:
 
     def joins(self) -> bool:
         """True if this skip joins the streak as last seen (its claimed item then goes)."""
-        return self.seen.run_id != self.occ.run_id and self.seen.joinable(self.reason, self.occ.scheduled_ms)
+        return self.seen.run_id != self.occ.run_id and self.seen.joinable(self.reason, self.occ.scheduled_ms, True)
 
     def job_write(self, jobs: type[JobModel]) -> tuple[list[Action], Condition]:
         """The job's actions, and the condition that the streak is as seen."""
         seen, reason = self.seen, self.reason
         if self.joins():
-            return joining(jobs, seen, reason, self.occ)
+            return joining(jobs, seen, reason, self.occ, claimed=True)
         same = jobs.streakRun.does_not_exist() if seen.run_id is None else \
             (jobs.streakRun == seen.run_id) & (jobs.streakCount == seen.skips)
         return opening(jobs, self.occ, reason), same
