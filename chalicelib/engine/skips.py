@@ -1,6 +1,6 @@
 """Skipped occurrences: a skip of a scheduled occurrence for ``overlap``, ``budget`` or ``missed``
 joins its job's streak (:mod:`chalicelib.store.streaks`: one run record per streak), whether its
-claim was lost (:class:`Skips`) or held (:func:`fold`, written by the run's final write); any other
+claim was lost (:class:`Skips`) or held (:func:`folded`, written by the run's final write); any other
 skip is recorded alone."""
 from __future__ import annotations
 
